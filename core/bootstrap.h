@@ -1,0 +1,29 @@
+/* Internal: what a parent tells a spawned child, as bytes. */
+#ifndef MPROC_CORE_BOOTSTRAP_H
+#define MPROC_CORE_BOOTSTRAP_H
+
+#include <stddef.h>
+
+#include "mproc.h"
+
+typedef struct {
+  const char *task;        /* registered task name */
+  const char *name;        /* the child's process name */
+  const char *identity;    /* "1:2" */
+  const char *parent_name;
+  long parent_pid;
+  int daemon;
+  const void *arg;
+  size_t arg_len;
+} mp_bootstrap_t;
+
+/* Encodes b into a malloc'd buffer. Errors: MPROC_ENOMEM. */
+mproc_status_t mp_bootstrap_encode(const mp_bootstrap_t *b, void **out,
+                                   size_t *len);
+
+/* Decodes in place: the strings and arg of *b point into blob.
+ * Errors: MPROC_ESPAWN (truncated, wrong version, unterminated string). */
+mproc_status_t mp_bootstrap_decode(const void *blob, size_t len,
+                                   mp_bootstrap_t *b);
+
+#endif

@@ -1,0 +1,530 @@
+/*
+ * Process objects: CPython's multiprocessing.Process over the platform seam.
+ *
+ * Every started child stays in a table (the registry) until it is closed,
+ * so that active_children() can list it and the exit function can
+ * terminate daemons and join the rest, as CPython's util._exit_function.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/bootstrap.h"
+#include "core/internal.h"
+
+typedef enum { KIND_CHILD, KIND_CURRENT, KIND_PARENT } process_kind_t;
+typedef enum { STATE_CREATED, STATE_STARTED, STATE_CLOSED } process_state_t;
+
+struct mproc_process {
+  process_kind_t kind;
+  process_state_t state;
+  const mproc_context_t *ctx;
+  mproc_task_fn target;
+  void *arg;
+  size_t arg_len;
+  char *name;
+  char *identity; /* "1", "1:2": position in the tree of processes */
+  int daemon;
+  long creator_pid; /* only the creator may start, join or signal it */
+  long pid;
+  mp_child_t *child;
+  int ended;
+  int exitcode;
+  mproc_process_t *prev, *next; /* registry links while started */
+};
+
+/* What this process is, and who its parent is. */
+static mproc_process_t current = {.kind = KIND_CURRENT, .state = STATE_STARTED};
+static mproc_process_t parent = {.kind = KIND_PARENT, .state = STATE_STARTED};
+static int has_parent;
+static unsigned long children_counter; /* names Process-N */
+static mproc_process_t *registry;       /* started, not closed */
+
+/* Static names: the current process's strings are replaced in a child. */
+static char main_name[] = "MainProcess";
+static char empty_identity[] = "";
+
+void mp_process_module_init(void) {
+  current.name = main_name;
+  current.identity = empty_identity;
+  current.pid = mp_getpid();
+  current.creator_pid = current.pid;
+}
+
+static void registry_add(mproc_process_t *p) {
+  mp_registry_lock();
+  p->prev = NULL;
+  p->next = registry;
+  if (registry) registry->prev = p;
+  registry = p;
+  mp_registry_unlock();
+}
+
+static void registry_remove(mproc_process_t *p) {
+  mp_registry_lock();
+  if (p->prev) p->prev->next = p->next;
+  if (p->next) p->next->prev = p->prev;
+  if (registry == p) registry = p->next;
+  p->prev = p->next = NULL;
+  mp_registry_unlock();
+}
+
+/* ---- creation ----------------------------------------------------- */
+
+static mproc_status_t assign_identity(mproc_process_t *p) {
+  mp_registry_lock();
+  unsigned long n = ++children_counter;
+  mp_registry_unlock();
+  const char *base = current.identity;
+  size_t size = strlen(base) + 24;
+  p->identity = malloc(size);
+  p->name = malloc(size + 8);
+  if (p->identity == NULL || p->name == NULL)
+    return mp_fail(MPROC_ENOMEM, "process_create: name");
+  snprintf(p->identity, size, "%s%s%lu", base, base[0] ? ":" : "", n);
+  snprintf(p->name, size + 8, "Process-%s", p->identity);
+  return MPROC_OK;
+}
+
+static void process_free(mproc_process_t *p) {
+  free(p->arg);
+  free(p->name);
+  free(p->identity);
+  free(p);
+}
+
+mproc_status_t mproc_process_create(mproc_process_t **out,
+                                    mproc_context_t *ctx,
+                                    mproc_task_fn target, const void *arg,
+                                    size_t arg_len) {
+  mproc_status_t st = mp_require_init();
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(out, "process_create: out");
+  MP_REQUIRE(target, "process_create: target");
+  if (arg == NULL && arg_len > 0)
+    return mp_fail(MPROC_EINVAL, "process_create: arg NULL with arg_len %zu",
+                   arg_len);
+  mproc_process_t *p = calloc(1, sizeof *p);
+  if (p == NULL) return mp_fail(MPROC_ENOMEM, "process_create");
+  p->kind = KIND_CHILD;
+  p->state = STATE_CREATED;
+  p->ctx = ctx ? ctx : mp_default_context();
+  p->target = target;
+  p->daemon = current.daemon; /* CPython: inherits the creator's flag */
+  p->creator_pid = mp_getpid();
+  p->pid = -1;
+  if (arg_len > 0) {
+    p->arg = malloc(arg_len);
+    if (p->arg == NULL) {
+      process_free(p);
+      return mp_fail(MPROC_ENOMEM, "process_create: %zu argument bytes",
+                     arg_len);
+    }
+    memcpy(p->arg, arg, arg_len);
+    p->arg_len = arg_len;
+  }
+  if ((st = assign_identity(p)) != MPROC_OK) {
+    process_free(p);
+    return st;
+  }
+  *out = p;
+  return MPROC_OK;
+}
+
+/* ---- state checks ------------------------------------------------- */
+
+static mproc_status_t require_open(const mproc_process_t *p, const char *what) {
+  MP_REQUIRE(p, what);
+  if (p->state == STATE_CLOSED)
+    return mp_fail(MPROC_ESTATE, "%s: the process object is closed", what);
+  return MPROC_OK;
+}
+
+/* A started child of the calling process. */
+static mproc_status_t require_own_child(const mproc_process_t *p,
+                                        const char *what) {
+  mproc_status_t st = require_open(p, what);
+  if (st != MPROC_OK) return st;
+  if (p->kind != KIND_CHILD)
+    return mp_fail(MPROC_ESTATE, "%s: not a child process object", what);
+  if (p->state != STATE_STARTED)
+    return mp_fail(MPROC_ESTATE, "%s: the process was not started", what);
+  if (p->creator_pid != mp_getpid())
+    return mp_fail(MPROC_ESTATE, "%s: only the creating process may do this",
+                   what);
+  return MPROC_OK;
+}
+
+/* ---- accessors ---------------------------------------------------- */
+
+mproc_status_t mproc_process_set_name(mproc_process_t *p, const char *name) {
+  mproc_status_t st = require_open(p, "set_name");
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(name, "set_name: name");
+  if (p->kind != KIND_CHILD)
+    return mp_fail(MPROC_ESTATE, "set_name: not a child process object");
+  char *copy = mp_strdup(name);
+  if (copy == NULL) return mp_fail(MPROC_ENOMEM, "set_name");
+  free(p->name);
+  p->name = copy;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_process_name(const mproc_process_t *p, const char **out) {
+  mproc_status_t st = require_open(p, "name");
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(out, "name: out");
+  *out = p->name;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_process_set_daemon(mproc_process_t *p, int daemon) {
+  mproc_status_t st = require_open(p, "set_daemon");
+  if (st != MPROC_OK) return st;
+  if (p->kind != KIND_CHILD || p->state != STATE_CREATED)
+    return mp_fail(MPROC_ESTATE,
+                   "set_daemon: only a process not yet started can change it");
+  p->daemon = daemon != 0;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_process_daemon(const mproc_process_t *p, int *out) {
+  mproc_status_t st = require_open(p, "daemon");
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(out, "daemon: out");
+  *out = p->daemon;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_process_pid(const mproc_process_t *p, long *out) {
+  mproc_status_t st = require_open(p, "pid");
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(out, "pid: out");
+  if (p->state != STATE_STARTED)
+    return mp_fail(MPROC_ESTATE, "pid: the process was not started");
+  *out = p->pid;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_process_sentinel(const mproc_process_t *p,
+                                      mproc_sentinel_t *out) {
+  mproc_status_t st = require_own_child(p, "sentinel");
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(out, "sentinel: out");
+  *out = mp_child_sentinel(p->child);
+  return MPROC_OK;
+}
+
+/* ---- starting ----------------------------------------------------- */
+
+/* Becomes the child described by p: this process's view of itself. */
+static void become_child(mproc_process_t *p, const char *parent_name,
+                         long parent_pid) {
+  parent.name = (char *)parent_name;
+  parent.identity = empty_identity;
+  parent.pid = parent_pid;
+  has_parent = 1;
+  current.name = p->name;
+  current.identity = p->identity;
+  current.daemon = p->daemon;
+  current.pid = mp_getpid();
+  current.creator_pid = current.pid;
+  registry = NULL; /* the parent's children are not ours */
+  children_counter = 0;
+}
+
+/* The body of a child, after its process state is set up. */
+static int run_task(mproc_task_fn target, const void *arg, size_t arg_len) {
+  if (current.daemon && mp_die_with_parent(parent.pid) != MPROC_OK)
+    fprintf(stderr, "mproc: %s (daemon child will outlive a killed parent)\n",
+            mproc_last_error());
+  int code = target(arg_len ? arg : NULL, arg_len);
+  mp_process_exit_cleanup();
+  fflush(NULL);
+  return code;
+}
+
+static int fork_child_main(void *ctx) {
+  mproc_process_t *p = ctx;
+  char *parent_name = current.name;
+  become_child(p, parent_name, current.pid);
+  return run_task(p->target, p->arg, p->arg_len);
+}
+
+static mproc_status_t start_spawn(mproc_process_t *p) {
+  int ambiguous;
+  const mproc_task_entry_t *task = mp_task_by_fn(p->target, &ambiguous);
+  if (task == NULL)
+    return mp_fail(MPROC_ENOTREGISTERED,
+                   "start: the target of '%s' is not registered: define it "
+                   "with MPROC_TASK to start it under spawn",
+                   p->name);
+  if (ambiguous)
+    return mp_fail(MPROC_ENOTREGISTERED,
+                   "start: the task name '%s' is registered for two "
+                   "functions; a spawned child could not tell them apart",
+                   task->name);
+  mp_bootstrap_t boot = {
+      .task = task->name,
+      .name = p->name,
+      .identity = p->identity,
+      .parent_name = current.name,
+      .parent_pid = current.pid,
+      .daemon = p->daemon,
+      .arg = p->arg,
+      .arg_len = p->arg_len,
+  };
+  void *blob;
+  size_t len;
+  mproc_status_t st = mp_bootstrap_encode(&boot, &blob, &len);
+  if (st != MPROC_OK) return st;
+  st = mp_child_spawn(&p->child, blob, len, NULL, 0);
+  free(blob);
+  return st;
+}
+
+mproc_status_t mproc_process_start(mproc_process_t *p) {
+  mproc_status_t st = require_open(p, "start");
+  if (st != MPROC_OK) return st;
+  if (p->kind != KIND_CHILD || p->state != STATE_CREATED)
+    return mp_fail(MPROC_ESTATE, "start: a process can only be started once");
+  if (p->creator_pid != mp_getpid())
+    return mp_fail(MPROC_ESTATE,
+                   "start: only the process that created it may start it");
+  if (current.daemon)
+    return mp_fail(MPROC_EDAEMON, "start: '%s' is a daemon", current.name);
+  if (p->ctx->spawn) {
+    st = start_spawn(p);
+  } else {
+    fflush(NULL); /* else the child writes the parent's buffered output too */
+    st = mp_child_fork(&p->child, fork_child_main, p);
+  }
+  if (st != MPROC_OK) return st;
+  p->pid = mp_child_pid(p->child);
+  p->state = STATE_STARTED;
+  registry_add(p);
+  return MPROC_OK;
+}
+
+/* ---- the spawned child -------------------------------------------- */
+
+int mp_process_run_spawned(const void *blob, size_t len) {
+  mp_bootstrap_t boot;
+  if (mp_bootstrap_decode(blob, len, &boot) != MPROC_OK) {
+    fprintf(stderr, "mproc: %s\n", mproc_last_error());
+    return 255;
+  }
+  const mproc_task_entry_t *task = mp_task_by_name(boot.task);
+  if (task == NULL) {
+    fprintf(stderr, "mproc: spawned child: no task named '%s'\n", boot.task);
+    return 255;
+  }
+  static mproc_process_t self;
+  self.name = mp_strdup(boot.name);
+  self.identity = mp_strdup(boot.identity);
+  char *parent_name = mp_strdup(boot.parent_name);
+  if (!self.name || !self.identity || !parent_name) {
+    fprintf(stderr, "mproc: spawned child: out of memory\n");
+    return 255;
+  }
+  self.daemon = boot.daemon;
+  become_child(&self, parent_name, boot.parent_pid);
+  return run_task(task->fn, boot.arg, boot.arg_len);
+}
+
+/* ---- waiting and signals ------------------------------------------ */
+
+/* Polls or waits for the end of a started child; updates p->ended. */
+static mproc_status_t child_wait(mproc_process_t *p, double timeout) {
+  if (p->ended) return MPROC_OK;
+  mproc_status_t st = mp_child_wait(p->child, timeout, &p->exitcode);
+  if (st == MPROC_OK) p->ended = 1;
+  return st;
+}
+
+static mproc_status_t check_timeout(double timeout, const char *what) {
+  if (isnan(timeout))
+    return mp_fail(MPROC_EINVAL, "%s: the timeout is NaN", what);
+  return MPROC_OK;
+}
+
+static mproc_status_t join_parent(double timeout) {
+  double deadline = timeout < 0 ? -1 : mp_monotonic() + timeout;
+  while (mp_pid_alive(parent.pid)) {
+    if (deadline >= 0 && mp_monotonic() >= deadline)
+      return mp_fail(MPROC_ETIMEDOUT, "join: the parent still runs");
+    mp_sleep(0.01);
+  }
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_process_join(mproc_process_t *p, double timeout) {
+  mproc_status_t st = check_timeout(timeout, "join");
+  if (st != MPROC_OK) return st;
+  if (p != NULL && p->kind == KIND_PARENT && has_parent)
+    return join_parent(timeout);
+  if (p != NULL && p->kind == KIND_CURRENT)
+    return mp_fail(MPROC_ESTATE, "join: a process cannot join itself");
+  if ((st = require_own_child(p, "join")) != MPROC_OK) return st;
+  st = child_wait(p, timeout);
+  if (st == MPROC_ETIMEDOUT)
+    return mp_fail(MPROC_ETIMEDOUT, "join: '%s' still runs after %gs",
+                   p->name, timeout);
+  return st;
+}
+
+mproc_status_t mproc_process_is_alive(mproc_process_t *p, int *out) {
+  mproc_status_t st = require_open(p, "is_alive");
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(out, "is_alive: out");
+  if (p->kind == KIND_CURRENT) {
+    *out = 1;
+  } else if (p->kind == KIND_PARENT) {
+    *out = mp_pid_alive(p->pid);
+  } else if (p->state != STATE_STARTED || p->creator_pid != mp_getpid()) {
+    *out = 0; /* CPython: never started; or not ours to know */
+  } else {
+    st = child_wait(p, 0);
+    if (st != MPROC_OK && st != MPROC_ETIMEDOUT) return st;
+    *out = !p->ended;
+  }
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_process_exitcode(mproc_process_t *p, int *out) {
+  mproc_status_t st = require_own_child(p, "exitcode");
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(out, "exitcode: out");
+  st = child_wait(p, 0);
+  if (st == MPROC_ETIMEDOUT)
+    return mp_fail(MPROC_ERUNNING, "exitcode: '%s' still runs", p->name);
+  if (st != MPROC_OK) return st;
+  *out = p->exitcode;
+  return MPROC_OK;
+}
+
+static mproc_status_t send_signal(mproc_process_t *p, mp_signal_t sig,
+                                  const char *what) {
+  mproc_status_t st = require_own_child(p, what);
+  if (st != MPROC_OK) return st;
+  if (p->ended) return MPROC_OK;
+  return mp_child_signal(p->child, sig);
+}
+
+mproc_status_t mproc_process_terminate(mproc_process_t *p) {
+  return send_signal(p, MP_SIGNAL_TERMINATE, "terminate");
+}
+
+mproc_status_t mproc_process_kill(mproc_process_t *p) {
+  return send_signal(p, MP_SIGNAL_KILL, "kill");
+}
+
+mproc_status_t mproc_process_close(mproc_process_t *p) {
+  MP_REQUIRE(p, "close");
+  if (p->kind != KIND_CHILD)
+    return mp_fail(MPROC_EINVAL, "close: the %s process object is mproc's",
+                   p->kind == KIND_CURRENT ? "current" : "parent");
+  if (p->state == STATE_STARTED) {
+    if (p->creator_pid == mp_getpid()) {
+      mproc_status_t st = child_wait(p, 0);
+      if (st == MPROC_ETIMEDOUT)
+        return mp_fail(MPROC_ERUNNING,
+                       "close: '%s' still runs; join or kill it first",
+                       p->name);
+      if (st != MPROC_OK) return st;
+      registry_remove(p);
+    }
+    mp_child_free(p->child);
+  }
+  process_free(p);
+  return MPROC_OK;
+}
+
+/* ---- process-wide queries ----------------------------------------- */
+
+mproc_status_t mproc_current_process(mproc_process_t **out) {
+  mproc_status_t st = mp_require_init();
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(out, "current_process: out");
+  *out = &current;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_parent_process(mproc_process_t **out) {
+  mproc_status_t st = mp_require_init();
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(out, "parent_process: out");
+  *out = has_parent ? &parent : NULL;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_active_children(mproc_process_t **out, size_t cap,
+                                     size_t *count) {
+  mproc_status_t st = mp_require_init();
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(count, "active_children: count");
+  if (out == NULL && cap > 0)
+    return mp_fail(MPROC_EINVAL, "active_children: NULL out with cap %zu", cap);
+  size_t n = 0;
+  mp_registry_lock();
+  for (mproc_process_t *p = registry; p; p = p->next) {
+    if (child_wait(p, 0) != MPROC_ETIMEDOUT) continue; /* ended */
+    if (n < cap) out[n] = p;
+    n++;
+  }
+  mp_registry_unlock();
+  *count = n;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_sleep(double seconds) {
+  if (isnan(seconds) || seconds < 0)
+    return mp_fail(MPROC_EINVAL, "sleep: %g seconds", seconds);
+  mp_sleep(seconds);
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_cpu_count(int *out) {
+  MP_REQUIRE(out, "cpu_count: out");
+  *out = mp_cpu_count();
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_wait(const mproc_sentinel_t *sentinels, size_t n,
+                          double timeout, int *ready, size_t *nready) {
+  mproc_status_t st = mp_require_init();
+  if (st != MPROC_OK) return st;
+  if (sentinels == NULL && n > 0)
+    return mp_fail(MPROC_EINVAL, "wait: NULL sentinels with n %zu", n);
+  if ((st = check_timeout(timeout, "wait")) != MPROC_OK) return st;
+  return mp_wait_handles(sentinels, n, timeout, ready, nready);
+}
+
+/* ---- exit --------------------------------------------------------- */
+
+/* Grace given to a terminated daemon before it is killed. CPython joins it
+ * forever; a daemon that ignores SIGTERM would then hang our exit. */
+#define DAEMON_GRACE_SECONDS 2.0
+
+void mp_process_exit_cleanup(void) {
+  /* Snapshot under the lock, then wait without it. */
+  mp_registry_lock();
+  size_t n = 0;
+  for (mproc_process_t *p = registry; p; p = p->next) n++;
+  mproc_process_t **all = n ? malloc(n * sizeof *all) : NULL;
+  size_t k = 0;
+  for (mproc_process_t *p = registry; p && all; p = p->next) all[k++] = p;
+  mp_registry_unlock();
+  if (all == NULL) return;
+  for (size_t i = 0; i < k; i++)
+    if (all[i]->daemon && !all[i]->ended)
+      mp_child_signal(all[i]->child, MP_SIGNAL_TERMINATE);
+  for (size_t i = 0; i < k; i++) {
+    mproc_process_t *p = all[i];
+    if (p->daemon && child_wait(p, DAEMON_GRACE_SECONDS) == MPROC_ETIMEDOUT)
+      mp_child_signal(p->child, MP_SIGNAL_KILL);
+    child_wait(p, MPROC_FOREVER);
+  }
+  free(all);
+}

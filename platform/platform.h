@@ -1,0 +1,108 @@
+/*
+ * The platform seam: everything mproc needs from an operating system, and
+ * the only interface core/ is written against. One implementation per OS
+ * lives beside this file (posix/, windows/); docs/porting.md says how to
+ * add one and how the conformance suite proves it.
+ *
+ * Conventions: every call that can fail returns an mproc_status_t and, on
+ * failure, records a detail with mp_fail()/mp_fail_errno() (core/error.h).
+ * Timeouts are in seconds; negative means no limit. No call aborts.
+ */
+#ifndef MPROC_PLATFORM_H
+#define MPROC_PLATFORM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mproc.h"
+
+/* An OS handle a child can inherit and a waiter can wait on: a file
+ * descriptor on POSIX, a HANDLE on Windows. Same type as mproc_sentinel_t. */
+typedef intptr_t mp_handle_t;
+#define MP_NO_HANDLE ((mp_handle_t)-1)
+
+/* ---- runtime ------------------------------------------------------ */
+
+/* Starts the OS runtime (APR) once per process; argv0 helps find the
+ * program's own executable for spawn. */
+mproc_status_t mp_platform_init(const char *argv0);
+
+/* Whether this OS can fork (POSIX yes, Windows no). */
+int mp_platform_can_fork(void);
+
+/* If this process was started by mp_child_spawn, reads the bootstrap bytes
+ * the parent sent and returns them in a malloc'd buffer (*blob, *len) with
+ * *is_child = 1. Otherwise *is_child = 0. Errors: MPROC_ESPAWN. */
+mproc_status_t mp_spawned_bootstrap(int argc, char **argv, int *is_child,
+                                    void **blob, size_t *len);
+
+long mp_getpid(void);
+/* Nonzero while the process pid exists. */
+int mp_pid_alive(long pid);
+int mp_cpu_count(void);
+/* Seconds on a monotonic clock. */
+double mp_monotonic(void);
+/* Sleeps at least seconds (>= 0), across signal interruptions. */
+void mp_sleep(double seconds);
+/* Ends the process at once with code: no atexit handlers, no stdio flush. */
+void mp_exit_now(int code) __attribute__((noreturn));
+
+/* Makes the calling child receive a termination request when its parent
+ * dies (any way, including SIGKILL). parent_pid guards the race where the
+ * parent died before the call: then the child ends itself at once.
+ * Errors: MPROC_ENOTSUP where the OS cannot do it, MPROC_ESYS. */
+mproc_status_t mp_die_with_parent(long parent_pid);
+
+/* ---- the process-wide registry lock ------------------------------- */
+
+/* Guards core's table of children. mp_child_fork holds it across fork()
+ * so a forked child never inherits it locked. */
+void mp_registry_lock(void);
+void mp_registry_unlock(void);
+
+/* ---- children ----------------------------------------------------- */
+
+typedef struct mp_child mp_child_t;
+
+/* What a forked child runs; its return value is the exit code. */
+typedef int (*mp_fork_main_fn)(void *ctx);
+
+/* Forks. In the child, calls child_main(ctx) and ends the process with its
+ * result (mp_exit_now): this call never returns there.
+ * Errors: MPROC_ENOTSUP (no fork on this OS), MPROC_ESYS, MPROC_ENOMEM. */
+mproc_status_t mp_child_fork(mp_child_t **out, mp_fork_main_fn child_main,
+                             void *ctx);
+
+/* Starts a fresh copy of the program's own executable that receives blob
+ * through mp_spawned_bootstrap, and inherits the npass handles in pass
+ * (at the same values), and nothing else beyond standard input/output/error.
+ * Errors: MPROC_ESPAWN, MPROC_ESYS, MPROC_ENOMEM. */
+mproc_status_t mp_child_spawn(mp_child_t **out, const void *blob, size_t len,
+                              const mp_handle_t *pass, size_t npass);
+
+/* Waits up to timeout seconds for the child to end; on MPROC_OK *exitcode
+ * holds its exit status, or minus the signal number that ended it. Once
+ * the child ended, later calls return the same code at once.
+ * Errors: MPROC_ETIMEDOUT, MPROC_ESYS. */
+mproc_status_t mp_child_wait(mp_child_t *c, double timeout, int *exitcode);
+
+typedef enum { MP_SIGNAL_TERMINATE, MP_SIGNAL_KILL } mp_signal_t;
+/* Asks (TERMINATE, SIGTERM) or forces (KILL, SIGKILL) the child to end.
+ * A child that already ended is not an error. Errors: MPROC_ESYS. */
+mproc_status_t mp_child_signal(mp_child_t *c, mp_signal_t sig);
+
+long mp_child_pid(const mp_child_t *c);
+/* Becomes ready (mp_wait_handles) when the child ends. */
+mp_handle_t mp_child_sentinel(const mp_child_t *c);
+/* Releases the platform's part of a child; the caller made sure it ended. */
+void mp_child_free(mp_child_t *c);
+
+/* ---- waiting ------------------------------------------------------ */
+
+/* Waits until one of n handles is ready (readable, or its process ended)
+ * or the timeout expires. ready[i] (may be NULL) is set to 0/1.
+ * Errors: MPROC_ETIMEDOUT, MPROC_EINVAL (a bad handle), MPROC_ESYS. */
+mproc_status_t mp_wait_handles(const mp_handle_t *h, size_t n, double timeout,
+                               int *ready, size_t *nready);
+
+#endif /* MPROC_PLATFORM_H */

@@ -1,0 +1,306 @@
+/*
+ * POSIX children: fork (APR's apr_proc_fork), spawn (posix_spawn of the
+ * program itself), wait with a timeout, signals, and the parent-death
+ * signal for daemon children.
+ *
+ * Why posix_spawn and not apr_proc_create: a spawned child must inherit
+ * exactly the handles mproc passes it and nothing that another thread is
+ * creating at the same moment. Every descriptor mproc makes is close-on-exec
+ * from birth (pipe2), and posix_spawn_file_actions_adddup2(fd, fd) clears
+ * the flag for the passed ones in the child only. apr_proc_create has no
+ * such per-child list, and forks a full copy of the parent where
+ * posix_spawn uses a cheaper vfork-style clone.
+ *
+ * The sentinel of a child is the read end of a pipe whose only write end
+ * the child holds: it reads EOF when the child is gone, whoever reaps it.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+#include <apr_pools.h>
+#include <apr_portable.h>
+#include <apr_thread_proc.h>
+
+#include "core/error.h"
+#include "platform/platform.h"
+#include "platform/posix/posix.h"
+
+extern char **environ;
+
+#define SPAWN_FLAG "--mproc-spawn="
+/* A bootstrap larger than this is refused: it can only be corrupt. */
+#define MAX_BOOTSTRAP ((uint64_t)1 << 32)
+
+struct mp_child {
+  apr_pool_t *pool;
+  apr_proc_t proc;
+  int sentinel_fd; /* read end: EOF once the child is gone */
+  apr_file_t *sentinel_file;
+  int ended;
+  int exitcode;
+};
+
+/* The write end of this process's own sentinel (when it is an mproc child),
+ * so that a child forked from here can drop its inherited copy: otherwise
+ * our parent would wait for our children too. */
+static int own_sentinel_fd = -1;
+
+static mproc_status_t child_alloc(mp_child_t **out, int sentinel_fd) {
+  apr_pool_t *pool;
+  if (apr_pool_create(&pool, NULL) != APR_SUCCESS)
+    return mp_fail(MPROC_ENOMEM, "child: cannot create a memory pool");
+  mp_child_t *c = apr_pcalloc(pool, sizeof *c);
+  c->pool = pool;
+  c->sentinel_fd = sentinel_fd;
+  apr_os_file_t fd = sentinel_fd;
+  if (apr_os_file_put(&c->sentinel_file, &fd, APR_FOPEN_READ, pool) !=
+      APR_SUCCESS) {
+    apr_pool_destroy(pool);
+    return mp_fail(MPROC_ENOMEM, "child: cannot wrap the sentinel");
+  }
+  *out = c;
+  return MPROC_OK;
+}
+
+static void close_pair(int fds[2]) {
+  if (fds[0] >= 0) close(fds[0]);
+  if (fds[1] >= 0) close(fds[1]);
+  fds[0] = fds[1] = -1;
+}
+
+mproc_status_t mp_child_fork(mp_child_t **out, mp_fork_main_fn child_main,
+                             void *ctx) {
+  int sentinel[2];
+  if (pipe2(sentinel, O_CLOEXEC) != 0)
+    return mp_fail_errno(MPROC_ESYS, errno, "fork: pipe2");
+  mp_child_t *c;
+  mproc_status_t st = child_alloc(&c, sentinel[0]);
+  if (st != MPROC_OK) {
+    close_pair(sentinel);
+    return st;
+  }
+  mp_registry_lock(); /* so the child never inherits it held */
+  apr_status_t rv = apr_proc_fork(&c->proc, c->pool);
+  if (rv == APR_INCHILD) {
+    mp_registry_unlock();
+    close(sentinel[0]);
+    if (own_sentinel_fd >= 0) close(own_sentinel_fd);
+    own_sentinel_fd = sentinel[1];
+    mp_exit_now(child_main(ctx));
+  }
+  mp_registry_unlock();
+  close(sentinel[1]);
+  if (rv != APR_INPARENT) {
+    close(sentinel[0]);
+    apr_pool_destroy(c->pool);
+    return mp_fail_errno(MPROC_ESYS, rv, "fork");
+  }
+  *out = c;
+  return MPROC_OK;
+}
+
+/* Writes all of buf; a reader that went away is EPIPE, never SIGPIPE. */
+static int write_all_nosigpipe(int fd, const void *buf, size_t len) {
+  sigset_t pipe_set, old_set;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+  int err = 0;
+  const char *p = buf;
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      err = errno;
+      break;
+    }
+    p += n;
+    len -= (size_t)n;
+  }
+  if (err == EPIPE) {
+    /* Consume the SIGPIPE we raised before unblocking it. */
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+  return err;
+}
+
+static mproc_status_t send_bootstrap(int fd, const void *blob, size_t len) {
+  uint64_t header = len;
+  int err = write_all_nosigpipe(fd, &header, sizeof header);
+  if (err == 0) err = write_all_nosigpipe(fd, blob, len);
+  if (err != 0)
+    return mp_fail_errno(MPROC_ESPAWN, err,
+                         "spawn: the child did not read its bootstrap");
+  return MPROC_OK;
+}
+
+mproc_status_t mp_child_spawn(mp_child_t **out, const void *blob, size_t len,
+                              const mp_handle_t *pass, size_t npass) {
+  const char *exe = mp_posix_executable();
+  if (exe == NULL)
+    return mp_fail(MPROC_ESPAWN, "spawn: the program's executable is unknown");
+  int boot[2] = {-1, -1}, sentinel[2] = {-1, -1};
+  if (pipe2(boot, O_CLOEXEC) != 0 || pipe2(sentinel, O_CLOEXEC) != 0) {
+    int err = errno;
+    close_pair(boot);
+    return mp_fail_errno(MPROC_ESYS, err, "spawn: pipe2");
+  }
+  mp_child_t *c;
+  mproc_status_t st = child_alloc(&c, sentinel[0]);
+  if (st != MPROC_OK) goto fail_pipes;
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  /* dup2 onto itself clears close-on-exec in the child only. */
+  posix_spawn_file_actions_adddup2(&actions, boot[0], boot[0]);
+  posix_spawn_file_actions_adddup2(&actions, sentinel[1], sentinel[1]);
+  for (size_t i = 0; i < npass; i++)
+    posix_spawn_file_actions_adddup2(&actions, (int)pass[i], (int)pass[i]);
+  char flag[64];
+  snprintf(flag, sizeof flag, SPAWN_FLAG "%d:%d", boot[0], sentinel[1]);
+  char *argv[] = {(char *)exe, flag, NULL};
+  pid_t pid;
+  int err = posix_spawn(&pid, exe, &actions, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (err != 0) {
+    apr_pool_destroy(c->pool);
+    c = NULL;
+    st = mp_fail_errno(MPROC_ESPAWN, err, "spawn: posix_spawn %s", exe);
+    goto fail_pipes;
+  }
+  close(boot[0]);
+  close(sentinel[1]);
+  c->proc.pid = pid;
+  st = send_bootstrap(boot[1], blob, len);
+  close(boot[1]);
+  if (st != MPROC_OK) {
+    int ignored;
+    mp_child_signal(c, MP_SIGNAL_KILL);
+    mp_child_wait(c, -1, &ignored);
+    mp_child_free(c);
+    return st;
+  }
+  *out = c;
+  return MPROC_OK;
+
+fail_pipes:
+  close_pair(boot);
+  close_pair(sentinel);
+  return st;
+}
+
+/* Reads exactly len bytes; 0 on success. */
+static int read_all(int fd, void *buf, size_t len) {
+  char *p = buf;
+  while (len > 0) {
+    ssize_t n = read(fd, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n == 0 ? EPIPE : errno;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+mproc_status_t mp_spawned_bootstrap(int argc, char **argv, int *is_child,
+                                    void **blob, size_t *len) {
+  *is_child = 0;
+  int boot_fd, sentinel_fd;
+  char tail;
+  if (argc != 2 || argv == NULL || argv[1] == NULL ||
+      strncmp(argv[1], SPAWN_FLAG, strlen(SPAWN_FLAG)) != 0)
+    return MPROC_OK;
+  if (sscanf(argv[1] + strlen(SPAWN_FLAG), "%d:%d%c", &boot_fd, &sentinel_fd,
+             &tail) != 2)
+    return mp_fail(MPROC_ESPAWN, "bootstrap: malformed %s", argv[1]);
+  *is_child = 1;
+  /* Keep the sentinel open for life, but out of programs we exec. */
+  fcntl(sentinel_fd, F_SETFD, FD_CLOEXEC);
+  own_sentinel_fd = sentinel_fd;
+  uint64_t size;
+  int err = read_all(boot_fd, &size, sizeof size);
+  if (err == 0 && size > MAX_BOOTSTRAP) err = EMSGSIZE;
+  void *buf = NULL;
+  if (err == 0) {
+    buf = malloc(size ? (size_t)size : 1);
+    if (buf == NULL) err = ENOMEM;
+  }
+  if (err == 0) err = read_all(boot_fd, buf, (size_t)size);
+  close(boot_fd);
+  if (err != 0) {
+    free(buf);
+    return mp_fail_errno(MPROC_ESPAWN, err, "bootstrap: reading from parent");
+  }
+  *blob = buf;
+  *len = (size_t)size;
+  return MPROC_OK;
+}
+
+static int decode_exit(int code, apr_exit_why_e why) {
+  return APR_PROC_CHECK_SIGNALED(why) ? -code : code;
+}
+
+mproc_status_t mp_child_wait(mp_child_t *c, double timeout, int *exitcode) {
+  if (!c->ended) {
+    mp_handle_t h = c->sentinel_fd;
+    mproc_status_t st = mp_wait_handles(&h, 1, timeout, NULL, NULL);
+    if (st != MPROC_OK) return st;
+    int code;
+    apr_exit_why_e why;
+    apr_status_t rv = apr_proc_wait(&c->proc, &code, &why, APR_WAIT);
+    if (rv != APR_CHILD_DONE)
+      return mp_fail_errno(MPROC_ESYS, rv, "waitpid %ld", (long)c->proc.pid);
+    c->ended = 1;
+    c->exitcode = decode_exit(code, why);
+  }
+  *exitcode = c->exitcode;
+  return MPROC_OK;
+}
+
+mproc_status_t mp_child_signal(mp_child_t *c, mp_signal_t sig) {
+  if (c->ended) return MPROC_OK; /* the pid may belong to someone else now */
+  apr_status_t rv =
+      apr_proc_kill(&c->proc, sig == MP_SIGNAL_KILL ? SIGKILL : SIGTERM);
+  if (rv != APR_SUCCESS && rv != ESRCH)
+    return mp_fail_errno(MPROC_ESYS, rv, "kill %ld", (long)c->proc.pid);
+  return MPROC_OK;
+}
+
+long mp_child_pid(const mp_child_t *c) { return (long)c->proc.pid; }
+
+mp_handle_t mp_child_sentinel(const mp_child_t *c) { return c->sentinel_fd; }
+
+void mp_child_free(mp_child_t *c) {
+  if (c == NULL) return;
+  close(c->sentinel_fd);
+  apr_pool_destroy(c->pool);
+}
+
+mproc_status_t mp_die_with_parent(long parent_pid) {
+#ifdef __linux__
+  if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0)
+    return mp_fail_errno(MPROC_ESYS, errno, "prctl(PR_SET_PDEATHSIG)");
+  /* The parent may have died before prctl: we were re-parented already. */
+  if ((long)getppid() != parent_pid) kill(getpid(), SIGTERM);
+  return MPROC_OK;
+#else
+  (void)parent_pid;
+  return mp_fail(MPROC_ENOTSUP, "no parent-death signal on this OS");
+#endif
+}
