@@ -328,9 +328,18 @@ int mp_process_run_spawned(const void *blob, size_t len) {
     fprintf(stderr, "mproc: spawned child: out of memory\n");
     return 255;
   }
+  /* The record packs arg at any offset; the task may cast it to a struct. */
+  void *arg = malloc(boot.arg_len ? boot.arg_len : 1);
+  if (arg == NULL) {
+    fprintf(stderr, "mproc: spawned child: out of memory\n");
+    return 255;
+  }
+  if (boot.arg_len) memcpy(arg, boot.arg, boot.arg_len);
   self.daemon = boot.daemon;
   become_child(&self, parent_name, boot.parent_pid);
-  return run_task(task->fn, boot.arg, boot.arg_len);
+  int code = run_task(task->fn, arg, boot.arg_len);
+  free(arg);
+  return code;
 }
 
 /* ---- waiting and signals ------------------------------------------ */

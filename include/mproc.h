@@ -70,8 +70,9 @@ const char *mproc_last_error(void);
  *         MPROC_ESYS (the runtime could not start). Calling it twice is OK. */
 mproc_status_t mproc_init(int argc, char **argv);
 
-/* A task: the code a child process runs. arg/arg_len are the bytes given
- * at creation (arg is NULL when arg_len is 0). The return value is the
+/* A task: the code a child process runs. arg/arg_len are a copy of the
+ * bytes given at creation, aligned for any type (arg is NULL when arg_len
+ * is 0). The return value is the
  * child's exit code (0 for success), as exit() would make it. */
 typedef int (*mproc_task_fn)(const void *arg, size_t arg_len);
 
