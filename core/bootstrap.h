@@ -15,13 +15,18 @@ typedef struct {
   int daemon;
   const void *arg;
   size_t arg_len;
+  /* Attached objects: nobjects entries of (kind string, state bytes), as
+   * mp_bootstrap_put_object wrote them. */
+  size_t nobjects;
+  const void *objects;
+  size_t objects_len;
 } mp_bootstrap_t;
 
 /* Encodes b into a malloc'd buffer. Errors: MPROC_ENOMEM. */
 mproc_status_t mp_bootstrap_encode(const mp_bootstrap_t *b, void **out,
                                    size_t *len);
 
-/* Decodes in place: the strings and arg of *b point into blob.
+/* Decodes in place: the strings, arg and objects of *b point into blob.
  * Errors: MPROC_ESPAWN (truncated, wrong version, unterminated string). */
 mproc_status_t mp_bootstrap_decode(const void *blob, size_t len,
                                    mp_bootstrap_t *b);

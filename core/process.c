@@ -12,6 +12,7 @@
 
 #include "core/bootstrap.h"
 #include "core/internal.h"
+#include "core/object.h"
 
 typedef enum { KIND_CHILD, KIND_CURRENT, KIND_PARENT } process_kind_t;
 typedef enum { STATE_CREATED, STATE_STARTED, STATE_CLOSED } process_state_t;
@@ -29,6 +30,8 @@ struct mproc_process {
   long creator_pid; /* only the creator may start, join or signal it */
   long pid;
   mp_child_t *child;
+  mp_object_t **objects; /* attached, in order */
+  size_t nobjects;
   int ended;
   int exitcode;
   mproc_process_t *prev, *next; /* registry links while started */
@@ -40,6 +43,9 @@ static mproc_process_t parent = {.kind = KIND_PARENT, .state = STATE_STARTED};
 static int has_parent;
 static unsigned long children_counter; /* names Process-N */
 static mproc_process_t *registry;       /* started, not closed */
+/* What the parent attached for this child (mproc_attached). */
+static void **attached;
+static size_t nattached;
 
 /* Static names: the current process's strings are replaced in a child. */
 static char main_name[] = "MainProcess";
@@ -88,6 +94,7 @@ static mproc_status_t assign_identity(mproc_process_t *p) {
 }
 
 static void process_free(mproc_process_t *p) {
+  free(p->objects);
   free(p->arg);
   free(p->name);
   free(p->identity);
@@ -216,6 +223,33 @@ mproc_status_t mproc_process_sentinel(const mproc_process_t *p,
   return MPROC_OK;
 }
 
+mproc_status_t mproc_process_attach(mproc_process_t *p, void *object) {
+  mproc_status_t st = require_open(p, "attach");
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(object, "attach: object");
+  mp_object_t *o = object;
+  if (o->magic != MP_OBJECT_MAGIC)
+    return mp_fail(MPROC_EINVAL, "attach: not a live mproc object");
+  if (p->kind != KIND_CHILD || p->state != STATE_CREATED)
+    return mp_fail(MPROC_ESTATE, "attach: the process was started already");
+  mp_object_t **grown = realloc(p->objects, (p->nobjects + 1) * sizeof *grown);
+  if (grown == NULL) return mp_fail(MPROC_ENOMEM, "attach");
+  grown[p->nobjects++] = o;
+  p->objects = grown;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_attached(size_t index, void **out) {
+  mproc_status_t st = mp_require_init();
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(out, "attached: out");
+  if (index >= nattached)
+    return mp_fail(MPROC_EINVAL, "attached: index %zu, but %zu attached",
+                   index, nattached);
+  *out = attached[index];
+  return MPROC_OK;
+}
+
 /* ---- starting ----------------------------------------------------- */
 
 /* Becomes the child described by p: this process's view of itself. */
@@ -232,6 +266,8 @@ static void become_child(mproc_process_t *p, const char *parent_name,
   current.creator_pid = current.pid;
   registry = NULL; /* the parent's children are not ours */
   children_counter = 0;
+  attached = (void **)p->objects;
+  nattached = p->nobjects;
 }
 
 /* The body of a child, after its process state is set up. */
@@ -252,6 +288,27 @@ static int fork_child_main(void *ctx) {
   return run_task(p->target, p->arg, p->arg_len);
 }
 
+/* Writes each attached object as (kind, state) and gathers its handles. */
+static mproc_status_t export_objects(const mproc_process_t *p, mp_buf_t *out,
+                                     mp_handles_t *handles) {
+  for (size_t i = 0; i < p->nobjects; i++) {
+    const mp_object_ops_t *ops = p->objects[i]->ops;
+    mp_buf_t state = {0};
+    mproc_status_t st = ops->export_state(p->objects[i], &state, handles);
+    size_t kind_len = strlen(ops->kind) + 1;
+    mp_buf_put_u64(out, kind_len);
+    mp_buf_put(out, ops->kind, kind_len);
+    mp_buf_put_u64(out, state.len);
+    mp_buf_put(out, state.data, state.len);
+    int failed = state.failed;
+    mp_buf_free(&state);
+    if (st != MPROC_OK) return st;
+    if (failed || out->failed || handles->failed)
+      return mp_fail(MPROC_ENOMEM, "start: exporting a %s", ops->kind);
+  }
+  return MPROC_OK;
+}
+
 static mproc_status_t start_spawn(mproc_process_t *p) {
   int ambiguous;
   const mproc_task_entry_t *task = mp_task_by_fn(p->target, &ambiguous);
@@ -265,6 +322,9 @@ static mproc_status_t start_spawn(mproc_process_t *p) {
                    "start: the task name '%s' is registered for two "
                    "functions; a spawned child could not tell them apart",
                    task->name);
+  mp_buf_t objects = {0};
+  mp_handles_t handles = {0};
+  mproc_status_t st = export_objects(p, &objects, &handles);
   mp_bootstrap_t boot = {
       .task = task->name,
       .name = p->name,
@@ -274,13 +334,18 @@ static mproc_status_t start_spawn(mproc_process_t *p) {
       .daemon = p->daemon,
       .arg = p->arg,
       .arg_len = p->arg_len,
+      .nobjects = p->nobjects,
+      .objects = objects.data,
+      .objects_len = objects.len,
   };
-  void *blob;
+  void *blob = NULL;
   size_t len;
-  mproc_status_t st = mp_bootstrap_encode(&boot, &blob, &len);
-  if (st != MPROC_OK) return st;
-  st = mp_child_spawn(&p->child, blob, len, NULL, 0);
+  if (st == MPROC_OK) st = mp_bootstrap_encode(&boot, &blob, &len);
+  if (st == MPROC_OK)
+    st = mp_child_spawn(&p->child, blob, len, handles.items, handles.len);
   free(blob);
+  mp_buf_free(&objects);
+  mp_handles_free(&handles);
   return st;
 }
 
@@ -309,6 +374,35 @@ mproc_status_t mproc_process_start(mproc_process_t *p) {
 
 /* ---- the spawned child -------------------------------------------- */
 
+/* Rebuilds the objects the parent attached, in order. */
+static mproc_status_t import_objects(const mp_bootstrap_t *boot,
+                                     mproc_process_t *self) {
+  if (boot->nobjects > boot->objects_len)
+    return mp_fail(MPROC_ESPAWN, "bootstrap: %zu objects in %zu bytes",
+                   boot->nobjects, boot->objects_len);
+  self->objects = calloc(boot->nobjects ? boot->nobjects : 1,
+                         sizeof *self->objects);
+  if (self->objects == NULL) return mp_fail(MPROC_ENOMEM, "bootstrap");
+  mp_reader_t r = {boot->objects, boot->objects_len, 0, 0};
+  for (size_t i = 0; i < boot->nobjects; i++) {
+    size_t kind_len = (size_t)mp_read_u64(&r);
+    const char *kind = mp_read(&r, kind_len);
+    size_t state_len = (size_t)mp_read_u64(&r);
+    const void *state = mp_read(&r, state_len);
+    if (r.bad || kind_len == 0 || kind[kind_len - 1] != '\0')
+      return mp_fail(MPROC_ESPAWN, "bootstrap: malformed object %zu", i);
+    const mp_object_ops_t *ops = mp_object_kind(kind);
+    if (ops == NULL)
+      return mp_fail(MPROC_ESPAWN, "bootstrap: unknown object kind '%s'",
+                     kind);
+    void *obj;
+    mproc_status_t st = ops->import_state(state, state_len, &obj);
+    if (st != MPROC_OK) return st;
+    self->objects[self->nobjects++] = obj;
+  }
+  return MPROC_OK;
+}
+
 int mp_process_run_spawned(const void *blob, size_t len) {
   mp_bootstrap_t boot;
   if (mp_bootstrap_decode(blob, len, &boot) != MPROC_OK) {
@@ -321,6 +415,11 @@ int mp_process_run_spawned(const void *blob, size_t len) {
     return 255;
   }
   static mproc_process_t self;
+  mproc_status_t st = import_objects(&boot, &self);
+  if (st != MPROC_OK) {
+    fprintf(stderr, "mproc: spawned child: %s\n", mproc_last_error());
+    return 255;
+  }
   self.name = mp_strdup(boot.name);
   self.identity = mp_strdup(boot.identity);
   char *parent_name = mp_strdup(boot.parent_name);

@@ -163,12 +163,28 @@ mproc_status_t mproc_process_set_daemon(mproc_process_t *p, int daemon);
 /* Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (closed). */
 mproc_status_t mproc_process_daemon(const mproc_process_t *p, int *out);
 
+/* Attaches a shareable mproc object (a queue, connection, lock, shared
+ * value, ...) to a process before it starts, so that its task can use it:
+ * in the child, mproc_attached(i) returns the i-th attached object. Under
+ * fork that is the very object; under spawn a copy bound to the same OS
+ * resources. The object must stay alive until start() returns.
+ * Errors: MPROC_EINVAL (NULL, or not a live mproc object), MPROC_ESTATE
+ *         (started or closed), MPROC_ENOMEM. */
+mproc_status_t mproc_process_attach(mproc_process_t *p, void *object);
+
+/* In a child: the index-th object its parent attached (see above); the
+ * caller casts it to the type it attached.
+ * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL out, index out of range). */
+mproc_status_t mproc_attached(size_t index, void **out);
+
 /* Starts the child.
  * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (started before, closed, or
  *         not a process this one created), MPROC_EDAEMON (the caller is a
  *         daemon child), MPROC_ENOTREGISTERED (spawn: the target is not
  *         registered, or its name is registered twice), MPROC_ESYS
- *         (fork/spawn failed), MPROC_ENOMEM. */
+ *         (fork/spawn failed), MPROC_ESPAWN (spawn: the child could not be
+ *         started or read its bootstrap), MPROC_ENOMEM, or an error of
+ *         an attached object's export. */
 mproc_status_t mproc_process_start(mproc_process_t *p);
 
 /* Waits up to timeout seconds for the child to end (MPROC_FOREVER: no limit).
