@@ -105,4 +105,40 @@ void mp_child_free(mp_child_t *c);
 mproc_status_t mp_wait_handles(const mp_handle_t *h, size_t n, double timeout,
                                int *ready, size_t *nready);
 
+/* ---- shared memory ------------------------------------------------ */
+
+typedef struct mp_shm mp_shm_t;
+
+/* A new zero-filled shared mapping of size bytes that lives only as long
+ * as some process maps it or holds its handle: nothing is left behind when
+ * every user exits, even by SIGKILL. Forked children share the mapping;
+ * a spawned child gets it by passing mp_shm_handle() (mp_child_spawn) and
+ * calling mp_shm_from_handle(). Errors: MPROC_EINVAL (size 0), MPROC_ESYS,
+ * MPROC_ENOMEM. */
+mproc_status_t mp_shm_create(mp_shm_t **out, size_t size);
+
+/* Maps the segment behind an inherited handle (in a spawned child).
+ * Errors: MPROC_EINVAL (bad handle, or size not the segment's), MPROC_ESYS. */
+mproc_status_t mp_shm_from_handle(mp_shm_t **out, mp_handle_t handle,
+                                  size_t size);
+
+void *mp_shm_base(const mp_shm_t *shm);
+size_t mp_shm_size(const mp_shm_t *shm);
+mp_handle_t mp_shm_handle(const mp_shm_t *shm);
+/* Unmaps and closes this process's view; the memory goes when the last
+ * process lets go. */
+void mp_shm_close(mp_shm_t *shm);
+
+/* ---- process-shared wait/wake ------------------------------------- */
+
+/* The building block of every blocking primitive: a 32-bit word in shared
+ * memory (4-byte aligned) that processes sleep and wake on.
+ * mp_futex_wait sleeps while *word == expected, until woken or timeout
+ * seconds; it may also return MPROC_OK spuriously, so callers re-check
+ * their condition in a loop. Errors: MPROC_ETIMEDOUT, MPROC_ESYS. */
+mproc_status_t mp_futex_wait(uint32_t *word, uint32_t expected,
+                             double timeout);
+/* Wakes up to count sleepers on word (INT32_MAX: all). */
+void mp_futex_wake(uint32_t *word, int count);
+
 #endif /* MPROC_PLATFORM_H */
