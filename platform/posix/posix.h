@@ -5,4 +5,8 @@
 /* The absolute path of this program's executable, or NULL if unknown. */
 const char *mp_posix_executable(void);
 
+/* Serialises reaping children (see reap() in process.c). */
+void mp_posix_reap_lock(void);
+void mp_posix_reap_unlock(void);
+
 #endif

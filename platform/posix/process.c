@@ -81,6 +81,17 @@ static void close_pair(int fds[2]) {
   fds[0] = fds[1] = -1;
 }
 
+/* Children read nothing from the parent's terminal or input, as in
+ * CPython (util._close_stdin): standard input is /dev/null. */
+static void stdin_to_null(void) {
+  int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  if (fd != STDIN_FILENO) {
+    dup2(fd, STDIN_FILENO);
+    close(fd);
+  }
+}
+
 mproc_status_t mp_child_fork(mp_child_t **out, mp_fork_main_fn child_main,
                              void *ctx) {
   int sentinel[2];
@@ -92,16 +103,20 @@ mproc_status_t mp_child_fork(mp_child_t **out, mp_fork_main_fn child_main,
     close_pair(sentinel);
     return st;
   }
-  mp_registry_lock(); /* so the child never inherits it held */
+  /* Hold mproc's locks across fork so the child never inherits one held
+   * by a thread that does not exist there. */
+  mp_registry_lock();
+  mp_posix_reap_lock();
   apr_status_t rv = apr_proc_fork(&c->proc, c->pool);
+  mp_posix_reap_unlock();
+  mp_registry_unlock();
   if (rv == APR_INCHILD) {
-    mp_registry_unlock();
     close(sentinel[0]);
     if (own_sentinel_fd >= 0) close(own_sentinel_fd);
     own_sentinel_fd = sentinel[1];
+    stdin_to_null();
     mp_exit_now(child_main(ctx));
   }
-  mp_registry_unlock();
   close(sentinel[1]);
   if (rv != APR_INPARENT) {
     close(sentinel[0]);
@@ -167,6 +182,8 @@ mproc_status_t mp_child_spawn(mp_child_t **out, const void *blob, size_t len,
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
+                                   O_RDONLY, 0);
   /* dup2 onto itself clears close-on-exec in the child only. */
   posix_spawn_file_actions_adddup2(&actions, boot[0], boot[0]);
   posix_spawn_file_actions_adddup2(&actions, sentinel[1], sentinel[1]);
@@ -256,18 +273,35 @@ static int decode_exit(int code, apr_exit_why_e why) {
   return APR_PROC_CHECK_SIGNALED(why) ? -code : code;
 }
 
+/* Collects the exit status of a child whose sentinel fired. Two threads
+ * may get here for one child (join in one, active_children in another):
+ * the reap lock makes the second see the first one's result instead of
+ * failing with ECHILD. */
+static mproc_status_t reap(mp_child_t *c) {
+  mproc_status_t st = MPROC_OK;
+  mp_posix_reap_lock();
+  if (!c->ended) {
+    int code;
+    apr_exit_why_e why;
+    apr_status_t rv = apr_proc_wait(&c->proc, &code, &why, APR_WAIT);
+    if (rv == APR_CHILD_DONE) {
+      c->exitcode = decode_exit(code, why);
+      c->ended = 1;
+    } else {
+      st = mp_fail_errno(MPROC_ESYS, rv, "waitpid %ld", (long)c->proc.pid);
+    }
+  }
+  mp_posix_reap_unlock();
+  return st;
+}
+
 mproc_status_t mp_child_wait(mp_child_t *c, double timeout, int *exitcode) {
   if (!c->ended) {
     mp_handle_t h = c->sentinel_fd;
     mproc_status_t st = mp_wait_handles(&h, 1, timeout, NULL, NULL);
     if (st != MPROC_OK) return st;
-    int code;
-    apr_exit_why_e why;
-    apr_status_t rv = apr_proc_wait(&c->proc, &code, &why, APR_WAIT);
-    if (rv != APR_CHILD_DONE)
-      return mp_fail_errno(MPROC_ESYS, rv, "waitpid %ld", (long)c->proc.pid);
-    c->ended = 1;
-    c->exitcode = decode_exit(code, why);
+    st = reap(c);
+    if (st != MPROC_OK) return st;
   }
   *exitcode = c->exitcode;
   return MPROC_OK;

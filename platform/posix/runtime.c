@@ -24,6 +24,7 @@
 static int initialized;
 static apr_pool_t *root_pool;
 static apr_thread_mutex_t *registry_mutex;
+static apr_thread_mutex_t *reap_mutex;
 static char executable[PATH_MAX];
 
 static void find_executable(const char *argv0) {
@@ -47,8 +48,10 @@ mproc_status_t mp_platform_init(const char *argv0) {
   if (rv != APR_SUCCESS) return mp_fail_errno(MPROC_ESYS, rv, "apr_initialize");
   if (apr_pool_create(&root_pool, NULL) != APR_SUCCESS ||
       apr_thread_mutex_create(&registry_mutex, APR_THREAD_MUTEX_DEFAULT,
+                              root_pool) != APR_SUCCESS ||
+      apr_thread_mutex_create(&reap_mutex, APR_THREAD_MUTEX_DEFAULT,
                               root_pool) != APR_SUCCESS)
-    return mp_fail(MPROC_ESYS, "cannot create the registry lock");
+    return mp_fail(MPROC_ESYS, "cannot create the registry locks");
   find_executable(argv0);
   initialized = 1;
   return MPROC_OK;
@@ -58,6 +61,8 @@ int mp_platform_can_fork(void) { return 1; }
 
 void mp_registry_lock(void) { apr_thread_mutex_lock(registry_mutex); }
 void mp_registry_unlock(void) { apr_thread_mutex_unlock(registry_mutex); }
+void mp_posix_reap_lock(void) { apr_thread_mutex_lock(reap_mutex); }
+void mp_posix_reap_unlock(void) { apr_thread_mutex_unlock(reap_mutex); }
 
 long mp_getpid(void) { return (long)getpid(); }
 
