@@ -1,8 +1,8 @@
 #include "conformance/runner.h"
 
 #include <stdio.h>
-#include <sys/wait.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -70,9 +70,13 @@ Outcome Replay(const std::string &bin_dir, const std::string &expected_dir,
     o.why = "expected file: " + o.why;
     return o;
   }
+  // The shell reports the exit status as a last line, so no OS-specific
+  // decoding of pclose()'s value is needed.
+  const std::string marker = "\n@@mproc-exit-status=";
   std::string command = "MPROC_START_METHOD=" + method + " timeout " +
                         std::to_string(timeout_seconds) + " " +
-                        Quote(program) + " 2>&1 </dev/null";
+                        Quote(program) + " 2>&1 </dev/null; printf '\\n" +
+                        marker.substr(1) + "%d\\n' $?";
   FILE *pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) {
     o.verdict = Verdict::kFail;
@@ -82,8 +86,13 @@ Outcome Replay(const std::string &bin_dir, const std::string &expected_dir,
   char buf[4096];
   size_t n;
   while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) o.output.append(buf, n);
-  int status = pclose(pipe);
-  int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  pclose(pipe);
+  int code = -1;
+  size_t at = o.output.rfind(marker);
+  if (at != std::string::npos) {
+    code = std::atoi(o.output.c_str() + at + marker.size());
+    o.output.erase(at);
+  }
   if (code != 0) {
     o.verdict = Verdict::kFail;
     o.why = code == 124 ? "timed out after " + std::to_string(timeout_seconds) + "s"
