@@ -295,12 +295,29 @@ static mproc_status_t reap(mp_child_t *c) {
   return st;
 }
 
+/* Sleeps until the child has ended, without reaping it: reap() does that
+ * under the reap lock, which must not be held while we sleep. For a wait
+ * without a timeout this beats polling the sentinel, which woke us when the
+ * child closed its files, before it could be reaped, so that waitpid slept
+ * again: two wake-ups per child. Any error (ECHILD: another thread reaped
+ * it) is left for reap() to sort out. */
+static void await_end(const mp_child_t *c) {
+  siginfo_t info;
+  while (waitid(P_PID, (id_t)c->proc.pid, &info, WEXITED | WNOWAIT) != 0 &&
+         errno == EINTR) {
+  }
+}
+
 mproc_status_t mp_child_wait(mp_child_t *c, double timeout, int *exitcode) {
   if (!c->ended) {
-    mp_handle_t h = c->sentinel_fd;
-    mproc_status_t st = mp_wait_handles(&h, 1, timeout, NULL, NULL);
-    if (st != MPROC_OK) return st;
-    st = reap(c);
+    mproc_status_t st = MPROC_OK;
+    if (timeout < 0) {
+      await_end(c);
+    } else {
+      mp_handle_t h = c->sentinel_fd;
+      st = mp_wait_handles(&h, 1, timeout, NULL, NULL);
+    }
+    if (st == MPROC_OK) st = reap(c);
     if (st != MPROC_OK) return st;
   }
   *exitcode = c->exitcode;
