@@ -1,7 +1,6 @@
 /*
- * POSIX children: fork (APR's apr_proc_fork), spawn (posix_spawn of the
- * program itself), wait with a timeout, signals, and the parent-death
- * signal for daemon children.
+ * POSIX children: fork, spawn (posix_spawn of the program itself), wait
+ * with a timeout, signals, and the parent-death signal for daemon children.
  *
  * Why posix_spawn and not apr_proc_create: a spawned child must inherit
  * exactly the handles mproc passes it and nothing that another thread is
@@ -107,10 +106,14 @@ mproc_status_t mp_child_fork(mp_child_t **out, mp_fork_main_fn child_main,
    * by a thread that does not exist there. */
   mp_registry_lock();
   mp_posix_reap_lock();
-  apr_status_t rv = apr_proc_fork(&c->proc, c->pool);
+  /* fork() and not apr_proc_fork(): that one calls getpid() in the child
+   * through libapr's lazily bound PLT, so every child paid a dynamic
+   * symbol lookup and about a dozen copy-on-write and page-cache faults. */
+  pid_t pid = fork();
+  int fork_errno = errno;
   mp_posix_reap_unlock();
   mp_registry_unlock();
-  if (rv == APR_INCHILD) {
+  if (pid == 0) {
     close(sentinel[0]);
     if (own_sentinel_fd >= 0) close(own_sentinel_fd);
     own_sentinel_fd = sentinel[1];
@@ -118,11 +121,12 @@ mproc_status_t mp_child_fork(mp_child_t **out, mp_fork_main_fn child_main,
     mp_exit_now(child_main(ctx));
   }
   close(sentinel[1]);
-  if (rv != APR_INPARENT) {
+  if (pid < 0) {
     close(sentinel[0]);
     apr_pool_destroy(c->pool);
-    return mp_fail_errno(MPROC_ESYS, rv, "fork");
+    return mp_fail_errno(MPROC_ESYS, fork_errno, "fork");
   }
+  c->proc.pid = pid;
   *out = c;
   return MPROC_OK;
 }
