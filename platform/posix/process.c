@@ -29,8 +29,6 @@
 #include <sys/prctl.h>
 #endif
 
-#include <apr_pools.h>
-#include <apr_portable.h>
 #include <apr_thread_proc.h>
 
 #include "core/error.h"
@@ -44,10 +42,8 @@ extern char **environ;
 #define MAX_BOOTSTRAP ((uint64_t)1 << 32)
 
 struct mp_child {
-  apr_pool_t *pool;
   apr_proc_t proc;
   int sentinel_fd; /* read end: EOF once the child is gone */
-  apr_file_t *sentinel_file;
   int ended;
   int exitcode;
 };
@@ -57,19 +53,13 @@ struct mp_child {
  * our parent would wait for our children too. */
 static int own_sentinel_fd = -1;
 
+/* calloc, not an APR pool per child: a pool takes a block of several pages,
+ * and after each fork every page the parent writes again costs it a
+ * copy-on-write fault. */
 static mproc_status_t child_alloc(mp_child_t **out, int sentinel_fd) {
-  apr_pool_t *pool;
-  if (apr_pool_create(&pool, NULL) != APR_SUCCESS)
-    return mp_fail(MPROC_ENOMEM, "child: cannot create a memory pool");
-  mp_child_t *c = apr_pcalloc(pool, sizeof *c);
-  c->pool = pool;
+  mp_child_t *c = calloc(1, sizeof *c);
+  if (c == NULL) return mp_fail(MPROC_ENOMEM, "child: out of memory");
   c->sentinel_fd = sentinel_fd;
-  apr_os_file_t fd = sentinel_fd;
-  if (apr_os_file_put(&c->sentinel_file, &fd, APR_FOPEN_READ, pool) !=
-      APR_SUCCESS) {
-    apr_pool_destroy(pool);
-    return mp_fail(MPROC_ENOMEM, "child: cannot wrap the sentinel");
-  }
   *out = c;
   return MPROC_OK;
 }
@@ -96,7 +86,7 @@ mproc_status_t mp_child_fork(mp_child_t **out, mp_fork_main_fn child_main,
   int sentinel[2];
   if (pipe2(sentinel, O_CLOEXEC) != 0)
     return mp_fail_errno(MPROC_ESYS, errno, "fork: pipe2");
-  mp_child_t *c;
+  mp_child_t *c = NULL; /* child_alloc sets it; gcc -O2 warns otherwise */
   mproc_status_t st = child_alloc(&c, sentinel[0]);
   if (st != MPROC_OK) {
     close_pair(sentinel);
@@ -123,7 +113,7 @@ mproc_status_t mp_child_fork(mp_child_t **out, mp_fork_main_fn child_main,
   close(sentinel[1]);
   if (pid < 0) {
     close(sentinel[0]);
-    apr_pool_destroy(c->pool);
+    free(c);
     return mp_fail_errno(MPROC_ESYS, fork_errno, "fork");
   }
   c->proc.pid = pid;
@@ -180,7 +170,7 @@ mproc_status_t mp_child_spawn(mp_child_t **out, const void *blob, size_t len,
     close_pair(boot);
     return mp_fail_errno(MPROC_ESYS, err, "spawn: pipe2");
   }
-  mp_child_t *c;
+  mp_child_t *c = NULL; /* child_alloc sets it; gcc -O2 warns otherwise */
   mproc_status_t st = child_alloc(&c, sentinel[0]);
   if (st != MPROC_OK) goto fail_pipes;
 
@@ -200,7 +190,7 @@ mproc_status_t mp_child_spawn(mp_child_t **out, const void *blob, size_t len,
   int err = posix_spawn(&pid, exe, &actions, NULL, argv, environ);
   posix_spawn_file_actions_destroy(&actions);
   if (err != 0) {
-    apr_pool_destroy(c->pool);
+    free(c);
     c = NULL;
     st = mp_fail_errno(MPROC_ESPAWN, err, "spawn: posix_spawn %s", exe);
     goto fail_pipes;
@@ -344,7 +334,7 @@ mp_handle_t mp_child_sentinel(const mp_child_t *c) { return c->sentinel_fd; }
 void mp_child_free(mp_child_t *c) {
   if (c == NULL) return;
   close(c->sentinel_fd);
-  apr_pool_destroy(c->pool);
+  free(c);
 }
 
 mproc_status_t mp_die_with_parent(long parent_pid) {
