@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,6 @@
 #include <apr_poll.h>
 #include <apr_pools.h>
 #include <apr_portable.h>
-#include <apr_thread_mutex.h>
 #include <apr_time.h>
 
 #include "core/error.h"
@@ -23,8 +23,11 @@
 
 static int initialized;
 static apr_pool_t *root_pool;
-static apr_thread_mutex_t *registry_mutex;
-static apr_thread_mutex_t *reap_mutex;
+/* Static pthread mutexes, not apr_thread_mutex_t (APR has no static
+ * initialiser): a forked child unlocks both first thing, and here that
+ * needs no heap page copied and no code of libapr faulted in. */
+static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t reap_mutex = PTHREAD_MUTEX_INITIALIZER;
 static char executable[PATH_MAX];
 
 static void find_executable(const char *argv0) {
@@ -46,12 +49,8 @@ mproc_status_t mp_platform_init(const char *argv0) {
   if (initialized) return MPROC_OK;
   apr_status_t rv = apr_initialize();
   if (rv != APR_SUCCESS) return mp_fail_errno(MPROC_ESYS, rv, "apr_initialize");
-  if (apr_pool_create(&root_pool, NULL) != APR_SUCCESS ||
-      apr_thread_mutex_create(&registry_mutex, APR_THREAD_MUTEX_DEFAULT,
-                              root_pool) != APR_SUCCESS ||
-      apr_thread_mutex_create(&reap_mutex, APR_THREAD_MUTEX_DEFAULT,
-                              root_pool) != APR_SUCCESS)
-    return mp_fail(MPROC_ESYS, "cannot create the registry locks");
+  if (apr_pool_create(&root_pool, NULL) != APR_SUCCESS)
+    return mp_fail(MPROC_ESYS, "cannot create the root memory pool");
   find_executable(argv0);
   initialized = 1;
   return MPROC_OK;
@@ -59,10 +58,10 @@ mproc_status_t mp_platform_init(const char *argv0) {
 
 int mp_platform_can_fork(void) { return 1; }
 
-void mp_registry_lock(void) { apr_thread_mutex_lock(registry_mutex); }
-void mp_registry_unlock(void) { apr_thread_mutex_unlock(registry_mutex); }
-void mp_posix_reap_lock(void) { apr_thread_mutex_lock(reap_mutex); }
-void mp_posix_reap_unlock(void) { apr_thread_mutex_unlock(reap_mutex); }
+void mp_registry_lock(void) { pthread_mutex_lock(&registry_mutex); }
+void mp_registry_unlock(void) { pthread_mutex_unlock(&registry_mutex); }
+void mp_posix_reap_lock(void) { pthread_mutex_lock(&reap_mutex); }
+void mp_posix_reap_unlock(void) { pthread_mutex_unlock(&reap_mutex); }
 
 long mp_getpid(void) { return (long)getpid(); }
 
