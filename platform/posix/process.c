@@ -100,7 +100,9 @@ mproc_status_t mp_child_fork(mp_child_t **out, mp_fork_main_fn child_main,
    * through libapr's lazily bound PLT, so every child paid a dynamic
    * symbol lookup and about a dozen copy-on-write and page-cache faults. */
   pid_t pid = fork();
-  int fork_errno = errno;
+  /* errno only on failure: in the child, __errno_location would be one
+   * more page of libc code to fault in. */
+  int fork_errno = pid < 0 ? errno : 0;
   mp_posix_reap_unlock();
   mp_registry_unlock();
   if (pid == 0) {
