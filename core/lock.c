@@ -46,6 +46,8 @@ void mp_lock_state_init(mp_lock_state_t *s, int recursive) {
 
 static mproc_status_t took(mp_lock_state_t *s, mproc_status_t st) {
   if (s->recursive) s->count = 1;
+  if (st == MPROC_EOWNERDEAD)
+    return mp_fail(st, "lock: acquired from an owner that died holding it");
   return st;
 }
 
