@@ -212,10 +212,8 @@ static mproc_status_t await_round(barrier_state_t *s, uint32_t round,
                      "barrier is now broken",
                      timeout);
     }
-    __atomic_fetch_add(&s->sleepers, 1, __ATOMIC_SEQ_CST);
-    mproc_status_t st = mp_futex_wait(&s->round, round, left);
-    __atomic_fetch_sub(&s->sleepers, 1, __ATOMIC_SEQ_CST);
-    if (st == MPROC_ESYS) return st;
+    if (mp_sleep_while(&s->round, round, &s->sleepers, left) == MPROC_ESYS)
+      return MPROC_ESYS;
   }
   if (round_was_bad(s, round))
     return mp_fail(MPROC_EBROKEN,

@@ -25,12 +25,6 @@ struct mproc_semaphore {
   semaphore_state_t *state;
 };
 
-static mproc_status_t semaphore_export(void *obj, mp_buf_t *state,
-                                       mp_handles_t *handles) {
-  mp_segobj_export(obj, state, handles);
-  return MPROC_OK;
-}
-
 static mp_object_ops_t semaphore_ops;
 
 static mproc_status_t semaphore_import(const void *state, size_t len,
@@ -44,7 +38,7 @@ static mproc_status_t semaphore_import(const void *state, size_t len,
   return st;
 }
 
-static mp_object_ops_t semaphore_ops = {"semaphore", semaphore_export,
+static mp_object_ops_t semaphore_ops = {"semaphore", mp_segobj_export_op,
                                         semaphore_import, NULL};
 MP_OBJECT_KIND(semaphore_ops)
 
@@ -96,9 +90,7 @@ mproc_status_t mproc_semaphore_acquire(mproc_semaphore_t *sem,
     if (left == 0)
       return mp_fail(MPROC_ETIMEDOUT, "semaphore_acquire: still 0 after %gs",
                      timeout);
-    __atomic_fetch_add(&s->sleepers, 1, __ATOMIC_SEQ_CST);
-    st = mp_futex_wait(&s->value, 0, left);
-    __atomic_fetch_sub(&s->sleepers, 1, __ATOMIC_SEQ_CST);
+    st = mp_sleep_while(&s->value, 0, &s->sleepers, left);
     if (st == MPROC_ESYS) return st;
   }
   return MPROC_OK;
@@ -158,7 +150,7 @@ static mproc_status_t event_import(const void *state, size_t len,
   return st;
 }
 
-static mp_object_ops_t event_ops = {"event", semaphore_export, event_import,
+static mp_object_ops_t event_ops = {"event", mp_segobj_export_op, event_import,
                                     NULL};
 MP_OBJECT_KIND(event_ops)
 
@@ -203,9 +195,7 @@ mproc_status_t mproc_event_wait(mproc_event_t *event, double timeout) {
     if (left == 0)
       return mp_fail(MPROC_ETIMEDOUT, "event_wait: not set after %gs",
                      timeout);
-    __atomic_fetch_add(&s->sleepers, 1, __ATOMIC_SEQ_CST);
-    st = mp_futex_wait(&s->flag, 0, left);
-    __atomic_fetch_sub(&s->sleepers, 1, __ATOMIC_SEQ_CST);
+    st = mp_sleep_while(&s->flag, 0, &s->sleepers, left);
     if (st == MPROC_ESYS) return st;
   }
   return MPROC_OK;

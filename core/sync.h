@@ -65,6 +65,12 @@ double mp_deadline(double timeout);
 /* Seconds left before deadline (never negative), or -1 for none. */
 double mp_remaining(double deadline);
 
+/* Sleeps on word while it equals value, at most left seconds (-1: no
+ * limit), counted in *sleepers so wakers know to make the wake-up call.
+ * MPROC_OK (woken, changed or spurious), MPROC_ETIMEDOUT, MPROC_ESYS. */
+mproc_status_t mp_sleep_while(uint32_t *word, uint32_t value,
+                              uint32_t *sleepers, double left);
+
 /* ---- segments ----------------------------------------------------- */
 
 /* Writes what mp_segment_import needs to map shm again in a spawned child
@@ -98,6 +104,9 @@ mproc_status_t mp_segobj_import(mp_reader_t *r, void **out, size_t obj_size,
                                 size_t state_size);
 void mp_segobj_export(const void *obj, mp_buf_t *state,
                       mp_handles_t *handles);
+/* mp_segobj_export as an export_state operation. */
+mproc_status_t mp_segobj_export_op(void *obj, mp_buf_t *state,
+                                   mp_handles_t *handles);
 void *mp_segobj_state(const void *obj);
 void mp_segobj_free(void *obj);
 

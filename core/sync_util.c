@@ -21,6 +21,14 @@ double mp_remaining(double deadline) {
   return left > 0 ? left : 0;
 }
 
+mproc_status_t mp_sleep_while(uint32_t *word, uint32_t value,
+                              uint32_t *sleepers, double left) {
+  __atomic_fetch_add(sleepers, 1, __ATOMIC_SEQ_CST);
+  mproc_status_t st = mp_futex_wait(word, value, left);
+  __atomic_fetch_sub(sleepers, 1, __ATOMIC_SEQ_CST);
+  return st;
+}
+
 void mp_segment_export(const mp_shm_t *shm, mp_buf_t *state,
                        mp_handles_t *handles) {
   mp_buf_put_u64(state, mp_shm_size(shm));
@@ -73,6 +81,12 @@ mproc_status_t mp_segobj_import(mp_reader_t *r, void **out, size_t obj_size,
 void mp_segobj_export(const void *obj, mp_buf_t *state,
                       mp_handles_t *handles) {
   mp_segment_export(((const mp_segobj_t *)obj)->shm, state, handles);
+}
+
+mproc_status_t mp_segobj_export_op(void *obj, mp_buf_t *state,
+                                   mp_handles_t *handles) {
+  mp_segobj_export(obj, state, handles);
+  return MPROC_OK;
 }
 
 void *mp_segobj_state(const void *obj) {
