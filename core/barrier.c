@@ -149,15 +149,15 @@ mproc_status_t mproc_barrier_create(mproc_barrier_t **out, unsigned parties,
   return MPROC_OK;
 }
 
-/* Ends the current round; its waiters wake up and read `bad`. */
+/* Ends the current round; its waiters read `bad` once barrier_unlock has
+ * woken them (waking them while we hold the lock would let a woken party
+ * preempt us and then find the lock taken). */
 static void end_round(barrier_state_t *s, int bad) {
   uint64_t bit = (uint64_t)1 << (s->round % 64);
   uint64_t outcomes = bad ? s->bad_rounds | bit : s->bad_rounds & ~bit;
   __atomic_store_n(&s->bad_rounds, outcomes, __ATOMIC_RELAXED);
   s->count = 0;
   __atomic_fetch_add(&s->round, 1, __ATOMIC_SEQ_CST);
-  if (__atomic_load_n(&s->sleepers, __ATOMIC_SEQ_CST) > 0)
-    mp_futex_wake(&s->round, INT32_MAX);
 }
 
 static void break_barrier(barrier_state_t *s) {
@@ -165,14 +165,22 @@ static void break_barrier(barrier_state_t *s) {
   if (s->count > 0) end_round(s, 1);
 }
 
-/* Takes the internal lock; a party that died inside it broke the barrier. */
-static void barrier_lock(barrier_state_t *s) {
-  if (mp_lock_state_acquire(&s->lock, MPROC_FOREVER) == MPROC_EOWNERDEAD)
-    break_barrier(s);
+/* Takes the internal lock; a party that died inside it broke the barrier.
+ * Returns the round as it was, for barrier_unlock. */
+static uint32_t barrier_lock(barrier_state_t *s) {
+  mproc_status_t st = mp_lock_state_acquire(&s->lock, MPROC_FOREVER);
+  uint32_t round = s->round;
+  if (st == MPROC_EOWNERDEAD) break_barrier(s);
+  return round;
 }
 
-static void barrier_unlock(barrier_state_t *s) {
+/* Releases the internal lock, then wakes the parties of the rounds that
+ * ended since barrier_lock returned round. */
+static void barrier_unlock(barrier_state_t *s, uint32_t round) {
+  int ended = s->round != round;
   mp_lock_state_release(&s->lock);
+  if (ended && __atomic_load_n(&s->sleepers, __ATOMIC_SEQ_CST) > 0)
+    mp_futex_wake(&s->round, INT32_MAX);
 }
 
 static int round_was_bad(const barrier_state_t *s, uint32_t round) {
@@ -181,17 +189,17 @@ static int round_was_bad(const barrier_state_t *s, uint32_t round) {
 }
 
 /* The last party: run the action and release the round. */
-static mproc_status_t complete_round(mproc_barrier_t *b) {
+static mproc_status_t complete_round(mproc_barrier_t *b, uint32_t locked) {
   barrier_state_t *s = b->state;
   int code = b->action ? b->action(b->arg_len ? b->arg : NULL, b->arg_len) : 0;
   if (code != 0) {
     break_barrier(s);
-    barrier_unlock(s);
+    barrier_unlock(s, locked);
     return mp_fail(MPROC_EBROKEN, "barrier_wait: the action returned %d",
                    code);
   }
   end_round(s, 0);
-  barrier_unlock(s);
+  barrier_unlock(s, locked);
   return MPROC_OK;
 }
 
@@ -202,10 +210,10 @@ static mproc_status_t await_round(barrier_state_t *s, uint32_t round,
     if (__atomic_load_n(&s->round, __ATOMIC_ACQUIRE) != round) break;
     double left = mp_remaining(deadline);
     if (left == 0) {
-      barrier_lock(s);
-      int ended = __atomic_load_n(&s->round, __ATOMIC_ACQUIRE) != round;
+      uint32_t locked = barrier_lock(s);
+      int ended = locked != round;
       if (!ended) break_barrier(s);
-      barrier_unlock(s);
+      barrier_unlock(s, locked);
       if (ended) break;
       return mp_fail(MPROC_ETIMEDOUT,
                      "barrier_wait: not all parties came within %gs; the "
@@ -229,18 +237,17 @@ mproc_status_t mproc_barrier_wait_timeout(mproc_barrier_t *barrier,
   if (st != MPROC_OK) return st;
   barrier_state_t *s = barrier->state;
   double deadline = mp_deadline(timeout);
-  barrier_lock(s);
+  uint32_t locked = barrier_lock(s);
   if (s->broken) {
-    barrier_unlock(s);
+    barrier_unlock(s, locked);
     return mp_fail(MPROC_EBROKEN, "barrier_wait: the barrier is broken");
   }
   unsigned arrived = s->count++;
   if (s->count == s->parties) {
-    st = complete_round(barrier);
+    st = complete_round(barrier, locked);
   } else {
-    uint32_t round = s->round;
-    barrier_unlock(s);
-    st = await_round(s, round, deadline, timeout);
+    barrier_unlock(s, locked);
+    st = await_round(s, locked, deadline, timeout);
   }
   if (st == MPROC_OK && index) *index = arrived;
   return st;
@@ -253,19 +260,19 @@ mproc_status_t mproc_barrier_wait(mproc_barrier_t *barrier, unsigned *index) {
 
 mproc_status_t mproc_barrier_abort(mproc_barrier_t *barrier) {
   MP_REQUIRE(barrier, "barrier_abort: barrier");
-  barrier_lock(barrier->state);
+  uint32_t locked = barrier_lock(barrier->state);
   break_barrier(barrier->state);
-  barrier_unlock(barrier->state);
+  barrier_unlock(barrier->state, locked);
   return MPROC_OK;
 }
 
 mproc_status_t mproc_barrier_reset(mproc_barrier_t *barrier) {
   MP_REQUIRE(barrier, "barrier_reset: barrier");
   barrier_state_t *s = barrier->state;
-  barrier_lock(s);
+  uint32_t locked = barrier_lock(s);
   if (s->count > 0) end_round(s, 1);
   s->broken = 0;
-  barrier_unlock(s);
+  barrier_unlock(s, locked);
   return MPROC_OK;
 }
 
@@ -282,18 +289,18 @@ mproc_status_t mproc_barrier_n_waiting(mproc_barrier_t *barrier,
   MP_REQUIRE(barrier, "barrier_n_waiting: barrier");
   MP_REQUIRE(out, "barrier_n_waiting: out");
   barrier_state_t *s = barrier->state;
-  barrier_lock(s);
+  uint32_t locked = barrier_lock(s);
   *out = s->broken ? 0 : s->count;
-  barrier_unlock(s);
+  barrier_unlock(s, locked);
   return MPROC_OK;
 }
 
 mproc_status_t mproc_barrier_broken(mproc_barrier_t *barrier, int *out) {
   MP_REQUIRE(barrier, "barrier_broken: barrier");
   MP_REQUIRE(out, "barrier_broken: out");
-  barrier_lock(barrier->state);
+  uint32_t locked = barrier_lock(barrier->state);
   *out = (int)barrier->state->broken;
-  barrier_unlock(barrier->state);
+  barrier_unlock(barrier->state, locked);
   return MPROC_OK;
 }
 

@@ -58,7 +58,7 @@ static mproc_process_t *start(mproc_task_fn task, long *n, void *a, void *b) {
 
 static double barrier_cycles(long n) {
   mproc_barrier_t *b;
-  if (mproc_barrier_create(&b, 2, NULL, NULL, 0, 60) != MPROC_OK)
+  if (mproc_barrier_create(&b, 2, NULL, NULL, 0, MPROC_FOREVER) != MPROC_OK)
     bench_die("%s", mproc_last_error());
   mproc_process_t *p = start(barrier_party, &n, b, NULL);
   if (mproc_barrier_wait(b, NULL) != MPROC_OK) bench_die("warm-up");
