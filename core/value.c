@@ -34,6 +34,7 @@ typedef struct {
   mp_object_t obj;
   mp_shm_t *shm;
   char typecode;
+  int is_integer, is_signed; /* of the typecode, for the atomics */
   size_t elem_size;
   size_t length;
   void *data;
@@ -101,6 +102,8 @@ static mproc_status_t bind_segment(shared_t *v) {
       h->length > (mp_shm_size(v->shm) - DATA_OFFSET) / h->elem_size)
     return mp_fail(MPROC_ESPAWN, "import: malformed value segment");
   v->typecode = (char)h->typecode;
+  v->is_integer = typecodes[i].is_integer;
+  v->is_signed = typecodes[i].is_signed;
   v->elem_size = h->elem_size;
   v->length = (size_t)h->length;
   v->data = (char *)mp_shm_base(v->shm) + DATA_OFFSET;
@@ -375,7 +378,7 @@ static mproc_status_t integer_value(mproc_value_t *value, shared_t **out,
                                     const char *what) {
   MP_REQUIRE(value, what);
   shared_t *v = (shared_t *)value;
-  if (!typecodes[typecode_index(v->typecode)].is_integer)
+  if (!v->is_integer)
     return mp_fail(MPROC_EINVAL, "%s: typecode '%c' is not an integer", what,
                    v->typecode);
   *out = v;
@@ -384,7 +387,7 @@ static mproc_status_t integer_value(mproc_value_t *value, shared_t **out,
 
 /* Widens the raw bits of an element to int64_t (sign-extending). */
 static int64_t widen(const shared_t *v, uint64_t bits) {
-  int signed_type = typecodes[typecode_index(v->typecode)].is_signed;
+  int signed_type = v->is_signed;
   unsigned width = (unsigned)v->elem_size * 8;
   if (width == 64) return (int64_t)bits;
   uint64_t mask = ((uint64_t)1 << width) - 1;
@@ -406,7 +409,7 @@ static int64_t widen(const shared_t *v, uint64_t bits) {
 #define FETCH_ADD(p, x, order) __atomic_fetch_add(p, x, order)
 
 mproc_status_t mproc_value_load(mproc_value_t *value, int64_t *out) {
-  shared_t *v;
+  shared_t *v = NULL;
   mproc_status_t st = integer_value(value, &v, "value_load");
   if (st != MPROC_OK) return st;
   MP_REQUIRE(out, "value_load: out");
@@ -417,7 +420,7 @@ mproc_status_t mproc_value_load(mproc_value_t *value, int64_t *out) {
 }
 
 mproc_status_t mproc_value_store(mproc_value_t *value, int64_t x) {
-  shared_t *v;
+  shared_t *v = NULL;
   mproc_status_t st = integer_value(value, &v, "value_store");
   if (st != MPROC_OK) return st;
   uint64_t result;
@@ -428,7 +431,7 @@ mproc_status_t mproc_value_store(mproc_value_t *value, int64_t x) {
 
 mproc_status_t mproc_value_fetch_add(mproc_value_t *value, int64_t delta,
                                      int64_t *old) {
-  shared_t *v;
+  shared_t *v = NULL;
   mproc_status_t st = integer_value(value, &v, "value_fetch_add");
   if (st != MPROC_OK) return st;
   uint64_t result;
@@ -459,7 +462,7 @@ static int cas_bits(shared_t *v, uint64_t *expected, uint64_t desired) {
 mproc_status_t mproc_value_compare_exchange(mproc_value_t *value,
                                             int64_t *expected,
                                             int64_t desired, int *swapped) {
-  shared_t *v;
+  shared_t *v = NULL;
   mproc_status_t st = integer_value(value, &v, "value_compare_exchange");
   if (st != MPROC_OK) return st;
   MP_REQUIRE(expected, "value_compare_exchange: expected");
