@@ -40,6 +40,11 @@ typedef enum mproc_status {
   MPROC_ESYS,           /* an operating-system call failed (see last_error) */
   MPROC_ESPAWN,         /* a spawned child could not be started or bootstrapped */
   MPROC_EDAEMON,        /* daemonic processes are not allowed to have children */
+  /* Shared memory and synchronization (docs/sync.md). */
+  MPROC_EOWNERDEAD, /* acquired, but its previous owner died holding it */
+  MPROC_EBROKEN,    /* the barrier is broken (abort, reset, timeout, action) */
+  MPROC_EEXIST,     /* a shared memory segment of that name exists */
+  MPROC_ENOENT,     /* no shared memory segment has that name */
   MPROC_ESTATUS_COUNT_  /* not a status: the number of statuses */
 } mproc_status_t;
 
@@ -259,6 +264,299 @@ mproc_status_t mproc_cpu_count(int *out);
  *         timeout, an invalid sentinel), MPROC_ETIMEDOUT, MPROC_ESYS. */
 mproc_status_t mproc_wait(const mproc_sentinel_t *sentinels, size_t n,
                           double timeout, int *ready, size_t *nready);
+
+/* ------------------------------------------------------------------ */
+/* Synchronization primitives (docs/sync.md)                           */
+/* ------------------------------------------------------------------ */
+/* Process-shared Lock, RLock, Semaphore, BoundedSemaphore, Event,
+ * Condition and Barrier. Each lives in shared memory that the kernel frees
+ * when the last process using it exits (even by SIGKILL). A child reaches
+ * one through mproc_process_attach()/mproc_attached(); under fork any
+ * object created before the child started is also usable directly.
+ * Every blocking call takes a timeout (see Timeouts above). An object is
+ * released in the calling process by its close call; other processes keep
+ * their own view. */
+
+/* Lock (CPython's multiprocessing.Lock) and RLock (recursive). One type:
+ * mproc_lock_create makes a Lock, mproc_rlock_create an RLock.
+ * Beyond CPython: when a process (or thread) dies holding one, the next
+ * acquirer gets MPROC_EOWNERDEAD and holds the lock (the data it guarded
+ * may be inconsistent) instead of waiting forever.
+ * Errors: MPROC_EINVAL (NULL out), MPROC_ENOMEM, MPROC_ESYS. */
+typedef struct mproc_lock mproc_lock_t;
+mproc_status_t mproc_lock_create(mproc_lock_t **out);
+mproc_status_t mproc_rlock_create(mproc_lock_t **out);
+
+/* Acquires within timeout seconds (0: try once; MPROC_FOREVER: no limit).
+ * An RLock held by the calling thread is acquired again (recursion depth).
+ * A Lock acquired twice by one thread waits for someone to release it,
+ * as in CPython.
+ * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ETIMEDOUT,
+ *         MPROC_EOWNERDEAD (acquired: the previous owner died holding it),
+ *         MPROC_ESTATE (RLock recursion deeper than 2^32-1), MPROC_ESYS. */
+mproc_status_t mproc_lock_acquire(mproc_lock_t *lock, double timeout);
+
+/* Releases. A Lock may be released by any thread of any process (CPython);
+ * an RLock only by its owner, once per acquire.
+ * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (a Lock that is not locked;
+ *         an RLock not held by the calling thread). */
+mproc_status_t mproc_lock_release(mproc_lock_t *lock);
+
+/* *out = 1 for an RLock, 0 for a Lock. Errors: MPROC_EINVAL (NULL). */
+mproc_status_t mproc_lock_is_recursive(const mproc_lock_t *lock, int *out);
+
+/* Releases this process's view of the lock (not the lock if held).
+ * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (the lock of a Value/Array:
+ *         it goes with that object). */
+mproc_status_t mproc_lock_close(mproc_lock_t *lock);
+
+/* Semaphore and BoundedSemaphore (value <= MPROC_SEMAPHORE_MAX). A
+ * BoundedSemaphore refuses to be released above its initial value.
+ * Errors: MPROC_EINVAL (NULL out, value too large), MPROC_ENOMEM,
+ *         MPROC_ESYS. */
+#define MPROC_SEMAPHORE_MAX 0x7fffffffu
+typedef struct mproc_semaphore mproc_semaphore_t;
+mproc_status_t mproc_semaphore_create(mproc_semaphore_t **out,
+                                      unsigned value);
+mproc_status_t mproc_bounded_semaphore_create(mproc_semaphore_t **out,
+                                              unsigned value);
+/* Decrements, waiting up to timeout seconds while the value is 0.
+ * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ETIMEDOUT, MPROC_ESYS. */
+mproc_status_t mproc_semaphore_acquire(mproc_semaphore_t *sem,
+                                       double timeout);
+/* Increments and wakes one waiter.
+ * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (bounded: released more than
+ *         acquired; or the value would pass MPROC_SEMAPHORE_MAX). */
+mproc_status_t mproc_semaphore_release(mproc_semaphore_t *sem);
+/* The current value (always available, unlike CPython on macOS).
+ * Errors: MPROC_EINVAL (NULL). */
+mproc_status_t mproc_semaphore_get_value(const mproc_semaphore_t *sem,
+                                         unsigned *out);
+/* Errors: MPROC_EINVAL (NULL). */
+mproc_status_t mproc_semaphore_close(mproc_semaphore_t *sem);
+
+/* Event: a flag processes wait for.
+ * create errors: MPROC_EINVAL (NULL out), MPROC_ENOMEM, MPROC_ESYS. */
+typedef struct mproc_event mproc_event_t;
+mproc_status_t mproc_event_create(mproc_event_t **out);
+/* set wakes every waiter; clear resets the flag. Errors: MPROC_EINVAL. */
+mproc_status_t mproc_event_set(mproc_event_t *event);
+mproc_status_t mproc_event_clear(mproc_event_t *event);
+/* Errors: MPROC_EINVAL (NULL). */
+mproc_status_t mproc_event_is_set(const mproc_event_t *event, int *out);
+/* Waits until the flag is set: MPROC_OK when it is (CPython's True),
+ * MPROC_ETIMEDOUT when the timeout expired first (CPython's False).
+ * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ETIMEDOUT, MPROC_ESYS. */
+mproc_status_t mproc_event_wait(mproc_event_t *event, double timeout);
+/* Errors: MPROC_EINVAL (NULL). */
+mproc_status_t mproc_event_close(mproc_event_t *event);
+
+/* Condition over a Lock or RLock (lock NULL: a new RLock, as CPython).
+ * A given lock is borrowed: it must outlive the condition.
+ * Errors: MPROC_EINVAL (NULL out), MPROC_ENOMEM, MPROC_ESYS. */
+typedef struct mproc_condition mproc_condition_t;
+mproc_status_t mproc_condition_create(mproc_condition_t **out,
+                                      mproc_lock_t *lock);
+/* The condition's lock, for acquire/release ("with cond:").
+ * Errors: MPROC_EINVAL (NULL). */
+mproc_status_t mproc_condition_get_lock(const mproc_condition_t *cond,
+                                        mproc_lock_t **out);
+/* Shorthands for acquire/release of the condition's lock (same errors as
+ * mproc_lock_acquire/mproc_lock_release). */
+mproc_status_t mproc_condition_acquire(mproc_condition_t *cond,
+                                       double timeout);
+mproc_status_t mproc_condition_release(mproc_condition_t *cond);
+/* Releases the lock (all recursion levels), waits for a notify or the
+ * timeout, re-acquires the lock (without limit) and returns. The caller
+ * must hold the lock.
+ * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ESTATE (the lock is not
+ *         held by the calling thread), MPROC_ETIMEDOUT (not notified; the
+ *         lock is held again), MPROC_EOWNERDEAD (notified or not, the lock
+ *         is held again but its previous owner died holding it),
+ *         MPROC_ESYS. */
+mproc_status_t mproc_condition_wait(mproc_condition_t *cond, double timeout);
+/* Waits until predicate(ctx) returns nonzero, checking it first and after
+ * each wake-up, at most timeout seconds in all. MPROC_OK: it is true.
+ * Errors: those of mproc_condition_wait; MPROC_EINVAL (NULL predicate);
+ *         MPROC_ETIMEDOUT (still false at the deadline). */
+typedef int (*mproc_predicate_fn)(void *ctx);
+mproc_status_t mproc_condition_wait_for(mproc_condition_t *cond,
+                                        mproc_predicate_fn predicate,
+                                        void *ctx, double timeout);
+/* Wakes at most n waiters / all waiters. The caller must hold the lock.
+ * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (lock not held). */
+mproc_status_t mproc_condition_notify(mproc_condition_t *cond, size_t n);
+mproc_status_t mproc_condition_notify_all(mproc_condition_t *cond);
+/* Closes the condition (and the RLock it made, not a given lock).
+ * Errors: MPROC_EINVAL (NULL). */
+mproc_status_t mproc_condition_close(mproc_condition_t *cond);
+
+/* Barrier for parties processes/threads. action (may be NULL) runs in the
+ * last party to arrive, before the others are released, with a copy of
+ * arg; a nonzero result breaks the barrier. Under spawn the action must be
+ * an MPROC_TASK. timeout is the default for mproc_barrier_wait.
+ * Errors: MPROC_EINVAL (NULL out, parties 0, NaN timeout, arg NULL with
+ *         arg_len > 0), MPROC_ENOMEM, MPROC_ESYS. */
+typedef struct mproc_barrier mproc_barrier_t;
+mproc_status_t mproc_barrier_create(mproc_barrier_t **out, unsigned parties,
+                                    mproc_task_fn action, const void *arg,
+                                    size_t arg_len, double timeout);
+/* Waits for all parties; *index (may be NULL) gets 0..parties-1, distinct
+ * for each party of a round. mproc_barrier_wait uses the default timeout.
+ * A wait that times out breaks the barrier (as CPython) and returns
+ * MPROC_ETIMEDOUT; so a party that died never hangs the others when a
+ * timeout is given.
+ * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ETIMEDOUT, MPROC_EBROKEN
+ *         (broken before or while waiting: abort, reset, another party's
+ *         timeout, a failed action), MPROC_ESYS. */
+mproc_status_t mproc_barrier_wait(mproc_barrier_t *barrier, unsigned *index);
+mproc_status_t mproc_barrier_wait_timeout(mproc_barrier_t *barrier,
+                                          double timeout, unsigned *index);
+/* abort: breaks it (waiters get MPROC_EBROKEN); reset: back to the empty
+ * state (current waiters get MPROC_EBROKEN). Errors: MPROC_EINVAL. */
+mproc_status_t mproc_barrier_abort(mproc_barrier_t *barrier);
+mproc_status_t mproc_barrier_reset(mproc_barrier_t *barrier);
+/* Errors: MPROC_EINVAL (NULL). */
+mproc_status_t mproc_barrier_parties(const mproc_barrier_t *barrier,
+                                     unsigned *out);
+mproc_status_t mproc_barrier_n_waiting(mproc_barrier_t *barrier,
+                                       unsigned *out);
+mproc_status_t mproc_barrier_broken(mproc_barrier_t *barrier, int *out);
+mproc_status_t mproc_barrier_close(mproc_barrier_t *barrier);
+
+/* ------------------------------------------------------------------ */
+/* Shared values and arrays (docs/sync.md)                             */
+/* ------------------------------------------------------------------ */
+/* CPython's Value/Array/RawValue/RawArray with its typecodes:
+ *   b B h H i I l L q Q (integers), f d (float, double), c (char).
+ * The data lives in shared memory. The lock-taking variants make an RLock
+ * of their own (CPython's lock=True); _with_lock ones use the given Lock
+ * or RLock (borrowed: it must outlive the value); raw ones have no lock
+ * (lock=False). initial (may be NULL: zeros) points to one element of the
+ * typecode's C type (a Value), or length elements (an Array). */
+typedef struct mproc_value mproc_value_t;
+typedef struct mproc_array mproc_array_t;
+
+/* The size in bytes of a typecode's element.
+ * Errors: MPROC_EINVAL (NULL out, unknown typecode). */
+mproc_status_t mproc_typecode_size(char typecode, size_t *out);
+
+/* Errors (all creators): MPROC_EINVAL (NULL out, unknown typecode, NULL
+ *         lock for _with_lock, length 0 or too large), MPROC_ENOMEM,
+ *         MPROC_ESYS. */
+mproc_status_t mproc_value_create(mproc_value_t **out, char typecode,
+                                  const void *initial);
+mproc_status_t mproc_value_create_with_lock(mproc_value_t **out,
+                                            char typecode,
+                                            const void *initial,
+                                            mproc_lock_t *lock);
+mproc_status_t mproc_raw_value_create(mproc_value_t **out, char typecode,
+                                      const void *initial);
+mproc_status_t mproc_array_create(mproc_array_t **out, char typecode,
+                                  size_t length, const void *initial);
+mproc_status_t mproc_array_create_with_lock(mproc_array_t **out,
+                                            char typecode, size_t length,
+                                            const void *initial,
+                                            mproc_lock_t *lock);
+mproc_status_t mproc_raw_array_create(mproc_array_t **out, char typecode,
+                                      size_t length, const void *initial);
+
+/* Reads/writes the value (one element of its C type) under its lock when
+ * it has one, as CPython's .value.
+ * Errors: MPROC_EINVAL (NULL), MPROC_EOWNERDEAD (done, but the lock's
+ *         previous owner had died holding it). */
+mproc_status_t mproc_value_get(mproc_value_t *value, void *out);
+mproc_status_t mproc_value_set(mproc_value_t *value, const void *in);
+
+/* get_obj: the shared storage itself, for direct typed access from C
+ * (e.g. `int *n; mproc_value_get_obj(v, (void **)&n); ++*n;` under the
+ * lock). Valid until close. Errors: MPROC_EINVAL (NULL). */
+mproc_status_t mproc_value_get_obj(mproc_value_t *value, void **out);
+mproc_status_t mproc_array_get_obj(mproc_array_t *array, void **out);
+
+/* The lock (own or given). Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (a
+ * raw value/array has none: CPython's AttributeError). */
+mproc_status_t mproc_value_get_lock(mproc_value_t *value,
+                                    mproc_lock_t **out);
+mproc_status_t mproc_array_get_lock(mproc_array_t *array,
+                                    mproc_lock_t **out);
+
+/* Errors: MPROC_EINVAL (NULL). */
+mproc_status_t mproc_value_typecode(const mproc_value_t *value, char *out);
+mproc_status_t mproc_array_typecode(const mproc_array_t *array, char *out);
+mproc_status_t mproc_array_length(const mproc_array_t *array, size_t *out);
+
+/* Beyond CPython: lock-free atomic operations on an integer value (b B h H
+ * i I l L q Q), sequentially consistent, without the lock. Values are
+ * carried in int64_t (unsigned 64-bit ones as their bit pattern);
+ * arithmetic wraps at the element's width.
+ * Errors: MPROC_EINVAL (NULL, not an integer typecode). */
+mproc_status_t mproc_value_load(mproc_value_t *value, int64_t *out);
+mproc_status_t mproc_value_store(mproc_value_t *value, int64_t v);
+/* *old (may be NULL) gets the value before the addition. */
+mproc_status_t mproc_value_fetch_add(mproc_value_t *value, int64_t delta,
+                                     int64_t *old);
+/* If the value equals *expected, stores desired and sets *swapped = 1;
+ * otherwise sets *expected to the current value and *swapped = 0.
+ * swapped may be NULL. */
+mproc_status_t mproc_value_compare_exchange(mproc_value_t *value,
+                                            int64_t *expected,
+                                            int64_t desired, int *swapped);
+
+/* Copies count elements starting at start out of / into the array, under
+ * its lock when it has one (CPython's slicing: arr[start:start+count]).
+ * Errors: MPROC_EINVAL (NULL, range outside the array), MPROC_EOWNERDEAD
+ *         (done, but the lock's previous owner had died holding it). */
+mproc_status_t mproc_array_read(mproc_array_t *array, size_t start,
+                                size_t count, void *out);
+mproc_status_t mproc_array_write(mproc_array_t *array, size_t start,
+                                 size_t count, const void *in);
+
+/* Release this process's view (and the own lock; not a given lock).
+ * Errors: MPROC_EINVAL (NULL). */
+mproc_status_t mproc_value_close(mproc_value_t *value);
+mproc_status_t mproc_array_close(mproc_array_t *array);
+
+/* ------------------------------------------------------------------ */
+/* SharedMemory by name (docs/sync.md)                                 */
+/* ------------------------------------------------------------------ */
+/* CPython's multiprocessing.shared_memory.SharedMemory. Beyond CPython: no
+ * resource tracker, and a segment disappears when the last process using
+ * it closes it or exits, even by SIGKILL: nothing is left in /dev/shm.
+ * MPROC_SHM_PERSISTENT asks for CPython's behaviour instead: a /dev/shm
+ * segment that stays until mproc_shared_memory_unlink. */
+#define MPROC_SHM_PERSISTENT 1
+typedef struct mproc_shared_memory mproc_shared_memory_t;
+
+/* Creates a zero-filled segment of size bytes named name (NULL: a fresh
+ * random name, see mproc_shared_memory_name). A name is 1..200 characters
+ * without '/' (a leading '/' is ignored, as CPython).
+ * Errors: MPROC_EINVAL (NULL out, size 0, invalid name, unknown flags),
+ *         MPROC_EEXIST (the name is taken), MPROC_ENOMEM, MPROC_ESYS. */
+mproc_status_t mproc_shared_memory_create(mproc_shared_memory_t **out,
+                                          const char *name, size_t size,
+                                          int flags);
+/* Attaches to the existing segment called name, made by this or any other
+ * process of the same user (also one made by CPython, in /dev/shm).
+ * Errors: MPROC_EINVAL (NULL, invalid name), MPROC_ENOENT (no such
+ *         segment, or it was unlinked), MPROC_ENOMEM, MPROC_ESYS. */
+mproc_status_t mproc_shared_memory_attach(mproc_shared_memory_t **out,
+                                          const char *name);
+/* Errors: MPROC_EINVAL (NULL). */
+mproc_status_t mproc_shared_memory_buf(const mproc_shared_memory_t *shm,
+                                       void **out);
+mproc_status_t mproc_shared_memory_size(const mproc_shared_memory_t *shm,
+                                        size_t *out);
+mproc_status_t mproc_shared_memory_name(const mproc_shared_memory_t *shm,
+                                        const char **out);
+/* Removes the name: later attaches get MPROC_ENOENT; processes that have
+ * it keep using it. The memory goes with the last close/exit.
+ * Errors: MPROC_EINVAL (NULL), MPROC_ENOENT (already unlinked),
+ *         MPROC_ESYS. */
+mproc_status_t mproc_shared_memory_unlink(mproc_shared_memory_t *shm);
+/* Unmaps this process's view; shm is invalid afterwards.
+ * Errors: MPROC_EINVAL (NULL). */
+mproc_status_t mproc_shared_memory_close(mproc_shared_memory_t *shm);
 
 #ifdef __cplusplus
 }

@@ -141,4 +141,48 @@ mproc_status_t mp_futex_wait(uint32_t *word, uint32_t expected,
 /* Wakes up to count sleepers on word (INT32_MAX: all). */
 void mp_futex_wake(uint32_t *word, int count);
 
+
+/* ---- synchronization support (docs/sync.md) ----------------------- */
+
+/* A nonzero id of the calling thread, unique among the live threads of
+ * every process on the machine, below 2^30 (the top two bits of a lock
+ * word are flags). Cheap: cached per thread, renewed in a forked child. */
+uint32_t mp_thread_id(void);
+
+/* 0 when the thread mp_thread_id() named tid has ended (or its process is
+ * a zombie), 1 while it runs or when that cannot be told. A dead thread's
+ * id may be reused later by the OS; callers accept that small risk. */
+int mp_thread_alive(uint32_t tid);
+
+/* Like mp_shm_from_handle, but maps a duplicate of handle and leaves
+ * handle itself open: several objects attached to one spawned child may
+ * name the same segment. Errors: those of mp_shm_from_handle. */
+mproc_status_t mp_shm_open_handle(mp_shm_t **out, mp_handle_t handle,
+                                  size_t size);
+
+/* Named segments (SharedMemory). A named segment is found by its name
+ * from any process of the same user. Unless persistent it lives only as
+ * long as some process maps it: nothing is left behind when every user
+ * exits, even by SIGKILL. A persistent one is a plain /dev/shm object
+ * (CPython's, so either side can attach the other's), kept until
+ * mp_named_shm_unlink. Names are 1..MP_SHM_NAME_MAX characters, no '/'.
+ * create errors: MPROC_EINVAL (size 0, invalid name), MPROC_EEXIST,
+ *   MPROC_ENOMEM, MPROC_ESYS. open errors: MPROC_EINVAL (invalid name),
+ *   MPROC_ENOENT (no live segment of that name, or it was unlinked),
+ *   MPROC_ESYS. */
+#define MP_SHM_NAME_MAX 200
+typedef struct mp_named_shm mp_named_shm_t;
+mproc_status_t mp_named_shm_create(mp_named_shm_t **out, const char *name,
+                                   size_t size, int persistent);
+mproc_status_t mp_named_shm_open(mp_named_shm_t **out, const char *name);
+void *mp_named_shm_base(const mp_named_shm_t *shm);
+size_t mp_named_shm_size(const mp_named_shm_t *shm);
+/* Removes the name; later opens get MPROC_ENOENT, current users keep it.
+ * Errors: MPROC_ENOENT (already unlinked), MPROC_ESYS. */
+mproc_status_t mp_named_shm_unlink(mp_named_shm_t *shm);
+/* Unmaps this process's view. */
+void mp_named_shm_close(mp_named_shm_t *shm);
+/* Writes a fresh random valid name (size >= 24) into buf. */
+void mp_named_shm_random_name(char *buf, size_t size);
+
 #endif /* MPROC_PLATFORM_H */

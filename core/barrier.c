@@ -1,0 +1,311 @@
+/*
+ * Barrier: a round counter (the futex word parties sleep on), an arrival
+ * count and a broken flag, guarded by an internal lock word.
+ *
+ * The last party to arrive runs the action, then ends the round: it
+ * records whether the round ended well, bumps the round counter and wakes
+ * the sleepers. A woken party needs no lock: the counter changed, so its
+ * round is over, and the outcome bit of that round says how it ended.
+ * Breaking (abort, a timeout, a failed action, a party that died inside
+ * the internal lock) and reset end the current round badly, so its
+ * waiters get MPROC_EBROKEN. CPython drains the barrier before a new round
+ * may fill; the round counter makes that wait unnecessary.
+ *
+ * Outcomes of the last 64 rounds are kept, so a party that sleeps through
+ * 64 further rounds (impossible without more threads than parties) could
+ * misread its own.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/internal.h"
+#include "core/sync.h"
+
+typedef struct {
+  mp_lock_state_t lock;
+  uint32_t round;    /* futex word: bumped when a round ends */
+  uint32_t sleepers; /* parties asleep on round */
+  uint32_t parties;
+  uint32_t count; /* arrived in this round */
+  uint32_t broken;
+  uint32_t reserved;
+  uint64_t bad_rounds; /* bit round % 64: that round ended broken */
+} barrier_state_t;
+
+struct mproc_barrier {
+  mp_segobj_t seg;
+  barrier_state_t *state;
+  mproc_task_fn action; /* this process's view of it */
+  void *arg;
+  size_t arg_len;
+  double timeout;
+};
+
+static mproc_status_t barrier_export(void *obj, mp_buf_t *state,
+                                     mp_handles_t *handles) {
+  mproc_barrier_t *b = obj;
+  const char *name = "";
+  if (b->action) {
+    int ambiguous;
+    const mproc_task_entry_t *task = mp_task_by_fn(b->action, &ambiguous);
+    if (task == NULL || ambiguous)
+      return mp_fail(MPROC_ENOTREGISTERED,
+                     "barrier: its action must be an MPROC_TASK (with a "
+                     "unique name) to reach a spawned child");
+    name = task->name;
+  }
+  mp_segobj_export(b, state, handles);
+  mp_buf_put_u64(state, strlen(name) + 1);
+  mp_buf_put(state, name, strlen(name) + 1);
+  mp_buf_put_u64(state, b->arg_len);
+  mp_buf_put(state, b->arg, b->arg_len);
+  uint64_t timeout_bits;
+  memcpy(&timeout_bits, &b->timeout, sizeof timeout_bits);
+  mp_buf_put_u64(state, timeout_bits);
+  return MPROC_OK;
+}
+
+static mproc_status_t set_action(mproc_barrier_t *b, mproc_task_fn action,
+                                 const void *arg, size_t arg_len) {
+  b->action = action;
+  b->arg_len = arg_len;
+  b->arg = malloc(arg_len ? arg_len : 1);
+  if (b->arg == NULL) return mp_fail(MPROC_ENOMEM, "barrier: action arg");
+  if (arg_len) memcpy(b->arg, arg, arg_len);
+  return MPROC_OK;
+}
+
+static void barrier_free(mproc_barrier_t *b) {
+  free(b->arg);
+  mp_segobj_free(b);
+}
+
+static mp_object_ops_t barrier_ops;
+
+static mproc_status_t read_action(mp_reader_t *r, mproc_barrier_t *b) {
+  size_t name_len = (size_t)mp_read_u64(r);
+  const char *name = mp_read(r, name_len);
+  size_t arg_len = (size_t)mp_read_u64(r);
+  const void *arg = mp_read(r, arg_len);
+  uint64_t timeout_bits = mp_read_u64(r);
+  if (r->bad || name_len == 0 || name[name_len - 1] != '\0')
+    return mp_fail(MPROC_ESPAWN, "import: malformed barrier state");
+  memcpy(&b->timeout, &timeout_bits, sizeof b->timeout);
+  mproc_task_fn action = NULL;
+  if (name[0] != '\0') {
+    const mproc_task_entry_t *task = mp_task_by_name(name);
+    if (task == NULL)
+      return mp_fail(MPROC_ESPAWN, "import: no task named '%s'", name);
+    action = task->fn;
+  }
+  return set_action(b, action, arg, arg_len);
+}
+
+static mproc_status_t barrier_import(const void *state, size_t len,
+                                     void **out) {
+  mp_reader_t r = {state, len, 0, 0};
+  mproc_barrier_t *b;
+  mproc_status_t st = mp_segobj_import(&r, (void **)&b, sizeof *b,
+                                       &barrier_ops, sizeof(barrier_state_t));
+  if (st != MPROC_OK) return st;
+  b->state = mp_segobj_state(b);
+  if ((st = read_action(&r, b)) != MPROC_OK) {
+    barrier_free(b);
+    return st;
+  }
+  *out = b;
+  return MPROC_OK;
+}
+
+static mp_object_ops_t barrier_ops = {"barrier", barrier_export,
+                                      barrier_import, NULL};
+MP_OBJECT_KIND(barrier_ops)
+
+mproc_status_t mproc_barrier_create(mproc_barrier_t **out, unsigned parties,
+                                    mproc_task_fn action, const void *arg,
+                                    size_t arg_len, double timeout) {
+  MP_REQUIRE(out, "barrier_create: out");
+  if (parties == 0)
+    return mp_fail(MPROC_EINVAL, "barrier_create: parties must be > 0");
+  if (arg == NULL && arg_len > 0)
+    return mp_fail(MPROC_EINVAL, "barrier_create: arg NULL with arg_len %zu",
+                   arg_len);
+  mproc_status_t st = mp_check_timeout(timeout, "barrier_create");
+  if (st != MPROC_OK) return st;
+  mproc_barrier_t *b;
+  st = mp_segobj_new((void **)&b, sizeof *b, &barrier_ops,
+                     sizeof(barrier_state_t));
+  if (st != MPROC_OK) return st;
+  b->state = mp_segobj_state(b);
+  mp_lock_state_init(&b->state->lock, 0);
+  b->state->parties = parties;
+  b->timeout = timeout;
+  if ((st = set_action(b, action, arg, arg_len)) != MPROC_OK) {
+    barrier_free(b);
+    return st;
+  }
+  *out = b;
+  return MPROC_OK;
+}
+
+/* Ends the current round; its waiters read `bad` once barrier_unlock has
+ * woken them (waking them while we hold the lock would let a woken party
+ * preempt us and then find the lock taken). */
+static void end_round(barrier_state_t *s, int bad) {
+  uint64_t bit = (uint64_t)1 << (s->round % 64);
+  uint64_t outcomes = bad ? s->bad_rounds | bit : s->bad_rounds & ~bit;
+  __atomic_store_n(&s->bad_rounds, outcomes, __ATOMIC_RELAXED);
+  s->count = 0;
+  __atomic_fetch_add(&s->round, 1, __ATOMIC_SEQ_CST);
+}
+
+static void break_barrier(barrier_state_t *s) {
+  s->broken = 1;
+  if (s->count > 0) end_round(s, 1);
+}
+
+/* Takes the internal lock; a party that died inside it broke the barrier.
+ * Returns the round as it was, for barrier_unlock. */
+static uint32_t barrier_lock(barrier_state_t *s) {
+  mproc_status_t st = mp_lock_state_acquire(&s->lock, MPROC_FOREVER);
+  uint32_t round = s->round;
+  if (st == MPROC_EOWNERDEAD) break_barrier(s);
+  return round;
+}
+
+/* Releases the internal lock, then wakes the parties of the rounds that
+ * ended since barrier_lock returned round. */
+static void barrier_unlock(barrier_state_t *s, uint32_t round) {
+  int ended = s->round != round;
+  mp_lock_state_release(&s->lock);
+  if (ended && __atomic_load_n(&s->sleepers, __ATOMIC_SEQ_CST) > 0)
+    mp_futex_wake(&s->round, INT32_MAX);
+}
+
+static int round_was_bad(const barrier_state_t *s, uint32_t round) {
+  uint64_t outcomes = __atomic_load_n(&s->bad_rounds, __ATOMIC_ACQUIRE);
+  return (int)((outcomes >> (round % 64)) & 1);
+}
+
+/* The last party: run the action and release the round. */
+static mproc_status_t complete_round(mproc_barrier_t *b, uint32_t locked) {
+  barrier_state_t *s = b->state;
+  int code = b->action ? b->action(b->arg_len ? b->arg : NULL, b->arg_len) : 0;
+  if (code != 0) {
+    break_barrier(s);
+    barrier_unlock(s, locked);
+    return mp_fail(MPROC_EBROKEN, "barrier_wait: the action returned %d",
+                   code);
+  }
+  end_round(s, 0);
+  barrier_unlock(s, locked);
+  return MPROC_OK;
+}
+
+/* Sleeps until round ends or the deadline; called and returns unlocked. */
+static mproc_status_t await_round(barrier_state_t *s, uint32_t round,
+                                  double deadline, double timeout) {
+  for (;;) {
+    if (__atomic_load_n(&s->round, __ATOMIC_ACQUIRE) != round) break;
+    double left = mp_remaining(deadline);
+    if (left == 0) {
+      uint32_t locked = barrier_lock(s);
+      int ended = locked != round;
+      if (!ended) break_barrier(s);
+      barrier_unlock(s, locked);
+      if (ended) break;
+      return mp_fail(MPROC_ETIMEDOUT,
+                     "barrier_wait: not all parties came within %gs; the "
+                     "barrier is now broken",
+                     timeout);
+    }
+    if (mp_sleep_while(&s->round, round, &s->sleepers, left) == MPROC_ESYS)
+      return MPROC_ESYS;
+  }
+  if (round_was_bad(s, round))
+    return mp_fail(MPROC_EBROKEN,
+                   "barrier_wait: broken while waiting (abort, reset, a "
+                   "timeout or a failed action)");
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_barrier_wait_timeout(mproc_barrier_t *barrier,
+                                          double timeout, unsigned *index) {
+  MP_REQUIRE(barrier, "barrier_wait: barrier");
+  mproc_status_t st = mp_check_timeout(timeout, "barrier_wait");
+  if (st != MPROC_OK) return st;
+  barrier_state_t *s = barrier->state;
+  double deadline = mp_deadline(timeout);
+  uint32_t locked = barrier_lock(s);
+  if (s->broken) {
+    barrier_unlock(s, locked);
+    return mp_fail(MPROC_EBROKEN, "barrier_wait: the barrier is broken");
+  }
+  unsigned arrived = s->count++;
+  if (s->count == s->parties) {
+    st = complete_round(barrier, locked);
+  } else {
+    barrier_unlock(s, locked);
+    st = await_round(s, locked, deadline, timeout);
+  }
+  if (st == MPROC_OK && index) *index = arrived;
+  return st;
+}
+
+mproc_status_t mproc_barrier_wait(mproc_barrier_t *barrier, unsigned *index) {
+  MP_REQUIRE(barrier, "barrier_wait: barrier");
+  return mproc_barrier_wait_timeout(barrier, barrier->timeout, index);
+}
+
+mproc_status_t mproc_barrier_abort(mproc_barrier_t *barrier) {
+  MP_REQUIRE(barrier, "barrier_abort: barrier");
+  uint32_t locked = barrier_lock(barrier->state);
+  break_barrier(barrier->state);
+  barrier_unlock(barrier->state, locked);
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_barrier_reset(mproc_barrier_t *barrier) {
+  MP_REQUIRE(barrier, "barrier_reset: barrier");
+  barrier_state_t *s = barrier->state;
+  uint32_t locked = barrier_lock(s);
+  if (s->count > 0) end_round(s, 1);
+  s->broken = 0;
+  barrier_unlock(s, locked);
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_barrier_parties(const mproc_barrier_t *barrier,
+                                     unsigned *out) {
+  MP_REQUIRE(barrier, "barrier_parties: barrier");
+  MP_REQUIRE(out, "barrier_parties: out");
+  *out = barrier->state->parties;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_barrier_n_waiting(mproc_barrier_t *barrier,
+                                       unsigned *out) {
+  MP_REQUIRE(barrier, "barrier_n_waiting: barrier");
+  MP_REQUIRE(out, "barrier_n_waiting: out");
+  barrier_state_t *s = barrier->state;
+  uint32_t locked = barrier_lock(s);
+  *out = s->broken ? 0 : s->count;
+  barrier_unlock(s, locked);
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_barrier_broken(mproc_barrier_t *barrier, int *out) {
+  MP_REQUIRE(barrier, "barrier_broken: barrier");
+  MP_REQUIRE(out, "barrier_broken: out");
+  uint32_t locked = barrier_lock(barrier->state);
+  *out = (int)barrier->state->broken;
+  barrier_unlock(barrier->state, locked);
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_barrier_close(mproc_barrier_t *barrier) {
+  MP_REQUIRE(barrier, "barrier_close: barrier");
+  barrier_free(barrier);
+  return MPROC_OK;
+}

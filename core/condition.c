@@ -1,0 +1,210 @@
+/*
+ * Condition: sequence counters in shared memory, guarded by the
+ * condition's own lock (the user's Lock or RLock), and a futex word that
+ * every notify changes.
+ *
+ *   total_seq   waits started
+ *   wakeup_seq  wake-ups granted by notify (never more than total_seq)
+ *   woken_seq   wake-ups taken by waiters
+ *
+ * A waiter records wakeup_seq and the futex word, releases the lock and
+ * sleeps while the word is unchanged. Woken (or not), it re-takes the lock
+ * and leaves if a wake-up was granted after it started and is still
+ * untaken; else it sleeps again. A waiter that times out counts itself as
+ * granted and taken, so notify never grants a wake-up to nobody. Hence
+ * notify(n) wakes at most n waiters, and only ones that were waiting when
+ * it ran, as CPython promises.
+ */
+#include <stdlib.h>
+
+#include "core/error.h"
+#include "core/sync.h"
+
+typedef struct {
+  uint64_t total_seq;
+  uint64_t wakeup_seq;
+  uint64_t woken_seq;
+  uint32_t futex;
+  uint32_t reserved;
+} condition_state_t;
+
+struct mproc_condition {
+  mp_segobj_t seg;
+  condition_state_t *state;
+  mproc_lock_t *lock;
+  int owns_lock; /* made by create (lock NULL) or by import */
+};
+
+static mproc_status_t condition_export(void *obj, mp_buf_t *state,
+                                       mp_handles_t *handles) {
+  mproc_condition_t *c = obj;
+  mp_segobj_export(c, state, handles);
+  return mp_lock_export(c->lock, state, handles);
+}
+
+static mp_object_ops_t condition_ops;
+
+static mproc_status_t condition_import(const void *state, size_t len,
+                                       void **out) {
+  mp_reader_t r = {state, len, 0, 0};
+  mproc_condition_t *c;
+  mproc_status_t st =
+      mp_segobj_import(&r, (void **)&c, sizeof *c, &condition_ops,
+                       sizeof(condition_state_t));
+  if (st != MPROC_OK) return st;
+  c->state = mp_segobj_state(c);
+  if ((st = mp_lock_import(&r, &c->lock)) != MPROC_OK) {
+    mp_segobj_free(c);
+    return st;
+  }
+  c->owns_lock = 1;
+  *out = c;
+  return MPROC_OK;
+}
+
+static mp_object_ops_t condition_ops = {"condition", condition_export,
+                                        condition_import, NULL};
+MP_OBJECT_KIND(condition_ops)
+
+mproc_status_t mproc_condition_create(mproc_condition_t **out,
+                                      mproc_lock_t *lock) {
+  MP_REQUIRE(out, "condition_create: out");
+  mproc_condition_t *c;
+  mproc_status_t st = mp_segobj_new((void **)&c, sizeof *c, &condition_ops,
+                                    sizeof(condition_state_t));
+  if (st != MPROC_OK) return st;
+  c->state = mp_segobj_state(c);
+  c->lock = lock;
+  if (lock == NULL) {
+    if ((st = mproc_rlock_create(&c->lock)) != MPROC_OK) {
+      mp_segobj_free(c);
+      return st;
+    }
+    c->owns_lock = 1;
+  }
+  *out = c;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_condition_get_lock(const mproc_condition_t *cond,
+                                        mproc_lock_t **out) {
+  MP_REQUIRE(cond, "condition_get_lock: cond");
+  MP_REQUIRE(out, "condition_get_lock: out");
+  *out = cond->lock;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_condition_acquire(mproc_condition_t *cond,
+                                       double timeout) {
+  MP_REQUIRE(cond, "condition_acquire: cond");
+  return mproc_lock_acquire(cond->lock, timeout);
+}
+
+mproc_status_t mproc_condition_release(mproc_condition_t *cond) {
+  MP_REQUIRE(cond, "condition_release: cond");
+  return mproc_lock_release(cond->lock);
+}
+
+static mproc_status_t require_owner(mproc_condition_t *cond,
+                                    const char *what) {
+  MP_REQUIRE(cond, what);
+  if (!mp_lock_state_is_mine(mp_lock_state_of(cond->lock)))
+    return mp_fail(MPROC_ESTATE, "%s: the lock is not held by this thread",
+                   what);
+  return MPROC_OK;
+}
+
+/* With the lock held: was a wake-up granted since start, still untaken? */
+static int take_wakeup(condition_state_t *s, uint64_t start) {
+  if (s->wakeup_seq == start || s->woken_seq == s->wakeup_seq) return 0;
+  s->woken_seq++;
+  return 1;
+}
+
+mproc_status_t mproc_condition_wait(mproc_condition_t *cond, double timeout) {
+  mproc_status_t st = require_owner(cond, "condition_wait");
+  if (st != MPROC_OK) return st;
+  if ((st = mp_check_timeout(timeout, "condition_wait")) != MPROC_OK)
+    return st;
+  condition_state_t *s = cond->state;
+  mp_lock_state_t *lock = mp_lock_state_of(cond->lock);
+  double deadline = mp_deadline(timeout);
+  s->total_seq++;
+  uint64_t start = s->wakeup_seq;
+  mproc_status_t result = MPROC_OK;
+  for (;;) {
+    uint32_t seen = __atomic_load_n(&s->futex, __ATOMIC_RELAXED);
+    uint32_t depth = mp_lock_state_release_all(lock);
+    double left = mp_remaining(deadline);
+    st = left == 0 ? MPROC_ETIMEDOUT : mp_futex_wait(&s->futex, seen, left);
+    mproc_status_t relock = mp_lock_state_reacquire(lock, depth);
+    if (relock == MPROC_EOWNERDEAD) result = MPROC_EOWNERDEAD;
+    else if (relock != MPROC_OK) return relock; /* the lock is lost */
+    if (take_wakeup(s, start)) break;
+    if (st != MPROC_OK || mp_remaining(deadline) == 0) {
+      /* Give up our place: count it as granted and taken. */
+      s->wakeup_seq++;
+      s->woken_seq++;
+      if (result == MPROC_OK) {
+        result = st == MPROC_ESYS ? st : MPROC_ETIMEDOUT;
+        mp_fail(result, "condition_wait: not notified within %gs", timeout);
+      }
+      break;
+    }
+  }
+  if (result == MPROC_EOWNERDEAD)
+    mp_fail(result, "condition_wait: the lock's owner died holding it");
+  return result;
+}
+
+mproc_status_t mproc_condition_wait_for(mproc_condition_t *cond,
+                                        mproc_predicate_fn predicate,
+                                        void *ctx, double timeout) {
+  mproc_status_t st = require_owner(cond, "condition_wait_for");
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(predicate, "condition_wait_for: predicate");
+  if ((st = mp_check_timeout(timeout, "condition_wait_for")) != MPROC_OK)
+    return st;
+  double deadline = mp_deadline(timeout);
+  mproc_status_t dead = MPROC_OK;
+  while (!predicate(ctx)) {
+    double left = mp_remaining(deadline);
+    if (left == 0)
+      return mp_fail(MPROC_ETIMEDOUT,
+                     "condition_wait_for: still false after %gs", timeout);
+    st = mproc_condition_wait(cond, left);
+    if (st == MPROC_EOWNERDEAD) dead = st;
+    else if (st != MPROC_OK && st != MPROC_ETIMEDOUT) return st;
+  }
+  return dead;
+}
+
+static void grant(condition_state_t *s, uint64_t n) {
+  uint64_t waiting = s->total_seq - s->wakeup_seq;
+  if (n > waiting) n = waiting;
+  if (n == 0) return;
+  s->wakeup_seq += n;
+  __atomic_fetch_add(&s->futex, 1, __ATOMIC_RELEASE);
+  mp_futex_wake(&s->futex, n > INT32_MAX ? INT32_MAX : (int)n);
+}
+
+mproc_status_t mproc_condition_notify(mproc_condition_t *cond, size_t n) {
+  mproc_status_t st = require_owner(cond, "condition_notify");
+  if (st != MPROC_OK) return st;
+  grant(cond->state, n);
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_condition_notify_all(mproc_condition_t *cond) {
+  mproc_status_t st = require_owner(cond, "condition_notify_all");
+  if (st != MPROC_OK) return st;
+  grant(cond->state, UINT64_MAX);
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_condition_close(mproc_condition_t *cond) {
+  MP_REQUIRE(cond, "condition_close: cond");
+  if (cond->owns_lock) mproc_lock_close(cond->lock);
+  mp_segobj_free(cond);
+  return MPROC_OK;
+}

@@ -1,0 +1,126 @@
+/*
+ * SharedMemory by name over the platform's named segments (see
+ * platform/posix/named_shm.c for how nothing is left behind).
+ *
+ * Attached to a child it travels by name, as CPython pickles it: the
+ * spawned child attaches again (so it must not be unlinked before the
+ * child starts; under fork the child simply shares the mapping).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/sync.h"
+
+struct mproc_shared_memory {
+  mp_object_t obj;
+  mp_named_shm_t *shm;
+  char name[MP_SHM_NAME_MAX + 1];
+};
+
+static mproc_status_t shm_export(void *obj, mp_buf_t *state,
+                                 mp_handles_t *handles) {
+  (void)handles;
+  const mproc_shared_memory_t *s = obj;
+  mp_buf_put(state, s->name, strlen(s->name) + 1);
+  return MPROC_OK;
+}
+
+static mproc_status_t shm_import(const void *state, size_t len, void **out) {
+  const char *name = state;
+  if (len == 0 || name[len - 1] != '\0')
+    return mp_fail(MPROC_ESPAWN, "import: malformed shared memory state");
+  return mproc_shared_memory_attach((mproc_shared_memory_t **)out, name);
+}
+
+static mp_object_ops_t shm_ops = {"shared_memory", shm_export, shm_import,
+                                  NULL};
+MP_OBJECT_KIND(shm_ops)
+
+/* CPython accepts "/name" for "name". */
+static const char *strip_slash(const char *name) {
+  return name[0] == '/' ? name + 1 : name;
+}
+
+static mproc_status_t wrap(mproc_shared_memory_t **out, mp_named_shm_t *shm,
+                           const char *name) {
+  mproc_shared_memory_t *s = malloc(sizeof *s);
+  if (s == NULL) {
+    mp_named_shm_close(shm);
+    return mp_fail(MPROC_ENOMEM, "shared_memory");
+  }
+  mp_object_init(&s->obj, &shm_ops);
+  s->shm = shm;
+  strncpy(s->name, name, MP_SHM_NAME_MAX);
+  s->name[MP_SHM_NAME_MAX] = '\0';
+  *out = s;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_shared_memory_create(mproc_shared_memory_t **out,
+                                          const char *name, size_t size,
+                                          int flags) {
+  MP_REQUIRE(out, "shared_memory_create: out");
+  if (flags & ~MPROC_SHM_PERSISTENT)
+    return mp_fail(MPROC_EINVAL, "shared_memory_create: unknown flags %#x",
+                   (unsigned)flags);
+  char random_name[32];
+  if (name == NULL) {
+    mp_named_shm_random_name(random_name, sizeof random_name);
+    name = random_name;
+  }
+  name = strip_slash(name);
+  mp_named_shm_t *shm;
+  mproc_status_t st = mp_named_shm_create(
+      &shm, name, size, (flags & MPROC_SHM_PERSISTENT) != 0);
+  if (st != MPROC_OK) return st;
+  return wrap(out, shm, name);
+}
+
+mproc_status_t mproc_shared_memory_attach(mproc_shared_memory_t **out,
+                                          const char *name) {
+  MP_REQUIRE(out, "shared_memory_attach: out");
+  MP_REQUIRE(name, "shared_memory_attach: name");
+  name = strip_slash(name);
+  mp_named_shm_t *shm;
+  mproc_status_t st = mp_named_shm_open(&shm, name);
+  if (st != MPROC_OK) return st;
+  return wrap(out, shm, name);
+}
+
+mproc_status_t mproc_shared_memory_buf(const mproc_shared_memory_t *shm,
+                                       void **out) {
+  MP_REQUIRE(shm, "shared_memory_buf: shm");
+  MP_REQUIRE(out, "shared_memory_buf: out");
+  *out = mp_named_shm_base(shm->shm);
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_shared_memory_size(const mproc_shared_memory_t *shm,
+                                        size_t *out) {
+  MP_REQUIRE(shm, "shared_memory_size: shm");
+  MP_REQUIRE(out, "shared_memory_size: out");
+  *out = mp_named_shm_size(shm->shm);
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_shared_memory_name(const mproc_shared_memory_t *shm,
+                                        const char **out) {
+  MP_REQUIRE(shm, "shared_memory_name: shm");
+  MP_REQUIRE(out, "shared_memory_name: out");
+  *out = shm->name;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_shared_memory_unlink(mproc_shared_memory_t *shm) {
+  MP_REQUIRE(shm, "shared_memory_unlink: shm");
+  return mp_named_shm_unlink(shm->shm);
+}
+
+mproc_status_t mproc_shared_memory_close(mproc_shared_memory_t *shm) {
+  MP_REQUIRE(shm, "shared_memory_close: shm");
+  mp_object_invalidate(&shm->obj);
+  mp_named_shm_close(shm->shm);
+  free(shm);
+  return MPROC_OK;
+}

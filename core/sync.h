@@ -1,0 +1,113 @@
+/*
+ * Internal to core/: the process-shared lock word every primitive of
+ * docs/sync.md stands on, timeouts, and how a segment-backed object is
+ * exported to a spawned child.
+ */
+#ifndef MPROC_CORE_SYNC_H
+#define MPROC_CORE_SYNC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/object.h"
+#include "mproc.h"
+#include "platform/platform.h"
+
+/* ---- the lock word ------------------------------------------------ */
+
+/* word: 0 when free, else the owner's mp_thread_id(), with MP_LOCK_WAITERS
+ * set once someone may sleep on it (release must then wake one).
+ * count: an RLock's recursion depth, touched only by the owner. */
+#define MP_LOCK_WAITERS 0x80000000u
+#define MP_LOCK_OWNER_MASK 0x3fffffffu
+
+typedef struct {
+  uint32_t word;
+  uint32_t count;
+  uint32_t recursive;
+  uint32_t reserved;
+} mp_lock_state_t;
+
+void mp_lock_state_init(mp_lock_state_t *s, int recursive);
+/* OK, MPROC_EOWNERDEAD (acquired from a dead owner), MPROC_ETIMEDOUT,
+ * MPROC_ESTATE (recursion overflow), MPROC_ESYS. timeout is not NaN. */
+mproc_status_t mp_lock_state_acquire(mp_lock_state_t *s, double timeout);
+/* OK or MPROC_ESTATE (not locked; RLock not held by the caller). */
+mproc_status_t mp_lock_state_release(mp_lock_state_t *s);
+/* Whether the calling thread holds it. */
+int mp_lock_state_is_mine(const mp_lock_state_t *s);
+/* Releases every recursion level (returns how many) / takes them back:
+ * what Condition.wait does around its sleep. */
+uint32_t mp_lock_state_release_all(mp_lock_state_t *s);
+mproc_status_t mp_lock_state_reacquire(mp_lock_state_t *s, uint32_t depth);
+
+/* The state of a public lock object (Condition and Value use it). */
+mp_lock_state_t *mp_lock_state_of(mproc_lock_t *lock);
+
+/* A lock object that views the lock state at offset in shm, which belongs
+ * to another object (a Value's own RLock): it is freed with
+ * mp_lock_free_view, and mproc_lock_close refuses it. */
+mproc_status_t mp_lock_view(mproc_lock_t **out, mp_shm_t *shm, size_t offset);
+void mp_lock_free_view(mproc_lock_t *lock);
+
+/* Nesting a lock in another object's exported state (a Condition's lock,
+ * a Value's given lock); the imported lock is a new object of its own. */
+mproc_status_t mp_lock_export(mproc_lock_t *lock, mp_buf_t *state,
+                              mp_handles_t *handles);
+mproc_status_t mp_lock_import(mp_reader_t *r, mproc_lock_t **out);
+
+/* ---- timeouts ----------------------------------------------------- */
+
+/* MPROC_EINVAL for NaN (recorded with what), else MPROC_OK. */
+mproc_status_t mp_check_timeout(double timeout, const char *what);
+/* A deadline on mp_monotonic() for timeout (negative: none, -1). */
+double mp_deadline(double timeout);
+/* Seconds left before deadline (never negative), or -1 for none. */
+double mp_remaining(double deadline);
+
+/* Sleeps on word while it equals value, at most left seconds (-1: no
+ * limit), counted in *sleepers so wakers know to make the wake-up call.
+ * MPROC_OK (woken, changed or spurious), MPROC_ETIMEDOUT, MPROC_ESYS. */
+mproc_status_t mp_sleep_while(uint32_t *word, uint32_t value,
+                              uint32_t *sleepers, double left);
+
+/* ---- segments ----------------------------------------------------- */
+
+/* Writes what mp_segment_import needs to map shm again in a spawned child
+ * and names its handle for inheritance. */
+void mp_segment_export(const mp_shm_t *shm, mp_buf_t *state,
+                       mp_handles_t *handles);
+/* Maps the segment mp_segment_export described. Errors: MPROC_ESPAWN
+ * (malformed state), those of mp_shm_open_handle. */
+mproc_status_t mp_segment_import(mp_reader_t *r, mp_shm_t **out);
+
+/* A new zeroed segment holding a T at offset 0. */
+#define MP_SEGMENT_STATE(shm, type) ((type *)mp_shm_base(shm))
+
+
+/* ---- simple segment objects --------------------------------------- */
+
+/* The head of an object whose shared state is one segment of its own
+ * (Semaphore, Event, Barrier, Condition): the state is at its base. */
+typedef struct {
+  mp_object_t obj;
+  mp_shm_t *shm;
+} mp_segobj_t;
+
+/* Allocates an object of obj_size bytes (starting with mp_segobj_t) and a
+ * zeroed segment of state_size bytes. Errors: MPROC_ENOMEM, MPROC_ESYS. */
+mproc_status_t mp_segobj_new(void **out, size_t obj_size,
+                             const mp_object_ops_t *ops, size_t state_size);
+/* The same, mapping the segment described at r (a spawned child). */
+mproc_status_t mp_segobj_import(mp_reader_t *r, void **out, size_t obj_size,
+                                const mp_object_ops_t *ops,
+                                size_t state_size);
+void mp_segobj_export(const void *obj, mp_buf_t *state,
+                      mp_handles_t *handles);
+/* mp_segobj_export as an export_state operation. */
+mproc_status_t mp_segobj_export_op(void *obj, mp_buf_t *state,
+                                   mp_handles_t *handles);
+void *mp_segobj_state(const void *obj);
+void mp_segobj_free(void *obj);
+
+#endif

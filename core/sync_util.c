@@ -1,0 +1,101 @@
+/* Timeouts and segment export/import shared by the sync objects. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "core/error.h"
+#include "core/sync.h"
+
+mproc_status_t mp_check_timeout(double timeout, const char *what) {
+  if (isnan(timeout))
+    return mp_fail(MPROC_EINVAL, "%s: the timeout is NaN", what);
+  return MPROC_OK;
+}
+
+double mp_deadline(double timeout) {
+  return timeout < 0 ? -1 : mp_monotonic() + timeout;
+}
+
+double mp_remaining(double deadline) {
+  if (deadline < 0) return -1;
+  double left = deadline - mp_monotonic();
+  return left > 0 ? left : 0;
+}
+
+mproc_status_t mp_sleep_while(uint32_t *word, uint32_t value,
+                              uint32_t *sleepers, double left) {
+  __atomic_fetch_add(sleepers, 1, __ATOMIC_SEQ_CST);
+  mproc_status_t st = mp_futex_wait(word, value, left);
+  __atomic_fetch_sub(sleepers, 1, __ATOMIC_SEQ_CST);
+  return st;
+}
+
+void mp_segment_export(const mp_shm_t *shm, mp_buf_t *state,
+                       mp_handles_t *handles) {
+  mp_buf_put_u64(state, mp_shm_size(shm));
+  mp_buf_put_u64(state, (uint64_t)(int64_t)mp_shm_handle(shm));
+  mp_handles_add(handles, mp_shm_handle(shm));
+}
+
+mproc_status_t mp_segment_import(mp_reader_t *r, mp_shm_t **out) {
+  uint64_t size = mp_read_u64(r);
+  mp_handle_t handle = (mp_handle_t)(int64_t)mp_read_u64(r);
+  if (r->bad || size == 0 || size > SIZE_MAX)
+    return mp_fail(MPROC_ESPAWN, "import: malformed segment state");
+  return mp_shm_open_handle(out, handle, (size_t)size);
+}
+
+static mproc_status_t segobj_wrap(void **out, size_t obj_size,
+                                  const mp_object_ops_t *ops, mp_shm_t *shm) {
+  mp_segobj_t *o = calloc(1, obj_size);
+  if (o == NULL) {
+    mp_shm_close(shm);
+    return mp_fail(MPROC_ENOMEM, "%s", ops->kind);
+  }
+  mp_object_init(&o->obj, ops);
+  o->shm = shm;
+  *out = o;
+  return MPROC_OK;
+}
+
+mproc_status_t mp_segobj_new(void **out, size_t obj_size,
+                             const mp_object_ops_t *ops, size_t state_size) {
+  mp_shm_t *shm;
+  mproc_status_t st = mp_shm_create(&shm, state_size);
+  if (st != MPROC_OK) return st;
+  return segobj_wrap(out, obj_size, ops, shm);
+}
+
+mproc_status_t mp_segobj_import(mp_reader_t *r, void **out, size_t obj_size,
+                                const mp_object_ops_t *ops,
+                                size_t state_size) {
+  mp_shm_t *shm;
+  mproc_status_t st = mp_segment_import(r, &shm);
+  if (st != MPROC_OK) return st;
+  if (mp_shm_size(shm) < state_size) {
+    mp_shm_close(shm);
+    return mp_fail(MPROC_ESPAWN, "import: %s segment too small", ops->kind);
+  }
+  return segobj_wrap(out, obj_size, ops, shm);
+}
+
+void mp_segobj_export(const void *obj, mp_buf_t *state,
+                      mp_handles_t *handles) {
+  mp_segment_export(((const mp_segobj_t *)obj)->shm, state, handles);
+}
+
+mproc_status_t mp_segobj_export_op(void *obj, mp_buf_t *state,
+                                   mp_handles_t *handles) {
+  mp_segobj_export(obj, state, handles);
+  return MPROC_OK;
+}
+
+void *mp_segobj_state(const void *obj) {
+  return mp_shm_base(((const mp_segobj_t *)obj)->shm);
+}
+
+void mp_segobj_free(void *obj) {
+  mp_segobj_t *o = obj;
+  mp_object_invalidate(&o->obj);
+  mp_shm_close(o->shm);
+  free(o);
+}

@@ -1,0 +1,327 @@
+/*
+ * Named shared memory that leaves nothing behind (SharedMemory).
+ *
+ * POSIX shm_open names live in /dev/shm until someone unlinks them, so a
+ * program killed by SIGKILL leaks them (CPython needs a resource tracker
+ * process for that, and still leaks when the tracker is killed too). APR's
+ * named apr_shm has the same flaw. So, unless the user asks for a
+ * persistent segment, a named segment here is a memfd_create() file
+ * called "mproc-shm:<name>", and the kernel's own table of open files is
+ * the directory: to attach, look through /proc/<pid>/fd of the processes
+ * we may read for a descriptor whose link reads
+ * "/memfd:mproc-shm:<name> (deleted)" and open that link, which reopens
+ * the same memory. When the last process holding the segment exits, by
+ * any means, the kernel frees it and the name with it.
+ *
+ * The memfd starts with one header page (magic, size, the name, and an
+ * "unlinked" flag that unlink sets so later attaches fail); the user's
+ * buffer is the page-aligned rest. Creation claims the name with an
+ * abstract unix socket (which the kernel also frees with its process) so
+ * that two processes creating the same name at once cannot both succeed
+ * (names that share their first 90 characters only take turns).
+ *
+ * A persistent segment is a plain shm_open object without a header, so
+ * CPython's SharedMemory and ours can attach each other's.
+ *
+ * Attaching needs read access to the holder's /proc/<pid>/fd, which
+ * Linux grants for processes of the same user (ptrace read access).
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "platform/platform.h"
+
+#define HEADER_SIZE 4096
+#define MEMFD_PREFIX "mproc-shm:"
+static const char header_magic[8] = "MPROCSHM";
+
+typedef struct {
+  char magic[8];
+  uint64_t size;
+  uint32_t unlinked;
+  char name[MP_SHM_NAME_MAX + 1];
+} header_t;
+
+struct mp_named_shm {
+  void *map;
+  size_t map_size;
+  void *base;
+  size_t size;
+  int fd; /* kept open: it is how other processes find the segment */
+  int persistent;
+  char name[MP_SHM_NAME_MAX + 1];
+};
+
+static mproc_status_t check_name(const char *name) {
+  size_t n = strlen(name);
+  if (n == 0 || n > MP_SHM_NAME_MAX || strchr(name, '/'))
+    return mp_fail(MPROC_EINVAL,
+                   "shared_memory: name '%s' must be 1..%d characters "
+                   "without '/'",
+                   name, MP_SHM_NAME_MAX);
+  return MPROC_OK;
+}
+
+static mproc_status_t map_segment(mp_named_shm_t **out, int fd,
+                                  size_t map_size, size_t offset,
+                                  const char *name, int persistent) {
+  mp_named_shm_t *s = calloc(1, sizeof *s);
+  if (s == NULL) return mp_fail(MPROC_ENOMEM, "shared_memory");
+  s->map = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (s->map == MAP_FAILED) {
+    int err = errno;
+    free(s);
+    return mp_fail_errno(MPROC_ESYS, err, "shared_memory: mmap");
+  }
+  s->map_size = map_size;
+  s->base = (char *)s->map + offset;
+  s->size = map_size - offset;
+  s->fd = fd;
+  s->persistent = persistent;
+  snprintf(s->name, sizeof s->name, "%s", name);
+  *out = s;
+  return MPROC_OK;
+}
+
+/* ---- finding a live memfd segment by name ------------------------- */
+
+/* fd is a live, not unlinked segment called name: returns its size. */
+static int segment_matches(int fd, const char *name, size_t *size) {
+  struct stat sb;
+  if (fstat(fd, &sb) != 0 || (size_t)sb.st_size < HEADER_SIZE) return 0;
+  header_t h;
+  if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h) return 0;
+  if (memcmp(h.magic, header_magic, sizeof h.magic) != 0) return 0;
+  h.name[MP_SHM_NAME_MAX] = '\0';
+  if (strcmp(h.name, name) != 0 || __atomic_load_n(&h.unlinked, __ATOMIC_SEQ_CST))
+    return 0;
+  *size = (size_t)h.size;
+  return (size_t)sb.st_size == h.size + HEADER_SIZE;
+}
+
+/* Looks through one process's descriptors; returns an open fd or -1. */
+static int search_process(const char *pid, const char *link_text,
+                          const char *name, size_t *size) {
+  char dir_path[64];
+  snprintf(dir_path, sizeof dir_path, "/proc/%s/fd", pid);
+  DIR *dir = opendir(dir_path);
+  if (dir == NULL) return -1;
+  int found = -1;
+  struct dirent *e;
+  char path[sizeof dir_path + sizeof e->d_name + 2];
+  char link[sizeof MEMFD_PREFIX + MP_SHM_NAME_MAX + 32];
+  while (found < 0 && (e = readdir(dir)) != NULL) {
+    if (!isdigit((unsigned char)e->d_name[0])) continue;
+    snprintf(path, sizeof path, "%s/%s", dir_path, e->d_name);
+    ssize_t n = readlink(path, link, sizeof link - 1);
+    if (n <= 0) continue;
+    link[n] = '\0';
+    if (strcmp(link, link_text) != 0) continue;
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) continue;
+    if (segment_matches(fd, name, size))
+      found = fd;
+    else
+      close(fd);
+  }
+  closedir(dir);
+  return found;
+}
+
+/* An open descriptor of the live segment called name, or -1. */
+static int find_segment(const char *name, size_t *size) {
+  char link_text[sizeof MEMFD_PREFIX + MP_SHM_NAME_MAX + 32];
+  snprintf(link_text, sizeof link_text, "/memfd:%s%s (deleted)", MEMFD_PREFIX,
+           name);
+  int fd = search_process("self", link_text, name, size);
+  if (fd >= 0) return fd;
+  DIR *proc = opendir("/proc");
+  if (proc == NULL) return -1;
+  struct dirent *e;
+  while (fd < 0 && (e = readdir(proc)) != NULL)
+    if (isdigit((unsigned char)e->d_name[0]))
+      fd = search_process(e->d_name, link_text, name, size);
+  closedir(proc);
+  return fd;
+}
+
+/* ---- creating ----------------------------------------------------- */
+
+/* Claims name for creation: an abstract socket only one process can bind,
+ * released by close or by the kernel when the process dies. */
+static int claim_name(const char *name) {
+  int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) return -1;
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  int len = snprintf(addr.sun_path + 1, sizeof addr.sun_path - 1,
+                     "mproc-shm-claim:%.90s", name);
+  socklen_t addr_len =
+      (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)len);
+  for (int attempt = 0; attempt < 2000; attempt++) {
+    if (bind(sock, (struct sockaddr *)&addr, addr_len) == 0) return sock;
+    if (errno != EADDRINUSE) break;
+    usleep(1000); /* another process is creating this name right now */
+  }
+  close(sock);
+  return -1;
+}
+
+static int persistent_exists(const char *name) {
+  char path[MP_SHM_NAME_MAX + 2];
+  snprintf(path, sizeof path, "/%s", name);
+  int fd = shm_open(path, O_RDONLY, 0);
+  if (fd < 0) return 0;
+  close(fd);
+  return 1;
+}
+
+static mproc_status_t create_memfd(mp_named_shm_t **out, const char *name,
+                                   size_t size) {
+  char memfd_name[sizeof MEMFD_PREFIX + MP_SHM_NAME_MAX];
+  snprintf(memfd_name, sizeof memfd_name, "%s%s", MEMFD_PREFIX, name);
+  int fd = memfd_create(memfd_name, MFD_CLOEXEC);
+  if (fd < 0)
+    return mp_fail_errno(MPROC_ESYS, errno, "shared_memory: memfd_create");
+  if (ftruncate(fd, (off_t)(size + HEADER_SIZE)) != 0) {
+    int err = errno;
+    close(fd);
+    return mp_fail_errno(MPROC_ENOMEM, err, "shared_memory: %zu bytes", size);
+  }
+  mproc_status_t st = map_segment(out, fd, size + HEADER_SIZE, HEADER_SIZE,
+                                  name, 0);
+  if (st != MPROC_OK) {
+    close(fd);
+    return st;
+  }
+  header_t *h = (*out)->map;
+  h->size = size;
+  snprintf(h->name, sizeof h->name, "%s", name);
+  memcpy(h->magic, header_magic, sizeof h->magic); /* last: now valid */
+  return MPROC_OK;
+}
+
+static mproc_status_t create_persistent(mp_named_shm_t **out,
+                                        const char *name, size_t size) {
+  char path[MP_SHM_NAME_MAX + 2];
+  snprintf(path, sizeof path, "/%s", name);
+  int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+  if (fd < 0)
+    return errno == EEXIST
+               ? mp_fail(MPROC_EEXIST, "shared_memory: '%s' exists", name)
+               : mp_fail_errno(MPROC_ESYS, errno, "shared_memory: shm_open");
+  mproc_status_t st = MPROC_OK;
+  if (ftruncate(fd, (off_t)size) != 0)
+    st = mp_fail_errno(MPROC_ENOMEM, errno, "shared_memory: %zu bytes", size);
+  if (st == MPROC_OK) st = map_segment(out, fd, size, 0, name, 1);
+  if (st != MPROC_OK) {
+    close(fd);
+    shm_unlink(path);
+  }
+  return st;
+}
+
+mproc_status_t mp_named_shm_create(mp_named_shm_t **out, const char *name,
+                                   size_t size, int persistent) {
+  mproc_status_t st = check_name(name);
+  if (st != MPROC_OK) return st;
+  if (size == 0) return mp_fail(MPROC_EINVAL, "shared_memory: size 0");
+  if (size > SIZE_MAX - HEADER_SIZE)
+    return mp_fail(MPROC_ENOMEM, "shared_memory: %zu bytes", size);
+  int claim = claim_name(name);
+  if (claim < 0)
+    return mp_fail(MPROC_ESYS, "shared_memory: cannot claim the name '%s'",
+                   name);
+  size_t existing_size;
+  int existing = find_segment(name, &existing_size);
+  if (existing >= 0 || (!persistent && persistent_exists(name))) {
+    if (existing >= 0) close(existing);
+    st = mp_fail(MPROC_EEXIST, "shared_memory: '%s' exists", name);
+  } else {
+    st = persistent ? create_persistent(out, name, size)
+                    : create_memfd(out, name, size);
+  }
+  close(claim);
+  return st;
+}
+
+/* ---- attaching, unlinking ----------------------------------------- */
+
+static int open_persistent(mp_named_shm_t **out, const char *name,
+                           mproc_status_t *st) {
+  char path[MP_SHM_NAME_MAX + 2];
+  snprintf(path, sizeof path, "/%s", name);
+  int fd = shm_open(path, O_RDWR, 0);
+  if (fd < 0) return 0;
+  struct stat sb;
+  if (fstat(fd, &sb) != 0 || sb.st_size == 0)
+    *st = mp_fail(MPROC_ESYS, "shared_memory: '%s' is empty", name);
+  else
+    *st = map_segment(out, fd, (size_t)sb.st_size, 0, name, 1);
+  if (*st != MPROC_OK) close(fd);
+  return 1;
+}
+
+mproc_status_t mp_named_shm_open(mp_named_shm_t **out, const char *name) {
+  mproc_status_t st = check_name(name);
+  if (st != MPROC_OK) return st;
+  if (open_persistent(out, name, &st)) return st;
+  size_t size;
+  int fd = find_segment(name, &size);
+  if (fd < 0)
+    return mp_fail(MPROC_ENOENT, "shared_memory: no segment named '%s'",
+                   name);
+  st = map_segment(out, fd, size + HEADER_SIZE, HEADER_SIZE, name, 0);
+  if (st != MPROC_OK) close(fd);
+  return st;
+}
+
+mproc_status_t mp_named_shm_unlink(mp_named_shm_t *shm) {
+  if (shm->persistent) {
+    char path[MP_SHM_NAME_MAX + 2];
+    snprintf(path, sizeof path, "/%s", shm->name);
+    if (shm_unlink(path) == 0) return MPROC_OK;
+    return errno == ENOENT
+               ? mp_fail(MPROC_ENOENT, "shared_memory: '%s' was unlinked",
+                         shm->name)
+               : mp_fail_errno(MPROC_ESYS, errno, "shared_memory: unlink");
+  }
+  header_t *h = shm->map;
+  if (__atomic_exchange_n(&h->unlinked, 1, __ATOMIC_SEQ_CST))
+    return mp_fail(MPROC_ENOENT, "shared_memory: '%s' was unlinked",
+                   shm->name);
+  return MPROC_OK;
+}
+
+void *mp_named_shm_base(const mp_named_shm_t *shm) { return shm->base; }
+size_t mp_named_shm_size(const mp_named_shm_t *shm) { return shm->size; }
+
+void mp_named_shm_close(mp_named_shm_t *shm) {
+  if (shm == NULL) return;
+  munmap(shm->map, shm->map_size);
+  close(shm->fd);
+  free(shm);
+}
+
+void mp_named_shm_random_name(char *buf, size_t size) {
+  unsigned char bytes[8] = {0};
+  if (getrandom(bytes, sizeof bytes, 0) != (ssize_t)sizeof bytes) {
+    unsigned long seed = (unsigned long)getpid() ^ (unsigned long)(uintptr_t)buf;
+    for (size_t i = 0; i < sizeof bytes; i++) bytes[i] = (unsigned char)(seed >> (i * 3));
+  }
+  int n = snprintf(buf, size, "mproc_");
+  for (size_t i = 0; i < sizeof bytes && n > 0 && (size_t)n + 2 < size; i++)
+    n += snprintf(buf + n, size - (size_t)n, "%02x", bytes[i]);
+}
