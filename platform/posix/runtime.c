@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -89,28 +90,32 @@ void mp_sleep(double seconds) {
     apr_sleep((apr_interval_time_t)(left * 1e6) + 1);
 }
 
+/* Whole milliseconds, rounded up: poll() counts in milliseconds and APR
+ * truncates, which would end a wait early. */
 static apr_interval_time_t to_apr_interval(double seconds) {
   if (seconds < 0) return -1;
   if (seconds > 1e9) seconds = 1e9; /* ~31 years: forever enough */
-  return (apr_interval_time_t)(seconds * 1e6);
+  return (apr_interval_time_t)ceil(seconds * 1e3) * 1000;
 }
 
 /* At most this many handles are waited on with a stack array. */
 #define WAIT_STACK 16
 
-static mproc_status_t poll_once(apr_pollfd_t *set, apr_int32_t n,
-                                double timeout, apr_int32_t *nready) {
-  double deadline = timeout < 0 ? -1 : mp_monotonic() + timeout;
+/* Polls until a handle is ready or the whole timeout has passed: apr_poll's
+ * timeout is a maximum (it may return early), and signals interrupt it. */
+static mproc_status_t poll_until(apr_pollfd_t *set, apr_int32_t n,
+                                 double timeout, apr_int32_t *nready) {
+  const double deadline = timeout < 0 ? -1 : mp_monotonic() + timeout;
   for (;;) {
     apr_status_t rv = apr_poll(set, n, nready, to_apr_interval(timeout));
     if (rv == APR_SUCCESS) return MPROC_OK;
-    if (APR_STATUS_IS_TIMEUP(rv)) return MPROC_ETIMEDOUT;
-    if (!APR_STATUS_IS_EINTR(rv))
+    if (!APR_STATUS_IS_TIMEUP(rv) && !APR_STATUS_IS_EINTR(rv))
       return mp_fail_errno(MPROC_ESYS, rv, "apr_poll");
-    if (deadline >= 0) {
-      timeout = deadline - mp_monotonic();
-      if (timeout < 0) timeout = 0;
-    }
+    if (deadline < 0) continue;
+    timeout = deadline - mp_monotonic();
+    if (timeout > 0) continue;
+    if (APR_STATUS_IS_TIMEUP(rv)) return MPROC_ETIMEDOUT; /* callers word it */
+    timeout = 0; /* interrupted at the deadline: one last look */
   }
 }
 
@@ -135,7 +140,7 @@ mproc_status_t mp_wait_handles(const mp_handle_t *h, size_t n, double timeout,
       st = mp_fail(MPROC_EINVAL, "wait: handle %ld is not valid", (long)h[i]);
   }
   apr_int32_t count = 0;
-  if (st == MPROC_OK) st = poll_once(set, (apr_int32_t)n, timeout, &count);
+  if (st == MPROC_OK) st = poll_until(set, (apr_int32_t)n, timeout, &count);
   size_t got = 0;
   for (size_t i = 0; i < n && st == MPROC_OK; i++) {
     if (set[i].rtnevents & APR_POLLNVAL)
