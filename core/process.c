@@ -606,7 +606,11 @@ mproc_status_t mproc_wait(const mproc_sentinel_t *sentinels, size_t n,
   if (sentinels == NULL && n > 0)
     return mp_fail(MPROC_EINVAL, "wait: NULL sentinels with n %zu", n);
   if ((st = check_timeout(timeout, "wait")) != MPROC_OK) return st;
-  return mp_wait_handles(sentinels, n, timeout, ready, nready);
+  st = mp_wait_handles(sentinels, n, timeout, ready, nready);
+  if (st == MPROC_ETIMEDOUT)
+    return mp_fail(MPROC_ETIMEDOUT, "wait: none of %zu sentinels ready after %gs",
+                   n, timeout);
+  return st;
 }
 
 /* ---- exit --------------------------------------------------------- */
