@@ -83,11 +83,17 @@ double mp_monotonic(void) {
 
 void mp_exit_now(int code) { _exit(code); }
 
+/* The longest single apr_sleep: its microsecond count must not overflow
+ * (a huge or infinite sleep is a series of these). */
+#define SLEEP_CHUNK_SECONDS 1e6
+
 void mp_sleep(double seconds) {
   /* apr_sleep may return early on a signal: sleep until the deadline. */
   double deadline = mp_monotonic() + seconds;
-  for (double left = seconds; left > 0; left = deadline - mp_monotonic())
+  for (double left = seconds; left > 0; left = deadline - mp_monotonic()) {
+    if (left > SLEEP_CHUNK_SECONDS) left = SLEEP_CHUNK_SECONDS;
     apr_sleep((apr_interval_time_t)(left * 1e6) + 1);
+  }
 }
 
 /* Whole milliseconds, rounded up: poll() counts in milliseconds and APR
