@@ -14,6 +14,7 @@
  * the child holds: it reads EOF when the child is gone, whoever reaps it.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -161,6 +162,49 @@ static mproc_status_t send_bootstrap(int fd, const void *blob, size_t len) {
   return MPROC_OK;
 }
 
+static int is_passed(int fd, const mp_handle_t *pass, size_t npass) {
+  for (size_t i = 0; i < npass; i++)
+    if ((int)pass[i] == fd) return 1;
+  return 0;
+}
+
+/* Adds a close action for fd if it would leak into an exec'd child. */
+static void close_if_inheritable(posix_spawn_file_actions_t *actions, int fd,
+                                 const mp_handle_t *pass, size_t npass) {
+  if (fd <= STDERR_FILENO || is_passed(fd, pass, npass)) return;
+  int flags = fcntl(fd, F_GETFD);
+  if (flags >= 0 && !(flags & FD_CLOEXEC))
+    posix_spawn_file_actions_addclose(actions, fd);
+}
+
+/* Where /proc is missing, descriptors above this are not looked at. */
+#define FD_SCAN_LIMIT 65536
+
+/* posix_spawn hands the child every descriptor not marked close-on-exec,
+ * such as a pipe the program made with plain pipe(); like CPython's spawn,
+ * close them all in the child but the passed ones (mproc's own are all
+ * close-on-exec). A descriptor another thread opens meanwhile can still
+ * slip through, as in CPython. */
+static void close_inherited_descriptors(posix_spawn_file_actions_t *actions,
+                                        const mp_handle_t *pass,
+                                        size_t npass) {
+  DIR *dir = opendir("/proc/self/fd");
+  if (dir != NULL) {
+    for (struct dirent *e; (e = readdir(dir)) != NULL;) {
+      char *end;
+      long fd = strtol(e->d_name, &end, 10);
+      if (end != e->d_name && *end == '\0' && fd != dirfd(dir))
+        close_if_inheritable(actions, (int)fd, pass, npass);
+    }
+    closedir(dir);
+    return;
+  }
+  long limit = sysconf(_SC_OPEN_MAX);
+  if (limit < 0 || limit > FD_SCAN_LIMIT) limit = FD_SCAN_LIMIT;
+  for (int fd = 0; fd < limit; fd++)
+    close_if_inheritable(actions, fd, pass, npass);
+}
+
 mproc_status_t mp_child_spawn(mp_child_t **out, const void *blob, size_t len,
                               const mp_handle_t *pass, size_t npass) {
   const char *exe = mp_posix_executable();
@@ -178,6 +222,7 @@ mproc_status_t mp_child_spawn(mp_child_t **out, const void *blob, size_t len,
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
+  close_inherited_descriptors(&actions, pass, npass);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
                                    O_RDONLY, 0);
   /* dup2 onto itself clears close-on-exec in the child only. */
