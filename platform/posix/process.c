@@ -384,10 +384,44 @@ void mp_child_free(mp_child_t *c) {
   free(c);
 }
 
+#ifdef __linux__
+/* The kernel sends the parent-death signal when the *thread* that created
+ * the child ends, not the parent process: a daemon started from a worker
+ * thread would die with that thread. So the signal is a private real-time
+ * one whose handler ends the child only if it was really orphaned (its
+ * parent process changed), with SIGTERM as CPython's terminate() would. */
+#define PARENT_DEATH_SIGNAL (SIGRTMAX - 1)
+static volatile sig_atomic_t watched_parent;
+
+static void on_parent_death_signal(int sig) {
+  (void)sig;
+  if (getppid() != (pid_t)watched_parent) kill(getpid(), SIGTERM);
+}
+
+static mproc_status_t watch_parent_death(long parent_pid) {
+  watched_parent = (sig_atomic_t)parent_pid;
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  action.sa_handler = on_parent_death_signal;
+  action.sa_flags = SA_RESTART; /* a thread's end must not disturb calls */
+  sigemptyset(&action.sa_mask);
+  if (sigaction(PARENT_DEATH_SIGNAL, &action, NULL) != 0)
+    return mp_fail_errno(MPROC_ESYS, errno, "sigaction(parent-death signal)");
+  /* A fork copies the caller thread's mask: make sure it can arrive. */
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, PARENT_DEATH_SIGNAL);
+  pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+  if (prctl(PR_SET_PDEATHSIG, PARENT_DEATH_SIGNAL) != 0)
+    return mp_fail_errno(MPROC_ESYS, errno, "prctl(PR_SET_PDEATHSIG)");
+  return MPROC_OK;
+}
+#endif
+
 mproc_status_t mp_die_with_parent(long parent_pid) {
 #ifdef __linux__
-  if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0)
-    return mp_fail_errno(MPROC_ESYS, errno, "prctl(PR_SET_PDEATHSIG)");
+  mproc_status_t st = watch_parent_death(parent_pid);
+  if (st != MPROC_OK) return st;
   /* The parent may have died before prctl: we were re-parented already. */
   if ((long)getppid() != parent_pid) kill(getpid(), SIGTERM);
   return MPROC_OK;
