@@ -25,6 +25,7 @@ struct mproc_process {
   void *arg;
   size_t arg_len;
   char *name;
+  int owns_name;  /* name is this object's to free (else static or borrowed) */
   char *identity; /* "1", "1:2": position in the tree of processes */
   int daemon;
   long creator_pid; /* only the creator may start, join or signal it */
@@ -90,6 +91,7 @@ static mproc_status_t assign_identity(mproc_process_t *p) {
     return mp_fail(MPROC_ENOMEM, "process_create: name");
   snprintf(p->identity, size, "%s%s%lu", base, base[0] ? ":" : "", n);
   snprintf(p->name, size + 8, "Process-%s", p->identity);
+  p->owns_name = 1;
   return MPROC_OK;
 }
 
@@ -169,12 +171,11 @@ mproc_status_t mproc_process_set_name(mproc_process_t *p, const char *name) {
   mproc_status_t st = require_open(p, "set_name");
   if (st != MPROC_OK) return st;
   MP_REQUIRE(name, "set_name: name");
-  if (p->kind != KIND_CHILD)
-    return mp_fail(MPROC_ESTATE, "set_name: not a child process object");
   char *copy = mp_strdup(name);
   if (copy == NULL) return mp_fail(MPROC_ENOMEM, "set_name");
-  free(p->name);
+  if (p->owns_name) free(p->name);
   p->name = copy;
+  p->owns_name = 1; /* CPython renames the current process too */
   return MPROC_OK;
 }
 
@@ -256,10 +257,12 @@ mproc_status_t mproc_attached(size_t index, void **out) {
 static void become_child(mproc_process_t *p, const char *parent_name,
                          long parent_pid) {
   parent.name = (char *)parent_name;
+  parent.owns_name = 0;
   parent.identity = empty_identity;
   parent.pid = parent_pid;
   has_parent = 1;
-  current.name = p->name;
+  current.name = p->name; /* p stays alive for the child's whole life */
+  current.owns_name = 0;
   current.identity = p->identity;
   current.daemon = p->daemon;
   current.pid = mp_getpid();

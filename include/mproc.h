@@ -154,7 +154,8 @@ mproc_status_t mproc_process_create(mproc_process_t **out,
                                     mproc_task_fn target, const void *arg,
                                     size_t arg_len);
 
-/* Sets the name (copied); default "Process-N" (N:M in a child).
+/* Sets the name (copied); default "Process-N" (N:M in a child). The
+ * current and parent process objects can be renamed too, as in CPython.
  * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (closed), MPROC_ENOMEM. */
 mproc_status_t mproc_process_set_name(mproc_process_t *p, const char *name);
 /* Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (closed). */
