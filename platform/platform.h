@@ -56,7 +56,9 @@ mproc_status_t mp_die_with_parent(long parent_pid);
 /* ---- the process-wide registry lock ------------------------------- */
 
 /* Guards core's table of children. mp_child_fork holds it across fork()
- * so a forked child never inherits it locked. */
+ * so a forked child never inherits it locked; mp_child_fork and
+ * mp_child_spawn also hold it while the parent has a new child's pipe
+ * ends open, so that a child forked by another thread inherits none. */
 void mp_registry_lock(void);
 void mp_registry_unlock(void);
 

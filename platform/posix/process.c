@@ -84,18 +84,25 @@ static void stdin_to_null(void) {
 
 mproc_status_t mp_child_fork(mp_child_t **out, mp_fork_main_fn child_main,
                              void *ctx) {
+  /* The registry lock is held from the pipe's creation until our copy of
+   * its write end is closed, so that a child another thread forks
+   * meanwhile does not keep it open (the sentinel would miss this child's
+   * end); and, with the reap lock, across fork, so that the child never
+   * inherits one held by a thread that does not exist there. */
+  mp_registry_lock();
   int sentinel[2];
-  if (pipe2(sentinel, O_CLOEXEC) != 0)
-    return mp_fail_errno(MPROC_ESYS, errno, "fork: pipe2");
+  if (pipe2(sentinel, O_CLOEXEC) != 0) {
+    int err = errno;
+    mp_registry_unlock();
+    return mp_fail_errno(MPROC_ESYS, err, "fork: pipe2");
+  }
   mp_child_t *c = NULL; /* child_alloc sets it; gcc -O2 warns otherwise */
   mproc_status_t st = child_alloc(&c, sentinel[0]);
   if (st != MPROC_OK) {
     close_pair(sentinel);
+    mp_registry_unlock();
     return st;
   }
-  /* Hold mproc's locks across fork so the child never inherits one held
-   * by a thread that does not exist there. */
-  mp_registry_lock();
   mp_posix_reap_lock();
   /* fork() and not apr_proc_fork(): that one calls getpid() in the child
    * through libapr's lazily bound PLT, so every child paid a dynamic
@@ -105,8 +112,8 @@ mproc_status_t mp_child_fork(mp_child_t **out, mp_fork_main_fn child_main,
    * more page of libc code to fault in. */
   int fork_errno = pid < 0 ? errno : 0;
   mp_posix_reap_unlock();
-  mp_registry_unlock();
   if (pid == 0) {
+    mp_registry_unlock();
     close(sentinel[0]);
     if (own_sentinel_fd >= 0) close(own_sentinel_fd);
     own_sentinel_fd = sentinel[1];
@@ -114,6 +121,7 @@ mproc_status_t mp_child_fork(mp_child_t **out, mp_fork_main_fn child_main,
     mp_exit_now(child_main(ctx));
   }
   close(sentinel[1]);
+  mp_registry_unlock();
   if (pid < 0) {
     close(sentinel[0]);
     free(c);
@@ -205,11 +213,14 @@ static void close_inherited_descriptors(posix_spawn_file_actions_t *actions,
     close_if_inheritable(actions, fd, pass, npass);
 }
 
-mproc_status_t mp_child_spawn(mp_child_t **out, const void *blob, size_t len,
-                              const mp_handle_t *pass, size_t npass) {
-  const char *exe = mp_posix_executable();
-  if (exe == NULL)
-    return mp_fail(MPROC_ESPAWN, "spawn: the program's executable is unknown");
+/* Creates the child's pipes, starts it, and closes the parent's copies of
+ * the child's ends; *boot_writer is where its bootstrap goes. Called with
+ * the registry lock held, so that a child another thread forks meanwhile
+ * inherits none of those ends (it would keep the sentinel from reporting
+ * the end of this child). */
+static mproc_status_t start_spawned(const char *exe, const mp_handle_t *pass,
+                                    size_t npass, mp_child_t **out,
+                                    int *boot_writer) {
   int boot[2] = {-1, -1}, sentinel[2] = {-1, -1};
   if (pipe2(boot, O_CLOEXEC) != 0 || pipe2(sentinel, O_CLOEXEC) != 0) {
     int err = errno;
@@ -238,15 +249,35 @@ mproc_status_t mp_child_spawn(mp_child_t **out, const void *blob, size_t len,
   posix_spawn_file_actions_destroy(&actions);
   if (err != 0) {
     free(c);
-    c = NULL;
     st = mp_fail_errno(MPROC_ESPAWN, err, "spawn: posix_spawn %s", exe);
     goto fail_pipes;
   }
   close(boot[0]);
   close(sentinel[1]);
   c->proc.pid = pid;
-  st = send_bootstrap(boot[1], blob, len);
-  close(boot[1]);
+  *out = c;
+  *boot_writer = boot[1];
+  return MPROC_OK;
+
+fail_pipes:
+  close_pair(boot);
+  close_pair(sentinel);
+  return st;
+}
+
+mproc_status_t mp_child_spawn(mp_child_t **out, const void *blob, size_t len,
+                              const mp_handle_t *pass, size_t npass) {
+  const char *exe = mp_posix_executable();
+  if (exe == NULL)
+    return mp_fail(MPROC_ESPAWN, "spawn: the program's executable is unknown");
+  mp_child_t *c = NULL;
+  int boot_writer = -1;
+  mp_registry_lock();
+  mproc_status_t st = start_spawned(exe, pass, npass, &c, &boot_writer);
+  mp_registry_unlock();
+  if (st != MPROC_OK) return st;
+  st = send_bootstrap(boot_writer, blob, len);
+  close(boot_writer);
   if (st != MPROC_OK) {
     int ignored;
     mp_child_signal(c, MP_SIGNAL_KILL);
@@ -256,11 +287,6 @@ mproc_status_t mp_child_spawn(mp_child_t **out, const void *blob, size_t len,
   }
   *out = c;
   return MPROC_OK;
-
-fail_pipes:
-  close_pair(boot);
-  close_pair(sentinel);
-  return st;
 }
 
 /* Reads exactly len bytes; 0 on success. */
