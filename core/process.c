@@ -462,7 +462,7 @@ static mproc_status_t check_timeout(double timeout, const char *what) {
 
 static mproc_status_t join_parent(double timeout) {
   double deadline = timeout < 0 ? -1 : mp_monotonic() + timeout;
-  while (mp_pid_alive(parent.pid)) {
+  while (mp_parent_alive(parent.pid)) {
     if (deadline >= 0 && mp_monotonic() >= deadline)
       return mp_fail(MPROC_ETIMEDOUT, "join: the parent still runs");
     mp_sleep(0.01);
@@ -492,7 +492,7 @@ mproc_status_t mproc_process_is_alive(mproc_process_t *p, int *out) {
   if (p->kind == KIND_CURRENT) {
     *out = 1;
   } else if (p->kind == KIND_PARENT) {
-    *out = mp_pid_alive(p->pid);
+    *out = mp_parent_alive(p->pid);
   } else if (p->state != STATE_STARTED || p->creator_pid != mp_getpid()) {
     *out = 0; /* CPython: never started; or not ours to know */
   } else {

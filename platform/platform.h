@@ -39,6 +39,10 @@ mproc_status_t mp_spawned_bootstrap(int argc, char **argv, int *is_child,
 long mp_getpid(void);
 /* Nonzero while the process pid exists. */
 int mp_pid_alive(long pid);
+/* Nonzero while this process's parent, parent_pid, has not exited. A
+ * parent that exited but was not reaped yet counts as ended (its pid
+ * still exists then, so mp_pid_alive would say alive). */
+int mp_parent_alive(long parent_pid);
 int mp_cpu_count(void);
 /* Seconds on a monotonic clock. */
 double mp_monotonic(void);

@@ -70,6 +70,10 @@ int mp_pid_alive(long pid) {
   return kill((pid_t)pid, 0) == 0 || errno == EPERM;
 }
 
+/* An exiting parent hands its children to a reaper at once, so getppid()
+ * changes then, before anyone reaps the parent. */
+int mp_parent_alive(long parent_pid) { return (long)getppid() == parent_pid; }
+
 int mp_cpu_count(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? (int)n : 1;
