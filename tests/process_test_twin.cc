@@ -1,0 +1,11 @@
+// A task named like one in process_test.cc, in another file: the two
+// functions share the name "twin_task", so spawn cannot tell them apart.
+#include "mproc.h"
+
+MPROC_TASK(twin_task) {
+  (void)arg;
+  (void)arg_len;
+  return 7;
+}
+
+mproc_task_fn TwinTaskOfOtherFile() { return twin_task; }

@@ -1,0 +1,73 @@
+// Helpers shared by mproc's googletest suites: a process handle that always
+// cleans up, a portable child-to-parent channel (small files in the test's
+// temporary directory), and clocks.
+//
+// Tasks run in another process, where a gtest assertion means nothing: a
+// task reports through its exit code, or by writing a report file the test
+// reads after the child ended.
+#ifndef MPROC_TESTS_TEST_UTIL_H
+#define MPROC_TESTS_TEST_UTIL_H
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "mproc.h"
+
+namespace mproc_test {
+
+// The context of a start method ("fork", "spawn"); fails the test if absent.
+mproc_context_t *Context(const char *method);
+
+// Seconds on a monotonic clock.
+double Now();
+
+// A fresh path in the test's temporary directory (nothing exists there).
+std::string TempPath(const std::string &tag);
+
+// Child side: writes text to path atomically (a temporary file, then a
+// rename), so a reader never sees half of it. Returns false on failure.
+bool WriteFileAtomically(const char *path, const std::string &text);
+// The content of path, or "" when it does not exist.
+std::string ReadFile(const std::string &path);
+bool FileExists(const std::string &path);
+// Waits up to timeout seconds for path to appear.
+bool WaitForFile(const std::string &path, double timeout);
+
+// A fixed-size C string that can travel as a task argument.
+struct PathArg {
+  char path[1024];
+};
+PathArg MakePathArg(const std::string &path);
+
+// A process object that is killed, joined and closed when the test leaves,
+// whatever happened, so that one failing test cannot leave children behind.
+class Child {
+ public:
+  Child(mproc_context_t *ctx, mproc_task_fn fn, const void *arg = nullptr,
+        size_t arg_len = 0);
+  ~Child();
+  Child(const Child &) = delete;
+  Child &operator=(const Child &) = delete;
+
+  mproc_process_t *get() const { return p_; }
+  // Hands the object over to the test (which then closes it itself).
+  mproc_process_t *Release();
+  // start; join up to timeout; the exit code (or a sentinel value with a
+  // test failure recorded when a step fails).
+  int RunToEnd(double timeout = 30);
+  // join up to timeout, then the exit code (a test failure if it still runs).
+  int JoinCode(double timeout = 30);
+  bool IsAlive();
+  long Pid();
+
+ private:
+  mproc_process_t *p_ = nullptr;
+};
+
+// An exit code no task returns: what RunToEnd gives when a step failed.
+constexpr int kNoExitCode = -1000;
+
+}  // namespace mproc_test
+
+#endif
