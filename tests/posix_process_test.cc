@@ -25,15 +25,7 @@
 #include "mproc.h"
 #include "tests/test_util.h"
 
-using mproc_test::Child;
-using mproc_test::Context;
-using mproc_test::MakePathArg;
-using mproc_test::Now;
-using mproc_test::PathArg;
-using mproc_test::ReadFile;
-using mproc_test::TempPath;
-using mproc_test::WaitForFile;
-using mproc_test::WriteFileAtomically;
+using namespace mproc_test;  // NOLINT: the suite's own helpers
 
 namespace {
 
@@ -194,12 +186,7 @@ class Subreaper {
   ~Subreaper() { prctl(PR_SET_CHILD_SUBREAPER, 0); }
 };
 
-class PosixProcessTest : public ::testing::TestWithParam<std::string> {
- protected:
-  mproc_context_t *ctx() { return Context(method()); }
-  const char *method() const { return GetParam().c_str(); }
-  bool spawn() const { return GetParam() == "spawn"; }
-};
+class PosixProcessTest : public StartMethodTest {};
 
 // ---- tests --------------------------------------------------------------
 
@@ -295,8 +282,7 @@ TEST_P(PosixProcessTest, SleepResumesAfterSignals) {
   std::string ready = TempPath("ready");
   PathArg arg = MakePathArg(ready);
   Child c(ctx(), sleep_through_signals, &arg, sizeof arg);
-  ASSERT_EQ(MPROC_OK, mproc_process_start(c.get())) << mproc_last_error();
-  ASSERT_TRUE(WaitForFile(ready, 10));
+  ASSERT_TRUE(c.StartAndWaitFor(ready));
   for (int i = 0; i < 5 && c.IsAlive(); i++) {
     kill(static_cast<pid_t>(c.Pid()), SIGUSR1);
     mproc_sleep(0.03);
@@ -308,8 +294,7 @@ TEST_P(PosixProcessTest, AHugeSleepSleepsInsteadOfSpinning) {
   std::string ready = TempPath("ready");
   PathArg arg = MakePathArg(ready);
   Child c(ctx(), sleep_for_ages, &arg, sizeof arg);
-  ASSERT_EQ(MPROC_OK, mproc_process_start(c.get())) << mproc_last_error();
-  ASSERT_TRUE(WaitForFile(ready, 10));
+  ASSERT_TRUE(c.StartAndWaitFor(ready));
   mproc_sleep(0.05);
   long before = CpuTicks(c.Pid());
   mproc_sleep(0.5);
@@ -323,10 +308,6 @@ TEST_P(PosixProcessTest, AHugeSleepSleepsInsteadOfSpinning) {
   EXPECT_EQ(-SIGTERM, c.JoinCode(10));
 }
 
-INSTANTIATE_TEST_SUITE_P(StartMethods, PosixProcessTest,
-                         ::testing::Values("fork", "spawn"),
-                         [](const ::testing::TestParamInfo<std::string> &info) {
-                           return info.param;
-                         });
+MPROC_INSTANTIATE_FOR_START_METHODS(PosixProcessTest);
 
 }  // namespace

@@ -31,16 +31,7 @@ extern "C" {  // mproc's internal headers are C only
 }
 #include "tests/test_util.h"
 
-using mproc_test::Child;
-using mproc_test::Context;
-using mproc_test::FileExists;
-using mproc_test::MakePathArg;
-using mproc_test::Now;
-using mproc_test::PathArg;
-using mproc_test::ReadFile;
-using mproc_test::TempPath;
-using mproc_test::WaitForFile;
-using mproc_test::WriteFileAtomically;
+using namespace mproc_test;  // NOLINT: the suite's own helpers
 
 // Defined in process_test_twin.cc: a task with the same name as ours.
 mproc_task_fn TwinTaskOfOtherFile();
@@ -232,9 +223,11 @@ MPROC_TASK(try_to_start_child) {
   return st;
 }
 
-// At its exit a process terminates its daemon children and joins the rest.
+// At its exit a process terminates its daemon children (killing those that
+// ignore it, after a grace period) and joins the rest.
 struct ExitCleanupArg {
   MethodArg method;
+  int daemon_ignores_terminate;
   PathArg daemon_started;   // the daemon grandchild writes it, then sleeps
   PathArg daemon_finished;  // ... and this one if it ever wakes up
   PathArg worker_finished;  // the non-daemon grandchild, after a short sleep
@@ -243,6 +236,7 @@ struct ExitCleanupArg {
 MPROC_TASK(write_then_sleep_then_write) {
   if (arg_len != sizeof(ExitCleanupArg)) return 200;
   const ExitCleanupArg *a = static_cast<const ExitCleanupArg *>(arg);
+  if (a->daemon_ignores_terminate) std::signal(SIGTERM, SIG_IGN);
   if (!WriteFileAtomically(a->daemon_started.path, "started")) return 201;
   mproc_sleep(30);
   WriteFileAtomically(a->daemon_finished.path, "finished");
@@ -273,31 +267,6 @@ MPROC_TASK(leave_children_behind) {
     return 203;
   if (!WaitForFile(a->daemon_started.path, 10)) return 204;
   return 0;  // no join: mproc's exit handling must deal with both
-}
-
-MPROC_TASK(ignore_terminate_then_sleep) {
-  if (arg_len != sizeof(ExitCleanupArg)) return 200;
-  const ExitCleanupArg *a = static_cast<const ExitCleanupArg *>(arg);
-  std::signal(SIGTERM, SIG_IGN);
-  if (!WriteFileAtomically(a->daemon_started.path, "started")) return 201;
-  mproc_sleep(30);
-  WriteFileAtomically(a->daemon_finished.path, "finished");
-  return 0;
-}
-
-MPROC_TASK(leave_stubborn_daemon_behind) {
-  if (arg_len != sizeof(ExitCleanupArg)) return 200;
-  const ExitCleanupArg *a = static_cast<const ExitCleanupArg *>(arg);
-  mproc_context_t *ctx;
-  mproc_process_t *daemon;
-  if (mproc_get_context(a->method.method, &ctx) != MPROC_OK) return 201;
-  if (mproc_process_create(&daemon, ctx, ignore_terminate_then_sleep, a,
-                           sizeof *a) != MPROC_OK ||
-      mproc_process_set_daemon(daemon, 1) != MPROC_OK ||
-      mproc_process_start(daemon) != MPROC_OK)
-    return 202;
-  if (!WaitForFile(a->daemon_started.path, 10)) return 203;
-  return 0;
 }
 
 // Not registered: fine under fork, refused under spawn.
@@ -487,19 +456,17 @@ void ExpectFails(mproc_status_t want, const std::function<mproc_status_t()> &cal
 }
 #define EXPECT_FAILS(want, call) ExpectFails(want, [&] { return (call); }, #call)
 
-// Waits until the child announced itself through ready.
-void AwaitReady(const std::string &ready) {
-  ASSERT_TRUE(WaitForFile(ready, 10)) << "the child never became ready";
+// start fails with want, and leaves the process as it was: not started.
+void ExpectStartRefused(Child &c, mproc_status_t want) {
+  EXPECT_FAILS(want, mproc_process_start(c.get()));
+  EXPECT_FALSE(c.IsAlive());
+  long pid;
+  EXPECT_FAILS(MPROC_ESTATE, mproc_process_pid(c.get(), &pid));
 }
 
 // ---- the start-method-parameterised suite -------------------------------
 
-class ProcessTest : public ::testing::TestWithParam<std::string> {
- protected:
-  mproc_context_t *ctx() { return Context(method()); }
-  const char *method() const { return GetParam().c_str(); }
-  bool spawn() const { return GetParam() == "spawn"; }
-};
+class ProcessTest : public StartMethodTest {};
 
 TEST_P(ProcessTest, ReturnValueIsTheExitCode) {
   for (int code : {0, 3, 255}) {
@@ -527,36 +494,32 @@ TEST_P(ProcessTest, DeathBySignalIsMinusTheSignal) {
   EXPECT_EQ(-SIGSEGV, c.RunToEnd());
 }
 
-TEST_P(ProcessTest, TerminateEndsASleepingChildWithMinus15) {
-  std::string ready = TempPath("ready");
-  SleepArg arg = MakeSleepArg(ready, 30);
-  Child c(ctx(), sleeper, &arg, sizeof arg);
-  ASSERT_EQ(MPROC_OK, mproc_process_start(c.get())) << mproc_last_error();
-  AwaitReady(ready);
-  EXPECT_EQ(MPROC_OK, mproc_process_terminate(c.get())) << mproc_last_error();
-  EXPECT_EQ(-kSigTerm, c.JoinCode(10));
-  EXPECT_FALSE(c.IsAlive());
-  // Signalling a child that ended is a no-op, as in CPython.
-  EXPECT_EQ(MPROC_OK, mproc_process_terminate(c.get()));
-  EXPECT_EQ(MPROC_OK, mproc_process_kill(c.get()));
-}
-
-TEST_P(ProcessTest, KillEndsAChildWithMinus9) {
-  std::string ready = TempPath("ready");
-  SleepArg arg = MakeSleepArg(ready, 30);
-  Child c(ctx(), sleeper, &arg, sizeof arg);
-  ASSERT_EQ(MPROC_OK, mproc_process_start(c.get())) << mproc_last_error();
-  AwaitReady(ready);
-  EXPECT_EQ(MPROC_OK, mproc_process_kill(c.get())) << mproc_last_error();
-  EXPECT_EQ(-kSigKill, c.JoinCode(10));
+// terminate ends a child blocked in mproc_sleep with -15, kill with -9;
+// signalling a child that ended is a no-op, as in CPython.
+TEST_P(ProcessTest, TerminateAndKillEndASleepingChild) {
+  const struct {
+    mproc_status_t (*send)(mproc_process_t *);
+    int exitcode;
+  } signals[] = {{mproc_process_terminate, -kSigTerm},
+                 {mproc_process_kill, -kSigKill}};
+  for (const auto &signal : signals) {
+    std::string ready = TempPath("ready");
+    SleepArg arg = MakeSleepArg(ready, 30);
+    Child c(ctx(), sleeper, &arg, sizeof arg);
+    ASSERT_TRUE(c.StartAndWaitFor(ready));
+    EXPECT_EQ(MPROC_OK, signal.send(c.get())) << mproc_last_error();
+    EXPECT_EQ(signal.exitcode, c.JoinCode(10));
+    EXPECT_FALSE(c.IsAlive());
+    EXPECT_EQ(MPROC_OK, mproc_process_terminate(c.get()));
+    EXPECT_EQ(MPROC_OK, mproc_process_kill(c.get()));
+  }
 }
 
 TEST_P(ProcessTest, JoinTimesOutWhileTheChildRuns) {
   std::string ready = TempPath("ready");
   SleepArg arg = MakeSleepArg(ready, 30);
   Child c(ctx(), sleeper, &arg, sizeof arg);
-  ASSERT_EQ(MPROC_OK, mproc_process_start(c.get())) << mproc_last_error();
-  AwaitReady(ready);
+  ASSERT_TRUE(c.StartAndWaitFor(ready));
   // A timeout that is not a whole number of milliseconds.
   const double timeout = 0.1505;
   double start = Now();
@@ -579,7 +542,7 @@ TEST_P(ProcessTest, IsAliveFollowsTheLifecycle) {
   EXPECT_FALSE(c.IsAlive()) << "before start";
   ASSERT_EQ(MPROC_OK, mproc_process_start(c.get())) << mproc_last_error();
   EXPECT_TRUE(c.IsAlive()) << "just started";
-  AwaitReady(ready);
+  ASSERT_TRUE(WaitForFile(ready, 10));
   EXPECT_TRUE(c.IsAlive()) << "while running";
   EXPECT_EQ(7, c.JoinCode());
   EXPECT_FALSE(c.IsAlive()) << "after the end";
@@ -740,8 +703,8 @@ TEST_P(ProcessTest, ActiveChildrenListsRunningChildrenOnly) {
   mproc_sentinel_t sentinel;
   ASSERT_EQ(MPROC_OK, mproc_process_sentinel(unjoined.get(), &sentinel));
   ASSERT_EQ(MPROC_OK, mproc_wait(&sentinel, 1, 10, nullptr, nullptr));
-  AwaitReady(ready_a);
-  AwaitReady(ready_b);
+  ASSERT_TRUE(WaitForFile(ready_a, 10));
+  ASSERT_TRUE(WaitForFile(ready_b, 10));
 
   mproc_process_t *out[4] = {};
   ASSERT_EQ(MPROC_OK, mproc_active_children(out, 4, &count));
@@ -782,7 +745,7 @@ TEST_P(ProcessTest, WaitReportsExactlyTheEndedSentinels) {
     Child *c = i == 0 ? &first : i == 1 ? &sleeping : &last;
     ASSERT_EQ(MPROC_OK, mproc_process_sentinel(c->get(), &s[i]));
   }
-  AwaitReady(ready);
+  ASSERT_TRUE(WaitForFile(ready, 10));
 
   // Only the sleeper: the timeout fires.
   int ready_flags[3] = {7, 7, 7};
@@ -827,7 +790,7 @@ TEST_P(ProcessTest, CloseOfARunningProcessReleasesNothing) {
   mproc_process_t *p;
   ASSERT_EQ(MPROC_OK, mproc_process_create(&p, ctx(), sleeper, &arg, sizeof arg));
   ASSERT_EQ(MPROC_OK, mproc_process_start(p)) << mproc_last_error();
-  AwaitReady(ready);
+  ASSERT_TRUE(WaitForFile(ready, 10));
   EXPECT_FAILS(MPROC_ERUNNING, mproc_process_close(p));
   // Still whole: name, pid, active_children, then kill, join and close.
   EXPECT_EQ(0u, NameOf(p).rfind("Process-", 0));
@@ -897,10 +860,7 @@ TEST_P(ProcessTest, AttachRefusesWhatIsNotALiveObject) {
 TEST_P(ProcessTest, UnregisteredTargetsRunUnderForkOnly) {
   Child c(ctx(), unregistered_task);
   if (spawn()) {
-    EXPECT_FAILS(MPROC_ENOTREGISTERED, mproc_process_start(c.get()));
-    EXPECT_FALSE(c.IsAlive());
-    long pid;
-    EXPECT_FAILS(MPROC_ESTATE, mproc_process_pid(c.get(), &pid));
+    ExpectStartRefused(c, MPROC_ENOTREGISTERED);
   } else {
     EXPECT_EQ(42, c.RunToEnd());
   }
@@ -909,8 +869,8 @@ TEST_P(ProcessTest, UnregisteredTargetsRunUnderForkOnly) {
 TEST_P(ProcessTest, ATaskNameRegisteredTwiceRunsUnderForkOnly) {
   Child ours(ctx(), twin_task), theirs(ctx(), TwinTaskOfOtherFile());
   if (spawn()) {
-    EXPECT_FAILS(MPROC_ENOTREGISTERED, mproc_process_start(ours.get()));
-    EXPECT_FAILS(MPROC_ENOTREGISTERED, mproc_process_start(theirs.get()));
+    ExpectStartRefused(ours, MPROC_ENOTREGISTERED);
+    ExpectStartRefused(theirs, MPROC_ENOTREGISTERED);
   } else {
     EXPECT_EQ(8, ours.RunToEnd());
     EXPECT_EQ(7, theirs.RunToEnd());
@@ -937,21 +897,35 @@ TEST_P(ProcessTest, TasksRegisteredAfterInitRunUnderForkOnly) {
     EXPECT_EQ(22, code);
 }
 
-TEST_P(ProcessTest, ExitTerminatesDaemonsAndJoinsTheRest) {
+// The intermediate child leaves a daemon (sleeping 30 s) and a worker
+// (sleeping 0.3 s) behind; its join ends well before 30 s only if its exit
+// ended the daemon, and the worker must have finished by then.
+void ExpectExitEndsDaemonAndJoinsWorker(const char *method,
+                                        bool daemon_ignores_terminate) {
   ExitCleanupArg arg{};
   std::string started = TempPath("daemon-started"),
               finished = TempPath("daemon-finished"),
               worker = TempPath("worker-finished");
-  arg.method = MakeMethodArg(method());
+  arg.method = MakeMethodArg(method);
+  arg.daemon_ignores_terminate = daemon_ignores_terminate;
   arg.daemon_started = MakePathArg(started);
   arg.daemon_finished = MakePathArg(finished);
   arg.worker_finished = MakePathArg(worker);
-  Child c(ctx(), leave_children_behind, &arg, sizeof arg);
-  // The daemon sleeps 30 s: the join ends well before only if it was ended.
+  Child c(Context(method), leave_children_behind, &arg, sizeof arg);
   EXPECT_EQ(0, c.RunToEnd(15));
   EXPECT_TRUE(FileExists(started));
   EXPECT_TRUE(FileExists(worker)) << "the worker was joined before the exit";
-  EXPECT_FALSE(FileExists(finished)) << "the daemon was terminated";
+  EXPECT_FALSE(FileExists(finished)) << "the daemon was ended";
+}
+
+TEST_P(ProcessTest, ExitTerminatesDaemonsAndJoinsTheRest) {
+  ExpectExitEndsDaemonAndJoinsWorker(method(), false);
+}
+
+// Beyond CPython (which would wait forever): a daemon that ignores SIGTERM
+// is killed after a grace period when its parent exits.
+TEST_P(ProcessTest, ExitKillsADaemonThatIgnoresTerminate) {
+  ExpectExitEndsDaemonAndJoinsWorker(method(), true);
 }
 
 TEST_P(ProcessTest, AFailingExportFailsTheSpawnStartOnly) {
@@ -960,10 +934,7 @@ TEST_P(ProcessTest, AFailingExportFailsTheSpawnStartOnly) {
   Child c(ctx(), expect_no_arg);
   ASSERT_EQ(MPROC_OK, mproc_process_attach(c.get(), &unexportable));
   if (spawn()) {
-    EXPECT_FAILS(MPROC_ENOTSUP, mproc_process_start(c.get()));
-    EXPECT_FALSE(c.IsAlive());
-    long pid;
-    EXPECT_FAILS(MPROC_ESTATE, mproc_process_pid(c.get(), &pid));
+    ExpectStartRefused(c, MPROC_ENOTSUP);
   } else {
     EXPECT_EQ(0, c.RunToEnd()) << "fork exports nothing";
   }
@@ -1032,26 +1003,7 @@ TEST_P(ProcessTest, TheCurrentProcessCanBeRenamed) {
   EXPECT_EQ("renamed twice", ParseReport(ReadFile(report))["parent_name"]);
 }
 
-// Beyond CPython (which would wait forever): a daemon that ignores SIGTERM
-// is killed after a grace period when its parent exits.
-TEST_P(ProcessTest, ExitKillsADaemonThatIgnoresTerminate) {
-  ExitCleanupArg arg{};
-  std::string started = TempPath("daemon-started"),
-              finished = TempPath("daemon-finished");
-  arg.method = MakeMethodArg(method());
-  arg.daemon_started = MakePathArg(started);
-  arg.daemon_finished = MakePathArg(finished);
-  Child c(ctx(), leave_stubborn_daemon_behind, &arg, sizeof arg);
-  EXPECT_EQ(0, c.RunToEnd(15));
-  EXPECT_TRUE(FileExists(started));
-  EXPECT_FALSE(FileExists(finished));
-}
-
-INSTANTIATE_TEST_SUITE_P(StartMethods, ProcessTest,
-                         ::testing::Values("fork", "spawn"),
-                         [](const ::testing::TestParamInfo<std::string> &info) {
-                           return info.param;
-                         });
+MPROC_INSTANTIATE_FOR_START_METHODS(ProcessTest);
 
 // ---- process-wide calls -------------------------------------------------
 
@@ -1061,8 +1013,7 @@ TEST(ForkedChild, CannotManageItsParentsChildren) {
   SleepArg sleep_arg = MakeSleepArg(ready, 30);
   Child running(fork_ctx, sleeper, &sleep_arg, sizeof sleep_arg);
   Child unstarted(fork_ctx, expect_no_arg);
-  ASSERT_EQ(MPROC_OK, mproc_process_start(running.get()));
-  AwaitReady(ready);
+  ASSERT_TRUE(running.StartAndWaitFor(ready));
   ForeignArg arg{running.get(), unstarted.get()};
   Child meddler(fork_ctx, manage_parents_children, &arg, sizeof arg);
   EXPECT_EQ(0, meddler.RunToEnd());
@@ -1160,7 +1111,7 @@ TEST(Contexts, SetStartMethodChangesTheDefault) {
   {
     // A NULL context is the default one: spawn refuses an unregistered task.
     Child c(nullptr, unregistered_task);
-    EXPECT_FAILS(MPROC_ENOTREGISTERED, mproc_process_start(c.get()));
+    ExpectStartRefused(c, MPROC_ENOTREGISTERED);
   }
   ASSERT_EQ(MPROC_OK, mproc_set_start_method("fork"));
   {

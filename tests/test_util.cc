@@ -94,6 +94,15 @@ mproc_process_t *Child::Release() {
   return p;
 }
 
+bool Child::StartAndWaitFor(const std::string &path, double timeout) {
+  mproc_status_t st = mproc_process_start(p_);
+  EXPECT_EQ(MPROC_OK, st) << mproc_last_error();
+  if (st != MPROC_OK) return false;
+  bool ready = WaitForFile(path, timeout);
+  EXPECT_TRUE(ready) << "the child never created " << path;
+  return ready;
+}
+
 int Child::RunToEnd(double timeout) {
   mproc_status_t st = mproc_process_start(p_);
   EXPECT_EQ(MPROC_OK, st) << mproc_last_error();

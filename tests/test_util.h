@@ -53,6 +53,9 @@ class Child {
   mproc_process_t *get() const { return p_; }
   // Hands the object over to the test (which then closes it itself).
   mproc_process_t *Release();
+  // start, then wait up to timeout seconds for the child to create path
+  // (its "ready" signal); records a test failure and returns false if not.
+  bool StartAndWaitFor(const std::string &path, double timeout = 10);
   // start; join up to timeout; the exit code (or a sentinel value with a
   // test failure recorded when a step fails).
   int RunToEnd(double timeout = 30);
@@ -64,6 +67,22 @@ class Child {
  private:
   mproc_process_t *p_ = nullptr;
 };
+
+// A suite run once per start method: instantiate it with
+// MPROC_INSTANTIATE_FOR_START_METHODS(Suite).
+class StartMethodTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  mproc_context_t *ctx() { return Context(method()); }
+  const char *method() const { return GetParam().c_str(); }
+  bool spawn() const { return GetParam() == "spawn"; }
+};
+
+#define MPROC_INSTANTIATE_FOR_START_METHODS(suite)                        \
+  INSTANTIATE_TEST_SUITE_P(                                               \
+      StartMethods, suite, ::testing::Values("fork", "spawn"),            \
+      [](const ::testing::TestParamInfo<std::string> &info) {             \
+        return info.param;                                                \
+      })
 
 // An exit code no task returns: what RunToEnd gives when a step failed.
 constexpr int kNoExitCode = -1000;
