@@ -233,8 +233,13 @@ TEST_P(PosixProcessTest, AParentThatDiedIsNotAliveEvenUnreaped) {
   ASSERT_EQ(MPROC_OK, mproc_process_start(middle.get())) << mproc_last_error();
   ASSERT_TRUE(WaitForFile(pid_path, 20));
   pid_t grandchild = static_cast<pid_t>(std::stol(ReadFile(pid_path)));
-  // Killed behind mproc's back, so that nobody reaps it for now.
-  ASSERT_EQ(0, kill(static_cast<pid_t>(middle.Pid()), SIGKILL));
+  // Killed behind mproc's back, and waited for without reaping (WNOWAIT):
+  // it is a zombie until mproc joins it at the end.
+  pid_t middle_pid = static_cast<pid_t>(middle.Pid());
+  ASSERT_EQ(0, kill(middle_pid, SIGKILL));
+  siginfo_t info;
+  ASSERT_EQ(0, waitid(P_PID, static_cast<id_t>(middle_pid), &info,
+                      WEXITED | WNOWAIT));
   ASSERT_TRUE(WriteFileAtomically(killed_path.c_str(), "killed"));
   int status = ReapWithin(grandchild, 20);
   ASSERT_NE(-1, status) << "the grandchild never finished";
