@@ -82,8 +82,10 @@ Child::~Child() {
   if (p_ == nullptr) return;
   int alive = 0;
   if (mproc_process_is_alive(p_, &alive) == MPROC_OK && alive) {
+    // No timeout: a killed child ends, and this join waits for the process
+    // itself rather than its sentinel (which a failing test may have leaked).
     mproc_process_kill(p_);
-    mproc_process_join(p_, 30);
+    mproc_process_join(p_, MPROC_FOREVER);
   }
   EXPECT_EQ(MPROC_OK, mproc_process_close(p_)) << mproc_last_error();
 }
