@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Sums googletest's XML reports under bazel-testlogs and prints the plain
-closing line "N passed, N failed" (", N skipped" when some were skipped).
+"""Sums the googletest XML reports of the given test targets under
+bazel-testlogs (usage: count_tests.py TESTLOGS BAZEL_STATUS LABEL...) and
+prints the plain closing line "N passed, N failed" (", N skipped" when some
+were skipped).
 A test target that failed without a report counts as one failure, so a
 crash or build error can never read as a pass. Exit status: non-zero when
 anything failed or bazel itself failed."""
@@ -9,13 +11,34 @@ import sys
 import xml.etree.ElementTree as ET
 
 
-def main(testlogs, bazel_status):
+def reports(testlogs, labels):
+    """The XML reports of the given test labels (//pkg:name): the target's
+    own test.xml, or those of its run_N_of_M shards when it has none. A
+    label without any report yields None (it never ran: build failure)."""
+    for label in labels:
+        pkg, _, name = label.lstrip("/").partition(":")
+        folder = os.path.join(testlogs, pkg, name)
+        own = os.path.join(folder, "test.xml")
+        if os.path.exists(own):
+            yield own
+            continue
+        runs = sorted(os.path.join(folder, d, "test.xml")
+                      for d in (os.listdir(folder) if os.path.isdir(folder) else [])
+                      if d.startswith("run_") and os.path.exists(os.path.join(folder, d, "test.xml")))
+        if runs:
+            yield from runs
+        else:
+            yield None
+
+
+def main(testlogs, bazel_status, labels):
     passed = failed = skipped = 0
-    for root, _dirs, files in os.walk(testlogs):
-        if "test.xml" not in files:
+    for path in reports(testlogs, labels):
+        if path is None:
+            failed += 1
             continue
         try:
-            tree = ET.parse(os.path.join(root, "test.xml"))
+            tree = ET.parse(path)
         except ET.ParseError:
             failed += 1
             continue
@@ -40,4 +63,4 @@ def main(testlogs, bazel_status):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], int(sys.argv[2])))
+    sys.exit(main(sys.argv[1], int(sys.argv[2]), sys.argv[3:]))
