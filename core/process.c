@@ -118,7 +118,7 @@ mproc_status_t mproc_process_create(mproc_process_t **out,
   if (p == NULL) return mp_fail(MPROC_ENOMEM, "process_create");
   p->kind = KIND_CHILD;
   p->state = STATE_CREATED;
-  p->ctx = ctx ? ctx : mp_default_context();
+  p->ctx = ctx; /* NULL: the default when it starts, as in CPython */
   p->target = target;
   p->daemon = current.daemon; /* CPython: inherits the creator's flag */
   p->creator_pid = mp_getpid();
@@ -362,7 +362,8 @@ mproc_status_t mproc_process_start(mproc_process_t *p) {
                    "start: only the process that created it may start it");
   if (current.daemon)
     return mp_fail(MPROC_EDAEMON, "start: '%s' is a daemon", current.name);
-  if (p->ctx->spawn) {
+  const mproc_context_t *ctx = p->ctx ? p->ctx : mp_default_context();
+  if (ctx->spawn) {
     st = start_spawn(p);
   } else {
     fflush(NULL); /* else the child writes the parent's buffered output too */

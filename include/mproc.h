@@ -146,7 +146,8 @@ typedef struct mproc_process mproc_process_t;
 typedef intptr_t mproc_sentinel_t;
 
 /* Creates a process object (not started) that will run target(arg).
- * The argument bytes are copied. ctx NULL means the default context.
+ * The argument bytes are copied. ctx NULL means the default context as it
+ * is when the process starts (as in CPython).
  * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL out or target, arg NULL with
  *         arg_len > 0), MPROC_ENOMEM. */
 mproc_status_t mproc_process_create(mproc_process_t **out,

@@ -1125,6 +1125,19 @@ TEST(Contexts, SetStartMethodChangesTheDefault) {
   ASSERT_EQ(MPROC_OK, mproc_set_start_method(saved.c_str()));
 }
 
+TEST(Contexts, TheDefaultIsTakenAtStartNotAtCreation) {
+  const char *before = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_context_method(nullptr, &before));
+  std::string saved = before;
+  ASSERT_EQ(MPROC_OK, mproc_set_start_method("fork"));
+  {
+    Child c(nullptr, unregistered_task);  // created while fork is the default
+    ASSERT_EQ(MPROC_OK, mproc_set_start_method("spawn"));
+    ExpectStartRefused(c, MPROC_ENOTREGISTERED);  // so spawn it is
+  }
+  ASSERT_EQ(MPROC_OK, mproc_set_start_method(saved.c_str()));
+}
+
 TEST(RegisterTask, RefusesBadNamesAndTakenNames) {
   EXPECT_FAILS(MPROC_EINVAL, mproc_register_task(nullptr, registered_in_test));
   EXPECT_FAILS(MPROC_EINVAL, mproc_register_task("", registered_in_test));
