@@ -19,6 +19,13 @@ static const char *const status_names[MPROC_ESTATUS_COUNT_] = {
     [MPROC_ESYS] = "an operating-system call failed",
     [MPROC_ESPAWN] = "the spawned child could not be started",
     [MPROC_EDAEMON] = "daemonic processes are not allowed to have children",
+    /* ipc */
+    [MPROC_EOF] = "the other end of the connection is closed",
+    [MPROC_EMSGSIZE] = "the message is larger than the limit or the buffer",
+    [MPROC_EBADMSG] = "malformed message",
+    [MPROC_EEMPTY] = "the queue is empty",
+    [MPROC_EFULL] = "the queue is full",
+    [MPROC_EAUTH] = "authentication failed",
 };
 
 const char *mproc_strerror(mproc_status_t status) {

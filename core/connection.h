@@ -1,0 +1,31 @@
+/* Internal: connections, shared by connection.c and listener.c. */
+#ifndef MPROC_CORE_CONNECTION_H
+#define MPROC_CORE_CONNECTION_H
+
+#include "core/object.h"
+#include "mproc.h"
+
+struct mproc_connection {
+  mp_object_t obj;
+  mp_handle_t handle;
+  int readable, writable;
+  int closed;
+  int broken;         /* the peer closed in mid-message: nothing more */
+  int have_header;    /* a message's length is read, its body is not */
+  uint64_t pending;   /* that length */
+};
+
+/* A connection object over an open stream handle (owned from now on; on
+ * failure the handle is closed). */
+mproc_status_t mp_connection_wrap(mp_handle_t h, int readable, int writable,
+                                  mproc_connection_t **out);
+
+/* Checks a timeout argument: MPROC_EINVAL when NaN. */
+mproc_status_t mp_check_timeout(double timeout, const char *what);
+
+/* Seconds left until deadline (negative deadline: forever -> -1). */
+double mp_time_left(double deadline);
+/* The deadline of a timeout starting now (-1: none). */
+double mp_deadline(double timeout);
+
+#endif
