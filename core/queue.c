@@ -288,9 +288,11 @@ static mproc_status_t put_record(mproc_queue_t *q, uint32_t tag,
                    (unsigned long long)s->capacity_words * 8);
   double deadline = mp_deadline(timeout);
   mproc_status_t st = lock(&s->put_lock, deadline);
-  if (st == MPROC_OK)
+  if (st == MPROC_OK) {
     st = wait_until(q, has_room, &need, &s->room_seq, &s->room_waiters,
                     deadline);
+    if (st != MPROC_OK) mp_robust_mutex_unlock(&s->put_lock);
+  }
   if (st == MPROC_ETIMEDOUT)
     return mp_fail(MPROC_EFULL, "%s: the queue is full", what);
   if (st != MPROC_OK) return st;
@@ -362,9 +364,11 @@ static mproc_status_t begin_get(mproc_queue_t *q, double timeout,
   shared_t *s = q->s;
   double deadline = mp_deadline(timeout);
   mproc_status_t st = lock(&s->get_lock, deadline);
-  if (st == MPROC_OK)
+  if (st == MPROC_OK) {
     st = wait_until(q, has_data, NULL, &s->data_seq, &s->data_waiters,
                     deadline);
+    if (st != MPROC_OK) mp_robust_mutex_unlock(&s->get_lock);
+  }
   if (st == MPROC_ETIMEDOUT)
     return mp_fail(MPROC_EEMPTY, "%s: the queue is empty", what);
   if (st != MPROC_OK) return st;
