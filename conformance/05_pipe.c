@@ -15,11 +15,13 @@ static mproc_connection_t *attached_connection(void) {
   return conn;
 }
 
-/* print(f"{prefix}{value}") */
+/* print(f"{prefix}{value}"), flushed at once: the two children share the
+ * output pipe, and the reply must not overtake the lines printed before it. */
 static void print_value(const char *prefix, const mproc_value_t *v) {
   char *text;
   if (mproc_value_format(v, &text) != MPROC_OK) return;
   printf("%s%s\n", prefix, text);
+  fflush(stdout);
   free(text);
 }
 

@@ -6,6 +6,12 @@
  * by an 8-byte big-endian length for messages of 2 GiB and more; then the
  * bytes. A sender writes header and body with one call and never stops in
  * the middle of a message, so a stream is never torn by a timeout.
+ *
+ * A receiver reads ahead into a small buffer, so that a small message (its
+ * header and body) costs one system call, not two. Bytes read ahead are
+ * part of the connection: poll() and mproc_wait() count them (a table maps
+ * handles to connections for the latter), and spawn hands them to the
+ * child with the handle.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -39,12 +45,80 @@ static mproc_status_t export_connection(void *obj, mp_buf_t *state,
 static mproc_status_t import_connection(const void *state, size_t len,
                                         void **out);
 
+/* Bytes a receiver reads ahead at most (beyond what it was asked for). */
+#define READ_AHEAD 4096
+
 static mp_object_ops_t connection_ops = {
     .kind = "connection",
     .export_state = export_connection,
     .import_state = import_connection,
 };
 MP_OBJECT_KIND(connection_ops)
+
+/* ---- handles to connections (for mproc_wait) --------------------- */
+
+static mproc_connection_t **by_handle;
+static size_t by_handle_cap;
+
+static int register_handle(mproc_connection_t *c) {
+  if (c->handle < 0) return 1;
+  size_t i = (size_t)c->handle;
+  mp_registry_lock();
+  int ok = 1;
+  if (i >= by_handle_cap) {
+    size_t cap = by_handle_cap ? by_handle_cap : 64;
+    while (cap <= i) cap *= 2;
+    mproc_connection_t **grown = realloc(by_handle, cap * sizeof *grown);
+    if (grown) {
+      memset(grown + by_handle_cap, 0, (cap - by_handle_cap) * sizeof *grown);
+      by_handle = grown;
+      by_handle_cap = cap;
+    }
+    ok = grown != NULL;
+  }
+  if (ok) by_handle[i] = c;
+  mp_registry_unlock();
+  return ok;
+}
+
+static void unregister_handle(const mproc_connection_t *c) {
+  mp_registry_lock();
+  if (c->handle >= 0 && (size_t)c->handle < by_handle_cap &&
+      by_handle[c->handle] == c)
+    by_handle[c->handle] = NULL;
+  mp_registry_unlock();
+}
+
+/* Whether handle h belongs to a connection with read-ahead bytes. */
+static int has_buffered(mp_handle_t h) {
+  mp_registry_lock();
+  const mproc_connection_t *c =
+      h >= 0 && (size_t)h < by_handle_cap ? by_handle[h] : NULL;
+  int yes = c && c->rlen > c->rpos;
+  mp_registry_unlock();
+  return yes;
+}
+
+mproc_status_t mp_wait_connections(const mp_handle_t *h, size_t n,
+                                   double timeout, int *ready,
+                                   size_t *nready) {
+  size_t buffered = 0;
+  for (size_t i = 0; i < n; i++) buffered += (size_t)has_buffered(h[i]);
+  if (buffered == 0) return mp_wait_handles(h, n, timeout, ready, nready);
+  /* Some are ready already: look at the others without waiting. */
+  int *flags = ready ? ready : calloc(n, sizeof *flags);
+  if (flags == NULL) return mp_fail(MPROC_ENOMEM, "wait");
+  mproc_status_t st = mp_wait_handles(h, n, 0, flags, NULL);
+  size_t total = 0;
+  for (size_t i = 0; i < n && st != MPROC_ESYS && st != MPROC_EINVAL; i++) {
+    flags[i] = has_buffered(h[i]) || (st == MPROC_OK && flags[i]);
+    total += (size_t)flags[i];
+  }
+  if (flags != ready) free(flags);
+  if (st == MPROC_ETIMEDOUT) st = MPROC_OK;
+  if (st == MPROC_OK && nready) *nready = total;
+  return st;
+}
 
 mproc_status_t mp_connection_wrap(mp_handle_t h, int readable, int writable,
                                   mproc_connection_t **out) {
@@ -57,6 +131,11 @@ mproc_status_t mp_connection_wrap(mp_handle_t h, int readable, int writable,
   c->handle = h;
   c->readable = readable;
   c->writable = writable;
+  if (!register_handle(c)) {
+    mp_handle_close(h);
+    free(c);
+    return mp_fail(MPROC_ENOMEM, "connection");
+  }
   *out = c;
   return MPROC_OK;
 }
@@ -70,6 +149,8 @@ static mproc_status_t export_connection(void *obj, mp_buf_t *state,
   mp_buf_put_u64(state, (uint64_t)(c->readable | c->writable << 1 |
                                    c->broken << 2 | c->have_header << 3));
   mp_buf_put_u64(state, c->pending);
+  mp_buf_put_u64(state, c->rlen - c->rpos);
+  if (c->rlen > c->rpos) mp_buf_put(state, c->rbuf + c->rpos, c->rlen - c->rpos);
   mp_handles_add(handles, c->handle);
   return MPROC_OK;
 }
@@ -80,15 +161,26 @@ static mproc_status_t import_connection(const void *state, size_t len,
   mp_handle_t h = (mp_handle_t)mp_read_u64(&r);
   uint64_t flags = mp_read_u64(&r);
   uint64_t pending = mp_read_u64(&r);
-  if (r.bad || r.pos != len)
+  size_t buffered = (size_t)mp_read_u64(&r);
+  const void *bytes = buffered <= READ_AHEAD ? mp_read(&r, buffered) : NULL;
+  if (r.bad || r.pos != len || buffered > READ_AHEAD)
     return mp_fail(MPROC_ESPAWN, "bootstrap: malformed connection");
-  mproc_connection_t *c;
+  mproc_connection_t *c = NULL;
   mp_handle_adopt(h);
   mproc_status_t st = mp_connection_wrap(h, flags & 1, (flags >> 1) & 1, &c);
   if (st != MPROC_OK) return st;
   c->broken = (flags >> 2) & 1;
   c->have_header = (flags >> 3) & 1;
   c->pending = pending;
+  if (buffered) {
+    c->rbuf = malloc(READ_AHEAD);
+    if (c->rbuf == NULL) {
+      mproc_connection_free(c);
+      return mp_fail(MPROC_ENOMEM, "bootstrap: connection");
+    }
+    memcpy(c->rbuf, bytes, buffered);
+    c->rlen = buffered;
+  }
   *out = c;
   return MPROC_OK;
 }
@@ -105,7 +197,7 @@ mproc_status_t mproc_pipe(int duplex, mproc_connection_t **end1,
     mp_stream_shutdown(h[0], 0, 1);
     mp_stream_shutdown(h[1], 1, 0);
   }
-  mproc_connection_t *a, *b;
+  mproc_connection_t *a = NULL, *b = NULL;
   if ((st = mp_connection_wrap(h[0], 1, duplex, &a)) != MPROC_OK) {
     mp_handle_close(h[1]);
     return st;
@@ -197,7 +289,7 @@ mproc_status_t mproc_connection_send(mproc_connection_t *c,
   mproc_status_t st = require_writable(c, "send");
   if (st != MPROC_OK) return st;
   if ((st = mp_check_timeout(timeout, "send")) != MPROC_OK) return st;
-  void *data;
+  void *data = NULL;
   size_t len;
   if ((st = mproc_value_encode(v, &data, &len)) != MPROC_OK) return st;
   st = send_message(c, data, len, timeout, "send");
@@ -207,22 +299,42 @@ mproc_status_t mproc_connection_send(mproc_connection_t *c,
 
 /* ---- receiving ---------------------------------------------------- */
 
-/* Reads exactly n bytes. A clean end of stream before the first byte is
- * MPROC_EOF with *none = 1; after it, the connection is broken. */
+/* Receives into the read-ahead buffer; *got = 0 at end of stream. */
+static mproc_status_t fill(mproc_connection_t *c, size_t *got) {
+  if (c->rbuf == NULL && (c->rbuf = malloc(READ_AHEAD)) == NULL)
+    return mp_fail(MPROC_ENOMEM, "connection: read buffer");
+  c->rpos = c->rlen = 0;
+  mproc_status_t st = mp_stream_read(c->handle, c->rbuf, READ_AHEAD, got);
+  if (st == MPROC_OK) c->rlen = *got;
+  return st;
+}
+
+/* Reads exactly n bytes: first what was read ahead, then large remainders
+ * straight into buf, small ones through the buffer. A clean end of stream
+ * before the first byte is MPROC_EOF with *none = 1. */
 static mproc_status_t read_exact(mproc_connection_t *c, void *buf, size_t n,
                                  int *none) {
   size_t done = 0;
   *none = 0;
   while (done < n) {
-    size_t got;
+    size_t avail = c->rlen - c->rpos, got;
+    if (avail) {
+      size_t take = avail < n - done ? avail : n - done;
+      memcpy((char *)buf + done, c->rbuf + c->rpos, take);
+      c->rpos += take;
+      done += take;
+      continue;
+    }
+    int direct = n - done >= READ_AHEAD;
     mproc_status_t st =
-        mp_stream_read(c->handle, (char *)buf + done, n - done, &got);
+        direct ? mp_stream_read(c->handle, (char *)buf + done, n - done, &got)
+               : fill(c, &got);
     if (st != MPROC_OK) return st;
     if (got == 0) {
       *none = done == 0;
       return MPROC_EOF;
     }
-    done += got;
+    if (direct) done += got;
   }
   return MPROC_OK;
 }
@@ -239,7 +351,7 @@ static mproc_status_t read_header(mproc_connection_t *c, double timeout,
                                   const char *what) {
   if (c->broken) return eof(c, 0, what);
   if (c->have_header) return MPROC_OK;
-  if (timeout >= 0) {
+  if (timeout >= 0 && c->rlen == c->rpos) {
     mproc_status_t st = mp_wait_handles(&c->handle, 1, timeout, NULL, NULL);
     if (st == MPROC_ETIMEDOUT)
       return mp_fail(MPROC_ETIMEDOUT, "%s: no message in %gs", what, timeout);
@@ -348,7 +460,7 @@ mproc_status_t mproc_connection_recv(mproc_connection_t *c,
   if (st != MPROC_OK) return st;
   MP_REQUIRE(out, "recv: out");
   if ((st = mp_check_timeout(timeout, "recv")) != MPROC_OK) return st;
-  void *data;
+  void *data = NULL;
   size_t len;
   if ((st = recv_message(c, 0, &data, &len, timeout, "recv")) != MPROC_OK)
     return st;
@@ -365,7 +477,7 @@ mproc_status_t mproc_connection_poll(mproc_connection_t *c, double timeout,
   if (st != MPROC_OK) return st;
   MP_REQUIRE(ready, "poll: ready");
   if ((st = mp_check_timeout(timeout, "poll")) != MPROC_OK) return st;
-  if (c->have_header || c->broken) {
+  if (c->have_header || c->broken || c->rlen > c->rpos) {
     *ready = 1;
     return MPROC_OK;
   }
@@ -408,7 +520,13 @@ mproc_status_t mproc_connection_writable(const mproc_connection_t *c,
 
 mproc_status_t mproc_connection_close(mproc_connection_t *c) {
   MP_REQUIRE(c, "connection_close");
-  if (!c->closed) mp_handle_close(c->handle);
+  if (!c->closed) {
+    unregister_handle(c);
+    mp_handle_close(c->handle);
+  }
+  free(c->rbuf);
+  c->rbuf = NULL;
+  c->rpos = c->rlen = 0;
   c->closed = 1;
   c->handle = MP_NO_HANDLE;
   return MPROC_OK;

@@ -259,9 +259,9 @@ mproc_status_t mproc_listener_accept(mproc_listener_t *l,
   if (st == MPROC_ETIMEDOUT)
     return mp_fail(MPROC_ETIMEDOUT, "listener_accept: no client in %gs",
                    timeout);
-  mp_handle_t h;
+  mp_handle_t h = MP_NO_HANDLE;
   if (st == MPROC_OK) st = mp_accept(l->handle, &h);
-  mproc_connection_t *c;
+  mproc_connection_t *c = NULL;
   if (st == MPROC_OK) st = mp_connection_wrap(h, 1, 1, &c);
   if (st == MPROC_OK)
     st = authenticate(c, 1, l->authkey, l->authkey_len, deadline);
@@ -296,10 +296,10 @@ mproc_status_t mproc_client(const char *address, const void *authkey,
   double deadline = mp_deadline(timeout);
   address_t a;
   if ((st = parse_address(address, &a)) != MPROC_OK) return st;
-  mp_handle_t h;
+  mp_handle_t h = MP_NO_HANDLE;
   st = a.path ? mp_connect_unix(a.path, &h) : mp_connect_tcp(a.host, a.port, &h);
   address_free(&a);
-  mproc_connection_t *c;
+  mproc_connection_t *c = NULL;
   if (st == MPROC_OK) st = mp_connection_wrap(h, 1, 1, &c);
   if (st == MPROC_OK) st = authenticate(c, 0, authkey, authkey_len, deadline);
   if (st == MPROC_OK) *out = c;

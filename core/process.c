@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/bootstrap.h"
+#include "core/connection.h"
 #include "core/internal.h"
 #include "core/object.h"
 
@@ -606,7 +607,8 @@ mproc_status_t mproc_wait(const mproc_sentinel_t *sentinels, size_t n,
   if (sentinels == NULL && n > 0)
     return mp_fail(MPROC_EINVAL, "wait: NULL sentinels with n %zu", n);
   if ((st = check_timeout(timeout, "wait")) != MPROC_OK) return st;
-  return mp_wait_handles(sentinels, n, timeout, ready, nready);
+  /* Connections count as ready while they hold read-ahead bytes. */
+  return mp_wait_connections(sentinels, n, timeout, ready, nready);
 }
 
 /* ---- exit --------------------------------------------------------- */

@@ -186,7 +186,7 @@ static mproc_status_t import_queue(const void *state, size_t len, void **out) {
     mp_shm_close(shm);
     return mp_fail(MPROC_ESPAWN, "bootstrap: not a queue segment");
   }
-  mproc_queue_t *q;
+  mproc_queue_t *q = NULL;
   if ((st = wrap(shm, &q)) != MPROC_OK) return st;
   q->closed = closed;
   *out = q;
@@ -324,7 +324,7 @@ mproc_status_t mproc_queue_put(mproc_queue_t *q, const mproc_value_t *v,
   mproc_status_t st = require_open(q, "queue_put");
   if (st != MPROC_OK) return st;
   if ((st = mp_check_timeout(timeout, "queue_put")) != MPROC_OK) return st;
-  void *data;
+  void *data = NULL;
   size_t len;
   if ((st = mproc_value_encode(v, &data, &len)) != MPROC_OK) return st;
   st = put_record(q, TAG_VALUE, data, len, timeout, "queue_put");

@@ -207,6 +207,36 @@ TEST(Connection, MaxlengthLeavesTheMessageForALaterCall) {
   mproc_connection_free(b);
 }
 
+TEST(Connection, ReadAheadMessagesCountForPollAndWait) {
+  mproc_connection_t *a, *b;
+  ASSERT_EQ(mproc_pipe(1, &a, &b), MPROC_OK);
+  ASSERT_EQ(mproc_connection_send_bytes(a, "one", 3, 0, MPROC_REST, 1),
+            MPROC_OK);
+  ASSERT_EQ(mproc_connection_send_bytes(a, "two", 3, 0, MPROC_REST, 1),
+            MPROC_OK);
+  char buf[8];
+  size_t len;
+  // This read takes both messages off the socket: "two" is read ahead.
+  ASSERT_EQ(mproc_connection_recv_bytes_into(b, buf, sizeof buf, 0, &len, 1),
+            MPROC_OK);
+  EXPECT_EQ(std::string(buf, len), "one");
+  mproc_sentinel_t s;
+  ASSERT_EQ(mproc_connection_sentinel(b, &s), MPROC_OK);
+  int ready = 0;
+  size_t n = 0;
+  EXPECT_EQ(mproc_wait(&s, 1, 5, &ready, &n), MPROC_OK);
+  EXPECT_EQ(ready, 1);
+  EXPECT_EQ(n, 1u);
+  EXPECT_EQ(mproc_connection_poll(b, 0, &ready), MPROC_OK);
+  EXPECT_EQ(ready, 1);
+  ASSERT_EQ(mproc_connection_recv_bytes_into(b, buf, sizeof buf, 0, &len, 0),
+            MPROC_OK);
+  EXPECT_EQ(std::string(buf, len), "two");
+  EXPECT_EQ(mproc_wait(&s, 1, 0.05, &ready, &n), MPROC_ETIMEDOUT);
+  mproc_connection_free(a);
+  mproc_connection_free(b);
+}
+
 TEST(Connection, OneWayPipeHasFixedDirections) {
   mproc_connection_t *r, *w;
   ASSERT_EQ(mproc_pipe(0, &r, &w), MPROC_OK);
