@@ -187,10 +187,14 @@ TEST(PayloadErrors, BadArguments) {
   EXPECT_EQ(mproc_list_append(list, inner), MPROC_EINVAL);  // twice
   EXPECT_EQ(mproc_value_free(inner), MPROC_EINVAL);  // owned by list
   mproc_value_t *d = Dict({});
-  EXPECT_EQ(mproc_dict_set(d, key, Int(1)), MPROC_EINVAL);  // float key
+  mproc_value_t *one = Int(1), *x = Str("x");
+  EXPECT_EQ(mproc_dict_set(d, key, one), MPROC_EINVAL);  // float key
   mproc_value_t *outer = List({});
   mproc_list_append(outer, d);
-  EXPECT_EQ(mproc_dict_set(d, Str("x"), outer), MPROC_EINVAL);  // cycle
+  EXPECT_EQ(mproc_dict_set(d, x, outer), MPROC_EINVAL);  // cycle
+  // On an error the caller still owns what it passed.
+  mproc_value_free(one);
+  mproc_value_free(x);
   mproc_value_free(outer);
   mproc_value_free(key);
   mproc_value_free(list);
