@@ -53,4 +53,12 @@ static inline void ipc_bench_report(double value) {
   fflush(stdout);
 }
 
+/* In the mproc programs (mproc.h included first): dies unless MPROC_OK. */
+#ifdef MPROC_H
+static inline void ipc_bench_check(mproc_status_t st, const char *what) {
+  if (st != MPROC_OK)
+    ipc_bench_die("%s: %s: %s", what, mproc_strerror(st), mproc_last_error());
+}
+#endif
+
 #endif

@@ -10,52 +10,47 @@
 
 #define ITEM 64
 
-static void check(mproc_status_t st, const char *what) {
-  if (st != MPROC_OK)
-    ipc_bench_die("%s: %s: %s", what, mproc_strerror(st), mproc_last_error());
-}
-
 MPROC_TASK(producer) {
   long n = *(const long *)arg;
   (void)arg_len;
   void *q;
-  check(mproc_attached(0, &q), "attached");
+  ipc_bench_check(mproc_attached(0, &q), "attached");
   char item[ITEM];
   memset(item, 'x', sizeof item);
-  check(mproc_queue_put_bytes(q, "go", 2, MPROC_FOREVER), "put");
+  ipc_bench_check(mproc_queue_put_bytes(q, "go", 2, MPROC_FOREVER), "put");
   for (long i = 0; i < n; i++) {
     memcpy(item, &i, sizeof i);
-    check(mproc_queue_put_bytes(q, item, sizeof item, MPROC_FOREVER), "put");
+    ipc_bench_check(mproc_queue_put_bytes(q, item, sizeof item, MPROC_FOREVER), "put");
   }
   return 0;
 }
 
 int main(int argc, char **argv) {
-  check(mproc_init(argc, argv), "init");
+  ipc_bench_check(mproc_init(argc, argv), "init");
   long n = ipc_bench_count(argc, argv, "--items", 200000);
   mproc_context_t *ctx;
-  check(mproc_get_context(ipc_bench_arg(argc, argv, "--method", "fork"), &ctx),
+  ipc_bench_check(mproc_get_context(ipc_bench_arg(argc, argv, "--method", "fork"), &ctx),
         "context");
   mproc_queue_t *q;
-  check(mproc_queue_create(&q, 0, 0), "queue");
+  ipc_bench_check(mproc_queue_create(&q, 0, 0), "queue");
   mproc_process_t *p;
-  check(mproc_process_create(&p, ctx, producer, &n, sizeof n), "create");
-  check(mproc_process_attach(p, q), "attach");
-  check(mproc_process_start(p), "start");
+  ipc_bench_check(mproc_process_create(&p, ctx, producer, &n, sizeof n), "create");
+  ipc_bench_check(mproc_process_attach(p, q), "attach");
+  ipc_bench_check(mproc_process_start(p), "start");
   char item[ITEM];
   size_t len;
-  check(mproc_queue_get_bytes_into(q, item, sizeof item, &len, MPROC_FOREVER),
+  ipc_bench_check(mproc_queue_get_bytes_into(q, item, sizeof item, &len, MPROC_FOREVER),
         "get");
   double start = ipc_bench_now();
   for (long i = 0; i < n; i++) {
-    check(mproc_queue_get_bytes_into(q, item, sizeof item, &len, MPROC_FOREVER),
+    ipc_bench_check(mproc_queue_get_bytes_into(q, item, sizeof item, &len, MPROC_FOREVER),
           "get");
     long seq;
     memcpy(&seq, item, sizeof seq);
     if (len != ITEM || seq != i) ipc_bench_die("item %ld out of order", i);
   }
   double elapsed = ipc_bench_now() - start;
-  check(mproc_process_join(p, MPROC_FOREVER), "join");
+  ipc_bench_check(mproc_process_join(p, MPROC_FOREVER), "join");
   mproc_process_close(p);
   mproc_queue_free(q);
   ipc_bench_report(elapsed / (double)n * 1e9);

@@ -9,18 +9,13 @@
 
 #include "tools/benchmarks/ipc_bench.h"
 
-static void check(mproc_status_t st, const char *what) {
-  if (st != MPROC_OK)
-    ipc_bench_die("%s: %s: %s", what, mproc_strerror(st), mproc_last_error());
-}
-
 MPROC_TASK(echo) {
   (void)arg, (void)arg_len;
   void *c, *parents_end;
-  check(mproc_attached(0, &c), "attached");
+  ipc_bench_check(mproc_attached(0, &c), "attached");
   /* A forked child holds a copy of the parent's end too: close it, or
    * the end of stream never comes. */
-  check(mproc_attached(1, &parents_end), "attached");
+  ipc_bench_check(mproc_attached(1, &parents_end), "attached");
   mproc_connection_close(parents_end);
   uint64_t v;
   size_t len;
@@ -28,25 +23,25 @@ MPROC_TASK(echo) {
     mproc_status_t st = mproc_connection_recv_bytes_into(c, &v, sizeof v, 0,
                                                          &len, MPROC_FOREVER);
     if (st == MPROC_EOF) return 0;
-    check(st, "child recv");
-    check(mproc_connection_send_bytes(c, &v, sizeof v, 0, MPROC_REST,
+    ipc_bench_check(st, "child recv");
+    ipc_bench_check(mproc_connection_send_bytes(c, &v, sizeof v, 0, MPROC_REST,
                                       MPROC_FOREVER), "child send");
   }
 }
 
 int main(int argc, char **argv) {
-  check(mproc_init(argc, argv), "init");
+  ipc_bench_check(mproc_init(argc, argv), "init");
   long n = ipc_bench_count(argc, argv, "--rounds", 50000);
   mproc_context_t *ctx;
-  check(mproc_get_context(ipc_bench_arg(argc, argv, "--method", "fork"), &ctx),
+  ipc_bench_check(mproc_get_context(ipc_bench_arg(argc, argv, "--method", "fork"), &ctx),
         "context");
   mproc_connection_t *mine, *theirs;
-  check(mproc_pipe(1, &mine, &theirs), "pipe");
+  ipc_bench_check(mproc_pipe(1, &mine, &theirs), "pipe");
   mproc_process_t *p;
-  check(mproc_process_create(&p, ctx, echo, NULL, 0), "create");
-  check(mproc_process_attach(p, theirs), "attach");
-  check(mproc_process_attach(p, mine), "attach");
-  check(mproc_process_start(p), "start");
+  ipc_bench_check(mproc_process_create(&p, ctx, echo, NULL, 0), "create");
+  ipc_bench_check(mproc_process_attach(p, theirs), "attach");
+  ipc_bench_check(mproc_process_attach(p, mine), "attach");
+  ipc_bench_check(mproc_process_start(p), "start");
   mproc_connection_close(theirs);
   uint64_t v = 0, back;
   size_t len;
@@ -54,15 +49,15 @@ int main(int argc, char **argv) {
   for (long i = -100; i < n; i++) { /* 100 untimed warm-up rounds */
     if (i == 0) start = ipc_bench_now();
     v = (uint64_t)i;
-    check(mproc_connection_send_bytes(mine, &v, sizeof v, 0, MPROC_REST,
+    ipc_bench_check(mproc_connection_send_bytes(mine, &v, sizeof v, 0, MPROC_REST,
                                       MPROC_FOREVER), "send");
-    check(mproc_connection_recv_bytes_into(mine, &back, sizeof back, 0, &len,
+    ipc_bench_check(mproc_connection_recv_bytes_into(mine, &back, sizeof back, 0, &len,
                                            MPROC_FOREVER), "recv");
     if (back != v) ipc_bench_die("round %ld: wrong echo", i);
   }
   double elapsed = ipc_bench_now() - start;
   mproc_connection_free(mine);
-  check(mproc_process_join(p, MPROC_FOREVER), "join");
+  ipc_bench_check(mproc_process_join(p, MPROC_FOREVER), "join");
   mproc_process_close(p);
   mproc_connection_free(theirs);
   ipc_bench_report(elapsed / (double)n * 1e6);

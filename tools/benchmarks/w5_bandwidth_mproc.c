@@ -10,49 +10,44 @@
 
 #define MSG (64 * 1024)
 
-static void check(mproc_status_t st, const char *what) {
-  if (st != MPROC_OK)
-    ipc_bench_die("%s: %s: %s", what, mproc_strerror(st), mproc_last_error());
-}
-
 MPROC_TASK(sender) {
   long count = *(const long *)arg;
   (void)arg_len;
   void *c;
-  check(mproc_attached(0, &c), "attached");
+  ipc_bench_check(mproc_attached(0, &c), "attached");
   static char buf[MSG];
   memset(buf, 'b', sizeof buf);
   for (long i = 0; i <= count; i++) /* one extra: the untimed first */
-    check(mproc_connection_send_bytes(c, buf, sizeof buf, 0, MPROC_REST,
+    ipc_bench_check(mproc_connection_send_bytes(c, buf, sizeof buf, 0, MPROC_REST,
                                       MPROC_FOREVER), "send");
   return 0;
 }
 
 int main(int argc, char **argv) {
-  check(mproc_init(argc, argv), "init");
+  ipc_bench_check(mproc_init(argc, argv), "init");
   long mib = ipc_bench_count(argc, argv, "--mib", 1024);
   long count = mib * 16;
   mproc_context_t *ctx;
-  check(mproc_get_context(ipc_bench_arg(argc, argv, "--method", "fork"), &ctx),
+  ipc_bench_check(mproc_get_context(ipc_bench_arg(argc, argv, "--method", "fork"), &ctx),
         "context");
   mproc_connection_t *mine, *theirs;
-  check(mproc_pipe(1, &mine, &theirs), "pipe");
+  ipc_bench_check(mproc_pipe(1, &mine, &theirs), "pipe");
   mproc_process_t *p;
-  check(mproc_process_create(&p, ctx, sender, &count, sizeof count), "create");
-  check(mproc_process_attach(p, theirs), "attach");
-  check(mproc_process_start(p), "start");
+  ipc_bench_check(mproc_process_create(&p, ctx, sender, &count, sizeof count), "create");
+  ipc_bench_check(mproc_process_attach(p, theirs), "attach");
+  ipc_bench_check(mproc_process_start(p), "start");
   static char buf[MSG];
   size_t len;
-  check(mproc_connection_recv_bytes_into(mine, buf, sizeof buf, 0, &len,
+  ipc_bench_check(mproc_connection_recv_bytes_into(mine, buf, sizeof buf, 0, &len,
                                          MPROC_FOREVER), "recv");
   double start = ipc_bench_now();
   for (long i = 0; i < count; i++) {
-    check(mproc_connection_recv_bytes_into(mine, buf, sizeof buf, 0, &len,
+    ipc_bench_check(mproc_connection_recv_bytes_into(mine, buf, sizeof buf, 0, &len,
                                            MPROC_FOREVER), "recv");
     if (len != MSG) ipc_bench_die("short message");
   }
   double elapsed = ipc_bench_now() - start;
-  check(mproc_process_join(p, MPROC_FOREVER), "join");
+  ipc_bench_check(mproc_process_join(p, MPROC_FOREVER), "join");
   mproc_process_close(p);
   mproc_connection_free(mine);
   mproc_connection_free(theirs);
