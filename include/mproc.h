@@ -259,7 +259,10 @@ mproc_status_t mproc_sleep(double seconds);
 /* The number of CPUs online. Errors: MPROC_EINVAL (NULL), MPROC_ESYS. */
 mproc_status_t mproc_cpu_count(int *out);
 
-/* Waits until at least one of n sentinels is ready, or timeout seconds.
+/* Waits until at least one of n sentinels is ready, or timeout seconds
+ * (CPython's multiprocessing.connection.wait). Sentinels of processes
+ * (ready when the child ended) and of connections (ready when a message or
+ * end of stream can be received) mix freely.
  * ready (n entries, may be NULL) gets 1 for each ready sentinel, 0 for the
  * others; *nready (may be NULL) the number ready.
  * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL sentinels with n > 0, NaN
