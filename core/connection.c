@@ -150,7 +150,8 @@ static mproc_status_t export_connection(void *obj, mp_buf_t *state,
                                    c->broken << 2 | c->have_header << 3));
   mp_buf_put_u64(state, c->pending);
   mp_buf_put_u64(state, c->rlen - c->rpos);
-  if (c->rlen > c->rpos) mp_buf_put(state, c->rbuf + c->rpos, c->rlen - c->rpos);
+  if (c->rlen > c->rpos)
+    mp_buf_put(state, c->rbuf + c->rpos, c->rlen - c->rpos);
   mp_handles_add(handles, c->handle);
   return MPROC_OK;
 }
