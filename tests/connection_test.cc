@@ -64,6 +64,27 @@ MPROC_TASK(quit_task) {
   return 3;
 }
 
+// Child: receives one message and exits 0 if it is "two".
+MPROC_TASK(expect_two_task) {
+  (void)arg, (void)arg_len;
+  mproc_connection_t *c = Attached<mproc_connection_t>(0);
+  char buf[8];
+  size_t len;
+  if (mproc_connection_recv_bytes_into(c, buf, sizeof buf, 0, &len, 10) !=
+      MPROC_OK)
+    return 1;
+  return std::string(buf, len) == "two" ? 0 : 2;
+}
+
+// Child: sends one 64 MiB message (it blocks once the socket is full).
+MPROC_TASK(huge_sender_task) {
+  (void)arg, (void)arg_len;
+  mproc_connection_t *c = Attached<mproc_connection_t>(0);
+  std::vector<char> big(64 << 20, 'h');
+  mproc_connection_send_bytes(c, big.data(), big.size(), 0, MPROC_REST, 60);
+  return 0;
+}
+
 class ConnectionTest : public ::testing::TestWithParam<const char *> {
  protected:
   void SetUp() override {
@@ -179,6 +200,35 @@ TEST_P(ConnectionTest, WaitOverConnectionsAndSentinels) {
   EXPECT_EQ(Finish(quitter), 3);
   mproc_connection_free(c1);
   mproc_connection_free(c2);
+}
+
+TEST_P(ConnectionTest, ReadAheadBytesGoWithTheEndToAChild) {
+  ASSERT_EQ(mproc_connection_send_bytes(a_, "one", 3, 0, MPROC_REST, 1),
+            MPROC_OK);
+  ASSERT_EQ(mproc_connection_send_bytes(a_, "two", 3, 0, MPROC_REST, 1),
+            MPROC_OK);
+  char buf[8];
+  size_t len;
+  ASSERT_EQ(mproc_connection_recv_bytes_into(b_, buf, sizeof buf, 0, &len, 1),
+            MPROC_OK);  // "two" is now read ahead, off the socket
+  EXPECT_EQ(Finish(Start(GetParam(), expect_two_task, {b_})), 0);
+}
+
+TEST_P(ConnectionTest, PeerKilledInMidMessageIsEofForGood) {
+  mproc_process_t *p = Start(GetParam(), huge_sender_task, {b_});
+  mproc_connection_close(b_);
+  int ready = 0;
+  ASSERT_EQ(mproc_connection_poll(a_, 30, &ready), MPROC_OK);
+  ASSERT_EQ(ready, 1);
+  mproc_sleep(0.2);  // the sender is blocked with the socket full
+  ASSERT_EQ(mproc_process_kill(p), MPROC_OK);
+  EXPECT_EQ(Finish(p), -9);
+  void *data;
+  size_t len;
+  EXPECT_EQ(mproc_connection_recv_bytes(a_, 0, &data, &len, 10), MPROC_EOF);
+  EXPECT_NE(std::string(mproc_last_error()).find("mid-message"),
+            std::string::npos) << mproc_last_error();
+  EXPECT_EQ(mproc_connection_recv_bytes(a_, 0, &data, &len, 10), MPROC_EOF);
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, ConnectionTest,
