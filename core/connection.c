@@ -13,30 +13,11 @@
  * handles to connections for the latter), and spawn hands them to the
  * child with the handle.
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/connection.h"
 #include "core/internal.h"
-
-/* ---- time helpers ------------------------------------------------- */
-
-mproc_status_t mp_check_timeout(double timeout, const char *what) {
-  if (isnan(timeout))
-    return mp_fail(MPROC_EINVAL, "%s: the timeout is NaN", what);
-  return MPROC_OK;
-}
-
-double mp_deadline(double timeout) {
-  return timeout < 0 ? -1 : mp_monotonic() + timeout;
-}
-
-double mp_time_left(double deadline) {
-  if (deadline < 0) return -1;
-  double left = deadline - mp_monotonic();
-  return left > 0 ? left : 0;
-}
 
 /* ---- the object --------------------------------------------------- */
 

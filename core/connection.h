@@ -28,12 +28,4 @@ mproc_status_t mp_wait_connections(const mp_handle_t *h, size_t n,
 mproc_status_t mp_connection_wrap(mp_handle_t h, int readable, int writable,
                                   mproc_connection_t **out);
 
-/* Checks a timeout argument: MPROC_EINVAL when NaN. */
-mproc_status_t mp_check_timeout(double timeout, const char *what);
-
-/* Seconds left until deadline (negative deadline: forever -> -1). */
-double mp_time_left(double deadline);
-/* The deadline of a timeout starting now (-1: none). */
-double mp_deadline(double timeout);
-
 #endif

@@ -33,7 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/connection.h"
 #include "core/internal.h"
 #include "core/object.h"
 
