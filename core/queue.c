@@ -200,24 +200,30 @@ static mproc_status_t require_open(const mproc_queue_t *q, const char *what) {
 
 /* ---- ring copies -------------------------------------------------- */
 
-static void ring_write(mproc_queue_t *q, uint64_t pos, const void *src,
-                       size_t len) {
-  unsigned char *ring = (unsigned char *)q->s->ring;
+/* Where len bytes at word pos lie: *at, of which the first *first bytes
+ * run up to the end of the ring; the rest wrap to its start. */
+static unsigned char *ring_at(const mproc_queue_t *q, uint64_t pos,
+                              size_t len, size_t *first) {
   size_t bytes = (size_t)(q->mask + 1) * 8;
   size_t off = (size_t)(pos & q->mask) * 8;
-  size_t first = len < bytes - off ? len : bytes - off;
-  memcpy(ring + off, src, first);
-  memcpy(ring, (const unsigned char *)src + first, len - first);
+  *first = len < bytes - off ? len : bytes - off;
+  return (unsigned char *)q->s->ring + off;
+}
+
+static void ring_write(mproc_queue_t *q, uint64_t pos, const void *src,
+                       size_t len) {
+  size_t first;
+  unsigned char *at = ring_at(q, pos, len, &first);
+  memcpy(at, src, first);
+  memcpy(q->s->ring, (const unsigned char *)src + first, len - first);
 }
 
 static void ring_read(const mproc_queue_t *q, uint64_t pos, void *dst,
                       size_t len) {
-  const unsigned char *ring = (const unsigned char *)q->s->ring;
-  size_t bytes = (size_t)(q->mask + 1) * 8;
-  size_t off = (size_t)(pos & q->mask) * 8;
-  size_t first = len < bytes - off ? len : bytes - off;
-  memcpy(dst, ring + off, first);
-  memcpy((unsigned char *)dst + first, ring, len - first);
+  size_t first;
+  const unsigned char *at = ring_at(q, pos, len, &first);
+  memcpy(dst, at, first);
+  memcpy((unsigned char *)dst + first, q->s->ring, len - first);
 }
 
 /* ---- waiting ------------------------------------------------------ */
