@@ -208,7 +208,7 @@ static mproc_status_t await_round(barrier_state_t *s, uint32_t round,
                                   double deadline, double timeout) {
   for (;;) {
     if (__atomic_load_n(&s->round, __ATOMIC_ACQUIRE) != round) break;
-    double left = mp_remaining(deadline);
+    double left = mp_time_left(deadline);
     if (left == 0) {
       uint32_t locked = barrier_lock(s);
       int ended = locked != round;

@@ -135,13 +135,13 @@ mproc_status_t mproc_condition_wait(mproc_condition_t *cond, double timeout) {
   for (;;) {
     uint32_t seen = __atomic_load_n(&s->futex, __ATOMIC_RELAXED);
     uint32_t depth = mp_lock_state_release_all(lock);
-    double left = mp_remaining(deadline);
+    double left = mp_time_left(deadline);
     st = left == 0 ? MPROC_ETIMEDOUT : mp_futex_wait(&s->futex, seen, left);
     mproc_status_t relock = mp_lock_state_reacquire(lock, depth);
     if (relock == MPROC_EOWNERDEAD) result = MPROC_EOWNERDEAD;
     else if (relock != MPROC_OK) return relock; /* the lock is lost */
     if (take_wakeup(s, start)) break;
-    if (st != MPROC_OK || mp_remaining(deadline) == 0) {
+    if (st != MPROC_OK || mp_time_left(deadline) == 0) {
       /* Give up our place: count it as granted and taken. */
       s->wakeup_seq++;
       s->woken_seq++;
@@ -168,7 +168,7 @@ mproc_status_t mproc_condition_wait_for(mproc_condition_t *cond,
   double deadline = mp_deadline(timeout);
   mproc_status_t dead = MPROC_OK;
   while (!predicate(ctx)) {
-    double left = mp_remaining(deadline);
+    double left = mp_time_left(deadline);
     if (left == 0)
       return mp_fail(MPROC_ETIMEDOUT,
                      "condition_wait_for: still false after %gs", timeout);

@@ -26,6 +26,13 @@ static const char *const status_names[MPROC_ESTATUS_COUNT_] = {
     [MPROC_EBROKEN] = "the barrier is broken",
     [MPROC_EEXIST] = "a shared memory segment of that name already exists",
     [MPROC_ENOENT] = "no shared memory segment has that name",
+    /* ipc */
+    [MPROC_EOF] = "the other end of the connection is closed",
+    [MPROC_EMSGSIZE] = "the message is larger than the limit or the buffer",
+    [MPROC_EBADMSG] = "malformed message",
+    [MPROC_EEMPTY] = "the queue is empty",
+    [MPROC_EFULL] = "the queue is full",
+    [MPROC_EAUTH] = "authentication failed",
 };
 
 const char *mproc_strerror(mproc_status_t status) {

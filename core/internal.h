@@ -31,6 +31,13 @@ int mp_process_run_spawned(const void *blob, size_t len);
  * terminate daemon children, join the others. */
 void mp_process_exit_cleanup(void);
 
+/* Timeouts (core/timeout.c). MPROC_EINVAL with a detail when NaN. */
+mproc_status_t mp_check_timeout(double timeout, const char *what);
+/* The deadline of a timeout starting now (-1: none). */
+double mp_deadline(double timeout);
+/* Seconds left until deadline, never negative (-1 for no deadline). */
+double mp_time_left(double deadline);
+
 /* Byte-string helpers. */
 char *mp_strdup(const char *s);
 

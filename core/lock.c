@@ -72,7 +72,7 @@ static mproc_status_t acquire_slow(mp_lock_state_t *s, uint32_t me,
         return took(s, MPROC_OK);
       continue;
     }
-    double left = mp_remaining(deadline);
+    double left = mp_time_left(deadline);
     if (left == 0) {
       if (take_from_dead(s, v, me)) return took(s, MPROC_EOWNERDEAD);
       return mp_fail(MPROC_ETIMEDOUT, "lock: still held after %gs", timeout);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/bootstrap.h"
+#include "core/connection.h"
 #include "core/internal.h"
 #include "core/object.h"
 
@@ -455,12 +456,6 @@ static mproc_status_t child_wait(mproc_process_t *p, double timeout) {
   return st;
 }
 
-static mproc_status_t check_timeout(double timeout, const char *what) {
-  if (isnan(timeout))
-    return mp_fail(MPROC_EINVAL, "%s: the timeout is NaN", what);
-  return MPROC_OK;
-}
-
 static mproc_status_t join_parent(double timeout) {
   double deadline = timeout < 0 ? -1 : mp_monotonic() + timeout;
   while (mp_parent_alive(parent.pid)) {
@@ -472,7 +467,7 @@ static mproc_status_t join_parent(double timeout) {
 }
 
 mproc_status_t mproc_process_join(mproc_process_t *p, double timeout) {
-  mproc_status_t st = check_timeout(timeout, "join");
+  mproc_status_t st = mp_check_timeout(timeout, "join");
   if (st != MPROC_OK) return st;
   if (p != NULL && p->kind == KIND_PARENT && has_parent)
     return join_parent(timeout);
@@ -609,8 +604,9 @@ mproc_status_t mproc_wait(const mproc_sentinel_t *sentinels, size_t n,
   if (st != MPROC_OK) return st;
   if (sentinels == NULL && n > 0)
     return mp_fail(MPROC_EINVAL, "wait: NULL sentinels with n %zu", n);
-  if ((st = check_timeout(timeout, "wait")) != MPROC_OK) return st;
-  st = mp_wait_handles(sentinels, n, timeout, ready, nready);
+  if ((st = mp_check_timeout(timeout, "wait")) != MPROC_OK) return st;
+  /* Connections count as ready while they hold read-ahead bytes. */
+  st = mp_wait_connections(sentinels, n, timeout, ready, nready);
   if (st == MPROC_ETIMEDOUT)
     return mp_fail(MPROC_ETIMEDOUT, "wait: none of %zu sentinels ready after %gs",
                    n, timeout);

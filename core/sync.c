@@ -86,7 +86,7 @@ mproc_status_t mproc_semaphore_acquire(mproc_semaphore_t *sem,
   semaphore_state_t *s = sem->state;
   double deadline = mp_deadline(timeout);
   while (!try_down(s)) {
-    double left = mp_remaining(deadline);
+    double left = mp_time_left(deadline);
     if (left == 0)
       return mp_fail(MPROC_ETIMEDOUT, "semaphore_acquire: still 0 after %gs",
                      timeout);
@@ -191,7 +191,7 @@ mproc_status_t mproc_event_wait(mproc_event_t *event, double timeout) {
   event_state_t *s = event->state;
   double deadline = mp_deadline(timeout);
   while (__atomic_load_n(&s->flag, __ATOMIC_ACQUIRE) == 0) {
-    double left = mp_remaining(deadline);
+    double left = mp_time_left(deadline);
     if (left == 0)
       return mp_fail(MPROC_ETIMEDOUT, "event_wait: not set after %gs",
                      timeout);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/internal.h"
 #include "core/object.h"
 #include "mproc.h"
 #include "platform/platform.h"
@@ -56,14 +57,7 @@ mproc_status_t mp_lock_export(mproc_lock_t *lock, mp_buf_t *state,
                               mp_handles_t *handles);
 mproc_status_t mp_lock_import(mp_reader_t *r, mproc_lock_t **out);
 
-/* ---- timeouts ----------------------------------------------------- */
-
-/* MPROC_EINVAL for NaN (recorded with what), else MPROC_OK. */
-mproc_status_t mp_check_timeout(double timeout, const char *what);
-/* A deadline on mp_monotonic() for timeout (negative: none, -1). */
-double mp_deadline(double timeout);
-/* Seconds left before deadline (never negative), or -1 for none. */
-double mp_remaining(double deadline);
+/* Timeouts: mp_check_timeout, mp_deadline, mp_time_left (core/internal.h). */
 
 /* Sleeps on word while it equals value, at most left seconds (-1: no
  * limit), counted in *sleepers so wakers know to make the wake-up call.

@@ -5,22 +5,6 @@
 #include "core/error.h"
 #include "core/sync.h"
 
-mproc_status_t mp_check_timeout(double timeout, const char *what) {
-  if (isnan(timeout))
-    return mp_fail(MPROC_EINVAL, "%s: the timeout is NaN", what);
-  return MPROC_OK;
-}
-
-double mp_deadline(double timeout) {
-  return timeout < 0 ? -1 : mp_monotonic() + timeout;
-}
-
-double mp_remaining(double deadline) {
-  if (deadline < 0) return -1;
-  double left = deadline - mp_monotonic();
-  return left > 0 ? left : 0;
-}
-
 mproc_status_t mp_sleep_while(uint32_t *word, uint32_t value,
                               uint32_t *sleepers, double left) {
   __atomic_fetch_add(sleepers, 1, __ATOMIC_SEQ_CST);

@@ -45,6 +45,14 @@ typedef enum mproc_status {
   MPROC_EBROKEN,    /* the barrier is broken (abort, reset, timeout, action) */
   MPROC_EEXIST,     /* a shared memory segment of that name exists */
   MPROC_ENOENT,     /* no shared memory segment has that name */
+
+  /* ipc: payloads, connections, listeners, queues (docs/ipc.md) */
+  MPROC_EOF,            /* the other end of the connection is closed */
+  MPROC_EMSGSIZE,       /* a message is larger than the limit or the buffer */
+  MPROC_EBADMSG,        /* a malformed message or payload */
+  MPROC_EEMPTY,         /* the queue is empty (queue.Empty) */
+  MPROC_EFULL,          /* the queue is full (queue.Full) */
+  MPROC_EAUTH,          /* authentication failed (AuthenticationError) */
   MPROC_ESTATUS_COUNT_  /* not a status: the number of statuses */
 } mproc_status_t;
 
@@ -259,7 +267,10 @@ mproc_status_t mproc_sleep(double seconds);
 /* The number of CPUs online. Errors: MPROC_EINVAL (NULL), MPROC_ESYS. */
 mproc_status_t mproc_cpu_count(int *out);
 
-/* Waits until at least one of n sentinels is ready, or timeout seconds.
+/* Waits until at least one of n sentinels is ready, or timeout seconds
+ * (CPython's multiprocessing.connection.wait). Sentinels of processes
+ * (ready when the child ended) and of connections (ready when a message or
+ * end of stream can be received) mix freely.
  * ready (n entries, may be NULL) gets 1 for each ready sentinel, 0 for the
  * others; *nready (may be NULL) the number ready.
  * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL sentinels with n > 0, NaN
@@ -559,6 +570,354 @@ mproc_status_t mproc_shared_memory_unlink(mproc_shared_memory_t *shm);
 /* Unmaps this process's view; shm is invalid afterwards.
  * Errors: MPROC_EINVAL (NULL). */
 mproc_status_t mproc_shared_memory_close(mproc_shared_memory_t *shm);
+
+/* Values: the objects send/recv and put/get carry (docs/ipc.md)       */
+/* ------------------------------------------------------------------ */
+
+/* What CPython's Connection.send and Queue.put pickle, reduced to the types
+ * every language has: None, bool, int (64-bit), float (double), str (UTF-8),
+ * bytes, list, and dict keyed by int or str. On the wire a value is one
+ * MessagePack object (docs/ipc.md). A value is a tree: each value has at
+ * most one container, and a container owns what it holds. */
+typedef enum mproc_kind {
+  MPROC_NONE,
+  MPROC_BOOL,
+  MPROC_INT,
+  MPROC_FLOAT,
+  MPROC_STR,
+  MPROC_BYTES,
+  MPROC_LIST,
+  MPROC_DICT
+} mproc_kind_t;
+
+typedef struct mproc_value mproc_value_t;
+
+/* Deepest nesting of lists and dicts that encode/decode/repr accept. */
+#define MPROC_VALUE_MAX_DEPTH 256
+
+/* Constructors: *out is a new value owned by the caller (mproc_value_free).
+ * Errors: MPROC_EINVAL (NULL out; s NULL; p NULL with len > 0; str not
+ *         valid UTF-8), MPROC_ENOMEM. */
+mproc_status_t mproc_value_none(mproc_value_t **out);
+mproc_status_t mproc_value_bool(int b, mproc_value_t **out);
+mproc_status_t mproc_value_int(int64_t i, mproc_value_t **out);
+mproc_status_t mproc_value_float(double d, mproc_value_t **out);
+/* A str from a NUL-terminated string, or len bytes (may hold NULs). */
+mproc_status_t mproc_value_str(const char *s, mproc_value_t **out);
+mproc_status_t mproc_value_strn(const char *s, size_t len,
+                                mproc_value_t **out);
+mproc_status_t mproc_value_bytes(const void *p, size_t len,
+                                 mproc_value_t **out);
+/* An empty list / dict. */
+mproc_status_t mproc_value_list(mproc_value_t **out);
+mproc_status_t mproc_value_dict(mproc_value_t **out);
+
+/* Appends item to list. On MPROC_OK the list owns item; on an error the
+ * caller still does.
+ * Errors: MPROC_EINVAL (NULL; list not a list; item already inside a
+ *         container; item is list or contains it), MPROC_ENOMEM. */
+mproc_status_t mproc_list_append(mproc_value_t *list, mproc_value_t *item);
+
+/* dict[key] = value; an equal key already there has its value replaced
+ * (the new key is then freed). On MPROC_OK the dict owns key and value; on
+ * an error the caller still does. Keys are int or str.
+ * Errors: MPROC_EINVAL (NULL; dict not a dict; key not int/str; key or value
+ *         inside a container already; value is dict or contains it),
+ *         MPROC_ENOMEM. */
+mproc_status_t mproc_dict_set(mproc_value_t *dict, mproc_value_t *key,
+                              mproc_value_t *value);
+
+/* Frees a value and everything it holds. NULL is fine. A value inside a
+ * container is freed with its container only.
+ * Errors: MPROC_EINVAL (v is inside a container). */
+mproc_status_t mproc_value_free(mproc_value_t *v);
+
+/* Accessors. The get_ functions check the kind.
+ * Errors: MPROC_EINVAL (NULL argument; the value is of another kind; index
+ *         out of range). */
+mproc_status_t mproc_value_kind(const mproc_value_t *v, mproc_kind_t *out);
+mproc_status_t mproc_value_get_bool(const mproc_value_t *v, int *out);
+mproc_status_t mproc_value_get_int(const mproc_value_t *v, int64_t *out);
+mproc_status_t mproc_value_get_float(const mproc_value_t *v, double *out);
+/* *s is NUL-terminated and valid while v lives; len may be NULL. */
+mproc_status_t mproc_value_get_str(const mproc_value_t *v, const char **s,
+                                   size_t *len);
+mproc_status_t mproc_value_get_bytes(const mproc_value_t *v, const void **p,
+                                     size_t *len);
+/* Length of a str (bytes of UTF-8), bytes, list or dict. */
+mproc_status_t mproc_value_len(const mproc_value_t *v, size_t *out);
+mproc_status_t mproc_list_get(const mproc_value_t *list, size_t index,
+                              const mproc_value_t **out);
+/* The index-th entry of a dict, in insertion order. */
+mproc_status_t mproc_dict_item(const mproc_value_t *dict, size_t index,
+                               const mproc_value_t **key,
+                               const mproc_value_t **value);
+/* *out = the value under key, or NULL when absent.
+ * Errors: MPROC_EINVAL (NULL; not a dict). */
+mproc_status_t mproc_dict_get(const mproc_value_t *dict,
+                              const mproc_value_t *key,
+                              const mproc_value_t **out);
+
+/* *out = 1 when a and b are equal as Python compares them (1 == 1.0 and
+ * True == 1 included). Errors: MPROC_EINVAL (NULL). */
+mproc_status_t mproc_value_equal(const mproc_value_t *a,
+                                 const mproc_value_t *b, int *out);
+
+/* Formats v as Python's repr() does ('x', [1, 2], {1: 10}, b'\x00', 1.5,
+ * None, True) into a new NUL-terminated string; release it with free().
+ * Errors: MPROC_EINVAL (NULL; deeper than MPROC_VALUE_MAX_DEPTH),
+ *         MPROC_ENOMEM. */
+mproc_status_t mproc_value_repr(const mproc_value_t *v, char **out);
+
+/* Formats v as Python's str() does: a str is its own text, anything else
+ * its repr (what print(f"{v}") shows). Release with free().
+ * Errors: as mproc_value_repr. */
+mproc_status_t mproc_value_format(const mproc_value_t *v, char **out);
+
+/* Encodes v as MessagePack into a new buffer (release with free()).
+ * Errors: MPROC_EINVAL (NULL; deeper than MPROC_VALUE_MAX_DEPTH),
+ *         MPROC_ENOMEM. */
+mproc_status_t mproc_value_encode(const mproc_value_t *v, void **out,
+                                  size_t *len);
+
+/* Decodes exactly one MessagePack object filling len bytes. Never crashes
+ * and never allocates more than a small multiple of len, whatever the input.
+ * Errors: MPROC_EINVAL (NULL out; buf NULL with len > 0), MPROC_EBADMSG
+ *         (truncated, trailing bytes, a type outside the set above, an
+ *         integer beyond int64, invalid UTF-8, a dict key not int/str or
+ *         repeated, nesting deeper than MPROC_VALUE_MAX_DEPTH),
+ *         MPROC_ENOMEM. */
+mproc_status_t mproc_value_decode(const void *buf, size_t len,
+                                  mproc_value_t **out);
+
+/* ------------------------------------------------------------------ */
+/* Connections: Pipe() and its two ends (docs/ipc.md)                  */
+/* ------------------------------------------------------------------ */
+
+/* One end of a message stream, as CPython's multiprocessing.Connection.
+ * Messages keep their boundaries; bytes and values (mproc_value_t) are
+ * both messages. Attach an end to a process (mproc_process_attach) to
+ * give it to a child under fork or spawn. */
+typedef struct mproc_connection mproc_connection_t;
+
+/* send_bytes' size argument meaning "up to the end of the buffer". */
+#define MPROC_REST ((size_t)-1)
+
+/* Pipe(duplex): two connected ends. duplex 0 makes a one-way pipe: *end1
+ * can only receive and *end2 only send, as in CPython.
+ * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL), MPROC_ENOMEM, MPROC_ESYS. */
+mproc_status_t mproc_pipe(int duplex, mproc_connection_t **end1,
+                          mproc_connection_t **end2);
+
+/* Sends buf[offset, offset+size) as one message (size MPROC_REST: up to
+ * buflen). The timeout bounds the wait until the message can start: once
+ * a byte of it is written the rest follows, so messages are never torn.
+ * Errors: MPROC_EINVAL (NULL c; buf NULL with buflen > 0; offset > buflen;
+ *         offset + size > buflen; NaN timeout), MPROC_ESTATE (closed, or
+ *         not writable), MPROC_EOF (the other end is closed: CPython's
+ *         BrokenPipeError), MPROC_ETIMEDOUT, MPROC_ESYS. */
+mproc_status_t mproc_connection_send_bytes(mproc_connection_t *c,
+                                           const void *buf, size_t buflen,
+                                           size_t offset, size_t size,
+                                           double timeout);
+
+/* Receives one message into a new buffer (release with free()). maxlength
+ * 0 means no limit. A message longer than maxlength is not consumed: the
+ * call fails and a later call with a larger limit receives it (CPython
+ * closes the connection instead). The timeout bounds the wait for a
+ * message to start.
+ * Errors: MPROC_EINVAL (NULL c/out/len, NaN timeout), MPROC_ESTATE (closed,
+ *         or not readable), MPROC_EOF (the other end closed and no message
+ *         is left, or it closed in the middle of one: then this end is
+ *         unusable), MPROC_EMSGSIZE (longer than maxlength; *len gets its
+ *         size), MPROC_ETIMEDOUT, MPROC_ENOMEM (message kept), MPROC_ESYS. */
+mproc_status_t mproc_connection_recv_bytes(mproc_connection_t *c,
+                                           size_t maxlength, void **out,
+                                           size_t *len, double timeout);
+
+/* Receives one message into buf + offset; *len gets its length. When it
+ * does not fit in buflen - offset, nothing is consumed, *len gets the size
+ * needed and the call fails with MPROC_EMSGSIZE (CPython's BufferTooShort).
+ * Errors: as recv_bytes, and MPROC_EINVAL (buf NULL with buflen > 0,
+ *         offset > buflen). */
+mproc_status_t mproc_connection_recv_bytes_into(mproc_connection_t *c,
+                                                void *buf, size_t buflen,
+                                                size_t offset, size_t *len,
+                                                double timeout);
+
+/* Sends / receives a value (its MessagePack encoding is the message).
+ * send errors: as send_bytes, and those of mproc_value_encode.
+ * recv errors: as recv_bytes, and MPROC_EBADMSG (the message is not a
+ * value; it is consumed). */
+mproc_status_t mproc_connection_send(mproc_connection_t *c,
+                                     const mproc_value_t *v, double timeout);
+mproc_status_t mproc_connection_recv(mproc_connection_t *c,
+                                     mproc_value_t **out, double timeout);
+
+/* *ready = 1 when a message (or end of stream) can be received without
+ * blocking, within timeout seconds; 0 when the time ran out (not an error).
+ * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ESTATE (closed, not
+ *         readable), MPROC_ESYS. */
+mproc_status_t mproc_connection_poll(mproc_connection_t *c, double timeout,
+                                     int *ready);
+
+/* A sentinel for mproc_wait(): ready when a message or end of stream can
+ * be received. Valid until close.
+ * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (closed, not readable). */
+mproc_status_t mproc_connection_sentinel(const mproc_connection_t *c,
+                                         mproc_sentinel_t *out);
+
+/* State flags (CPython's closed/readable/writable).
+ * Errors: MPROC_EINVAL (NULL). */
+mproc_status_t mproc_connection_closed(const mproc_connection_t *c,
+                                       int *out);
+mproc_status_t mproc_connection_readable(const mproc_connection_t *c,
+                                         int *out);
+mproc_status_t mproc_connection_writable(const mproc_connection_t *c,
+                                         int *out);
+
+/* Closes this end (in this process); the object stays valid for the flags
+ * until mproc_connection_free. Closing twice is fine.
+ * Errors: MPROC_EINVAL (NULL). */
+mproc_status_t mproc_connection_close(mproc_connection_t *c);
+
+/* Closes if needed and releases the object. NULL is fine. */
+mproc_status_t mproc_connection_free(mproc_connection_t *c);
+
+/* ------------------------------------------------------------------ */
+/* Listener / Client (docs/ipc.md)                                     */
+/* ------------------------------------------------------------------ */
+
+/* Addresses: "unix:PATH" or any text with a '/' is a Unix-domain socket
+ * path; "HOST:PORT" is TCP (port 0: any free port). With an authkey (not
+ * NULL), both sides prove they know it before any message is delivered:
+ * each sends the other a random challenge and checks its HMAC-SHA256
+ * (CPython 3.11's protocol, with SHA-256 in place of MD5). */
+typedef struct mproc_listener mproc_listener_t;
+
+/* Listens on address; NULL picks a new Unix-domain path in the temporary
+ * directory. authkey NULL: no authentication.
+ * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL out; authkey NULL with
+ *         authkey_len > 0, or empty; malformed address; unknown host),
+ *         MPROC_ENOMEM, MPROC_ESYS (address in use, no permission). */
+mproc_status_t mproc_listener_create(mproc_listener_t **out,
+                                     const char *address,
+                                     const void *authkey, size_t authkey_len);
+
+/* The address clients connect to (the chosen port filled in).
+ * Errors: MPROC_EINVAL (NULL). */
+mproc_status_t mproc_listener_address(const mproc_listener_t *l,
+                                      const char **out);
+
+/* Accepts one client and authenticates it; the timeout covers both.
+ * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ETIMEDOUT, MPROC_EAUTH
+ *         (the client failed the challenge, or refused ours: the
+ *         connection is dropped before any of its messages is read),
+ *         MPROC_EOF (the client went away during the handshake),
+ *         MPROC_ENOMEM, MPROC_ESYS. */
+mproc_status_t mproc_listener_accept(mproc_listener_t *l,
+                                     mproc_connection_t **out,
+                                     double timeout);
+
+/* Stops listening, removes a Unix-domain path, releases l. NULL is fine. */
+mproc_status_t mproc_listener_close(mproc_listener_t *l);
+
+/* Connects to a Listener (CPython's Client) and authenticates with
+ * authkey (NULL: none); the timeout covers the handshake.
+ * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL, malformed address, bad
+ *         authkey arguments, NaN timeout), MPROC_EAUTH (wrong key, or the
+ *         server wanted none/another protocol), MPROC_ETIMEDOUT (no
+ *         challenge came: e.g. the server has no key), MPROC_EOF,
+ *         MPROC_ENOMEM, MPROC_ESYS (refused, no such path). */
+mproc_status_t mproc_client(const char *address, const void *authkey,
+                            size_t authkey_len, mproc_connection_t **out,
+                            double timeout);
+
+/* ------------------------------------------------------------------ */
+/* Queues: Queue, SimpleQueue, JoinableQueue (docs/ipc.md)             */
+/* ------------------------------------------------------------------ */
+
+/* A multi-producer multi-consumer FIFO shared by processes: a ring in
+ * shared memory, no feeder thread (put returns once the item is in the
+ * ring, so a producer can always be joined before the queue is drained).
+ * Items are values or raw bytes. FIFO per producer; no item is lost,
+ * duplicated or torn, even when a process using the queue is SIGKILLed
+ * (it may take down at most the item it was putting or had just got).
+ * The three kinds share this type; task_done/join need a joinable one. */
+typedef struct mproc_queue mproc_queue_t;
+
+/* Default ring size: the bytes the queue can hold at once (items need 8
+ * bytes of framing each, rounded to 8). */
+#define MPROC_QUEUE_DEFAULT_CAPACITY ((size_t)16 << 20)
+
+/* Queue(maxsize) (0: no item limit), JoinableQueue(maxsize), SimpleQueue().
+ * capacity is the ring's size in bytes (0: the default); one item can be
+ * at most capacity - 8 bytes. The ring is reserved, not touched: unused
+ * capacity costs address space only.
+ * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL out; capacity < 64 or above
+ *         128 MiB), MPROC_ENOMEM, MPROC_ESYS. */
+mproc_status_t mproc_queue_create(mproc_queue_t **out, size_t maxsize,
+                                  size_t capacity);
+mproc_status_t mproc_joinable_queue_create(mproc_queue_t **out,
+                                           size_t maxsize, size_t capacity);
+mproc_status_t mproc_simple_queue_create(mproc_queue_t **out);
+
+/* Puts an item, waiting up to timeout seconds for room (0: put_nowait).
+ * Errors: MPROC_EINVAL (NULL q; buf NULL with len > 0; NaN timeout),
+ *         MPROC_ESTATE (closed), MPROC_EMSGSIZE (the item can never fit
+ *         the ring), MPROC_EFULL (no room in time: queue.Full), errors of
+ *         mproc_value_encode, MPROC_ESYS. */
+mproc_status_t mproc_queue_put(mproc_queue_t *q, const mproc_value_t *v,
+                               double timeout);
+mproc_status_t mproc_queue_put_bytes(mproc_queue_t *q, const void *buf,
+                                     size_t len, double timeout);
+mproc_status_t mproc_queue_put_nowait(mproc_queue_t *q,
+                                      const mproc_value_t *v);
+
+/* Gets the oldest item, waiting up to timeout seconds (0: get_nowait).
+ * An item put as bytes comes out of get() as a bytes value; get_bytes
+ * gives any item's raw message (for a value: its MessagePack encoding).
+ * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ESTATE (closed),
+ *         MPROC_EEMPTY (nothing in time: queue.Empty), MPROC_EBADMSG (the
+ *         item is not a value; it is consumed), MPROC_ENOMEM (the item
+ *         stays queued), MPROC_ESYS. */
+mproc_status_t mproc_queue_get(mproc_queue_t *q, mproc_value_t **out,
+                               double timeout);
+mproc_status_t mproc_queue_get_nowait(mproc_queue_t *q, mproc_value_t **out);
+/* The item in a new buffer (release with free()). */
+mproc_status_t mproc_queue_get_bytes(mproc_queue_t *q, void **out,
+                                     size_t *len, double timeout);
+/* The item into buf; when it is longer than buflen, it stays queued,
+ * *len gets its size and the call fails with MPROC_EMSGSIZE. */
+mproc_status_t mproc_queue_get_bytes_into(mproc_queue_t *q, void *buf,
+                                          size_t buflen, size_t *len,
+                                          double timeout);
+
+/* Approximate state, as in CPython (others may change it at once).
+ * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (closed). */
+mproc_status_t mproc_queue_qsize(mproc_queue_t *q, size_t *out);
+mproc_status_t mproc_queue_empty(mproc_queue_t *q, int *out);
+mproc_status_t mproc_queue_full(mproc_queue_t *q, int *out);
+
+/* JoinableQueue: one task_done per item got; join waits until every item
+ * put has had its task_done.
+ * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ESTATE (not joinable;
+ *         closed; task_done called more times than items were put:
+ *         CPython's ValueError), MPROC_ETIMEDOUT (join), MPROC_ESYS. */
+mproc_status_t mproc_queue_task_done(mproc_queue_t *q);
+mproc_status_t mproc_queue_join(mproc_queue_t *q, double timeout);
+
+/* This process will put and get no more (CPython's close). Idempotent.
+ * Errors: MPROC_EINVAL (NULL). */
+mproc_status_t mproc_queue_close(mproc_queue_t *q);
+/* CPython waits here for its feeder thread to flush; mproc has none, so
+ * these return at once (join_thread requires close first, as CPython).
+ * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (join_thread before close). */
+mproc_status_t mproc_queue_join_thread(mproc_queue_t *q);
+mproc_status_t mproc_queue_cancel_join_thread(mproc_queue_t *q);
+/* Releases this process's view of the queue (the shared ring goes when
+ * the last process lets go). NULL is fine. */
+mproc_status_t mproc_queue_free(mproc_queue_t *q);
 
 #ifdef __cplusplus
 }

@@ -191,4 +191,82 @@ void mp_named_shm_close(mp_named_shm_t *shm);
 /* Writes a fresh random valid name (size >= 24) into buf. */
 void mp_named_shm_random_name(char *buf, size_t size);
 
+/* ---- byte streams: connections and listeners (ipc) ---------------- */
+
+/* Stream handles are full-duplex byte streams (Unix-domain or TCP sockets
+ * on POSIX). They are created close-on-exec: a spawned child gets one only
+ * when it is passed to mp_child_spawn. Writes never raise SIGPIPE. */
+
+/* A connected pair of stream handles. Errors: MPROC_ESYS. */
+mproc_status_t mp_stream_pair(mp_handle_t out[2]);
+
+/* Ends one direction of a stream for both sides (shutdown): after
+ * reading 0, the peer sees end of stream; after writing 0, writes fail. */
+void mp_stream_shutdown(mp_handle_t h, int reading, int writing);
+
+typedef struct {
+  const void *base;
+  size_t len;
+} mp_iovec_t;
+
+/* Writes every byte of the n pieces, in order, blocking as needed.
+ * Errors: MPROC_EOF (the peer closed its end), MPROC_ESYS. */
+mproc_status_t mp_stream_write(mp_handle_t h, const mp_iovec_t *iov,
+                               size_t n);
+
+/* Reads between 1 and n bytes, blocking until some arrive; *got = 0 means
+ * the peer closed (end of stream). Errors: MPROC_ESYS. */
+mproc_status_t mp_stream_read(mp_handle_t h, void *buf, size_t n,
+                              size_t *got);
+
+/* Waits until h can take a write without blocking (or is broken).
+ * Errors: MPROC_ETIMEDOUT, MPROC_ESYS. */
+mproc_status_t mp_wait_writable(mp_handle_t h, double timeout);
+
+/* Makes an inherited handle private again (close-on-exec), so that the
+ * children this process spawns do not inherit it unasked. */
+void mp_handle_adopt(mp_handle_t h);
+
+/* Closes a handle (a stream, a listener). MP_NO_HANDLE is ignored. */
+void mp_handle_close(mp_handle_t h);
+
+/* Listening: on a Unix-domain socket path, or on host:port over TCP
+ * (port 0 picks a free port; *bound_port says which).
+ * Errors: MPROC_EINVAL (path too long, host unknown), MPROC_ESYS
+ * (in use, no permission). */
+mproc_status_t mp_listen_unix(const char *path, int backlog,
+                              mp_handle_t *out);
+mproc_status_t mp_listen_tcp(const char *host, int port, int backlog,
+                             mp_handle_t *out, int *bound_port);
+/* Accepts one connection; blocks (wait first with mp_wait_handles).
+ * Errors: MPROC_ESYS. */
+mproc_status_t mp_accept(mp_handle_t listener, mp_handle_t *out);
+/* Errors: MPROC_EINVAL (path too long, host unknown), MPROC_ESYS
+ * (refused, no such path). */
+mproc_status_t mp_connect_unix(const char *path, mp_handle_t *out);
+mproc_status_t mp_connect_tcp(const char *host, int port, mp_handle_t *out);
+/* Removes a Unix-domain socket path a listener made. */
+void mp_unlink_socket_path(const char *path);
+
+/* ---- process-shared robust mutex (ipc: queues) -------------------- */
+
+/* A mutex in shared memory that survives its holder's death: when the
+ * holder dies (even by SIGKILL) the next locker gets it with *owner_died
+ * set. Callers must keep what it guards consistent at every instruction
+ * (commit with one store) so that nothing needs repairing then. */
+typedef union {
+  unsigned char opaque[64];
+  uint64_t align_; /* 8-byte aligned, in C and C++ alike */
+} mp_robust_mutex_t;
+
+/* Initialises m in (zeroed) shared memory. Errors: MPROC_ESYS. */
+mproc_status_t mp_robust_mutex_init(mp_robust_mutex_t *m);
+/* Errors: MPROC_ETIMEDOUT, MPROC_ESYS. */
+mproc_status_t mp_robust_mutex_lock(mp_robust_mutex_t *m, double timeout,
+                                    int *owner_died);
+void mp_robust_mutex_unlock(mp_robust_mutex_t *m);
+
+/* A short pause for a spin-wait loop (the CPU's pause hint). */
+void mp_cpu_relax(void);
+
 #endif /* MPROC_PLATFORM_H */

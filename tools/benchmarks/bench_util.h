@@ -71,4 +71,12 @@ static inline const char *bench_method_arg(int argc, char **argv) {
   return method;
 }
 
+/* In the mproc programs (mproc.h included first): dies unless MPROC_OK. */
+#ifdef MPROC_H
+static inline void bench_check(mproc_status_t st, const char *what) {
+  if (st != MPROC_OK)
+    bench_die("%s: %s: %s", what, mproc_strerror(st), mproc_last_error());
+}
+#endif
+
 #endif

@@ -14,28 +14,23 @@ MPROC_TASK(trivial) {
   return 0;
 }
 
-static void check(mproc_status_t st, const char *what) {
-  if (st != MPROC_OK)
-    bench_die("%s: %s: %s", what, mproc_strerror(st), mproc_last_error());
-}
-
 static void start_and_join(mproc_context_t *ctx) {
   mproc_process_t *p;
-  check(mproc_process_create(&p, ctx, trivial, NULL, 0), "create");
-  check(mproc_process_start(p), "start");
-  check(mproc_process_join(p, MPROC_FOREVER), "join");
+  bench_check(mproc_process_create(&p, ctx, trivial, NULL, 0), "create");
+  bench_check(mproc_process_start(p), "start");
+  bench_check(mproc_process_join(p, MPROC_FOREVER), "join");
   int code;
-  check(mproc_process_exitcode(p, &code), "exitcode");
+  bench_check(mproc_process_exitcode(p, &code), "exitcode");
   if (code != 0) bench_die("the child exited with %d", code);
-  check(mproc_process_close(p), "close");
+  bench_check(mproc_process_close(p), "close");
 }
 
 int main(int argc, char **argv) {
-  check(mproc_init(argc, argv), "init"); /* a spawned child ends in here */
+  bench_check(mproc_init(argc, argv), "init"); /* a spawned child ends in here */
   const char *method = bench_method_arg(argc, argv);
   long iterations = bench_count_arg(argc, argv, "--iterations", 200);
   mproc_context_t *ctx;
-  check(mproc_get_context(method, &ctx), "get_context");
+  bench_check(mproc_get_context(method, &ctx), "get_context");
   start_and_join(ctx);
   double start = bench_now();
   for (long i = 0; i < iterations; i++) start_and_join(ctx);

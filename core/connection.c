@@ -1,0 +1,523 @@
+/*
+ * Connections: CPython's multiprocessing.connection.Connection over a
+ * stream handle (a socketpair end, or an accepted/connected socket).
+ *
+ * Framing is CPython's: a 4-byte big-endian signed length, or -1 followed
+ * by an 8-byte big-endian length for messages of 2 GiB and more; then the
+ * bytes. A sender writes header and body with one call and never stops in
+ * the middle of a message, so a stream is never torn by a timeout.
+ *
+ * A receiver reads ahead into a small buffer, so that a small message (its
+ * header and body) costs one system call, not two. Bytes read ahead are
+ * part of the connection: poll() and mproc_wait() count them (a table maps
+ * handles to connections for the latter), and spawn hands them to the
+ * child with the handle.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/connection.h"
+#include "core/internal.h"
+
+/* ---- the object --------------------------------------------------- */
+
+static mproc_status_t export_connection(void *obj, mp_buf_t *state,
+                                        mp_handles_t *handles);
+static mproc_status_t import_connection(const void *state, size_t len,
+                                        void **out);
+
+/* Bytes a receiver reads ahead at most (beyond what it was asked for). */
+#define READ_AHEAD 4096
+
+static mp_object_ops_t connection_ops = {
+    .kind = "connection",
+    .export_state = export_connection,
+    .import_state = import_connection,
+};
+MP_OBJECT_KIND(connection_ops)
+
+/* ---- handles to connections (for mproc_wait) --------------------- */
+
+static mproc_connection_t **by_handle;
+static size_t by_handle_cap;
+
+static int register_handle(mproc_connection_t *c) {
+  if (c->handle < 0) return 1;
+  size_t i = (size_t)c->handle;
+  mp_registry_lock();
+  int ok = 1;
+  if (i >= by_handle_cap) {
+    size_t cap = by_handle_cap ? by_handle_cap : 64;
+    while (cap <= i) cap *= 2;
+    mproc_connection_t **grown = realloc(by_handle, cap * sizeof *grown);
+    if (grown) {
+      memset(grown + by_handle_cap, 0, (cap - by_handle_cap) * sizeof *grown);
+      by_handle = grown;
+      by_handle_cap = cap;
+    }
+    ok = grown != NULL;
+  }
+  if (ok) by_handle[i] = c;
+  mp_registry_unlock();
+  return ok;
+}
+
+static void unregister_handle(const mproc_connection_t *c) {
+  mp_registry_lock();
+  if (c->handle >= 0 && (size_t)c->handle < by_handle_cap &&
+      by_handle[c->handle] == c)
+    by_handle[c->handle] = NULL;
+  mp_registry_unlock();
+}
+
+/* Whether handle h belongs to a connection with read-ahead bytes. */
+static int has_buffered(mp_handle_t h) {
+  mp_registry_lock();
+  const mproc_connection_t *c =
+      h >= 0 && (size_t)h < by_handle_cap ? by_handle[h] : NULL;
+  int yes = c && c->rlen > c->rpos;
+  mp_registry_unlock();
+  return yes;
+}
+
+mproc_status_t mp_wait_connections(const mp_handle_t *h, size_t n,
+                                   double timeout, int *ready,
+                                   size_t *nready) {
+  size_t buffered = 0;
+  for (size_t i = 0; i < n; i++) buffered += (size_t)has_buffered(h[i]);
+  if (buffered == 0) return mp_wait_handles(h, n, timeout, ready, nready);
+  /* Some are ready already: look at the others without waiting. */
+  int *flags = ready ? ready : calloc(n, sizeof *flags);
+  if (flags == NULL) return mp_fail(MPROC_ENOMEM, "wait");
+  mproc_status_t st = mp_wait_handles(h, n, 0, flags, NULL);
+  size_t total = 0;
+  for (size_t i = 0; i < n && st != MPROC_ESYS && st != MPROC_EINVAL; i++) {
+    flags[i] = has_buffered(h[i]) || (st == MPROC_OK && flags[i]);
+    total += (size_t)flags[i];
+  }
+  if (flags != ready) free(flags);
+  if (st == MPROC_ETIMEDOUT) st = MPROC_OK;
+  if (st == MPROC_OK && nready) *nready = total;
+  return st;
+}
+
+mproc_status_t mp_connection_wrap(mp_handle_t h, int readable, int writable,
+                                  mproc_connection_t **out) {
+  mproc_connection_t *c = calloc(1, sizeof *c);
+  if (c == NULL) {
+    mp_handle_close(h);
+    return mp_fail(MPROC_ENOMEM, "connection");
+  }
+  mp_object_init(&c->obj, &connection_ops);
+  c->handle = h;
+  c->readable = readable;
+  c->writable = writable;
+  if (!register_handle(c)) {
+    mp_handle_close(h);
+    free(c);
+    return mp_fail(MPROC_ENOMEM, "connection");
+  }
+  *out = c;
+  return MPROC_OK;
+}
+
+static mproc_status_t export_connection(void *obj, mp_buf_t *state,
+                                        mp_handles_t *handles) {
+  mproc_connection_t *c = obj;
+  if (c->closed)
+    return mp_fail(MPROC_ESTATE, "start: an attached connection is closed");
+  mp_buf_put_u64(state, (uint64_t)c->handle);
+  mp_buf_put_u64(state, (uint64_t)(c->readable | c->writable << 1 |
+                                   c->broken << 2 | c->have_header << 3));
+  mp_buf_put_u64(state, c->pending);
+  mp_buf_put_u64(state, c->rlen - c->rpos);
+  if (c->rlen > c->rpos)
+    mp_buf_put(state, c->rbuf + c->rpos, c->rlen - c->rpos);
+  mp_handles_add(handles, c->handle);
+  return MPROC_OK;
+}
+
+static mproc_status_t import_connection(const void *state, size_t len,
+                                        void **out) {
+  mp_reader_t r = {state, len, 0, 0};
+  mp_handle_t h = (mp_handle_t)mp_read_u64(&r);
+  uint64_t flags = mp_read_u64(&r);
+  uint64_t pending = mp_read_u64(&r);
+  size_t buffered = (size_t)mp_read_u64(&r);
+  const void *bytes = buffered <= READ_AHEAD ? mp_read(&r, buffered) : NULL;
+  if (r.bad || r.pos != len || buffered > READ_AHEAD)
+    return mp_fail(MPROC_ESPAWN, "bootstrap: malformed connection");
+  mproc_connection_t *c = NULL;
+  mp_handle_adopt(h);
+  mproc_status_t st = mp_connection_wrap(h, flags & 1, (flags >> 1) & 1, &c);
+  if (st != MPROC_OK) return st;
+  c->broken = (flags >> 2) & 1;
+  c->have_header = (flags >> 3) & 1;
+  c->pending = pending;
+  if (buffered) {
+    c->rbuf = malloc(READ_AHEAD);
+    if (c->rbuf == NULL) {
+      mproc_connection_free(c);
+      return mp_fail(MPROC_ENOMEM, "bootstrap: connection");
+    }
+    memcpy(c->rbuf, bytes, buffered);
+    c->rlen = buffered;
+  }
+  *out = c;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_pipe(int duplex, mproc_connection_t **end1,
+                          mproc_connection_t **end2) {
+  mproc_status_t st = mp_require_init();
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(end1, "pipe: end1");
+  MP_REQUIRE(end2, "pipe: end2");
+  mp_handle_t h[2];
+  if ((st = mp_stream_pair(h)) != MPROC_OK) return st;
+  if (!duplex) { /* end1 receives, end2 sends: shut the other ways */
+    mp_stream_shutdown(h[0], 0, 1);
+    mp_stream_shutdown(h[1], 1, 0);
+  }
+  mproc_connection_t *a = NULL, *b = NULL;
+  if ((st = mp_connection_wrap(h[0], 1, duplex, &a)) != MPROC_OK) {
+    mp_handle_close(h[1]);
+    return st;
+  }
+  if ((st = mp_connection_wrap(h[1], duplex, 1, &b)) != MPROC_OK) {
+    mproc_connection_free(a);
+    return st;
+  }
+  *end1 = a;
+  *end2 = b;
+  return MPROC_OK;
+}
+
+/* ---- checks ------------------------------------------------------- */
+
+static mproc_status_t require_open(const mproc_connection_t *c,
+                                   const char *what) {
+  MP_REQUIRE(c, what);
+  if (c->closed)
+    return mp_fail(MPROC_ESTATE, "%s: the connection is closed", what);
+  return MPROC_OK;
+}
+
+static mproc_status_t require_readable(const mproc_connection_t *c,
+                                       const char *what) {
+  mproc_status_t st = require_open(c, what);
+  if (st == MPROC_OK && !c->readable)
+    st = mp_fail(MPROC_ESTATE, "%s: the connection is write-only", what);
+  return st;
+}
+
+static mproc_status_t require_writable(const mproc_connection_t *c,
+                                       const char *what) {
+  mproc_status_t st = require_open(c, what);
+  if (st == MPROC_OK && !c->writable)
+    st = mp_fail(MPROC_ESTATE, "%s: the connection is read-only", what);
+  return st;
+}
+
+/* ---- sending ------------------------------------------------------ */
+
+/* Writes one framed message of n bytes at p. */
+static mproc_status_t send_message(mproc_connection_t *c, const void *p,
+                                   size_t n, double timeout,
+                                   const char *what) {
+  if (timeout >= 0) {
+    mproc_status_t st = mp_wait_writable(c->handle, timeout);
+    if (st == MPROC_ETIMEDOUT)
+      return mp_fail(MPROC_ETIMEDOUT, "%s: no room to send in %gs", what,
+                     timeout);
+    if (st != MPROC_OK) return st;
+  }
+  unsigned char header[12];
+  size_t hlen;
+  if ((uint64_t)n < 0x7fffffff) {
+    for (int i = 0; i < 4; i++) header[i] = (unsigned char)(n >> (24 - 8 * i));
+    hlen = 4;
+  } else {
+    memset(header, 0xff, 4);
+    for (int i = 0; i < 8; i++)
+      header[4 + i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
+    hlen = 12;
+  }
+  mp_iovec_t iov[2] = {{header, hlen}, {p, n}};
+  return mp_stream_write(c->handle, iov, n ? 2 : 1);
+}
+
+mproc_status_t mproc_connection_send_bytes(mproc_connection_t *c,
+                                           const void *buf, size_t buflen,
+                                           size_t offset, size_t size,
+                                           double timeout) {
+  mproc_status_t st = require_writable(c, "send_bytes");
+  if (st != MPROC_OK) return st;
+  if ((st = mp_check_timeout(timeout, "send_bytes")) != MPROC_OK) return st;
+  if (buf == NULL && buflen > 0)
+    return mp_fail(MPROC_EINVAL, "send_bytes: NULL buffer of %zu bytes",
+                   buflen);
+  if (offset > buflen)
+    return mp_fail(MPROC_EINVAL, "send_bytes: buffer length < offset");
+  if (size == MPROC_REST) size = buflen - offset;
+  if (size > buflen - offset)
+    return mp_fail(MPROC_EINVAL, "send_bytes: buffer length < offset + size");
+  return send_message(c, buf ? (const char *)buf + offset : buf, size,
+                      timeout, "send_bytes");
+}
+
+mproc_status_t mproc_connection_send(mproc_connection_t *c,
+                                     const mproc_value_t *v, double timeout) {
+  mproc_status_t st = require_writable(c, "send");
+  if (st != MPROC_OK) return st;
+  if ((st = mp_check_timeout(timeout, "send")) != MPROC_OK) return st;
+  void *data = NULL;
+  size_t len;
+  if ((st = mproc_value_encode(v, &data, &len)) != MPROC_OK) return st;
+  st = send_message(c, data, len, timeout, "send");
+  free(data);
+  return st;
+}
+
+/* ---- receiving ---------------------------------------------------- */
+
+/* Receives into the read-ahead buffer; *got = 0 at end of stream. */
+static mproc_status_t fill(mproc_connection_t *c, size_t *got) {
+  if (c->rbuf == NULL && (c->rbuf = malloc(READ_AHEAD)) == NULL)
+    return mp_fail(MPROC_ENOMEM, "connection: read buffer");
+  c->rpos = c->rlen = 0;
+  mproc_status_t st = mp_stream_read(c->handle, c->rbuf, READ_AHEAD, got);
+  if (st == MPROC_OK) c->rlen = *got;
+  return st;
+}
+
+/* Reads exactly n bytes: first what was read ahead, then large remainders
+ * straight into buf, small ones through the buffer. A clean end of stream
+ * before the first byte is MPROC_EOF with *none = 1. */
+static mproc_status_t read_exact(mproc_connection_t *c, void *buf, size_t n,
+                                 int *none) {
+  size_t done = 0;
+  *none = 0;
+  while (done < n) {
+    size_t avail = c->rlen - c->rpos, got;
+    if (avail) {
+      size_t take = avail < n - done ? avail : n - done;
+      memcpy((char *)buf + done, c->rbuf + c->rpos, take);
+      c->rpos += take;
+      done += take;
+      continue;
+    }
+    int direct = n - done >= READ_AHEAD;
+    mproc_status_t st =
+        direct ? mp_stream_read(c->handle, (char *)buf + done, n - done, &got)
+               : fill(c, &got);
+    if (st != MPROC_OK) return st;
+    if (got == 0) {
+      *none = done == 0;
+      return MPROC_EOF;
+    }
+    if (direct) done += got;
+  }
+  return MPROC_OK;
+}
+
+static mproc_status_t eof(mproc_connection_t *c, int clean, const char *what) {
+  if (clean && !c->broken)
+    return mp_fail(MPROC_EOF, "%s: the other end is closed", what);
+  c->broken = 1;
+  return mp_fail(MPROC_EOF, "%s: the other end closed in mid-message", what);
+}
+
+/* Makes sure the next message's length is known (c->pending). */
+static mproc_status_t read_header(mproc_connection_t *c, double timeout,
+                                  const char *what) {
+  if (c->broken) return eof(c, 0, what);
+  if (c->have_header) return MPROC_OK;
+  if (timeout >= 0 && c->rlen == c->rpos) {
+    mproc_status_t st = mp_wait_handles(&c->handle, 1, timeout, NULL, NULL);
+    if (st == MPROC_ETIMEDOUT)
+      return mp_fail(MPROC_ETIMEDOUT, "%s: no message in %gs", what, timeout);
+    if (st != MPROC_OK) return st;
+  }
+  unsigned char h[8];
+  int none;
+  mproc_status_t st = read_exact(c, h, 4, &none);
+  if (st == MPROC_EOF) return eof(c, none, what);
+  if (st != MPROC_OK) return st;
+  uint64_t n = (uint64_t)h[0] << 24 | (uint64_t)h[1] << 16 |
+               (uint64_t)h[2] << 8 | h[3];
+  if (n == 0xffffffffu) {
+    if ((st = read_exact(c, h, 8, &none)) == MPROC_EOF) return eof(c, 0, what);
+    if (st != MPROC_OK) return st;
+    n = 0;
+    for (int i = 0; i < 8; i++) n = n << 8 | h[i];
+  } else if (n > 0x7fffffff) {
+    c->broken = 1;
+    return mp_fail(MPROC_EBADMSG, "%s: negative message length", what);
+  }
+  c->have_header = 1;
+  c->pending = n;
+  return MPROC_OK;
+}
+
+/* Reads the pending message's body into buf (room for c->pending). */
+static mproc_status_t read_body(mproc_connection_t *c, void *buf,
+                                const char *what) {
+  int none;
+  mproc_status_t st = read_exact(c, buf, (size_t)c->pending, &none);
+  if (st == MPROC_EOF) return eof(c, 0, what);
+  if (st != MPROC_OK) {
+    c->broken = 1;
+    return st;
+  }
+  c->have_header = 0;
+  return MPROC_OK;
+}
+
+static mproc_status_t recv_message(mproc_connection_t *c, size_t maxlength,
+                                   void **out, size_t *len, double timeout,
+                                   const char *what) {
+  mproc_status_t st = read_header(c, timeout, what);
+  if (st != MPROC_OK) return st;
+  if ((maxlength && c->pending > maxlength) || c->pending >= SIZE_MAX) {
+    *len = c->pending > SIZE_MAX ? SIZE_MAX : (size_t)c->pending;
+    return mp_fail(MPROC_EMSGSIZE,
+                   "%s: a message of %llu bytes, over maxlength %zu", what,
+                   (unsigned long long)c->pending, maxlength);
+  }
+  void *buf = malloc(c->pending ? (size_t)c->pending : 1);
+  if (buf == NULL)
+    return mp_fail(MPROC_ENOMEM, "%s: a message of %llu bytes", what,
+                   (unsigned long long)c->pending);
+  size_t n = (size_t)c->pending;
+  if ((st = read_body(c, buf, what)) != MPROC_OK) {
+    free(buf);
+    return st;
+  }
+  *out = buf;
+  *len = n;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_connection_recv_bytes(mproc_connection_t *c,
+                                           size_t maxlength, void **out,
+                                           size_t *len, double timeout) {
+  mproc_status_t st = require_readable(c, "recv_bytes");
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(out, "recv_bytes: out");
+  MP_REQUIRE(len, "recv_bytes: len");
+  if ((st = mp_check_timeout(timeout, "recv_bytes")) != MPROC_OK) return st;
+  return recv_message(c, maxlength, out, len, timeout, "recv_bytes");
+}
+
+mproc_status_t mproc_connection_recv_bytes_into(mproc_connection_t *c,
+                                                void *buf, size_t buflen,
+                                                size_t offset, size_t *len,
+                                                double timeout) {
+  const char *what = "recv_bytes_into";
+  mproc_status_t st = require_readable(c, what);
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(len, "recv_bytes_into: len");
+  if ((st = mp_check_timeout(timeout, what)) != MPROC_OK) return st;
+  if (buf == NULL && buflen > 0)
+    return mp_fail(MPROC_EINVAL, "%s: NULL buffer of %zu bytes", what, buflen);
+  if (offset > buflen)
+    return mp_fail(MPROC_EINVAL, "%s: offset %zu beyond the buffer (%zu)",
+                   what, offset, buflen);
+  if ((st = read_header(c, timeout, what)) != MPROC_OK) return st;
+  if (c->pending > buflen - offset) {
+    *len = c->pending > SIZE_MAX ? SIZE_MAX : (size_t)c->pending;
+    return mp_fail(MPROC_EMSGSIZE, "%s: a message of %llu bytes, room for %zu",
+                   what, (unsigned long long)c->pending, buflen - offset);
+  }
+  size_t n = (size_t)c->pending;
+  if ((st = read_body(c, (char *)buf + offset, what)) != MPROC_OK) return st;
+  *len = n;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_connection_recv(mproc_connection_t *c,
+                                     mproc_value_t **out, double timeout) {
+  mproc_status_t st = require_readable(c, "recv");
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(out, "recv: out");
+  if ((st = mp_check_timeout(timeout, "recv")) != MPROC_OK) return st;
+  void *data = NULL;
+  size_t len;
+  if ((st = recv_message(c, 0, &data, &len, timeout, "recv")) != MPROC_OK)
+    return st;
+  st = mproc_value_decode(data, len, out);
+  free(data);
+  return st;
+}
+
+/* ---- state -------------------------------------------------------- */
+
+mproc_status_t mproc_connection_poll(mproc_connection_t *c, double timeout,
+                                     int *ready) {
+  mproc_status_t st = require_readable(c, "poll");
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(ready, "poll: ready");
+  if ((st = mp_check_timeout(timeout, "poll")) != MPROC_OK) return st;
+  if (c->have_header || c->broken || c->rlen > c->rpos) {
+    *ready = 1;
+    return MPROC_OK;
+  }
+  st = mp_wait_handles(&c->handle, 1, timeout, NULL, NULL);
+  *ready = st == MPROC_OK;
+  return st == MPROC_ETIMEDOUT ? MPROC_OK : st;
+}
+
+mproc_status_t mproc_connection_sentinel(const mproc_connection_t *c,
+                                         mproc_sentinel_t *out) {
+  mproc_status_t st = require_readable(c, "connection_sentinel");
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(out, "connection_sentinel: out");
+  *out = c->handle;
+  return MPROC_OK;
+}
+
+static mproc_status_t flag(const mproc_connection_t *c, int value, int *out,
+                           const char *what) {
+  MP_REQUIRE(c, what);
+  MP_REQUIRE(out, what);
+  *out = value;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_connection_closed(const mproc_connection_t *c,
+                                       int *out) {
+  return flag(c, c ? c->closed : 0, out, "connection_closed");
+}
+
+mproc_status_t mproc_connection_readable(const mproc_connection_t *c,
+                                         int *out) {
+  return flag(c, c ? c->readable : 0, out, "connection_readable");
+}
+
+mproc_status_t mproc_connection_writable(const mproc_connection_t *c,
+                                         int *out) {
+  return flag(c, c ? c->writable : 0, out, "connection_writable");
+}
+
+mproc_status_t mproc_connection_close(mproc_connection_t *c) {
+  MP_REQUIRE(c, "connection_close");
+  if (!c->closed) {
+    unregister_handle(c);
+    mp_handle_close(c->handle);
+  }
+  free(c->rbuf);
+  c->rbuf = NULL;
+  c->rpos = c->rlen = 0;
+  c->closed = 1;
+  c->handle = MP_NO_HANDLE;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_connection_free(mproc_connection_t *c) {
+  if (c == NULL) return MPROC_OK;
+  mproc_connection_close(c);
+  mp_object_invalidate(&c->obj);
+  free(c);
+  return MPROC_OK;
+}

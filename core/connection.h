@@ -1,0 +1,31 @@
+/* Internal: connections, shared by connection.c and listener.c. */
+#ifndef MPROC_CORE_CONNECTION_H
+#define MPROC_CORE_CONNECTION_H
+
+#include "core/object.h"
+#include "mproc.h"
+
+struct mproc_connection {
+  mp_object_t obj;
+  mp_handle_t handle;
+  int readable, writable;
+  int closed;
+  int broken;         /* the peer closed in mid-message: nothing more */
+  int have_header;    /* a message's length is read, its body is not */
+  uint64_t pending;   /* that length */
+  unsigned char *rbuf; /* read-ahead: bytes received, not yet delivered */
+  size_t rpos, rlen;   /* rbuf[rpos, rlen) is unread */
+};
+
+/* Like mp_wait_handles, but a connection's sentinel also counts as ready
+ * while the connection holds read-ahead bytes (mproc_wait uses it). */
+mproc_status_t mp_wait_connections(const mp_handle_t *h, size_t n,
+                                   double timeout, int *ready,
+                                   size_t *nready);
+
+/* A connection object over an open stream handle (owned from now on; on
+ * failure the handle is closed). */
+mproc_status_t mp_connection_wrap(mp_handle_t h, int readable, int writable,
+                                  mproc_connection_t **out);
+
+#endif

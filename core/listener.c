@@ -1,0 +1,308 @@
+/*
+ * Listener and Client, with CPython's authkey handshake.
+ *
+ * The handshake is CPython 3.11's (multiprocessing.connection
+ * deliver_challenge / answer_challenge), run in both directions, with
+ * HMAC-SHA256 in place of HMAC-MD5 and libsodium for the randomness, the
+ * HMAC and the constant-time comparison:
+ *   server -> client  "#CHALLENGE#" + 32 random bytes
+ *   client -> server  HMAC-SHA256(authkey, those 32 bytes)
+ *   server -> client  "#WELCOME#" or "#FAILURE#" (then it hangs up)
+ * and then the same with the roles swapped. Each handshake message is
+ * read with a 256-byte limit, so a peer without the key cannot make the
+ * other side read its payload: the server's first read is the answer.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/connection.h"
+#include "core/internal.h"
+
+#define CHALLENGE "#CHALLENGE#"
+#define WELCOME "#WELCOME#"
+#define FAILURE "#FAILURE#"
+#define NONCE_BYTES 32
+#define HANDSHAKE_MAX 256
+
+struct mproc_listener {
+  mp_handle_t handle;
+  char *address;   /* as clients give it (the port filled in) */
+  char *unix_path; /* to remove on close, or NULL */
+  unsigned char *authkey;
+  size_t authkey_len;
+};
+
+/* ---- addresses ---------------------------------------------------- */
+
+typedef struct {
+  char *path; /* a Unix-domain path, or NULL */
+  char *host;
+  int port;
+} address_t;
+
+static void address_free(address_t *a) {
+  free(a->path);
+  free(a->host);
+}
+
+static mproc_status_t parse_address(const char *text, address_t *a) {
+  memset(a, 0, sizeof *a);
+  const char *path = strncmp(text, "unix:", 5) == 0 ? text + 5
+                     : strchr(text, '/')           ? text
+                                                   : NULL;
+  if (path) {
+    if (*path == '\0') return mp_fail(MPROC_EINVAL, "address: empty path");
+    a->path = mp_strdup(path);
+    return a->path ? MPROC_OK : mp_fail(MPROC_ENOMEM, "address");
+  }
+  const char *colon = strrchr(text, ':');
+  char *end;
+  long port = colon ? strtol(colon + 1, &end, 10) : -1;
+  if (!colon || colon == text || colon[1] == '\0' || *end != '\0' ||
+      port < 0 || port > 65535)
+    return mp_fail(MPROC_EINVAL,
+                   "address '%s': want unix:PATH, a path, or HOST:PORT", text);
+  a->host = malloc((size_t)(colon - text) + 1);
+  if (a->host == NULL) return mp_fail(MPROC_ENOMEM, "address");
+  memcpy(a->host, text, (size_t)(colon - text));
+  a->host[colon - text] = '\0';
+  a->port = (int)port;
+  return MPROC_OK;
+}
+
+static mproc_status_t check_authkey(const void *key, size_t len,
+                                    const char *what) {
+  if (key == NULL && len > 0)
+    return mp_fail(MPROC_EINVAL, "%s: NULL authkey of %zu bytes", what, len);
+  if (key != NULL && len == 0)
+    return mp_fail(MPROC_EINVAL, "%s: empty authkey", what);
+  if (sodium_init() < 0)
+    return mp_fail(MPROC_ESYS, "%s: libsodium failed to start", what);
+  return MPROC_OK;
+}
+
+/* ---- the handshake ------------------------------------------------ */
+
+static void hmac(const unsigned char *key, size_t key_len,
+                 const unsigned char *msg, size_t len,
+                 unsigned char out[crypto_auth_hmacsha256_BYTES]) {
+  crypto_auth_hmacsha256_state st;
+  crypto_auth_hmacsha256_init(&st, key, key_len);
+  crypto_auth_hmacsha256_update(&st, msg, len);
+  crypto_auth_hmacsha256_final(&st, out);
+  sodium_memzero(&st, sizeof st);
+}
+
+/* Receives one handshake message (at most HANDSHAKE_MAX bytes). */
+static mproc_status_t recv_small(mproc_connection_t *c, unsigned char *buf,
+                                 size_t *len, double deadline) {
+  mproc_status_t st = mproc_connection_recv_bytes_into(
+      c, buf, HANDSHAKE_MAX, 0, len, mp_time_left(deadline));
+  if (st == MPROC_EMSGSIZE)
+    return mp_fail(MPROC_EAUTH, "authentication: an oversized message");
+  return st;
+}
+
+static mproc_status_t send_small(mproc_connection_t *c, const void *p,
+                                 size_t n, double deadline) {
+  return mproc_connection_send_bytes(c, p, n, 0, n, mp_time_left(deadline));
+}
+
+static mproc_status_t deliver_challenge(mproc_connection_t *c,
+                                        const unsigned char *key,
+                                        size_t key_len, double deadline) {
+  unsigned char msg[sizeof CHALLENGE - 1 + NONCE_BYTES];
+  memcpy(msg, CHALLENGE, sizeof CHALLENGE - 1);
+  randombytes_buf(msg + sizeof CHALLENGE - 1, NONCE_BYTES);
+  mproc_status_t st = send_small(c, msg, sizeof msg, deadline);
+  unsigned char answer[HANDSHAKE_MAX], expected[crypto_auth_hmacsha256_BYTES];
+  size_t len;
+  if (st == MPROC_OK) st = recv_small(c, answer, &len, deadline);
+  if (st != MPROC_OK) return st;
+  hmac(key, key_len, msg + sizeof CHALLENGE - 1, NONCE_BYTES, expected);
+  if (len == sizeof expected && sodium_memcmp(answer, expected, len) == 0)
+    return send_small(c, WELCOME, sizeof WELCOME - 1, deadline);
+  send_small(c, FAILURE, sizeof FAILURE - 1, deadline);
+  return mp_fail(MPROC_EAUTH, "authentication: the peer's digest is wrong");
+}
+
+static mproc_status_t answer_challenge(mproc_connection_t *c,
+                                       const unsigned char *key,
+                                       size_t key_len, double deadline) {
+  unsigned char msg[HANDSHAKE_MAX], digest[crypto_auth_hmacsha256_BYTES];
+  size_t len;
+  mproc_status_t st = recv_small(c, msg, &len, deadline);
+  if (st != MPROC_OK) return st;
+  size_t prefix = sizeof CHALLENGE - 1;
+  if (len < prefix || memcmp(msg, CHALLENGE, prefix) != 0)
+    return mp_fail(MPROC_EAUTH, "authentication: no challenge from the peer");
+  hmac(key, key_len, msg + prefix, len - prefix, digest);
+  if ((st = send_small(c, digest, sizeof digest, deadline)) != MPROC_OK)
+    return st;
+  if ((st = recv_small(c, msg, &len, deadline)) == MPROC_EOF)
+    return mp_fail(MPROC_EAUTH, "authentication: the peer hung up");
+  if (st != MPROC_OK) return st;
+  if (len != sizeof WELCOME - 1 || memcmp(msg, WELCOME, len) != 0)
+    return mp_fail(MPROC_EAUTH, "authentication: the peer refused our digest");
+  return MPROC_OK;
+}
+
+/* Runs the handshake; on failure the connection is freed. */
+static mproc_status_t authenticate(mproc_connection_t *c, int server,
+                                   const unsigned char *key, size_t key_len,
+                                   double deadline) {
+  mproc_status_t st = MPROC_OK;
+  if (key && server) {
+    st = deliver_challenge(c, key, key_len, deadline);
+    if (st == MPROC_OK) st = answer_challenge(c, key, key_len, deadline);
+  } else if (key) {
+    st = answer_challenge(c, key, key_len, deadline);
+    if (st == MPROC_OK) st = deliver_challenge(c, key, key_len, deadline);
+  }
+  if (st != MPROC_OK) mproc_connection_free(c);
+  return st;
+}
+
+/* ---- Listener ----------------------------------------------------- */
+
+static int temp_counter;
+
+/* A fresh path in the temporary directory (CPython's arbitrary_address). */
+static char *arbitrary_path(void) {
+  const char *dir = getenv("TMPDIR");
+  if (dir == NULL || *dir == '\0') dir = "/tmp";
+  unsigned char rnd[6];
+  randombytes_buf(rnd, sizeof rnd);
+  size_t size = strlen(dir) + 64;
+  char *path = malloc(size);
+  if (path)
+    snprintf(path, size, "unix:%s/mproc-%ld-%d-%02x%02x%02x%02x%02x%02x", dir,
+             mp_getpid(), temp_counter++, rnd[0], rnd[1], rnd[2], rnd[3],
+             rnd[4], rnd[5]);
+  return path;
+}
+
+static mproc_status_t listen_on(mproc_listener_t *l, const char *text) {
+  address_t a;
+  mproc_status_t st = parse_address(text, &a);
+  if (st != MPROC_OK) return st;
+  if (a.path) {
+    st = mp_listen_unix(a.path, 128, &l->handle);
+    if (st == MPROC_OK) {
+      l->unix_path = a.path;
+      a.path = NULL;
+      l->address = mp_strdup(text);
+    }
+  } else {
+    int port;
+    st = mp_listen_tcp(a.host, a.port, 128, &l->handle, &port);
+    size_t size = strlen(a.host) + 16;
+    if (st == MPROC_OK && (l->address = malloc(size)) != NULL)
+      snprintf(l->address, size, "%s:%d", a.host, port);
+  }
+  address_free(&a);
+  if (st == MPROC_OK && l->address == NULL)
+    st = mp_fail(MPROC_ENOMEM, "listener_create");
+  return st;
+}
+
+mproc_status_t mproc_listener_create(mproc_listener_t **out,
+                                     const char *address,
+                                     const void *authkey, size_t authkey_len) {
+  mproc_status_t st = mp_require_init();
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(out, "listener_create: out");
+  if ((st = check_authkey(authkey, authkey_len, "listener_create")) != MPROC_OK)
+    return st;
+  mproc_listener_t *l = calloc(1, sizeof *l);
+  char *chosen = address ? NULL : arbitrary_path();
+  if (l == NULL || (address == NULL && chosen == NULL)) {
+    free(l);
+    return mp_fail(MPROC_ENOMEM, "listener_create");
+  }
+  l->handle = MP_NO_HANDLE;
+  st = listen_on(l, address ? address : chosen);
+  free(chosen);
+  if (st == MPROC_OK && authkey) {
+    l->authkey = malloc(authkey_len);
+    if (l->authkey == NULL) st = mp_fail(MPROC_ENOMEM, "listener_create");
+    else memcpy(l->authkey, authkey, authkey_len);
+    l->authkey_len = authkey_len;
+  }
+  if (st != MPROC_OK) {
+    mproc_listener_close(l);
+    return st;
+  }
+  *out = l;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_listener_address(const mproc_listener_t *l,
+                                      const char **out) {
+  MP_REQUIRE(l, "listener_address: l");
+  MP_REQUIRE(out, "listener_address: out");
+  *out = l->address;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_listener_accept(mproc_listener_t *l,
+                                     mproc_connection_t **out,
+                                     double timeout) {
+  MP_REQUIRE(l, "listener_accept: l");
+  MP_REQUIRE(out, "listener_accept: out");
+  mproc_status_t st = mp_check_timeout(timeout, "listener_accept");
+  if (st != MPROC_OK) return st;
+  double deadline = mp_deadline(timeout);
+  st = mp_wait_handles(&l->handle, 1, timeout, NULL, NULL);
+  if (st == MPROC_ETIMEDOUT)
+    return mp_fail(MPROC_ETIMEDOUT, "listener_accept: no client in %gs",
+                   timeout);
+  mp_handle_t h = MP_NO_HANDLE;
+  if (st == MPROC_OK) st = mp_accept(l->handle, &h);
+  mproc_connection_t *c = NULL;
+  if (st == MPROC_OK) st = mp_connection_wrap(h, 1, 1, &c);
+  if (st == MPROC_OK)
+    st = authenticate(c, 1, l->authkey, l->authkey_len, deadline);
+  if (st == MPROC_OK) *out = c;
+  return st;
+}
+
+mproc_status_t mproc_listener_close(mproc_listener_t *l) {
+  if (l == NULL) return MPROC_OK;
+  mp_handle_close(l->handle);
+  if (l->unix_path) mp_unlink_socket_path(l->unix_path);
+  if (l->authkey) sodium_memzero(l->authkey, l->authkey_len);
+  free(l->authkey);
+  free(l->unix_path);
+  free(l->address);
+  free(l);
+  return MPROC_OK;
+}
+
+/* ---- Client ------------------------------------------------------- */
+
+mproc_status_t mproc_client(const char *address, const void *authkey,
+                            size_t authkey_len, mproc_connection_t **out,
+                            double timeout) {
+  mproc_status_t st = mp_require_init();
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(address, "client: address");
+  MP_REQUIRE(out, "client: out");
+  if ((st = check_authkey(authkey, authkey_len, "client")) != MPROC_OK ||
+      (st = mp_check_timeout(timeout, "client")) != MPROC_OK)
+    return st;
+  double deadline = mp_deadline(timeout);
+  address_t a;
+  if ((st = parse_address(address, &a)) != MPROC_OK) return st;
+  mp_handle_t h = MP_NO_HANDLE;
+  st = a.path ? mp_connect_unix(a.path, &h)
+              : mp_connect_tcp(a.host, a.port, &h);
+  address_free(&a);
+  mproc_connection_t *c = NULL;
+  if (st == MPROC_OK) st = mp_connection_wrap(h, 1, 1, &c);
+  if (st == MPROC_OK) st = authenticate(c, 0, authkey, authkey_len, deadline);
+  if (st == MPROC_OK) *out = c;
+  return st;
+}

@@ -1,0 +1,435 @@
+/*
+ * Values: the object layer of send/recv and put/get.
+ *
+ * A value is a small tree (struct mproc_value). Each value knows its
+ * container (parent), which is how list_append/dict_set refuse to make a
+ * cycle or to put one value in two places.
+ *
+ * The wire format is MessagePack. Encoding goes through msgpack-c's packer.
+ * Decoding is our own (payload_decode.c): msgpack-c's unpacker allocates the
+ * room an array or map header announces before it has seen the elements,
+ * so a 5-byte message can make it ask for gigabytes; ours never accepts a
+ * count larger than the bytes left to read.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/payload.h"
+
+/* ---- construction ------------------------------------------------- */
+
+mproc_value_t *mp_value_new(mproc_kind_t kind) {
+  mproc_value_t *v = calloc(1, sizeof *v);
+  if (v) v->kind = kind;
+  return v;
+}
+
+static mproc_status_t make(mproc_kind_t kind, mproc_value_t **out,
+                           const char *what) {
+  MP_REQUIRE(out, what);
+  *out = mp_value_new(kind);
+  return *out ? MPROC_OK : mp_fail(MPROC_ENOMEM, "%s", what);
+}
+
+mproc_status_t mproc_value_none(mproc_value_t **out) {
+  return make(MPROC_NONE, out, "value_none");
+}
+
+mproc_status_t mproc_value_bool(int b, mproc_value_t **out) {
+  mproc_status_t st = make(MPROC_BOOL, out, "value_bool");
+  if (st == MPROC_OK) (*out)->u.b = b != 0;
+  return st;
+}
+
+mproc_status_t mproc_value_int(int64_t i, mproc_value_t **out) {
+  mproc_status_t st = make(MPROC_INT, out, "value_int");
+  if (st == MPROC_OK) (*out)->u.i = i;
+  return st;
+}
+
+mproc_status_t mproc_value_float(double d, mproc_value_t **out) {
+  mproc_status_t st = make(MPROC_FLOAT, out, "value_float");
+  if (st == MPROC_OK) (*out)->u.f = d;
+  return st;
+}
+
+/* Sets the byte content of a str or bytes value; NUL-terminated copy. */
+int mp_value_set_data(mproc_value_t *v, const void *p, size_t len) {
+  if (len == SIZE_MAX) return 0;
+  v->u.s = malloc(len + 1);
+  if (v->u.s == NULL) return 0;
+  if (len) memcpy(v->u.s, p, len);
+  v->u.s[len] = '\0';
+  v->len = len;
+  return 1;
+}
+
+static mproc_status_t make_data(mproc_kind_t kind, const void *p, size_t len,
+                                mproc_value_t **out, const char *what) {
+  MP_REQUIRE(out, what);
+  if (p == NULL && len > 0)
+    return mp_fail(MPROC_EINVAL, "%s: NULL data with length %zu", what, len);
+  if (kind == MPROC_STR && !mp_utf8_valid(p, len))
+    return mp_fail(MPROC_EINVAL, "%s: not valid UTF-8", what);
+  mproc_value_t *v = mp_value_new(kind);
+  if (v == NULL || !mp_value_set_data(v, p, len)) {
+    free(v);
+    return mp_fail(MPROC_ENOMEM, "%s: %zu bytes", what, len);
+  }
+  *out = v;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_value_str(const char *s, mproc_value_t **out) {
+  MP_REQUIRE(s, "value_str: s");
+  return make_data(MPROC_STR, s, strlen(s), out, "value_str");
+}
+
+mproc_status_t mproc_value_strn(const char *s, size_t len,
+                                mproc_value_t **out) {
+  return make_data(MPROC_STR, s, len, out, "value_strn");
+}
+
+mproc_status_t mproc_value_bytes(const void *p, size_t len,
+                                 mproc_value_t **out) {
+  return make_data(MPROC_BYTES, p, len, out, "value_bytes");
+}
+
+mproc_status_t mproc_value_list(mproc_value_t **out) {
+  return make(MPROC_LIST, out, "value_list");
+}
+
+mproc_status_t mproc_value_dict(mproc_value_t **out) {
+  return make(MPROC_DICT, out, "value_dict");
+}
+
+/* ---- containers --------------------------------------------------- */
+
+/* Room for n more slots (a dict uses two per entry). */
+int mp_value_reserve(mproc_value_t *c, size_t more) {
+  size_t slots = c->kind == MPROC_DICT ? 2 : 1;
+  if (more > (SIZE_MAX / sizeof(void *)) / slots - c->len) return 0;
+  size_t need = (c->len + more) * slots;
+  if (need <= c->cap) return 1;
+  size_t cap = c->cap ? c->cap : 4;
+  while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+  mproc_value_t **items = realloc(c->u.items, cap * sizeof *items);
+  if (items == NULL) return 0;
+  c->u.items = items;
+  c->cap = cap;
+  return 1;
+}
+
+/* Whether item may go into container: free-standing, and not an ancestor. */
+static mproc_status_t check_insertable(const mproc_value_t *container,
+                                       const mproc_value_t *item,
+                                       const char *what) {
+  if (item->parent != NULL)
+    return mp_fail(MPROC_EINVAL, "%s: the value is inside a container already",
+                   what);
+  for (const mproc_value_t *a = container; a; a = a->parent)
+    if (a == item)
+      return mp_fail(MPROC_EINVAL, "%s: that would make a cycle", what);
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_list_append(mproc_value_t *list, mproc_value_t *item) {
+  MP_REQUIRE(list, "list_append: list");
+  MP_REQUIRE(item, "list_append: item");
+  if (list->kind != MPROC_LIST)
+    return mp_fail(MPROC_EINVAL, "list_append: not a list");
+  mproc_status_t st = check_insertable(list, item, "list_append");
+  if (st != MPROC_OK) return st;
+  if (!mp_value_reserve(list, 1))
+    return mp_fail(MPROC_ENOMEM, "list_append");
+  list->u.items[list->len++] = item;
+  item->parent = list;
+  return MPROC_OK;
+}
+
+static int is_key_kind(const mproc_value_t *k) {
+  return k->kind == MPROC_INT || k->kind == MPROC_STR;
+}
+
+/* Keys are int or str: equal when same kind and same content. */
+int mp_key_compare(const mproc_value_t *a, const mproc_value_t *b) {
+  if (a->kind != b->kind) return a->kind < b->kind ? -1 : 1;
+  if (a->kind == MPROC_INT)
+    return a->u.i < b->u.i ? -1 : a->u.i > b->u.i;
+  size_t n = a->len < b->len ? a->len : b->len;
+  int c = memcmp(a->u.s, b->u.s, n);
+  if (c) return c;
+  return a->len < b->len ? -1 : a->len > b->len;
+}
+
+static mproc_value_t **dict_find(const mproc_value_t *dict,
+                                 const mproc_value_t *key) {
+  for (size_t i = 0; i < dict->len; i++)
+    if (mp_key_compare(dict->u.items[2 * i], key) == 0)
+      return &dict->u.items[2 * i];
+  return NULL;
+}
+
+mproc_status_t mproc_dict_set(mproc_value_t *dict, mproc_value_t *key,
+                              mproc_value_t *value) {
+  MP_REQUIRE(dict, "dict_set: dict");
+  MP_REQUIRE(key, "dict_set: key");
+  MP_REQUIRE(value, "dict_set: value");
+  if (dict->kind != MPROC_DICT)
+    return mp_fail(MPROC_EINVAL, "dict_set: not a dict");
+  if (!is_key_kind(key))
+    return mp_fail(MPROC_EINVAL, "dict_set: keys are int or str");
+  mproc_status_t st = check_insertable(dict, key, "dict_set");
+  if (st == MPROC_OK) st = check_insertable(dict, value, "dict_set");
+  if (st == MPROC_OK && key == value)
+    st = mp_fail(MPROC_EINVAL, "dict_set: key and value are one value");
+  if (st != MPROC_OK) return st;
+  mproc_value_t **slot = dict_find(dict, key);
+  if (slot) {
+    slot[1]->parent = NULL;
+    mproc_value_free(slot[1]);
+    mproc_value_free(key);
+    slot[1] = value;
+  } else {
+    if (!mp_value_reserve(dict, 1)) return mp_fail(MPROC_ENOMEM, "dict_set");
+    dict->u.items[2 * dict->len] = key;
+    dict->u.items[2 * dict->len + 1] = value;
+    dict->len++;
+    key->parent = dict;
+  }
+  value->parent = dict;
+  return MPROC_OK;
+}
+
+/* Frees a tree without recursion on the C stack: children are unlinked
+ * into a work list through their parent pointers. */
+void mp_value_destroy(mproc_value_t *v) {
+  mproc_value_t *work = v;
+  if (v) v->parent = NULL;
+  while (work) {
+    mproc_value_t *cur = work;
+    work = cur->parent;
+    if (cur->kind == MPROC_LIST || cur->kind == MPROC_DICT) {
+      size_t n = cur->kind == MPROC_DICT ? 2 * cur->len : cur->len;
+      for (size_t i = 0; i < n; i++) {
+        cur->u.items[i]->parent = work;
+        work = cur->u.items[i];
+      }
+      free(cur->u.items);
+    } else if (cur->kind == MPROC_STR || cur->kind == MPROC_BYTES) {
+      free(cur->u.s);
+    }
+    free(cur);
+  }
+}
+
+mproc_status_t mproc_value_free(mproc_value_t *v) {
+  if (v == NULL) return MPROC_OK;
+  if (v->parent)
+    return mp_fail(MPROC_EINVAL,
+                   "value_free: the value belongs to a container");
+  mp_value_destroy(v);
+  return MPROC_OK;
+}
+
+/* ---- accessors ---------------------------------------------------- */
+
+static mproc_status_t require_kind(const mproc_value_t *v, mproc_kind_t kind,
+                                   const void *out, const char *what) {
+  MP_REQUIRE(v, what);
+  MP_REQUIRE(out, what);
+  if (v->kind != kind)
+    return mp_fail(MPROC_EINVAL, "%s: the value is a %s", what,
+                   mp_kind_name(v->kind));
+  return MPROC_OK;
+}
+
+const char *mp_kind_name(mproc_kind_t kind) {
+  static const char *const names[] = {"None", "bool",  "int",  "float",
+                                      "str",  "bytes", "list", "dict"};
+  return (unsigned)kind < sizeof names / sizeof *names ? names[kind] : "?";
+}
+
+mproc_status_t mproc_value_kind(const mproc_value_t *v, mproc_kind_t *out) {
+  MP_REQUIRE(v, "value_kind: v");
+  MP_REQUIRE(out, "value_kind: out");
+  *out = v->kind;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_value_get_bool(const mproc_value_t *v, int *out) {
+  mproc_status_t st = require_kind(v, MPROC_BOOL, out, "value_get_bool");
+  if (st == MPROC_OK) *out = v->u.b;
+  return st;
+}
+
+mproc_status_t mproc_value_get_int(const mproc_value_t *v, int64_t *out) {
+  mproc_status_t st = require_kind(v, MPROC_INT, out, "value_get_int");
+  if (st == MPROC_OK) *out = v->u.i;
+  return st;
+}
+
+mproc_status_t mproc_value_get_float(const mproc_value_t *v, double *out) {
+  mproc_status_t st = require_kind(v, MPROC_FLOAT, out, "value_get_float");
+  if (st == MPROC_OK) *out = v->u.f;
+  return st;
+}
+
+mproc_status_t mproc_value_get_str(const mproc_value_t *v, const char **s,
+                                   size_t *len) {
+  mproc_status_t st = require_kind(v, MPROC_STR, s, "value_get_str");
+  if (st != MPROC_OK) return st;
+  *s = v->u.s;
+  if (len) *len = v->len;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_value_get_bytes(const mproc_value_t *v, const void **p,
+                                     size_t *len) {
+  mproc_status_t st = require_kind(v, MPROC_BYTES, p, "value_get_bytes");
+  if (st != MPROC_OK) return st;
+  *p = v->u.s;
+  if (len) *len = v->len;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_value_len(const mproc_value_t *v, size_t *out) {
+  MP_REQUIRE(v, "value_len: v");
+  MP_REQUIRE(out, "value_len: out");
+  if (v->kind < MPROC_STR)
+    return mp_fail(MPROC_EINVAL, "value_len: a %s has no length",
+                   mp_kind_name(v->kind));
+  *out = v->len;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_list_get(const mproc_value_t *list, size_t index,
+                              const mproc_value_t **out) {
+  mproc_status_t st = require_kind(list, MPROC_LIST, out, "list_get");
+  if (st != MPROC_OK) return st;
+  if (index >= list->len)
+    return mp_fail(MPROC_EINVAL, "list_get: index %zu of %zu", index,
+                   list->len);
+  *out = list->u.items[index];
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_dict_item(const mproc_value_t *dict, size_t index,
+                               const mproc_value_t **key,
+                               const mproc_value_t **value) {
+  mproc_status_t st = require_kind(dict, MPROC_DICT, key, "dict_item");
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(value, "dict_item: value");
+  if (index >= dict->len)
+    return mp_fail(MPROC_EINVAL, "dict_item: index %zu of %zu", index,
+                   dict->len);
+  *key = dict->u.items[2 * index];
+  *value = dict->u.items[2 * index + 1];
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_dict_get(const mproc_value_t *dict,
+                              const mproc_value_t *key,
+                              const mproc_value_t **out) {
+  mproc_status_t st = require_kind(dict, MPROC_DICT, out, "dict_get");
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(key, "dict_get: key");
+  mproc_value_t **slot = is_key_kind(key) ? dict_find(dict, key) : NULL;
+  *out = slot ? slot[1] : NULL;
+  return MPROC_OK;
+}
+
+/* ---- equality ----------------------------------------------------- */
+
+static int is_number(const mproc_value_t *v) {
+  return v->kind == MPROC_BOOL || v->kind == MPROC_INT ||
+         v->kind == MPROC_FLOAT;
+}
+
+static int numbers_equal(const mproc_value_t *a, const mproc_value_t *b) {
+  if (a->kind == MPROC_FLOAT || b->kind == MPROC_FLOAT) {
+    double x = a->kind == MPROC_FLOAT ? a->u.f
+               : a->kind == MPROC_INT ? (double)a->u.i : a->u.b;
+    double y = b->kind == MPROC_FLOAT ? b->u.f
+               : b->kind == MPROC_INT ? (double)b->u.i : b->u.b;
+    return x == y;
+  }
+  int64_t x = a->kind == MPROC_INT ? a->u.i : a->u.b;
+  int64_t y = b->kind == MPROC_INT ? b->u.i : b->u.b;
+  return x == y;
+}
+
+static int values_equal(const mproc_value_t *a, const mproc_value_t *b,
+                        int depth) {
+  if (depth > MPROC_VALUE_MAX_DEPTH) return 0;
+  if (is_number(a) && is_number(b)) return numbers_equal(a, b);
+  if (a->kind != b->kind) return 0;
+  switch (a->kind) {
+    case MPROC_NONE: return 1;
+    case MPROC_STR:
+    case MPROC_BYTES:
+      return a->len == b->len && memcmp(a->u.s, b->u.s, a->len) == 0;
+    case MPROC_LIST:
+      if (a->len != b->len) return 0;
+      for (size_t i = 0; i < a->len; i++)
+        if (!values_equal(a->u.items[i], b->u.items[i], depth + 1)) return 0;
+      return 1;
+    case MPROC_DICT:
+      if (a->len != b->len) return 0;
+      for (size_t i = 0; i < a->len; i++) {
+        mproc_value_t **other = dict_find(b, a->u.items[2 * i]);
+        if (!other || !values_equal(a->u.items[2 * i + 1], other[1],
+                                    depth + 1))
+          return 0;
+      }
+      return 1;
+    default: return 0;
+  }
+}
+
+mproc_status_t mproc_value_equal(const mproc_value_t *a,
+                                 const mproc_value_t *b, int *out) {
+  MP_REQUIRE(a, "value_equal: a");
+  MP_REQUIRE(b, "value_equal: b");
+  MP_REQUIRE(out, "value_equal: out");
+  *out = values_equal(a, b, 0);
+  return MPROC_OK;
+}
+
+/* ---- UTF-8 -------------------------------------------------------- */
+
+/* Length of the UTF-8 sequence at p (n bytes left) and its code point, or
+ * 0 when it is not well-formed (overlong, surrogate, beyond U+10FFFF). */
+size_t mp_utf8_next(const unsigned char *p, size_t n, uint32_t *cp) {
+  if (n == 0) return 0;
+  unsigned char c = p[0];
+  size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+               : (c & 0xf8) == 0xf0 ? 4 : 0;
+  if (len == 0 || len > n) return 0;
+  uint32_t v = len == 1 ? c : c & (0x7f >> len);
+  for (size_t i = 1; i < len; i++) {
+    if ((p[i] & 0xc0) != 0x80) return 0;
+    v = (v << 6) | (p[i] & 0x3f);
+  }
+  static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (v < min[len] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return 0;
+  *cp = v;
+  return len;
+}
+
+int mp_utf8_valid(const void *s, size_t len) {
+  const unsigned char *p = s;
+  uint32_t cp;
+  for (size_t i = 0; i < len;) {
+    if (p[i] < 0x80) { /* the common case */
+      i++;
+      continue;
+    }
+    size_t n = mp_utf8_next(p + i, len - i, &cp);
+    if (n == 0) return 0;
+    i += n;
+  }
+  return 1;
+}

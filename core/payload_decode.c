@@ -1,0 +1,230 @@
+/*
+ * Values in: a bounded MessagePack decoder.
+ *
+ * Whatever the input, it never reads outside it, never recurses deeper than
+ * MPROC_VALUE_MAX_DEPTH, and never allocates for elements it has not got
+ * the bytes for: an array or map header announcing more entries than bytes
+ * remain (each entry takes at least one byte) is refused before any
+ * allocation. Memory is therefore at most a small multiple of the input.
+ * (That is why this is not msgpack-c's unpacker: see payload.c.)
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/payload.h"
+
+typedef struct {
+  const unsigned char *p;
+  size_t len, pos;
+} reader_t;
+
+static mproc_status_t bad(const reader_t *r, const char *why) {
+  return mp_fail(MPROC_EBADMSG, "value_decode: %s at byte %zu", why, r->pos);
+}
+
+static size_t left(const reader_t *r) { return r->len - r->pos; }
+
+/* Reads an n-byte big-endian unsigned integer (n <= 8). */
+static int read_be(reader_t *r, size_t n, uint64_t *out) {
+  if (left(r) < n) return 0;
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; i++) v = (v << 8) | r->p[r->pos + i];
+  r->pos += n;
+  *out = v;
+  return 1;
+}
+
+static mproc_status_t decode(reader_t *r, int depth, mproc_value_t **out);
+
+static mproc_status_t new_value(mproc_kind_t kind, mproc_value_t **out) {
+  *out = mp_value_new(kind);
+  return *out ? MPROC_OK : mp_fail(MPROC_ENOMEM, "value_decode");
+}
+
+static mproc_status_t decode_data(reader_t *r, mproc_kind_t kind, size_t n,
+                                  mproc_value_t **out) {
+  if (left(r) < n) return bad(r, "truncated str/bin");
+  const unsigned char *data = r->p + r->pos;
+  if (kind == MPROC_STR && !mp_utf8_valid(data, n))
+    return bad(r, "str is not UTF-8");
+  mproc_status_t st = new_value(kind, out);
+  if (st != MPROC_OK) return st;
+  if (!mp_value_set_data(*out, data, n)) {
+    free(*out);
+    return mp_fail(MPROC_ENOMEM, "value_decode: %zu bytes", n);
+  }
+  r->pos += n;
+  return MPROC_OK;
+}
+
+static int key_order(const void *a, const void *b) {
+  return mp_key_compare(*(mproc_value_t *const *)a,
+                        *(mproc_value_t *const *)b);
+}
+
+/* Dict keys must be int or str and distinct (checked by sorting). */
+static mproc_status_t check_keys(reader_t *r, const mproc_value_t *d) {
+  if (d->len < 2) return MPROC_OK;
+  mproc_value_t **keys = malloc(d->len * sizeof *keys);
+  if (keys == NULL) return mp_fail(MPROC_ENOMEM, "value_decode: dict keys");
+  for (size_t i = 0; i < d->len; i++) keys[i] = d->u.items[2 * i];
+  qsort(keys, d->len, sizeof *keys, key_order);
+  int repeated = 0;
+  for (size_t i = 1; i < d->len && !repeated; i++)
+    repeated = mp_key_compare(keys[i - 1], keys[i]) == 0;
+  free(keys);
+  return repeated ? bad(r, "repeated dict key") : MPROC_OK;
+}
+
+static mproc_status_t decode_container(reader_t *r, mproc_kind_t kind,
+                                       uint64_t n, int depth,
+                                       mproc_value_t **out) {
+  int dict = kind == MPROC_DICT;
+  if (depth >= MPROC_VALUE_MAX_DEPTH) return bad(r, "nested too deep");
+  if (n > left(r) / (dict ? 2 : 1)) return bad(r, "more entries than bytes");
+  mproc_value_t *c;
+  mproc_status_t st = new_value(kind, &c);
+  if (st != MPROC_OK) return st;
+  if (n && !mp_value_reserve(c, (size_t)n)) {
+    mp_value_destroy(c);
+    return mp_fail(MPROC_ENOMEM, "value_decode: %llu entries",
+                   (unsigned long long)n);
+  }
+  size_t slots = (size_t)n * (dict ? 2 : 1), filled = 0;
+  for (; filled < slots; filled++) {
+    mproc_value_t *item;
+    st = decode(r, depth + 1, &item);
+    if (st != MPROC_OK) break;
+    c->u.items[filled] = item;
+    item->parent = c;
+    if (dict && filled % 2 == 0 && item->kind != MPROC_INT &&
+        item->kind != MPROC_STR) {
+      st = bad(r, "dict key is not int or str");
+      filled++;
+      break;
+    }
+  }
+  c->len = dict ? filled / 2 : filled;
+  if (dict && filled % 2) mp_value_destroy(c->u.items[filled - 1]);
+  if (st == MPROC_OK && dict) st = check_keys(r, c);
+  if (st != MPROC_OK) {
+    mp_value_destroy(c);
+    return st;
+  }
+  *out = c;
+  return MPROC_OK;
+}
+
+static mproc_status_t decode_int(reader_t *r, int is_signed, size_t n,
+                                 mproc_value_t **out) {
+  uint64_t u;
+  if (!read_be(r, n, &u)) return bad(r, "truncated integer");
+  int64_t i;
+  if (is_signed) {
+    /* sign-extend an n-byte two's complement number */
+    unsigned shift = (unsigned)(64 - 8 * n);
+    i = (int64_t)(u << shift) >> shift;
+  } else {
+    if (u > INT64_MAX) return bad(r, "integer beyond int64");
+    i = (int64_t)u;
+  }
+  mproc_status_t st = new_value(MPROC_INT, out);
+  if (st == MPROC_OK) (*out)->u.i = i;
+  return st;
+}
+
+static mproc_status_t decode_float(reader_t *r, size_t n,
+                                   mproc_value_t **out) {
+  uint64_t u;
+  if (!read_be(r, n, &u)) return bad(r, "truncated float");
+  double d;
+  if (n == 4) {
+    uint32_t w = (uint32_t)u;
+    float f;
+    memcpy(&f, &w, sizeof f);
+    d = f;
+  } else {
+    memcpy(&d, &u, sizeof d);
+  }
+  mproc_status_t st = new_value(MPROC_FLOAT, out);
+  if (st == MPROC_OK) (*out)->u.f = d;
+  return st;
+}
+
+/* Reads a length of n bytes then decodes what it announces. */
+static mproc_status_t sized(reader_t *r, size_t n, mproc_kind_t kind,
+                            int depth, mproc_value_t **out) {
+  uint64_t count;
+  if (!read_be(r, n, &count)) return bad(r, "truncated length");
+  if (kind == MPROC_STR || kind == MPROC_BYTES) {
+    if (count > left(r)) return bad(r, "truncated str/bin");
+    return decode_data(r, kind, (size_t)count, out);
+  }
+  return decode_container(r, kind, count, depth, out);
+}
+
+static mproc_status_t decode(reader_t *r, int depth, mproc_value_t **out) {
+  if (left(r) == 0) return bad(r, "truncated");
+  unsigned char c = r->p[r->pos++];
+  if (c <= 0x7f || c >= 0xe0) {
+    mproc_status_t st = new_value(MPROC_INT, out);
+    if (st == MPROC_OK) (*out)->u.i = c <= 0x7f ? c : (int8_t)c;
+    return st;
+  }
+  if ((c & 0xe0) == 0xa0) return decode_data(r, MPROC_STR, c & 0x1f, out);
+  if ((c & 0xf0) == 0x90)
+    return decode_container(r, MPROC_LIST, c & 0x0f, depth, out);
+  if ((c & 0xf0) == 0x80)
+    return decode_container(r, MPROC_DICT, c & 0x0f, depth, out);
+  mproc_status_t st;
+  switch (c) {
+    case 0xc0: return new_value(MPROC_NONE, out);
+    case 0xc2:
+    case 0xc3:
+      st = new_value(MPROC_BOOL, out);
+      if (st == MPROC_OK) (*out)->u.b = c == 0xc3;
+      return st;
+    case 0xc4: return sized(r, 1, MPROC_BYTES, depth, out);
+    case 0xc5: return sized(r, 2, MPROC_BYTES, depth, out);
+    case 0xc6: return sized(r, 4, MPROC_BYTES, depth, out);
+    case 0xca: return decode_float(r, 4, out);
+    case 0xcb: return decode_float(r, 8, out);
+    case 0xcc: return decode_int(r, 0, 1, out);
+    case 0xcd: return decode_int(r, 0, 2, out);
+    case 0xce: return decode_int(r, 0, 4, out);
+    case 0xcf: return decode_int(r, 0, 8, out);
+    case 0xd0: return decode_int(r, 1, 1, out);
+    case 0xd1: return decode_int(r, 1, 2, out);
+    case 0xd2: return decode_int(r, 1, 4, out);
+    case 0xd3: return decode_int(r, 1, 8, out);
+    case 0xd9: return sized(r, 1, MPROC_STR, depth, out);
+    case 0xda: return sized(r, 2, MPROC_STR, depth, out);
+    case 0xdb: return sized(r, 4, MPROC_STR, depth, out);
+    case 0xdc: return sized(r, 2, MPROC_LIST, depth, out);
+    case 0xdd: return sized(r, 4, MPROC_LIST, depth, out);
+    case 0xde: return sized(r, 2, MPROC_DICT, depth, out);
+    case 0xdf: return sized(r, 4, MPROC_DICT, depth, out);
+    default:
+      r->pos--;
+      return bad(r, "unsupported type (ext or reserved)");
+  }
+}
+
+mproc_status_t mproc_value_decode(const void *buf, size_t len,
+                                  mproc_value_t **out) {
+  MP_REQUIRE(out, "value_decode: out");
+  if (buf == NULL && len > 0)
+    return mp_fail(MPROC_EINVAL, "value_decode: NULL buffer of %zu bytes",
+                   len);
+  reader_t r = {buf, len, 0};
+  mproc_value_t *v;
+  mproc_status_t st = decode(&r, 0, &v);
+  if (st != MPROC_OK) return st;
+  if (r.pos != len) {
+    mp_value_destroy(v);
+    return bad(&r, "trailing bytes");
+  }
+  *out = v;
+  return MPROC_OK;
+}

@@ -1,0 +1,571 @@
+/*
+ * Queues: Queue, SimpleQueue and JoinableQueue as one shared-memory ring.
+ *
+ * Layout (one anonymous shared segment): a header, then a ring of 8-byte
+ * words. An item is a record: one header word (length, tag) and its bytes,
+ * wrapping around the end of the ring.
+ *
+ * Producers serialise on put_lock, consumers on get_lock: one producer and
+ * one consumer run side by side, and neither lock is contended in the
+ * 1-to-1 case. Both locks are robust (the kernel releases them when their
+ * holder dies, even by SIGKILL).
+ *
+ * Crash safety comes from committing with one store. The tail word packs
+ * the ring position of the end of the last committed record (40 bits, in
+ * words) with the number of records ever committed (24 bits, wrapping);
+ * the head word does the same for records consumed. A producer writes its
+ * record past the tail and then stores the new tail; a consumer copies the
+ * record out and then stores the new head. A process killed before its
+ * store leaves nothing behind (its half-written record is overwritten by
+ * the next producer; its half-read one is read again by the next
+ * consumer); killed after it, the item is committed (or gone with the
+ * consumer that got it). No state needs repair when a lock comes back
+ * from a dead holder. Counts wrap at 2^24: a queue holds fewer records
+ * than that (capacity is at most 2^24 words), and JoinableQueue's
+ * unfinished count (puts minus task_done) must stay below it too.
+ *
+ * Waiting: spin briefly, then sleep on a futex word (data_seq for
+ * consumers, room_seq for producers) that the other side bumps and wakes
+ * only when someone says it sleeps (the waiters counters), so the busy
+ * 1-to-1 case makes no system call.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "core/object.h"
+
+#define QUEUE_MAGIC 0x6d707175u /* "mpqu" */
+#define POS_BITS 40
+#define POS_MASK ((UINT64_C(1) << POS_BITS) - 1)
+#define COUNT_MASK ((UINT32_C(1) << 24) - 1)
+#define MIN_CAPACITY 64
+#define MAX_CAPACITY ((size_t)128 << 20) /* 2^24 words: see above */
+#define SPINS 200
+
+enum { KIND_QUEUE = 0, KIND_JOINABLE = 1, KIND_SIMPLE = 2 };
+enum { TAG_BYTES = 0, TAG_VALUE = 1 };
+
+typedef struct {
+  uint32_t magic;
+  uint32_t kind;
+  uint64_t capacity_words; /* a power of two */
+  uint64_t maxsize;        /* 0: no item limit */
+  _Alignas(64) mp_robust_mutex_t put_lock;
+  _Alignas(64) _Atomic uint64_t tail;
+  uint64_t head_seen; /* producers' last look at head (under put_lock) */
+  _Alignas(64) mp_robust_mutex_t get_lock;
+  _Alignas(64) _Atomic uint64_t head;
+  uint64_t tail_seen; /* consumers' last look at tail (under get_lock) */
+  _Alignas(64) _Atomic uint32_t data_seq;
+  _Atomic uint32_t data_waiters;
+  _Alignas(64) _Atomic uint32_t room_seq;
+  _Atomic uint32_t room_waiters;
+  _Alignas(64) _Atomic uint32_t ndone; /* task_done calls, mod 2^24 */
+  _Atomic uint32_t done_seq;
+  _Atomic uint32_t done_waiters;
+  _Alignas(64) uint64_t ring[]; /* capacity_words */
+} shared_t;
+
+struct mproc_queue {
+  mp_object_t obj;
+  mp_shm_t *shm;
+  shared_t *s;
+  uint64_t mask; /* capacity_words - 1 */
+  int closed;
+};
+
+/* ---- packed positions --------------------------------------------- */
+
+static uint64_t pos_of(uint64_t w) { return w & POS_MASK; }
+static uint32_t count_of(uint64_t w) { return (uint32_t)(w >> POS_BITS); }
+static uint64_t pack(uint64_t pos, uint32_t count) {
+  return (pos & POS_MASK) | (uint64_t)(count & COUNT_MASK) << POS_BITS;
+}
+static uint64_t words_used(uint64_t head, uint64_t tail) {
+  return (pos_of(tail) - pos_of(head)) & POS_MASK;
+}
+static uint32_t items_between(uint64_t head, uint64_t tail) {
+  return (count_of(tail) - count_of(head)) & COUNT_MASK;
+}
+static uint64_t record_words(size_t len) { return 1 + (len + 7) / 8; }
+
+/* ---- the object --------------------------------------------------- */
+
+static mproc_status_t export_queue(void *obj, mp_buf_t *state,
+                                   mp_handles_t *handles);
+static mproc_status_t import_queue(const void *state, size_t len, void **out);
+
+static mp_object_ops_t queue_ops = {
+    .kind = "queue",
+    .export_state = export_queue,
+    .import_state = import_queue,
+};
+MP_OBJECT_KIND(queue_ops)
+
+static mproc_status_t wrap(mp_shm_t *shm, mproc_queue_t **out) {
+  mproc_queue_t *q = calloc(1, sizeof *q);
+  if (q == NULL) {
+    mp_shm_close(shm);
+    return mp_fail(MPROC_ENOMEM, "queue");
+  }
+  mp_object_init(&q->obj, &queue_ops);
+  q->shm = shm;
+  q->s = mp_shm_base(shm);
+  q->mask = q->s->capacity_words - 1;
+  *out = q;
+  return MPROC_OK;
+}
+
+static mproc_status_t create(mproc_queue_t **out, uint32_t kind,
+                             size_t maxsize, size_t capacity) {
+  mproc_status_t st = mp_require_init();
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(out, "queue_create: out");
+  if (capacity == 0) capacity = MPROC_QUEUE_DEFAULT_CAPACITY;
+  if (capacity < MIN_CAPACITY || capacity > MAX_CAPACITY)
+    return mp_fail(MPROC_EINVAL, "queue_create: capacity %zu outside [%d, %zu]",
+                   capacity, MIN_CAPACITY, MAX_CAPACITY);
+  uint64_t words = 8;
+  while (words * 8 < capacity) words *= 2;
+  mp_shm_t *shm;
+  st = mp_shm_create(&shm, sizeof(shared_t) + words * 8);
+  if (st != MPROC_OK) return st;
+  shared_t *s = mp_shm_base(shm);
+  s->kind = kind;
+  s->capacity_words = words;
+  s->maxsize = maxsize;
+  if ((st = mp_robust_mutex_init(&s->put_lock)) != MPROC_OK ||
+      (st = mp_robust_mutex_init(&s->get_lock)) != MPROC_OK) {
+    mp_shm_close(shm);
+    return st;
+  }
+  s->magic = QUEUE_MAGIC;
+  return wrap(shm, out);
+}
+
+mproc_status_t mproc_queue_create(mproc_queue_t **out, size_t maxsize,
+                                  size_t capacity) {
+  return create(out, KIND_QUEUE, maxsize, capacity);
+}
+
+mproc_status_t mproc_joinable_queue_create(mproc_queue_t **out,
+                                           size_t maxsize, size_t capacity) {
+  return create(out, KIND_JOINABLE, maxsize, capacity);
+}
+
+mproc_status_t mproc_simple_queue_create(mproc_queue_t **out) {
+  return create(out, KIND_SIMPLE, 0, 0);
+}
+
+static mproc_status_t export_queue(void *obj, mp_buf_t *state,
+                                   mp_handles_t *handles) {
+  mproc_queue_t *q = obj;
+  mp_buf_put_u64(state, (uint64_t)mp_shm_handle(q->shm));
+  mp_buf_put_u64(state, mp_shm_size(q->shm));
+  mp_buf_put_u64(state, (uint64_t)q->closed);
+  mp_handles_add(handles, mp_shm_handle(q->shm));
+  return MPROC_OK;
+}
+
+static mproc_status_t import_queue(const void *state, size_t len, void **out) {
+  mp_reader_t r = {state, len, 0, 0};
+  mp_handle_t h = (mp_handle_t)mp_read_u64(&r);
+  size_t size = (size_t)mp_read_u64(&r);
+  int closed = (int)mp_read_u64(&r);
+  if (r.bad || r.pos != len)
+    return mp_fail(MPROC_ESPAWN, "bootstrap: malformed queue");
+  mp_shm_t *shm;
+  mproc_status_t st = mp_shm_from_handle(&shm, h, size);
+  if (st != MPROC_OK) return st;
+  shared_t *s = mp_shm_base(shm);
+  if (size < sizeof *s || s->magic != QUEUE_MAGIC ||
+      sizeof *s + s->capacity_words * 8 != size) {
+    mp_shm_close(shm);
+    return mp_fail(MPROC_ESPAWN, "bootstrap: not a queue segment");
+  }
+  mproc_queue_t *q = NULL;
+  if ((st = wrap(shm, &q)) != MPROC_OK) return st;
+  q->closed = closed;
+  *out = q;
+  return MPROC_OK;
+}
+
+static mproc_status_t require_open(const mproc_queue_t *q, const char *what) {
+  MP_REQUIRE(q, what);
+  if (q->closed) return mp_fail(MPROC_ESTATE, "%s: the queue is closed", what);
+  return MPROC_OK;
+}
+
+/* ---- ring copies -------------------------------------------------- */
+
+/* Where len bytes at word pos lie: *at, of which the first *first bytes
+ * run up to the end of the ring; the rest wrap to its start. */
+static unsigned char *ring_at(const mproc_queue_t *q, uint64_t pos,
+                              size_t len, size_t *first) {
+  size_t bytes = (size_t)(q->mask + 1) * 8;
+  size_t off = (size_t)(pos & q->mask) * 8;
+  *first = len < bytes - off ? len : bytes - off;
+  return (unsigned char *)q->s->ring + off;
+}
+
+static void ring_write(mproc_queue_t *q, uint64_t pos, const void *src,
+                       size_t len) {
+  size_t first;
+  unsigned char *at = ring_at(q, pos, len, &first);
+  memcpy(at, src, first);
+  memcpy(q->s->ring, (const unsigned char *)src + first, len - first);
+}
+
+static void ring_read(const mproc_queue_t *q, uint64_t pos, void *dst,
+                      size_t len) {
+  size_t first;
+  const unsigned char *at = ring_at(q, pos, len, &first);
+  memcpy(dst, at, first);
+  memcpy((unsigned char *)dst + first, q->s->ring, len - first);
+}
+
+/* ---- waiting ------------------------------------------------------ */
+
+/* Waits (spin, then futex) until ready(q) or the deadline. */
+static mproc_status_t wait_until(mproc_queue_t *q,
+                                 int (*ready)(mproc_queue_t *, void *),
+                                 void *ctx, _Atomic uint32_t *seq,
+                                 _Atomic uint32_t *waiters, double deadline) {
+  for (int i = 0; i < SPINS; i++) {
+    if (ready(q, ctx)) return MPROC_OK;
+    mp_cpu_relax();
+  }
+  for (;;) {
+    atomic_fetch_add(waiters, 1);
+    uint32_t seen = atomic_load(seq);
+    if (ready(q, ctx)) {
+      atomic_fetch_sub(waiters, 1);
+      return MPROC_OK;
+    }
+    double left = mp_time_left(deadline);
+    mproc_status_t st = left == 0 ? MPROC_ETIMEDOUT
+                                  : mp_futex_wait((uint32_t *)seq, seen, left);
+    atomic_fetch_sub(waiters, 1);
+    if (st == MPROC_ETIMEDOUT && ready(q, ctx)) return MPROC_OK;
+    if (st != MPROC_OK) return st;
+  }
+}
+
+static void wake(_Atomic uint32_t *seq, _Atomic uint32_t *waiters, int n) {
+  if (atomic_load(waiters) == 0) return;
+  atomic_fetch_add(seq, 1);
+  mp_futex_wake((uint32_t *)seq, n);
+}
+
+/* Takes a robust lock by the deadline. */
+static mproc_status_t lock(mp_robust_mutex_t *m, double deadline) {
+  int owner_died; /* nothing to repair: see the top of the file */
+  return mp_robust_mutex_lock(m, mp_time_left(deadline), &owner_died);
+}
+
+/* ---- put ---------------------------------------------------------- */
+
+/* Whether a record of need words fits now (producer, under put_lock). */
+static int has_room(mproc_queue_t *q, void *ctx) {
+  shared_t *s = q->s;
+  uint64_t need = *(uint64_t *)ctx;
+  uint64_t tail = atomic_load_explicit(&s->tail, memory_order_relaxed);
+  for (int fresh = 0; fresh < 2; fresh++) {
+    uint64_t head = s->head_seen;
+    if (words_used(head, tail) + need <= s->capacity_words &&
+        (s->maxsize == 0 || items_between(head, tail) < s->maxsize))
+      return 1;
+    if (fresh == 0) s->head_seen = atomic_load(&s->head);
+  }
+  return 0;
+}
+
+static mproc_status_t put_record(mproc_queue_t *q, uint32_t tag,
+                                 const void *buf, size_t len, double timeout,
+                                 const char *what) {
+  shared_t *s = q->s;
+  uint64_t need = record_words(len);
+  if (need > s->capacity_words || len > UINT32_MAX)
+    return mp_fail(MPROC_EMSGSIZE, "%s: an item of %zu bytes never fits a "
+                   "ring of %llu bytes", what, len,
+                   (unsigned long long)s->capacity_words * 8);
+  double deadline = mp_deadline(timeout);
+  mproc_status_t st = lock(&s->put_lock, deadline);
+  if (st == MPROC_OK) {
+    st = wait_until(q, has_room, &need, &s->room_seq, &s->room_waiters,
+                    deadline);
+    if (st != MPROC_OK) mp_robust_mutex_unlock(&s->put_lock);
+  }
+  if (st == MPROC_ETIMEDOUT)
+    return mp_fail(MPROC_EFULL, "%s: the queue is full", what);
+  if (st != MPROC_OK) return st;
+  uint64_t tail = atomic_load_explicit(&s->tail, memory_order_relaxed);
+  uint64_t header = (uint64_t)len | (uint64_t)tag << 32;
+  ring_write(q, pos_of(tail), &header, sizeof header);
+  ring_write(q, pos_of(tail) + 1, buf, len);
+  /* The commit: one store publishes the record and its count. */
+  atomic_store(&s->tail, pack(pos_of(tail) + need, count_of(tail) + 1));
+  wake(&s->data_seq, &s->data_waiters, 1);
+  mp_robust_mutex_unlock(&s->put_lock);
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_queue_put_bytes(mproc_queue_t *q, const void *buf,
+                                     size_t len, double timeout) {
+  mproc_status_t st = require_open(q, "queue_put_bytes");
+  if (st != MPROC_OK) return st;
+  if (buf == NULL && len > 0)
+    return mp_fail(MPROC_EINVAL, "queue_put_bytes: NULL buffer of %zu bytes",
+                   len);
+  if ((st = mp_check_timeout(timeout, "queue_put_bytes")) != MPROC_OK)
+    return st;
+  return put_record(q, TAG_BYTES, buf, len, timeout, "queue_put_bytes");
+}
+
+mproc_status_t mproc_queue_put(mproc_queue_t *q, const mproc_value_t *v,
+                               double timeout) {
+  mproc_status_t st = require_open(q, "queue_put");
+  if (st != MPROC_OK) return st;
+  if ((st = mp_check_timeout(timeout, "queue_put")) != MPROC_OK) return st;
+  void *data = NULL;
+  size_t len;
+  if ((st = mproc_value_encode(v, &data, &len)) != MPROC_OK) return st;
+  st = put_record(q, TAG_VALUE, data, len, timeout, "queue_put");
+  free(data);
+  return st;
+}
+
+mproc_status_t mproc_queue_put_nowait(mproc_queue_t *q,
+                                      const mproc_value_t *v) {
+  return mproc_queue_put(q, v, 0);
+}
+
+/* ---- get ---------------------------------------------------------- */
+
+static int has_data(mproc_queue_t *q, void *ctx) {
+  (void)ctx;
+  shared_t *s = q->s;
+  uint64_t head = atomic_load_explicit(&s->head, memory_order_relaxed);
+  if (count_of(s->tail_seen) != count_of(head)) return 1;
+  s->tail_seen = atomic_load(&s->tail);
+  return count_of(s->tail_seen) != count_of(head);
+}
+
+/* Where a got record goes: a new buffer, or the caller's. */
+typedef struct {
+  void *buf;    /* the caller's, or NULL: allocate */
+  size_t cap;
+  void *out;    /* the bytes */
+  size_t len;
+  uint32_t tag;
+} sink_t;
+
+/* Locks get_lock and waits for a record; on MPROC_OK the caller holds the
+ * lock and *head is the first unconsumed record. */
+static mproc_status_t begin_get(mproc_queue_t *q, double timeout,
+                                uint64_t *head, const char *what) {
+  shared_t *s = q->s;
+  double deadline = mp_deadline(timeout);
+  mproc_status_t st = lock(&s->get_lock, deadline);
+  if (st == MPROC_OK) {
+    st = wait_until(q, has_data, NULL, &s->data_seq, &s->data_waiters,
+                    deadline);
+    if (st != MPROC_OK) mp_robust_mutex_unlock(&s->get_lock);
+  }
+  if (st == MPROC_ETIMEDOUT)
+    return mp_fail(MPROC_EEMPTY, "%s: the queue is empty", what);
+  if (st != MPROC_OK) return st;
+  *head = atomic_load_explicit(&s->head, memory_order_relaxed);
+  return MPROC_OK;
+}
+
+static mproc_status_t get_record(mproc_queue_t *q, sink_t *sink,
+                                 double timeout, const char *what) {
+  shared_t *s = q->s;
+  uint64_t head = 0, header;
+  mproc_status_t st = begin_get(q, timeout, &head, what);
+  if (st != MPROC_OK) return st;
+  ring_read(q, pos_of(head), &header, sizeof header);
+  size_t len = (size_t)(uint32_t)header;
+  sink->len = len;
+  sink->tag = (uint32_t)(header >> 32);
+  if (sink->buf && len > sink->cap) {
+    st = mp_fail(MPROC_EMSGSIZE, "%s: an item of %zu bytes, room for %zu",
+                 what, len, sink->cap);
+  } else {
+    sink->out = sink->buf ? sink->buf : malloc(len ? len : 1);
+    if (sink->out == NULL)
+      st = mp_fail(MPROC_ENOMEM, "%s: an item of %zu bytes", what, len);
+  }
+  if (st == MPROC_OK) {
+    ring_read(q, pos_of(head) + 1, sink->out, len);
+    /* The commit: the record is ours once head moves past it. */
+    atomic_store(&s->head,
+                 pack(pos_of(head) + record_words(len), count_of(head) + 1));
+    wake(&s->room_seq, &s->room_waiters, 1);
+  }
+  mp_robust_mutex_unlock(&s->get_lock);
+  return st;
+}
+
+static mproc_status_t check_get(mproc_queue_t *q, const void *out,
+                                double timeout, const char *what) {
+  mproc_status_t st = require_open(q, what);
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(out, what);
+  return mp_check_timeout(timeout, what);
+}
+
+mproc_status_t mproc_queue_get_bytes(mproc_queue_t *q, void **out,
+                                     size_t *len, double timeout) {
+  mproc_status_t st = check_get(q, out, timeout, "queue_get_bytes");
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(len, "queue_get_bytes: len");
+  sink_t sink = {0};
+  if ((st = get_record(q, &sink, timeout, "queue_get_bytes")) != MPROC_OK)
+    return st;
+  *out = sink.out;
+  *len = sink.len;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_queue_get_bytes_into(mproc_queue_t *q, void *buf,
+                                          size_t buflen, size_t *len,
+                                          double timeout) {
+  mproc_status_t st = check_get(q, len, timeout, "queue_get_bytes_into");
+  if (st != MPROC_OK) return st;
+  if (buf == NULL && buflen > 0)
+    return mp_fail(MPROC_EINVAL,
+                   "queue_get_bytes_into: NULL buffer of %zu bytes", buflen);
+  static unsigned char none[1]; /* a non-NULL sink for buflen 0 */
+  sink_t sink = {.buf = buf ? buf : none, .cap = buflen};
+  st = get_record(q, &sink, timeout, "queue_get_bytes_into");
+  *len = sink.len;
+  return st;
+}
+
+mproc_status_t mproc_queue_get(mproc_queue_t *q, mproc_value_t **out,
+                               double timeout) {
+  mproc_status_t st = check_get(q, out, timeout, "queue_get");
+  if (st != MPROC_OK) return st;
+  sink_t sink = {0};
+  if ((st = get_record(q, &sink, timeout, "queue_get")) != MPROC_OK)
+    return st;
+  st = sink.tag == TAG_VALUE ? mproc_value_decode(sink.out, sink.len, out)
+                             : mproc_value_bytes(sink.out, sink.len, out);
+  free(sink.out);
+  return st;
+}
+
+mproc_status_t mproc_queue_get_nowait(mproc_queue_t *q, mproc_value_t **out) {
+  return mproc_queue_get(q, out, 0);
+}
+
+/* ---- state -------------------------------------------------------- */
+
+static uint32_t qsize_now(const mproc_queue_t *q) {
+  uint64_t head = atomic_load(&q->s->head); /* head first: never > tail */
+  uint64_t tail = atomic_load(&q->s->tail);
+  return items_between(head, tail);
+}
+
+mproc_status_t mproc_queue_qsize(mproc_queue_t *q, size_t *out) {
+  mproc_status_t st = require_open(q, "queue_qsize");
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(out, "queue_qsize: out");
+  *out = qsize_now(q);
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_queue_empty(mproc_queue_t *q, int *out) {
+  mproc_status_t st = require_open(q, "queue_empty");
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(out, "queue_empty: out");
+  *out = qsize_now(q) == 0;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_queue_full(mproc_queue_t *q, int *out) {
+  mproc_status_t st = require_open(q, "queue_full");
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(out, "queue_full: out");
+  *out = q->s->maxsize != 0 && qsize_now(q) >= q->s->maxsize;
+  return MPROC_OK;
+}
+
+/* ---- JoinableQueue ------------------------------------------------ */
+
+static mproc_status_t require_joinable(const mproc_queue_t *q,
+                                       const char *what) {
+  mproc_status_t st = require_open(q, what);
+  if (st == MPROC_OK && q->s->kind != KIND_JOINABLE)
+    st = mp_fail(MPROC_ESTATE, "%s: not a JoinableQueue", what);
+  return st;
+}
+
+/* Items put and not yet marked done. */
+static uint32_t unfinished(const shared_t *s, uint32_t done) {
+  return (count_of(atomic_load(&s->tail)) - done) & COUNT_MASK;
+}
+
+mproc_status_t mproc_queue_task_done(mproc_queue_t *q) {
+  mproc_status_t st = require_joinable(q, "queue_task_done");
+  if (st != MPROC_OK) return st;
+  shared_t *s = q->s;
+  uint32_t done = atomic_load(&s->ndone);
+  do {
+    if (unfinished(s, done) == 0)
+      return mp_fail(MPROC_ESTATE,
+                     "queue_task_done: called more times than items put");
+  } while (!atomic_compare_exchange_weak(&s->ndone, &done,
+                                         (done + 1) & COUNT_MASK));
+  if (unfinished(s, (done + 1) & COUNT_MASK) == 0)
+    wake(&s->done_seq, &s->done_waiters, INT32_MAX);
+  return MPROC_OK;
+}
+
+static int all_done(mproc_queue_t *q, void *ctx) {
+  (void)ctx;
+  return unfinished(q->s, atomic_load(&q->s->ndone)) == 0;
+}
+
+mproc_status_t mproc_queue_join(mproc_queue_t *q, double timeout) {
+  mproc_status_t st = require_joinable(q, "queue_join");
+  if (st != MPROC_OK) return st;
+  if ((st = mp_check_timeout(timeout, "queue_join")) != MPROC_OK) return st;
+  st = wait_until(q, all_done, NULL, &q->s->done_seq, &q->s->done_waiters,
+                  mp_deadline(timeout));
+  if (st == MPROC_ETIMEDOUT)
+    return mp_fail(MPROC_ETIMEDOUT, "queue_join: tasks still unfinished");
+  return st;
+}
+
+/* ---- closing ------------------------------------------------------ */
+
+mproc_status_t mproc_queue_close(mproc_queue_t *q) {
+  MP_REQUIRE(q, "queue_close");
+  q->closed = 1;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_queue_join_thread(mproc_queue_t *q) {
+  MP_REQUIRE(q, "queue_join_thread");
+  if (!q->closed)
+    return mp_fail(MPROC_ESTATE, "queue_join_thread: close the queue first");
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_queue_cancel_join_thread(mproc_queue_t *q) {
+  MP_REQUIRE(q, "queue_cancel_join_thread");
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_queue_free(mproc_queue_t *q) {
+  if (q == NULL) return MPROC_OK;
+  mp_shm_close(q->shm);
+  mp_object_invalidate(&q->obj);
+  free(q);
+  return MPROC_OK;
+}

@@ -1,0 +1,267 @@
+/*
+ * Byte streams for connections and listeners: socketpairs, Unix-domain and
+ * TCP sockets.
+ *
+ * Native calls, not APR: APR has no socketpair, and its apr_socket_t /
+ * apr_file_t own their descriptor through a memory pool that closes it when
+ * the pool goes. mproc's handles are plain descriptors passed by number to
+ * spawned children and closed by the connection objects themselves, and the
+ * read/write path is the hot path of every message (W4, W5): wrapping each
+ * descriptor in a pool-owned APR object would add an allocation and an
+ * indirection per call and buy nothing. Waiting for readability stays on
+ * APR (mp_wait_handles in runtime.c).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "platform/platform.h"
+
+mproc_status_t mp_stream_pair(mp_handle_t out[2]) {
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+    return mp_fail_errno(MPROC_ESYS, errno, "socketpair");
+  out[0] = fds[0];
+  out[1] = fds[1];
+  return MPROC_OK;
+}
+
+void mp_stream_shutdown(mp_handle_t h, int reading, int writing) {
+  if (reading || writing)
+    shutdown((int)h, reading && writing ? SHUT_RDWR
+                     : reading          ? SHUT_RD
+                                        : SHUT_WR);
+}
+
+#define IOV_MAX_PIECES 8
+
+mproc_status_t mp_stream_write(mp_handle_t h, const mp_iovec_t *iov,
+                               size_t n) {
+  struct iovec v[IOV_MAX_PIECES];
+  if (n > IOV_MAX_PIECES)
+    return mp_fail(MPROC_EINVAL, "write: %zu pieces (at most %d)", n,
+                   IOV_MAX_PIECES);
+  for (size_t i = 0; i < n; i++) {
+    v[i].iov_base = (void *)iov[i].base;
+    v[i].iov_len = iov[i].len;
+  }
+  struct msghdr msg = {.msg_iov = v, .msg_iovlen = n};
+  while (msg.msg_iovlen > 0) {
+    /* MSG_NOSIGNAL: a closed peer is an error to report, not SIGPIPE. */
+    ssize_t w = sendmsg((int)h, &msg, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EPIPE || errno == ECONNRESET)
+        return mp_fail(MPROC_EOF, "write: the other end is closed");
+      return mp_fail_errno(MPROC_ESYS, errno, "write");
+    }
+    size_t done = (size_t)w;
+    while (msg.msg_iovlen > 0 && done >= msg.msg_iov->iov_len) {
+      done -= msg.msg_iov->iov_len;
+      msg.msg_iov++;
+      msg.msg_iovlen--;
+    }
+    if (msg.msg_iovlen > 0) {
+      msg.msg_iov->iov_base = (char *)msg.msg_iov->iov_base + done;
+      msg.msg_iov->iov_len -= done;
+    }
+  }
+  return MPROC_OK;
+}
+
+mproc_status_t mp_stream_read(mp_handle_t h, void *buf, size_t n,
+                              size_t *got) {
+  for (;;) {
+    ssize_t r = recv((int)h, buf, n, 0);
+    if (r >= 0) {
+      *got = (size_t)r;
+      return MPROC_OK;
+    }
+    if (errno == EINTR) continue;
+    if (errno == ECONNRESET) { /* the peer went away with data unread */
+      *got = 0;
+      return MPROC_OK;
+    }
+    return mp_fail_errno(MPROC_ESYS, errno, "read");
+  }
+}
+
+mproc_status_t mp_wait_writable(mp_handle_t h, double timeout) {
+  double deadline = timeout < 0 ? -1 : mp_monotonic() + timeout;
+  for (;;) {
+    struct pollfd p = {.fd = (int)h, .events = POLLOUT};
+    int ms = -1;
+    if (deadline >= 0) {
+      double left = deadline - mp_monotonic();
+      ms = left <= 0 ? 0 : (int)(left * 1000.0) + 1;
+    }
+    int rc = poll(&p, 1, ms);
+    if (rc > 0) return MPROC_OK;
+    if (rc == 0) return MPROC_ETIMEDOUT;
+    if (errno != EINTR) return mp_fail_errno(MPROC_ESYS, errno, "poll");
+  }
+}
+
+void mp_handle_close(mp_handle_t h) {
+  if (h != MP_NO_HANDLE) close((int)h);
+}
+
+/* ---- Unix-domain sockets ------------------------------------------ */
+
+static mproc_status_t unix_address(const char *path, struct sockaddr_un *a) {
+  memset(a, 0, sizeof *a);
+  a->sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof a->sun_path)
+    return mp_fail(MPROC_EINVAL, "socket path longer than %zu bytes: %s",
+                   sizeof a->sun_path - 1, path);
+  strcpy(a->sun_path, path);
+  return MPROC_OK;
+}
+
+static mproc_status_t new_socket(int family, int *fd) {
+  *fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  return *fd < 0 ? mp_fail_errno(MPROC_ESYS, errno, "socket") : MPROC_OK;
+}
+
+/* Binds and listens, or closes fd and says why. */
+static mproc_status_t bind_listen(int fd, const struct sockaddr *a,
+                                  socklen_t len, int backlog,
+                                  const char *where) {
+  if (bind(fd, a, len) != 0 || listen(fd, backlog) != 0) {
+    int err = errno;
+    close(fd);
+    return mp_fail_errno(MPROC_ESYS, err, "listen on %s", where);
+  }
+  return MPROC_OK;
+}
+
+mproc_status_t mp_listen_unix(const char *path, int backlog,
+                              mp_handle_t *out) {
+  struct sockaddr_un a;
+  int fd;
+  mproc_status_t st = unix_address(path, &a);
+  if (st == MPROC_OK) st = new_socket(AF_UNIX, &fd);
+  if (st == MPROC_OK)
+    st = bind_listen(fd, (struct sockaddr *)&a, sizeof a, backlog, path);
+  if (st == MPROC_OK) *out = fd;
+  return st;
+}
+
+/* Connects fd, or closes it and says why. */
+static mproc_status_t connect_fd(int fd, const struct sockaddr *a,
+                                 socklen_t len, const char *where) {
+  while (connect(fd, a, len) != 0) {
+    if (errno == EINTR) continue;
+    int err = errno;
+    close(fd);
+    return mp_fail_errno(MPROC_ESYS, err, "connect to %s", where);
+  }
+  return MPROC_OK;
+}
+
+mproc_status_t mp_connect_unix(const char *path, mp_handle_t *out) {
+  struct sockaddr_un a;
+  int fd;
+  mproc_status_t st = unix_address(path, &a);
+  if (st == MPROC_OK) st = new_socket(AF_UNIX, &fd);
+  if (st == MPROC_OK)
+    st = connect_fd(fd, (struct sockaddr *)&a, sizeof a, path);
+  if (st == MPROC_OK) *out = fd;
+  return st;
+}
+
+void mp_unlink_socket_path(const char *path) { unlink(path); }
+
+/* ---- TCP ---------------------------------------------------------- */
+
+static mproc_status_t resolve(const char *host, int port, int passive,
+                              struct addrinfo **out) {
+  char service[16];
+  snprintf(service, sizeof service, "%d", port);
+  struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                           .ai_socktype = SOCK_STREAM,
+                           .ai_flags = passive ? AI_PASSIVE : 0};
+  int rc = getaddrinfo(host, service, &hints, out);
+  if (rc != 0)
+    return mp_fail(MPROC_EINVAL, "address %s:%d: %s", host, port,
+                   gai_strerror(rc));
+  return MPROC_OK;
+}
+
+static void tcp_nodelay(int fd) {
+  int one = 1; /* small messages go out at once: request/reply traffic */
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+static int bound_port_of(int fd) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) return -1;
+  if (ss.ss_family == AF_INET)
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+mproc_status_t mp_listen_tcp(const char *host, int port, int backlog,
+                             mp_handle_t *out, int *bound_port) {
+  struct addrinfo *ai;
+  mproc_status_t st = resolve(host, port, 1, &ai);
+  if (st != MPROC_OK) return st;
+  int fd;
+  st = new_socket(ai->ai_family, &fd);
+  if (st == MPROC_OK) {
+    int one = 1; /* CPython's Listener sets SO_REUSEADDR too */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    st = bind_listen(fd, ai->ai_addr, ai->ai_addrlen, backlog, host);
+  }
+  freeaddrinfo(ai);
+  if (st != MPROC_OK) return st;
+  *out = fd;
+  if (bound_port) *bound_port = bound_port_of(fd);
+  return MPROC_OK;
+}
+
+mproc_status_t mp_connect_tcp(const char *host, int port, mp_handle_t *out) {
+  struct addrinfo *ai;
+  mproc_status_t st = resolve(host, port, 0, &ai);
+  if (st != MPROC_OK) return st;
+  int fd;
+  st = new_socket(ai->ai_family, &fd);
+  if (st == MPROC_OK) st = connect_fd(fd, ai->ai_addr, ai->ai_addrlen, host);
+  freeaddrinfo(ai);
+  if (st != MPROC_OK) return st;
+  tcp_nodelay(fd);
+  *out = fd;
+  return MPROC_OK;
+}
+
+mproc_status_t mp_accept(mp_handle_t listener, mp_handle_t *out) {
+  for (;;) {
+    int fd = accept4((int)listener, NULL, NULL, SOCK_CLOEXEC);
+    if (fd >= 0) {
+      struct sockaddr_storage ss;
+      socklen_t len = sizeof ss;
+      if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+          ss.ss_family != AF_UNIX)
+        tcp_nodelay(fd);
+      *out = fd;
+      return MPROC_OK;
+    }
+    if (errno != EINTR && errno != ECONNABORTED)
+      return mp_fail_errno(MPROC_ESYS, errno, "accept");
+  }
+}
+
+void mp_handle_adopt(mp_handle_t h) {
+  if (h >= 0) fcntl((int)h, F_SETFD, FD_CLOEXEC);
+}

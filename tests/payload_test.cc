@@ -1,0 +1,250 @@
+// Values: construction, Python repr, MessagePack round trips, and a decoder
+// that refuses malformed or oversized input with MPROC_EBADMSG.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "mproc.h"
+#include "tests/ipc_test_util.h"
+
+using namespace ipc_test;
+
+namespace {
+
+mproc_value_t *Float(double d) {
+  mproc_value_t *v = nullptr;
+  mproc_value_float(d, &v);
+  return v;
+}
+
+mproc_value_t *Bytes(const std::string &b) {
+  mproc_value_t *v = nullptr;
+  mproc_value_bytes(b.data(), b.size(), &v);
+  return v;
+}
+
+mproc_value_t *Dict(std::initializer_list<std::pair<mproc_value_t *,
+                                                    mproc_value_t *>> kv) {
+  mproc_value_t *d = nullptr;
+  mproc_value_dict(&d);
+  for (auto &p : kv) EXPECT_EQ(mproc_dict_set(d, p.first, p.second), MPROC_OK);
+  return d;
+}
+
+std::vector<unsigned char> Encode(const mproc_value_t *v) {
+  void *data = nullptr;
+  size_t len = 0;
+  EXPECT_EQ(mproc_value_encode(v, &data, &len), MPROC_OK);
+  std::vector<unsigned char> out(static_cast<unsigned char *>(data),
+                                 static_cast<unsigned char *>(data) + len);
+  free(data);
+  return out;
+}
+
+mproc_status_t Decode(const std::vector<unsigned char> &bytes,
+                      mproc_value_t **out) {
+  return mproc_value_decode(bytes.data(), bytes.size(), out);
+}
+
+TEST(PayloadRepr, ScalarsAsPython) {
+  mproc_value_t *v;
+  ASSERT_EQ(mproc_value_none(&v), MPROC_OK);
+  EXPECT_EQ(ReprFree(v), "None");
+  ASSERT_EQ(mproc_value_bool(7, &v), MPROC_OK);
+  EXPECT_EQ(ReprFree(v), "True");
+  ASSERT_EQ(mproc_value_bool(0, &v), MPROC_OK);
+  EXPECT_EQ(ReprFree(v), "False");
+  EXPECT_EQ(ReprFree(Int(-42)), "-42");
+  EXPECT_EQ(ReprFree(Int(INT64_MIN)), "-9223372036854775808");
+}
+
+TEST(PayloadRepr, FloatsAsPython) {
+  const std::pair<double, const char *> cases[] = {
+      {1.0, "1.0"},           {0.1, "0.1"},
+      {1e16, "1e+16"},        {1e15, "1000000000000000.0"},
+      {123456789.125, "123456789.125"},
+      {1e-5, "1e-05"},        {0.0001, "0.0001"},
+      {-0.0, "-0.0"},         {2.5e-300, "2.5e-300"},
+      {1.7976931348623157e308, "1.7976931348623157e+308"},
+      {INFINITY, "inf"},      {-INFINITY, "-inf"},
+      {NAN, "nan"},           {3.14159, "3.14159"},
+      {100.0, "100.0"},       {1e22, "1e+22"},
+  };
+  for (auto &c : cases) EXPECT_EQ(ReprFree(Float(c.first)), c.second);
+}
+
+TEST(PayloadRepr, StringsAndBytesAsPython) {
+  EXPECT_EQ(ReprFree(Str("x")), "'x'");
+  EXPECT_EQ(ReprFree(Str("it's")), "\"it's\"");
+  EXPECT_EQ(ReprFree(Str("a\"b")), "'a\"b'");
+  EXPECT_EQ(ReprFree(Str("both'\"")), "'both\\'\"'");
+  EXPECT_EQ(ReprFree(Str("\n\t\\")), "'\\n\\t\\\\'");
+  EXPECT_EQ(ReprFree(Str("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80")),
+            "'\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80'");
+  EXPECT_EQ(ReprFree(Str("\xc2\x85")), "'\\x85'");
+  mproc_value_t *v;
+  ASSERT_EQ(mproc_value_strn("\0a", 2, &v), MPROC_OK);
+  EXPECT_EQ(ReprFree(v), "'\\x00a'");
+  EXPECT_EQ(ReprFree(Bytes(std::string("\0ab'\xff", 5))), "b\"\\x00ab'\\xff\"");
+  EXPECT_EQ(ReprFree(Bytes("")), "b''");
+}
+
+TEST(PayloadRepr, ContainersAsPython) {
+  EXPECT_EQ(ReprFree(List({Int(1), Int(2), Int(3)})), "[1, 2, 3]");
+  EXPECT_EQ(ReprFree(List({})), "[]");
+  EXPECT_EQ(ReprFree(Dict({{Int(1), Int(10)}})), "{1: 10}");
+  EXPECT_EQ(ReprFree(Dict({{Str("a"), List({Str("x"), Float(1.5)})},
+                           {Int(2), Dict({})}})),
+            "{'a': ['x', 1.5], 2: {}}");
+}
+
+TEST(PayloadFormat, StrIsItsTextOthersRepr) {
+  mproc_value_t *v = Str("Thanks!");
+  char *s;
+  ASSERT_EQ(mproc_value_format(v, &s), MPROC_OK);
+  EXPECT_STREQ(s, "Thanks!");
+  free(s);
+  mproc_value_free(v);
+  v = List({Str("a")});
+  ASSERT_EQ(mproc_value_format(v, &s), MPROC_OK);
+  EXPECT_STREQ(s, "['a']");
+  free(s);
+  mproc_value_free(v);
+}
+
+TEST(PayloadRoundTrip, EveryKindSurvives) {
+  std::string blob(100000, 'z');
+  mproc_value_t *v = List(
+      {Int(0), Int(-1), Int(127), Int(128), Int(-33), Int(65536),
+       Int(INT64_MAX), Int(INT64_MIN), Float(0.1), Float(-1e300),
+       Str(""), Str("h\xc3\xa9llo"), Bytes(blob), Bytes(std::string("\0", 1)),
+       Dict({{Str("k"), List({Int(1)})}, {Int(-5), Str("v")}}), List({})});
+  mproc_value_t *none, *yes;
+  mproc_value_none(&none);
+  mproc_value_bool(1, &yes);
+  mproc_list_append(v, none);
+  mproc_list_append(v, yes);
+  mproc_value_t *back = nullptr;
+  ASSERT_EQ(Decode(Encode(v), &back), MPROC_OK) << mproc_last_error();
+  int eq = 0;
+  ASSERT_EQ(mproc_value_equal(v, back, &eq), MPROC_OK);
+  EXPECT_TRUE(eq);
+  EXPECT_EQ(Repr(v), Repr(back));
+  mproc_value_free(v);
+  mproc_value_free(back);
+}
+
+TEST(PayloadRoundTrip, WireFormatIsMessagePack) {
+  mproc_value_t *v = List({Int(1), Str("a")});
+  EXPECT_EQ(Encode(v), (std::vector<unsigned char>{0x92, 0x01, 0xa1, 'a'}));
+  mproc_value_free(v);
+}
+
+TEST(PayloadAccessors, GettersCheckTheKind) {
+  mproc_value_t *v = Str("abc");
+  const char *s;
+  size_t len;
+  int64_t i;
+  ASSERT_EQ(mproc_value_get_str(v, &s, &len), MPROC_OK);
+  EXPECT_STREQ(s, "abc");
+  EXPECT_EQ(len, 3u);
+  EXPECT_EQ(mproc_value_get_int(v, &i), MPROC_EINVAL);
+  EXPECT_NE(std::string(mproc_last_error()).find("str"), std::string::npos);
+  mproc_value_free(v);
+  v = Dict({{Str("a"), Int(1)}, {Int(2), Int(3)}});
+  const mproc_value_t *got, *k;
+  mproc_value_t *key = Int(2);
+  ASSERT_EQ(mproc_dict_get(v, key, &got), MPROC_OK);
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(mproc_value_get_int(got, &i), MPROC_OK);
+  EXPECT_EQ(i, 3);
+  EXPECT_EQ(mproc_dict_set(v, key, Int(4)), MPROC_OK);  // replaces
+  ASSERT_EQ(mproc_value_len(v, &len), MPROC_OK);
+  EXPECT_EQ(len, 2u);
+  EXPECT_EQ(mproc_dict_item(v, 1, &k, &got), MPROC_OK);
+  EXPECT_EQ(Repr(got), "4");
+  EXPECT_EQ(mproc_dict_item(v, 2, &k, &got), MPROC_EINVAL);
+  EXPECT_EQ(mproc_list_get(v, 0, &got), MPROC_EINVAL);
+  mproc_value_free(v);
+}
+
+TEST(PayloadErrors, BadArguments) {
+  mproc_value_t *v = nullptr;
+  EXPECT_EQ(mproc_value_int(1, nullptr), MPROC_EINVAL);
+  EXPECT_EQ(mproc_value_str(nullptr, &v), MPROC_EINVAL);
+  EXPECT_EQ(mproc_value_bytes(nullptr, 3, &v), MPROC_EINVAL);
+  EXPECT_EQ(mproc_value_strn("\xff", 1, &v), MPROC_EINVAL);
+  EXPECT_EQ(mproc_value_strn("\xed\xa0\x80", 3, &v), MPROC_EINVAL);  // surrogate
+  EXPECT_EQ(mproc_value_repr(nullptr, nullptr), MPROC_EINVAL);
+  EXPECT_EQ(mproc_value_decode(nullptr, 1, &v), MPROC_EINVAL);
+  EXPECT_EQ(mproc_value_free(nullptr), MPROC_OK);
+  mproc_value_t *list = List({}), *inner = List({}), *key = Float(1.0);
+  EXPECT_EQ(mproc_list_append(list, list), MPROC_EINVAL);  // itself
+  ASSERT_EQ(mproc_list_append(list, inner), MPROC_OK);
+  EXPECT_EQ(mproc_list_append(list, inner), MPROC_EINVAL);  // twice
+  EXPECT_EQ(mproc_value_free(inner), MPROC_EINVAL);  // owned by list
+  mproc_value_t *d = Dict({});
+  mproc_value_t *one = Int(1), *x = Str("x");
+  EXPECT_EQ(mproc_dict_set(d, key, one), MPROC_EINVAL);  // float key
+  mproc_value_t *outer = List({});
+  mproc_list_append(outer, d);
+  EXPECT_EQ(mproc_dict_set(d, x, outer), MPROC_EINVAL);  // cycle
+  // On an error the caller still owns what it passed.
+  mproc_value_free(one);
+  mproc_value_free(x);
+  mproc_value_free(outer);
+  mproc_value_free(key);
+  mproc_value_free(list);
+}
+
+TEST(PayloadErrors, TooDeepIsRefused) {
+  mproc_value_t *v = List({});
+  for (int i = 0; i < MPROC_VALUE_MAX_DEPTH + 5; i++) v = List({v});
+  void *data;
+  size_t len;
+  char *s;
+  EXPECT_EQ(mproc_value_encode(v, &data, &len), MPROC_EINVAL);
+  EXPECT_EQ(mproc_value_repr(v, &s), MPROC_EINVAL);
+  mproc_value_free(v);
+  std::vector<unsigned char> deep(100000, 0x91);  // [[[[...
+  deep.push_back(0xc0);
+  EXPECT_EQ(Decode(deep, &v), MPROC_EBADMSG);
+}
+
+TEST(PayloadDecoder, RefusesMalformedInput) {
+  mproc_value_t *v = nullptr;
+  const std::vector<std::vector<unsigned char>> bad = {
+      {},                                   // nothing
+      {0x92, 0x01},                         // truncated array
+      {0x01, 0x02},                         // trailing byte
+      {0xa3, 'a'},                          // truncated str
+      {0xa1, 0xff},                         // str not UTF-8
+      {0xc1},                               // reserved
+      {0xd4, 0x01, 0x02},                   // ext
+      {0xcf, 0xff, 0, 0, 0, 0, 0, 0, 0},    // uint64 beyond int64
+      {0x81, 0xc0, 0x01},                   // None key
+      {0x82, 0x01, 0x02, 0x01, 0x03},       // repeated key
+      {0xdd, 0xff, 0xff, 0xff, 0xff},       // 4G-entry array in 5 bytes
+      {0xdf, 0x7f, 0xff, 0xff, 0xff, 0x00}, // 2G-entry map
+      {0xdb, 0xff, 0xff, 0xff, 0xff, 'a'},  // 4 GiB str
+      {0xcb, 0x00},                         // truncated float
+  };
+  for (auto &b : bad) {
+    EXPECT_EQ(Decode(b, &v), MPROC_EBADMSG) << b.size() << " bytes";
+  }
+}
+
+TEST(PayloadDecoder, AcceptsOtherEncodersForms) {
+  mproc_value_t *v = nullptr;
+  // float32 1.5, uint16 300, int8 -2, str8 "hi", bin8 "\x01"
+  std::vector<unsigned char> in = {0x95, 0xca, 0x3f, 0xc0, 0x00, 0x00,
+                                   0xcd, 0x01, 0x2c, 0xd0, 0xfe, 0xd9,
+                                   0x02, 'h',  'i',  0xc4, 0x01, 0x01};
+  ASSERT_EQ(Decode(in, &v), MPROC_OK) << mproc_last_error();
+  EXPECT_EQ(ReprFree(v), "[1.5, 300, -2, 'hi', b'\\x01']");
+}
+
+}  // namespace
