@@ -7,8 +7,8 @@
  *
  * Producers serialise on put_lock, consumers on get_lock: one producer and
  * one consumer run side by side, and neither lock is contended in the
- * 1-to-1 case. Both locks are robust (the kernel releases them when their
- * holder dies, even by SIGKILL).
+ * 1-to-1 case. Both are the lock word of docs/sync.md (core/sync.h): when
+ * a holder dies, even by SIGKILL, the next locker takes it over.
  *
  * Crash safety comes from committing with one store. The tail word packs
  * the ring position of the end of the last committed record (40 bits, in
@@ -35,6 +35,7 @@
 
 #include "core/internal.h"
 #include "core/object.h"
+#include "core/sync.h"
 
 #define QUEUE_MAGIC 0x6d707175u /* "mpqu" */
 #define POS_BITS 40
@@ -52,10 +53,10 @@ typedef struct {
   uint32_t kind;
   uint64_t capacity_words; /* a power of two */
   uint64_t maxsize;        /* 0: no item limit */
-  _Alignas(64) mp_robust_mutex_t put_lock;
+  _Alignas(64) mp_lock_state_t put_lock;
   _Alignas(64) _Atomic uint64_t tail;
   uint64_t head_seen; /* producers' last look at head (under put_lock) */
-  _Alignas(64) mp_robust_mutex_t get_lock;
+  _Alignas(64) mp_lock_state_t get_lock;
   _Alignas(64) _Atomic uint64_t head;
   uint64_t tail_seen; /* consumers' last look at tail (under get_lock) */
   _Alignas(64) _Atomic uint32_t data_seq;
@@ -136,11 +137,8 @@ static mproc_status_t create(mproc_queue_t **out, uint32_t kind,
   s->kind = kind;
   s->capacity_words = words;
   s->maxsize = maxsize;
-  if ((st = mp_robust_mutex_init(&s->put_lock)) != MPROC_OK ||
-      (st = mp_robust_mutex_init(&s->get_lock)) != MPROC_OK) {
-    mp_shm_close(shm);
-    return st;
-  }
+  mp_lock_state_init(&s->put_lock, 0);
+  mp_lock_state_init(&s->get_lock, 0);
   s->magic = QUEUE_MAGIC;
   return wrap(shm, out);
 }
@@ -259,11 +257,14 @@ static void wake(_Atomic uint32_t *seq, _Atomic uint32_t *waiters, int n) {
   mp_futex_wake((uint32_t *)seq, n);
 }
 
-/* Takes a robust lock by the deadline. */
-static mproc_status_t lock(mp_robust_mutex_t *m, double deadline) {
-  int owner_died; /* nothing to repair: see the top of the file */
-  return mp_robust_mutex_lock(m, mp_time_left(deadline), &owner_died);
+/* Takes a side's lock by the deadline. A lock whose owner died is simply
+ * taken over: nothing needs repairing (see the top of the file). */
+static mproc_status_t lock(mp_lock_state_t *m, double deadline) {
+  mproc_status_t st = mp_lock_state_acquire(m, mp_time_left(deadline));
+  return st == MPROC_EOWNERDEAD ? MPROC_OK : st;
 }
+
+static void unlock(mp_lock_state_t *m) { mp_lock_state_release(m); }
 
 /* ---- put ---------------------------------------------------------- */
 
@@ -296,7 +297,7 @@ static mproc_status_t put_record(mproc_queue_t *q, uint32_t tag,
   if (st == MPROC_OK) {
     st = wait_until(q, has_room, &need, &s->room_seq, &s->room_waiters,
                     deadline);
-    if (st != MPROC_OK) mp_robust_mutex_unlock(&s->put_lock);
+    if (st != MPROC_OK) unlock(&s->put_lock);
   }
   if (st == MPROC_ETIMEDOUT)
     return mp_fail(MPROC_EFULL, "%s: the queue is full", what);
@@ -308,7 +309,7 @@ static mproc_status_t put_record(mproc_queue_t *q, uint32_t tag,
   /* The commit: one store publishes the record and its count. */
   atomic_store(&s->tail, pack(pos_of(tail) + need, count_of(tail) + 1));
   wake(&s->data_seq, &s->data_waiters, 1);
-  mp_robust_mutex_unlock(&s->put_lock);
+  unlock(&s->put_lock);
   return MPROC_OK;
 }
 
@@ -372,7 +373,7 @@ static mproc_status_t begin_get(mproc_queue_t *q, double timeout,
   if (st == MPROC_OK) {
     st = wait_until(q, has_data, NULL, &s->data_seq, &s->data_waiters,
                     deadline);
-    if (st != MPROC_OK) mp_robust_mutex_unlock(&s->get_lock);
+    if (st != MPROC_OK) unlock(&s->get_lock);
   }
   if (st == MPROC_ETIMEDOUT)
     return mp_fail(MPROC_EEMPTY, "%s: the queue is empty", what);
@@ -406,7 +407,7 @@ static mproc_status_t get_record(mproc_queue_t *q, sink_t *sink,
                  pack(pos_of(head) + record_words(len), count_of(head) + 1));
     wake(&s->room_seq, &s->room_waiters, 1);
   }
-  mp_robust_mutex_unlock(&s->get_lock);
+  unlock(&s->get_lock);
   return st;
 }
 

@@ -248,24 +248,6 @@ mproc_status_t mp_connect_tcp(const char *host, int port, mp_handle_t *out);
 /* Removes a Unix-domain socket path a listener made. */
 void mp_unlink_socket_path(const char *path);
 
-/* ---- process-shared robust mutex (ipc: queues) -------------------- */
-
-/* A mutex in shared memory that survives its holder's death: when the
- * holder dies (even by SIGKILL) the next locker gets it with *owner_died
- * set. Callers must keep what it guards consistent at every instruction
- * (commit with one store) so that nothing needs repairing then. */
-typedef union {
-  unsigned char opaque[64];
-  uint64_t align_; /* 8-byte aligned, in C and C++ alike */
-} mp_robust_mutex_t;
-
-/* Initialises m in (zeroed) shared memory. Errors: MPROC_ESYS. */
-mproc_status_t mp_robust_mutex_init(mp_robust_mutex_t *m);
-/* Errors: MPROC_ETIMEDOUT, MPROC_ESYS. */
-mproc_status_t mp_robust_mutex_lock(mp_robust_mutex_t *m, double timeout,
-                                    int *owner_died);
-void mp_robust_mutex_unlock(mp_robust_mutex_t *m);
-
 /* A short pause for a spin-wait loop (the CPU's pause hint). */
 void mp_cpu_relax(void);
 

@@ -165,3 +165,11 @@ mproc_status_t mp_wait_handles(const mp_handle_t *h, size_t n, double timeout,
   if (nready) *nready = st == MPROC_OK ? got : 0;
   return st;
 }
+
+void mp_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
