@@ -16,10 +16,10 @@ static mproc_queue_t *attached_queue(void) {
 }
 
 static mproc_status_t put_int(mproc_queue_t *q, int64_t i) {
-  mproc_value_t *v;
-  mproc_status_t st = mproc_value_int(i, &v);
+  mproc_obj_t *v;
+  mproc_status_t st = mproc_obj_int(i, &v);
   if (st == MPROC_OK) st = mproc_queue_put(q, v, MPROC_FOREVER);
-  mproc_value_free(v);
+  mproc_obj_free(v);
   return st;
 }
 
@@ -31,11 +31,11 @@ MPROC_TASK(producer) {
     if (put_int(q, items[i]) != MPROC_OK) return fail("producer: put");
     printf("Produced: %d\n", items[i]);
   }
-  mproc_value_t *none;
-  if (mproc_value_none(&none) != MPROC_OK ||
+  mproc_obj_t *none;
+  if (mproc_obj_none(&none) != MPROC_OK ||
       mproc_queue_put(q, none, MPROC_FOREVER) != MPROC_OK)
     return fail("producer: put None");
-  mproc_value_free(none);
+  mproc_obj_free(none);
   return 0;
 }
 
@@ -43,21 +43,21 @@ MPROC_TASK(consumer) {
   (void)arg, (void)arg_len;
   mproc_queue_t *q = attached_queue();
   for (;;) {
-    mproc_value_t *item;
+    mproc_obj_t *item;
     mproc_kind_t kind;
     if (mproc_queue_get(q, &item, MPROC_FOREVER) != MPROC_OK)
       return fail("consumer: get");
-    mproc_value_kind(item, &kind);
+    mproc_obj_kind(item, &kind);
     if (kind == MPROC_NONE) {
-      mproc_value_free(item);
+      mproc_obj_free(item);
       break;
     }
     char *text;
-    if (mproc_value_format(item, &text) == MPROC_OK) {
+    if (mproc_obj_format(item, &text) == MPROC_OK) {
       printf("Consumed: %s\n", text);
       free(text);
     }
-    mproc_value_free(item);
+    mproc_obj_free(item);
   }
   return 0;
 }

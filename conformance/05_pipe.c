@@ -17,32 +17,32 @@ static mproc_connection_t *attached_connection(void) {
 
 /* print(f"{prefix}{value}"), flushed at once: the two children share the
  * output pipe, and the reply must not overtake the lines printed before it. */
-static void print_value(const char *prefix, const mproc_value_t *v) {
+static void print_value(const char *prefix, const mproc_obj_t *v) {
   char *text;
-  if (mproc_value_format(v, &text) != MPROC_OK) return;
+  if (mproc_obj_format(v, &text) != MPROC_OK) return;
   printf("%s%s\n", prefix, text);
   fflush(stdout);
   free(text);
 }
 
 static mproc_status_t send_str(mproc_connection_t *conn, const char *s) {
-  mproc_value_t *v;
-  mproc_status_t st = mproc_value_str(s, &v);
+  mproc_obj_t *v;
+  mproc_status_t st = mproc_obj_str(s, &v);
   if (st == MPROC_OK) st = mproc_connection_send(conn, v, MPROC_FOREVER);
-  mproc_value_free(v);
+  mproc_obj_free(v);
   return st;
 }
 
 static mproc_status_t send_list_123(mproc_connection_t *conn) {
-  mproc_value_t *list, *item;
-  mproc_status_t st = mproc_value_list(&list);
+  mproc_obj_t *list, *item;
+  mproc_status_t st = mproc_obj_list(&list);
   for (int i = 1; i <= 3 && st == MPROC_OK; i++) {
-    st = mproc_value_int(i, &item);
+    st = mproc_obj_int(i, &item);
     if (st == MPROC_OK && (st = mproc_list_append(list, item)) != MPROC_OK)
-      mproc_value_free(item);
+      mproc_obj_free(item);
   }
   if (st == MPROC_OK) st = mproc_connection_send(conn, list, MPROC_FOREVER);
-  mproc_value_free(list);
+  mproc_obj_free(list);
   return st;
 }
 
@@ -52,11 +52,11 @@ MPROC_TASK(sender) {
   if (send_str(conn, "Hello from sender") != MPROC_OK ||
       send_list_123(conn) != MPROC_OK)
     return fail("sender: send");
-  mproc_value_t *response;
+  mproc_obj_t *response;
   if (mproc_connection_recv(conn, &response, MPROC_FOREVER) != MPROC_OK)
     return fail("sender: recv");
   print_value("Sender received: ", response);
-  mproc_value_free(response);
+  mproc_obj_free(response);
   mproc_connection_close(conn);
   return 0;
 }
@@ -65,11 +65,11 @@ MPROC_TASK(receiver) {
   (void)arg, (void)arg_len;
   mproc_connection_t *conn = attached_connection();
   for (int i = 0; i < 2; i++) {
-    mproc_value_t *msg;
+    mproc_obj_t *msg;
     if (mproc_connection_recv(conn, &msg, MPROC_FOREVER) != MPROC_OK)
       return fail("receiver: recv");
     print_value("Receiver got: ", msg);
-    mproc_value_free(msg);
+    mproc_obj_free(msg);
   }
   if (send_str(conn, "Thanks!") != MPROC_OK) return fail("receiver: send");
   mproc_connection_close(conn);

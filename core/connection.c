@@ -267,13 +267,13 @@ mproc_status_t mproc_connection_send_bytes(mproc_connection_t *c,
 }
 
 mproc_status_t mproc_connection_send(mproc_connection_t *c,
-                                     const mproc_value_t *v, double timeout) {
+                                     const mproc_obj_t *v, double timeout) {
   mproc_status_t st = require_writable(c, "send");
   if (st != MPROC_OK) return st;
   if ((st = mp_check_timeout(timeout, "send")) != MPROC_OK) return st;
   void *data = NULL;
   size_t len;
-  if ((st = mproc_value_encode(v, &data, &len)) != MPROC_OK) return st;
+  if ((st = mproc_obj_encode(v, &data, &len)) != MPROC_OK) return st;
   st = send_message(c, data, len, timeout, "send");
   free(data);
   return st;
@@ -437,7 +437,7 @@ mproc_status_t mproc_connection_recv_bytes_into(mproc_connection_t *c,
 }
 
 mproc_status_t mproc_connection_recv(mproc_connection_t *c,
-                                     mproc_value_t **out, double timeout) {
+                                     mproc_obj_t **out, double timeout) {
   mproc_status_t st = require_readable(c, "recv");
   if (st != MPROC_OK) return st;
   MP_REQUIRE(out, "recv: out");
@@ -446,7 +446,7 @@ mproc_status_t mproc_connection_recv(mproc_connection_t *c,
   size_t len;
   if ((st = recv_message(c, 0, &data, &len, timeout, "recv")) != MPROC_OK)
     return st;
-  st = mproc_value_decode(data, len, out);
+  st = mproc_obj_decode(data, len, out);
   free(data);
   return st;
 }

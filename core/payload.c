@@ -1,7 +1,7 @@
 /*
  * Values: the object layer of send/recv and put/get.
  *
- * A value is a small tree (struct mproc_value). Each value knows its
+ * A value is a small tree (struct mproc_obj). Each value knows its
  * container (parent), which is how list_append/dict_set refuse to make a
  * cycle or to put one value in two places.
  *
@@ -20,43 +20,43 @@
 
 /* ---- construction ------------------------------------------------- */
 
-mproc_value_t *mp_value_new(mproc_kind_t kind) {
-  mproc_value_t *v = calloc(1, sizeof *v);
+mproc_obj_t *mp_value_new(mproc_kind_t kind) {
+  mproc_obj_t *v = calloc(1, sizeof *v);
   if (v) v->kind = kind;
   return v;
 }
 
-static mproc_status_t make(mproc_kind_t kind, mproc_value_t **out,
+static mproc_status_t make(mproc_kind_t kind, mproc_obj_t **out,
                            const char *what) {
   MP_REQUIRE(out, what);
   *out = mp_value_new(kind);
   return *out ? MPROC_OK : mp_fail(MPROC_ENOMEM, "%s", what);
 }
 
-mproc_status_t mproc_value_none(mproc_value_t **out) {
+mproc_status_t mproc_obj_none(mproc_obj_t **out) {
   return make(MPROC_NONE, out, "value_none");
 }
 
-mproc_status_t mproc_value_bool(int b, mproc_value_t **out) {
+mproc_status_t mproc_obj_bool(int b, mproc_obj_t **out) {
   mproc_status_t st = make(MPROC_BOOL, out, "value_bool");
   if (st == MPROC_OK) (*out)->u.b = b != 0;
   return st;
 }
 
-mproc_status_t mproc_value_int(int64_t i, mproc_value_t **out) {
+mproc_status_t mproc_obj_int(int64_t i, mproc_obj_t **out) {
   mproc_status_t st = make(MPROC_INT, out, "value_int");
   if (st == MPROC_OK) (*out)->u.i = i;
   return st;
 }
 
-mproc_status_t mproc_value_float(double d, mproc_value_t **out) {
+mproc_status_t mproc_obj_float(double d, mproc_obj_t **out) {
   mproc_status_t st = make(MPROC_FLOAT, out, "value_float");
   if (st == MPROC_OK) (*out)->u.f = d;
   return st;
 }
 
 /* Sets the byte content of a str or bytes value; NUL-terminated copy. */
-int mp_value_set_data(mproc_value_t *v, const void *p, size_t len) {
+int mp_value_set_data(mproc_obj_t *v, const void *p, size_t len) {
   if (len == SIZE_MAX) return 0;
   v->u.s = malloc(len + 1);
   if (v->u.s == NULL) return 0;
@@ -67,13 +67,13 @@ int mp_value_set_data(mproc_value_t *v, const void *p, size_t len) {
 }
 
 static mproc_status_t make_data(mproc_kind_t kind, const void *p, size_t len,
-                                mproc_value_t **out, const char *what) {
+                                mproc_obj_t **out, const char *what) {
   MP_REQUIRE(out, what);
   if (p == NULL && len > 0)
     return mp_fail(MPROC_EINVAL, "%s: NULL data with length %zu", what, len);
   if (kind == MPROC_STR && !mp_utf8_valid(p, len))
     return mp_fail(MPROC_EINVAL, "%s: not valid UTF-8", what);
-  mproc_value_t *v = mp_value_new(kind);
+  mproc_obj_t *v = mp_value_new(kind);
   if (v == NULL || !mp_value_set_data(v, p, len)) {
     free(v);
     return mp_fail(MPROC_ENOMEM, "%s: %zu bytes", what, len);
@@ -82,40 +82,40 @@ static mproc_status_t make_data(mproc_kind_t kind, const void *p, size_t len,
   return MPROC_OK;
 }
 
-mproc_status_t mproc_value_str(const char *s, mproc_value_t **out) {
+mproc_status_t mproc_obj_str(const char *s, mproc_obj_t **out) {
   MP_REQUIRE(s, "value_str: s");
   return make_data(MPROC_STR, s, strlen(s), out, "value_str");
 }
 
-mproc_status_t mproc_value_strn(const char *s, size_t len,
-                                mproc_value_t **out) {
+mproc_status_t mproc_obj_strn(const char *s, size_t len,
+                                mproc_obj_t **out) {
   return make_data(MPROC_STR, s, len, out, "value_strn");
 }
 
-mproc_status_t mproc_value_bytes(const void *p, size_t len,
-                                 mproc_value_t **out) {
+mproc_status_t mproc_obj_bytes(const void *p, size_t len,
+                                 mproc_obj_t **out) {
   return make_data(MPROC_BYTES, p, len, out, "value_bytes");
 }
 
-mproc_status_t mproc_value_list(mproc_value_t **out) {
+mproc_status_t mproc_obj_list(mproc_obj_t **out) {
   return make(MPROC_LIST, out, "value_list");
 }
 
-mproc_status_t mproc_value_dict(mproc_value_t **out) {
+mproc_status_t mproc_obj_dict(mproc_obj_t **out) {
   return make(MPROC_DICT, out, "value_dict");
 }
 
 /* ---- containers --------------------------------------------------- */
 
 /* Room for n more slots (a dict uses two per entry). */
-int mp_value_reserve(mproc_value_t *c, size_t more) {
+int mp_value_reserve(mproc_obj_t *c, size_t more) {
   size_t slots = c->kind == MPROC_DICT ? 2 : 1;
   if (more > (SIZE_MAX / sizeof(void *)) / slots - c->len) return 0;
   size_t need = (c->len + more) * slots;
   if (need <= c->cap) return 1;
   size_t cap = c->cap ? c->cap : 4;
   while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-  mproc_value_t **items = realloc(c->u.items, cap * sizeof *items);
+  mproc_obj_t **items = realloc(c->u.items, cap * sizeof *items);
   if (items == NULL) return 0;
   c->u.items = items;
   c->cap = cap;
@@ -123,19 +123,19 @@ int mp_value_reserve(mproc_value_t *c, size_t more) {
 }
 
 /* Whether item may go into container: free-standing, and not an ancestor. */
-static mproc_status_t check_insertable(const mproc_value_t *container,
-                                       const mproc_value_t *item,
+static mproc_status_t check_insertable(const mproc_obj_t *container,
+                                       const mproc_obj_t *item,
                                        const char *what) {
   if (item->parent != NULL)
     return mp_fail(MPROC_EINVAL, "%s: the value is inside a container already",
                    what);
-  for (const mproc_value_t *a = container; a; a = a->parent)
+  for (const mproc_obj_t *a = container; a; a = a->parent)
     if (a == item)
       return mp_fail(MPROC_EINVAL, "%s: that would make a cycle", what);
   return MPROC_OK;
 }
 
-mproc_status_t mproc_list_append(mproc_value_t *list, mproc_value_t *item) {
+mproc_status_t mproc_list_append(mproc_obj_t *list, mproc_obj_t *item) {
   MP_REQUIRE(list, "list_append: list");
   MP_REQUIRE(item, "list_append: item");
   if (list->kind != MPROC_LIST)
@@ -149,12 +149,12 @@ mproc_status_t mproc_list_append(mproc_value_t *list, mproc_value_t *item) {
   return MPROC_OK;
 }
 
-static int is_key_kind(const mproc_value_t *k) {
+static int is_key_kind(const mproc_obj_t *k) {
   return k->kind == MPROC_INT || k->kind == MPROC_STR;
 }
 
 /* Keys are int or str: equal when same kind and same content. */
-int mp_key_compare(const mproc_value_t *a, const mproc_value_t *b) {
+int mp_key_compare(const mproc_obj_t *a, const mproc_obj_t *b) {
   if (a->kind != b->kind) return a->kind < b->kind ? -1 : 1;
   if (a->kind == MPROC_INT)
     return a->u.i < b->u.i ? -1 : a->u.i > b->u.i;
@@ -164,16 +164,16 @@ int mp_key_compare(const mproc_value_t *a, const mproc_value_t *b) {
   return a->len < b->len ? -1 : a->len > b->len;
 }
 
-static mproc_value_t **dict_find(const mproc_value_t *dict,
-                                 const mproc_value_t *key) {
+static mproc_obj_t **dict_find(const mproc_obj_t *dict,
+                                 const mproc_obj_t *key) {
   for (size_t i = 0; i < dict->len; i++)
     if (mp_key_compare(dict->u.items[2 * i], key) == 0)
       return &dict->u.items[2 * i];
   return NULL;
 }
 
-mproc_status_t mproc_dict_set(mproc_value_t *dict, mproc_value_t *key,
-                              mproc_value_t *value) {
+mproc_status_t mproc_dict_set(mproc_obj_t *dict, mproc_obj_t *key,
+                              mproc_obj_t *value) {
   MP_REQUIRE(dict, "dict_set: dict");
   MP_REQUIRE(key, "dict_set: key");
   MP_REQUIRE(value, "dict_set: value");
@@ -186,11 +186,11 @@ mproc_status_t mproc_dict_set(mproc_value_t *dict, mproc_value_t *key,
   if (st == MPROC_OK && key == value)
     st = mp_fail(MPROC_EINVAL, "dict_set: key and value are one value");
   if (st != MPROC_OK) return st;
-  mproc_value_t **slot = dict_find(dict, key);
+  mproc_obj_t **slot = dict_find(dict, key);
   if (slot) {
     slot[1]->parent = NULL;
-    mproc_value_free(slot[1]);
-    mproc_value_free(key);
+    mproc_obj_free(slot[1]);
+    mproc_obj_free(key);
     slot[1] = value;
   } else {
     if (!mp_value_reserve(dict, 1)) return mp_fail(MPROC_ENOMEM, "dict_set");
@@ -205,11 +205,11 @@ mproc_status_t mproc_dict_set(mproc_value_t *dict, mproc_value_t *key,
 
 /* Frees a tree without recursion on the C stack: children are unlinked
  * into a work list through their parent pointers. */
-void mp_value_destroy(mproc_value_t *v) {
-  mproc_value_t *work = v;
+void mp_value_destroy(mproc_obj_t *v) {
+  mproc_obj_t *work = v;
   if (v) v->parent = NULL;
   while (work) {
-    mproc_value_t *cur = work;
+    mproc_obj_t *cur = work;
     work = cur->parent;
     if (cur->kind == MPROC_LIST || cur->kind == MPROC_DICT) {
       size_t n = cur->kind == MPROC_DICT ? 2 * cur->len : cur->len;
@@ -225,7 +225,7 @@ void mp_value_destroy(mproc_value_t *v) {
   }
 }
 
-mproc_status_t mproc_value_free(mproc_value_t *v) {
+mproc_status_t mproc_obj_free(mproc_obj_t *v) {
   if (v == NULL) return MPROC_OK;
   if (v->parent)
     return mp_fail(MPROC_EINVAL,
@@ -236,7 +236,7 @@ mproc_status_t mproc_value_free(mproc_value_t *v) {
 
 /* ---- accessors ---------------------------------------------------- */
 
-static mproc_status_t require_kind(const mproc_value_t *v, mproc_kind_t kind,
+static mproc_status_t require_kind(const mproc_obj_t *v, mproc_kind_t kind,
                                    const void *out, const char *what) {
   MP_REQUIRE(v, what);
   MP_REQUIRE(out, what);
@@ -252,32 +252,32 @@ const char *mp_kind_name(mproc_kind_t kind) {
   return (unsigned)kind < sizeof names / sizeof *names ? names[kind] : "?";
 }
 
-mproc_status_t mproc_value_kind(const mproc_value_t *v, mproc_kind_t *out) {
+mproc_status_t mproc_obj_kind(const mproc_obj_t *v, mproc_kind_t *out) {
   MP_REQUIRE(v, "value_kind: v");
   MP_REQUIRE(out, "value_kind: out");
   *out = v->kind;
   return MPROC_OK;
 }
 
-mproc_status_t mproc_value_get_bool(const mproc_value_t *v, int *out) {
+mproc_status_t mproc_obj_get_bool(const mproc_obj_t *v, int *out) {
   mproc_status_t st = require_kind(v, MPROC_BOOL, out, "value_get_bool");
   if (st == MPROC_OK) *out = v->u.b;
   return st;
 }
 
-mproc_status_t mproc_value_get_int(const mproc_value_t *v, int64_t *out) {
+mproc_status_t mproc_obj_get_int(const mproc_obj_t *v, int64_t *out) {
   mproc_status_t st = require_kind(v, MPROC_INT, out, "value_get_int");
   if (st == MPROC_OK) *out = v->u.i;
   return st;
 }
 
-mproc_status_t mproc_value_get_float(const mproc_value_t *v, double *out) {
+mproc_status_t mproc_obj_get_float(const mproc_obj_t *v, double *out) {
   mproc_status_t st = require_kind(v, MPROC_FLOAT, out, "value_get_float");
   if (st == MPROC_OK) *out = v->u.f;
   return st;
 }
 
-mproc_status_t mproc_value_get_str(const mproc_value_t *v, const char **s,
+mproc_status_t mproc_obj_get_str(const mproc_obj_t *v, const char **s,
                                    size_t *len) {
   mproc_status_t st = require_kind(v, MPROC_STR, s, "value_get_str");
   if (st != MPROC_OK) return st;
@@ -286,7 +286,7 @@ mproc_status_t mproc_value_get_str(const mproc_value_t *v, const char **s,
   return MPROC_OK;
 }
 
-mproc_status_t mproc_value_get_bytes(const mproc_value_t *v, const void **p,
+mproc_status_t mproc_obj_get_bytes(const mproc_obj_t *v, const void **p,
                                      size_t *len) {
   mproc_status_t st = require_kind(v, MPROC_BYTES, p, "value_get_bytes");
   if (st != MPROC_OK) return st;
@@ -295,7 +295,7 @@ mproc_status_t mproc_value_get_bytes(const mproc_value_t *v, const void **p,
   return MPROC_OK;
 }
 
-mproc_status_t mproc_value_len(const mproc_value_t *v, size_t *out) {
+mproc_status_t mproc_obj_len(const mproc_obj_t *v, size_t *out) {
   MP_REQUIRE(v, "value_len: v");
   MP_REQUIRE(out, "value_len: out");
   if (v->kind < MPROC_STR)
@@ -305,8 +305,8 @@ mproc_status_t mproc_value_len(const mproc_value_t *v, size_t *out) {
   return MPROC_OK;
 }
 
-mproc_status_t mproc_list_get(const mproc_value_t *list, size_t index,
-                              const mproc_value_t **out) {
+mproc_status_t mproc_list_get(const mproc_obj_t *list, size_t index,
+                              const mproc_obj_t **out) {
   mproc_status_t st = require_kind(list, MPROC_LIST, out, "list_get");
   if (st != MPROC_OK) return st;
   if (index >= list->len)
@@ -316,9 +316,9 @@ mproc_status_t mproc_list_get(const mproc_value_t *list, size_t index,
   return MPROC_OK;
 }
 
-mproc_status_t mproc_dict_item(const mproc_value_t *dict, size_t index,
-                               const mproc_value_t **key,
-                               const mproc_value_t **value) {
+mproc_status_t mproc_dict_item(const mproc_obj_t *dict, size_t index,
+                               const mproc_obj_t **key,
+                               const mproc_obj_t **value) {
   mproc_status_t st = require_kind(dict, MPROC_DICT, key, "dict_item");
   if (st != MPROC_OK) return st;
   MP_REQUIRE(value, "dict_item: value");
@@ -330,25 +330,25 @@ mproc_status_t mproc_dict_item(const mproc_value_t *dict, size_t index,
   return MPROC_OK;
 }
 
-mproc_status_t mproc_dict_get(const mproc_value_t *dict,
-                              const mproc_value_t *key,
-                              const mproc_value_t **out) {
+mproc_status_t mproc_dict_get(const mproc_obj_t *dict,
+                              const mproc_obj_t *key,
+                              const mproc_obj_t **out) {
   mproc_status_t st = require_kind(dict, MPROC_DICT, out, "dict_get");
   if (st != MPROC_OK) return st;
   MP_REQUIRE(key, "dict_get: key");
-  mproc_value_t **slot = is_key_kind(key) ? dict_find(dict, key) : NULL;
+  mproc_obj_t **slot = is_key_kind(key) ? dict_find(dict, key) : NULL;
   *out = slot ? slot[1] : NULL;
   return MPROC_OK;
 }
 
 /* ---- equality ----------------------------------------------------- */
 
-static int is_number(const mproc_value_t *v) {
+static int is_number(const mproc_obj_t *v) {
   return v->kind == MPROC_BOOL || v->kind == MPROC_INT ||
          v->kind == MPROC_FLOAT;
 }
 
-static int numbers_equal(const mproc_value_t *a, const mproc_value_t *b) {
+static int numbers_equal(const mproc_obj_t *a, const mproc_obj_t *b) {
   if (a->kind == MPROC_FLOAT || b->kind == MPROC_FLOAT) {
     double x = a->kind == MPROC_FLOAT ? a->u.f
                : a->kind == MPROC_INT ? (double)a->u.i : a->u.b;
@@ -361,9 +361,9 @@ static int numbers_equal(const mproc_value_t *a, const mproc_value_t *b) {
   return x == y;
 }
 
-static int values_equal(const mproc_value_t *a, const mproc_value_t *b,
+static int values_equal(const mproc_obj_t *a, const mproc_obj_t *b,
                         int depth) {
-  if (depth > MPROC_VALUE_MAX_DEPTH) return 0;
+  if (depth > MPROC_OBJ_MAX_DEPTH) return 0;
   if (is_number(a) && is_number(b)) return numbers_equal(a, b);
   if (a->kind != b->kind) return 0;
   switch (a->kind) {
@@ -379,7 +379,7 @@ static int values_equal(const mproc_value_t *a, const mproc_value_t *b,
     case MPROC_DICT:
       if (a->len != b->len) return 0;
       for (size_t i = 0; i < a->len; i++) {
-        mproc_value_t **other = dict_find(b, a->u.items[2 * i]);
+        mproc_obj_t **other = dict_find(b, a->u.items[2 * i]);
         if (!other || !values_equal(a->u.items[2 * i + 1], other[1],
                                     depth + 1))
           return 0;
@@ -389,8 +389,8 @@ static int values_equal(const mproc_value_t *a, const mproc_value_t *b,
   }
 }
 
-mproc_status_t mproc_value_equal(const mproc_value_t *a,
-                                 const mproc_value_t *b, int *out) {
+mproc_status_t mproc_obj_equal(const mproc_obj_t *a,
+                                 const mproc_obj_t *b, int *out) {
   MP_REQUIRE(a, "value_equal: a");
   MP_REQUIRE(b, "value_equal: b");
   MP_REQUIRE(out, "value_equal: out");

@@ -1,4 +1,4 @@
-/* Internal: the value tree behind mproc_value_t, shared by payload*.c. */
+/* Internal: the value tree behind mproc_obj_t, shared by payload*.c. */
 #ifndef MPROC_CORE_PAYLOAD_H
 #define MPROC_CORE_PAYLOAD_H
 
@@ -7,9 +7,9 @@
 
 #include "mproc.h"
 
-struct mproc_value {
+struct mproc_obj {
   mproc_kind_t kind;
-  struct mproc_value *parent; /* the container holding it, or NULL */
+  struct mproc_obj *parent; /* the container holding it, or NULL */
   size_t len;                 /* str/bytes: bytes; list/dict: entries */
   size_t cap;                 /* list/dict: allocated item slots */
   union {
@@ -17,19 +17,19 @@ struct mproc_value {
     int64_t i;
     double f;
     char *s;                      /* str/bytes, NUL-terminated */
-    struct mproc_value **items;   /* list; dict: key, value, key, ... */
+    struct mproc_obj **items;   /* list; dict: key, value, key, ... */
   } u;
 };
 
-mproc_value_t *mp_value_new(mproc_kind_t kind);
+mproc_obj_t *mp_value_new(mproc_kind_t kind);
 /* Copies len bytes (plus a NUL) into a str/bytes value; 0 on no memory. */
-int mp_value_set_data(mproc_value_t *v, const void *p, size_t len);
+int mp_value_set_data(mproc_obj_t *v, const void *p, size_t len);
 /* Room for more entries in a list/dict; 0 on no memory. */
-int mp_value_reserve(mproc_value_t *c, size_t more);
+int mp_value_reserve(mproc_obj_t *c, size_t more);
 /* Frees a whole tree, whatever its parent. */
-void mp_value_destroy(mproc_value_t *v);
+void mp_value_destroy(mproc_obj_t *v);
 /* Orders dict keys (int or str): 0 when equal. */
-int mp_key_compare(const mproc_value_t *a, const mproc_value_t *b);
+int mp_key_compare(const mproc_obj_t *a, const mproc_obj_t *b);
 const char *mp_kind_name(mproc_kind_t kind);
 
 size_t mp_utf8_next(const unsigned char *p, size_t n, uint32_t *cp);

@@ -2,7 +2,7 @@
  * Values in: a bounded MessagePack decoder.
  *
  * Whatever the input, it never reads outside it, never recurses deeper than
- * MPROC_VALUE_MAX_DEPTH, and never allocates for elements it has not got
+ * MPROC_OBJ_MAX_DEPTH, and never allocates for elements it has not got
  * the bytes for: an array or map header announcing more entries than bytes
  * remain (each entry takes at least one byte) is refused before any
  * allocation. Memory is therefore at most a small multiple of the input.
@@ -35,15 +35,15 @@ static int read_be(reader_t *r, size_t n, uint64_t *out) {
   return 1;
 }
 
-static mproc_status_t decode(reader_t *r, int depth, mproc_value_t **out);
+static mproc_status_t decode(reader_t *r, int depth, mproc_obj_t **out);
 
-static mproc_status_t new_value(mproc_kind_t kind, mproc_value_t **out) {
+static mproc_status_t new_value(mproc_kind_t kind, mproc_obj_t **out) {
   *out = mp_value_new(kind);
   return *out ? MPROC_OK : mp_fail(MPROC_ENOMEM, "value_decode");
 }
 
 static mproc_status_t decode_data(reader_t *r, mproc_kind_t kind, size_t n,
-                                  mproc_value_t **out) {
+                                  mproc_obj_t **out) {
   if (left(r) < n) return bad(r, "truncated str/bin");
   const unsigned char *data = r->p + r->pos;
   if (kind == MPROC_STR && !mp_utf8_valid(data, n))
@@ -59,14 +59,14 @@ static mproc_status_t decode_data(reader_t *r, mproc_kind_t kind, size_t n,
 }
 
 static int key_order(const void *a, const void *b) {
-  return mp_key_compare(*(mproc_value_t *const *)a,
-                        *(mproc_value_t *const *)b);
+  return mp_key_compare(*(mproc_obj_t *const *)a,
+                        *(mproc_obj_t *const *)b);
 }
 
 /* Dict keys must be int or str and distinct (checked by sorting). */
-static mproc_status_t check_keys(reader_t *r, const mproc_value_t *d) {
+static mproc_status_t check_keys(reader_t *r, const mproc_obj_t *d) {
   if (d->len < 2) return MPROC_OK;
-  mproc_value_t **keys = malloc(d->len * sizeof *keys);
+  mproc_obj_t **keys = malloc(d->len * sizeof *keys);
   if (keys == NULL) return mp_fail(MPROC_ENOMEM, "value_decode: dict keys");
   for (size_t i = 0; i < d->len; i++) keys[i] = d->u.items[2 * i];
   qsort(keys, d->len, sizeof *keys, key_order);
@@ -79,11 +79,11 @@ static mproc_status_t check_keys(reader_t *r, const mproc_value_t *d) {
 
 static mproc_status_t decode_container(reader_t *r, mproc_kind_t kind,
                                        uint64_t n, int depth,
-                                       mproc_value_t **out) {
+                                       mproc_obj_t **out) {
   int dict = kind == MPROC_DICT;
-  if (depth >= MPROC_VALUE_MAX_DEPTH) return bad(r, "nested too deep");
+  if (depth >= MPROC_OBJ_MAX_DEPTH) return bad(r, "nested too deep");
   if (n > left(r) / (dict ? 2 : 1)) return bad(r, "more entries than bytes");
-  mproc_value_t *c;
+  mproc_obj_t *c;
   mproc_status_t st = new_value(kind, &c);
   if (st != MPROC_OK) return st;
   if (n && !mp_value_reserve(c, (size_t)n)) {
@@ -93,7 +93,7 @@ static mproc_status_t decode_container(reader_t *r, mproc_kind_t kind,
   }
   size_t slots = (size_t)n * (dict ? 2 : 1), filled = 0;
   for (; filled < slots; filled++) {
-    mproc_value_t *item;
+    mproc_obj_t *item;
     st = decode(r, depth + 1, &item);
     if (st != MPROC_OK) break;
     c->u.items[filled] = item;
@@ -117,7 +117,7 @@ static mproc_status_t decode_container(reader_t *r, mproc_kind_t kind,
 }
 
 static mproc_status_t decode_int(reader_t *r, int is_signed, size_t n,
-                                 mproc_value_t **out) {
+                                 mproc_obj_t **out) {
   uint64_t u;
   if (!read_be(r, n, &u)) return bad(r, "truncated integer");
   int64_t i;
@@ -135,7 +135,7 @@ static mproc_status_t decode_int(reader_t *r, int is_signed, size_t n,
 }
 
 static mproc_status_t decode_float(reader_t *r, size_t n,
-                                   mproc_value_t **out) {
+                                   mproc_obj_t **out) {
   uint64_t u;
   if (!read_be(r, n, &u)) return bad(r, "truncated float");
   double d;
@@ -154,7 +154,7 @@ static mproc_status_t decode_float(reader_t *r, size_t n,
 
 /* Reads a length of n bytes then decodes what it announces. */
 static mproc_status_t sized(reader_t *r, size_t n, mproc_kind_t kind,
-                            int depth, mproc_value_t **out) {
+                            int depth, mproc_obj_t **out) {
   uint64_t count;
   if (!read_be(r, n, &count)) return bad(r, "truncated length");
   if (kind == MPROC_STR || kind == MPROC_BYTES) {
@@ -164,7 +164,7 @@ static mproc_status_t sized(reader_t *r, size_t n, mproc_kind_t kind,
   return decode_container(r, kind, count, depth, out);
 }
 
-static mproc_status_t decode(reader_t *r, int depth, mproc_value_t **out) {
+static mproc_status_t decode(reader_t *r, int depth, mproc_obj_t **out) {
   if (left(r) == 0) return bad(r, "truncated");
   unsigned char c = r->p[r->pos++];
   if (c <= 0x7f || c >= 0xe0) {
@@ -211,14 +211,14 @@ static mproc_status_t decode(reader_t *r, int depth, mproc_value_t **out) {
   }
 }
 
-mproc_status_t mproc_value_decode(const void *buf, size_t len,
-                                  mproc_value_t **out) {
+mproc_status_t mproc_obj_decode(const void *buf, size_t len,
+                                  mproc_obj_t **out) {
   MP_REQUIRE(out, "value_decode: out");
   if (buf == NULL && len > 0)
     return mp_fail(MPROC_EINVAL, "value_decode: NULL buffer of %zu bytes",
                    len);
   reader_t r = {buf, len, 0};
-  mproc_value_t *v;
+  mproc_obj_t *v;
   mproc_status_t st = decode(&r, 0, &v);
   if (st != MPROC_OK) return st;
   if (r.pos != len) {

@@ -22,11 +22,11 @@ static int buf_write(void *data, const char *p, size_t n) {
 /* MessagePack lengths are 32-bit. */
 static int too_long(size_t n) { return (uint64_t)n > UINT32_MAX; }
 
-static mproc_status_t pack(msgpack_packer *pk, const mproc_value_t *v,
+static mproc_status_t pack(msgpack_packer *pk, const mproc_obj_t *v,
                            int depth) {
-  if (depth > MPROC_VALUE_MAX_DEPTH)
+  if (depth > MPROC_OBJ_MAX_DEPTH)
     return mp_fail(MPROC_EINVAL, "value_encode: nested deeper than %d",
-                   MPROC_VALUE_MAX_DEPTH);
+                   MPROC_OBJ_MAX_DEPTH);
   if (v->kind >= MPROC_STR && too_long(v->len))
     return mp_fail(MPROC_EMSGSIZE, "value_encode: a %s of %zu entries",
                    mp_kind_name(v->kind), v->len);
@@ -59,7 +59,7 @@ static mproc_status_t pack(msgpack_packer *pk, const mproc_value_t *v,
   return MPROC_OK;
 }
 
-mproc_status_t mproc_value_encode(const mproc_value_t *v, void **out,
+mproc_status_t mproc_obj_encode(const mproc_obj_t *v, void **out,
                                   size_t *len) {
   MP_REQUIRE(v, "value_encode: v");
   MP_REQUIRE(out, "value_encode: out");
@@ -184,10 +184,10 @@ static void repr_text(mp_buf_t *b, const char *s, size_t len, int bytes) {
   mp_buf_put(b, &quote, 1);
 }
 
-static mproc_status_t repr(mp_buf_t *b, const mproc_value_t *v, int depth) {
-  if (depth > MPROC_VALUE_MAX_DEPTH)
+static mproc_status_t repr(mp_buf_t *b, const mproc_obj_t *v, int depth) {
+  if (depth > MPROC_OBJ_MAX_DEPTH)
     return mp_fail(MPROC_EINVAL, "value_repr: nested deeper than %d",
-                   MPROC_VALUE_MAX_DEPTH);
+                   MPROC_OBJ_MAX_DEPTH);
   char tmp[32];
   switch (v->kind) {
     case MPROC_NONE: put_str(b, "None"); break;
@@ -219,7 +219,7 @@ static mproc_status_t repr(mp_buf_t *b, const mproc_value_t *v, int depth) {
   return MPROC_OK;
 }
 
-mproc_status_t mproc_value_repr(const mproc_value_t *v, char **out) {
+mproc_status_t mproc_obj_repr(const mproc_obj_t *v, char **out) {
   MP_REQUIRE(v, "value_repr: v");
   MP_REQUIRE(out, "value_repr: out");
   mp_buf_t b = {0};
@@ -234,10 +234,10 @@ mproc_status_t mproc_value_repr(const mproc_value_t *v, char **out) {
   return MPROC_OK;
 }
 
-mproc_status_t mproc_value_format(const mproc_value_t *v, char **out) {
+mproc_status_t mproc_obj_format(const mproc_obj_t *v, char **out) {
   MP_REQUIRE(v, "value_format: v");
   MP_REQUIRE(out, "value_format: out");
-  if (v->kind != MPROC_STR) return mproc_value_repr(v, out);
+  if (v->kind != MPROC_STR) return mproc_obj_repr(v, out);
   *out = malloc(v->len + 1);
   if (*out == NULL) return mp_fail(MPROC_ENOMEM, "value_format");
   memcpy(*out, v->u.s, v->len + 1);

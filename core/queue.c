@@ -325,21 +325,21 @@ mproc_status_t mproc_queue_put_bytes(mproc_queue_t *q, const void *buf,
   return put_record(q, TAG_BYTES, buf, len, timeout, "queue_put_bytes");
 }
 
-mproc_status_t mproc_queue_put(mproc_queue_t *q, const mproc_value_t *v,
+mproc_status_t mproc_queue_put(mproc_queue_t *q, const mproc_obj_t *v,
                                double timeout) {
   mproc_status_t st = require_open(q, "queue_put");
   if (st != MPROC_OK) return st;
   if ((st = mp_check_timeout(timeout, "queue_put")) != MPROC_OK) return st;
   void *data = NULL;
   size_t len;
-  if ((st = mproc_value_encode(v, &data, &len)) != MPROC_OK) return st;
+  if ((st = mproc_obj_encode(v, &data, &len)) != MPROC_OK) return st;
   st = put_record(q, TAG_VALUE, data, len, timeout, "queue_put");
   free(data);
   return st;
 }
 
 mproc_status_t mproc_queue_put_nowait(mproc_queue_t *q,
-                                      const mproc_value_t *v) {
+                                      const mproc_obj_t *v) {
   return mproc_queue_put(q, v, 0);
 }
 
@@ -447,20 +447,20 @@ mproc_status_t mproc_queue_get_bytes_into(mproc_queue_t *q, void *buf,
   return st;
 }
 
-mproc_status_t mproc_queue_get(mproc_queue_t *q, mproc_value_t **out,
+mproc_status_t mproc_queue_get(mproc_queue_t *q, mproc_obj_t **out,
                                double timeout) {
   mproc_status_t st = check_get(q, out, timeout, "queue_get");
   if (st != MPROC_OK) return st;
   sink_t sink = {0};
   if ((st = get_record(q, &sink, timeout, "queue_get")) != MPROC_OK)
     return st;
-  st = sink.tag == TAG_VALUE ? mproc_value_decode(sink.out, sink.len, out)
-                             : mproc_value_bytes(sink.out, sink.len, out);
+  st = sink.tag == TAG_VALUE ? mproc_obj_decode(sink.out, sink.len, out)
+                             : mproc_obj_bytes(sink.out, sink.len, out);
   free(sink.out);
   return st;
 }
 
-mproc_status_t mproc_queue_get_nowait(mproc_queue_t *q, mproc_value_t **out) {
+mproc_status_t mproc_queue_get_nowait(mproc_queue_t *q, mproc_obj_t **out) {
   return mproc_queue_get(q, out, 0);
 }
 

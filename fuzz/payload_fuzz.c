@@ -18,25 +18,25 @@ static void check(int ok) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  mproc_value_t *v = NULL;
-  if (mproc_value_decode(data, size, &v) != MPROC_OK) return 0;
+  mproc_obj_t *v = NULL;
+  if (mproc_obj_decode(data, size, &v) != MPROC_OK) return 0;
   void *enc = NULL;
   size_t len = 0;
   char *repr1 = NULL, *repr2 = NULL;
-  mproc_value_t *back = NULL;
-  check(mproc_value_encode(v, &enc, &len) == MPROC_OK);
-  check(mproc_value_decode(enc, len, &back) == MPROC_OK);
+  mproc_obj_t *back = NULL;
+  check(mproc_obj_encode(v, &enc, &len) == MPROC_OK);
+  check(mproc_obj_decode(enc, len, &back) == MPROC_OK);
   int eq = 0;
-  check(mproc_value_equal(v, back, &eq) == MPROC_OK);
+  check(mproc_obj_equal(v, back, &eq) == MPROC_OK);
   /* NaN != NaN: compare reprs, which are equal even then. */
-  check(mproc_value_repr(v, &repr1) == MPROC_OK);
-  check(mproc_value_repr(back, &repr2) == MPROC_OK);
+  check(mproc_obj_repr(v, &repr1) == MPROC_OK);
+  check(mproc_obj_repr(back, &repr2) == MPROC_OK);
   check(strcmp(repr1, repr2) == 0);
   check(eq || strstr(repr1, "nan") != NULL);
   free(repr1);
   free(repr2);
   free(enc);
-  mproc_value_free(back);
-  mproc_value_free(v);
+  mproc_obj_free(back);
+  mproc_obj_free(v);
   return 0;
 }

@@ -571,10 +571,11 @@ mproc_status_t mproc_shared_memory_unlink(mproc_shared_memory_t *shm);
  * Errors: MPROC_EINVAL (NULL). */
 mproc_status_t mproc_shared_memory_close(mproc_shared_memory_t *shm);
 
-/* Values: the objects send/recv and put/get carry (docs/ipc.md)       */
+/* Objects: what send/recv and put/get carry (docs/ipc.md)             */
 /* ------------------------------------------------------------------ */
 
-/* What CPython's Connection.send and Queue.put pickle, reduced to the types
+/* What CPython's Connection.send and Queue.put pickle (mproc_obj_t; not to
+ * be confused with mproc_value_t, the shared Value), reduced to the types
  * every language has: None, bool, int (64-bit), float (double), str (UTF-8),
  * bytes, list, and dict keyed by int or str. On the wire a value is one
  * MessagePack object (docs/ipc.md). A value is a tree: each value has at
@@ -590,33 +591,33 @@ typedef enum mproc_kind {
   MPROC_DICT
 } mproc_kind_t;
 
-typedef struct mproc_value mproc_value_t;
+typedef struct mproc_obj mproc_obj_t;
 
 /* Deepest nesting of lists and dicts that encode/decode/repr accept. */
-#define MPROC_VALUE_MAX_DEPTH 256
+#define MPROC_OBJ_MAX_DEPTH 256
 
-/* Constructors: *out is a new value owned by the caller (mproc_value_free).
+/* Constructors: *out is a new value owned by the caller (mproc_obj_free).
  * Errors: MPROC_EINVAL (NULL out; s NULL; p NULL with len > 0; str not
  *         valid UTF-8), MPROC_ENOMEM. */
-mproc_status_t mproc_value_none(mproc_value_t **out);
-mproc_status_t mproc_value_bool(int b, mproc_value_t **out);
-mproc_status_t mproc_value_int(int64_t i, mproc_value_t **out);
-mproc_status_t mproc_value_float(double d, mproc_value_t **out);
+mproc_status_t mproc_obj_none(mproc_obj_t **out);
+mproc_status_t mproc_obj_bool(int b, mproc_obj_t **out);
+mproc_status_t mproc_obj_int(int64_t i, mproc_obj_t **out);
+mproc_status_t mproc_obj_float(double d, mproc_obj_t **out);
 /* A str from a NUL-terminated string, or len bytes (may hold NULs). */
-mproc_status_t mproc_value_str(const char *s, mproc_value_t **out);
-mproc_status_t mproc_value_strn(const char *s, size_t len,
-                                mproc_value_t **out);
-mproc_status_t mproc_value_bytes(const void *p, size_t len,
-                                 mproc_value_t **out);
+mproc_status_t mproc_obj_str(const char *s, mproc_obj_t **out);
+mproc_status_t mproc_obj_strn(const char *s, size_t len,
+                                mproc_obj_t **out);
+mproc_status_t mproc_obj_bytes(const void *p, size_t len,
+                                 mproc_obj_t **out);
 /* An empty list / dict. */
-mproc_status_t mproc_value_list(mproc_value_t **out);
-mproc_status_t mproc_value_dict(mproc_value_t **out);
+mproc_status_t mproc_obj_list(mproc_obj_t **out);
+mproc_status_t mproc_obj_dict(mproc_obj_t **out);
 
 /* Appends item to list. On MPROC_OK the list owns item; on an error the
  * caller still does.
  * Errors: MPROC_EINVAL (NULL; list not a list; item already inside a
  *         container; item is list or contains it), MPROC_ENOMEM. */
-mproc_status_t mproc_list_append(mproc_value_t *list, mproc_value_t *item);
+mproc_status_t mproc_list_append(mproc_obj_t *list, mproc_obj_t *item);
 
 /* dict[key] = value; an equal key already there has its value replaced
  * (the new key is then freed). On MPROC_OK the dict owns key and value; on
@@ -624,60 +625,60 @@ mproc_status_t mproc_list_append(mproc_value_t *list, mproc_value_t *item);
  * Errors: MPROC_EINVAL (NULL; dict not a dict; key not int/str; key or value
  *         inside a container already; value is dict or contains it),
  *         MPROC_ENOMEM. */
-mproc_status_t mproc_dict_set(mproc_value_t *dict, mproc_value_t *key,
-                              mproc_value_t *value);
+mproc_status_t mproc_dict_set(mproc_obj_t *dict, mproc_obj_t *key,
+                              mproc_obj_t *value);
 
 /* Frees a value and everything it holds. NULL is fine. A value inside a
  * container is freed with its container only.
  * Errors: MPROC_EINVAL (v is inside a container). */
-mproc_status_t mproc_value_free(mproc_value_t *v);
+mproc_status_t mproc_obj_free(mproc_obj_t *v);
 
 /* Accessors. The get_ functions check the kind.
  * Errors: MPROC_EINVAL (NULL argument; the value is of another kind; index
  *         out of range). */
-mproc_status_t mproc_value_kind(const mproc_value_t *v, mproc_kind_t *out);
-mproc_status_t mproc_value_get_bool(const mproc_value_t *v, int *out);
-mproc_status_t mproc_value_get_int(const mproc_value_t *v, int64_t *out);
-mproc_status_t mproc_value_get_float(const mproc_value_t *v, double *out);
+mproc_status_t mproc_obj_kind(const mproc_obj_t *v, mproc_kind_t *out);
+mproc_status_t mproc_obj_get_bool(const mproc_obj_t *v, int *out);
+mproc_status_t mproc_obj_get_int(const mproc_obj_t *v, int64_t *out);
+mproc_status_t mproc_obj_get_float(const mproc_obj_t *v, double *out);
 /* *s is NUL-terminated and valid while v lives; len may be NULL. */
-mproc_status_t mproc_value_get_str(const mproc_value_t *v, const char **s,
+mproc_status_t mproc_obj_get_str(const mproc_obj_t *v, const char **s,
                                    size_t *len);
-mproc_status_t mproc_value_get_bytes(const mproc_value_t *v, const void **p,
+mproc_status_t mproc_obj_get_bytes(const mproc_obj_t *v, const void **p,
                                      size_t *len);
 /* Length of a str (bytes of UTF-8), bytes, list or dict. */
-mproc_status_t mproc_value_len(const mproc_value_t *v, size_t *out);
-mproc_status_t mproc_list_get(const mproc_value_t *list, size_t index,
-                              const mproc_value_t **out);
+mproc_status_t mproc_obj_len(const mproc_obj_t *v, size_t *out);
+mproc_status_t mproc_list_get(const mproc_obj_t *list, size_t index,
+                              const mproc_obj_t **out);
 /* The index-th entry of a dict, in insertion order. */
-mproc_status_t mproc_dict_item(const mproc_value_t *dict, size_t index,
-                               const mproc_value_t **key,
-                               const mproc_value_t **value);
+mproc_status_t mproc_dict_item(const mproc_obj_t *dict, size_t index,
+                               const mproc_obj_t **key,
+                               const mproc_obj_t **value);
 /* *out = the value under key, or NULL when absent.
  * Errors: MPROC_EINVAL (NULL; not a dict). */
-mproc_status_t mproc_dict_get(const mproc_value_t *dict,
-                              const mproc_value_t *key,
-                              const mproc_value_t **out);
+mproc_status_t mproc_dict_get(const mproc_obj_t *dict,
+                              const mproc_obj_t *key,
+                              const mproc_obj_t **out);
 
 /* *out = 1 when a and b are equal as Python compares them (1 == 1.0 and
  * True == 1 included). Errors: MPROC_EINVAL (NULL). */
-mproc_status_t mproc_value_equal(const mproc_value_t *a,
-                                 const mproc_value_t *b, int *out);
+mproc_status_t mproc_obj_equal(const mproc_obj_t *a,
+                                 const mproc_obj_t *b, int *out);
 
 /* Formats v as Python's repr() does ('x', [1, 2], {1: 10}, b'\x00', 1.5,
  * None, True) into a new NUL-terminated string; release it with free().
- * Errors: MPROC_EINVAL (NULL; deeper than MPROC_VALUE_MAX_DEPTH),
+ * Errors: MPROC_EINVAL (NULL; deeper than MPROC_OBJ_MAX_DEPTH),
  *         MPROC_ENOMEM. */
-mproc_status_t mproc_value_repr(const mproc_value_t *v, char **out);
+mproc_status_t mproc_obj_repr(const mproc_obj_t *v, char **out);
 
 /* Formats v as Python's str() does: a str is its own text, anything else
  * its repr (what print(f"{v}") shows). Release with free().
- * Errors: as mproc_value_repr. */
-mproc_status_t mproc_value_format(const mproc_value_t *v, char **out);
+ * Errors: as mproc_obj_repr. */
+mproc_status_t mproc_obj_format(const mproc_obj_t *v, char **out);
 
 /* Encodes v as MessagePack into a new buffer (release with free()).
- * Errors: MPROC_EINVAL (NULL; deeper than MPROC_VALUE_MAX_DEPTH),
+ * Errors: MPROC_EINVAL (NULL; deeper than MPROC_OBJ_MAX_DEPTH),
  *         MPROC_ENOMEM. */
-mproc_status_t mproc_value_encode(const mproc_value_t *v, void **out,
+mproc_status_t mproc_obj_encode(const mproc_obj_t *v, void **out,
                                   size_t *len);
 
 /* Decodes exactly one MessagePack object filling len bytes. Never crashes
@@ -685,17 +686,17 @@ mproc_status_t mproc_value_encode(const mproc_value_t *v, void **out,
  * Errors: MPROC_EINVAL (NULL out; buf NULL with len > 0), MPROC_EBADMSG
  *         (truncated, trailing bytes, a type outside the set above, an
  *         integer beyond int64, invalid UTF-8, a dict key not int/str or
- *         repeated, nesting deeper than MPROC_VALUE_MAX_DEPTH),
+ *         repeated, nesting deeper than MPROC_OBJ_MAX_DEPTH),
  *         MPROC_ENOMEM. */
-mproc_status_t mproc_value_decode(const void *buf, size_t len,
-                                  mproc_value_t **out);
+mproc_status_t mproc_obj_decode(const void *buf, size_t len,
+                                  mproc_obj_t **out);
 
 /* ------------------------------------------------------------------ */
 /* Connections: Pipe() and its two ends (docs/ipc.md)                  */
 /* ------------------------------------------------------------------ */
 
 /* One end of a message stream, as CPython's multiprocessing.Connection.
- * Messages keep their boundaries; bytes and values (mproc_value_t) are
+ * Messages keep their boundaries; bytes and values (mproc_obj_t) are
  * both messages. Attach an end to a process (mproc_process_attach) to
  * give it to a child under fork or spawn. */
 typedef struct mproc_connection mproc_connection_t;
@@ -746,13 +747,13 @@ mproc_status_t mproc_connection_recv_bytes_into(mproc_connection_t *c,
                                                 double timeout);
 
 /* Sends / receives a value (its MessagePack encoding is the message).
- * send errors: as send_bytes, and those of mproc_value_encode.
+ * send errors: as send_bytes, and those of mproc_obj_encode.
  * recv errors: as recv_bytes, and MPROC_EBADMSG (the message is not a
  * value; it is consumed). */
 mproc_status_t mproc_connection_send(mproc_connection_t *c,
-                                     const mproc_value_t *v, double timeout);
+                                     const mproc_obj_t *v, double timeout);
 mproc_status_t mproc_connection_recv(mproc_connection_t *c,
-                                     mproc_value_t **out, double timeout);
+                                     mproc_obj_t **out, double timeout);
 
 /* *ready = 1 when a message (or end of stream) can be received without
  * blocking, within timeout seconds; 0 when the time ran out (not an error).
@@ -866,13 +867,13 @@ mproc_status_t mproc_simple_queue_create(mproc_queue_t **out);
  * Errors: MPROC_EINVAL (NULL q; buf NULL with len > 0; NaN timeout),
  *         MPROC_ESTATE (closed), MPROC_EMSGSIZE (the item can never fit
  *         the ring), MPROC_EFULL (no room in time: queue.Full), errors of
- *         mproc_value_encode, MPROC_ESYS. */
-mproc_status_t mproc_queue_put(mproc_queue_t *q, const mproc_value_t *v,
+ *         mproc_obj_encode, MPROC_ESYS. */
+mproc_status_t mproc_queue_put(mproc_queue_t *q, const mproc_obj_t *v,
                                double timeout);
 mproc_status_t mproc_queue_put_bytes(mproc_queue_t *q, const void *buf,
                                      size_t len, double timeout);
 mproc_status_t mproc_queue_put_nowait(mproc_queue_t *q,
-                                      const mproc_value_t *v);
+                                      const mproc_obj_t *v);
 
 /* Gets the oldest item, waiting up to timeout seconds (0: get_nowait).
  * An item put as bytes comes out of get() as a bytes value; get_bytes
@@ -881,9 +882,9 @@ mproc_status_t mproc_queue_put_nowait(mproc_queue_t *q,
  *         MPROC_EEMPTY (nothing in time: queue.Empty), MPROC_EBADMSG (the
  *         item is not a value; it is consumed), MPROC_ENOMEM (the item
  *         stays queued), MPROC_ESYS. */
-mproc_status_t mproc_queue_get(mproc_queue_t *q, mproc_value_t **out,
+mproc_status_t mproc_queue_get(mproc_queue_t *q, mproc_obj_t **out,
                                double timeout);
-mproc_status_t mproc_queue_get_nowait(mproc_queue_t *q, mproc_value_t **out);
+mproc_status_t mproc_queue_get_nowait(mproc_queue_t *q, mproc_obj_t **out);
 /* The item in a new buffer (release with free()). */
 mproc_status_t mproc_queue_get_bytes(mproc_queue_t *q, void **out,
                                      size_t *len, double timeout);

@@ -39,12 +39,12 @@ MPROC_TASK(echo_task) {
 MPROC_TASK(repr_task) {
   (void)arg, (void)arg_len;
   mproc_connection_t *c = Attached<mproc_connection_t>(0);
-  mproc_value_t *v;
+  mproc_obj_t *v;
   if (mproc_connection_recv(c, &v, 30) != MPROC_OK) return 1;
-  mproc_value_t *reply = Str(Repr(v).c_str());
+  mproc_obj_t *reply = Str(Repr(v).c_str());
   mproc_status_t st = mproc_connection_send(c, reply, 30);
-  mproc_value_free(v);
-  mproc_value_free(reply);
+  mproc_obj_free(v);
+  mproc_obj_free(reply);
   return st == MPROC_OK ? 0 : 2;
 }
 
@@ -125,10 +125,10 @@ TEST_P(ConnectionTest, BytesRoundTripThroughAChild) {
 
 TEST_P(ConnectionTest, ValuesRoundTripThroughAChild) {
   mproc_process_t *p = Start(GetParam(), repr_task, {b_});
-  mproc_value_t *v = List({Str("x"), Int(1)});
+  mproc_obj_t *v = List({Str("x"), Int(1)});
   ASSERT_EQ(mproc_connection_send(a_, v, 10), MPROC_OK);
-  mproc_value_free(v);
-  mproc_value_t *reply;
+  mproc_obj_free(v);
+  mproc_obj_t *reply;
   ASSERT_EQ(mproc_connection_recv(a_, &reply, 10), MPROC_OK);
   EXPECT_EQ(ReprFree(reply), "\"['x', 1]\"");
   EXPECT_EQ(Finish(p), 0);
@@ -312,12 +312,12 @@ TEST(Connection, GarbageIsNotAValue) {
   mproc_connection_t *a, *b;
   ASSERT_EQ(mproc_pipe(1, &a, &b), MPROC_OK);
   ASSERT_EQ(mproc_connection_send_bytes(a, "\xc1", 1, 0, 1, 1), MPROC_OK);
-  mproc_value_t *v;
+  mproc_obj_t *v;
   EXPECT_EQ(mproc_connection_recv(b, &v, 1), MPROC_EBADMSG);
   // The bad message was consumed: the next one is fine.
-  mproc_value_t *x = Int(5);
+  mproc_obj_t *x = Int(5);
   ASSERT_EQ(mproc_connection_send(a, x, 1), MPROC_OK);
-  mproc_value_free(x);
+  mproc_obj_free(x);
   ASSERT_EQ(mproc_connection_recv(b, &v, 1), MPROC_OK);
   EXPECT_EQ(ReprFree(v), "5");
   mproc_connection_free(a);

@@ -52,37 +52,37 @@ T *Attached(size_t index) {
                                                 : nullptr;
 }
 
-inline mproc_value_t *Int(int64_t i) {
-  mproc_value_t *v = nullptr;
-  mproc_value_int(i, &v);
+inline mproc_obj_t *Int(int64_t i) {
+  mproc_obj_t *v = nullptr;
+  mproc_obj_int(i, &v);
   return v;
 }
 
-inline mproc_value_t *Str(const char *s) {
-  mproc_value_t *v = nullptr;
-  mproc_value_str(s, &v);
+inline mproc_obj_t *Str(const char *s) {
+  mproc_obj_t *v = nullptr;
+  mproc_obj_str(s, &v);
   return v;
 }
 
-inline mproc_value_t *List(std::initializer_list<mproc_value_t *> items) {
-  mproc_value_t *v = nullptr;
-  mproc_value_list(&v);
-  for (mproc_value_t *i : items) mproc_list_append(v, i);
+inline mproc_obj_t *List(std::initializer_list<mproc_obj_t *> items) {
+  mproc_obj_t *v = nullptr;
+  mproc_obj_list(&v);
+  for (mproc_obj_t *i : items) mproc_list_append(v, i);
   return v;
 }
 
-inline std::string Repr(const mproc_value_t *v) {
+inline std::string Repr(const mproc_obj_t *v) {
   char *s = nullptr;
-  if (mproc_value_repr(v, &s) != MPROC_OK) return "<repr failed>";
+  if (mproc_obj_repr(v, &s) != MPROC_OK) return "<repr failed>";
   std::string out(s);
   free(s);
   return out;
 }
 
 // Frees v after taking its repr: for one-line checks.
-inline std::string ReprFree(mproc_value_t *v) {
+inline std::string ReprFree(mproc_obj_t *v) {
   std::string s = Repr(v);
-  mproc_value_free(v);
+  mproc_obj_free(v);
   return s;
 }
 

@@ -30,12 +30,12 @@ MPROC_TASK(client_task) {
   mproc_status_t st =
       mproc_client(a->address, klen ? a->key : nullptr, klen, &c, 10);
   if (st != MPROC_OK) return 10 + st;
-  mproc_value_t *hello = Str("hello"), *reply = nullptr;
+  mproc_obj_t *hello = Str("hello"), *reply = nullptr;
   st = mproc_connection_send(c, hello, 10);
   if (st == MPROC_OK) st = mproc_connection_recv(c, &reply, 10);
   int code = st != MPROC_OK ? 50 + st : Repr(reply) == "'bye'" ? 0 : 3;
-  mproc_value_free(hello);
-  mproc_value_free(reply);
+  mproc_obj_free(hello);
+  mproc_obj_free(reply);
   mproc_connection_free(c);
   return code;
 }
@@ -59,12 +59,12 @@ class ListenerTest : public ::testing::TestWithParam<const char *> {
     mproc_connection_t *c = nullptr;
     mproc_status_t st = mproc_listener_accept(l, &c, 10);
     if (st == MPROC_OK) {
-      mproc_value_t *v;
+      mproc_obj_t *v;
       EXPECT_EQ(mproc_connection_recv(c, &v, 10), MPROC_OK);
       EXPECT_EQ(ReprFree(v), "'hello'");
-      mproc_value_t *bye = Str("bye");
+      mproc_obj_t *bye = Str("bye");
       EXPECT_EQ(mproc_connection_send(c, bye, 10), MPROC_OK);
-      mproc_value_free(bye);
+      mproc_obj_free(bye);
     }
     mproc_connection_free(c);
     mproc_listener_close(l);  // a waiting client sees EOF

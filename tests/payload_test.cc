@@ -14,30 +14,30 @@ using namespace ipc_test;
 
 namespace {
 
-mproc_value_t *Float(double d) {
-  mproc_value_t *v = nullptr;
-  mproc_value_float(d, &v);
+mproc_obj_t *Float(double d) {
+  mproc_obj_t *v = nullptr;
+  mproc_obj_float(d, &v);
   return v;
 }
 
-mproc_value_t *Bytes(const std::string &b) {
-  mproc_value_t *v = nullptr;
-  mproc_value_bytes(b.data(), b.size(), &v);
+mproc_obj_t *Bytes(const std::string &b) {
+  mproc_obj_t *v = nullptr;
+  mproc_obj_bytes(b.data(), b.size(), &v);
   return v;
 }
 
-mproc_value_t *Dict(std::initializer_list<std::pair<mproc_value_t *,
-                                                    mproc_value_t *>> kv) {
-  mproc_value_t *d = nullptr;
-  mproc_value_dict(&d);
+mproc_obj_t *Dict(std::initializer_list<std::pair<mproc_obj_t *,
+                                                    mproc_obj_t *>> kv) {
+  mproc_obj_t *d = nullptr;
+  mproc_obj_dict(&d);
   for (auto &p : kv) EXPECT_EQ(mproc_dict_set(d, p.first, p.second), MPROC_OK);
   return d;
 }
 
-std::vector<unsigned char> Encode(const mproc_value_t *v) {
+std::vector<unsigned char> Encode(const mproc_obj_t *v) {
   void *data = nullptr;
   size_t len = 0;
-  EXPECT_EQ(mproc_value_encode(v, &data, &len), MPROC_OK);
+  EXPECT_EQ(mproc_obj_encode(v, &data, &len), MPROC_OK);
   std::vector<unsigned char> out(static_cast<unsigned char *>(data),
                                  static_cast<unsigned char *>(data) + len);
   free(data);
@@ -45,17 +45,17 @@ std::vector<unsigned char> Encode(const mproc_value_t *v) {
 }
 
 mproc_status_t Decode(const std::vector<unsigned char> &bytes,
-                      mproc_value_t **out) {
-  return mproc_value_decode(bytes.data(), bytes.size(), out);
+                      mproc_obj_t **out) {
+  return mproc_obj_decode(bytes.data(), bytes.size(), out);
 }
 
 TEST(PayloadRepr, ScalarsAsPython) {
-  mproc_value_t *v;
-  ASSERT_EQ(mproc_value_none(&v), MPROC_OK);
+  mproc_obj_t *v;
+  ASSERT_EQ(mproc_obj_none(&v), MPROC_OK);
   EXPECT_EQ(ReprFree(v), "None");
-  ASSERT_EQ(mproc_value_bool(7, &v), MPROC_OK);
+  ASSERT_EQ(mproc_obj_bool(7, &v), MPROC_OK);
   EXPECT_EQ(ReprFree(v), "True");
-  ASSERT_EQ(mproc_value_bool(0, &v), MPROC_OK);
+  ASSERT_EQ(mproc_obj_bool(0, &v), MPROC_OK);
   EXPECT_EQ(ReprFree(v), "False");
   EXPECT_EQ(ReprFree(Int(-42)), "-42");
   EXPECT_EQ(ReprFree(Int(INT64_MIN)), "-9223372036854775808");
@@ -85,8 +85,8 @@ TEST(PayloadRepr, StringsAndBytesAsPython) {
   EXPECT_EQ(ReprFree(Str("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80")),
             "'\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80'");
   EXPECT_EQ(ReprFree(Str("\xc2\x85")), "'\\x85'");
-  mproc_value_t *v;
-  ASSERT_EQ(mproc_value_strn("\0a", 2, &v), MPROC_OK);
+  mproc_obj_t *v;
+  ASSERT_EQ(mproc_obj_strn("\0a", 2, &v), MPROC_OK);
   EXPECT_EQ(ReprFree(v), "'\\x00a'");
   EXPECT_EQ(ReprFree(Bytes(std::string("\0ab'\xff", 5))), "b\"\\x00ab'\\xff\"");
   EXPECT_EQ(ReprFree(Bytes("")), "b''");
@@ -102,120 +102,120 @@ TEST(PayloadRepr, ContainersAsPython) {
 }
 
 TEST(PayloadFormat, StrIsItsTextOthersRepr) {
-  mproc_value_t *v = Str("Thanks!");
+  mproc_obj_t *v = Str("Thanks!");
   char *s;
-  ASSERT_EQ(mproc_value_format(v, &s), MPROC_OK);
+  ASSERT_EQ(mproc_obj_format(v, &s), MPROC_OK);
   EXPECT_STREQ(s, "Thanks!");
   free(s);
-  mproc_value_free(v);
+  mproc_obj_free(v);
   v = List({Str("a")});
-  ASSERT_EQ(mproc_value_format(v, &s), MPROC_OK);
+  ASSERT_EQ(mproc_obj_format(v, &s), MPROC_OK);
   EXPECT_STREQ(s, "['a']");
   free(s);
-  mproc_value_free(v);
+  mproc_obj_free(v);
 }
 
 TEST(PayloadRoundTrip, EveryKindSurvives) {
   std::string blob(100000, 'z');
-  mproc_value_t *v = List(
+  mproc_obj_t *v = List(
       {Int(0), Int(-1), Int(127), Int(128), Int(-33), Int(65536),
        Int(INT64_MAX), Int(INT64_MIN), Float(0.1), Float(-1e300),
        Str(""), Str("h\xc3\xa9llo"), Bytes(blob), Bytes(std::string("\0", 1)),
        Dict({{Str("k"), List({Int(1)})}, {Int(-5), Str("v")}}), List({})});
-  mproc_value_t *none, *yes;
-  mproc_value_none(&none);
-  mproc_value_bool(1, &yes);
+  mproc_obj_t *none, *yes;
+  mproc_obj_none(&none);
+  mproc_obj_bool(1, &yes);
   mproc_list_append(v, none);
   mproc_list_append(v, yes);
-  mproc_value_t *back = nullptr;
+  mproc_obj_t *back = nullptr;
   ASSERT_EQ(Decode(Encode(v), &back), MPROC_OK) << mproc_last_error();
   int eq = 0;
-  ASSERT_EQ(mproc_value_equal(v, back, &eq), MPROC_OK);
+  ASSERT_EQ(mproc_obj_equal(v, back, &eq), MPROC_OK);
   EXPECT_TRUE(eq);
   EXPECT_EQ(Repr(v), Repr(back));
-  mproc_value_free(v);
-  mproc_value_free(back);
+  mproc_obj_free(v);
+  mproc_obj_free(back);
 }
 
 TEST(PayloadRoundTrip, WireFormatIsMessagePack) {
-  mproc_value_t *v = List({Int(1), Str("a")});
+  mproc_obj_t *v = List({Int(1), Str("a")});
   EXPECT_EQ(Encode(v), (std::vector<unsigned char>{0x92, 0x01, 0xa1, 'a'}));
-  mproc_value_free(v);
+  mproc_obj_free(v);
 }
 
 TEST(PayloadAccessors, GettersCheckTheKind) {
-  mproc_value_t *v = Str("abc");
+  mproc_obj_t *v = Str("abc");
   const char *s;
   size_t len;
   int64_t i;
-  ASSERT_EQ(mproc_value_get_str(v, &s, &len), MPROC_OK);
+  ASSERT_EQ(mproc_obj_get_str(v, &s, &len), MPROC_OK);
   EXPECT_STREQ(s, "abc");
   EXPECT_EQ(len, 3u);
-  EXPECT_EQ(mproc_value_get_int(v, &i), MPROC_EINVAL);
+  EXPECT_EQ(mproc_obj_get_int(v, &i), MPROC_EINVAL);
   EXPECT_NE(std::string(mproc_last_error()).find("str"), std::string::npos);
-  mproc_value_free(v);
+  mproc_obj_free(v);
   v = Dict({{Str("a"), Int(1)}, {Int(2), Int(3)}});
-  const mproc_value_t *got, *k;
-  mproc_value_t *key = Int(2);
+  const mproc_obj_t *got, *k;
+  mproc_obj_t *key = Int(2);
   ASSERT_EQ(mproc_dict_get(v, key, &got), MPROC_OK);
   ASSERT_NE(got, nullptr);
-  EXPECT_EQ(mproc_value_get_int(got, &i), MPROC_OK);
+  EXPECT_EQ(mproc_obj_get_int(got, &i), MPROC_OK);
   EXPECT_EQ(i, 3);
   EXPECT_EQ(mproc_dict_set(v, key, Int(4)), MPROC_OK);  // replaces
-  ASSERT_EQ(mproc_value_len(v, &len), MPROC_OK);
+  ASSERT_EQ(mproc_obj_len(v, &len), MPROC_OK);
   EXPECT_EQ(len, 2u);
   EXPECT_EQ(mproc_dict_item(v, 1, &k, &got), MPROC_OK);
   EXPECT_EQ(Repr(got), "4");
   EXPECT_EQ(mproc_dict_item(v, 2, &k, &got), MPROC_EINVAL);
   EXPECT_EQ(mproc_list_get(v, 0, &got), MPROC_EINVAL);
-  mproc_value_free(v);
+  mproc_obj_free(v);
 }
 
 TEST(PayloadErrors, BadArguments) {
-  mproc_value_t *v = nullptr;
-  EXPECT_EQ(mproc_value_int(1, nullptr), MPROC_EINVAL);
-  EXPECT_EQ(mproc_value_str(nullptr, &v), MPROC_EINVAL);
-  EXPECT_EQ(mproc_value_bytes(nullptr, 3, &v), MPROC_EINVAL);
-  EXPECT_EQ(mproc_value_strn("\xff", 1, &v), MPROC_EINVAL);
-  EXPECT_EQ(mproc_value_strn("\xed\xa0\x80", 3, &v), MPROC_EINVAL);  // surrogate
-  EXPECT_EQ(mproc_value_repr(nullptr, nullptr), MPROC_EINVAL);
-  EXPECT_EQ(mproc_value_decode(nullptr, 1, &v), MPROC_EINVAL);
-  EXPECT_EQ(mproc_value_free(nullptr), MPROC_OK);
-  mproc_value_t *list = List({}), *inner = List({}), *key = Float(1.0);
+  mproc_obj_t *v = nullptr;
+  EXPECT_EQ(mproc_obj_int(1, nullptr), MPROC_EINVAL);
+  EXPECT_EQ(mproc_obj_str(nullptr, &v), MPROC_EINVAL);
+  EXPECT_EQ(mproc_obj_bytes(nullptr, 3, &v), MPROC_EINVAL);
+  EXPECT_EQ(mproc_obj_strn("\xff", 1, &v), MPROC_EINVAL);
+  EXPECT_EQ(mproc_obj_strn("\xed\xa0\x80", 3, &v), MPROC_EINVAL);  // surrogate
+  EXPECT_EQ(mproc_obj_repr(nullptr, nullptr), MPROC_EINVAL);
+  EXPECT_EQ(mproc_obj_decode(nullptr, 1, &v), MPROC_EINVAL);
+  EXPECT_EQ(mproc_obj_free(nullptr), MPROC_OK);
+  mproc_obj_t *list = List({}), *inner = List({}), *key = Float(1.0);
   EXPECT_EQ(mproc_list_append(list, list), MPROC_EINVAL);  // itself
   ASSERT_EQ(mproc_list_append(list, inner), MPROC_OK);
   EXPECT_EQ(mproc_list_append(list, inner), MPROC_EINVAL);  // twice
-  EXPECT_EQ(mproc_value_free(inner), MPROC_EINVAL);  // owned by list
-  mproc_value_t *d = Dict({});
-  mproc_value_t *one = Int(1), *x = Str("x");
+  EXPECT_EQ(mproc_obj_free(inner), MPROC_EINVAL);  // owned by list
+  mproc_obj_t *d = Dict({});
+  mproc_obj_t *one = Int(1), *x = Str("x");
   EXPECT_EQ(mproc_dict_set(d, key, one), MPROC_EINVAL);  // float key
-  mproc_value_t *outer = List({});
+  mproc_obj_t *outer = List({});
   mproc_list_append(outer, d);
   EXPECT_EQ(mproc_dict_set(d, x, outer), MPROC_EINVAL);  // cycle
   // On an error the caller still owns what it passed.
-  mproc_value_free(one);
-  mproc_value_free(x);
-  mproc_value_free(outer);
-  mproc_value_free(key);
-  mproc_value_free(list);
+  mproc_obj_free(one);
+  mproc_obj_free(x);
+  mproc_obj_free(outer);
+  mproc_obj_free(key);
+  mproc_obj_free(list);
 }
 
 TEST(PayloadErrors, TooDeepIsRefused) {
-  mproc_value_t *v = List({});
-  for (int i = 0; i < MPROC_VALUE_MAX_DEPTH + 5; i++) v = List({v});
+  mproc_obj_t *v = List({});
+  for (int i = 0; i < MPROC_OBJ_MAX_DEPTH + 5; i++) v = List({v});
   void *data;
   size_t len;
   char *s;
-  EXPECT_EQ(mproc_value_encode(v, &data, &len), MPROC_EINVAL);
-  EXPECT_EQ(mproc_value_repr(v, &s), MPROC_EINVAL);
-  mproc_value_free(v);
+  EXPECT_EQ(mproc_obj_encode(v, &data, &len), MPROC_EINVAL);
+  EXPECT_EQ(mproc_obj_repr(v, &s), MPROC_EINVAL);
+  mproc_obj_free(v);
   std::vector<unsigned char> deep(100000, 0x91);  // [[[[...
   deep.push_back(0xc0);
   EXPECT_EQ(Decode(deep, &v), MPROC_EBADMSG);
 }
 
 TEST(PayloadDecoder, RefusesMalformedInput) {
-  mproc_value_t *v = nullptr;
+  mproc_obj_t *v = nullptr;
   const std::vector<std::vector<unsigned char>> bad = {
       {},                                   // nothing
       {0x92, 0x01},                         // truncated array
@@ -238,7 +238,7 @@ TEST(PayloadDecoder, RefusesMalformedInput) {
 }
 
 TEST(PayloadDecoder, AcceptsOtherEncodersForms) {
-  mproc_value_t *v = nullptr;
+  mproc_obj_t *v = nullptr;
   // float32 1.5, uint16 300, int8 -2, str8 "hi", bin8 "\x01"
   std::vector<unsigned char> in = {0x95, 0xca, 0x3f, 0xc0, 0x00, 0x00,
                                    0xcd, 0x01, 0x2c, 0xd0, 0xfe, 0xd9,

@@ -124,9 +124,9 @@ MPROC_TASK(worker_task) {
   (void)arg_len;
   mproc_queue_t *q = Attached<mproc_queue_t>(0);
   for (int i = 0; i < n; i++) {
-    mproc_value_t *v;
+    mproc_obj_t *v;
     if (mproc_queue_get(q, &v, 60) != MPROC_OK) return 1;
-    mproc_value_free(v);
+    mproc_obj_free(v);
     mproc_sleep(0.01);
     if (mproc_queue_task_done(q) != MPROC_OK) return 2;
   }
@@ -137,7 +137,7 @@ MPROC_TASK(worker_task) {
 MPROC_TASK(blocked_getter_task) {
   (void)arg, (void)arg_len;
   mproc_queue_t *q = Attached<mproc_queue_t>(0);
-  mproc_value_t *v;
+  mproc_obj_t *v;
   return mproc_queue_get(q, &v, MPROC_FOREVER) == MPROC_OK ? 5 : 6;
 }
 
@@ -150,11 +150,11 @@ TEST_P(QueueTest, ConsumerKilledWhileWaitingInGetLeavesTheQueueUsable) {
   mproc_sleep(0.3);
   ASSERT_EQ(mproc_process_kill(p), MPROC_OK);
   EXPECT_EQ(Finish(p), -9);
-  mproc_value_t *x = Int(9), *v;
+  mproc_obj_t *x = Int(9), *v;
   ASSERT_EQ(mproc_queue_put(q, x, 1), MPROC_OK);
   ASSERT_EQ(mproc_queue_get(q, &v, 1), MPROC_OK) << mproc_last_error();
   EXPECT_EQ(ReprFree(v), "9");
-  mproc_value_free(x);
+  mproc_obj_free(x);
   mproc_queue_free(q);
 }
 
@@ -172,7 +172,7 @@ TEST_P(QueueTest, ValuesCrossInFifoOrder) {
     ASSERT_TRUE(ItemIntact(it));
     ASSERT_EQ(it.seq, seq);
   }
-  mproc_value_t *v;
+  mproc_obj_t *v;
   ASSERT_EQ(mproc_queue_get(q, &v, 30), MPROC_OK);  // the sentinel
   EXPECT_EQ(ReprFree(v), "b''");
   EXPECT_EQ(Finish(p), 0);
@@ -329,9 +329,9 @@ TEST_P(QueueTest, JoinableQueueJoinWaitsForTaskDone) {
   ASSERT_EQ(mproc_joinable_queue_create(&q, 0, 0), MPROC_OK);
   const int n = 10;
   for (int i = 0; i < n; i++) {
-    mproc_value_t *v = Int(i);
+    mproc_obj_t *v = Int(i);
     ASSERT_EQ(mproc_queue_put(q, v, 1), MPROC_OK);
-    mproc_value_free(v);
+    mproc_obj_free(v);
   }
   EXPECT_EQ(mproc_queue_join(q, 0.05), MPROC_ETIMEDOUT);
   mproc_process_t *w = Start(GetParam(), worker_task, {q}, &n, sizeof n);
@@ -347,13 +347,13 @@ INSTANTIATE_TEST_SUITE_P(Methods, QueueTest,
 TEST(Queue, EmptyAndFullAreDistinctAndTimeoutsFire) {
   mproc_queue_t *q;
   ASSERT_EQ(mproc_queue_create(&q, 2, 0), MPROC_OK);
-  mproc_value_t *v;
+  mproc_obj_t *v;
   EXPECT_EQ(mproc_queue_get_nowait(q, &v), MPROC_EEMPTY);
   auto t = std::chrono::steady_clock::now();
   EXPECT_EQ(mproc_queue_get(q, &v, 0.1), MPROC_EEMPTY);
   EXPECT_GE(Elapsed(t), 0.1);
   EXPECT_LT(Elapsed(t), 5.0);
-  mproc_value_t *x = Int(1);
+  mproc_obj_t *x = Int(1);
   int flag;
   EXPECT_EQ(mproc_queue_empty(q, &flag), MPROC_OK);
   EXPECT_EQ(flag, 1);
@@ -370,7 +370,7 @@ TEST(Queue, EmptyAndFullAreDistinctAndTimeoutsFire) {
   EXPECT_EQ(n, 2u);
   ASSERT_EQ(mproc_queue_get(q, &v, 1), MPROC_OK);
   EXPECT_EQ(ReprFree(v), "1");
-  mproc_value_free(x);
+  mproc_obj_free(x);
   mproc_queue_free(q);
 }
 
@@ -396,7 +396,7 @@ TEST(Queue, ItemsLargerThanTheRingAreRefused) {
 TEST(Queue, SimpleQueueAndBadArguments) {
   mproc_queue_t *q;
   ASSERT_EQ(mproc_simple_queue_create(&q), MPROC_OK);
-  mproc_value_t *v;
+  mproc_obj_t *v;
   EXPECT_EQ(mproc_queue_create(nullptr, 0, 0), MPROC_EINVAL);
   EXPECT_EQ(mproc_queue_create(&q, 0, 10), MPROC_EINVAL);
   EXPECT_EQ(mproc_queue_create(&q, 0, (size_t)1 << 30), MPROC_EINVAL);
@@ -408,7 +408,7 @@ TEST(Queue, SimpleQueueAndBadArguments) {
   EXPECT_EQ(mproc_queue_task_done(q), MPROC_ESTATE);  // not joinable
   EXPECT_EQ(mproc_queue_join(q, 0), MPROC_ESTATE);
   EXPECT_EQ(mproc_queue_join_thread(q), MPROC_ESTATE);  // not closed
-  mproc_value_t *x = Str("s");
+  mproc_obj_t *x = Str("s");
   ASSERT_EQ(mproc_queue_put(q, x, MPROC_FOREVER), MPROC_OK);
   ASSERT_EQ(mproc_queue_get(q, &v, MPROC_FOREVER), MPROC_OK);
   EXPECT_EQ(ReprFree(v), "'s'");
@@ -417,7 +417,7 @@ TEST(Queue, SimpleQueueAndBadArguments) {
   EXPECT_EQ(mproc_queue_get(q, &v, 0), MPROC_ESTATE);
   EXPECT_EQ(mproc_queue_join_thread(q), MPROC_OK);
   EXPECT_EQ(mproc_queue_cancel_join_thread(q), MPROC_OK);
-  mproc_value_free(x);
+  mproc_obj_free(x);
   EXPECT_EQ(mproc_queue_free(q), MPROC_OK);
   EXPECT_EQ(mproc_queue_free(nullptr), MPROC_OK);
 }
