@@ -77,7 +77,7 @@ int main(int argc, char **argv) {
   CHECK(mproc_array_read(arr, 0, 4, items));
   printf("Array: [%.1f, %.1f, %.1f, %.1f]\n", items[0], items[1], items[2],
          items[3]);
-  CHECK(mproc_value_close(counter));
-  CHECK(mproc_array_close(arr));
+  CHECK(mproc_value_free(counter));
+  CHECK(mproc_array_free(arr));
   return 0;
 }

@@ -52,7 +52,7 @@ int main(int argc, char **argv) {
   int total;
   CHECK(mproc_value_get(counter, &total));
   printf("Counter: %d\n", total);
-  CHECK(mproc_value_close(counter));
-  CHECK(mproc_lock_close(lock));
+  CHECK(mproc_value_free(counter));
+  CHECK(mproc_lock_free(lock));
   return 0;
 }

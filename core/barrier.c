@@ -304,8 +304,8 @@ mproc_status_t mproc_barrier_broken(mproc_barrier_t *barrier, int *out) {
   return MPROC_OK;
 }
 
-mproc_status_t mproc_barrier_close(mproc_barrier_t *barrier) {
-  MP_REQUIRE(barrier, "barrier_close: barrier");
+mproc_status_t mproc_barrier_free(mproc_barrier_t *barrier) {
+  MP_REQUIRE(barrier, "barrier_free: barrier");
   barrier_free(barrier);
   return MPROC_OK;
 }

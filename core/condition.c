@@ -202,9 +202,9 @@ mproc_status_t mproc_condition_notify_all(mproc_condition_t *cond) {
   return MPROC_OK;
 }
 
-mproc_status_t mproc_condition_close(mproc_condition_t *cond) {
-  MP_REQUIRE(cond, "condition_close: cond");
-  if (cond->owns_lock) mproc_lock_close(cond->lock);
+mproc_status_t mproc_condition_free(mproc_condition_t *cond) {
+  MP_REQUIRE(cond, "condition_free: cond");
+  if (cond->owns_lock) mproc_lock_free(cond->lock);
   mp_segobj_free(cond);
   return MPROC_OK;
 }

@@ -249,11 +249,11 @@ mproc_status_t mproc_lock_is_recursive(const mproc_lock_t *lock, int *out) {
   return MPROC_OK;
 }
 
-mproc_status_t mproc_lock_close(mproc_lock_t *lock) {
-  MP_REQUIRE(lock, "lock_close: lock");
+mproc_status_t mproc_lock_free(mproc_lock_t *lock) {
+  MP_REQUIRE(lock, "lock_free: lock");
   if (lock->is_view)
     return mp_fail(MPROC_ESTATE,
-                   "lock_close: this is the lock of a Value or Array; it is "
+                   "lock_free: this is the lock of a Value or Array; it is "
                    "closed with that object");
   mp_object_invalidate(&lock->obj);
   mp_shm_close(lock->shm);

@@ -121,8 +121,8 @@ mproc_status_t mproc_semaphore_get_value(const mproc_semaphore_t *sem,
   return MPROC_OK;
 }
 
-mproc_status_t mproc_semaphore_close(mproc_semaphore_t *sem) {
-  MP_REQUIRE(sem, "semaphore_close: sem");
+mproc_status_t mproc_semaphore_free(mproc_semaphore_t *sem) {
+  MP_REQUIRE(sem, "semaphore_free: sem");
   mp_segobj_free(sem);
   return MPROC_OK;
 }
@@ -201,8 +201,8 @@ mproc_status_t mproc_event_wait(mproc_event_t *event, double timeout) {
   return MPROC_OK;
 }
 
-mproc_status_t mproc_event_close(mproc_event_t *event) {
-  MP_REQUIRE(event, "event_close: event");
+mproc_status_t mproc_event_free(mproc_event_t *event) {
+  MP_REQUIRE(event, "event_free: event");
   mp_segobj_free(event);
   return MPROC_OK;
 }

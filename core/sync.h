@@ -47,7 +47,7 @@ mp_lock_state_t *mp_lock_state_of(mproc_lock_t *lock);
 
 /* A lock object that views the lock state at offset in shm, which belongs
  * to another object (a Value's own RLock): it is freed with
- * mp_lock_free_view, and mproc_lock_close refuses it. */
+ * mp_lock_free_view, and mproc_lock_free refuses it. */
 mproc_status_t mp_lock_view(mproc_lock_t **out, mp_shm_t *shm, size_t offset);
 void mp_lock_free_view(mproc_lock_t *lock);
 

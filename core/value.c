@@ -88,7 +88,7 @@ static mproc_status_t shared_export(void *obj, mp_buf_t *state,
 
 static void shared_free(shared_t *v) {
   if (v->lock_kind == LOCK_OWN) mp_lock_free_view(v->lock);
-  if (v->owns_given_lock) mproc_lock_close(v->lock);
+  if (v->owns_given_lock) mproc_lock_free(v->lock);
   mp_object_invalidate(&v->obj);
   mp_shm_close(v->shm);
   free(v);
@@ -360,14 +360,14 @@ mproc_status_t mproc_array_length(const mproc_array_t *array, size_t *out) {
   return MPROC_OK;
 }
 
-mproc_status_t mproc_value_close(mproc_value_t *value) {
-  MP_REQUIRE(value, "value_close: value");
+mproc_status_t mproc_value_free(mproc_value_t *value) {
+  MP_REQUIRE(value, "value_free: value");
   shared_free((shared_t *)value);
   return MPROC_OK;
 }
 
-mproc_status_t mproc_array_close(mproc_array_t *array) {
-  MP_REQUIRE(array, "array_close: array");
+mproc_status_t mproc_array_free(mproc_array_t *array) {
+  MP_REQUIRE(array, "array_free: array");
   shared_free((shared_t *)array);
   return MPROC_OK;
 }

@@ -287,7 +287,8 @@ mproc_status_t mproc_wait(const mproc_sentinel_t *sentinels, size_t n,
  * one through mproc_process_attach()/mproc_attached(); under fork any
  * object created before the child started is also usable directly.
  * Every blocking call takes a timeout (see Timeouts above). An object is
- * released in the calling process by its close call; other processes keep
+ * released in the calling process by its _free call (named like the ipc
+ * objects' free: CPython has no close for these); other processes keep
  * their own view. */
 
 /* Lock (CPython's multiprocessing.Lock) and RLock (recursive). One type:
@@ -321,7 +322,7 @@ mproc_status_t mproc_lock_is_recursive(const mproc_lock_t *lock, int *out);
 /* Releases this process's view of the lock (not the lock if held).
  * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (the lock of a Value/Array:
  *         it goes with that object). */
-mproc_status_t mproc_lock_close(mproc_lock_t *lock);
+mproc_status_t mproc_lock_free(mproc_lock_t *lock);
 
 /* Semaphore and BoundedSemaphore (value <= MPROC_SEMAPHORE_MAX). A
  * BoundedSemaphore refuses to be released above its initial value.
@@ -346,7 +347,7 @@ mproc_status_t mproc_semaphore_release(mproc_semaphore_t *sem);
 mproc_status_t mproc_semaphore_get_value(const mproc_semaphore_t *sem,
                                          unsigned *out);
 /* Errors: MPROC_EINVAL (NULL). */
-mproc_status_t mproc_semaphore_close(mproc_semaphore_t *sem);
+mproc_status_t mproc_semaphore_free(mproc_semaphore_t *sem);
 
 /* Event: a flag processes wait for.
  * create errors: MPROC_EINVAL (NULL out), MPROC_ENOMEM, MPROC_ESYS. */
@@ -362,7 +363,7 @@ mproc_status_t mproc_event_is_set(const mproc_event_t *event, int *out);
  * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ETIMEDOUT, MPROC_ESYS. */
 mproc_status_t mproc_event_wait(mproc_event_t *event, double timeout);
 /* Errors: MPROC_EINVAL (NULL). */
-mproc_status_t mproc_event_close(mproc_event_t *event);
+mproc_status_t mproc_event_free(mproc_event_t *event);
 
 /* Condition over a Lock or RLock (lock NULL: a new RLock, as CPython).
  * A given lock is borrowed: it must outlive the condition.
@@ -402,7 +403,7 @@ mproc_status_t mproc_condition_notify(mproc_condition_t *cond, size_t n);
 mproc_status_t mproc_condition_notify_all(mproc_condition_t *cond);
 /* Closes the condition (and the RLock it made, not a given lock).
  * Errors: MPROC_EINVAL (NULL). */
-mproc_status_t mproc_condition_close(mproc_condition_t *cond);
+mproc_status_t mproc_condition_free(mproc_condition_t *cond);
 
 /* Barrier for parties processes/threads. action (may be NULL) runs in the
  * last party to arrive, before the others are released, with a copy of
@@ -435,7 +436,7 @@ mproc_status_t mproc_barrier_parties(const mproc_barrier_t *barrier,
 mproc_status_t mproc_barrier_n_waiting(mproc_barrier_t *barrier,
                                        unsigned *out);
 mproc_status_t mproc_barrier_broken(mproc_barrier_t *barrier, int *out);
-mproc_status_t mproc_barrier_close(mproc_barrier_t *barrier);
+mproc_status_t mproc_barrier_free(mproc_barrier_t *barrier);
 
 /* ------------------------------------------------------------------ */
 /* Shared values and arrays (docs/sync.md)                             */
@@ -527,8 +528,8 @@ mproc_status_t mproc_array_write(mproc_array_t *array, size_t start,
 
 /* Release this process's view (and the own lock; not a given lock).
  * Errors: MPROC_EINVAL (NULL). */
-mproc_status_t mproc_value_close(mproc_value_t *value);
-mproc_status_t mproc_array_close(mproc_array_t *array);
+mproc_status_t mproc_value_free(mproc_value_t *value);
+mproc_status_t mproc_array_free(mproc_array_t *array);
 
 /* ------------------------------------------------------------------ */
 /* SharedMemory by name (docs/sync.md)                                 */

@@ -26,7 +26,7 @@ TEST(LockBasics, AcquireReleaseAndErrors) {
   EXPECT_EQ(mproc_lock_acquire(lock, 0), MPROC_OK);
   EXPECT_EQ(mproc_lock_acquire(lock, NAN), MPROC_EINVAL);
   EXPECT_EQ(mproc_lock_release(lock), MPROC_OK);
-  EXPECT_EQ(mproc_lock_close(lock), MPROC_OK);
+  EXPECT_EQ(mproc_lock_free(lock), MPROC_OK);
 }
 
 TEST(LockBasics, NullArguments) {
@@ -34,7 +34,7 @@ TEST(LockBasics, NullArguments) {
   EXPECT_EQ(mproc_rlock_create(nullptr), MPROC_EINVAL);
   EXPECT_EQ(mproc_lock_acquire(nullptr, 1), MPROC_EINVAL);
   EXPECT_EQ(mproc_lock_release(nullptr), MPROC_EINVAL);
-  EXPECT_EQ(mproc_lock_close(nullptr), MPROC_EINVAL);
+  EXPECT_EQ(mproc_lock_free(nullptr), MPROC_EINVAL);
   int out;
   EXPECT_EQ(mproc_lock_is_recursive(nullptr, &out), MPROC_EINVAL);
 }
@@ -51,7 +51,7 @@ TEST(LockBasics, TimedAcquireWaitsItsTimeout) {
   EXPECT_GE(elapsed, 0.2);
   EXPECT_LT(elapsed, 5.0);
   EXPECT_EQ(mproc_lock_release(lock), MPROC_OK);
-  EXPECT_EQ(mproc_lock_close(lock), MPROC_OK);
+  EXPECT_EQ(mproc_lock_free(lock), MPROC_OK);
 }
 
 TEST(LockBasics, LockReleasedByAnotherThread) {
@@ -63,7 +63,7 @@ TEST(LockBasics, LockReleasedByAnotherThread) {
   EXPECT_EQ(st, MPROC_OK);  // CPython's Lock allows it
   EXPECT_EQ(mproc_lock_acquire(lock, 0), MPROC_OK);
   EXPECT_EQ(mproc_lock_release(lock), MPROC_OK);
-  EXPECT_EQ(mproc_lock_close(lock), MPROC_OK);
+  EXPECT_EQ(mproc_lock_free(lock), MPROC_OK);
 }
 
 TEST(LockBasics, RLockRecursionAndOwnership) {
@@ -89,7 +89,7 @@ TEST(LockBasics, RLockRecursionAndOwnership) {
     mproc_lock_release(rlock);
   }).join();
   EXPECT_EQ(other_acquire, MPROC_OK);
-  EXPECT_EQ(mproc_lock_close(rlock), MPROC_OK);
+  EXPECT_EQ(mproc_lock_free(rlock), MPROC_OK);
 }
 
 // A child that holds the lock while the parent tries; then releases it.
@@ -120,9 +120,9 @@ TEST_P(LockTest, ExcludesAcrossProcesses) {
     EXPECT_EQ(mproc_lock_acquire(lock, 10), MPROC_OK);  // after the release
     EXPECT_EQ(mproc_lock_release(lock), MPROC_OK);
     EXPECT_EQ(Finish(p), 0);
-    mproc_lock_close(lock);
-    mproc_event_close(held);
-    mproc_event_close(go);
+    mproc_lock_free(lock);
+    mproc_event_free(held);
+    mproc_event_free(go);
   }
 }
 
@@ -155,8 +155,8 @@ TEST_P(LockTest, FourProcessesHundredThousandIncrementsExact) {
     int total = 0;
     EXPECT_EQ(mproc_value_get(counter, &total), MPROC_OK);
     EXPECT_EQ(total, 400000);
-    mproc_value_close(counter);
-    mproc_lock_close(lock);
+    mproc_value_free(counter);
+    mproc_lock_free(lock);
   }
 }
 
@@ -211,7 +211,7 @@ TEST_P(LockTest, OwnerDiedAfterExitGivesNextAcquirerTheLock) {
       if (!join_first) {
         EXPECT_EQ(Finish(p), 0);
       }
-      mproc_lock_close(lock);
+      mproc_lock_free(lock);
     }
   }
 }
@@ -223,7 +223,7 @@ TEST_P(LockTest, TryAcquireSeesDeadOwner) {
   EXPECT_EQ(mproc_lock_acquire(lock, 0), MPROC_EOWNERDEAD);
   EXPECT_EQ(mproc_lock_acquire(lock, 0), MPROC_ETIMEDOUT);  // we hold it
   EXPECT_EQ(mproc_lock_release(lock), MPROC_OK);
-  mproc_lock_close(lock);
+  mproc_lock_free(lock);
 }
 
 TEST_P(LockTest, WaiterGetsLockWhenOwnerIsKilled) {
@@ -245,8 +245,8 @@ TEST_P(LockTest, WaiterGetsLockWhenOwnerIsKilled) {
     EXPECT_EQ(got, MPROC_EOWNERDEAD);
     EXPECT_EQ(released, MPROC_OK);
     EXPECT_EQ(Finish(p), -9);
-    mproc_lock_close(lock);
-    mproc_event_close(held);
+    mproc_lock_free(lock);
+    mproc_event_free(held);
   }
 }
 
@@ -265,7 +265,7 @@ TEST_P(LockTest, ThreadThatDiedHoldingItIsDetectedInAnotherProcess) {
   ASSERT_EQ(mproc_rlock_create(&lock), MPROC_OK);
   std::thread([&] { mproc_lock_acquire(lock, 0); }).join();  // never released
   EXPECT_EQ(Finish(Start(acquire_expect_owner_dead, {lock})), 0);
-  mproc_lock_close(lock);
+  mproc_lock_free(lock);
 }
 
 }  // namespace

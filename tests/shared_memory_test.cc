@@ -213,7 +213,7 @@ TEST_P(SharedMemoryTest, NothingLeftAfterSigkillOfEveryUser) {
   EXPECT_EQ(Finish(user), -9);
   EXPECT_EQ(mproc_shared_memory_attach(&probe, name.c_str()), MPROC_ENOENT);
   EXPECT_TRUE(DevShm(name).empty());
-  mproc_semaphore_close(ready);
+  mproc_semaphore_free(ready);
 }
 
 }  // namespace

@@ -37,7 +37,7 @@ TEST(Semaphore, CountsAndTimesOut) {
   EXPECT_EQ(mproc_semaphore_get_value(sem, &value), MPROC_OK);
   EXPECT_EQ(value, 3u);
   EXPECT_EQ(mproc_semaphore_acquire(sem, NAN), MPROC_EINVAL);
-  EXPECT_EQ(mproc_semaphore_close(sem), MPROC_OK);
+  EXPECT_EQ(mproc_semaphore_free(sem), MPROC_OK);
 }
 
 TEST(Semaphore, BoundedRefusesOverRelease) {
@@ -49,7 +49,7 @@ TEST(Semaphore, BoundedRefusesOverRelease) {
   EXPECT_EQ(mproc_semaphore_acquire(sem, 0), MPROC_OK);
   EXPECT_EQ(mproc_semaphore_release(sem), MPROC_OK);
   EXPECT_EQ(mproc_semaphore_release(sem), MPROC_ESTATE);
-  EXPECT_EQ(mproc_semaphore_close(sem), MPROC_OK);
+  EXPECT_EQ(mproc_semaphore_free(sem), MPROC_OK);
 }
 
 TEST(Semaphore, BadArguments) {
@@ -62,7 +62,7 @@ TEST(Semaphore, BadArguments) {
   EXPECT_EQ(mproc_semaphore_acquire(nullptr, 0), MPROC_EINVAL);
   EXPECT_EQ(mproc_semaphore_release(nullptr), MPROC_EINVAL);
   EXPECT_EQ(mproc_semaphore_get_value(nullptr, &v), MPROC_EINVAL);
-  EXPECT_EQ(mproc_semaphore_close(nullptr), MPROC_EINVAL);
+  EXPECT_EQ(mproc_semaphore_free(nullptr), MPROC_EINVAL);
 }
 
 // Releases the attached semaphore n times, 10 ms apart.
@@ -86,7 +86,7 @@ TEST_P(SyncTest, SemaphoreWakesAcrossProcesses) {
     ASSERT_EQ(mproc_semaphore_acquire(sem, 10), MPROC_OK) << i;
   EXPECT_EQ(Finish(p), 0);
   EXPECT_EQ(mproc_semaphore_acquire(sem, 0), MPROC_ETIMEDOUT);
-  mproc_semaphore_close(sem);
+  mproc_semaphore_free(sem);
 }
 
 // ---- Event ----------------------------------------------------------
@@ -116,7 +116,7 @@ TEST(Event, SetClearWait) {
   EXPECT_EQ(mproc_event_is_set(nullptr, &set), MPROC_EINVAL);
   EXPECT_EQ(mproc_event_is_set(e, nullptr), MPROC_EINVAL);
   EXPECT_EQ(mproc_event_wait(nullptr, 0), MPROC_EINVAL);
-  EXPECT_EQ(mproc_event_close(e), MPROC_OK);
+  EXPECT_EQ(mproc_event_free(e), MPROC_OK);
 }
 
 // Ping-pong: waits for ping, clears it, sets pong; rounds times.
@@ -145,8 +145,8 @@ TEST_P(SyncTest, EventPingPongAcrossProcesses) {
     mproc_event_clear(pong);
   }
   EXPECT_EQ(Finish(p), 0);
-  mproc_event_close(ping);
-  mproc_event_close(pong);
+  mproc_event_free(ping);
+  mproc_event_free(pong);
 }
 
 // ---- Condition ------------------------------------------------------
@@ -174,7 +174,7 @@ TEST(Condition, OwnershipErrorsAndTimeout) {
   EXPECT_EQ(mproc_condition_create(nullptr, nullptr), MPROC_EINVAL);
   EXPECT_EQ(mproc_condition_wait(nullptr, 0), MPROC_EINVAL);
   EXPECT_EQ(mproc_condition_notify(nullptr, 1), MPROC_EINVAL);
-  EXPECT_EQ(mproc_condition_close(c), MPROC_OK);
+  EXPECT_EQ(mproc_condition_free(c), MPROC_OK);
 }
 
 int IsPositive(void *ctx) { return *static_cast<int *>(ctx) > 0; }
@@ -198,10 +198,10 @@ TEST(Condition, WaitForPredicateWithGivenLock) {
   EXPECT_EQ(x, 1);
   EXPECT_EQ(mproc_lock_release(lock), MPROC_OK);
   setter.join();
-  EXPECT_EQ(mproc_condition_close(c), MPROC_OK);
+  EXPECT_EQ(mproc_condition_free(c), MPROC_OK);
   EXPECT_EQ(mproc_lock_acquire(lock, 0), MPROC_OK);  // not closed with it
   EXPECT_EQ(mproc_lock_release(lock), MPROC_OK);
-  mproc_lock_close(lock);
+  mproc_lock_free(lock);
 }
 
 // Consumer: takes `total` items from a shared counter of available items.
@@ -244,8 +244,8 @@ TEST_P(SyncTest, ConditionProducerConsumer) {
   EXPECT_EQ(Finish(a), 0);
   EXPECT_EQ(Finish(b), 0);
   EXPECT_EQ(*available, 0);
-  mproc_value_close(items);
-  mproc_condition_close(c);
+  mproc_value_free(items);
+  mproc_condition_free(c);
 }
 
 // Says it is ready (under the lock), waits once, counts itself woken.
@@ -289,9 +289,9 @@ TEST_P(SyncTest, ConditionNotifyWakesAtMostN) {
   for (auto &child : p) EXPECT_EQ(Finish(child), 0);
   mproc_value_load(woken, &n);
   EXPECT_EQ(n, 3);
-  mproc_value_close(ready);
-  mproc_value_close(woken);
-  mproc_condition_close(c);
+  mproc_value_free(ready);
+  mproc_value_free(woken);
+  mproc_condition_free(c);
 }
 
 // ---- Barrier --------------------------------------------------------
@@ -334,8 +334,8 @@ TEST_P(SyncTest, BarrierRoundsGiveDistinctIndices) {
   unsigned parties = 0;
   EXPECT_EQ(mproc_barrier_parties(b, &parties), MPROC_OK);
   EXPECT_EQ(parties, 3u);
-  mproc_value_close(zeros);
-  mproc_barrier_close(b);
+  mproc_value_free(zeros);
+  mproc_barrier_free(b);
 }
 
 // The action: counts its runs in a process-wide static, and fails when
@@ -370,7 +370,7 @@ TEST(Barrier, ActionRunsOncePerRoundAndCanBreakIt) {
       EXPECT_EQ(other, MPROC_OK);
       EXPECT_EQ(broken, 0);
     }
-    mproc_barrier_close(b);
+    mproc_barrier_free(b);
   }
 }
 
@@ -420,7 +420,7 @@ TEST(Barrier, TimeoutBreaksItAbortAndResetWork) {
   EXPECT_EQ(mproc_barrier_wait_timeout(b, 10, nullptr), MPROC_OK);
   t3.join();
   EXPECT_EQ(waiter, MPROC_OK);
-  mproc_barrier_close(b);
+  mproc_barrier_free(b);
 }
 
 TEST(Barrier, BadArguments) {
@@ -439,10 +439,10 @@ TEST(Barrier, BadArguments) {
   EXPECT_EQ(mproc_barrier_parties(nullptr, &u), MPROC_EINVAL);
   EXPECT_EQ(mproc_barrier_n_waiting(nullptr, &u), MPROC_EINVAL);
   EXPECT_EQ(mproc_barrier_broken(nullptr, &i), MPROC_EINVAL);
-  EXPECT_EQ(mproc_barrier_close(nullptr), MPROC_EINVAL);
+  EXPECT_EQ(mproc_barrier_free(nullptr), MPROC_EINVAL);
   ASSERT_EQ(mproc_barrier_create(&b, 2, nullptr, nullptr, 0, 1), MPROC_OK);
   EXPECT_EQ(mproc_barrier_wait_timeout(b, NAN, &u), MPROC_EINVAL);
-  mproc_barrier_close(b);
+  mproc_barrier_free(b);
 }
 
 // A party that dies before arriving.
@@ -458,7 +458,7 @@ TEST_P(SyncTest, BarrierPartyThatDiedDoesNotHangOthers) {
   EXPECT_EQ(Finish(Start(die_before_barrier, {b})), 3);
   EXPECT_EQ(mproc_barrier_wait(b, nullptr), MPROC_ETIMEDOUT);
   EXPECT_EQ(mproc_barrier_wait(b, nullptr), MPROC_EBROKEN);
-  mproc_barrier_close(b);
+  mproc_barrier_free(b);
 }
 
 // Arrives at the barrier (its action counts rounds in this process).
@@ -482,7 +482,7 @@ TEST_P(SyncTest, BarrierActionReachesChildren) {
   EXPECT_EQ(mproc_barrier_wait(b, nullptr), MPROC_OK);
   int runs = Finish(p1) + Finish(p2) + action_runs;
   EXPECT_EQ(runs, 1);
-  mproc_barrier_close(b);
+  mproc_barrier_free(b);
 }
 
 }  // namespace

@@ -49,12 +49,12 @@ TEST(Value, GetSetEveryKind) {
   int recursive = 0;
   EXPECT_EQ(mproc_lock_is_recursive(lock, &recursive), MPROC_OK);
   EXPECT_EQ(recursive, 1);  // lock=True makes an RLock
-  EXPECT_EQ(mproc_lock_close(lock), MPROC_ESTATE);  // goes with the value
+  EXPECT_EQ(mproc_lock_free(lock), MPROC_ESTATE);  // goes with the value
   // Held by us, the value is still readable (recursive), as in CPython.
   EXPECT_EQ(mproc_lock_acquire(lock, 0), MPROC_OK);
   EXPECT_EQ(mproc_value_get(v, &out), MPROC_OK);
   EXPECT_EQ(mproc_lock_release(lock), MPROC_OK);
-  EXPECT_EQ(mproc_value_close(v), MPROC_OK);
+  EXPECT_EQ(mproc_value_free(v), MPROC_OK);
 
   mproc_value_t *r;
   ASSERT_EQ(mproc_raw_value_create(&r, 'c', "x"), MPROC_OK);
@@ -62,7 +62,7 @@ TEST(Value, GetSetEveryKind) {
   char c = 0;
   EXPECT_EQ(mproc_value_get(r, &c), MPROC_OK);
   EXPECT_EQ(c, 'x');
-  EXPECT_EQ(mproc_value_close(r), MPROC_OK);
+  EXPECT_EQ(mproc_value_free(r), MPROC_OK);
 }
 
 TEST(Value, ZeroWhenNoInitialAndBadArguments) {
@@ -73,18 +73,18 @@ TEST(Value, ZeroWhenNoInitialAndBadArguments) {
   EXPECT_EQ(q, 0);
   EXPECT_EQ(mproc_value_get(v, nullptr), MPROC_EINVAL);
   EXPECT_EQ(mproc_value_set(v, nullptr), MPROC_EINVAL);
-  EXPECT_EQ(mproc_value_close(v), MPROC_OK);
+  EXPECT_EQ(mproc_value_free(v), MPROC_OK);
   EXPECT_EQ(mproc_value_create(nullptr, 'i', nullptr), MPROC_EINVAL);
   EXPECT_EQ(mproc_value_create(&v, 'z', nullptr), MPROC_EINVAL);
   EXPECT_EQ(mproc_value_create_with_lock(&v, 'i', nullptr, nullptr),
             MPROC_EINVAL);
   EXPECT_EQ(mproc_value_get(nullptr, &q), MPROC_EINVAL);
-  EXPECT_EQ(mproc_value_close(nullptr), MPROC_EINVAL);
+  EXPECT_EQ(mproc_value_free(nullptr), MPROC_EINVAL);
   mproc_array_t *a;
   EXPECT_EQ(mproc_array_create(&a, 'i', 0, nullptr), MPROC_EINVAL);
   EXPECT_EQ(mproc_array_create(&a, 'i', SIZE_MAX / 2, nullptr), MPROC_EINVAL);
   EXPECT_EQ(mproc_array_create(&a, '?', 3, nullptr), MPROC_EINVAL);
-  EXPECT_EQ(mproc_array_close(nullptr), MPROC_EINVAL);
+  EXPECT_EQ(mproc_array_free(nullptr), MPROC_EINVAL);
 }
 
 TEST(Value, AtomicsOnEveryIntegerWidth) {
@@ -115,7 +115,7 @@ TEST(Value, AtomicsOnEveryIntegerWidth) {
     EXPECT_EQ(swapped, 1) << code;
     EXPECT_EQ(mproc_value_load(v, &now), MPROC_OK);
     EXPECT_EQ(now, 3) << code;
-    mproc_value_close(v);
+    mproc_value_free(v);
   }
   mproc_value_t *d;
   ASSERT_EQ(mproc_raw_value_create(&d, 'd', nullptr), MPROC_OK);
@@ -123,7 +123,7 @@ TEST(Value, AtomicsOnEveryIntegerWidth) {
   EXPECT_EQ(mproc_value_load(d, &x), MPROC_EINVAL);
   EXPECT_EQ(mproc_value_fetch_add(d, 1, &x), MPROC_EINVAL);
   EXPECT_EQ(mproc_value_load(nullptr, &x), MPROC_EINVAL);
-  mproc_value_close(d);
+  mproc_value_free(d);
 }
 
 TEST(Array, ReadWriteAndRanges) {
@@ -150,13 +150,13 @@ TEST(Array, ReadWriteAndRanges) {
   EXPECT_EQ(code, 'i');
   mproc_lock_t *lock;
   EXPECT_EQ(mproc_array_get_lock(a, &lock), MPROC_OK);
-  EXPECT_EQ(mproc_array_close(a), MPROC_OK);
+  EXPECT_EQ(mproc_array_free(a), MPROC_OK);
   ASSERT_EQ(mproc_raw_array_create(&a, 'c', 3, "abc"), MPROC_OK);
   EXPECT_EQ(mproc_array_get_lock(a, &lock), MPROC_ESTATE);
   char *chars;
   EXPECT_EQ(mproc_array_get_obj(a, (void **)&chars), MPROC_OK);
   EXPECT_EQ(std::memcmp(chars, "abc", 3), 0);
-  EXPECT_EQ(mproc_array_close(a), MPROC_OK);
+  EXPECT_EQ(mproc_array_free(a), MPROC_OK);
 }
 
 // Doubles every element of the attached 'd' array.
@@ -182,7 +182,7 @@ TEST_P(ValueTest, ArrayChangedByChild) {
   ASSERT_EQ(mproc_array_read(a, 0, 4, out), MPROC_OK);
   EXPECT_EQ(out[0], 2.0);
   EXPECT_EQ(out[3], 8.0);
-  mproc_array_close(a);
+  mproc_array_free(a);
 }
 
 // fetch_add 100k times without a lock.
@@ -204,7 +204,7 @@ TEST_P(ValueTest, AtomicIncrementsFromFourProcessesAreExact) {
   int64_t total = 0;
   EXPECT_EQ(mproc_value_load(v, &total), MPROC_OK);
   EXPECT_EQ(total, 400000);
-  mproc_value_close(v);
+  mproc_value_free(v);
 }
 
 // counter.value += 1 under get_lock(), 100k times.
@@ -234,7 +234,7 @@ TEST_P(ValueTest, OwnLockIncrementsFromFourProcessesAreExact) {
   int total = 0;
   EXPECT_EQ(mproc_value_get(v, &total), MPROC_OK);
   EXPECT_EQ(total, 400000);
-  mproc_value_close(v);
+  mproc_value_free(v);
 }
 
 // The value's lock is the given one: held by the parent, the child cannot
@@ -264,10 +264,10 @@ TEST_P(ValueTest, GivenLockReachesChild) {
   ASSERT_EQ(mproc_lock_acquire(lock, 0), MPROC_OK);
   EXPECT_EQ(Finish(Start(given_lock_is_shared, {v})), 0);
   EXPECT_EQ(mproc_lock_release(lock), MPROC_OK);
-  EXPECT_EQ(mproc_value_close(v), MPROC_OK);
+  EXPECT_EQ(mproc_value_free(v), MPROC_OK);
   EXPECT_EQ(mproc_lock_acquire(lock, 0), MPROC_OK);  // not closed with it
   EXPECT_EQ(mproc_lock_release(lock), MPROC_OK);
-  mproc_lock_close(lock);
+  mproc_lock_free(lock);
 }
 
 // Both the value and its own lock attached: they are one lock.
@@ -283,8 +283,8 @@ MPROC_TASK(own_lock_attached_separately) {
   CHILD_EXPECT(mproc_lock_acquire(own, 0) == MPROC_OK, 3);
   mproc_lock_release(own);
   mproc_lock_release(lock);
-  mproc_lock_close(lock);
-  mproc_value_close(v);
+  mproc_lock_free(lock);
+  mproc_value_free(v);
   return 0;
 }
 
@@ -294,7 +294,7 @@ TEST_P(ValueTest, OwnLockAttachedBesideItsValue) {
   mproc_lock_t *lock;
   ASSERT_EQ(mproc_value_get_lock(v, &lock), MPROC_OK);
   EXPECT_EQ(Finish(Start(own_lock_attached_separately, {v, lock})), 0);
-  mproc_value_close(v);
+  mproc_value_free(v);
 }
 
 }  // namespace

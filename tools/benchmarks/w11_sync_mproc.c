@@ -68,7 +68,7 @@ static double barrier_cycles(long n) {
       bench_die("%s", mproc_last_error());
   double elapsed = bench_now() - t0;
   finish(p);
-  mproc_barrier_close(b);
+  mproc_barrier_free(b);
   return elapsed;
 }
 
@@ -88,8 +88,8 @@ static double event_cycles(long n) {
   }
   double elapsed = bench_now() - t0;
   finish(p);
-  mproc_event_close(ping);
-  mproc_event_close(pong);
+  mproc_event_free(ping);
+  mproc_event_free(pong);
   return elapsed;
 }
 

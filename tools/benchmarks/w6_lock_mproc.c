@@ -17,6 +17,6 @@ int main(int argc, char **argv) {
     }
     if (round == 1) bench_report((bench_now() - start) / (double)n * 1e9);
   }
-  mproc_lock_close(lock);
+  mproc_lock_free(lock);
   return 0;
 }

@@ -81,9 +81,9 @@ static double run(const job_t *job, int processes) {
   mproc_value_get(counter, &total);
   if (total != processes * job->iterations)
     bench_die("counter %d, expected %ld", total, processes * job->iterations);
-  mproc_value_close(counter);
-  mproc_semaphore_close(ready);
-  mproc_event_close(go);
+  mproc_value_free(counter);
+  mproc_semaphore_free(ready);
+  mproc_event_free(go);
   return elapsed;
 }
 
