@@ -291,11 +291,20 @@ static mproc_status_t fill(mproc_connection_t *c, size_t *got) {
   return st;
 }
 
+/* Waits for the handle to be readable by deadline (negative: no wait,
+ * the read blocks). */
+static mproc_status_t await_bytes(mproc_connection_t *c, double deadline) {
+  if (deadline < 0) return MPROC_OK;
+  return mp_wait_handles(&c->handle, 1, mp_time_left(deadline), NULL, NULL);
+}
+
 /* Reads exactly n bytes: first what was read ahead, then large remainders
- * straight into buf, small ones through the buffer. A clean end of stream
- * before the first byte is MPROC_EOF with *none = 1. */
+ * straight into buf, small ones through the buffer. The first byte is
+ * awaited until start, the others until rest (negative: no limit). A clean
+ * end of stream, or start passing, before the first byte is MPROC_EOF or
+ * MPROC_ETIMEDOUT with *none = 1. */
 static mproc_status_t read_exact(mproc_connection_t *c, void *buf, size_t n,
-                                 int *none) {
+                                 int *none, double start, double rest) {
   size_t done = 0;
   *none = 0;
   while (done < n) {
@@ -307,10 +316,12 @@ static mproc_status_t read_exact(mproc_connection_t *c, void *buf, size_t n,
       done += take;
       continue;
     }
+    mproc_status_t st = await_bytes(c, done == 0 ? start : rest);
+    if (st == MPROC_ETIMEDOUT) *none = done == 0;
+    if (st != MPROC_OK) return st;
     int direct = n - done >= READ_AHEAD;
-    mproc_status_t st =
-        direct ? mp_stream_read(c->handle, (char *)buf + done, n - done, &got)
-               : fill(c, &got);
+    st = direct ? mp_stream_read(c->handle, (char *)buf + done, n - done, &got)
+                : fill(c, &got);
     if (st != MPROC_OK) return st;
     if (got == 0) {
       *none = done == 0;
@@ -328,26 +339,36 @@ static mproc_status_t eof(mproc_connection_t *c, int clean, const char *what) {
   return mp_fail(MPROC_EOF, "%s: the other end closed in mid-message", what);
 }
 
-/* Makes sure the next message's length is known (c->pending). */
-static mproc_status_t read_header(mproc_connection_t *c, double timeout,
-                                  const char *what) {
+/* The deadline passed with part of a message read: the stream is out of
+ * step for good. */
+static mproc_status_t stalled(mproc_connection_t *c, const char *what) {
+  c->broken = 1;
+  return mp_fail(MPROC_ETIMEDOUT,
+                 "%s: the peer stopped in mid-message; the connection is "
+                 "unusable now", what);
+}
+
+/* Makes sure the next message's length is known (c->pending): a message
+ * must start by start; once started, it must go on by rest (recv: no
+ * limit, as CPython; the handshake: the same deadline). */
+static mproc_status_t read_header(mproc_connection_t *c, double start,
+                                  double rest, const char *what) {
   if (c->broken) return eof(c, 0, what);
   if (c->have_header) return MPROC_OK;
-  if (timeout >= 0 && c->rlen == c->rpos) {
-    mproc_status_t st = mp_wait_handles(&c->handle, 1, timeout, NULL, NULL);
-    if (st == MPROC_ETIMEDOUT)
-      return mp_fail(MPROC_ETIMEDOUT, "%s: no message in %gs", what, timeout);
-    if (st != MPROC_OK) return st;
-  }
   unsigned char h[8];
   int none;
-  mproc_status_t st = read_exact(c, h, 4, &none);
+  mproc_status_t st = read_exact(c, h, 4, &none, start, rest);
   if (st == MPROC_EOF) return eof(c, none, what);
+  if (st == MPROC_ETIMEDOUT && none)
+    return mp_fail(MPROC_ETIMEDOUT, "%s: no message in time", what);
+  if (st == MPROC_ETIMEDOUT) return stalled(c, what);
   if (st != MPROC_OK) return st;
   uint64_t n = (uint64_t)h[0] << 24 | (uint64_t)h[1] << 16 |
                (uint64_t)h[2] << 8 | h[3];
   if (n == 0xffffffffu) {
-    if ((st = read_exact(c, h, 8, &none)) == MPROC_EOF) return eof(c, 0, what);
+    st = read_exact(c, h, 8, &none, rest, rest);
+    if (st == MPROC_EOF) return eof(c, 0, what);
+    if (st == MPROC_ETIMEDOUT) return stalled(c, what);
     if (st != MPROC_OK) return st;
     n = 0;
     for (int i = 0; i < 8; i++) n = n << 8 | h[i];
@@ -362,10 +383,11 @@ static mproc_status_t read_header(mproc_connection_t *c, double timeout,
 
 /* Reads the pending message's body into buf (room for c->pending). */
 static mproc_status_t read_body(mproc_connection_t *c, void *buf,
-                                const char *what) {
+                                double rest, const char *what) {
   int none;
-  mproc_status_t st = read_exact(c, buf, (size_t)c->pending, &none);
+  mproc_status_t st = read_exact(c, buf, (size_t)c->pending, &none, rest, rest);
   if (st == MPROC_EOF) return eof(c, 0, what);
+  if (st == MPROC_ETIMEDOUT) return stalled(c, what);
   if (st != MPROC_OK) {
     c->broken = 1;
     return st;
@@ -377,7 +399,7 @@ static mproc_status_t read_body(mproc_connection_t *c, void *buf,
 static mproc_status_t recv_message(mproc_connection_t *c, size_t maxlength,
                                    void **out, size_t *len, double timeout,
                                    const char *what) {
-  mproc_status_t st = read_header(c, timeout, what);
+  mproc_status_t st = read_header(c, mp_deadline(timeout), -1, what);
   if (st != MPROC_OK) return st;
   if ((maxlength && c->pending > maxlength) || c->pending >= SIZE_MAX) {
     *len = c->pending > SIZE_MAX ? SIZE_MAX : (size_t)c->pending;
@@ -390,7 +412,7 @@ static mproc_status_t recv_message(mproc_connection_t *c, size_t maxlength,
     return mp_fail(MPROC_ENOMEM, "%s: a message of %llu bytes", what,
                    (unsigned long long)c->pending);
   size_t n = (size_t)c->pending;
-  if ((st = read_body(c, buf, what)) != MPROC_OK) {
+  if ((st = read_body(c, buf, -1, what)) != MPROC_OK) {
     free(buf);
     return st;
   }
@@ -410,6 +432,24 @@ mproc_status_t mproc_connection_recv_bytes(mproc_connection_t *c,
   return recv_message(c, maxlength, out, len, timeout, "recv_bytes");
 }
 
+/* recv_bytes_into with its two deadlines (see read_header). */
+static mproc_status_t recv_into(mproc_connection_t *c, void *buf,
+                                size_t buflen, size_t offset, size_t *len,
+                                double start, double rest, const char *what) {
+  mproc_status_t st = read_header(c, start, rest, what);
+  if (st != MPROC_OK) return st;
+  if (c->pending > buflen - offset) {
+    *len = c->pending > SIZE_MAX ? SIZE_MAX : (size_t)c->pending;
+    return mp_fail(MPROC_EMSGSIZE, "%s: a message of %llu bytes, room for %zu",
+                   what, (unsigned long long)c->pending, buflen - offset);
+  }
+  size_t n = (size_t)c->pending;
+  if ((st = read_body(c, (char *)buf + offset, rest, what)) != MPROC_OK)
+    return st;
+  *len = n;
+  return MPROC_OK;
+}
+
 mproc_status_t mproc_connection_recv_bytes_into(mproc_connection_t *c,
                                                 void *buf, size_t buflen,
                                                 size_t offset, size_t *len,
@@ -424,16 +464,14 @@ mproc_status_t mproc_connection_recv_bytes_into(mproc_connection_t *c,
   if (offset > buflen)
     return mp_fail(MPROC_EINVAL, "%s: offset %zu beyond the buffer (%zu)",
                    what, offset, buflen);
-  if ((st = read_header(c, timeout, what)) != MPROC_OK) return st;
-  if (c->pending > buflen - offset) {
-    *len = c->pending > SIZE_MAX ? SIZE_MAX : (size_t)c->pending;
-    return mp_fail(MPROC_EMSGSIZE, "%s: a message of %llu bytes, room for %zu",
-                   what, (unsigned long long)c->pending, buflen - offset);
-  }
-  size_t n = (size_t)c->pending;
-  if ((st = read_body(c, (char *)buf + offset, what)) != MPROC_OK) return st;
-  *len = n;
-  return MPROC_OK;
+  return recv_into(c, buf, buflen, offset, len, mp_deadline(timeout), -1,
+                   what);
+}
+
+mproc_status_t mp_connection_recv_whole(mproc_connection_t *c, void *buf,
+                                        size_t cap, size_t *len,
+                                        double deadline) {
+  return recv_into(c, buf, cap, 0, len, deadline, deadline, "handshake");
 }
 
 mproc_status_t mproc_connection_recv(mproc_connection_t *c,

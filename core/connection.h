@@ -28,4 +28,13 @@ mproc_status_t mp_wait_connections(const mp_handle_t *h, size_t n,
 mproc_status_t mp_connection_wrap(mp_handle_t h, int readable, int writable,
                                   mproc_connection_t **out);
 
+/* Receives one message of at most cap bytes, the whole of it by deadline
+ * (negative: no limit): for the handshake, where a peer that stops in
+ * mid-message must not hold the other side. ETIMEDOUT after part of a
+ * message leaves the connection unusable. Errors: those of
+ * mproc_connection_recv_bytes_into. */
+mproc_status_t mp_connection_recv_whole(mproc_connection_t *c, void *buf,
+                                        size_t cap, size_t *len,
+                                        double deadline);
+
 #endif

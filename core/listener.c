@@ -25,6 +25,8 @@
 #define FAILURE "#FAILURE#"
 #define NONCE_BYTES 32
 #define HANDSHAKE_MAX 256
+/* The least time an accepted client gets to answer the challenge. */
+#define HANDSHAKE_SECONDS 1.0
 
 struct mproc_listener {
   mp_handle_t handle;
@@ -98,8 +100,8 @@ static void hmac(const unsigned char *key, size_t key_len,
 /* Receives one handshake message (at most HANDSHAKE_MAX bytes). */
 static mproc_status_t recv_small(mproc_connection_t *c, unsigned char *buf,
                                  size_t *len, double deadline) {
-  mproc_status_t st = mproc_connection_recv_bytes_into(
-      c, buf, HANDSHAKE_MAX, 0, len, mp_time_left(deadline));
+  mproc_status_t st = mp_connection_recv_whole(c, buf, HANDSHAKE_MAX, len,
+                                              deadline);
   if (st == MPROC_EMSGSIZE)
     return mp_fail(MPROC_EAUTH, "authentication: an oversized message");
   return st;
@@ -255,17 +257,25 @@ mproc_status_t mproc_listener_accept(mproc_listener_t *l,
   mproc_status_t st = mp_check_timeout(timeout, "listener_accept");
   if (st != MPROC_OK) return st;
   double deadline = mp_deadline(timeout);
-  st = mp_wait_handles(&l->handle, 1, timeout, NULL, NULL);
+  mp_handle_t h = MP_NO_HANDLE;
+  do { /* mp_accept: ETIMEDOUT when the client vanished after the wait */
+    st = mp_wait_handles(&l->handle, 1, mp_time_left(deadline), NULL, NULL);
+    if (st == MPROC_OK) st = mp_accept(l->handle, &h);
+  } while (st == MPROC_ETIMEDOUT && mp_time_left(deadline) != 0);
   if (st == MPROC_ETIMEDOUT)
     return mp_fail(MPROC_ETIMEDOUT, "listener_accept: no client in %gs",
                    timeout);
-  mp_handle_t h = MP_NO_HANDLE;
-  if (st == MPROC_OK) st = mp_accept(l->handle, &h);
   mproc_connection_t *c = NULL;
   if (st == MPROC_OK) st = mp_connection_wrap(h, 1, 1, &c);
+  /* The handshake has at least HANDSHAKE_SECONDS even when the caller polls
+   * for clients (timeout 0): it needs the client's answer. */
+  if (st == MPROC_OK && deadline >= 0) {
+    double floor = mp_deadline(HANDSHAKE_SECONDS);
+    if (deadline < floor) deadline = floor;
+  }
   if (st == MPROC_OK)
     st = authenticate(c, 1, l->authkey, l->authkey_len, deadline);
-  if (st == MPROC_OK) *out = c;
+  if (st == MPROC_OK) *out = c; /* authenticate freed it otherwise */
   return st;
 }
 

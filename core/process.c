@@ -69,13 +69,22 @@ static void registry_add(mproc_process_t *p) {
   mp_registry_unlock();
 }
 
-static void registry_remove(mproc_process_t *p) {
+/* Set (under the registry lock) while the exit function walks its
+ * snapshot of the registry: those entries must not be freed under it. */
+static int exiting;
+
+/* Removes p unless the exit function is using the registry: 0 then. */
+static int registry_remove(mproc_process_t *p) {
   mp_registry_lock();
-  if (p->prev) p->prev->next = p->next;
-  if (p->next) p->next->prev = p->prev;
-  if (registry == p) registry = p->next;
-  p->prev = p->next = NULL;
+  int removed = !exiting;
+  if (removed) {
+    if (p->prev) p->prev->next = p->next;
+    if (p->next) p->next->prev = p->prev;
+    if (registry == p) registry = p->next;
+    p->prev = p->next = NULL;
+  }
   mp_registry_unlock();
+  return removed;
 }
 
 /* ---- creation ----------------------------------------------------- */
@@ -269,6 +278,7 @@ static void become_child(mproc_process_t *p, const char *parent_name,
   current.pid = mp_getpid();
   current.creator_pid = current.pid;
   registry = NULL; /* the parent's children are not ours */
+  exiting = 0;
   children_counter = 0;
   attached = (void **)p->objects;
   nattached = p->nobjects;
@@ -540,7 +550,10 @@ mproc_status_t mproc_process_close(mproc_process_t *p) {
                        "close: '%s' still runs; join or kill it first",
                        p->name);
       if (st != MPROC_OK) return st;
-      registry_remove(p);
+      if (!registry_remove(p))
+        return mp_fail(MPROC_ESTATE,
+                       "close: the program is exiting and mproc is joining "
+                       "'%s'", p->name);
     }
     mp_child_free(p->child);
   }
@@ -627,6 +640,7 @@ void mp_process_exit_cleanup(void) {
   mproc_process_t **all = n ? malloc(n * sizeof *all) : NULL;
   size_t k = 0;
   for (mproc_process_t *p = registry; p && all; p = p->next) all[k++] = p;
+  if (all) exiting = 1;
   mp_registry_unlock();
   if (all == NULL) return;
   for (size_t i = 0; i < k; i++)
@@ -639,4 +653,7 @@ void mp_process_exit_cleanup(void) {
     child_wait(p, MPROC_FOREVER);
   }
   free(all);
+  mp_registry_lock();
+  exiting = 0;
+  mp_registry_unlock();
 }

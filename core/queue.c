@@ -275,8 +275,11 @@ static int has_room(mproc_queue_t *q, void *ctx) {
   uint64_t tail = atomic_load_explicit(&s->tail, memory_order_relaxed);
   for (int fresh = 0; fresh < 2; fresh++) {
     uint64_t head = s->head_seen;
+    /* The count must not wrap onto head: 2^24 - 1 items at most, even of
+     * empty items in a 2^24-word ring (else full would read as empty). */
+    uint32_t items = items_between(head, tail);
     if (words_used(head, tail) + need <= s->capacity_words &&
-        (s->maxsize == 0 || items_between(head, tail) < s->maxsize))
+        items < COUNT_MASK && (s->maxsize == 0 || items < s->maxsize))
       return 1;
     if (fresh == 0) s->head_seen = atomic_load(&s->head);
   }

@@ -211,7 +211,8 @@ mproc_status_t mproc_process_join(mproc_process_t *p, double timeout);
 /* *out = 1 while the child runs (0 before start and after it ended).
  * For the current process it is always 1; for the parent process object,
  * whether the parent still runs.
- * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (closed). */
+ * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (closed), MPROC_ESYS (the
+ *         child could not be reaped, e.g. SIGCHLD is ignored). */
 mproc_status_t mproc_process_is_alive(mproc_process_t *p, int *out);
 
 /* The process id. Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (not started,
@@ -241,7 +242,9 @@ mproc_status_t mproc_process_sentinel(const mproc_process_t *p,
  * Closing a process that was never started is fine; a started one must
  * have ended (joined, or seen ended by is_alive/exitcode/wait).
  * Errors: MPROC_EINVAL (NULL, or the current/parent process object),
- *         MPROC_ERUNNING (the child still runs: nothing is released). */
+ *         MPROC_ERUNNING (the child still runs: nothing is released),
+ *         MPROC_ESTATE (another thread is running the exit function, which
+ *         is joining this process: nothing is released). */
 mproc_status_t mproc_process_close(mproc_process_t *p);
 
 /* The object for the calling process ("MainProcess" in the main program).
@@ -811,7 +814,10 @@ mproc_status_t mproc_listener_create(mproc_listener_t **out,
 mproc_status_t mproc_listener_address(const mproc_listener_t *l,
                                       const char **out);
 
-/* Accepts one client and authenticates it; the timeout covers both.
+/* Accepts one client and authenticates it. The timeout covers both, but
+ * the handshake always gets at least 1 s, so that polling for clients with
+ * timeout 0 works; a client that stalls in the handshake is dropped at its
+ * deadline (MPROC_ETIMEDOUT), never holding the listener.
  * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ETIMEDOUT, MPROC_EAUTH
  *         (the client failed the challenge, or refused ours: the
  *         connection is dropped before any of its messages is read),

@@ -238,8 +238,9 @@ mproc_status_t mp_listen_unix(const char *path, int backlog,
                               mp_handle_t *out);
 mproc_status_t mp_listen_tcp(const char *host, int port, int backlog,
                              mp_handle_t *out, int *bound_port);
-/* Accepts one connection; blocks (wait first with mp_wait_handles).
- * Errors: MPROC_ESYS. */
+/* Accepts one pending connection without blocking (listeners are
+ * non-blocking; wait first with mp_wait_handles). The accepted handle is
+ * blocking. Errors: MPROC_ETIMEDOUT (none pending after all), MPROC_ESYS. */
 mproc_status_t mp_accept(mp_handle_t listener, mp_handle_t *out);
 /* Errors: MPROC_EINVAL (path too long, host unknown), MPROC_ESYS
  * (refused, no such path). */

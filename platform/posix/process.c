@@ -71,6 +71,27 @@ static void close_pair(int fds[2]) {
   fds[0] = fds[1] = -1;
 }
 
+
+/* A close-on-exec pipe whose ends are above standard input, output and
+ * error: if the program closed one of those, pipe2 would hand it out, and
+ * a spawned child's stdin set-up would overwrite that end (its bootstrap
+ * read from /dev/null), or its output go into a sentinel. 0 or errno. */
+static int cloexec_pipe(int fds[2]) {
+  if (pipe2(fds, O_CLOEXEC) != 0) return errno;
+  for (int i = 0; i < 2; i++) {
+    if (fds[i] > STDERR_FILENO) continue;
+    int moved = fcntl(fds[i], F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+    int err = errno;
+    close(fds[i]);
+    fds[i] = moved;
+    if (moved < 0) {
+      close_pair(fds);
+      return err;
+    }
+  }
+  return 0;
+}
+
 /* Children read nothing from the parent's terminal or input, as in
  * CPython (util._close_stdin): standard input is /dev/null. */
 /* /dev/null, opened once (close-on-exec) by the first fork: in each child
@@ -96,8 +117,8 @@ mproc_status_t mp_child_fork(mp_child_t **out, mp_fork_main_fn child_main,
   mp_registry_lock();
   open_null_once();
   int sentinel[2];
-  if (pipe2(sentinel, O_CLOEXEC) != 0) {
-    int err = errno;
+  int err = cloexec_pipe(sentinel);
+  if (err != 0) {
     mp_registry_unlock();
     return mp_fail_errno(MPROC_ESYS, err, "fork: pipe2");
   }
@@ -227,8 +248,9 @@ static mproc_status_t start_spawned(const char *exe, const mp_handle_t *pass,
                                     size_t npass, mp_child_t **out,
                                     int *boot_writer) {
   int boot[2] = {-1, -1}, sentinel[2] = {-1, -1};
-  if (pipe2(boot, O_CLOEXEC) != 0 || pipe2(sentinel, O_CLOEXEC) != 0) {
-    int err = errno;
+  int err = cloexec_pipe(boot);
+  if (err == 0) err = cloexec_pipe(sentinel);
+  if (err != 0) {
     close_pair(boot);
     return mp_fail_errno(MPROC_ESYS, err, "spawn: pipe2");
   }
@@ -250,7 +272,7 @@ static mproc_status_t start_spawned(const char *exe, const mp_handle_t *pass,
   snprintf(flag, sizeof flag, SPAWN_FLAG "%d:%d", boot[0], sentinel[1]);
   char *argv[] = {(char *)exe, flag, NULL};
   pid_t pid;
-  int err = posix_spawn(&pid, exe, &actions, NULL, argv, environ);
+  err = posix_spawn(&pid, exe, &actions, NULL, argv, environ);
   posix_spawn_file_actions_destroy(&actions);
   if (err != 0) {
     free(c);
@@ -345,20 +367,25 @@ static int decode_exit(int code, apr_exit_why_e why) {
   return APR_PROC_CHECK_SIGNALED(why) ? -code : code;
 }
 
-/* Collects the exit status of a child whose sentinel fired. Two threads
- * may get here for one child (join in one, active_children in another):
- * the reap lock makes the second see the first one's result instead of
- * failing with ECHILD. */
-static mproc_status_t reap(mp_child_t *c) {
+/* Collects the exit status if the child has ended, without blocking:
+ * MPROC_OK (ended), MPROC_ETIMEDOUT (still running) or MPROC_ESYS. Two
+ * threads may get here for one child (join in one, active_children in
+ * another): the reap lock makes the second see the first one's result
+ * instead of failing with ECHILD. Never blocking matters: a child whose
+ * sentinel closed early (it exec'd, or closed all its descriptors) still
+ * runs, and the lock must not be held while it does. */
+static mproc_status_t try_reap(mp_child_t *c) {
   mproc_status_t st = MPROC_OK;
   mp_posix_reap_lock();
   if (!c->ended) {
     int code;
     apr_exit_why_e why;
-    apr_status_t rv = apr_proc_wait(&c->proc, &code, &why, APR_WAIT);
+    apr_status_t rv = apr_proc_wait(&c->proc, &code, &why, APR_NOWAIT);
     if (rv == APR_CHILD_DONE) {
       c->exitcode = decode_exit(code, why);
       c->ended = 1;
+    } else if (rv == APR_CHILD_NOTDONE) {
+      st = MPROC_ETIMEDOUT;
     } else {
       st = mp_fail_errno(MPROC_ESYS, rv, "waitpid %ld", (long)c->proc.pid);
     }
@@ -367,12 +394,12 @@ static mproc_status_t reap(mp_child_t *c) {
   return st;
 }
 
-/* Sleeps until the child has ended, without reaping it: reap() does that
- * under the reap lock, which must not be held while we sleep. For a wait
+/* Sleeps until the child has ended, without reaping it (try_reap does that
+ * under the reap lock, which must not be held while we sleep). For a wait
  * without a timeout this beats polling the sentinel, which woke us when the
- * child closed its files, before it could be reaped, so that waitpid slept
- * again: two wake-ups per child. Any error (ECHILD: another thread reaped
- * it) is left for reap() to sort out. */
+ * child closed its files, before it could be reaped: two wake-ups per
+ * child. Any error (ECHILD: another thread reaped it) is left for
+ * try_reap to sort out. */
 static void await_end(const mp_child_t *c) {
   siginfo_t info;
   while (waitid(P_PID, (id_t)c->proc.pid, &info, WEXITED | WNOWAIT) != 0 &&
@@ -380,29 +407,61 @@ static void await_end(const mp_child_t *c) {
   }
 }
 
-mproc_status_t mp_child_wait(mp_child_t *c, double timeout, int *exitcode) {
-  if (!c->ended) {
-    mproc_status_t st = MPROC_OK;
-    if (timeout < 0) {
-      await_end(c);
-    } else {
+/* How long a child whose sentinel closed may take to become reapable
+ * before a wait whose time is up says it still runs. Exiting takes
+ * microseconds; a child that exec'd (its sentinel is close-on-exec) runs
+ * on, and only this long is lost on it. */
+#define EXIT_GRACE_SECONDS 0.05
+
+/* Waits with a deadline: on the sentinel first, then (it closed but the
+ * child is not reapable yet: still exiting, or it exec'd) in short sleeps
+ * growing from 20 us, trying to reap between them. */
+static mproc_status_t wait_until(mp_child_t *c, double timeout) {
+  const double deadline = mp_monotonic() + timeout;
+  int sentinel_closed = 0;
+  double pause = 20e-6;
+  for (;;) {
+    mproc_status_t st = try_reap(c);
+    if (st != MPROC_ETIMEDOUT) return st;
+    double left = deadline - mp_monotonic();
+    if (!sentinel_closed) {
       mp_handle_t h = c->sentinel_fd;
-      st = mp_wait_handles(&h, 1, timeout, NULL, NULL);
+      st = mp_wait_handles(&h, 1, left > 0 ? left : 0, NULL, NULL);
+      if (st == MPROC_ETIMEDOUT) return st;
+      if (st != MPROC_OK) return st;
+      sentinel_closed = 1;
+      continue;
     }
-    if (st == MPROC_OK) st = reap(c);
-    if (st != MPROC_OK) return st;
+    if (left + EXIT_GRACE_SECONDS <= 0) return MPROC_ETIMEDOUT;
+    mp_sleep(pause);
+    if (pause < 5e-3) pause *= 2;
   }
+}
+
+mproc_status_t mp_child_wait(mp_child_t *c, double timeout, int *exitcode) {
+  mproc_status_t st = MPROC_OK;
+  if (timeout < 0) {
+    while ((st = try_reap(c)) == MPROC_ETIMEDOUT) await_end(c);
+  } else {
+    st = wait_until(c, timeout);
+  }
+  if (st != MPROC_OK) return st;
   *exitcode = c->exitcode;
   return MPROC_OK;
 }
 
 mproc_status_t mp_child_signal(mp_child_t *c, mp_signal_t sig) {
-  if (c->ended) return MPROC_OK; /* the pid may belong to someone else now */
-  apr_status_t rv =
-      apr_proc_kill(&c->proc, sig == MP_SIGNAL_KILL ? SIGKILL : SIGTERM);
-  if (rv != APR_SUCCESS && rv != ESRCH)
-    return mp_fail_errno(MPROC_ESYS, rv, "kill %ld", (long)c->proc.pid);
-  return MPROC_OK;
+  /* Under the reap lock: once reaped, the pid may belong to someone else. */
+  mproc_status_t st = MPROC_OK;
+  mp_posix_reap_lock();
+  if (!c->ended) {
+    apr_status_t rv =
+        apr_proc_kill(&c->proc, sig == MP_SIGNAL_KILL ? SIGKILL : SIGTERM);
+    if (rv != APR_SUCCESS && rv != ESRCH)
+      st = mp_fail_errno(MPROC_ESYS, rv, "kill %ld", (long)c->proc.pid);
+  }
+  mp_posix_reap_unlock();
+  return st;
 }
 
 long mp_child_pid(const mp_child_t *c) { return (long)c->proc.pid; }

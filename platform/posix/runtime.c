@@ -2,6 +2,7 @@
  * clocks and process facts. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
@@ -13,9 +14,6 @@
 #include <unistd.h>
 
 #include <apr_general.h>
-#include <apr_poll.h>
-#include <apr_pools.h>
-#include <apr_portable.h>
 #include <apr_time.h>
 
 #include "core/error.h"
@@ -23,7 +21,6 @@
 #include "platform/posix/posix.h"
 
 static int initialized;
-static apr_pool_t *root_pool;
 /* Static pthread mutexes, not apr_thread_mutex_t (APR has no static
  * initialiser): a forked child unlocks both first thing, and here that
  * needs no heap page copied and no code of libapr faulted in. */
@@ -46,12 +43,26 @@ const char *mp_posix_executable(void) {
   return executable[0] ? executable : NULL;
 }
 
+/* A program started with standard input, output or error closed would
+ * hand out 0, 1 or 2 for mproc's own pipes, and a spawned child's stdio
+ * set-up would then overwrite them (its bootstrap read from /dev/null, its
+ * output written into a sentinel). Keep them taken: /dev/null. */
+static void fill_standard_descriptors(void) {
+  for (int fd = 0; fd <= 2; fd++) {
+    if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+    int null_fd = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (null_fd >= 0 && null_fd != fd) {
+      dup2(null_fd, fd);
+      close(null_fd);
+    }
+  }
+}
+
 mproc_status_t mp_platform_init(const char *argv0) {
   if (initialized) return MPROC_OK;
   apr_status_t rv = apr_initialize();
   if (rv != APR_SUCCESS) return mp_fail_errno(MPROC_ESYS, rv, "apr_initialize");
-  if (apr_pool_create(&root_pool, NULL) != APR_SUCCESS)
-    return mp_fail(MPROC_ESYS, "cannot create the root memory pool");
+  fill_standard_descriptors();
   find_executable(argv0);
   initialized = 1;
   return MPROC_OK;
@@ -100,66 +111,60 @@ void mp_sleep(double seconds) {
   }
 }
 
-/* Whole milliseconds, rounded up: poll() counts in milliseconds and APR
- * truncates, which would end a wait early. */
-static apr_interval_time_t to_apr_interval(double seconds) {
+/* Whole milliseconds, rounded up (poll() counts in milliseconds, and
+ * truncating would end a wait early), capped to what poll() takes. */
+static int to_poll_ms(double seconds) {
   if (seconds < 0) return -1;
-  if (seconds > 1e9) seconds = 1e9; /* ~31 years: forever enough */
-  return (apr_interval_time_t)ceil(seconds * 1e3) * 1000;
+  double ms = ceil(seconds * 1e3);
+  return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
 /* At most this many handles are waited on with a stack array. */
 #define WAIT_STACK 16
 
-/* Polls until a handle is ready or the whole timeout has passed: apr_poll's
- * timeout is a maximum (it may return early), and signals interrupt it. */
-static mproc_status_t poll_until(apr_pollfd_t *set, apr_int32_t n,
-                                 double timeout, apr_int32_t *nready) {
+/* Polls until a handle is ready or the whole timeout has passed: poll()
+ * may return early (a signal, or a long timeout cut to INT_MAX ms). */
+static mproc_status_t poll_until(struct pollfd *set, size_t n, double timeout) {
   const double deadline = timeout < 0 ? -1 : mp_monotonic() + timeout;
   for (;;) {
-    apr_status_t rv = apr_poll(set, n, nready, to_apr_interval(timeout));
-    if (rv == APR_SUCCESS) return MPROC_OK;
-    if (!APR_STATUS_IS_TIMEUP(rv) && !APR_STATUS_IS_EINTR(rv))
-      return mp_fail_errno(MPROC_ESYS, rv, "apr_poll");
+    int rc = poll(set, (nfds_t)n, to_poll_ms(timeout));
+    if (rc > 0) return MPROC_OK;
+    if (rc < 0 && errno != EINTR) return mp_fail_errno(MPROC_ESYS, errno, "poll");
     if (deadline < 0) continue;
     timeout = deadline - mp_monotonic();
     if (timeout > 0) continue;
-    if (APR_STATUS_IS_TIMEUP(rv)) return MPROC_ETIMEDOUT; /* callers word it */
+    if (rc == 0) return MPROC_ETIMEDOUT; /* callers word it */
     timeout = 0; /* interrupted at the deadline: one last look */
   }
 }
 
+/* Native poll(), not apr_poll: apr_poll needs an apr_file_t per handle
+ * and so a memory pool per call, and APR's pool allocator takes a global
+ * mutex that has no fork handler: a child forked while another thread
+ * was waiting here inherited it locked and hung in its first wait. */
 mproc_status_t mp_wait_handles(const mp_handle_t *h, size_t n, double timeout,
                                int *ready, size_t *nready) {
-  if (n > INT32_MAX) return mp_fail(MPROC_EINVAL, "wait: too many handles");
-  apr_pool_t *pool;
-  if (apr_pool_create(&pool, root_pool) != APR_SUCCESS)
-    return mp_fail(MPROC_ENOMEM, "wait: cannot create a memory pool");
-  apr_pollfd_t stack_set[WAIT_STACK];
-  apr_pollfd_t *set =
-      n <= WAIT_STACK ? stack_set : apr_palloc(pool, n * sizeof *set);
+  struct pollfd stack_set[WAIT_STACK];
+  struct pollfd *set = n <= WAIT_STACK ? stack_set : malloc(n * sizeof *set);
+  if (set == NULL) return mp_fail(MPROC_ENOMEM, "wait: %zu handles", n);
   mproc_status_t st = MPROC_OK;
   for (size_t i = 0; i < n && st == MPROC_OK; i++) {
-    apr_os_file_t fd = (apr_os_file_t)h[i];
-    memset(&set[i], 0, sizeof set[i]);
-    set[i].p = pool;
-    set[i].desc_type = APR_POLL_FILE;
-    set[i].reqevents = APR_POLLIN;
-    if (fd < 0 || apr_os_file_put(&set[i].desc.f, &fd, APR_FOPEN_READ, pool) !=
-                      APR_SUCCESS)
+    if (h[i] < 0 || h[i] > INT_MAX)
       st = mp_fail(MPROC_EINVAL, "wait: handle %ld is not valid", (long)h[i]);
+    set[i].fd = (int)h[i];
+    set[i].events = POLLIN;
+    set[i].revents = 0;
   }
-  apr_int32_t count = 0;
-  if (st == MPROC_OK) st = poll_until(set, (apr_int32_t)n, timeout, &count);
+  if (st == MPROC_OK) st = poll_until(set, n, timeout);
   size_t got = 0;
   for (size_t i = 0; i < n && st == MPROC_OK; i++) {
-    if (set[i].rtnevents & APR_POLLNVAL)
+    if (set[i].revents & POLLNVAL)
       st = mp_fail(MPROC_EINVAL, "wait: handle %ld is not open", (long)h[i]);
-    int is_ready = (set[i].rtnevents & (APR_POLLIN | APR_POLLHUP | APR_POLLERR)) != 0;
+    int is_ready = (set[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
     if (ready) ready[i] = is_ready;
     got += (size_t)is_ready;
   }
-  apr_pool_destroy(pool);
+  if (set != stack_set) free(set);
   if (st == MPROC_ETIMEDOUT && ready)
     for (size_t i = 0; i < n; i++) ready[i] = 0;
   if (nready) *nready = st == MPROC_OK ? got : 0;

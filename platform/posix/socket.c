@@ -137,7 +137,10 @@ static mproc_status_t new_socket(int family, int *fd) {
 static mproc_status_t bind_listen(int fd, const struct sockaddr *a,
                                   socklen_t len, int backlog,
                                   const char *where) {
-  if (bind(fd, a, len) != 0 || listen(fd, backlog) != 0) {
+  /* Non-blocking: a connection that vanishes between poll and accept (a
+   * reset, or another accepter won it) must not leave accept blocked. */
+  if (bind(fd, a, len) != 0 || listen(fd, backlog) != 0 ||
+      fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
     int err = errno;
     close(fd);
     return mp_fail_errno(MPROC_ESYS, err, "listen on %s", where);
@@ -257,6 +260,7 @@ mproc_status_t mp_accept(mp_handle_t listener, mp_handle_t *out) {
       *out = fd;
       return MPROC_OK;
     }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return MPROC_ETIMEDOUT;
     if (errno != EINTR && errno != ECONNABORTED)
       return mp_fail_errno(MPROC_ESYS, errno, "accept");
   }
