@@ -307,8 +307,8 @@ mproc_status_t mproc_client(const char *address, const void *authkey,
   address_t a;
   if ((st = parse_address(address, &a)) != MPROC_OK) return st;
   mp_handle_t h = MP_NO_HANDLE;
-  st = a.path ? mp_connect_unix(a.path, &h)
-              : mp_connect_tcp(a.host, a.port, &h);
+  st = a.path ? mp_connect_unix(a.path, deadline, &h)
+              : mp_connect_tcp(a.host, a.port, deadline, &h);
   address_free(&a);
   mproc_connection_t *c = NULL;
   if (st == MPROC_OK) st = mp_connection_wrap(h, 1, 1, &c);

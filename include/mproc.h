@@ -831,11 +831,12 @@ mproc_status_t mproc_listener_accept(mproc_listener_t *l,
 mproc_status_t mproc_listener_close(mproc_listener_t *l);
 
 /* Connects to a Listener (CPython's Client) and authenticates with
- * authkey (NULL: none); the timeout covers the handshake.
+ * authkey (NULL: none); the timeout covers connecting and the handshake.
  * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL, malformed address, bad
  *         authkey arguments, NaN timeout), MPROC_EAUTH (wrong key, or the
- *         server wanted none/another protocol), MPROC_ETIMEDOUT (no
- *         challenge came: e.g. the server has no key), MPROC_EOF,
+ *         server wanted none/another protocol), MPROC_ETIMEDOUT (no answer
+ *         to connect, or no challenge came: e.g. the server has no key),
+ *         MPROC_EOF,
  *         MPROC_ENOMEM, MPROC_ESYS (refused, no such path). */
 mproc_status_t mproc_client(const char *address, const void *authkey,
                             size_t authkey_len, mproc_connection_t **out,

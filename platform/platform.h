@@ -242,10 +242,15 @@ mproc_status_t mp_listen_tcp(const char *host, int port, int backlog,
  * non-blocking; wait first with mp_wait_handles). The accepted handle is
  * blocking. Errors: MPROC_ETIMEDOUT (none pending after all), MPROC_ESYS. */
 mproc_status_t mp_accept(mp_handle_t listener, mp_handle_t *out);
-/* Errors: MPROC_EINVAL (path too long, host unknown), MPROC_ESYS
- * (refused, no such path). */
-mproc_status_t mp_connect_unix(const char *path, mp_handle_t *out);
-mproc_status_t mp_connect_tcp(const char *host, int port, mp_handle_t *out);
+/* Connects by deadline (on mp_monotonic(); negative: no limit). The
+ * handle is blocking once connected.
+ * Errors: MPROC_EINVAL (path too long, host unknown), MPROC_ETIMEDOUT (no
+ * answer by the deadline, or a Unix listener's backlog stayed full),
+ * MPROC_ESYS (refused, no such path). */
+mproc_status_t mp_connect_unix(const char *path, double deadline,
+                               mp_handle_t *out);
+mproc_status_t mp_connect_tcp(const char *host, int port, double deadline,
+                              mp_handle_t *out);
 /* Removes a Unix-domain socket path a listener made. */
 void mp_unlink_socket_path(const char *path);
 

@@ -2,6 +2,7 @@
 // (it closes fd 0, speaks raw sockets), like posix_process_test.
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -13,6 +14,7 @@
 #include <future>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "mproc.h"
 #include "tests/test_util.h"
@@ -101,6 +103,42 @@ TEST(ReviewListener, AcceptTimeoutWithStalledClient) {
   close(fd);  // unblocks a stuck accept (EOF)
   EXPECT_TRUE(returned) << "accept(1.0) still blocked after 4 s";
   done.get();
+  mproc_listener_close(l);
+}
+
+// A client facing a listener that never accepts (its backlog full) gets
+// MPROC_ETIMEDOUT by its timeout instead of blocking in connect().
+TEST(ReviewListener, ClientTimeoutWithFullBacklog) {
+  std::string path = "/tmp/mproc-review-full-" + std::to_string(getpid()) + ".sock";
+  mproc_listener_t *l;
+  ASSERT_EQ(mproc_listener_create(&l, ("unix:" + path).c_str(), nullptr, 0),
+            MPROC_OK)
+      << mproc_last_error();
+  struct sockaddr_un a = {};
+  a.sun_family = AF_UNIX;
+  snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+  std::vector<int> fillers;
+  bool full = false;
+  for (int i = 0; i < 5000 && !full; i++) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ASSERT_GE(fd, 0);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+      full = errno == EAGAIN;
+      close(fd);
+      continue;
+    }
+    fillers.push_back(fd);
+  }
+  ASSERT_TRUE(full) << "the backlog never filled";
+  mproc_connection_t *c = nullptr;
+  double t0 = Now();
+  EXPECT_EQ(mproc_client(("unix:" + path).c_str(), nullptr, 0, &c, 0.3),
+            MPROC_ETIMEDOUT)
+      << mproc_last_error();
+  double took = Now() - t0;
+  EXPECT_GE(took, 0.29);
+  EXPECT_LT(took, 3.0);
+  for (int fd : fillers) close(fd);
   mproc_listener_close(l);
 }
 

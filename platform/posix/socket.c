@@ -161,24 +161,59 @@ mproc_status_t mp_listen_unix(const char *path, int backlog,
 }
 
 /* Connects fd, or closes it and says why. */
-static mproc_status_t connect_fd(int fd, const struct sockaddr *a,
-                                 socklen_t len, const char *where) {
-  while (connect(fd, a, len) != 0) {
-    if (errno == EINTR) continue;
-    int err = errno;
-    close(fd);
-    return mp_fail_errno(MPROC_ESYS, err, "connect to %s", where);
-  }
-  return MPROC_OK;
+static int set_nonblocking(int fd, int on) {
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0) return -1;
+  return fcntl(fd, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK);
 }
 
-mproc_status_t mp_connect_unix(const char *path, mp_handle_t *out) {
+/* How often a connect to a Unix listener whose backlog is full is tried
+ * again (such a connect fails with EAGAIN, and poll cannot wait for room). */
+#define BACKLOG_RETRY_SECONDS 0.005
+
+/* Connects fd by deadline (negative: none): the socket is non-blocking
+ * for the attempt, so a TCP peer that never answers or a full Unix
+ * backlog cannot hold the caller past it. On failure fd is closed. */
+static mproc_status_t connect_fd(int fd, const struct sockaddr *a,
+                                 socklen_t len, const char *where,
+                                 double deadline) {
+  mproc_status_t st = MPROC_OK;
+  int err = set_nonblocking(fd, 1) == 0 ? 0 : errno;
+  while (err == 0 && connect(fd, a, len) != 0) {
+    if (errno == EAGAIN && (deadline < 0 || mp_monotonic() < deadline)) {
+      mp_sleep(BACKLOG_RETRY_SECONDS); /* Unix backlog full: try again */
+      continue;
+    }
+    if (errno != EINPROGRESS && errno != EINTR) {
+      err = errno;
+      break;
+    }
+    /* In progress (an interrupted connect goes on too): wait for it. */
+    double left = deadline < 0 ? -1 : deadline - mp_monotonic();
+    st = mp_wait_writable(fd, left < 0 && deadline >= 0 ? 0 : left);
+    socklen_t err_len = sizeof err;
+    if (st == MPROC_OK &&
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len) != 0)
+      err = errno;
+    break;
+  }
+  if (st == MPROC_OK && err == 0 && set_nonblocking(fd, 0) != 0) err = errno;
+  if (st == MPROC_OK && err == 0) return MPROC_OK;
+  close(fd);
+  if (st == MPROC_ETIMEDOUT || err == EAGAIN)
+    return mp_fail(MPROC_ETIMEDOUT, "connect to %s: no answer in time", where);
+  if (st != MPROC_OK) return st;
+  return mp_fail_errno(MPROC_ESYS, err, "connect to %s", where);
+}
+
+mproc_status_t mp_connect_unix(const char *path, double deadline,
+                                mp_handle_t *out) {
   struct sockaddr_un a;
   int fd;
   mproc_status_t st = unix_address(path, &a);
   if (st == MPROC_OK) st = new_socket(AF_UNIX, &fd);
   if (st == MPROC_OK)
-    st = connect_fd(fd, (struct sockaddr *)&a, sizeof a, path);
+    st = connect_fd(fd, (struct sockaddr *)&a, sizeof a, path, deadline);
   if (st == MPROC_OK) *out = fd;
   return st;
 }
@@ -234,13 +269,15 @@ mproc_status_t mp_listen_tcp(const char *host, int port, int backlog,
   return MPROC_OK;
 }
 
-mproc_status_t mp_connect_tcp(const char *host, int port, mp_handle_t *out) {
+mproc_status_t mp_connect_tcp(const char *host, int port, double deadline,
+                               mp_handle_t *out) {
   struct addrinfo *ai;
   mproc_status_t st = resolve(host, port, 0, &ai);
   if (st != MPROC_OK) return st;
   int fd;
   st = new_socket(ai->ai_family, &fd);
-  if (st == MPROC_OK) st = connect_fd(fd, ai->ai_addr, ai->ai_addrlen, host);
+  if (st == MPROC_OK)
+    st = connect_fd(fd, ai->ai_addr, ai->ai_addrlen, host, deadline);
   freeaddrinfo(ai);
   if (st != MPROC_OK) return st;
   tcp_nodelay(fd);
