@@ -441,7 +441,9 @@ static mproc_status_t wait_until(mp_child_t *c, double timeout) {
 mproc_status_t mp_child_wait(mp_child_t *c, double timeout, int *exitcode) {
   mproc_status_t st = MPROC_OK;
   if (timeout < 0) {
-    while ((st = try_reap(c)) == MPROC_ETIMEDOUT) await_end(c);
+    do { /* a child that already ended returns from await_end at once */
+      if (!c->ended) await_end(c);
+    } while ((st = try_reap(c)) == MPROC_ETIMEDOUT);
   } else {
     st = wait_until(c, timeout);
   }
