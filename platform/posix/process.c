@@ -427,8 +427,7 @@ static mproc_status_t wait_until(mp_child_t *c, double timeout) {
     if (!sentinel_closed) {
       mp_handle_t h = c->sentinel_fd;
       st = mp_wait_handles(&h, 1, left > 0 ? left : 0, NULL, NULL);
-      if (st == MPROC_ETIMEDOUT) return st;
-      if (st != MPROC_OK) return st;
+      if (st != MPROC_OK) return st; /* ETIMEDOUT: it still runs */
       sentinel_closed = 1;
       continue;
     }

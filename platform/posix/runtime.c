@@ -122,9 +122,9 @@ static int to_poll_ms(double seconds) {
 /* At most this many handles are waited on with a stack array. */
 #define WAIT_STACK 16
 
-/* Polls until a handle is ready or the whole timeout has passed: poll()
- * may return early (a signal, or a long timeout cut to INT_MAX ms). */
-static mproc_status_t poll_until(struct pollfd *set, size_t n, double timeout) {
+/* poll() may return early: a signal, or a long timeout cut to INT_MAX ms. */
+mproc_status_t mp_posix_poll_until(struct pollfd *set, size_t n,
+                                   double timeout) {
   const double deadline = timeout < 0 ? -1 : mp_monotonic() + timeout;
   for (;;) {
     int rc = poll(set, (nfds_t)n, to_poll_ms(timeout));
@@ -155,7 +155,7 @@ mproc_status_t mp_wait_handles(const mp_handle_t *h, size_t n, double timeout,
     set[i].events = POLLIN;
     set[i].revents = 0;
   }
-  if (st == MPROC_OK) st = poll_until(set, n, timeout);
+  if (st == MPROC_OK) st = mp_posix_poll_until(set, n, timeout);
   size_t got = 0;
   for (size_t i = 0; i < n && st == MPROC_OK; i++) {
     if (set[i].revents & POLLNVAL)

@@ -26,6 +26,7 @@
 
 #include "core/error.h"
 #include "platform/platform.h"
+#include "platform/posix/posix.h"
 
 mproc_status_t mp_stream_pair(mp_handle_t out[2]) {
   int fds[2];
@@ -97,19 +98,8 @@ mproc_status_t mp_stream_read(mp_handle_t h, void *buf, size_t n,
 }
 
 mproc_status_t mp_wait_writable(mp_handle_t h, double timeout) {
-  double deadline = timeout < 0 ? -1 : mp_monotonic() + timeout;
-  for (;;) {
-    struct pollfd p = {.fd = (int)h, .events = POLLOUT};
-    int ms = -1;
-    if (deadline >= 0) {
-      double left = deadline - mp_monotonic();
-      ms = left <= 0 ? 0 : (int)(left * 1000.0) + 1;
-    }
-    int rc = poll(&p, 1, ms);
-    if (rc > 0) return MPROC_OK;
-    if (rc == 0) return MPROC_ETIMEDOUT;
-    if (errno != EINTR) return mp_fail_errno(MPROC_ESYS, errno, "poll");
-  }
+  struct pollfd p = {.fd = (int)h, .events = POLLOUT};
+  return mp_posix_poll_until(&p, 1, timeout);
 }
 
 void mp_handle_close(mp_handle_t h) {
@@ -134,13 +124,19 @@ static mproc_status_t new_socket(int family, int *fd) {
 }
 
 /* Binds and listens, or closes fd and says why. */
+static int set_nonblocking(int fd, int on) {
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0) return -1;
+  return fcntl(fd, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK);
+}
+
 static mproc_status_t bind_listen(int fd, const struct sockaddr *a,
                                   socklen_t len, int backlog,
                                   const char *where) {
   /* Non-blocking: a connection that vanishes between poll and accept (a
    * reset, or another accepter won it) must not leave accept blocked. */
   if (bind(fd, a, len) != 0 || listen(fd, backlog) != 0 ||
-      fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
+      set_nonblocking(fd, 1) != 0) {
     int err = errno;
     close(fd);
     return mp_fail_errno(MPROC_ESYS, err, "listen on %s", where);
@@ -158,13 +154,6 @@ mproc_status_t mp_listen_unix(const char *path, int backlog,
     st = bind_listen(fd, (struct sockaddr *)&a, sizeof a, backlog, path);
   if (st == MPROC_OK) *out = fd;
   return st;
-}
-
-/* Connects fd, or closes it and says why. */
-static int set_nonblocking(int fd, int on) {
-  int flags = fcntl(fd, F_GETFL);
-  if (flags < 0) return -1;
-  return fcntl(fd, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK);
 }
 
 /* How often a connect to a Unix listener whose backlog is full is tried
@@ -190,7 +179,7 @@ static mproc_status_t connect_fd(int fd, const struct sockaddr *a,
     }
     /* In progress (an interrupted connect goes on too): wait for it. */
     double left = deadline < 0 ? -1 : deadline - mp_monotonic();
-    st = mp_wait_writable(fd, left < 0 && deadline >= 0 ? 0 : left);
+    st = mp_wait_writable(fd, deadline >= 0 && left < 0 ? 0 : left);
     socklen_t err_len = sizeof err;
     if (st == MPROC_OK &&
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len) != 0)
