@@ -467,9 +467,9 @@ static mproc_status_t child_wait(mproc_process_t *p, double timeout) {
 }
 
 static mproc_status_t join_parent(double timeout) {
-  double deadline = timeout < 0 ? -1 : mp_monotonic() + timeout;
+  double deadline = mp_deadline(timeout);
   while (mp_parent_alive(parent.pid)) {
-    if (deadline >= 0 && mp_monotonic() >= deadline)
+    if (mp_time_left(deadline) == 0)
       return mp_fail(MPROC_ETIMEDOUT, "join: the parent still runs");
     mp_sleep(0.01);
   }
