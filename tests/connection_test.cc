@@ -3,6 +3,8 @@
 // and process sentinels, and bad arguments.
 #include <gtest/gtest.h>
 
+#include "tests/start_methods.h"
+
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -232,7 +234,7 @@ TEST_P(ConnectionTest, PeerKilledInMidMessageIsEofForGood) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, ConnectionTest,
-                         ::testing::Values("fork", "spawn"));
+                         MPROC_START_METHOD_CSTRS);
 
 TEST(Connection, MaxlengthLeavesTheMessageForALaterCall) {
   mproc_connection_t *a, *b;

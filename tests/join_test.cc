@@ -3,6 +3,8 @@
 // joining one child, and a join after one that timed out.
 #include <gtest/gtest.h>
 
+#include "tests/start_methods.h"
+
 #include <string>
 #include <thread>
 
@@ -85,7 +87,7 @@ TEST_P(JoinTest, WithoutTimeoutAfterOneThatTimedOut) {
 }
 
 INSTANTIATE_TEST_SUITE_P(StartMethods, JoinTest,
-                         ::testing::Values("fork", "spawn"),
+                         MPROC_START_METHODS,
                          [](const auto &info) { return info.param; });
 
 }  // namespace

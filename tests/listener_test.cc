@@ -2,6 +2,8 @@
 // (right, wrong, missing), a client in a child under fork and spawn.
 #include <gtest/gtest.h>
 
+#include "tests/start_methods.h"
+
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -106,7 +108,7 @@ TEST_P(ListenerTest, MissingKeyIsRejectedBeforeThePayloadIsRead) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, ListenerTest,
-                         ::testing::Values("fork", "spawn"));
+                         MPROC_START_METHOD_CSTRS);
 
 TEST(Listener, BadArguments) {
   mproc_listener_t *l;

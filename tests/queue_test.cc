@@ -4,6 +4,8 @@
 // joining a producer before draining, and bad arguments.
 #include <gtest/gtest.h>
 
+#include "tests/start_methods.h"
+
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -342,7 +344,7 @@ TEST_P(QueueTest, JoinableQueueJoinWaitsForTaskDone) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, QueueTest,
-                         ::testing::Values("fork", "spawn"));
+                         MPROC_START_METHOD_CSTRS);
 
 TEST(Queue, EmptyAndFullAreDistinctAndTimeoutsFire) {
   mproc_queue_t *q;

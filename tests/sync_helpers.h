@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/start_methods.h"
+
 #include <initializer_list>
 #include <string>
 
@@ -44,7 +46,7 @@ class MethodTest : public ::testing::TestWithParam<const char *> {
 
 #define INSTANTIATE_METHODS(suite)                                       \
   INSTANTIATE_TEST_SUITE_P(Methods, suite,                               \
-                           ::testing::Values("fork", "spawn"),           \
+                           MPROC_START_METHOD_CSTRS,           \
                            [](const ::testing::TestParamInfo<const char *> \
                                   &info) { return std::string(info.param); })
 

@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/start_methods.h"
+
 #include <string>
 
 #include "mproc.h"
@@ -79,7 +81,7 @@ class StartMethodTest : public ::testing::TestWithParam<std::string> {
 
 #define MPROC_INSTANTIATE_FOR_START_METHODS(suite)                        \
   INSTANTIATE_TEST_SUITE_P(                                               \
-      StartMethods, suite, ::testing::Values("fork", "spawn"),            \
+      StartMethods, suite, MPROC_START_METHODS,            \
       [](const ::testing::TestParamInfo<std::string> &info) {             \
         return info.param;                                                \
       })
