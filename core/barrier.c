@@ -232,7 +232,7 @@ static mproc_status_t await_round(barrier_state_t *s, uint32_t round,
 
 mproc_status_t mproc_barrier_wait_timeout(mproc_barrier_t *barrier,
                                           double timeout, unsigned *index) {
-  MP_REQUIRE(barrier, "barrier_wait: barrier");
+  MP_CHECK_KIND(barrier, &barrier_ops, "barrier_wait");
   mproc_status_t st = mp_check_timeout(timeout, "barrier_wait");
   if (st != MPROC_OK) return st;
   barrier_state_t *s = barrier->state;
@@ -254,12 +254,12 @@ mproc_status_t mproc_barrier_wait_timeout(mproc_barrier_t *barrier,
 }
 
 mproc_status_t mproc_barrier_wait(mproc_barrier_t *barrier, unsigned *index) {
-  MP_REQUIRE(barrier, "barrier_wait: barrier");
+  MP_CHECK_KIND(barrier, &barrier_ops, "barrier_wait");
   return mproc_barrier_wait_timeout(barrier, barrier->timeout, index);
 }
 
 mproc_status_t mproc_barrier_abort(mproc_barrier_t *barrier) {
-  MP_REQUIRE(barrier, "barrier_abort: barrier");
+  MP_CHECK_KIND(barrier, &barrier_ops, "barrier_abort");
   uint32_t locked = barrier_lock(barrier->state);
   break_barrier(barrier->state);
   barrier_unlock(barrier->state, locked);
@@ -267,7 +267,7 @@ mproc_status_t mproc_barrier_abort(mproc_barrier_t *barrier) {
 }
 
 mproc_status_t mproc_barrier_reset(mproc_barrier_t *barrier) {
-  MP_REQUIRE(barrier, "barrier_reset: barrier");
+  MP_CHECK_KIND(barrier, &barrier_ops, "barrier_reset");
   barrier_state_t *s = barrier->state;
   uint32_t locked = barrier_lock(s);
   if (s->count > 0) end_round(s, 1);
@@ -278,7 +278,7 @@ mproc_status_t mproc_barrier_reset(mproc_barrier_t *barrier) {
 
 mproc_status_t mproc_barrier_parties(const mproc_barrier_t *barrier,
                                      unsigned *out) {
-  MP_REQUIRE(barrier, "barrier_parties: barrier");
+  MP_CHECK_KIND(barrier, &barrier_ops, "barrier_parties");
   MP_REQUIRE(out, "barrier_parties: out");
   *out = barrier->state->parties;
   return MPROC_OK;
@@ -286,7 +286,7 @@ mproc_status_t mproc_barrier_parties(const mproc_barrier_t *barrier,
 
 mproc_status_t mproc_barrier_n_waiting(mproc_barrier_t *barrier,
                                        unsigned *out) {
-  MP_REQUIRE(barrier, "barrier_n_waiting: barrier");
+  MP_CHECK_KIND(barrier, &barrier_ops, "barrier_n_waiting");
   MP_REQUIRE(out, "barrier_n_waiting: out");
   barrier_state_t *s = barrier->state;
   uint32_t locked = barrier_lock(s);
@@ -296,7 +296,7 @@ mproc_status_t mproc_barrier_n_waiting(mproc_barrier_t *barrier,
 }
 
 mproc_status_t mproc_barrier_broken(mproc_barrier_t *barrier, int *out) {
-  MP_REQUIRE(barrier, "barrier_broken: barrier");
+  MP_CHECK_KIND(barrier, &barrier_ops, "barrier_broken");
   MP_REQUIRE(out, "barrier_broken: out");
   uint32_t locked = barrier_lock(barrier->state);
   *out = (int)barrier->state->broken;
@@ -305,7 +305,11 @@ mproc_status_t mproc_barrier_broken(mproc_barrier_t *barrier, int *out) {
 }
 
 mproc_status_t mproc_barrier_free(mproc_barrier_t *barrier) {
-  MP_REQUIRE(barrier, "barrier_free: barrier");
+  MP_CHECK_KIND(barrier, &barrier_ops, "barrier_free");
   barrier_free(barrier);
   return MPROC_OK;
+}
+
+mproc_status_t mproc_attached_barrier(size_t index, mproc_barrier_t **out) {
+  return mp_attached_as(index, &barrier_ops, (void **)out, "attached_barrier");
 }

@@ -69,6 +69,10 @@ MP_OBJECT_KIND(condition_ops)
 mproc_status_t mproc_condition_create(mproc_condition_t **out,
                                       mproc_lock_t *lock) {
   MP_REQUIRE(out, "condition_create: out");
+  if (lock != NULL) {
+    mproc_status_t st = mp_lock_check(lock, "condition_create");
+    if (st != MPROC_OK) return st;
+  }
   mproc_condition_t *c;
   mproc_status_t st = mp_segobj_new((void **)&c, sizeof *c, &condition_ops,
                                     sizeof(condition_state_t));
@@ -88,7 +92,7 @@ mproc_status_t mproc_condition_create(mproc_condition_t **out,
 
 mproc_status_t mproc_condition_get_lock(const mproc_condition_t *cond,
                                         mproc_lock_t **out) {
-  MP_REQUIRE(cond, "condition_get_lock: cond");
+  MP_CHECK_KIND(cond, &condition_ops, "condition_get_lock");
   MP_REQUIRE(out, "condition_get_lock: out");
   *out = cond->lock;
   return MPROC_OK;
@@ -96,18 +100,18 @@ mproc_status_t mproc_condition_get_lock(const mproc_condition_t *cond,
 
 mproc_status_t mproc_condition_acquire(mproc_condition_t *cond,
                                        double timeout) {
-  MP_REQUIRE(cond, "condition_acquire: cond");
+  MP_CHECK_KIND(cond, &condition_ops, "condition_acquire");
   return mproc_lock_acquire(cond->lock, timeout);
 }
 
 mproc_status_t mproc_condition_release(mproc_condition_t *cond) {
-  MP_REQUIRE(cond, "condition_release: cond");
+  MP_CHECK_KIND(cond, &condition_ops, "condition_release");
   return mproc_lock_release(cond->lock);
 }
 
 static mproc_status_t require_owner(mproc_condition_t *cond,
                                     const char *what) {
-  MP_REQUIRE(cond, what);
+  MP_CHECK_KIND(cond, &condition_ops, what);
   if (!mp_lock_state_is_mine(mp_lock_state_of(cond->lock)))
     return mp_fail(MPROC_ESTATE, "%s: the lock is not held by this thread",
                    what);
@@ -203,8 +207,14 @@ mproc_status_t mproc_condition_notify_all(mproc_condition_t *cond) {
 }
 
 mproc_status_t mproc_condition_free(mproc_condition_t *cond) {
-  MP_REQUIRE(cond, "condition_free: cond");
+  MP_CHECK_KIND(cond, &condition_ops, "condition_free");
   if (cond->owns_lock) mproc_lock_free(cond->lock);
   mp_segobj_free(cond);
   return MPROC_OK;
+}
+
+mproc_status_t mproc_attached_condition(size_t index,
+                                        mproc_condition_t **out) {
+  return mp_attached_as(index, &condition_ops, (void **)out,
+                        "attached_condition");
 }

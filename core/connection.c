@@ -103,7 +103,7 @@ mproc_status_t mp_wait_connections(const mp_handle_t *h, size_t n,
 
 mproc_status_t mp_connection_wrap(mp_handle_t h, int readable, int writable,
                                   mproc_connection_t **out) {
-  mproc_connection_t *c = calloc(1, sizeof *c);
+  mproc_connection_t *c = mp_object_alloc(sizeof *c);
   if (c == NULL) {
     mp_handle_close(h);
     return mp_fail(MPROC_ENOMEM, "connection");
@@ -114,7 +114,7 @@ mproc_status_t mp_connection_wrap(mp_handle_t h, int readable, int writable,
   c->writable = writable;
   if (!register_handle(c)) {
     mp_handle_close(h);
-    free(c);
+    mp_object_release(c);
     return mp_fail(MPROC_ENOMEM, "connection");
   }
   *out = c;
@@ -197,7 +197,7 @@ mproc_status_t mproc_pipe(int duplex, mproc_connection_t **end1,
 
 static mproc_status_t require_open(const mproc_connection_t *c,
                                    const char *what) {
-  MP_REQUIRE(c, what);
+  MP_CHECK_KIND(c, &connection_ops, what);
   if (c->closed)
     return mp_fail(MPROC_ESTATE, "%s: the connection is closed", what);
   return MPROC_OK;
@@ -515,31 +515,36 @@ mproc_status_t mproc_connection_sentinel(const mproc_connection_t *c,
   return MPROC_OK;
 }
 
-static mproc_status_t flag(const mproc_connection_t *c, int value, int *out,
-                           const char *what) {
-  MP_REQUIRE(c, what);
+/* The three flag queries: which field they read. */
+typedef enum { FLAG_CLOSED, FLAG_READABLE, FLAG_WRITABLE } flag_t;
+
+static mproc_status_t flag(const mproc_connection_t *c, flag_t which,
+                           int *out, const char *what) {
+  MP_CHECK_KIND(c, &connection_ops, what);
   MP_REQUIRE(out, what);
-  *out = value;
+  *out = which == FLAG_CLOSED     ? c->closed
+         : which == FLAG_READABLE ? c->readable
+                                  : c->writable;
   return MPROC_OK;
 }
 
 mproc_status_t mproc_connection_closed(const mproc_connection_t *c,
                                        int *out) {
-  return flag(c, c ? c->closed : 0, out, "connection_closed");
+  return flag(c, FLAG_CLOSED, out, "connection_closed");
 }
 
 mproc_status_t mproc_connection_readable(const mproc_connection_t *c,
                                          int *out) {
-  return flag(c, c ? c->readable : 0, out, "connection_readable");
+  return flag(c, FLAG_READABLE, out, "connection_readable");
 }
 
 mproc_status_t mproc_connection_writable(const mproc_connection_t *c,
                                          int *out) {
-  return flag(c, c ? c->writable : 0, out, "connection_writable");
+  return flag(c, FLAG_WRITABLE, out, "connection_writable");
 }
 
 mproc_status_t mproc_connection_close(mproc_connection_t *c) {
-  MP_REQUIRE(c, "connection_close");
+  MP_CHECK_KIND(c, &connection_ops, "connection_close");
   if (!c->closed) {
     unregister_handle(c);
     mp_handle_close(c->handle);
@@ -554,8 +559,14 @@ mproc_status_t mproc_connection_close(mproc_connection_t *c) {
 
 mproc_status_t mproc_connection_free(mproc_connection_t *c) {
   if (c == NULL) return MPROC_OK;
+  MP_CHECK_KIND(c, &connection_ops, "connection_free");
   mproc_connection_close(c);
-  mp_object_invalidate(&c->obj);
-  free(c);
+  mp_object_release(c);
   return MPROC_OK;
+}
+
+mproc_status_t mproc_attached_connection(size_t index,
+                                         mproc_connection_t **out) {
+  return mp_attached_as(index, &connection_ops, (void **)out,
+                        "attached_connection");
 }

@@ -166,7 +166,7 @@ MP_OBJECT_KIND(lock_ops)
 
 static mproc_status_t lock_wrap(mproc_lock_t **out, mp_shm_t *shm,
                                 size_t offset, int is_view) {
-  mproc_lock_t *l = malloc(sizeof *l);
+  mproc_lock_t *l = mp_object_alloc(sizeof *l);
   if (l == NULL) return mp_fail(MPROC_ENOMEM, "lock");
   mp_object_init(&l->obj, &lock_ops);
   l->shm = shm;
@@ -204,12 +204,14 @@ mproc_status_t mp_lock_view(mproc_lock_t **out, mp_shm_t *shm,
 }
 
 void mp_lock_free_view(mproc_lock_t *lock) {
-  if (lock == NULL) return;
-  mp_object_invalidate(&lock->obj);
-  free(lock);
+  mp_object_release(lock);
 }
 
 mp_lock_state_t *mp_lock_state_of(mproc_lock_t *lock) { return lock->state; }
+
+mproc_status_t mp_lock_check(const mproc_lock_t *lock, const char *call) {
+  return mp_object_check(lock, &lock_ops, call);
+}
 
 static mproc_status_t lock_new(mproc_lock_t **out, int recursive,
                                const char *what) {
@@ -232,31 +234,35 @@ mproc_status_t mproc_rlock_create(mproc_lock_t **out) {
 }
 
 mproc_status_t mproc_lock_acquire(mproc_lock_t *lock, double timeout) {
-  if (lock == NULL || timeout != timeout)
-    return mp_fail(MPROC_EINVAL, "lock_acquire: NULL lock or NaN timeout");
+  MP_CHECK_KIND(lock, &lock_ops, "lock_acquire");
+  if (timeout != timeout)
+    return mp_fail(MPROC_EINVAL, "lock_acquire: NaN timeout");
   return mp_lock_state_acquire(lock->state, timeout);
 }
 
 mproc_status_t mproc_lock_release(mproc_lock_t *lock) {
-  MP_REQUIRE(lock, "lock_release: lock");
+  MP_CHECK_KIND(lock, &lock_ops, "lock_release");
   return mp_lock_state_release(lock->state);
 }
 
 mproc_status_t mproc_lock_is_recursive(const mproc_lock_t *lock, int *out) {
-  MP_REQUIRE(lock, "lock_is_recursive: lock");
+  MP_CHECK_KIND(lock, &lock_ops, "lock_is_recursive");
   MP_REQUIRE(out, "lock_is_recursive: out");
   *out = (int)lock->state->recursive;
   return MPROC_OK;
 }
 
 mproc_status_t mproc_lock_free(mproc_lock_t *lock) {
-  MP_REQUIRE(lock, "lock_free: lock");
+  MP_CHECK_KIND(lock, &lock_ops, "lock_free");
   if (lock->is_view)
     return mp_fail(MPROC_ESTATE,
                    "lock_free: this is the lock of a Value or Array; it is "
                    "closed with that object");
-  mp_object_invalidate(&lock->obj);
   mp_shm_close(lock->shm);
-  free(lock);
+  mp_object_release(lock);
   return MPROC_OK;
+}
+
+mproc_status_t mproc_attached_lock(size_t index, mproc_lock_t **out) {
+  return mp_attached_as(index, &lock_ops, (void **)out, "attached_lock");
 }

@@ -1,8 +1,11 @@
 /* Shareable objects: the kind registry and the byte helpers. */
 #include "core/object.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/error.h"
 
 static mp_object_ops_t *kinds;
 
@@ -23,6 +26,120 @@ void mp_object_init(mp_object_t *o, const mp_object_ops_t *ops) {
 }
 
 void mp_object_invalidate(mp_object_t *o) { o->magic = 0; }
+
+/* ---- type-stable object memory ------------------------------------- */
+
+/* Each object is preceded by a prefix naming its size class. Released
+ * objects wait in one queue per class (powers of two from 64 bytes),
+ * oldest first. An object too large for every class (none exists in mproc
+ * today) goes back to malloc when released. The lock is a spin flag: its
+ * sections are a few stores, and core/ has no mutex of its own; a forked
+ * child clears it (mp_object_after_fork) in case the fork caught it held. */
+#define MIN_CLASS_SHIFT 6
+#define NUM_CLASSES 7 /* 64 .. 4096 bytes */
+#define NO_CLASS 0xffu
+
+typedef struct {
+  _Alignas(16) unsigned size_class;
+} prefix_t;
+
+typedef struct released {
+  mp_object_t header; /* kept dead: magic 0 */
+  struct released *next;
+} released_t;
+
+static struct {
+  released_t *head, *tail;
+} classes[NUM_CLASSES];
+static atomic_flag classes_lock = ATOMIC_FLAG_INIT;
+
+static void classes_acquire(void) {
+  while (atomic_flag_test_and_set_explicit(&classes_lock,
+                                           memory_order_acquire))
+    mp_cpu_relax();
+}
+
+static void classes_release(void) {
+  atomic_flag_clear_explicit(&classes_lock, memory_order_release);
+}
+
+void mp_object_after_fork(void) { classes_release(); }
+
+static size_t class_size(unsigned c) {
+  return (size_t)1 << (MIN_CLASS_SHIFT + c);
+}
+
+static unsigned class_of(size_t size) {
+  for (unsigned c = 0; c < NUM_CLASSES; c++)
+    if (size <= class_size(c)) return c;
+  return NO_CLASS;
+}
+
+static prefix_t *prefix_of(void *object) { return (prefix_t *)object - 1; }
+
+void *mp_object_alloc(size_t size) {
+  if (size < sizeof(released_t)) size = sizeof(released_t);
+  unsigned c = class_of(size);
+  released_t *r = NULL;
+  if (c != NO_CLASS) {
+    classes_acquire();
+    if ((r = classes[c].head) != NULL &&
+        (classes[c].head = r->next) == NULL)
+      classes[c].tail = NULL;
+    classes_release();
+    size = class_size(c);
+  }
+  if (r != NULL) {
+    memset(r, 0, size);
+    return r;
+  }
+  prefix_t *p = calloc(1, sizeof *p + size);
+  if (p == NULL) return NULL;
+  p->size_class = c;
+  return p + 1;
+}
+
+void mp_object_release(void *object) {
+  if (object == NULL) return;
+  released_t *r = object;
+  r->header.magic = 0;
+  r->header.ops = NULL;
+  r->next = NULL;
+  unsigned c = prefix_of(object)->size_class;
+  if (c == NO_CLASS) {
+    free(prefix_of(object));
+    return;
+  }
+  classes_acquire();
+  if (classes[c].tail != NULL)
+    classes[c].tail->next = r;
+  else
+    classes[c].head = r;
+  classes[c].tail = r;
+  classes_release();
+}
+
+/* ---- kind checks --------------------------------------------------- */
+
+/* "a lock", "an event": the kind with its article. */
+static const char *article(const char *kind) {
+  return strchr("aeiou", kind[0]) != NULL ? "an" : "a";
+}
+
+mproc_status_t mp_object_mismatch(const void *p, const mp_object_ops_t *ops,
+                                  const char *call) {
+  const mp_object_t *o = p;
+  if (o == NULL)
+    return mp_fail(MPROC_EINVAL, "%s: NULL %s", call, ops->kind);
+  if (o->magic != MP_OBJECT_MAGIC || o->ops == NULL)
+    return mp_fail(MPROC_EINVAL,
+                   "%s: expected %s %s, got something that is not a live "
+                   "mproc object (already freed, or never one)",
+                   call, article(ops->kind), ops->kind);
+  return mp_fail(MPROC_EINVAL, "%s: expected %s %s, got %s %s", call,
+                 article(ops->kind), ops->kind, article(o->ops->kind),
+                 o->ops->kind);
+}
 
 static int grow(void **items, size_t *cap, size_t need, size_t size) {
   if (need <= *cap) return 1;

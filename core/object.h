@@ -73,8 +73,53 @@ typedef struct {
 
 /* Sets up the header of a new object. */
 void mp_object_init(mp_object_t *o, const mp_object_ops_t *ops);
-/* Marks a header dead, so a stale pointer is refused by attach. */
+/* Marks a header dead, so a stale pointer is refused (mp_object_release
+ * does it for objects from mp_object_alloc). */
 void mp_object_invalidate(mp_object_t *o);
+
+/* Object memory is type-stable: an object released with mp_object_release
+ * is marked dead and its memory kept for later objects, never handed back
+ * to malloc. A stale pointer (an object used after its _free, or freed
+ * twice) therefore still points at an object header, a dead one, and every
+ * entry point refuses it with MPROC_EINVAL instead of touching freed
+ * memory. (Once a later object reuses the memory, the stale pointer names
+ * that object: the same hazard as a reused file descriptor. Released memory
+ * is reused oldest first, which keeps that window as long as it can be.)
+ * mp_object_alloc returns size zeroed bytes starting with an mp_object_t,
+ * or NULL when out of memory. */
+void *mp_object_alloc(size_t size);
+/* Marks the object dead and keeps its memory for reuse. NULL is ignored. */
+void mp_object_release(void *object);
+/* In a forked child: object memory bookkeeping another thread may have been
+ * changing at the fork is usable again. */
+void mp_object_after_fork(void);
+
+/* MPROC_OK when p is a live object of kind ops; else MPROC_EINVAL with a
+ * detail naming call, the kind expected and what p is ("queue_put: expected
+ * a queue, got a lock"). Two compares on the good path: every entry point
+ * of every object kind calls it, the lock and queue fast paths included. */
+mproc_status_t mp_object_mismatch(const void *p, const mp_object_ops_t *ops,
+                                  const char *call);
+static inline mproc_status_t mp_object_check(const void *p,
+                                             const mp_object_ops_t *ops,
+                                             const char *call) {
+  const mp_object_t *o = (const mp_object_t *)p;
+  if (o != NULL && o->magic == MP_OBJECT_MAGIC && o->ops == ops)
+    return MPROC_OK;
+  return mp_object_mismatch(p, ops, call);
+}
+/* Returns from the calling function unless p is a live object of kind ops. */
+#define MP_CHECK_KIND(p, ops, call)                             \
+  do {                                                          \
+    mproc_status_t mp_kind_st_ = mp_object_check((p), (ops), (call)); \
+    if (mp_kind_st_ != MPROC_OK) return mp_kind_st_;            \
+  } while (0)
+
+/* In a child: the index-th attached object, which must be of kind ops
+ * (the typed mproc_attached_* accessors). Errors: MPROC_ENOINIT,
+ * MPROC_EINVAL (NULL out, index out of range, another kind). */
+mproc_status_t mp_attached_as(size_t index, const mp_object_ops_t *ops,
+                              void **out, const char *call);
 
 void mp_object_kind_add(mp_object_ops_t *ops);
 const mp_object_ops_t *mp_object_kind(const char *kind);

@@ -261,6 +261,17 @@ mproc_status_t mproc_attached(size_t index, void **out) {
   return MPROC_OK;
 }
 
+mproc_status_t mp_attached_as(size_t index, const mp_object_ops_t *ops,
+                              void **out, const char *call) {
+  MP_REQUIRE(out, call);
+  void *object;
+  mproc_status_t st = mproc_attached(index, &object);
+  if (st != MPROC_OK) return st;
+  if ((st = mp_object_check(object, ops, call)) != MPROC_OK) return st;
+  *out = object;
+  return MPROC_OK;
+}
+
 /* ---- starting ----------------------------------------------------- */
 
 /* Becomes the child described by p: this process's view of itself. */
@@ -298,6 +309,7 @@ static int run_task(mproc_task_fn target, const void *arg, size_t arg_len) {
 static int fork_child_main(void *ctx) {
   mproc_process_t *p = ctx;
   char *parent_name = current.name;
+  mp_object_after_fork();
   become_child(p, parent_name, current.pid);
   return run_task(p->target, p->arg, p->arg_len);
 }

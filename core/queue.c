@@ -106,7 +106,7 @@ static mp_object_ops_t queue_ops = {
 MP_OBJECT_KIND(queue_ops)
 
 static mproc_status_t wrap(mp_shm_t *shm, mproc_queue_t **out) {
-  mproc_queue_t *q = calloc(1, sizeof *q);
+  mproc_queue_t *q = mp_object_alloc(sizeof *q);
   if (q == NULL) {
     mp_shm_close(shm);
     return mp_fail(MPROC_ENOMEM, "queue");
@@ -191,7 +191,7 @@ static mproc_status_t import_queue(const void *state, size_t len, void **out) {
 }
 
 static mproc_status_t require_open(const mproc_queue_t *q, const char *what) {
-  MP_REQUIRE(q, what);
+  MP_CHECK_KIND(q, &queue_ops, what);
   if (q->closed) return mp_fail(MPROC_ESTATE, "%s: the queue is closed", what);
   return MPROC_OK;
 }
@@ -549,27 +549,31 @@ mproc_status_t mproc_queue_join(mproc_queue_t *q, double timeout) {
 /* ---- closing ------------------------------------------------------ */
 
 mproc_status_t mproc_queue_close(mproc_queue_t *q) {
-  MP_REQUIRE(q, "queue_close");
+  MP_CHECK_KIND(q, &queue_ops, "queue_close");
   q->closed = 1;
   return MPROC_OK;
 }
 
 mproc_status_t mproc_queue_join_thread(mproc_queue_t *q) {
-  MP_REQUIRE(q, "queue_join_thread");
+  MP_CHECK_KIND(q, &queue_ops, "queue_join_thread");
   if (!q->closed)
     return mp_fail(MPROC_ESTATE, "queue_join_thread: close the queue first");
   return MPROC_OK;
 }
 
 mproc_status_t mproc_queue_cancel_join_thread(mproc_queue_t *q) {
-  MP_REQUIRE(q, "queue_cancel_join_thread");
+  MP_CHECK_KIND(q, &queue_ops, "queue_cancel_join_thread");
   return MPROC_OK;
 }
 
 mproc_status_t mproc_queue_free(mproc_queue_t *q) {
   if (q == NULL) return MPROC_OK;
+  MP_CHECK_KIND(q, &queue_ops, "queue_free");
   mp_shm_close(q->shm);
-  mp_object_invalidate(&q->obj);
-  free(q);
+  mp_object_release(q);
   return MPROC_OK;
+}
+
+mproc_status_t mproc_attached_queue(size_t index, mproc_queue_t **out) {
+  return mp_attached_as(index, &queue_ops, (void **)out, "attached_queue");
 }

@@ -44,7 +44,7 @@ static const char *strip_slash(const char *name) {
 
 static mproc_status_t wrap(mproc_shared_memory_t **out, mp_named_shm_t *shm,
                            const char *name) {
-  mproc_shared_memory_t *s = malloc(sizeof *s);
+  mproc_shared_memory_t *s = mp_object_alloc(sizeof *s);
   if (s == NULL) {
     mp_named_shm_close(shm);
     return mp_fail(MPROC_ENOMEM, "shared_memory");
@@ -90,7 +90,7 @@ mproc_status_t mproc_shared_memory_attach(mproc_shared_memory_t **out,
 
 mproc_status_t mproc_shared_memory_buf(const mproc_shared_memory_t *shm,
                                        void **out) {
-  MP_REQUIRE(shm, "shared_memory_buf: shm");
+  MP_CHECK_KIND(shm, &shm_ops, "shared_memory_buf");
   MP_REQUIRE(out, "shared_memory_buf: out");
   *out = mp_named_shm_base(shm->shm);
   return MPROC_OK;
@@ -98,7 +98,7 @@ mproc_status_t mproc_shared_memory_buf(const mproc_shared_memory_t *shm,
 
 mproc_status_t mproc_shared_memory_size(const mproc_shared_memory_t *shm,
                                         size_t *out) {
-  MP_REQUIRE(shm, "shared_memory_size: shm");
+  MP_CHECK_KIND(shm, &shm_ops, "shared_memory_size");
   MP_REQUIRE(out, "shared_memory_size: out");
   *out = mp_named_shm_size(shm->shm);
   return MPROC_OK;
@@ -106,21 +106,26 @@ mproc_status_t mproc_shared_memory_size(const mproc_shared_memory_t *shm,
 
 mproc_status_t mproc_shared_memory_name(const mproc_shared_memory_t *shm,
                                         const char **out) {
-  MP_REQUIRE(shm, "shared_memory_name: shm");
+  MP_CHECK_KIND(shm, &shm_ops, "shared_memory_name");
   MP_REQUIRE(out, "shared_memory_name: out");
   *out = shm->name;
   return MPROC_OK;
 }
 
 mproc_status_t mproc_shared_memory_unlink(mproc_shared_memory_t *shm) {
-  MP_REQUIRE(shm, "shared_memory_unlink: shm");
+  MP_CHECK_KIND(shm, &shm_ops, "shared_memory_unlink");
   return mp_named_shm_unlink(shm->shm);
 }
 
 mproc_status_t mproc_shared_memory_close(mproc_shared_memory_t *shm) {
-  MP_REQUIRE(shm, "shared_memory_close: shm");
-  mp_object_invalidate(&shm->obj);
+  MP_CHECK_KIND(shm, &shm_ops, "shared_memory_close");
   mp_named_shm_close(shm->shm);
-  free(shm);
+  mp_object_release(shm);
   return MPROC_OK;
+}
+
+mproc_status_t mproc_attached_shared_memory(size_t index,
+                                            mproc_shared_memory_t **out) {
+  return mp_attached_as(index, &shm_ops, (void **)out,
+                        "attached_shared_memory");
 }

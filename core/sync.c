@@ -80,7 +80,7 @@ static int try_down(semaphore_state_t *s) {
 
 mproc_status_t mproc_semaphore_acquire(mproc_semaphore_t *sem,
                                        double timeout) {
-  MP_REQUIRE(sem, "semaphore_acquire: sem");
+  MP_CHECK_KIND(sem, &semaphore_ops, "semaphore_acquire");
   mproc_status_t st = mp_check_timeout(timeout, "semaphore_acquire");
   if (st != MPROC_OK) return st;
   semaphore_state_t *s = sem->state;
@@ -97,7 +97,7 @@ mproc_status_t mproc_semaphore_acquire(mproc_semaphore_t *sem,
 }
 
 mproc_status_t mproc_semaphore_release(mproc_semaphore_t *sem) {
-  MP_REQUIRE(sem, "semaphore_release: sem");
+  MP_CHECK_KIND(sem, &semaphore_ops, "semaphore_release");
   semaphore_state_t *s = sem->state;
   uint32_t v = __atomic_load_n(&s->value, __ATOMIC_RELAXED);
   do {
@@ -115,14 +115,14 @@ mproc_status_t mproc_semaphore_release(mproc_semaphore_t *sem) {
 
 mproc_status_t mproc_semaphore_get_value(const mproc_semaphore_t *sem,
                                          unsigned *out) {
-  MP_REQUIRE(sem, "semaphore_get_value: sem");
+  MP_CHECK_KIND(sem, &semaphore_ops, "semaphore_get_value");
   MP_REQUIRE(out, "semaphore_get_value: out");
   *out = __atomic_load_n(&sem->state->value, __ATOMIC_RELAXED);
   return MPROC_OK;
 }
 
 mproc_status_t mproc_semaphore_free(mproc_semaphore_t *sem) {
-  MP_REQUIRE(sem, "semaphore_free: sem");
+  MP_CHECK_KIND(sem, &semaphore_ops, "semaphore_free");
   mp_segobj_free(sem);
   return MPROC_OK;
 }
@@ -163,7 +163,7 @@ mproc_status_t mproc_event_create(mproc_event_t **out) {
 }
 
 mproc_status_t mproc_event_set(mproc_event_t *event) {
-  MP_REQUIRE(event, "event_set: event");
+  MP_CHECK_KIND(event, &event_ops, "event_set");
   event_state_t *s = event->state;
   if (__atomic_exchange_n(&s->flag, 1, __ATOMIC_SEQ_CST) == 0 &&
       __atomic_load_n(&s->sleepers, __ATOMIC_SEQ_CST) > 0)
@@ -172,20 +172,20 @@ mproc_status_t mproc_event_set(mproc_event_t *event) {
 }
 
 mproc_status_t mproc_event_clear(mproc_event_t *event) {
-  MP_REQUIRE(event, "event_clear: event");
+  MP_CHECK_KIND(event, &event_ops, "event_clear");
   __atomic_store_n(&event->state->flag, 0, __ATOMIC_SEQ_CST);
   return MPROC_OK;
 }
 
 mproc_status_t mproc_event_is_set(const mproc_event_t *event, int *out) {
-  MP_REQUIRE(event, "event_is_set: event");
+  MP_CHECK_KIND(event, &event_ops, "event_is_set");
   MP_REQUIRE(out, "event_is_set: out");
   *out = __atomic_load_n(&event->state->flag, __ATOMIC_ACQUIRE) != 0;
   return MPROC_OK;
 }
 
 mproc_status_t mproc_event_wait(mproc_event_t *event, double timeout) {
-  MP_REQUIRE(event, "event_wait: event");
+  MP_CHECK_KIND(event, &event_ops, "event_wait");
   mproc_status_t st = mp_check_timeout(timeout, "event_wait");
   if (st != MPROC_OK) return st;
   event_state_t *s = event->state;
@@ -202,7 +202,17 @@ mproc_status_t mproc_event_wait(mproc_event_t *event, double timeout) {
 }
 
 mproc_status_t mproc_event_free(mproc_event_t *event) {
-  MP_REQUIRE(event, "event_free: event");
+  MP_CHECK_KIND(event, &event_ops, "event_free");
   mp_segobj_free(event);
   return MPROC_OK;
+}
+
+mproc_status_t mproc_attached_semaphore(size_t index,
+                                        mproc_semaphore_t **out) {
+  return mp_attached_as(index, &semaphore_ops, (void **)out,
+                        "attached_semaphore");
+}
+
+mproc_status_t mproc_attached_event(size_t index, mproc_event_t **out) {
+  return mp_attached_as(index, &event_ops, (void **)out, "attached_event");
 }

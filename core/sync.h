@@ -44,6 +44,9 @@ mproc_status_t mp_lock_state_reacquire(mp_lock_state_t *s, uint32_t depth);
 
 /* The state of a public lock object (Condition and Value use it). */
 mp_lock_state_t *mp_lock_state_of(mproc_lock_t *lock);
+/* MPROC_OK when lock is a live lock object (mp_object_check), for the
+ * calls of other kinds that take a lock (Condition, Value). */
+mproc_status_t mp_lock_check(const mproc_lock_t *lock, const char *call);
 
 /* A lock object that views the lock state at offset in shm, which belongs
  * to another object (a Value's own RLock): it is freed with

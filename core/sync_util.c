@@ -30,7 +30,7 @@ mproc_status_t mp_segment_import(mp_reader_t *r, mp_shm_t **out) {
 
 static mproc_status_t segobj_wrap(void **out, size_t obj_size,
                                   const mp_object_ops_t *ops, mp_shm_t *shm) {
-  mp_segobj_t *o = calloc(1, obj_size);
+  mp_segobj_t *o = mp_object_alloc(obj_size);
   if (o == NULL) {
     mp_shm_close(shm);
     return mp_fail(MPROC_ENOMEM, "%s", ops->kind);
@@ -79,7 +79,6 @@ void *mp_segobj_state(const void *obj) {
 
 void mp_segobj_free(void *obj) {
   mp_segobj_t *o = obj;
-  mp_object_invalidate(&o->obj);
   mp_shm_close(o->shm);
-  free(o);
+  mp_object_release(o);
 }

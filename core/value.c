@@ -89,9 +89,8 @@ static mproc_status_t shared_export(void *obj, mp_buf_t *state,
 static void shared_free(shared_t *v) {
   if (v->lock_kind == LOCK_OWN) mp_lock_free_view(v->lock);
   if (v->owns_given_lock) mproc_lock_free(v->lock);
-  mp_object_invalidate(&v->obj);
   mp_shm_close(v->shm);
-  free(v);
+  mp_object_release(v);
 }
 
 /* Fills v's process-local fields from its segment. */
@@ -115,12 +114,12 @@ static mproc_status_t bind_segment(shared_t *v) {
 static mproc_status_t shared_import(const void *state, size_t len,
                                     const mp_object_ops_t *ops, void **out) {
   mp_reader_t r = {state, len, 0, 0};
-  shared_t *v = calloc(1, sizeof *v);
+  shared_t *v = mp_object_alloc(sizeof *v);
   if (v == NULL) return mp_fail(MPROC_ENOMEM, "import: %s", ops->kind);
   mp_object_init(&v->obj, ops);
   mproc_status_t st = mp_segment_import(&r, &v->shm);
   if (st != MPROC_OK) {
-    free(v);
+    mp_object_release(v);
     return st;
   }
   uint64_t kind = mp_read_u64(&r);
@@ -170,17 +169,19 @@ static mproc_status_t shared_new(shared_t **out, const mp_object_ops_t *ops,
   int i = typecode_index(typecode);
   if (i < 0)
     return mp_fail(MPROC_EINVAL, "%s: unknown typecode '%c'", what, typecode);
-  if (lock_kind == LOCK_GIVEN && lock == NULL)
-    return mp_fail(MPROC_EINVAL, "%s: NULL lock", what);
+  if (lock_kind == LOCK_GIVEN) {
+    mproc_status_t st = mp_lock_check(lock, what);
+    if (st != MPROC_OK) return st;
+  }
   size_t elem = typecodes[i].size;
   if (length == 0 || length > (SIZE_MAX - DATA_OFFSET) / elem)
     return mp_fail(MPROC_EINVAL, "%s: length %zu", what, length);
-  shared_t *v = calloc(1, sizeof *v);
+  shared_t *v = mp_object_alloc(sizeof *v);
   if (v == NULL) return mp_fail(MPROC_ENOMEM, "%s", what);
   mp_object_init(&v->obj, ops);
   mproc_status_t st = mp_shm_create(&v->shm, DATA_OFFSET + length * elem);
   if (st != MPROC_OK) {
-    free(v);
+    mp_object_release(v);
     return st;
   }
   value_header_t *h = mp_shm_base(v->shm);
@@ -259,14 +260,14 @@ static mproc_status_t locked_copy(shared_t *v, void *dst, const void *src,
 }
 
 mproc_status_t mproc_value_get(mproc_value_t *value, void *out) {
-  MP_REQUIRE(value, "value_get: value");
+  MP_CHECK_KIND(value, &value_ops, "value_get");
   MP_REQUIRE(out, "value_get: out");
   shared_t *v = (shared_t *)value;
   return locked_copy(v, out, v->data, v->elem_size);
 }
 
 mproc_status_t mproc_value_set(mproc_value_t *value, const void *in) {
-  MP_REQUIRE(value, "value_set: value");
+  MP_CHECK_KIND(value, &value_ops, "value_set");
   MP_REQUIRE(in, "value_set: in");
   shared_t *v = (shared_t *)value;
   return locked_copy(v, v->data, in, v->elem_size);
@@ -275,7 +276,7 @@ mproc_status_t mproc_value_set(mproc_value_t *value, const void *in) {
 static mproc_status_t check_range(const shared_t *a, size_t start,
                                   size_t count, const void *buf,
                                   const char *what) {
-  MP_REQUIRE(a, what);
+  MP_CHECK_KIND(a, &array_ops, what);
   MP_REQUIRE(buf, what);
   if (start > a->length || count > a->length - start)
     return mp_fail(MPROC_EINVAL, "%s: [%zu, %zu+%zu) is outside the %zu "
@@ -303,24 +304,25 @@ mproc_status_t mproc_array_write(mproc_array_t *array, size_t start,
 
 /* ---- accessors ---------------------------------------------------- */
 
-static mproc_status_t get_obj(shared_t *v, void **out, const char *what) {
-  MP_REQUIRE(v, what);
+static mproc_status_t get_obj(shared_t *v, const mp_object_ops_t *ops,
+                              void **out, const char *what) {
+  MP_CHECK_KIND(v, ops, what);
   MP_REQUIRE(out, what);
   *out = v->data;
   return MPROC_OK;
 }
 
 mproc_status_t mproc_value_get_obj(mproc_value_t *value, void **out) {
-  return get_obj((shared_t *)value, out, "value_get_obj");
+  return get_obj((shared_t *)value, &value_ops, out, "value_get_obj");
 }
 
 mproc_status_t mproc_array_get_obj(mproc_array_t *array, void **out) {
-  return get_obj((shared_t *)array, out, "array_get_obj");
+  return get_obj((shared_t *)array, &array_ops, out, "array_get_obj");
 }
 
-static mproc_status_t get_lock(shared_t *v, mproc_lock_t **out,
-                               const char *what) {
-  MP_REQUIRE(v, what);
+static mproc_status_t get_lock(shared_t *v, const mp_object_ops_t *ops,
+                               mproc_lock_t **out, const char *what) {
+  MP_CHECK_KIND(v, ops, what);
   MP_REQUIRE(out, what);
   if (v->lock == NULL)
     return mp_fail(MPROC_ESTATE, "%s: a raw value or array has no lock",
@@ -331,43 +333,43 @@ static mproc_status_t get_lock(shared_t *v, mproc_lock_t **out,
 
 mproc_status_t mproc_value_get_lock(mproc_value_t *value,
                                     mproc_lock_t **out) {
-  return get_lock((shared_t *)value, out, "value_get_lock");
+  return get_lock((shared_t *)value, &value_ops, out, "value_get_lock");
 }
 
 mproc_status_t mproc_array_get_lock(mproc_array_t *array,
                                     mproc_lock_t **out) {
-  return get_lock((shared_t *)array, out, "array_get_lock");
+  return get_lock((shared_t *)array, &array_ops, out, "array_get_lock");
 }
 
 mproc_status_t mproc_value_typecode(const mproc_value_t *value, char *out) {
-  MP_REQUIRE(value, "value_typecode: value");
+  MP_CHECK_KIND(value, &value_ops, "value_typecode");
   MP_REQUIRE(out, "value_typecode: out");
   *out = ((const shared_t *)value)->typecode;
   return MPROC_OK;
 }
 
 mproc_status_t mproc_array_typecode(const mproc_array_t *array, char *out) {
-  MP_REQUIRE(array, "array_typecode: array");
+  MP_CHECK_KIND(array, &array_ops, "array_typecode");
   MP_REQUIRE(out, "array_typecode: out");
   *out = ((const shared_t *)array)->typecode;
   return MPROC_OK;
 }
 
 mproc_status_t mproc_array_length(const mproc_array_t *array, size_t *out) {
-  MP_REQUIRE(array, "array_length: array");
+  MP_CHECK_KIND(array, &array_ops, "array_length");
   MP_REQUIRE(out, "array_length: out");
   *out = ((const shared_t *)array)->length;
   return MPROC_OK;
 }
 
 mproc_status_t mproc_value_free(mproc_value_t *value) {
-  MP_REQUIRE(value, "value_free: value");
+  MP_CHECK_KIND(value, &value_ops, "value_free");
   shared_free((shared_t *)value);
   return MPROC_OK;
 }
 
 mproc_status_t mproc_array_free(mproc_array_t *array) {
-  MP_REQUIRE(array, "array_free: array");
+  MP_CHECK_KIND(array, &array_ops, "array_free");
   shared_free((shared_t *)array);
   return MPROC_OK;
 }
@@ -376,7 +378,7 @@ mproc_status_t mproc_array_free(mproc_array_t *array) {
 
 static mproc_status_t integer_value(mproc_value_t *value, shared_t **out,
                                     const char *what) {
-  MP_REQUIRE(value, what);
+  MP_CHECK_KIND(value, &value_ops, what);
   shared_t *v = (shared_t *)value;
   if (!v->is_integer)
     return mp_fail(MPROC_EINVAL, "%s: typecode '%c' is not an integer", what,
@@ -471,4 +473,12 @@ mproc_status_t mproc_value_compare_exchange(mproc_value_t *value,
   *expected = widen(v, bits);
   if (swapped) *swapped = ok;
   return MPROC_OK;
+}
+
+mproc_status_t mproc_attached_value(size_t index, mproc_value_t **out) {
+  return mp_attached_as(index, &value_ops, (void **)out, "attached_value");
+}
+
+mproc_status_t mproc_attached_array(size_t index, mproc_array_t **out) {
+  return mp_attached_as(index, &array_ops, (void **)out, "attached_array");
 }

@@ -928,6 +928,39 @@ mproc_status_t mproc_queue_cancel_join_thread(mproc_queue_t *q);
  * the last process lets go). NULL is fine. */
 mproc_status_t mproc_queue_free(mproc_queue_t *q);
 
+/* ------------------------------------------------------------------ */
+/* Object kinds                                                        */
+/* ------------------------------------------------------------------ */
+
+/* Every object has a kind (queue, connection, lock, semaphore, event,
+ * condition, barrier, value, array, shared_memory), and every call checks
+ * it first: an object of another kind, one already freed, or a pointer that
+ * is no mproc object at all is MPROC_EINVAL, with a detail naming both
+ * kinds ("queue_put: expected a queue, got a lock"), never a crash or a
+ * silent success. Freed objects' memory is kept for later objects of mproc
+ * (never handed back to malloc), so even a freed pointer is told apart;
+ * once a later object reuses that memory, the stale pointer names it.
+ * (A Lock and an RLock are one kind, "lock", as are the three queues.)
+ *
+ * In a child, the typed accessors return the index-th attached object,
+ * checking its kind: prefer them to mproc_attached()'s void *.
+ * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL out, index out of range, an
+ *         object of another kind: the detail names both). */
+mproc_status_t mproc_attached_queue(size_t index, mproc_queue_t **out);
+mproc_status_t mproc_attached_connection(size_t index,
+                                         mproc_connection_t **out);
+mproc_status_t mproc_attached_lock(size_t index, mproc_lock_t **out);
+mproc_status_t mproc_attached_semaphore(size_t index,
+                                        mproc_semaphore_t **out);
+mproc_status_t mproc_attached_event(size_t index, mproc_event_t **out);
+mproc_status_t mproc_attached_condition(size_t index,
+                                        mproc_condition_t **out);
+mproc_status_t mproc_attached_barrier(size_t index, mproc_barrier_t **out);
+mproc_status_t mproc_attached_value(size_t index, mproc_value_t **out);
+mproc_status_t mproc_attached_array(size_t index, mproc_array_t **out);
+mproc_status_t mproc_attached_shared_memory(size_t index,
+                                            mproc_shared_memory_t **out);
+
 #ifdef __cplusplus
 }
 #endif
