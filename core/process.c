@@ -264,7 +264,7 @@ mproc_status_t mproc_attached(size_t index, void **out) {
 mproc_status_t mp_attached_as(size_t index, const mp_object_ops_t *ops,
                               void **out, const char *call) {
   MP_REQUIRE(out, call);
-  void *object;
+  void *object = NULL;
   mproc_status_t st = mproc_attached(index, &object);
   if (st != MPROC_OK) return st;
   if ((st = mp_object_check(object, ops, call)) != MPROC_OK) return st;

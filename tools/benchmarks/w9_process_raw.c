@@ -5,6 +5,7 @@
  * spawn: posix_spawn of this program with --exit-at-once + waitpid.
  * Prints microseconds per process. One untimed start+join first.
  */
+#define _GNU_SOURCE
 #include <limits.h>
 #include <spawn.h>
 #include <sys/types.h>
