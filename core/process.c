@@ -588,12 +588,16 @@ mproc_status_t mproc_active_children(mproc_process_t **out, size_t cap,
     return mp_fail(MPROC_EINVAL, "active_children: NULL out with cap %zu", cap);
   size_t n = 0;
   mp_registry_lock();
-  for (mproc_process_t *p = registry; p; p = p->next) {
-    if (child_wait(p, 0) != MPROC_ETIMEDOUT) continue; /* ended */
+  for (mproc_process_t *p = registry; p && st == MPROC_OK; p = p->next) {
+    st = child_wait(p, 0);
+    if (st == MPROC_OK) continue; /* ended: reaped now */
+    if (st != MPROC_ETIMEDOUT) break; /* not knowable: say so, drop nothing */
+    st = MPROC_OK;
     if (n < cap) out[n] = p;
     n++;
   }
   mp_registry_unlock();
+  if (st != MPROC_OK) return st;
   *count = n;
   return MPROC_OK;
 }
@@ -643,12 +647,17 @@ void mp_process_exit_cleanup(void) {
   if (all) exiting = 1;
   mp_registry_unlock();
   if (all == NULL) return;
+  /* A stopped daemon would only act on its SIGTERM once continued. */
   for (size_t i = 0; i < k; i++)
-    if (all[i]->daemon && !all[i]->ended)
+    if (all[i]->daemon && !all[i]->ended) {
       mp_child_signal(all[i]->child, MP_SIGNAL_TERMINATE);
+      mp_child_signal(all[i]->child, MP_SIGNAL_CONTINUE);
+    }
+  /* Any status but "ended" (still running, or not knowable) is a kill:
+   * the wait for ever that follows must not hang on a daemon. */
   for (size_t i = 0; i < k; i++) {
     mproc_process_t *p = all[i];
-    if (p->daemon && child_wait(p, DAEMON_GRACE_SECONDS) == MPROC_ETIMEDOUT)
+    if (p->daemon && child_wait(p, DAEMON_GRACE_SECONDS) != MPROC_OK)
       mp_child_signal(p->child, MP_SIGNAL_KILL);
     child_wait(p, MPROC_FOREVER);
   }

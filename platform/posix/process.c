@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/prctl.h>
@@ -79,12 +80,9 @@ static void close_pair(int fds[2]) {
 static int cloexec_pipe(int fds[2]) {
   if (pipe2(fds, O_CLOEXEC) != 0) return errno;
   for (int i = 0; i < 2; i++) {
-    if (fds[i] > STDERR_FILENO) continue;
-    int moved = fcntl(fds[i], F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-    int err = errno;
-    close(fds[i]);
-    fds[i] = moved;
-    if (moved < 0) {
+    fds[i] = mp_posix_above_stdio(fds[i]);
+    if (fds[i] < 0) {
+      int err = errno;
       close_pair(fds);
       return err;
     }
@@ -100,7 +98,8 @@ static int cloexec_pipe(int fds[2]) {
 static int null_fd = -1;
 
 static void open_null_once(void) {
-  if (null_fd < 0) null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_fd < 0)
+    null_fd = mp_posix_above_stdio(open("/dev/null", O_RDONLY | O_CLOEXEC));
 }
 
 static void stdin_to_null(void) {
@@ -261,8 +260,12 @@ static mproc_status_t start_spawned(const char *exe, const mp_handle_t *pass,
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   close_inherited_descriptors(&actions, pass, npass);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
-                                   O_RDONLY, 0);
+  /* Never over a passed handle: mproc's own are all above standard error
+   * (mp_posix_above_stdio), but the child must get every passed one at
+   * its value whatever it is. */
+  if (!is_passed(STDIN_FILENO, pass, npass))
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
+                                     O_RDONLY, 0);
   /* dup2 onto itself clears close-on-exec in the child only. */
   posix_spawn_file_actions_adddup2(&actions, boot[0], boot[0]);
   posix_spawn_file_actions_adddup2(&actions, sentinel[1], sentinel[1]);
@@ -363,8 +366,10 @@ mproc_status_t mp_spawned_bootstrap(int argc, char **argv, int *is_child,
   return MPROC_OK;
 }
 
-static int decode_exit(int code, apr_exit_why_e why) {
-  return APR_PROC_CHECK_SIGNALED(why) ? -code : code;
+/* The exit code of a wait status that says the child ended: its exit
+ * status, or minus the signal that killed it. */
+static int decode_exit(int status) {
+  return WIFSIGNALED(status) ? -WTERMSIG(status) : WEXITSTATUS(status);
 }
 
 /* Collects the exit status if the child has ended, without blocking:
@@ -373,21 +378,28 @@ static int decode_exit(int code, apr_exit_why_e why) {
  * another): the reap lock makes the second see the first one's result
  * instead of failing with ECHILD. Never blocking matters: a child whose
  * sentinel closed early (it exec'd, or closed all its descriptors) still
- * runs, and the lock must not be held while it does. */
+ * runs, and the lock must not be held while it does.
+ *
+ * waitpid() and not apr_proc_wait(): APR always asks for WUNTRACED, so a
+ * stopped child (SIGSTOP, Ctrl-Z) came back as APR_EGENERAL, an error,
+ * where it is simply still running. Without WUNTRACED or WCONTINUED only
+ * the end of the child is reported. */
 static mproc_status_t try_reap(mp_child_t *c) {
   mproc_status_t st = MPROC_OK;
   mp_posix_reap_lock();
   if (!c->ended) {
-    int code;
-    apr_exit_why_e why;
-    apr_status_t rv = apr_proc_wait(&c->proc, &code, &why, APR_NOWAIT);
-    if (rv == APR_CHILD_DONE) {
-      c->exitcode = decode_exit(code, why);
+    int status = 0;
+    pid_t got;
+    while ((got = waitpid(c->proc.pid, &status, WNOHANG)) < 0 &&
+           errno == EINTR) {
+    }
+    if (got == c->proc.pid) {
+      c->exitcode = decode_exit(status);
       c->ended = 1;
-    } else if (rv == APR_CHILD_NOTDONE) {
+    } else if (got == 0) {
       st = MPROC_ETIMEDOUT;
     } else {
-      st = mp_fail_errno(MPROC_ESYS, rv, "waitpid %ld", (long)c->proc.pid);
+      st = mp_fail_errno(MPROC_ESYS, errno, "waitpid %ld", (long)c->proc.pid);
     }
   }
   mp_posix_reap_unlock();
@@ -395,7 +407,8 @@ static mproc_status_t try_reap(mp_child_t *c) {
 }
 
 /* Sleeps until the child has ended, without reaping it (try_reap does that
- * under the reap lock, which must not be held while we sleep). For a wait
+ * under the reap lock, which must not be held while we sleep). WEXITED
+ * only: a stop or a continue of the child does not wake it. For a wait
  * without a timeout this beats polling the sentinel, which woke us when the
  * child closed its files, before it could be reaped: two wake-ups per
  * child. Any error (ECHILD: another thread reaped it) is left for
@@ -456,8 +469,10 @@ mproc_status_t mp_child_signal(mp_child_t *c, mp_signal_t sig) {
   mproc_status_t st = MPROC_OK;
   mp_posix_reap_lock();
   if (!c->ended) {
-    apr_status_t rv =
-        apr_proc_kill(&c->proc, sig == MP_SIGNAL_KILL ? SIGKILL : SIGTERM);
+    int signo = sig == MP_SIGNAL_KILL       ? SIGKILL
+                : sig == MP_SIGNAL_CONTINUE ? SIGCONT
+                                            : SIGTERM;
+    apr_status_t rv = apr_proc_kill(&c->proc, signo);
     if (rv != APR_SUCCESS && rv != ESRCH)
       st = mp_fail_errno(MPROC_ESYS, rv, "kill %ld", (long)c->proc.pid);
   }
@@ -478,19 +493,55 @@ void mp_child_free(mp_child_t *c) {
 #ifdef __linux__
 /* The kernel sends the parent-death signal when the *thread* that created
  * the child ends, not the parent process: a daemon started from a worker
- * thread would die with that thread. So the signal is a private real-time
- * one whose handler ends the child only if it was really orphaned (its
- * parent process changed), with SIGTERM as CPython's terminate() would. */
-#define PARENT_DEATH_SIGNAL (SIGRTMAX - 1)
+ * thread would die with that thread. So the handler ends the child only if
+ * it was really orphaned (its parent process changed).
+ *
+ * The signal is SIGCONT: it is the one signal besides SIGKILL that acts on
+ * a stopped process, which resumes and runs the handler; any other signal
+ * would wait, pending, for someone to continue a stopped daemon whose
+ * parent is gone. A SIGCONT from job control just finds the parent there.
+ *
+ * The orphan gets SIGTERM first, as CPython's terminate() would send, and
+ * a SIGKILL after a grace period from a timer armed in the handler
+ * (timer_settime is async-signal-safe; the timer is made beforehand), so
+ * that a daemon that ignores or handles SIGTERM ends too. */
+#define PARENT_DEATH_SIGNAL SIGCONT
+#define ORPHAN_GRACE_SECONDS 2
 static volatile sig_atomic_t watched_parent;
+static timer_t orphan_kill_timer;
+
+/* Async-signal-safe. */
+static void end_orphaned_daemon(void) {
+  struct itimerspec at;
+  memset(&at, 0, sizeof at);
+  at.it_value.tv_sec = ORPHAN_GRACE_SECONDS;
+  timer_settime(orphan_kill_timer, 0, &at, NULL);
+  kill(getpid(), SIGTERM);
+}
 
 static void on_parent_death_signal(int sig) {
   (void)sig;
-  if (getppid() != (pid_t)watched_parent) kill(getpid(), SIGTERM);
+  int saved_errno = errno;
+  if (getppid() != (pid_t)watched_parent) end_orphaned_daemon();
+  errno = saved_errno;
+}
+
+/* A timer whose expiry is a SIGKILL to this process: SIGKILL cannot be
+ * caught, ignored or held up by a stop. */
+static mproc_status_t create_orphan_kill_timer(void) {
+  struct sigevent ev;
+  memset(&ev, 0, sizeof ev);
+  ev.sigev_notify = SIGEV_SIGNAL;
+  ev.sigev_signo = SIGKILL;
+  if (timer_create(CLOCK_MONOTONIC, &ev, &orphan_kill_timer) != 0)
+    return mp_fail_errno(MPROC_ESYS, errno, "timer_create(orphan kill)");
+  return MPROC_OK;
 }
 
 static mproc_status_t watch_parent_death(long parent_pid) {
   watched_parent = (sig_atomic_t)parent_pid;
+  mproc_status_t st = create_orphan_kill_timer();
+  if (st != MPROC_OK) return st;
   struct sigaction action;
   memset(&action, 0, sizeof action);
   action.sa_handler = on_parent_death_signal;
@@ -514,7 +565,7 @@ mproc_status_t mp_die_with_parent(long parent_pid) {
   mproc_status_t st = watch_parent_death(parent_pid);
   if (st != MPROC_OK) return st;
   /* The parent may have died before prctl: we were re-parented already. */
-  if ((long)getppid() != parent_pid) kill(getpid(), SIGTERM);
+  if ((long)getppid() != parent_pid) end_orphaned_daemon();
   return MPROC_OK;
 #else
   (void)parent_pid;
