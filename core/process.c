@@ -324,23 +324,19 @@ static mproc_status_t export_objects(const mproc_process_t *p, mp_buf_t *out,
 }
 
 static mproc_status_t start_spawn(mproc_process_t *p) {
-  int ambiguous;
-  const mproc_task_entry_t *task = mp_task_by_fn(p->target, &ambiguous);
+  const mproc_task_entry_t *task = mp_task_by_fn(p->target);
   if (task == NULL)
     return mp_fail(MPROC_ENOTREGISTERED,
                    "start: the target of '%s' is not registered: define it "
                    "with MPROC_TASK to start it under spawn",
                    p->name);
-  if (ambiguous)
-    return mp_fail(MPROC_ENOTREGISTERED,
-                   "start: the task name '%s' is registered for two "
-                   "functions; a spawned child could not tell them apart",
-                   task->name);
+  char *key = mp_task_key(task);
+  if (key == NULL) return mp_fail(MPROC_ENOMEM, "start: task key");
   mp_buf_t objects = {0};
   mp_handles_t handles = {0};
   mproc_status_t st = export_objects(p, &objects, &handles);
   mp_bootstrap_t boot = {
-      .task = task->name,
+      .task = key,
       .name = p->name,
       .identity = p->identity,
       .parent_name = current.name,
@@ -358,6 +354,7 @@ static mproc_status_t start_spawn(mproc_process_t *p) {
   if (st == MPROC_OK)
     st = mp_child_spawn(&p->child, blob, len, handles.items, handles.len);
   free(blob);
+  free(key);
   mp_buf_free(&objects);
   mp_handles_free(&handles);
   return st;
@@ -424,9 +421,12 @@ int mp_process_run_spawned(const void *blob, size_t len) {
     fprintf(stderr, "mproc: %s\n", mproc_last_error());
     return 255;
   }
-  const mproc_task_entry_t *task = mp_task_by_name(boot.task);
+  const mproc_task_entry_t *task = mp_task_by_key(boot.task);
   if (task == NULL) {
-    fprintf(stderr, "mproc: spawned child: no task named '%s'\n", boot.task);
+    char what[1024];
+    mp_task_key_describe(boot.task, what, sizeof what);
+    fprintf(stderr, "mproc: spawned child: no task %s in this program\n",
+            what);
     return 255;
   }
   static mproc_process_t self;

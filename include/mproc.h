@@ -89,28 +89,39 @@ mproc_status_t mproc_init(int argc, char **argv);
  * child's exit code (0 for success), as exit() would make it. */
 typedef int (*mproc_task_fn)(const void *arg, size_t arg_len);
 
-/* Registers a task under a name, so that a spawned child (which re-executes
- * the program) can find it. MPROC_TASK does this at load time; a task
- * registered at run time must be registered before mproc_init() runs in
- * the child too, so prefer MPROC_TASK.
- * Errors: MPROC_EINVAL (NULL or empty name, NULL fn),
- *         MPROC_ESTATE (the name is taken by another function). */
+/* Registers a task under a public name, so that a spawned child (which
+ * re-executes the program) can find it. MPROC_TASK does this at load time;
+ * a task registered at run time must be registered before mproc_init()
+ * runs in the child too, so prefer MPROC_TASK. A public name belongs to
+ * one function: it may not be one that MPROC_TASK or this call already
+ * gave another function.
+ * Errors: MPROC_EINVAL (NULL or empty name, NULL fn), MPROC_ESTATE (the
+ *         name is taken by another function; the detail says where it
+ *         was registered: MPROC_TASK in which file, or this call),
+ *         MPROC_ENOMEM. */
 mproc_status_t mproc_register_task(const char *name, mproc_task_fn fn);
 
-/* Load-time registration record (used by MPROC_TASK; do not touch). */
+/* Load-time registration record (used by MPROC_TASK; do not touch). file
+ * is the source file of an MPROC_TASK, NULL for a public name. */
 typedef struct mproc_task_entry {
   const char *name;
   mproc_task_fn fn;
+  const char *file;
   struct mproc_task_entry *next;
 } mproc_task_entry_t;
 void mproc_task_entry_add_(mproc_task_entry_t *entry);
 
 /* Defines and registers a task:
  *   MPROC_TASK(worker) { ... return 0; }
- * declares `static int worker(const void *arg, size_t arg_len)`. */
+ * declares `static int worker(const void *arg, size_t arg_len)`. As the
+ * function is static, several files (or one header included by several
+ * files) may each define a task of the same name: a spawned child tells
+ * them apart by name, file and order of registration, which are the same
+ * in every process running the same program. */
 #define MPROC_TASK(fn)                                                   \
   static int fn(const void *arg, size_t arg_len);                        \
-  static mproc_task_entry_t mproc_task_entry_##fn##_ = {#fn, fn, NULL};  \
+  static mproc_task_entry_t mproc_task_entry_##fn##_ = {#fn, fn,         \
+                                                        __FILE__, NULL}; \
   __attribute__((constructor)) static void mproc_task_register_##fn##_(  \
       void) {                                                            \
     mproc_task_entry_add_(&mproc_task_entry_##fn##_);                    \

@@ -1,0 +1,63 @@
+// Two translation units each define MPROC_TASK(worker) (and both include a
+// header that defines MPROC_TASK(header_worker)): under every start method
+// each process object runs its own function, and a spawned child finds the
+// right one. A public name registered twice for different functions is
+// still a clear error that names the first registration.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "mproc.h"
+#include "tests/test_util.h"
+
+#define AUDIT_TWIN_CODE 10
+#include "tests/audit_twin_tasks.h"
+
+mproc_task_fn WorkerOfFileB();
+mproc_task_fn HeaderWorkerOfFileB();
+
+using namespace mproc_test;  // NOLINT: the suite's own helpers
+
+namespace {
+
+MPROC_TASK(worker) {
+  (void)arg;
+  (void)arg_len;
+  return 10;
+}
+
+int public_task(const void *, size_t) { return 30; }
+int other_public_task(const void *, size_t) { return 31; }
+
+class AuditTwinTasks : public StartMethodTest {};
+
+TEST_P(AuditTwinTasks, SameNameInTwoFilesRunsEachOwnFunction) {
+  Child ours(ctx(), worker), theirs(ctx(), WorkerOfFileB());
+  EXPECT_EQ(10, ours.RunToEnd()) << mproc_last_error();
+  EXPECT_EQ(20, theirs.RunToEnd()) << mproc_last_error();
+}
+
+TEST_P(AuditTwinTasks, SameNameInOneHeaderIncludedTwiceRunsEachOwnFunction) {
+  Child ours(ctx(), header_worker), theirs(ctx(), HeaderWorkerOfFileB());
+  EXPECT_EQ(11, ours.RunToEnd()) << mproc_last_error();
+  EXPECT_EQ(21, theirs.RunToEnd()) << mproc_last_error();
+}
+
+MPROC_INSTANTIATE_FOR_START_METHODS(AuditTwinTasks);
+
+TEST(AuditTwinRegister, APublicNameTakenTwiceNamesTheFirst) {
+  ASSERT_EQ(MPROC_OK, mproc_register_task("twin_public", public_task));
+  EXPECT_EQ(MPROC_OK, mproc_register_task("twin_public", public_task))
+      << "the same pair again is fine";
+  EXPECT_EQ(MPROC_ESTATE,
+            mproc_register_task("twin_public", other_public_task));
+  std::string why = mproc_last_error();
+  EXPECT_NE(std::string::npos, why.find("twin_public")) << why;
+  EXPECT_NE(std::string::npos, why.find("mproc_register_task")) << why;
+  // A name MPROC_TASK uses is named with its file.
+  EXPECT_EQ(MPROC_ESTATE, mproc_register_task("worker", other_public_task));
+  why = mproc_last_error();
+  EXPECT_NE(std::string::npos, why.find("audit_twin_")) << why;
+}
+
+}  // namespace
