@@ -32,7 +32,10 @@ int mp_platform_can_fork(void);
 
 /* If this process was started by mp_child_spawn, reads the bootstrap bytes
  * the parent sent and returns them in a malloc'd buffer (*blob, *len) with
- * *is_child = 1. Otherwise *is_child = 0. Errors: MPROC_ESPAWN. */
+ * *is_child = 1. Otherwise *is_child = 0. A child must be recognised
+ * whatever argc/argv the program passes to mproc_init (even 0, NULL), and
+ * what the child starts must not take itself for one. Only the first call
+ * can say *is_child = 1. Errors: MPROC_ESPAWN. */
 mproc_status_t mp_spawned_bootstrap(int argc, char **argv, int *is_child,
                                     void **blob, size_t *len);
 

@@ -39,7 +39,14 @@
 
 extern char **environ;
 
-#define SPAWN_FLAG "--mproc-spawn="
+/* A spawned child is told where its bootstrap is by an environment
+ * variable, "B:S" (the bootstrap pipe's read end, the sentinel's write
+ * end), not by argv: a program may call mproc_init(0, NULL), or pass it an
+ * argv of its own. The child takes the variable out of its environment at
+ * load time, before main, so nothing it starts or execs inherits it. argv
+ * only carries a marker for people reading ps. */
+#define SPAWN_ENV "MPROC_SPAWN_BOOTSTRAP"
+#define SPAWN_MARKER "--mproc-spawn"
 /* A bootstrap larger than this is refused: it can only be corrupt. */
 #define MAX_BOOTSTRAP ((uint64_t)1 << 32)
 
@@ -238,6 +245,23 @@ static void close_inherited_descriptors(posix_spawn_file_actions_t *actions,
     close_if_inheritable(actions, fd, pass, npass);
 }
 
+/* This process's environment (without a bootstrap variable the program
+ * may have set itself) plus entry, in a malloc'd array of borrowed
+ * strings; NULL when out of memory. */
+static char **child_environment(char *entry) {
+  size_t n = 0;
+  for (char **e = environ; e && *e; e++) n++;
+  char **env = malloc((n + 2) * sizeof *env);
+  if (env == NULL) return NULL;
+  size_t k = 0;
+  const size_t prefix = strlen(SPAWN_ENV "=");
+  for (char **e = environ; e && *e; e++)
+    if (strncmp(*e, SPAWN_ENV "=", prefix) != 0) env[k++] = *e;
+  env[k++] = entry;
+  env[k] = NULL;
+  return env;
+}
+
 /* Creates the child's pipes, starts it, and closes the parent's copies of
  * the child's ends; *boot_writer is where its bootstrap goes. Called with
  * the registry lock held, so that a child another thread forks meanwhile
@@ -271,11 +295,13 @@ static mproc_status_t start_spawned(const char *exe, const mp_handle_t *pass,
   posix_spawn_file_actions_adddup2(&actions, sentinel[1], sentinel[1]);
   for (size_t i = 0; i < npass; i++)
     posix_spawn_file_actions_adddup2(&actions, (int)pass[i], (int)pass[i]);
-  char flag[64];
-  snprintf(flag, sizeof flag, SPAWN_FLAG "%d:%d", boot[0], sentinel[1]);
-  char *argv[] = {(char *)exe, flag, NULL};
+  char where[64];
+  snprintf(where, sizeof where, SPAWN_ENV "=%d:%d", boot[0], sentinel[1]);
+  char **env = child_environment(where);
+  char *argv[] = {(char *)exe, (char *)SPAWN_MARKER, NULL};
   pid_t pid;
-  err = posix_spawn(&pid, exe, &actions, NULL, argv, environ);
+  err = env ? posix_spawn(&pid, exe, &actions, NULL, argv, env) : ENOMEM;
+  free(env);
   posix_spawn_file_actions_destroy(&actions);
   if (err != 0) {
     free(c);
@@ -332,17 +358,34 @@ static int read_all(int fd, void *buf, size_t len) {
   return 0;
 }
 
+/* The value of SPAWN_ENV this process started with ("" if none), taken
+ * out of the environment before main runs: no code of the program can
+ * exec anything that inherits it, and no thread races the unsetenv. */
+static char spawn_location[64];
+
+__attribute__((constructor)) static void take_spawn_location(void) {
+  const char *value = getenv(SPAWN_ENV);
+  if (value == NULL) return;
+  snprintf(spawn_location, sizeof spawn_location, "%s", value);
+  if (spawn_location[0] == '\0') spawn_location[0] = '?'; /* set but empty */
+  unsetenv(SPAWN_ENV);
+}
+
 mproc_status_t mp_spawned_bootstrap(int argc, char **argv, int *is_child,
                                     void **blob, size_t *len) {
+  (void)argc; /* the environment says it, whatever argv the program passes */
+  (void)argv;
   *is_child = 0;
+  if (spawn_location[0] == '\0') return MPROC_OK;
+  char location[sizeof spawn_location];
+  memcpy(location, spawn_location, sizeof location);
+  spawn_location[0] = '\0'; /* read once */
   int boot_fd, sentinel_fd;
   char tail;
-  if (argc != 2 || argv == NULL || argv[1] == NULL ||
-      strncmp(argv[1], SPAWN_FLAG, strlen(SPAWN_FLAG)) != 0)
-    return MPROC_OK;
-  if (sscanf(argv[1] + strlen(SPAWN_FLAG), "%d:%d%c", &boot_fd, &sentinel_fd,
-             &tail) != 2)
-    return mp_fail(MPROC_ESPAWN, "bootstrap: malformed %s", argv[1]);
+  if (sscanf(location, "%d:%d%c", &boot_fd, &sentinel_fd, &tail) != 2 ||
+      boot_fd < 0 || sentinel_fd < 0)
+    return mp_fail(MPROC_ESPAWN, "bootstrap: malformed %s=%s", SPAWN_ENV,
+                   location);
   *is_child = 1;
   /* Keep the sentinel open for life, but out of programs we exec. */
   fcntl(sentinel_fd, F_SETFD, FD_CLOEXEC);
