@@ -246,6 +246,7 @@ mproc_status_t mproc_process_exitcode(mproc_process_t *p, int *out);
 
 /* Sends SIGTERM (terminate) or SIGKILL (kill); on Windows both end the
  * process. Signalling a child that already ended is a no-op, as in CPython.
+ * A stopped child acts on SIGTERM once continued; SIGKILL ends it at once.
  * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (not started, closed, not a
  *         child of this process), MPROC_ESYS. */
 mproc_status_t mproc_process_terminate(mproc_process_t *p);

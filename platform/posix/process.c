@@ -300,12 +300,15 @@ static mproc_status_t start_spawned(const char *exe, const mp_handle_t *pass,
   char **env = child_environment(where);
   char *argv[] = {(char *)exe, (char *)SPAWN_MARKER, NULL};
   pid_t pid;
-  err = env ? posix_spawn(&pid, exe, &actions, NULL, argv, env) : ENOMEM;
+  const int no_env = env == NULL;
+  err = no_env ? 0 : posix_spawn(&pid, exe, &actions, NULL, argv, env);
   free(env);
   posix_spawn_file_actions_destroy(&actions);
-  if (err != 0) {
+  if (no_env || err != 0) {
     free(c);
-    st = mp_fail_errno(MPROC_ESPAWN, err, "spawn: posix_spawn %s", exe);
+    st = no_env
+             ? mp_fail(MPROC_ENOMEM, "spawn: the child's environment")
+             : mp_fail_errno(MPROC_ESPAWN, err, "spawn: posix_spawn %s", exe);
     goto fail_pipes;
   }
   close(boot[0]);
