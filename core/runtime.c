@@ -30,8 +30,17 @@ mproc_status_t mp_require_init(void) {
 
 const mproc_context_t *mp_default_context(void) { return default_context; }
 
+static int is_listed(const mproc_task_entry_t *entry) {
+  for (const mproc_task_entry_t *e = task_list; e; e = e->next)
+    if (e == entry) return 1;
+  return 0;
+}
+
 void mproc_task_entry_add_(mproc_task_entry_t *entry) {
-  if (entry == NULL || entry->name == NULL || entry->fn == NULL) return;
+  /* An entry added twice would link to itself. */
+  if (entry == NULL || entry->name == NULL || entry->fn == NULL ||
+      is_listed(entry))
+    return;
   entry->next = task_list;
   task_list = entry;
 }
@@ -130,6 +139,8 @@ static void describe_entry(const mproc_task_entry_t *e, char *out,
 mproc_status_t mproc_register_task(const char *name, mproc_task_fn fn) {
   if (name == NULL || name[0] == '\0' || fn == NULL)
     return mp_fail(MPROC_EINVAL, "register_task: NULL or empty name, or NULL fn");
+  if (strchr(name, KEY_SEPARATOR) != NULL)
+    return mp_fail(MPROC_EINVAL, "register_task: a name with a \\x1f byte");
   const mproc_task_entry_t *other = NULL;
   for (const mproc_task_entry_t *e = task_list; e; e = e->next) {
     if (strcmp(e->name, name) != 0) continue;

@@ -98,7 +98,8 @@ typedef int (*mproc_task_fn)(const void *arg, size_t arg_len);
  * runs in the child too, so prefer MPROC_TASK. A public name belongs to
  * one function: it may not be one that MPROC_TASK or this call already
  * gave another function.
- * Errors: MPROC_EINVAL (NULL or empty name, NULL fn), MPROC_ESTATE (the
+ * Errors: MPROC_EINVAL (NULL or empty name, a name with the byte 0x1f,
+ *         NULL fn), MPROC_ESTATE (the
  *         name is taken by another function; the detail says where it
  *         was registered: MPROC_TASK in which file, or this call),
  *         MPROC_ENOMEM. */

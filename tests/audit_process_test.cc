@@ -89,15 +89,30 @@ class KillAtEnd {
 struct DaemonArg {
   char method[16];
   int ignore_terminate;
+  int handle_terminate; // the daemon writes `terminated` on SIGTERM, exits 0
+  PathArg terminated;
   int stop_daemon;  // the middle process stops its daemon before it exits
   PathArg ready;    // the daemon writes it once it runs
   PathArg pids;     // the middle process writes "<daemon pid>"
 };
 
+// Where the SIGTERM handler of a daemon writes (set before it is armed).
+const char *terminated_path;
+
+void write_terminated_and_exit(int) {
+  // A test program: not async-signal-safe, but the task only sleeps.
+  WriteFileAtomically(terminated_path, "terminated");
+  _exit(0);
+}
+
 MPROC_TASK(announce_then_sleep) {
   if (arg_len != sizeof(DaemonArg)) return 200;
   const DaemonArg *a = static_cast<const DaemonArg *>(arg);
   if (a->ignore_terminate) signal(SIGTERM, SIG_IGN);
+  if (a->handle_terminate) {
+    terminated_path = a->terminated.path;
+    signal(SIGTERM, write_terminated_and_exit);
+  }
   if (!WriteFileAtomically(a->ready.path, "ready")) return 201;
   mproc_sleep(60);
   return 0;
@@ -252,6 +267,22 @@ TEST_P(AuditProcess, ExitEndsAStoppedDaemonThatIgnoresTerminate) {
   KillAtEnd cleanup(daemon);
   EXPECT_EQ(0, middle.JoinCode(20)) << "the exit hung on the stopped daemon";
   EXPECT_NE(0, kill(daemon, 0)) << "the daemon outlived its parent's exit";
+}
+
+// At exit, a stopped daemon is continued after its SIGTERM, so that its
+// handler runs (instead of a SIGKILL 2 seconds later).
+TEST_P(AuditProcess, ExitLetsAStoppedDaemonHandleTerminate) {
+  DaemonArg arg = MakeDaemonArg(false, true);
+  arg.handle_terminate = 1;
+  std::string terminated = TempPath("terminated");
+  arg.terminated = MakePathArg(terminated);
+  Child middle(ctx(), start_daemon_then_exit, &arg, sizeof arg);
+  ASSERT_EQ(MPROC_OK, mproc_process_start(middle.get())) << mproc_last_error();
+  ASSERT_TRUE(WaitForFile(arg.pids.path, 30)) << "the daemon never started";
+  pid_t daemon = static_cast<pid_t>(std::stol(ReadFile(arg.pids.path)));
+  KillAtEnd cleanup(daemon);
+  EXPECT_EQ(0, middle.JoinCode(20));
+  EXPECT_TRUE(FileExists(terminated)) << "the daemon's SIGTERM handler never ran";
 }
 
 // ---- 2. daemons and a killed parent -------------------------------------

@@ -60,4 +60,17 @@ TEST(AuditTwinRegister, APublicNameTakenTwiceNamesTheFirst) {
   EXPECT_NE(std::string::npos, why.find("audit_twin_")) << why;
 }
 
+// A name that could not be told apart from a task key is refused, and a
+// load-time entry added twice is not linked to itself (the registry would
+// loop for ever on the next lookup).
+TEST(AuditTwinRegister, OddNamesAndEntriesAddedTwice) {
+  EXPECT_EQ(MPROC_EINVAL, mproc_register_task("a\x1f" "b", public_task));
+  static mproc_task_entry_t twice = {"added_twice", other_public_task, nullptr,
+                                     nullptr};
+  mproc_task_entry_add_(&twice);
+  mproc_task_entry_add_(&twice);
+  EXPECT_EQ(MPROC_OK, mproc_register_task("added_twice", other_public_task));
+  EXPECT_EQ(MPROC_OK, mproc_register_task("after_twice", public_task));
+}
+
 }  // namespace
