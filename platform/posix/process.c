@@ -369,8 +369,10 @@ static char spawn_location[64];
 __attribute__((constructor)) static void take_spawn_location(void) {
   const char *value = getenv(SPAWN_ENV);
   if (value == NULL) return;
+  /* Empty or too long is malformed ("?"), never a truncated location. */
+  if (value[0] == '\0' || strlen(value) >= sizeof spawn_location)
+    value = "?";
   snprintf(spawn_location, sizeof spawn_location, "%s", value);
-  if (spawn_location[0] == '\0') spawn_location[0] = '?'; /* set but empty */
   unsetenv(SPAWN_ENV);
 }
 
@@ -558,9 +560,7 @@ static timer_t orphan_kill_timer;
 
 /* Async-signal-safe. */
 static void end_orphaned_daemon(void) {
-  struct itimerspec at;
-  memset(&at, 0, sizeof at);
-  at.it_value.tv_sec = ORPHAN_GRACE_SECONDS;
+  const struct itimerspec at = {.it_value = {ORPHAN_GRACE_SECONDS, 0}};
   timer_settime(orphan_kill_timer, 0, &at, NULL);
   kill(getpid(), SIGTERM);
 }
