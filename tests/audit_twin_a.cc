@@ -15,6 +15,7 @@
 
 mproc_task_fn WorkerOfFileB();
 mproc_task_fn HeaderWorkerOfFileB();
+mproc_task_fn BarrierActionOfFileB();
 
 using namespace mproc_test;  // NOLINT: the suite's own helpers
 
@@ -24,6 +25,25 @@ MPROC_TASK(worker) {
   (void)arg;
   (void)arg_len;
   return 10;
+}
+
+// Succeeds, where file B's action of the same name fails.
+MPROC_TASK(barrier_action) {
+  (void)arg;
+  (void)arg_len;
+  return 0;
+}
+
+// Waits on the attached one-party barrier: its action runs here.
+// 0: the action succeeded; 1: it broke the barrier; 2: another failure.
+MPROC_TASK(pass_barrier) {
+  (void)arg;
+  (void)arg_len;
+  void *obj = nullptr;
+  if (mproc_attached(0, &obj) != MPROC_OK) return 2;
+  mproc_status_t st =
+      mproc_barrier_wait_timeout(static_cast<mproc_barrier_t *>(obj), 10, nullptr);
+  return st == MPROC_OK ? 0 : st == MPROC_EBROKEN ? 1 : 2;
 }
 
 int public_task(const void *, size_t) { return 30; }
@@ -41,6 +61,20 @@ TEST_P(AuditTwinTasks, SameNameInOneHeaderIncludedTwiceRunsEachOwnFunction) {
   Child ours(ctx(), header_worker), theirs(ctx(), HeaderWorkerOfFileB());
   EXPECT_EQ(11, ours.RunToEnd()) << mproc_last_error();
   EXPECT_EQ(21, theirs.RunToEnd()) << mproc_last_error();
+}
+
+// A barrier's action travels by the same key: the child runs the right one.
+TEST_P(AuditTwinTasks, BarrierActionsOfTheSameNameStayApart) {
+  mproc_task_fn actions[] = {barrier_action, BarrierActionOfFileB()};
+  for (int i = 0; i < 2; i++) {
+    mproc_barrier_t *b = nullptr;
+    ASSERT_EQ(MPROC_OK, mproc_barrier_create(&b, 1, actions[i], nullptr, 0, 10))
+        << mproc_last_error();
+    Child c(ctx(), pass_barrier);
+    ASSERT_EQ(MPROC_OK, mproc_process_attach(c.get(), b));
+    EXPECT_EQ(i, c.RunToEnd()) << "action of file " << (i ? "b" : "a");
+    mproc_barrier_free(b);
+  }
 }
 
 MPROC_INSTANTIATE_FOR_START_METHODS(AuditTwinTasks);

@@ -11,5 +11,14 @@ MPROC_TASK(worker) {
   return 20;
 }
 
+// A barrier action of the same name as one in audit_twin_a.cc: this one
+// fails (breaks the barrier).
+MPROC_TASK(barrier_action) {
+  (void)arg;
+  (void)arg_len;
+  return 1;
+}
+
 mproc_task_fn WorkerOfFileB() { return worker; }
+mproc_task_fn BarrierActionOfFileB() { return barrier_action; }
 mproc_task_fn HeaderWorkerOfFileB() { return header_worker; }
