@@ -45,19 +45,22 @@ struct mproc_barrier {
 static mproc_status_t barrier_export(void *obj, mp_buf_t *state,
                                      mp_handles_t *handles) {
   mproc_barrier_t *b = obj;
-  const char *name = "";
+  char *name = NULL; /* the action's task key; "" for none */
   if (b->action) {
-    int ambiguous;
-    const mproc_task_entry_t *task = mp_task_by_fn(b->action, &ambiguous);
-    if (task == NULL || ambiguous)
+    const mproc_task_entry_t *task = mp_task_by_fn(b->action);
+    if (task == NULL)
       return mp_fail(MPROC_ENOTREGISTERED,
-                     "barrier: its action must be an MPROC_TASK (with a "
-                     "unique name) to reach a spawned child");
-    name = task->name;
+                     "barrier: its action must be an MPROC_TASK to reach a "
+                     "spawned child");
+    name = mp_task_key(task);
+  } else {
+    name = mp_strdup("");
   }
+  if (name == NULL) return mp_fail(MPROC_ENOMEM, "barrier: action name");
   mp_segobj_export(b, state, handles);
   mp_buf_put_u64(state, strlen(name) + 1);
   mp_buf_put(state, name, strlen(name) + 1);
+  free(name);
   mp_buf_put_u64(state, b->arg_len);
   mp_buf_put(state, b->arg, b->arg_len);
   uint64_t timeout_bits;
@@ -94,9 +97,12 @@ static mproc_status_t read_action(mp_reader_t *r, mproc_barrier_t *b) {
   memcpy(&b->timeout, &timeout_bits, sizeof b->timeout);
   mproc_task_fn action = NULL;
   if (name[0] != '\0') {
-    const mproc_task_entry_t *task = mp_task_by_name(name);
-    if (task == NULL)
-      return mp_fail(MPROC_ESPAWN, "import: no task named '%s'", name);
+    const mproc_task_entry_t *task = mp_task_by_key(name);
+    if (task == NULL) {
+      char what[1024];
+      mp_task_key_describe(name, what, sizeof what);
+      return mp_fail(MPROC_ESPAWN, "import: no task %s", what);
+    }
     action = task->fn;
   }
   return set_action(b, action, arg, arg_len);

@@ -11,7 +11,8 @@
 #include "core/error.h"
 #include "core/object.h"
 
-static const char magic[8] = "MPROC\0\0\2";
+/* Version 3: the task is a key (mp_task_key), no longer a bare name. */
+static const char magic[8] = "MPROC\0\0\3";
 
 static void put_bytes(mp_buf_t *b, const void *p, size_t n) {
   mp_buf_put_u64(b, n);

@@ -7,7 +7,7 @@
 #include "mproc.h"
 
 typedef struct {
-  const char *task;        /* registered task name */
+  const char *task;        /* the task's key (mp_task_key) */
   const char *name;        /* the child's process name */
   const char *identity;    /* "1:2" */
   const char *parent_name;

@@ -17,10 +17,17 @@ mproc_status_t mp_require_init(void);
 /* The context used when none is given. */
 const mproc_context_t *mp_default_context(void);
 
-/* Task registry: the entry of fn, or NULL. Sets *ambiguous when the name of
- * that entry is registered for another function too. */
-const mproc_task_entry_t *mp_task_by_fn(mproc_task_fn fn, int *ambiguous);
-const mproc_task_entry_t *mp_task_by_name(const char *name);
+/* Task registry: the entry of fn (an MPROC_TASK one if fn has both kinds),
+ * or NULL. */
+const mproc_task_entry_t *mp_task_by_fn(mproc_task_fn fn);
+/* A string naming entry e apart from every other entry, in any process
+ * running this program: a spawned child looks it up with mp_task_by_key.
+ * malloc'd; NULL when out of memory. */
+char *mp_task_key(const mproc_task_entry_t *e);
+/* The entry a key names, or NULL (unknown or malformed key). */
+const mproc_task_entry_t *mp_task_by_key(const char *key);
+/* A readable form of a key for messages: "'worker' (MPROC_TASK in a.c, #0)". */
+void mp_task_key_describe(const char *key, char *out, size_t size);
 
 /* Process bookkeeping, process.c. */
 void mp_process_module_init(void);

@@ -336,23 +336,19 @@ static mproc_status_t export_objects(const mproc_process_t *p, mp_buf_t *out,
 }
 
 static mproc_status_t start_spawn(mproc_process_t *p) {
-  int ambiguous;
-  const mproc_task_entry_t *task = mp_task_by_fn(p->target, &ambiguous);
+  const mproc_task_entry_t *task = mp_task_by_fn(p->target);
   if (task == NULL)
     return mp_fail(MPROC_ENOTREGISTERED,
                    "start: the target of '%s' is not registered: define it "
                    "with MPROC_TASK to start it under spawn",
                    p->name);
-  if (ambiguous)
-    return mp_fail(MPROC_ENOTREGISTERED,
-                   "start: the task name '%s' is registered for two "
-                   "functions; a spawned child could not tell them apart",
-                   task->name);
+  char *key = mp_task_key(task);
+  if (key == NULL) return mp_fail(MPROC_ENOMEM, "start: task key");
   mp_buf_t objects = {0};
   mp_handles_t handles = {0};
   mproc_status_t st = export_objects(p, &objects, &handles);
   mp_bootstrap_t boot = {
-      .task = task->name,
+      .task = key,
       .name = p->name,
       .identity = p->identity,
       .parent_name = current.name,
@@ -370,6 +366,7 @@ static mproc_status_t start_spawn(mproc_process_t *p) {
   if (st == MPROC_OK)
     st = mp_child_spawn(&p->child, blob, len, handles.items, handles.len);
   free(blob);
+  free(key);
   mp_buf_free(&objects);
   mp_handles_free(&handles);
   return st;
@@ -436,9 +433,12 @@ int mp_process_run_spawned(const void *blob, size_t len) {
     fprintf(stderr, "mproc: %s\n", mproc_last_error());
     return 255;
   }
-  const mproc_task_entry_t *task = mp_task_by_name(boot.task);
+  const mproc_task_entry_t *task = mp_task_by_key(boot.task);
   if (task == NULL) {
-    fprintf(stderr, "mproc: spawned child: no task named '%s'\n", boot.task);
+    char what[1024];
+    mp_task_key_describe(boot.task, what, sizeof what);
+    fprintf(stderr, "mproc: spawned child: no task %s in this program\n",
+            what);
     return 255;
   }
   static mproc_process_t self;
@@ -600,12 +600,16 @@ mproc_status_t mproc_active_children(mproc_process_t **out, size_t cap,
     return mp_fail(MPROC_EINVAL, "active_children: NULL out with cap %zu", cap);
   size_t n = 0;
   mp_registry_lock();
-  for (mproc_process_t *p = registry; p; p = p->next) {
-    if (child_wait(p, 0) != MPROC_ETIMEDOUT) continue; /* ended */
+  for (mproc_process_t *p = registry; p && st == MPROC_OK; p = p->next) {
+    st = child_wait(p, 0);
+    if (st == MPROC_OK) continue; /* ended: reaped now */
+    if (st != MPROC_ETIMEDOUT) break; /* not knowable: say so, drop nothing */
+    st = MPROC_OK;
     if (n < cap) out[n] = p;
     n++;
   }
   mp_registry_unlock();
+  if (st != MPROC_OK) return st;
   *count = n;
   return MPROC_OK;
 }
@@ -655,12 +659,17 @@ void mp_process_exit_cleanup(void) {
   if (all) exiting = 1;
   mp_registry_unlock();
   if (all == NULL) return;
+  /* A stopped daemon would only act on its SIGTERM once continued. */
   for (size_t i = 0; i < k; i++)
-    if (all[i]->daemon && !all[i]->ended)
+    if (all[i]->daemon && !all[i]->ended) {
       mp_child_signal(all[i]->child, MP_SIGNAL_TERMINATE);
+      mp_child_signal(all[i]->child, MP_SIGNAL_CONTINUE);
+    }
+  /* Any status but "ended" (still running, or not knowable) is a kill:
+   * the wait for ever that follows must not hang on a daemon. */
   for (size_t i = 0; i < k; i++) {
     mproc_process_t *p = all[i];
-    if (p->daemon && child_wait(p, DAEMON_GRACE_SECONDS) == MPROC_ETIMEDOUT)
+    if (p->daemon && child_wait(p, DAEMON_GRACE_SECONDS) != MPROC_OK)
       mp_child_signal(p->child, MP_SIGNAL_KILL);
     child_wait(p, MPROC_FOREVER);
   }

@@ -76,7 +76,10 @@ const char *mproc_last_error(void);
 
 /* Initialises mproc. Call it at the top of main(), before anything else
  * reads argv. In a child started by "spawn" it runs the child's task and
- * exits the process with the task's result: it never returns there.
+ * exits the process with the task's result: it never returns there. A
+ * spawned child is recognised from its environment, not from argv: argc
+ * and argv may be 0 and NULL, or an argv of the program's own (they only
+ * help find the executable where /proc is missing).
  * The environment variable MPROC_START_METHOD ("fork" or "spawn"), when
  * set, chooses the default start method.
  * Errors: MPROC_EINVAL (argc < 0, or argv NULL with argc > 0),
@@ -89,28 +92,40 @@ mproc_status_t mproc_init(int argc, char **argv);
  * child's exit code (0 for success), as exit() would make it. */
 typedef int (*mproc_task_fn)(const void *arg, size_t arg_len);
 
-/* Registers a task under a name, so that a spawned child (which re-executes
- * the program) can find it. MPROC_TASK does this at load time; a task
- * registered at run time must be registered before mproc_init() runs in
- * the child too, so prefer MPROC_TASK.
- * Errors: MPROC_EINVAL (NULL or empty name, NULL fn),
- *         MPROC_ESTATE (the name is taken by another function). */
+/* Registers a task under a public name, so that a spawned child (which
+ * re-executes the program) can find it. MPROC_TASK does this at load time;
+ * a task registered at run time must be registered before mproc_init()
+ * runs in the child too, so prefer MPROC_TASK. A public name belongs to
+ * one function: it may not be one that MPROC_TASK or this call already
+ * gave another function.
+ * Errors: MPROC_EINVAL (NULL or empty name, a name with the byte 0x1f,
+ *         NULL fn), MPROC_ESTATE (the
+ *         name is taken by another function; the detail says where it
+ *         was registered: MPROC_TASK in which file, or this call),
+ *         MPROC_ENOMEM. */
 mproc_status_t mproc_register_task(const char *name, mproc_task_fn fn);
 
-/* Load-time registration record (used by MPROC_TASK; do not touch). */
+/* Load-time registration record (used by MPROC_TASK; do not touch). file
+ * is the source file of an MPROC_TASK, NULL for a public name. */
 typedef struct mproc_task_entry {
   const char *name;
   mproc_task_fn fn;
+  const char *file;
   struct mproc_task_entry *next;
 } mproc_task_entry_t;
 void mproc_task_entry_add_(mproc_task_entry_t *entry);
 
 /* Defines and registers a task:
  *   MPROC_TASK(worker) { ... return 0; }
- * declares `static int worker(const void *arg, size_t arg_len)`. */
+ * declares `static int worker(const void *arg, size_t arg_len)`. As the
+ * function is static, several files (or one header included by several
+ * files) may each define a task of the same name: a spawned child tells
+ * them apart by name, file and order of registration, which are the same
+ * in every process running the same program. */
 #define MPROC_TASK(fn)                                                   \
   static int fn(const void *arg, size_t arg_len);                        \
-  static mproc_task_entry_t mproc_task_entry_##fn##_ = {#fn, fn, NULL};  \
+  static mproc_task_entry_t mproc_task_entry_##fn##_ = {#fn, fn,         \
+                                                        __FILE__, NULL}; \
   __attribute__((constructor)) static void mproc_task_register_##fn##_(  \
       void) {                                                            \
     mproc_task_entry_add_(&mproc_task_entry_##fn##_);                    \
@@ -171,7 +186,9 @@ mproc_status_t mproc_process_set_name(mproc_process_t *p, const char *name);
 mproc_status_t mproc_process_name(const mproc_process_t *p, const char **out);
 
 /* Daemon flag: set before start. A daemon child is terminated when its
- * parent exits, and also dies if the parent is killed abruptly.
+ * parent exits, and also dies if the parent is killed abruptly: SIGTERM,
+ * then SIGKILL 2 seconds later if it ignored or survived SIGTERM (at exit
+ * and on Linux after a parent's death, also when the daemon was stopped).
  * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (already started, closed,
  *         or the current/parent process object). */
 mproc_status_t mproc_process_set_daemon(mproc_process_t *p, int daemon);
@@ -196,19 +213,21 @@ mproc_status_t mproc_attached(size_t index, void **out);
  * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (started before, closed, or
  *         not a process this one created), MPROC_EDAEMON (the caller is a
  *         daemon child), MPROC_ENOTREGISTERED (spawn: the target is not
- *         registered, or its name is registered twice), MPROC_ESYS
+ *         registered by MPROC_TASK or mproc_register_task), MPROC_ESYS
  *         (fork/spawn failed), MPROC_ESPAWN (spawn: the child could not be
  *         started or read its bootstrap), MPROC_ENOMEM, or an error of
  *         an attached object's export. */
 mproc_status_t mproc_process_start(mproc_process_t *p);
 
 /* Waits up to timeout seconds for the child to end (MPROC_FOREVER: no limit).
+ * A stopped child (SIGSTOP, Ctrl-Z) has not ended: join waits on.
  * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ESTATE (not started,
  *         closed, the current process), MPROC_ETIMEDOUT (still running:
  *         CPython returns silently here; we say so), MPROC_ESYS. */
 mproc_status_t mproc_process_join(mproc_process_t *p, double timeout);
 
-/* *out = 1 while the child runs (0 before start and after it ended).
+/* *out = 1 while the child runs, stopped or not (0 before start and after
+ * it ended).
  * For the current process it is always 1; for the parent process object,
  * whether the parent still runs.
  * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (closed), MPROC_ESYS (the
@@ -222,11 +241,13 @@ mproc_status_t mproc_process_pid(const mproc_process_t *p, long *out);
 /* The exit code once the child ended: its task's return value or exit()
  * status, or minus the signal number that killed it (-15 after terminate).
  * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (not started, closed),
- *         MPROC_ERUNNING (still running: CPython's None). */
+ *         MPROC_ERUNNING (still running, or stopped: CPython's None),
+ *         MPROC_ESYS (the child could not be reaped). */
 mproc_status_t mproc_process_exitcode(mproc_process_t *p, int *out);
 
 /* Sends SIGTERM (terminate) or SIGKILL (kill); on Windows both end the
  * process. Signalling a child that already ended is a no-op, as in CPython.
+ * A stopped child acts on SIGTERM once continued; SIGKILL ends it at once.
  * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (not started, closed, not a
  *         child of this process), MPROC_ESYS. */
 mproc_status_t mproc_process_terminate(mproc_process_t *p);
@@ -256,10 +277,13 @@ mproc_status_t mproc_current_process(mproc_process_t **out);
  * Errors: MPROC_ENOINIT, MPROC_EINVAL. */
 mproc_status_t mproc_parent_process(mproc_process_t **out);
 
-/* Reaps children that ended and lists the ones still alive, started by
- * this process and not closed. Writes at most cap pointers to out (out may
- * be NULL when cap is 0) and the total number alive to *count.
- * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL count, NULL out with cap > 0). */
+/* Reaps children that ended and lists the ones still alive (stopped ones
+ * too), started by this process and not closed. Writes at most cap
+ * pointers to out (out may be NULL when cap is 0) and the total number
+ * alive to *count.
+ * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL count, NULL out with cap > 0),
+ *         MPROC_ESYS (a child's state could not be asked, e.g. SIGCHLD is
+ *         ignored: *count is not set rather than that child dropped). */
 mproc_status_t mproc_active_children(mproc_process_t **out, size_t cap,
                                      size_t *count);
 

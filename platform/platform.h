@@ -32,7 +32,10 @@ int mp_platform_can_fork(void);
 
 /* If this process was started by mp_child_spawn, reads the bootstrap bytes
  * the parent sent and returns them in a malloc'd buffer (*blob, *len) with
- * *is_child = 1. Otherwise *is_child = 0. Errors: MPROC_ESPAWN. */
+ * *is_child = 1. Otherwise *is_child = 0. A child must be recognised
+ * whatever argc/argv the program passes to mproc_init (even 0, NULL), and
+ * what the child starts must not take itself for one. Only the first call
+ * can say *is_child = 1. Errors: MPROC_ESPAWN. */
 mproc_status_t mp_spawned_bootstrap(int argc, char **argv, int *is_child,
                                     void **blob, size_t *len);
 
@@ -86,15 +89,22 @@ mproc_status_t mp_child_fork(mp_child_t **out, mp_fork_main_fn child_main,
 mproc_status_t mp_child_spawn(mp_child_t **out, const void *blob, size_t len,
                               const mp_handle_t *pass, size_t npass);
 
-/* Waits up to timeout seconds for the child to end; on MPROC_OK *exitcode
+/* Waits up to timeout seconds for the child to end; a stopped child has
+ * not ended (it is still running). On MPROC_OK *exitcode
  * holds its exit status, or minus the signal number that ended it. Once
  * the child ended, later calls return the same code at once.
  * Errors: MPROC_ETIMEDOUT, MPROC_ESYS. */
 mproc_status_t mp_child_wait(mp_child_t *c, double timeout, int *exitcode);
 
-typedef enum { MP_SIGNAL_TERMINATE, MP_SIGNAL_KILL } mp_signal_t;
-/* Asks (TERMINATE, SIGTERM) or forces (KILL, SIGKILL) the child to end.
- * A child that already ended is not an error. Errors: MPROC_ESYS. */
+typedef enum {
+  MP_SIGNAL_TERMINATE,
+  MP_SIGNAL_KILL,
+  MP_SIGNAL_CONTINUE
+} mp_signal_t;
+/* Asks (TERMINATE, SIGTERM) or forces (KILL, SIGKILL) the child to end, or
+ * resumes it if it was stopped (CONTINUE, SIGCONT; a no-op where processes
+ * cannot be stopped). KILL ends a stopped child too. A child that already
+ * ended is not an error. Errors: MPROC_ESYS. */
 mproc_status_t mp_child_signal(mp_child_t *c, mp_signal_t sig);
 
 long mp_child_pid(const mp_child_t *c);

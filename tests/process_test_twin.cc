@@ -1,5 +1,5 @@
 // A task named like one in process_test.cc, in another file: the two
-// functions share the name "twin_task", so spawn cannot tell them apart.
+// functions share the name "twin_task", and spawn tells them apart by file.
 #include "mproc.h"
 
 MPROC_TASK(twin_task) {

@@ -43,6 +43,7 @@
 
 #include "core/error.h"
 #include "platform/platform.h"
+#include "platform/posix/posix.h"
 
 #define HEADER_SIZE 4096
 #define MEMFD_PREFIX "mproc-shm:"
@@ -130,7 +131,7 @@ static int search_process(const char *pid, const char *link_text,
     if (n <= 0) continue;
     link[n] = '\0';
     if (strcmp(link, link_text) != 0) continue;
-    int fd = open(path, O_RDWR | O_CLOEXEC);
+    int fd = mp_posix_above_stdio(open(path, O_RDWR | O_CLOEXEC));
     if (fd < 0) continue;
     if (segment_matches(fd, name, size))
       found = fd;
@@ -163,7 +164,7 @@ static int find_segment(const char *name, size_t *size) {
 /* Claims name for creation: an abstract socket only one process can bind,
  * released by close or by the kernel when the process dies. */
 static int claim_name(const char *name) {
-  int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int sock = mp_posix_above_stdio(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (sock < 0) return -1;
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
   int len = snprintf(addr.sun_path + 1, sizeof addr.sun_path - 1,
@@ -182,7 +183,7 @@ static int claim_name(const char *name) {
 static int persistent_exists(const char *name) {
   char path[MP_SHM_NAME_MAX + 2];
   snprintf(path, sizeof path, "/%s", name);
-  int fd = shm_open(path, O_RDONLY, 0);
+  int fd = mp_posix_above_stdio(shm_open(path, O_RDONLY, 0));
   if (fd < 0) return 0;
   close(fd);
   return 1;
@@ -192,7 +193,7 @@ static mproc_status_t create_memfd(mp_named_shm_t **out, const char *name,
                                    size_t size) {
   char memfd_name[sizeof MEMFD_PREFIX + MP_SHM_NAME_MAX];
   snprintf(memfd_name, sizeof memfd_name, "%s%s", MEMFD_PREFIX, name);
-  int fd = memfd_create(memfd_name, MFD_CLOEXEC);
+  int fd = mp_posix_above_stdio(memfd_create(memfd_name, MFD_CLOEXEC));
   if (fd < 0)
     return mp_fail_errno(MPROC_ESYS, errno, "shared_memory: memfd_create");
   if (ftruncate(fd, (off_t)(size + HEADER_SIZE)) != 0) {
@@ -217,7 +218,7 @@ static mproc_status_t create_persistent(mp_named_shm_t **out,
                                         const char *name, size_t size) {
   char path[MP_SHM_NAME_MAX + 2];
   snprintf(path, sizeof path, "/%s", name);
-  int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+  int fd = mp_posix_above_stdio(shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0600));
   if (fd < 0)
     return errno == EEXIST
                ? mp_fail(MPROC_EEXIST, "shared_memory: '%s' exists", name)
@@ -263,7 +264,7 @@ static int open_persistent(mp_named_shm_t **out, const char *name,
                            mproc_status_t *st) {
   char path[MP_SHM_NAME_MAX + 2];
   snprintf(path, sizeof path, "/%s", name);
-  int fd = shm_open(path, O_RDWR, 0);
+  int fd = mp_posix_above_stdio(shm_open(path, O_RDWR, 0));
   if (fd < 0) return 0;
   struct stat sb;
   if (fstat(fd, &sb) != 0 || sb.st_size == 0)

@@ -10,6 +10,15 @@
 /* The absolute path of this program's executable, or NULL if unknown. */
 const char *mp_posix_executable(void);
 
+/* Every descriptor mproc creates goes through this: fd itself when it is
+ * above standard error (or negative: a failed creation, errno kept), else
+ * a close-on-exec duplicate above it, with fd closed (-1 and errno if that
+ * fails). A program that closed standard input, output or error would
+ * otherwise be handed 0, 1 or 2 for a queue or a pipe, and a child's
+ * standard streams would then overwrite it (its /dev/null stdin) or write
+ * into it (its printf). */
+int mp_posix_above_stdio(int fd);
+
 /* Serialises reaping children (see try_reap() in process.c). */
 void mp_posix_reap_lock(void);
 void mp_posix_reap_unlock(void);

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/prctl.h>
@@ -38,7 +39,14 @@
 
 extern char **environ;
 
-#define SPAWN_FLAG "--mproc-spawn="
+/* A spawned child is told where its bootstrap is by an environment
+ * variable, "B:S" (the bootstrap pipe's read end, the sentinel's write
+ * end), not by argv: a program may call mproc_init(0, NULL), or pass it an
+ * argv of its own. The child takes the variable out of its environment at
+ * load time, before main, so nothing it starts or execs inherits it. argv
+ * only carries a marker for people reading ps. */
+#define SPAWN_ENV "MPROC_SPAWN_BOOTSTRAP"
+#define SPAWN_MARKER "--mproc-spawn"
 /* A bootstrap larger than this is refused: it can only be corrupt. */
 #define MAX_BOOTSTRAP ((uint64_t)1 << 32)
 
@@ -79,12 +87,9 @@ static void close_pair(int fds[2]) {
 static int cloexec_pipe(int fds[2]) {
   if (pipe2(fds, O_CLOEXEC) != 0) return errno;
   for (int i = 0; i < 2; i++) {
-    if (fds[i] > STDERR_FILENO) continue;
-    int moved = fcntl(fds[i], F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-    int err = errno;
-    close(fds[i]);
-    fds[i] = moved;
-    if (moved < 0) {
+    fds[i] = mp_posix_above_stdio(fds[i]);
+    if (fds[i] < 0) {
+      int err = errno;
       close_pair(fds);
       return err;
     }
@@ -100,7 +105,8 @@ static int cloexec_pipe(int fds[2]) {
 static int null_fd = -1;
 
 static void open_null_once(void) {
-  if (null_fd < 0) null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_fd < 0)
+    null_fd = mp_posix_above_stdio(open("/dev/null", O_RDONLY | O_CLOEXEC));
 }
 
 static void stdin_to_null(void) {
@@ -239,6 +245,23 @@ static void close_inherited_descriptors(posix_spawn_file_actions_t *actions,
     close_if_inheritable(actions, fd, pass, npass);
 }
 
+/* This process's environment (without a bootstrap variable the program
+ * may have set itself) plus entry, in a malloc'd array of borrowed
+ * strings; NULL when out of memory. */
+static char **child_environment(char *entry) {
+  size_t n = 0;
+  for (char **e = environ; e && *e; e++) n++;
+  char **env = malloc((n + 2) * sizeof *env);
+  if (env == NULL) return NULL;
+  size_t k = 0;
+  const size_t prefix = strlen(SPAWN_ENV "=");
+  for (char **e = environ; e && *e; e++)
+    if (strncmp(*e, SPAWN_ENV "=", prefix) != 0) env[k++] = *e;
+  env[k++] = entry;
+  env[k] = NULL;
+  return env;
+}
+
 /* Creates the child's pipes, starts it, and closes the parent's copies of
  * the child's ends; *boot_writer is where its bootstrap goes. Called with
  * the registry lock held, so that a child another thread forks meanwhile
@@ -261,22 +284,31 @@ static mproc_status_t start_spawned(const char *exe, const mp_handle_t *pass,
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   close_inherited_descriptors(&actions, pass, npass);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
-                                   O_RDONLY, 0);
+  /* Never over a passed handle: mproc's own are all above standard error
+   * (mp_posix_above_stdio), but the child must get every passed one at
+   * its value whatever it is. */
+  if (!is_passed(STDIN_FILENO, pass, npass))
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
+                                     O_RDONLY, 0);
   /* dup2 onto itself clears close-on-exec in the child only. */
   posix_spawn_file_actions_adddup2(&actions, boot[0], boot[0]);
   posix_spawn_file_actions_adddup2(&actions, sentinel[1], sentinel[1]);
   for (size_t i = 0; i < npass; i++)
     posix_spawn_file_actions_adddup2(&actions, (int)pass[i], (int)pass[i]);
-  char flag[64];
-  snprintf(flag, sizeof flag, SPAWN_FLAG "%d:%d", boot[0], sentinel[1]);
-  char *argv[] = {(char *)exe, flag, NULL};
+  char where[64];
+  snprintf(where, sizeof where, SPAWN_ENV "=%d:%d", boot[0], sentinel[1]);
+  char **env = child_environment(where);
+  char *argv[] = {(char *)exe, (char *)SPAWN_MARKER, NULL};
   pid_t pid;
-  err = posix_spawn(&pid, exe, &actions, NULL, argv, environ);
+  const int no_env = env == NULL;
+  err = no_env ? 0 : posix_spawn(&pid, exe, &actions, NULL, argv, env);
+  free(env);
   posix_spawn_file_actions_destroy(&actions);
-  if (err != 0) {
+  if (no_env || err != 0) {
     free(c);
-    st = mp_fail_errno(MPROC_ESPAWN, err, "spawn: posix_spawn %s", exe);
+    st = no_env
+             ? mp_fail(MPROC_ENOMEM, "spawn: the child's environment")
+             : mp_fail_errno(MPROC_ESPAWN, err, "spawn: posix_spawn %s", exe);
     goto fail_pipes;
   }
   close(boot[0]);
@@ -329,17 +361,36 @@ static int read_all(int fd, void *buf, size_t len) {
   return 0;
 }
 
+/* The value of SPAWN_ENV this process started with ("" if none), taken
+ * out of the environment before main runs: no code of the program can
+ * exec anything that inherits it, and no thread races the unsetenv. */
+static char spawn_location[64];
+
+__attribute__((constructor)) static void take_spawn_location(void) {
+  const char *value = getenv(SPAWN_ENV);
+  if (value == NULL) return;
+  /* Empty or too long is malformed ("?"), never a truncated location. */
+  if (value[0] == '\0' || strlen(value) >= sizeof spawn_location)
+    value = "?";
+  snprintf(spawn_location, sizeof spawn_location, "%s", value);
+  unsetenv(SPAWN_ENV);
+}
+
 mproc_status_t mp_spawned_bootstrap(int argc, char **argv, int *is_child,
                                     void **blob, size_t *len) {
+  (void)argc; /* the environment says it, whatever argv the program passes */
+  (void)argv;
   *is_child = 0;
+  if (spawn_location[0] == '\0') return MPROC_OK;
+  char location[sizeof spawn_location];
+  memcpy(location, spawn_location, sizeof location);
+  spawn_location[0] = '\0'; /* read once */
   int boot_fd, sentinel_fd;
   char tail;
-  if (argc != 2 || argv == NULL || argv[1] == NULL ||
-      strncmp(argv[1], SPAWN_FLAG, strlen(SPAWN_FLAG)) != 0)
-    return MPROC_OK;
-  if (sscanf(argv[1] + strlen(SPAWN_FLAG), "%d:%d%c", &boot_fd, &sentinel_fd,
-             &tail) != 2)
-    return mp_fail(MPROC_ESPAWN, "bootstrap: malformed %s", argv[1]);
+  if (sscanf(location, "%d:%d%c", &boot_fd, &sentinel_fd, &tail) != 2 ||
+      boot_fd < 0 || sentinel_fd < 0)
+    return mp_fail(MPROC_ESPAWN, "bootstrap: malformed %s=%s", SPAWN_ENV,
+                   location);
   *is_child = 1;
   /* Keep the sentinel open for life, but out of programs we exec. */
   fcntl(sentinel_fd, F_SETFD, FD_CLOEXEC);
@@ -363,8 +414,10 @@ mproc_status_t mp_spawned_bootstrap(int argc, char **argv, int *is_child,
   return MPROC_OK;
 }
 
-static int decode_exit(int code, apr_exit_why_e why) {
-  return APR_PROC_CHECK_SIGNALED(why) ? -code : code;
+/* The exit code of a wait status that says the child ended: its exit
+ * status, or minus the signal that killed it. */
+static int decode_exit(int status) {
+  return WIFSIGNALED(status) ? -WTERMSIG(status) : WEXITSTATUS(status);
 }
 
 /* Collects the exit status if the child has ended, without blocking:
@@ -373,21 +426,28 @@ static int decode_exit(int code, apr_exit_why_e why) {
  * another): the reap lock makes the second see the first one's result
  * instead of failing with ECHILD. Never blocking matters: a child whose
  * sentinel closed early (it exec'd, or closed all its descriptors) still
- * runs, and the lock must not be held while it does. */
+ * runs, and the lock must not be held while it does.
+ *
+ * waitpid() and not apr_proc_wait(): APR always asks for WUNTRACED, so a
+ * stopped child (SIGSTOP, Ctrl-Z) came back as APR_EGENERAL, an error,
+ * where it is simply still running. Without WUNTRACED or WCONTINUED only
+ * the end of the child is reported. */
 static mproc_status_t try_reap(mp_child_t *c) {
   mproc_status_t st = MPROC_OK;
   mp_posix_reap_lock();
   if (!c->ended) {
-    int code;
-    apr_exit_why_e why;
-    apr_status_t rv = apr_proc_wait(&c->proc, &code, &why, APR_NOWAIT);
-    if (rv == APR_CHILD_DONE) {
-      c->exitcode = decode_exit(code, why);
+    int status = 0;
+    pid_t got;
+    while ((got = waitpid(c->proc.pid, &status, WNOHANG)) < 0 &&
+           errno == EINTR) {
+    }
+    if (got == c->proc.pid) {
+      c->exitcode = decode_exit(status);
       c->ended = 1;
-    } else if (rv == APR_CHILD_NOTDONE) {
+    } else if (got == 0) {
       st = MPROC_ETIMEDOUT;
     } else {
-      st = mp_fail_errno(MPROC_ESYS, rv, "waitpid %ld", (long)c->proc.pid);
+      st = mp_fail_errno(MPROC_ESYS, errno, "waitpid %ld", (long)c->proc.pid);
     }
   }
   mp_posix_reap_unlock();
@@ -395,7 +455,8 @@ static mproc_status_t try_reap(mp_child_t *c) {
 }
 
 /* Sleeps until the child has ended, without reaping it (try_reap does that
- * under the reap lock, which must not be held while we sleep). For a wait
+ * under the reap lock, which must not be held while we sleep). WEXITED
+ * only: a stop or a continue of the child does not wake it. For a wait
  * without a timeout this beats polling the sentinel, which woke us when the
  * child closed its files, before it could be reaped: two wake-ups per
  * child. Any error (ECHILD: another thread reaped it) is left for
@@ -456,8 +517,10 @@ mproc_status_t mp_child_signal(mp_child_t *c, mp_signal_t sig) {
   mproc_status_t st = MPROC_OK;
   mp_posix_reap_lock();
   if (!c->ended) {
-    apr_status_t rv =
-        apr_proc_kill(&c->proc, sig == MP_SIGNAL_KILL ? SIGKILL : SIGTERM);
+    int signo = sig == MP_SIGNAL_KILL       ? SIGKILL
+                : sig == MP_SIGNAL_CONTINUE ? SIGCONT
+                                            : SIGTERM;
+    apr_status_t rv = apr_proc_kill(&c->proc, signo);
     if (rv != APR_SUCCESS && rv != ESRCH)
       st = mp_fail_errno(MPROC_ESYS, rv, "kill %ld", (long)c->proc.pid);
   }
@@ -478,19 +541,53 @@ void mp_child_free(mp_child_t *c) {
 #ifdef __linux__
 /* The kernel sends the parent-death signal when the *thread* that created
  * the child ends, not the parent process: a daemon started from a worker
- * thread would die with that thread. So the signal is a private real-time
- * one whose handler ends the child only if it was really orphaned (its
- * parent process changed), with SIGTERM as CPython's terminate() would. */
-#define PARENT_DEATH_SIGNAL (SIGRTMAX - 1)
+ * thread would die with that thread. So the handler ends the child only if
+ * it was really orphaned (its parent process changed).
+ *
+ * The signal is SIGCONT: it is the one signal besides SIGKILL that acts on
+ * a stopped process, which resumes and runs the handler; any other signal
+ * would wait, pending, for someone to continue a stopped daemon whose
+ * parent is gone. A SIGCONT from job control just finds the parent there.
+ *
+ * The orphan gets SIGTERM first, as CPython's terminate() would send, and
+ * a SIGKILL after a grace period from a timer armed in the handler
+ * (timer_settime is async-signal-safe; the timer is made beforehand), so
+ * that a daemon that ignores or handles SIGTERM ends too. */
+#define PARENT_DEATH_SIGNAL SIGCONT
+#define ORPHAN_GRACE_SECONDS 2
 static volatile sig_atomic_t watched_parent;
+static timer_t orphan_kill_timer;
+
+/* Async-signal-safe. */
+static void end_orphaned_daemon(void) {
+  const struct itimerspec at = {.it_value = {ORPHAN_GRACE_SECONDS, 0}};
+  timer_settime(orphan_kill_timer, 0, &at, NULL);
+  kill(getpid(), SIGTERM);
+}
 
 static void on_parent_death_signal(int sig) {
   (void)sig;
-  if (getppid() != (pid_t)watched_parent) kill(getpid(), SIGTERM);
+  int saved_errno = errno;
+  if (getppid() != (pid_t)watched_parent) end_orphaned_daemon();
+  errno = saved_errno;
+}
+
+/* A timer whose expiry is a SIGKILL to this process: SIGKILL cannot be
+ * caught, ignored or held up by a stop. */
+static mproc_status_t create_orphan_kill_timer(void) {
+  struct sigevent ev;
+  memset(&ev, 0, sizeof ev);
+  ev.sigev_notify = SIGEV_SIGNAL;
+  ev.sigev_signo = SIGKILL;
+  if (timer_create(CLOCK_MONOTONIC, &ev, &orphan_kill_timer) != 0)
+    return mp_fail_errno(MPROC_ESYS, errno, "timer_create(orphan kill)");
+  return MPROC_OK;
 }
 
 static mproc_status_t watch_parent_death(long parent_pid) {
   watched_parent = (sig_atomic_t)parent_pid;
+  mproc_status_t st = create_orphan_kill_timer();
+  if (st != MPROC_OK) return st;
   struct sigaction action;
   memset(&action, 0, sizeof action);
   action.sa_handler = on_parent_death_signal;
@@ -514,7 +611,7 @@ mproc_status_t mp_die_with_parent(long parent_pid) {
   mproc_status_t st = watch_parent_death(parent_pid);
   if (st != MPROC_OK) return st;
   /* The parent may have died before prctl: we were re-parented already. */
-  if ((long)getppid() != parent_pid) kill(getpid(), SIGTERM);
+  if ((long)getppid() != parent_pid) end_orphaned_daemon();
   return MPROC_OK;
 #else
   (void)parent_pid;

@@ -58,6 +58,15 @@ static void fill_standard_descriptors(void) {
   }
 }
 
+int mp_posix_above_stdio(int fd) {
+  if (fd < 0 || fd > STDERR_FILENO) return fd;
+  int moved = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+  int err = errno;
+  close(fd);
+  errno = err;
+  return moved;
+}
+
 mproc_status_t mp_platform_init(const char *argv0) {
   if (initialized) return MPROC_OK;
   apr_status_t rv = apr_initialize();

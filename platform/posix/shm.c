@@ -24,6 +24,7 @@
 
 #include "core/error.h"
 #include "platform/platform.h"
+#include "platform/posix/posix.h"
 
 struct mp_shm {
   void *base;
@@ -48,7 +49,7 @@ static mproc_status_t map_fd(mp_shm_t **out, int fd, size_t size) {
 
 mproc_status_t mp_shm_create(mp_shm_t **out, size_t size) {
   if (size == 0) return mp_fail(MPROC_EINVAL, "shm: size 0");
-  int fd = memfd_create("mproc", MFD_CLOEXEC);
+  int fd = mp_posix_above_stdio(memfd_create("mproc", MFD_CLOEXEC));
   if (fd < 0) return mp_fail_errno(MPROC_ESYS, errno, "shm: memfd_create");
   if (ftruncate(fd, (off_t)size) != 0) {
     int err = errno;

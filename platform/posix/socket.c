@@ -32,6 +32,14 @@ mproc_status_t mp_stream_pair(mp_handle_t out[2]) {
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
     return mp_fail_errno(MPROC_ESYS, errno, "socketpair");
+  for (int i = 0; i < 2; i++) {
+    fds[i] = mp_posix_above_stdio(fds[i]);
+    if (fds[i] < 0) {
+      int err = errno;
+      if (fds[1 - i] >= 0) close(fds[1 - i]);
+      return mp_fail_errno(MPROC_ESYS, err, "socketpair");
+    }
+  }
   out[0] = fds[0];
   out[1] = fds[1];
   return MPROC_OK;
@@ -119,7 +127,7 @@ static mproc_status_t unix_address(const char *path, struct sockaddr_un *a) {
 }
 
 static mproc_status_t new_socket(int family, int *fd) {
-  *fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  *fd = mp_posix_above_stdio(socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
   return *fd < 0 ? mp_fail_errno(MPROC_ESYS, errno, "socket") : MPROC_OK;
 }
 
@@ -276,7 +284,8 @@ mproc_status_t mp_connect_tcp(const char *host, int port, double deadline,
 
 mproc_status_t mp_accept(mp_handle_t listener, mp_handle_t *out) {
   for (;;) {
-    int fd = accept4((int)listener, NULL, NULL, SOCK_CLOEXEC);
+    int fd = mp_posix_above_stdio(
+        accept4((int)listener, NULL, NULL, SOCK_CLOEXEC));
     if (fd >= 0) {
       struct sockaddr_storage ss;
       socklen_t len = sizeof ss;

@@ -18,6 +18,7 @@
 
 #include "core/error.h"
 #include "platform/platform.h"
+#include "platform/posix/posix.h"
 
 /* gettid() is a system call (~50 ns): each thread asks once. A forked
  * child is a new thread whose copy of the cache names its parent, so the
@@ -46,7 +47,7 @@ uint32_t mp_thread_id(void) {
 int mp_thread_alive(uint32_t tid) {
   char path[48], stat[512];
   snprintf(path, sizeof path, "/proc/%u/stat", tid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = mp_posix_above_stdio(open(path, O_RDONLY | O_CLOEXEC));
   if (fd < 0) return errno == ENOENT || errno == ESRCH ? 0 : 1;
   ssize_t n = read(fd, stat, sizeof stat - 1);
   close(fd);
@@ -62,7 +63,7 @@ mproc_status_t mp_shm_open_handle(mp_shm_t **out, mp_handle_t handle,
                                   size_t size) {
   if (handle < 0 || handle > 0x7fffffff)
     return mp_fail(MPROC_EINVAL, "shm: handle %ld is not open", (long)handle);
-  int copy = fcntl((int)handle, F_DUPFD_CLOEXEC, 0);
+  int copy = fcntl((int)handle, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
   if (copy < 0)
     return mp_fail_errno(MPROC_EINVAL, errno, "shm: handle %ld",
                          (long)handle);
