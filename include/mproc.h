@@ -624,7 +624,8 @@ mproc_status_t mproc_obj_dict(mproc_obj_t **out);
 mproc_status_t mproc_list_append(mproc_obj_t *list, mproc_obj_t *item);
 
 /* dict[key] = value; an equal key already there has its value replaced
- * (the new key is then freed). On MPROC_OK the dict owns key and value; on
+ * (the new key is then freed; the entry keeps its place in insertion
+ * order, as in Python). O(1) on average (a hash index). On MPROC_OK the dict owns key and value; on
  * an error the caller still does. Keys are int or str.
  * Errors: MPROC_EINVAL (NULL; dict not a dict; key not int/str; key or value
  *         inside a container already; value is dict or contains it),
@@ -657,7 +658,7 @@ mproc_status_t mproc_list_get(const mproc_obj_t *list, size_t index,
 mproc_status_t mproc_dict_item(const mproc_obj_t *dict, size_t index,
                                const mproc_obj_t **key,
                                const mproc_obj_t **value);
-/* *out = the value under key, or NULL when absent.
+/* *out = the value under key, or NULL when absent. O(1) on average.
  * Errors: MPROC_EINVAL (NULL; not a dict). */
 mproc_status_t mproc_dict_get(const mproc_obj_t *dict,
                               const mproc_obj_t *key,
