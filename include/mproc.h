@@ -873,10 +873,14 @@ mproc_status_t mproc_joinable_queue_create(mproc_queue_t **out,
 mproc_status_t mproc_simple_queue_create(mproc_queue_t **out);
 
 /* Puts an item, waiting up to timeout seconds for room (0: put_nowait).
+ * Contention is not Full: a timeout under 1 s may wait up to 1 s for the
+ * producers' lock (held for one copy), except behind a producer that waits
+ * for room, which makes it MPROC_EFULL at once (docs/ipc.md).
  * Errors: MPROC_EINVAL (NULL q; buf NULL with len > 0; NaN timeout),
- *         MPROC_ESTATE (closed), MPROC_EMSGSIZE (the item can never fit
- *         the ring), MPROC_EFULL (no room in time: queue.Full), errors of
- *         mproc_obj_encode, MPROC_ESYS. */
+ *         MPROC_ESTATE (closed; a JoinableQueue with 2^31 - 1 tasks
+ *         unfinished: call task_done), MPROC_EMSGSIZE (the item can never
+ *         fit the ring), MPROC_EFULL (no room in time: queue.Full), errors
+ *         of mproc_obj_encode, MPROC_ESYS. */
 mproc_status_t mproc_queue_put(mproc_queue_t *q, const mproc_obj_t *v,
                                double timeout);
 mproc_status_t mproc_queue_put_bytes(mproc_queue_t *q, const void *buf,
@@ -885,6 +889,8 @@ mproc_status_t mproc_queue_put_nowait(mproc_queue_t *q,
                                       const mproc_obj_t *v);
 
 /* Gets the oldest item, waiting up to timeout seconds (0: get_nowait).
+ * Contention is not Empty: as for put, a timeout under 1 s may wait up to
+ * 1 s for the consumers' lock, except behind a consumer waiting for items.
  * An item put as bytes comes out of get() as a bytes value; get_bytes
  * gives any item's raw message (for a value: its MessagePack encoding).
  * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ESTATE (closed),

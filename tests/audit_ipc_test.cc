@@ -1,0 +1,197 @@
+// Found by the outside audit (ipc): queue counters that wrapped, Full and
+// Empty reported on mere lock contention, one object attached twice to a
+// spawned child, listener handshakes that held accept forever, and socket
+// files left behind or removed by the wrong process. Crossed tests run
+// under every start method (MPROC_START_METHOD_CSTRS).
+#include <gtest/gtest.h>
+
+#include "tests/start_methods.h"
+
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include "core/queue_testing.h"
+#include "mproc.h"
+#include "tests/ipc_test_util.h"
+
+using namespace ipc_test;
+
+namespace {
+
+double Since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t)
+      .count();
+}
+
+class AuditIpc : public ::testing::TestWithParam<const char *> {};
+
+// ---- #7: JoinableQueue's unfinished count ---------------------------------
+
+// 2^24 items put and got without task_done: the count used to wrap to 0
+// there, so join(0) said every task was done.
+TEST(AuditQueue, UnfinishedCountDoesNotWrapAtTwoToThe24) {
+  mproc_queue_t *q;
+  ASSERT_EQ(mproc_joinable_queue_create(&q, 0, 64 << 10), MPROC_OK);
+  const uint32_t n = UINT32_C(1) << 24;
+  char buf[1];
+  size_t len;
+  for (uint32_t i = 0; i < n; i++) {
+    ASSERT_EQ(mproc_queue_put_bytes(q, "", 0, 0), MPROC_OK) << i;
+    ASSERT_EQ(mproc_queue_get_bytes_into(q, buf, sizeof buf, &len, 0),
+              MPROC_OK) << i;
+  }
+  EXPECT_EQ(mproc_queue_join(q, 0), MPROC_ETIMEDOUT)
+      << "2^24 tasks unfinished, yet join says all are done";
+  ASSERT_EQ(mproc_queue_task_done(q), MPROC_OK);
+  EXPECT_EQ(mproc_queue_join(q, 0), MPROC_ETIMEDOUT);
+  mproc_queue_free(q);
+}
+
+// CPython's limit (its semaphore's, 2^31 - 1) is ours: one more put is a
+// clear MPROC_ESTATE that loses nothing; a task_done makes room again.
+TEST(AuditQueue, UnfinishedCountStopsAtCPythonsLimitWithAClearError) {
+  mproc_queue_t *q;
+  ASSERT_EQ(mproc_joinable_queue_create(&q, 0, 0), MPROC_OK);
+  const uint64_t limit = (UINT64_C(1) << 31) - 1;
+  ASSERT_EQ(mp_queue_testing_pretend_unfinished(q, limit - 1), MPROC_OK);
+  mproc_obj_t *v = Int(7);
+  ASSERT_EQ(mproc_queue_put(q, v, 0), MPROC_OK);  // the limit-th
+  EXPECT_EQ(mproc_queue_put(q, v, 0), MPROC_ESTATE);
+  EXPECT_NE(std::string(mproc_last_error()).find("task_done"),
+            std::string::npos) << mproc_last_error();
+  size_t size = 0;
+  ASSERT_EQ(mproc_queue_qsize(q, &size), MPROC_OK);
+  EXPECT_EQ(size, 1u);  // the refused put left nothing behind
+  ASSERT_EQ(mproc_queue_task_done(q), MPROC_OK);
+  EXPECT_EQ(mproc_queue_put(q, v, 0), MPROC_OK);
+  EXPECT_EQ(mproc_queue_join(q, 0), MPROC_ETIMEDOUT);
+  mproc_obj_free(v);
+  mproc_queue_free(q);
+}
+
+// ---- #8: contention is not Full, and not Empty ----------------------------
+
+constexpr int kNowaitWorkers = 4;
+constexpr int kNowaitItems = 20000;
+
+// Child: kNowaitItems put_nowait on a queue with room; the exit code is the
+// number of MPROC_EFULL (capped), 200 + status for any other failure.
+MPROC_TASK(nowait_putter_task) {
+  (void)arg, (void)arg_len;
+  mproc_queue_t *q = Attached<mproc_queue_t>(0);
+  // Every worker starts at once (spawned ones start slowly): contention.
+  if (mproc_event_wait(Attached<mproc_event_t>(1), 60) != MPROC_OK) return 199;
+  int full = 0;
+  for (int i = 0; i < kNowaitItems; i++) {
+    mproc_status_t st = mproc_queue_put_bytes(q, &i, sizeof i, 0);
+    if (st == MPROC_EFULL) full++;
+    else if (st != MPROC_OK) return 200 + st;
+  }
+  return full > 100 ? 100 : full;
+}
+
+// Child: kNowaitItems get_nowait on a queue that holds enough for every
+// worker; the exit code counts MPROC_EEMPTY the same way.
+MPROC_TASK(nowait_getter_task) {
+  (void)arg, (void)arg_len;
+  mproc_queue_t *q = Attached<mproc_queue_t>(0);
+  if (mproc_event_wait(Attached<mproc_event_t>(1), 60) != MPROC_OK) return 199;
+  int empty = 0;
+  for (int i = 0; i < kNowaitItems; i++) {
+    int item;
+    size_t len;
+    mproc_status_t st =
+        mproc_queue_get_bytes_into(q, &item, sizeof item, &len, 0);
+    if (st == MPROC_EEMPTY) empty++;
+    else if (st != MPROC_OK) return 200 + st;
+  }
+  return empty > 100 ? 100 : empty;
+}
+
+TEST_P(AuditIpc, PutNowaitOnAQueueWithRoomIsNeverFull) {
+  mproc_queue_t *q;
+  ASSERT_EQ(mproc_queue_create(&q, 0, 0), MPROC_OK);
+  mproc_event_t *go;
+  ASSERT_EQ(mproc_event_create(&go), MPROC_OK);
+  mproc_process_t *p[kNowaitWorkers];
+  for (auto &w : p) w = Start(GetParam(), nowait_putter_task, {q, go});
+  mproc_sleep(0.2);
+  ASSERT_EQ(mproc_event_set(go), MPROC_OK);
+  for (auto &w : p) EXPECT_EQ(Finish(w), 0) << "put_nowait said Full";
+  size_t n = 0;
+  ASSERT_EQ(mproc_queue_qsize(q, &n), MPROC_OK);
+  EXPECT_EQ(n, static_cast<size_t>(kNowaitWorkers * kNowaitItems));
+  mproc_event_free(go);
+  mproc_queue_free(q);
+}
+
+TEST_P(AuditIpc, GetNowaitOnAQueueWithItemsIsNeverEmpty) {
+  mproc_queue_t *q;
+  ASSERT_EQ(mproc_queue_create(&q, 0, 0), MPROC_OK);
+  for (int i = 0; i < kNowaitWorkers * kNowaitItems; i++)
+    ASSERT_EQ(mproc_queue_put_bytes(q, &i, sizeof i, 0), MPROC_OK);
+  mproc_event_t *go;
+  ASSERT_EQ(mproc_event_create(&go), MPROC_OK);
+  mproc_process_t *p[kNowaitWorkers];
+  for (auto &w : p) w = Start(GetParam(), nowait_getter_task, {q, go});
+  mproc_sleep(0.2);
+  ASSERT_EQ(mproc_event_set(go), MPROC_OK);
+  for (auto &w : p) EXPECT_EQ(Finish(w), 0) << "get_nowait said Empty";
+  int empty = 0;
+  ASSERT_EQ(mproc_queue_empty(q, &empty), MPROC_OK);
+  EXPECT_EQ(empty, 1);
+  mproc_event_free(go);
+  mproc_queue_free(q);
+}
+
+// Child: waits in put (holding the producers' lock) on a full queue.
+MPROC_TASK(blocked_putter_task) {
+  (void)arg, (void)arg_len;
+  mproc_queue_t *q = Attached<mproc_queue_t>(0);
+  return mproc_queue_put_bytes(q, "x", 1, MPROC_FOREVER) == MPROC_OK ? 5 : 6;
+}
+
+// Child: waits in get (holding the consumers' lock) on an empty queue.
+MPROC_TASK(blocked_taker_task) {
+  (void)arg, (void)arg_len;
+  mproc_queue_t *q = Attached<mproc_queue_t>(0);
+  void *data;
+  size_t len;
+  mproc_status_t st = mproc_queue_get_bytes(q, &data, &len, MPROC_FOREVER);
+  if (st == MPROC_OK) free(data);
+  return st == MPROC_OK ? 5 : 6;
+}
+
+// A producer waiting for room holds the lock: then the queue really is
+// full, and put_nowait says so at once rather than waiting for the lock.
+TEST_P(AuditIpc, NowaitCallsBehindAWaitingHolderAnswerFullAndEmpty) {
+  mproc_queue_t *q;
+  ASSERT_EQ(mproc_queue_create(&q, 1, 0), MPROC_OK);
+  ASSERT_EQ(mproc_queue_put_bytes(q, "a", 1, 0), MPROC_OK);
+  mproc_process_t *putter = Start(GetParam(), blocked_putter_task, {q});
+  mproc_sleep(0.5);  // let it reach its wait (either way the answer holds)
+  auto t = std::chrono::steady_clock::now();
+  EXPECT_EQ(mproc_queue_put_bytes(q, "b", 1, 0), MPROC_EFULL);
+  EXPECT_LT(Since(t), 5.0);
+  char c;
+  size_t len;
+  ASSERT_EQ(mproc_queue_get_bytes_into(q, &c, 1, &len, 10), MPROC_OK);
+  EXPECT_EQ(Finish(putter), 5);
+  ASSERT_EQ(mproc_queue_get_bytes_into(q, &c, 1, &len, 10), MPROC_OK);
+  EXPECT_EQ(c, 'x');
+
+  mproc_process_t *taker = Start(GetParam(), blocked_taker_task, {q});
+  mproc_sleep(0.5);
+  t = std::chrono::steady_clock::now();
+  EXPECT_EQ(mproc_queue_get_bytes_into(q, &c, 1, &len, 0), MPROC_EEMPTY);
+  EXPECT_LT(Since(t), 5.0);
+  ASSERT_EQ(mproc_queue_put_bytes(q, "y", 1, 10), MPROC_OK);
+  EXPECT_EQ(Finish(taker), 5);
+  mproc_queue_free(q);
+}
+
+INSTANTIATE_TEST_SUITE_P(Methods, AuditIpc, MPROC_START_METHOD_CSTRS);
+
+}  // namespace
