@@ -76,6 +76,17 @@ void mp_object_init(mp_object_t *o, const mp_object_ops_t *ops);
 /* Marks a header dead, so a stale pointer is refused by attach. */
 void mp_object_invalidate(mp_object_t *o);
 
+/* Spawned child, import_state: every import takes its own duplicate of an
+ * inherited handle (mp_handle_duplicate, mp_shm_open_handle), so an object
+ * attached twice gives two views that never close each other's handle,
+ * as CPython's reduction duplicates a descriptor per unpickling. The
+ * import names the inherited original here; once every object is imported
+ * the bootstrap closes the originals (each once), so no hidden copy keeps
+ * a stream open (a peer would never see end of stream). */
+void mp_object_note_inherited(mp_handle_t h);
+/* Closes the noted originals; from then on the list is empty. */
+void mp_object_close_inherited(void);
+
 void mp_object_kind_add(mp_object_ops_t *ops);
 const mp_object_ops_t *mp_object_kind(const char *kind);
 

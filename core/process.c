@@ -431,6 +431,7 @@ int mp_process_run_spawned(const void *blob, size_t len) {
   }
   static mproc_process_t self;
   mproc_status_t st = import_objects(&boot, &self);
+  mp_object_close_inherited(); /* each import took its own duplicate */
   if (st != MPROC_OK) {
     fprintf(stderr, "mproc: spawned child: %s\n", mproc_last_error());
     return 255;

@@ -183,9 +183,10 @@ static mproc_status_t import_queue(const void *state, size_t len, void **out) {
   int closed = (int)mp_read_u64(&r);
   if (r.bad || r.pos != len)
     return mp_fail(MPROC_ESPAWN, "bootstrap: malformed queue");
-  mp_shm_t *shm;
-  mproc_status_t st = mp_shm_from_handle(&shm, h, size);
+  mp_shm_t *shm; /* a view of its own: see mp_object_note_inherited */
+  mproc_status_t st = mp_shm_open_handle(&shm, h, size);
   if (st != MPROC_OK) return st;
+  mp_object_note_inherited(h);
   shared_t *s = mp_shm_base(shm);
   if (size < sizeof *s || s->magic != QUEUE_MAGIC ||
       sizeof *s + s->capacity_words * 8 != size) {

@@ -182,7 +182,9 @@ mproc_status_t mproc_process_daemon(const mproc_process_t *p, int *out);
  * value, ...) to a process before it starts, so that its task can use it:
  * in the child, mproc_attached(i) returns the i-th attached object. Under
  * fork that is the very object; under spawn a copy bound to the same OS
- * resources. The object must stay alive until start() returns.
+ * resources through handles of its own (an object attached twice is two
+ * views; freeing one leaves the other's handles alone). Listeners are not
+ * shareable. The object must stay alive until start() returns.
  * Errors: MPROC_EINVAL (NULL, or not a live mproc object), MPROC_ESTATE
  *         (started or closed), MPROC_ENOMEM. */
 mproc_status_t mproc_process_attach(mproc_process_t *p, void *object);

@@ -192,6 +192,101 @@ TEST_P(AuditIpc, NowaitCallsBehindAWaitingHolderAnswerFullAndEmpty) {
   mproc_queue_free(q);
 }
 
+// ---- #13: one object attached twice ---------------------------------------
+
+// Child: the queue is attached at 0 and 1, a pipe end to report on at 2.
+// It frees view 0, opens a new pipe (which may take the number of the
+// descriptor just closed), frees view 1, and checks the new pipe and the
+// report end still work. Exit 0 when all did.
+MPROC_TASK(queue_twice_task) {
+  (void)arg, (void)arg_len;
+  mproc_queue_t *a = Attached<mproc_queue_t>(0);
+  mproc_queue_t *b = Attached<mproc_queue_t>(1);
+  mproc_connection_t *report = Attached<mproc_connection_t>(2);
+  if (!a || !b || !report) return 1;
+  if (mproc_queue_put_bytes(b, "from b", 6, 10) != MPROC_OK) return 2;
+  if (b != a) mproc_queue_free(a);
+  mproc_connection_t *r, *w;
+  if (mproc_pipe(1, &r, &w) != MPROC_OK) return 3;
+  if (mproc_queue_put_bytes(b, "still b", 7, 10) != MPROC_OK) return 4;
+  mproc_queue_free(b);
+  if (mproc_connection_send_bytes(w, "x", 1, 0, MPROC_REST, 10) != MPROC_OK)
+    return 5;  // the second free closed the new pipe
+  char c;
+  size_t len;
+  if (mproc_connection_recv_bytes_into(r, &c, 1, 0, &len, 10) != MPROC_OK)
+    return 6;
+  mproc_connection_free(r);
+  mproc_connection_free(w);
+  return mproc_connection_send_bytes(report, "ok", 2, 0, MPROC_REST, 10) ==
+                 MPROC_OK ? 0 : 7;
+}
+
+TEST_P(AuditIpc, QueueAttachedTwiceGivesTwoViewsThatFreeIndependently) {
+  mproc_queue_t *q;
+  ASSERT_EQ(mproc_queue_create(&q, 0, 0), MPROC_OK);
+  mproc_connection_t *r, *w;
+  ASSERT_EQ(mproc_pipe(0, &r, &w), MPROC_OK);
+  mproc_process_t *p = Start(GetParam(), queue_twice_task, {q, q, w});
+  EXPECT_EQ(Finish(p), 0);
+  char buf[16];
+  size_t len = 0;
+  ASSERT_EQ(mproc_queue_get_bytes_into(q, buf, sizeof buf, &len, 10),
+            MPROC_OK);
+  EXPECT_EQ(std::string(buf, len), "from b");
+  ASSERT_EQ(mproc_queue_get_bytes_into(q, buf, sizeof buf, &len, 10),
+            MPROC_OK);
+  EXPECT_EQ(std::string(buf, len), "still b");
+  ASSERT_EQ(mproc_connection_recv_bytes_into(r, buf, sizeof buf, 0, &len, 10),
+            MPROC_OK);
+  EXPECT_EQ(std::string(buf, len), "ok");
+  mproc_connection_free(r);
+  mproc_connection_free(w);
+  mproc_queue_free(q);
+}
+
+// Child: one write end attached at 0 and 1, an event at 2. Sends on each
+// view and frees it, then waits for the event: meanwhile the parent must
+// see end of stream, i.e. no copy of the end is left open in the child.
+MPROC_TASK(connection_twice_task) {
+  (void)arg, (void)arg_len;
+  mproc_connection_t *a = Attached<mproc_connection_t>(0);
+  mproc_connection_t *b = Attached<mproc_connection_t>(1);
+  mproc_event_t *done = Attached<mproc_event_t>(2);
+  if (!a || !b || !done) return 1;
+  if (mproc_connection_send_bytes(a, "one", 3, 0, MPROC_REST, 10) != MPROC_OK)
+    return 2;
+  if (b != a) mproc_connection_free(a);
+  if (mproc_connection_send_bytes(b, "two", 3, 0, MPROC_REST, 10) != MPROC_OK)
+    return 3;  // freeing the first view closed the second's handle
+  mproc_connection_free(b);
+  return mproc_event_wait(done, 60) == MPROC_OK ? 0 : 4;
+}
+
+TEST_P(AuditIpc, ConnectionAttachedTwiceGivesTwoViewsAndNoHiddenCopy) {
+  mproc_connection_t *r, *w;
+  ASSERT_EQ(mproc_pipe(0, &r, &w), MPROC_OK);
+  mproc_event_t *done;
+  ASSERT_EQ(mproc_event_create(&done), MPROC_OK);
+  mproc_process_t *p = Start(GetParam(), connection_twice_task, {w, w, done});
+  mproc_connection_free(w);  // the child's views are the only writers now
+  char buf[8];
+  size_t len = 0;
+  ASSERT_EQ(mproc_connection_recv_bytes_into(r, buf, sizeof buf, 0, &len, 30),
+            MPROC_OK);
+  EXPECT_EQ(std::string(buf, len), "one");
+  EXPECT_EQ(mproc_connection_recv_bytes_into(r, buf, sizeof buf, 0, &len, 30),
+            MPROC_OK);
+  EXPECT_EQ(std::string(buf, len), "two");
+  EXPECT_EQ(mproc_connection_recv_bytes_into(r, buf, sizeof buf, 0, &len, 30),
+            MPROC_EOF)
+      << "the child still holds a copy of the write end";
+  mproc_event_set(done);
+  EXPECT_EQ(Finish(p), 0);
+  mproc_event_free(done);
+  mproc_connection_free(r);
+}
+
 INSTANTIATE_TEST_SUITE_P(Methods, AuditIpc, MPROC_START_METHOD_CSTRS);
 
 }  // namespace
