@@ -818,17 +818,29 @@ mproc_status_t mproc_listener_address(const mproc_listener_t *l,
                                       const char **out);
 
 /* Accepts one client and authenticates it. The timeout covers both, but
- * the handshake always gets at least 1 s, so that polling for clients with
- * timeout 0 works; a client that stalls in the handshake is dropped at its
- * deadline (MPROC_ETIMEDOUT), never holding the listener.
- * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ETIMEDOUT, MPROC_EAUTH
- *         (the client failed the challenge, or refused ours: the
- *         connection is dropped before any of its messages is read),
- *         MPROC_EOF (the client went away during the handshake),
- *         MPROC_ENOMEM, MPROC_ESYS. */
+ * an accepted client's handshake always gets min(1 s, handshake timeout),
+ * so that polling for clients with timeout 0 works, and never more than
+ * the listener's handshake timeout (mproc_listener_set_handshake_timeout,
+ * default MPROC_HANDSHAKE_TIMEOUT), whatever accept's timeout, even
+ * MPROC_FOREVER. A client that stays silent, stalls in mid-message or
+ * hangs up during the handshake is dropped, and accept goes on waiting for
+ * the next client within its own timeout; it never holds the listener.
+ * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ETIMEDOUT (no client, or
+ *         none completed the handshake, in time), MPROC_EAUTH (the client
+ *         failed the challenge, refused ours, or sent an oversized or
+ *         malformed handshake message: the connection is dropped before
+ *         any of its messages is read), MPROC_ENOMEM, MPROC_ESYS. */
 mproc_status_t mproc_listener_accept(mproc_listener_t *l,
                                      mproc_connection_t **out,
                                      double timeout);
+
+/* How long an accepted client has at most to complete the handshake
+ * (seconds, finite and > 0; default MPROC_HANDSHAKE_TIMEOUT, 5 s). Bounds
+ * what a silent or stalled client costs a waiting accept.
+ * Errors: MPROC_EINVAL (NULL l; NaN, infinite, zero or negative). */
+#define MPROC_HANDSHAKE_TIMEOUT 5.0
+mproc_status_t mproc_listener_set_handshake_timeout(mproc_listener_t *l,
+                                                    double seconds);
 
 /* Stops listening, removes a Unix-domain path, releases l. NULL is fine. */
 mproc_status_t mproc_listener_close(mproc_listener_t *l);
@@ -839,8 +851,10 @@ mproc_status_t mproc_listener_close(mproc_listener_t *l);
  *         authkey arguments, NaN timeout), MPROC_EAUTH (wrong key, or the
  *         server wanted none/another protocol), MPROC_ETIMEDOUT (no answer
  *         to connect, or no challenge came: e.g. the server has no key),
- *         MPROC_EOF,
- *         MPROC_ENOMEM, MPROC_ESYS (refused, no such path). */
+ *         MPROC_EOF, MPROC_ENOMEM, MPROC_ESYS (refused, no such path).
+ *         With a timeout, a silent server, one that stalls in mid-message
+ *         (MPROC_ETIMEDOUT) or announces an oversized handshake message
+ *         (MPROC_EAUTH, at once) cannot hold the call past it. */
 mproc_status_t mproc_client(const char *address, const void *authkey,
                             size_t authkey_len, mproc_connection_t **out,
                             double timeout);

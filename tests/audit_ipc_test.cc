@@ -7,10 +7,18 @@
 
 #include "tests/start_methods.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <future>
 #include <string>
+#include <vector>
 
 #include "core/queue_testing.h"
 #include "mproc.h"
@@ -285,6 +293,256 @@ TEST_P(AuditIpc, ConnectionAttachedTwiceGivesTwoViewsAndNoHiddenCopy) {
   EXPECT_EQ(Finish(p), 0);
   mproc_event_free(done);
   mproc_connection_free(r);
+}
+
+// ---- #3: the listener's handshake is bounded, whatever accept's timeout --
+
+constexpr char kKey[] = "audit key";
+
+struct AddressArg {
+  char address[200];
+};
+
+// Child: a proper client; says hello, expects bye. 0 when all went well.
+MPROC_TASK(keyed_client_task) {
+  const AddressArg *a = static_cast<const AddressArg *>(arg);
+  (void)arg_len;
+  mproc_connection_t *c;
+  mproc_status_t st = mproc_client(a->address, kKey, strlen(kKey), &c, 30);
+  if (st != MPROC_OK) return 10 + st;
+  mproc_obj_t *hello = Str("hello"), *reply = nullptr;
+  st = mproc_connection_send(c, hello, 30);
+  if (st == MPROC_OK) st = mproc_connection_recv(c, &reply, 30);
+  int code = st != MPROC_OK ? 50 + st : Repr(reply) == "'bye'" ? 0 : 3;
+  mproc_obj_free(hello);
+  mproc_obj_free(reply);
+  mproc_connection_free(c);
+  return code;
+}
+
+mproc_listener_t *KeyedListener(double handshake_timeout) {
+  mproc_listener_t *l = nullptr;
+  EXPECT_EQ(mproc_listener_create(&l, nullptr, kKey, strlen(kKey)), MPROC_OK)
+      << mproc_last_error();
+  EXPECT_EQ(mproc_listener_set_handshake_timeout(l, handshake_timeout),
+            MPROC_OK);
+  return l;
+}
+
+std::string UnixPath(mproc_listener_t *l) {
+  const char *a = nullptr;
+  mproc_listener_address(l, &a);
+  std::string s = a;
+  return s.rfind("unix:", 0) == 0 ? s.substr(5) : s;
+}
+
+// A raw client on the listener's socket, to send what no mproc client does.
+int RawConnect(mproc_listener_t *l) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un a = {};
+  a.sun_family = AF_UNIX;
+  snprintf(a.sun_path, sizeof a.sun_path, "%s", UnixPath(l).c_str());
+  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a), 0);
+  return fd;
+}
+
+// Runs accept(timeout) on another thread; the status, or -1 when it had not
+// returned within `bound` seconds (then *c is left for the caller).
+struct AcceptResult {
+  int status;
+  mproc_connection_t *c;
+};
+std::future<AcceptResult> AcceptAsync(mproc_listener_t *l, double timeout) {
+  return std::async(std::launch::async, [l, timeout] {
+    AcceptResult r = {0, nullptr};
+    r.status = mproc_listener_accept(l, &r.c, timeout);
+    return r;
+  });
+}
+
+bool ReturnsWithin(std::future<AcceptResult> &f, double seconds) {
+  return f.wait_for(std::chrono::duration<double>(seconds)) ==
+         std::future_status::ready;
+}
+
+// Talks to a keyed_client_task on c: hello in, bye out.
+void ServeHello(mproc_connection_t *c) {
+  mproc_obj_t *v = nullptr;
+  ASSERT_EQ(mproc_connection_recv(c, &v, 30), MPROC_OK);
+  EXPECT_EQ(ReprFree(v), "'hello'");
+  mproc_obj_t *bye = Str("bye");
+  EXPECT_EQ(mproc_connection_send(c, bye, 30), MPROC_OK);
+  mproc_obj_free(bye);
+}
+
+// A client that connects and says nothing used to hold accept(FOREVER)
+// for ever, and the proper client queued behind it was never served.
+TEST_P(AuditIpc, AcceptForeverDropsASilentClientAndServesTheNext) {
+  mproc_listener_t *l = KeyedListener(1.0);
+  mproc_connection_t *silent = nullptr;  // keyless: connects, sends nothing
+  const char *address;
+  mproc_listener_address(l, &address);
+  ASSERT_EQ(mproc_client(address, nullptr, 0, &silent, 10), MPROC_OK);
+  AddressArg a = {};
+  snprintf(a.address, sizeof a.address, "%s", address);
+  mproc_process_t *p = Start(GetParam(), keyed_client_task, {}, &a, sizeof a);
+  auto done = AcceptAsync(l, MPROC_FOREVER);
+  bool returned = ReturnsWithin(done, 30);
+  EXPECT_TRUE(returned) << "accept(FOREVER) is held by a silent client";
+  mproc_connection_free(silent);  // unblocks a stuck accept
+  AcceptResult r = done.get();
+  EXPECT_EQ(r.status, MPROC_OK) << mproc_last_error();
+  if (r.status == MPROC_OK) ServeHello(r.c);
+  mproc_connection_free(r.c);
+  mproc_listener_close(l);  // a child still waiting for a server sees EOF
+  EXPECT_EQ(Finish(p), 0);
+}
+
+// Serves one proper client from a thread of this process after the bad
+// one; returns the client's status.
+std::future<int> ProperClientAsync(mproc_listener_t *l) {
+  const char *address;
+  mproc_listener_address(l, &address);
+  std::string addr = address;
+  return std::async(std::launch::async, [addr] {
+    mproc_connection_t *c = nullptr;
+    int st = mproc_client(addr.c_str(), kKey, strlen(kKey), &c, 30);
+    mproc_connection_free(c);
+    return st;
+  });
+}
+
+// Half a length header, then nothing: dropped at the handshake deadline;
+// accept(FOREVER) goes on to the next client.
+TEST(AuditListener, ClientStallingInMidMessageIsDroppedAndTheNextServed) {
+  mproc_listener_t *l = KeyedListener(0.5);
+  int fd = RawConnect(l);
+  auto t = std::chrono::steady_clock::now();
+  ASSERT_EQ(write(fd, "\0\0", 2), 2);
+  auto client = ProperClientAsync(l);
+  auto done = AcceptAsync(l, MPROC_FOREVER);
+  bool returned = ReturnsWithin(done, 30);
+  EXPECT_TRUE(returned) << "accept(FOREVER) is held by a stalled client";
+  close(fd);
+  AcceptResult r = done.get();
+  EXPECT_EQ(r.status, MPROC_OK) << mproc_last_error();
+  EXPECT_GE(Since(t), 0.5);  // the stalled one had its deadline
+  mproc_connection_free(r.c);
+  EXPECT_EQ(client.get(), MPROC_OK);
+  mproc_listener_close(l);
+}
+
+// A length prefix announcing 2 GiB (or 2^62 bytes): refused as an
+// oversized handshake message at once, nothing allocated or awaited.
+TEST(AuditListener, HugeLengthPrefixIsRefusedAtOnce) {
+  const std::vector<std::string> prefixes = {
+      std::string("\x7f\xff\xff\xff", 4),
+      std::string("\xff\xff\xff\xff\x40\0\0\0\0\0\0\0", 12)};
+  for (const std::string &prefix : prefixes) {
+    mproc_listener_t *l = KeyedListener(30);
+    int fd = RawConnect(l);
+    ASSERT_EQ(write(fd, prefix.data(), prefix.size()),
+              (ssize_t)prefix.size());
+    auto done = AcceptAsync(l, MPROC_FOREVER);
+    bool returned = ReturnsWithin(done, 10);
+    EXPECT_TRUE(returned) << "accept waits for a 2 GiB handshake message";
+    close(fd);
+    AcceptResult r = done.get();
+    EXPECT_EQ(r.status, MPROC_EAUTH) << mproc_last_error();
+    mproc_connection_free(r.c);
+    // The listener is fine: the next proper client is served.
+    auto client = ProperClientAsync(l);
+    r = AcceptResult{mproc_listener_accept(l, &r.c, 30), nullptr};
+    EXPECT_EQ(r.status, MPROC_OK) << mproc_last_error();
+    EXPECT_EQ(client.get(), MPROC_OK);
+    mproc_listener_close(l);
+  }
+}
+
+// accept with timeout 0 or a finite timeout and a silent client: returns
+// ETIMEDOUT at the handshake deadline (not the caller's, which is shorter).
+TEST(AuditListener, AcceptWithShortTimeoutAndASilentClientIsBounded) {
+  for (double timeout : {0.0, 0.2}) {
+    mproc_listener_t *l = KeyedListener(0.5);
+    int fd = RawConnect(l);
+    auto t = std::chrono::steady_clock::now();
+    auto done = AcceptAsync(l, timeout);
+    bool returned = ReturnsWithin(done, 10);
+    EXPECT_TRUE(returned) << "accept(" << timeout << ") with a silent client";
+    close(fd);
+    AcceptResult r = done.get();
+    EXPECT_EQ(r.status, MPROC_ETIMEDOUT) << mproc_last_error();
+    EXPECT_GE(Since(t), 0.5);
+    mproc_listener_close(l);
+  }
+}
+
+// A raw server (a Unix socket that accepts and then sends what it is told)
+// for the client's side of the handshake.
+struct RawServer {
+  std::string path;
+  int fd = -1;
+  explicit RawServer(const std::string &tag) {
+    path = "/tmp/mproc-audit-" + tag + "-" + std::to_string(getpid());
+    unlink(path.c_str());
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = {};
+    a.sun_family = AF_UNIX;
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+    EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a), 0);
+    EXPECT_EQ(listen(fd, 8), 0);
+  }
+  ~RawServer() {
+    close(fd);
+    unlink(path.c_str());
+  }
+};
+
+// mproc_client with a timeout against a server that is silent, stalls in
+// mid-message or announces a huge challenge: bounded, every time.
+TEST(AuditListener, ClientHandshakeAgainstABadServerIsBounded) {
+  const std::vector<std::string> sends = {
+      "", std::string("\0\0", 2), std::string("\x7f\xff\xff\xff", 4)};
+  const mproc_status_t expect[] = {MPROC_ETIMEDOUT, MPROC_ETIMEDOUT,
+                                   MPROC_EAUTH};
+  for (size_t i = 0; i < sends.size(); i++) {
+    RawServer server("client" + std::to_string(i));
+    auto client = std::async(std::launch::async, [&server] {
+      mproc_connection_t *c = nullptr;
+      int st = mproc_client(("unix:" + server.path).c_str(), kKey,
+                            strlen(kKey), &c, 0.5);
+      mproc_connection_free(c);
+      return st;
+    });
+    int peer = accept(server.fd, nullptr, nullptr);
+    ASSERT_GE(peer, 0);
+    if (!sends[i].empty()) {
+      ASSERT_EQ(write(peer, sends[i].data(), sends[i].size()),
+                (ssize_t)sends[i].size());
+    }
+    bool returned = client.wait_for(std::chrono::seconds(10)) ==
+                    std::future_status::ready;
+    EXPECT_TRUE(returned) << "client handshake case " << i;
+    close(peer);
+    EXPECT_EQ(client.get(), expect[i]) << "case " << i;
+  }
+}
+
+TEST(AuditListener, HandshakeTimeoutMustBeFiniteAndPositive) {
+  mproc_listener_t *l = KeyedListener(1);
+  EXPECT_EQ(mproc_listener_set_handshake_timeout(l, 0), MPROC_EINVAL);
+  EXPECT_EQ(mproc_listener_set_handshake_timeout(l, -1), MPROC_EINVAL);
+  EXPECT_EQ(mproc_listener_set_handshake_timeout(l, std::nan("")),
+            MPROC_EINVAL);
+  EXPECT_EQ(mproc_listener_set_handshake_timeout(l, INFINITY), MPROC_EINVAL);
+  EXPECT_EQ(mproc_listener_set_handshake_timeout(nullptr, 1), MPROC_EINVAL);
+  EXPECT_EQ(mproc_listener_set_handshake_timeout(l, 0.25), MPROC_OK);
+  mproc_process_t *p = nullptr;
+  ASSERT_EQ(mproc_process_create(&p, nullptr, keyed_client_task, nullptr, 0),
+            MPROC_OK);
+  EXPECT_EQ(mproc_process_attach(p, l), MPROC_EINVAL);  // not shareable
+  mproc_process_close(p);
+  mproc_listener_close(l);
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, AuditIpc, MPROC_START_METHOD_CSTRS);
