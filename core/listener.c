@@ -14,6 +14,7 @@
  */
 #include <math.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,8 @@ struct mproc_listener {
   mp_handle_t handle;
   char *address;   /* as clients give it (the port filled in) */
   char *unix_path; /* to remove on close, or NULL */
+  long creator_pid; /* the process that bound unix_path: it alone removes it */
+  struct mproc_listener *next_live; /* in live_paths */
   unsigned char *authkey;
   size_t authkey_len;
   double handshake_timeout;
@@ -173,7 +176,9 @@ static mproc_status_t authenticate(mproc_connection_t *c, int server,
 
 /* ---- Listener ----------------------------------------------------- */
 
-static int temp_counter;
+/* Atomic: listeners made by several threads at once get distinct numbers
+ * (and unsigned: it wraps instead of overflowing). */
+static _Atomic unsigned temp_counter;
 
 /* A fresh path in the temporary directory (CPython's arbitrary_address). */
 static char *arbitrary_path(void) {
@@ -184,10 +189,55 @@ static char *arbitrary_path(void) {
   size_t size = strlen(dir) + 64;
   char *path = malloc(size);
   if (path)
-    snprintf(path, size, "unix:%s/mproc-%ld-%d-%02x%02x%02x%02x%02x%02x", dir,
-             mp_getpid(), temp_counter++, rnd[0], rnd[1], rnd[2], rnd[3],
-             rnd[4], rnd[5]);
+    snprintf(path, size, "unix:%s/mproc-%ld-%u-%02x%02x%02x%02x%02x%02x", dir,
+             mp_getpid(), atomic_fetch_add(&temp_counter, 1), rnd[0], rnd[1],
+             rnd[2], rnd[3], rnd[4], rnd[5]);
   return path;
+}
+
+/* ---- socket files ----------------------------------------------- */
+
+/* Listeners with a socket file, so that the process that bound one removes
+ * it at exit even if the program never closed it (CPython's Finalize of
+ * the path). Only that process ever removes it: a forked child inherits
+ * this list and the listeners but owns none of their files. Guarded by
+ * the registry lock, which fork holds, so a child never copies it torn. */
+static mproc_listener_t *live_paths;
+
+static void track_path(mproc_listener_t *l) {
+  mp_registry_lock();
+  l->next_live = live_paths;
+  live_paths = l;
+  mp_registry_unlock();
+}
+
+static void untrack_path(mproc_listener_t *l) {
+  mp_registry_lock();
+  for (mproc_listener_t **p = &live_paths; *p; p = &(*p)->next_live)
+    if (*p == l) {
+      *p = l->next_live;
+      break;
+    }
+  mp_registry_unlock();
+}
+
+/* Removes l's socket file if this process bound it; never again after. */
+static void remove_own_path(mproc_listener_t *l) {
+  if (l->unix_path && l->creator_pid == mp_getpid())
+    mp_unlink_socket_path(l->unix_path);
+  free(l->unix_path);
+  l->unix_path = NULL;
+}
+
+void mp_listener_exit_cleanup(void) {
+  mp_registry_lock();
+  mproc_listener_t *l = live_paths;
+  live_paths = NULL;
+  mp_registry_unlock();
+  for (mproc_listener_t *next; l; l = next) {
+    next = l->next_live;
+    remove_own_path(l);
+  }
 }
 
 static mproc_status_t listen_on(mproc_listener_t *l, const char *text) {
@@ -198,8 +248,10 @@ static mproc_status_t listen_on(mproc_listener_t *l, const char *text) {
     st = mp_listen_unix(a.path, 128, &l->handle);
     if (st == MPROC_OK) {
       l->unix_path = a.path;
+      l->creator_pid = mp_getpid();
       a.path = NULL;
       l->address = mp_strdup(text);
+      track_path(l);
     }
   } else {
     int port;
@@ -340,10 +392,10 @@ mproc_status_t mproc_listener_set_handshake_timeout(mproc_listener_t *l,
 mproc_status_t mproc_listener_close(mproc_listener_t *l) {
   if (l == NULL) return MPROC_OK;
   mp_handle_close(l->handle);
-  if (l->unix_path) mp_unlink_socket_path(l->unix_path);
+  if (l->unix_path) untrack_path(l);
+  remove_own_path(l);
   if (l->authkey) sodium_memzero(l->authkey, l->authkey_len);
   free(l->authkey);
-  free(l->unix_path);
   free(l->address);
   free(l);
   return MPROC_OK;

@@ -634,6 +634,9 @@ mproc_status_t mproc_wait(const mproc_sentinel_t *sentinels, size_t n,
 #define DAEMON_GRACE_SECONDS 2.0
 
 void mp_process_exit_cleanup(void) {
+  /* First, as CPython's finalizers of priority 0: no client can connect
+   * while the children are joined. */
+  mp_listener_exit_cleanup();
   /* Snapshot under the lock, then wait without it. */
   mp_registry_lock();
   size_t n = 0;

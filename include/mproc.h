@@ -804,7 +804,9 @@ mproc_status_t mproc_connection_free(mproc_connection_t *c);
 typedef struct mproc_listener mproc_listener_t;
 
 /* Listens on address; NULL picks a new Unix-domain path in the temporary
- * directory. authkey NULL: no authentication.
+ * directory. authkey NULL: no authentication. A Unix-domain socket file is
+ * removed by the process that created the listener only: at close, or at
+ * its exit if it never closed it (a forked child's copy never removes it).
  * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL out; authkey NULL with
  *         authkey_len > 0, or empty; malformed address; unknown host),
  *         MPROC_ENOMEM, MPROC_ESYS (address in use, no permission). */
@@ -842,7 +844,8 @@ mproc_status_t mproc_listener_accept(mproc_listener_t *l,
 mproc_status_t mproc_listener_set_handshake_timeout(mproc_listener_t *l,
                                                     double seconds);
 
-/* Stops listening, removes a Unix-domain path, releases l. NULL is fine. */
+/* Stops listening, removes the Unix-domain path if this process created
+ * the listener (not in a forked child), releases l. NULL is fine. */
 mproc_status_t mproc_listener_close(mproc_listener_t *l);
 
 /* Connects to a Listener (CPython's Client) and authenticates with

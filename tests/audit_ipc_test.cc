@@ -545,6 +545,86 @@ TEST(AuditListener, HandshakeTimeoutMustBeFiniteAndPositive) {
   mproc_listener_close(l);
 }
 
+// ---- #6: socket files: removed at exit, and only by their creator --------
+
+bool PathExists(const std::string &path) { return access(path.c_str(), F_OK) == 0; }
+
+// Child: makes a listener on a fresh path, reports the path on the
+// attached end, and returns without closing the listener.
+MPROC_TASK(leaky_listener_task) {
+  (void)arg, (void)arg_len;
+  mproc_connection_t *report = Attached<mproc_connection_t>(0);
+  mproc_listener_t *l;
+  if (mproc_listener_create(&l, nullptr, nullptr, 0) != MPROC_OK) return 1;
+  const char *address;
+  mproc_listener_address(l, &address);
+  return mproc_connection_send_bytes(report, address, strlen(address), 0,
+                                     MPROC_REST, 10) == MPROC_OK ? 0 : 2;
+}
+
+TEST_P(AuditIpc, ListenerNotClosedBeforeExitLeavesNoSocketFile) {
+  mproc_connection_t *r, *w;
+  ASSERT_EQ(mproc_pipe(0, &r, &w), MPROC_OK);
+  mproc_process_t *p = Start(GetParam(), leaky_listener_task, {w});
+  char buf[300];
+  size_t len = 0;
+  ASSERT_EQ(mproc_connection_recv_bytes_into(r, buf, sizeof buf - 1, 0, &len,
+                                             30), MPROC_OK);
+  EXPECT_EQ(Finish(p), 0);
+  std::string path = std::string(buf, len).substr(5);  // "unix:..."
+  EXPECT_FALSE(PathExists(path)) << path << " left behind";
+  unlink(path.c_str());
+  mproc_connection_free(r);
+  mproc_connection_free(w);
+}
+
+struct InheritedListenerArg {
+  mproc_listener_t *listener;  // meaningful in a forked child only
+};
+
+// Forked child: closes its inherited copy of the parent's listener, exits.
+MPROC_TASK(close_inherited_listener_task) {
+  const InheritedListenerArg *a = static_cast<const InheritedListenerArg *>(arg);
+  (void)arg_len;
+  return mproc_listener_close(a->listener) == MPROC_OK ? 0 : 1;
+}
+
+// Exits without touching it (its exit duties must leave it alone too).
+MPROC_TASK(ignore_inherited_listener_task) {
+  (void)arg, (void)arg_len;
+  return 0;
+}
+
+// Only the process that bound a socket path removes it: a forked child
+// closing its copy of the listener, or just exiting, leaves the parent's
+// listener reachable.
+TEST(AuditListener, ForkedChildNeverRemovesItsParentsSocketFile) {
+  bool can_fork = false;
+  for (const char *const *m = mproc_all_start_methods(); *m; m++)
+    can_fork = can_fork || strcmp(*m, "fork") == 0;
+  if (!can_fork) GTEST_SKIP() << "no fork on this platform";
+  mproc_listener_t *l;
+  ASSERT_EQ(mproc_listener_create(&l, nullptr, nullptr, 0), MPROC_OK);
+  std::string path = UnixPath(l);
+  InheritedListenerArg a = {l};
+  for (mproc_task_fn task :
+       {close_inherited_listener_task, ignore_inherited_listener_task}) {
+    mproc_process_t *p = Start("fork", task, {}, &a, sizeof a);
+    EXPECT_EQ(Finish(p), 0);
+    EXPECT_TRUE(PathExists(path)) << "a forked child removed " << path;
+    const char *address;
+    mproc_listener_address(l, &address);
+    mproc_connection_t *c = nullptr, *s = nullptr;
+    EXPECT_EQ(mproc_client(address, nullptr, 0, &c, 10), MPROC_OK)
+        << mproc_last_error();
+    EXPECT_EQ(mproc_listener_accept(l, &s, 10), MPROC_OK);
+    mproc_connection_free(c);
+    mproc_connection_free(s);
+  }
+  mproc_listener_close(l);
+  EXPECT_FALSE(PathExists(path)) << "close by the creator removes it";
+}
+
 INSTANTIATE_TEST_SUITE_P(Methods, AuditIpc, MPROC_START_METHOD_CSTRS);
 
 }  // namespace
