@@ -300,24 +300,33 @@ static int holder_is_waiting(_Atomic uint32_t *holder_waits) {
   return tid != 0 && mp_thread_alive(tid);
 }
 
-/* Takes a side's lock. A lock whose owner died is simply taken over:
- * nothing needs repairing (see the top of the file). Within the deadline
- * as such; a shorter one is stretched to LOCK_GRACE_SECONDS unless the
- * holder waits for room (data): the queue is full (empty) then, and the
- * caller's own deadline decides. */
-static mproc_status_t lock(mp_lock_state_t *m, _Atomic uint32_t *holder_waits,
-                           double deadline) {
-  double left = mp_time_left(deadline);
-  mproc_status_t st = acquire(m, left >= 0 && left < LOCK_GRACE_SECONDS
-                                     ? 0 : left);
+/* Takes a side's lock for a call with a short timeout: waits up to
+ * LOCK_GRACE_SECONDS for a holder that copies, but only for the caller's
+ * own deadline once the holder says it waits for room (data). */
+static mproc_status_t lock_briefly(mp_lock_state_t *m,
+                                   _Atomic uint32_t *holder_waits,
+                                   double deadline) {
   double grace = mp_deadline(LOCK_GRACE_SECONDS);
+  mproc_status_t st = acquire(m, 0);
   while (st == MPROC_ETIMEDOUT && !holder_is_waiting(holder_waits) &&
          mp_time_left(grace) > 0) {
     double slice = mp_time_left(grace);
     st = acquire(m, slice < LOCK_SLICE_SECONDS ? slice : LOCK_SLICE_SECONDS);
   }
   if (st == MPROC_ETIMEDOUT) st = acquire(m, mp_time_left(deadline));
-  if (st == MPROC_OK) atomic_store(holder_waits, 0); /* a dead holder's */
+  return st;
+}
+
+/* Takes a side's lock by the deadline (a short one: lock_briefly). A lock
+ * whose owner died is simply taken over: nothing needs repairing (see the
+ * top of the file), except a flag the dead holder left. */
+static mproc_status_t lock(mp_lock_state_t *m, _Atomic uint32_t *holder_waits,
+                           double deadline) {
+  double left = mp_time_left(deadline);
+  mproc_status_t st = left >= 0 && left < LOCK_GRACE_SECONDS
+                          ? lock_briefly(m, holder_waits, deadline)
+                          : acquire(m, left);
+  if (st == MPROC_OK) atomic_store(holder_waits, 0);
   return st;
 }
 
