@@ -352,7 +352,7 @@ mproc_status_t mproc_listener_accept(mproc_listener_t *l,
   mproc_status_t st = mp_check_timeout(timeout, "listener_accept");
   if (st != MPROC_OK) return st;
   double deadline = mp_deadline(timeout);
-  int drops = 0;
+  size_t drops = 0; /* wide: accept(MPROC_FOREVER) may drop many */
   for (;;) {
     mp_handle_t h = MP_NO_HANDLE;
     /* After a drop, only within accept's deadline: a stream of bad clients
@@ -362,7 +362,7 @@ mproc_status_t mproc_listener_accept(mproc_listener_t *l,
     if (st == MPROC_ETIMEDOUT && drops)
       return mp_fail(MPROC_ETIMEDOUT,
                      "listener_accept: no client completed the handshake in "
-                     "%gs (%d dropped: silent, stalled or gone)",
+                     "%gs (%zu dropped: silent, stalled or gone)",
                      timeout, drops);
     if (st == MPROC_ETIMEDOUT)
       return mp_fail(MPROC_ETIMEDOUT, "listener_accept: no client in %gs",
