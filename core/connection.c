@@ -148,8 +148,11 @@ static mproc_status_t import_connection(const void *state, size_t len,
   if (r.bad || r.pos != len || buffered > READ_AHEAD)
     return mp_fail(MPROC_ESPAWN, "bootstrap: malformed connection");
   mproc_connection_t *c = NULL;
-  mp_handle_adopt(h);
-  mproc_status_t st = mp_connection_wrap(h, flags & 1, (flags >> 1) & 1, &c);
+  mp_handle_t own; /* a handle of its own: see mp_object_note_inherited */
+  mproc_status_t st = mp_handle_duplicate(h, &own);
+  if (st != MPROC_OK) return st;
+  mp_object_note_inherited(h);
+  st = mp_connection_wrap(own, flags & 1, (flags >> 1) & 1, &c);
   if (st != MPROC_OK) return st;
   c->broken = (flags >> 2) & 1;
   c->have_header = (flags >> 3) & 1;

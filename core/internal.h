@@ -38,6 +38,10 @@ int mp_process_run_spawned(const void *blob, size_t len);
  * terminate daemon children, join the others. */
 void mp_process_exit_cleanup(void);
 
+/* Exit duty of listener.c: removes the socket files this process bound
+ * and did not close (a forked child's inherited ones are not its own). */
+void mp_listener_exit_cleanup(void);
+
 /* Timeouts (core/timeout.c). MPROC_EINVAL with a detail when NaN. */
 mproc_status_t mp_check_timeout(double timeout, const char *what);
 /* The deadline of a timeout starting now (-1: none). */

@@ -12,7 +12,9 @@
  * read with a 256-byte limit, so a peer without the key cannot make the
  * other side read its payload: the server's first read is the answer.
  */
+#include <math.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,15 +27,16 @@
 #define FAILURE "#FAILURE#"
 #define NONCE_BYTES 32
 #define HANDSHAKE_MAX 256
-/* The least time an accepted client gets to answer the challenge. */
-#define HANDSHAKE_SECONDS 1.0
 
 struct mproc_listener {
   mp_handle_t handle;
   char *address;   /* as clients give it (the port filled in) */
   char *unix_path; /* to remove on close, or NULL */
+  long creator_pid; /* the process that bound unix_path: it alone removes it */
+  struct mproc_listener *next_live; /* in live_paths */
   unsigned char *authkey;
   size_t authkey_len;
+  double handshake_timeout;
 };
 
 /* ---- addresses ---------------------------------------------------- */
@@ -97,13 +100,17 @@ static void hmac(const unsigned char *key, size_t key_len,
   sodium_memzero(&st, sizeof st);
 }
 
-/* Receives one handshake message (at most HANDSHAKE_MAX bytes). */
+/* Receives one handshake message (at most HANDSHAKE_MAX bytes, the whole
+ * of it by deadline). A length prefix announcing more, or a negative one,
+ * is refused at once: nothing is allocated or awaited for it. */
 static mproc_status_t recv_small(mproc_connection_t *c, unsigned char *buf,
                                  size_t *len, double deadline) {
   mproc_status_t st = mp_connection_recv_whole(c, buf, HANDSHAKE_MAX, len,
                                               deadline);
   if (st == MPROC_EMSGSIZE)
     return mp_fail(MPROC_EAUTH, "authentication: an oversized message");
+  if (st == MPROC_EBADMSG)
+    return mp_fail(MPROC_EAUTH, "authentication: a malformed message");
   return st;
 }
 
@@ -169,7 +176,9 @@ static mproc_status_t authenticate(mproc_connection_t *c, int server,
 
 /* ---- Listener ----------------------------------------------------- */
 
-static int temp_counter;
+/* Atomic: listeners made by several threads at once get distinct numbers
+ * (and unsigned: it wraps instead of overflowing). */
+static _Atomic unsigned temp_counter;
 
 /* A fresh path in the temporary directory (CPython's arbitrary_address). */
 static char *arbitrary_path(void) {
@@ -180,10 +189,55 @@ static char *arbitrary_path(void) {
   size_t size = strlen(dir) + 64;
   char *path = malloc(size);
   if (path)
-    snprintf(path, size, "unix:%s/mproc-%ld-%d-%02x%02x%02x%02x%02x%02x", dir,
-             mp_getpid(), temp_counter++, rnd[0], rnd[1], rnd[2], rnd[3],
-             rnd[4], rnd[5]);
+    snprintf(path, size, "unix:%s/mproc-%ld-%u-%02x%02x%02x%02x%02x%02x", dir,
+             mp_getpid(), atomic_fetch_add(&temp_counter, 1), rnd[0], rnd[1],
+             rnd[2], rnd[3], rnd[4], rnd[5]);
   return path;
+}
+
+/* ---- socket files ----------------------------------------------- */
+
+/* Listeners with a socket file, so that the process that bound one removes
+ * it at exit even if the program never closed it (CPython's Finalize of
+ * the path). Only that process ever removes it: a forked child inherits
+ * this list and the listeners but owns none of their files. Guarded by
+ * the registry lock, which fork holds, so a child never copies it torn. */
+static mproc_listener_t *live_paths;
+
+static void track_path(mproc_listener_t *l) {
+  mp_registry_lock();
+  l->next_live = live_paths;
+  live_paths = l;
+  mp_registry_unlock();
+}
+
+static void untrack_path(mproc_listener_t *l) {
+  mp_registry_lock();
+  for (mproc_listener_t **p = &live_paths; *p; p = &(*p)->next_live)
+    if (*p == l) {
+      *p = l->next_live;
+      break;
+    }
+  mp_registry_unlock();
+}
+
+/* Removes l's socket file if this process bound it; never again after. */
+static void remove_own_path(mproc_listener_t *l) {
+  if (l->unix_path && l->creator_pid == mp_getpid())
+    mp_unlink_socket_path(l->unix_path);
+  free(l->unix_path);
+  l->unix_path = NULL;
+}
+
+void mp_listener_exit_cleanup(void) {
+  mp_registry_lock();
+  mproc_listener_t *l = live_paths;
+  live_paths = NULL;
+  mp_registry_unlock();
+  for (mproc_listener_t *next; l; l = next) {
+    next = l->next_live;
+    remove_own_path(l);
+  }
 }
 
 static mproc_status_t listen_on(mproc_listener_t *l, const char *text) {
@@ -194,8 +248,10 @@ static mproc_status_t listen_on(mproc_listener_t *l, const char *text) {
     st = mp_listen_unix(a.path, 128, &l->handle);
     if (st == MPROC_OK) {
       l->unix_path = a.path;
+      l->creator_pid = mp_getpid();
       a.path = NULL;
       l->address = mp_strdup(text);
+      track_path(l);
     }
   } else {
     int port;
@@ -225,6 +281,7 @@ mproc_status_t mproc_listener_create(mproc_listener_t **out,
     return mp_fail(MPROC_ENOMEM, "listener_create");
   }
   l->handle = MP_NO_HANDLE;
+  l->handshake_timeout = MPROC_HANDSHAKE_TIMEOUT;
   st = listen_on(l, address ? address : chosen);
   free(chosen);
   if (st == MPROC_OK && authkey) {
@@ -249,6 +306,44 @@ mproc_status_t mproc_listener_address(const mproc_listener_t *l,
   return MPROC_OK;
 }
 
+/* Waits for a client by deadline and accepts it. */
+static mproc_status_t next_client(mproc_listener_t *l, double deadline,
+                                  mp_handle_t *out) {
+  mproc_status_t st;
+  do { /* mp_accept: ETIMEDOUT when the client vanished after the wait */
+    st = mp_wait_handles(&l->handle, 1, mp_time_left(deadline), NULL, NULL);
+    if (st == MPROC_OK) st = mp_accept(l->handle, out);
+  } while (st == MPROC_ETIMEDOUT && mp_time_left(deadline) != 0);
+  return st;
+}
+
+/* A client that went silent, stalled in mid-message or hung up during the
+ * handshake said nothing about the key: it is dropped, and accept goes on
+ * with the next one. A wrong answer (MPROC_EAUTH) is the caller's to see,
+ * as CPython's AuthenticationError. */
+static int dropped(mproc_status_t st) {
+  return st == MPROC_ETIMEDOUT || st == MPROC_EOF;
+}
+
+/* The least time an accepted client gets to answer (capped by the
+ * listener's handshake timeout): accept polling with timeout 0 works. */
+#define HANDSHAKE_FLOOR_SECONDS 1.0
+
+/* When the handshake with a client accepted now must be over: never later
+ * than the listener's handshake timeout, whatever accept's timeout (so a
+ * silent client cannot hold accept(MPROC_FOREVER)); within accept's own
+ * deadline, but with at least the floor. */
+static double handshake_deadline(const mproc_listener_t *l,
+                                 double accept_deadline) {
+  double own = mp_deadline(l->handshake_timeout);
+  if (accept_deadline < 0) return own;
+  double floor = l->handshake_timeout < HANDSHAKE_FLOOR_SECONDS
+                     ? own
+                     : mp_deadline(HANDSHAKE_FLOOR_SECONDS);
+  double by = accept_deadline > floor ? accept_deadline : floor;
+  return by < own ? by : own;
+}
+
 mproc_status_t mproc_listener_accept(mproc_listener_t *l,
                                      mproc_connection_t **out,
                                      double timeout) {
@@ -257,35 +352,50 @@ mproc_status_t mproc_listener_accept(mproc_listener_t *l,
   mproc_status_t st = mp_check_timeout(timeout, "listener_accept");
   if (st != MPROC_OK) return st;
   double deadline = mp_deadline(timeout);
-  mp_handle_t h = MP_NO_HANDLE;
-  do { /* mp_accept: ETIMEDOUT when the client vanished after the wait */
-    st = mp_wait_handles(&l->handle, 1, mp_time_left(deadline), NULL, NULL);
-    if (st == MPROC_OK) st = mp_accept(l->handle, &h);
-  } while (st == MPROC_ETIMEDOUT && mp_time_left(deadline) != 0);
-  if (st == MPROC_ETIMEDOUT)
-    return mp_fail(MPROC_ETIMEDOUT, "listener_accept: no client in %gs",
-                   timeout);
-  mproc_connection_t *c = NULL;
-  if (st == MPROC_OK) st = mp_connection_wrap(h, 1, 1, &c);
-  /* The handshake has at least HANDSHAKE_SECONDS even when the caller polls
-   * for clients (timeout 0): it needs the client's answer. */
-  if (st == MPROC_OK && deadline >= 0) {
-    double floor = mp_deadline(HANDSHAKE_SECONDS);
-    if (deadline < floor) deadline = floor;
+  size_t drops = 0; /* wide: accept(MPROC_FOREVER) may drop many */
+  for (;;) {
+    mp_handle_t h = MP_NO_HANDLE;
+    /* After a drop, only within accept's deadline: a stream of bad clients
+     * cannot keep accept(0) going. */
+    st = drops && mp_time_left(deadline) == 0 ? MPROC_ETIMEDOUT
+                                              : next_client(l, deadline, &h);
+    if (st == MPROC_ETIMEDOUT && drops)
+      return mp_fail(MPROC_ETIMEDOUT,
+                     "listener_accept: no client completed the handshake in "
+                     "%gs (%zu dropped: silent, stalled or gone)",
+                     timeout, drops);
+    if (st == MPROC_ETIMEDOUT)
+      return mp_fail(MPROC_ETIMEDOUT, "listener_accept: no client in %gs",
+                     timeout);
+    mproc_connection_t *c = NULL;
+    if (st == MPROC_OK) st = mp_connection_wrap(h, 1, 1, &c);
+    if (st == MPROC_OK)
+      st = authenticate(c, 1, l->authkey, l->authkey_len,
+                        handshake_deadline(l, deadline));
+    if (st == MPROC_OK) *out = c; /* authenticate freed it otherwise */
+    if (!dropped(st)) return st;
+    drops++;
   }
-  if (st == MPROC_OK)
-    st = authenticate(c, 1, l->authkey, l->authkey_len, deadline);
-  if (st == MPROC_OK) *out = c; /* authenticate freed it otherwise */
-  return st;
+}
+
+mproc_status_t mproc_listener_set_handshake_timeout(mproc_listener_t *l,
+                                                    double seconds) {
+  MP_REQUIRE(l, "listener_set_handshake_timeout: l");
+  if (!(seconds > 0 && seconds < HUGE_VAL))
+    return mp_fail(MPROC_EINVAL,
+                   "listener_set_handshake_timeout: %g (want finite, > 0)",
+                   seconds);
+  l->handshake_timeout = seconds;
+  return MPROC_OK;
 }
 
 mproc_status_t mproc_listener_close(mproc_listener_t *l) {
   if (l == NULL) return MPROC_OK;
   mp_handle_close(l->handle);
-  if (l->unix_path) mp_unlink_socket_path(l->unix_path);
+  if (l->unix_path) untrack_path(l);
+  remove_own_path(l);
   if (l->authkey) sodium_memzero(l->authkey, l->authkey_len);
   free(l->authkey);
-  free(l->unix_path);
   free(l->address);
   free(l);
   return MPROC_OK;

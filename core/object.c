@@ -20,6 +20,24 @@ const mp_object_ops_t *mp_object_kind(const char *kind) {
   return NULL;
 }
 
+/* Inherited handles an import duplicated (spawned child, bootstrap only:
+ * one thread). */
+static mp_handles_t inherited;
+
+void mp_object_note_inherited(mp_handle_t h) {
+  for (size_t i = 0; i < inherited.len; i++)
+    if (inherited.items[i] == h) return;
+  /* Out of memory: the original stays open, a leak but no harm to the
+   * imported views. */
+  mp_handles_add(&inherited, h);
+}
+
+void mp_object_close_inherited(void) {
+  for (size_t i = 0; i < inherited.len; i++)
+    mp_handle_close(inherited.items[i]);
+  mp_handles_free(&inherited);
+}
+
 void mp_object_init(mp_object_t *o, const mp_object_ops_t *ops) {
   o->magic = MP_OBJECT_MAGIC;
   o->ops = ops;

@@ -120,6 +120,16 @@ static inline mproc_status_t mp_object_check(const void *p,
  * MPROC_EINVAL (NULL out, index out of range, another kind). */
 mproc_status_t mp_attached_as(size_t index, const mp_object_ops_t *ops,
                               void **out, const char *call);
+/* Spawned child, import_state: every import takes its own duplicate of an
+ * inherited handle (mp_handle_duplicate, mp_shm_open_handle), so an object
+ * attached twice gives two views that never close each other's handle,
+ * as CPython's reduction duplicates a descriptor per unpickling. The
+ * import names the inherited original here; once every object is imported
+ * the bootstrap closes the originals (each once), so no hidden copy keeps
+ * a stream open (a peer would never see end of stream). */
+void mp_object_note_inherited(mp_handle_t h);
+/* Closes the noted originals; from then on the list is empty. */
+void mp_object_close_inherited(void);
 
 void mp_object_kind_add(mp_object_ops_t *ops);
 const mp_object_ops_t *mp_object_kind(const char *kind);

@@ -12,6 +12,7 @@
  * count larger than the bytes left to read.
  */
 #include <math.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -164,12 +165,118 @@ int mp_key_compare(const mproc_obj_t *a, const mproc_obj_t *b) {
   return a->len < b->len ? -1 : a->len > b->len;
 }
 
-static mproc_obj_t **dict_find(const mproc_obj_t *dict,
-                                 const mproc_obj_t *key) {
-  for (size_t i = 0; i < dict->len; i++)
-    if (mp_key_compare(dict->u.items[2 * i], key) == 0)
-      return &dict->u.items[2 * i];
+/* ---- the dict index ---------------------------------------------- */
+
+/* A dict keeps its entries in insertion order (u.items: key, value, ...)
+ * and, once it has DICT_INDEX_MIN entries, an open-addressing hash table
+ * of entry numbers beside them, so set and get are O(1) on average. The
+ * hash is SipHash with a key drawn per table: a decoder fed hostile input
+ * cannot choose keys that collide (Python randomises str hashes too). */
+#define DICT_INDEX_MIN 8
+
+struct mp_dict_index {
+  unsigned char key[crypto_shorthash_KEYBYTES];
+  size_t mask;    /* slot count - 1 (a power of two) */
+  size_t slot[];  /* entry number + 1; 0: empty */
+};
+
+static uint64_t key_hash(const struct mp_dict_index *x, const mproc_obj_t *k) {
+  unsigned char out[crypto_shorthash_BYTES], buf[8];
+  const unsigned char *p = buf;
+  size_t n = sizeof buf;
+  if (k->kind == MPROC_INT) {
+    for (int i = 0; i < 8; i++)
+      buf[i] = (unsigned char)((uint64_t)k->u.i >> (8 * i));
+  } else {
+    p = (const unsigned char *)k->u.s;
+    n = k->len;
+  }
+  crypto_shorthash(out, p, n, x->key);
+  uint64_t h = 0;
+  for (int i = 0; i < 8; i++) h = h << 8 | out[i];
+  return h;
+}
+
+static mproc_obj_t *entry_key(const mproc_obj_t *d, size_t e) {
+  return d->u.items[2 * e];
+}
+
+/* The slot holding key, or the empty slot where it would go. */
+static size_t probe(const mproc_obj_t *d, const mproc_obj_t *key) {
+  const struct mp_dict_index *x = d->index;
+  size_t i = (size_t)key_hash(x, key) & x->mask;
+  while (x->slot[i] &&
+         mp_key_compare(entry_key(d, x->slot[i] - 1), key) != 0)
+    i = (i + 1) & x->mask;
+  return i;
+}
+
+/* Rebuilds d's index with room for `entries` keys, indexing the first
+ * d->len entries. 0 on no memory (the old index stays); *repeated set
+ * when two of them are equal (only the first is indexed). */
+static int reindex(mproc_obj_t *d, size_t entries, int *repeated) {
+  size_t slots = 16;
+  while (slots / 2 < entries) {
+    if (slots > SIZE_MAX / (4 * sizeof(size_t))) return 0;
+    slots *= 2;
+  }
+  struct mp_dict_index *x =
+      calloc(1, sizeof *x + slots * sizeof x->slot[0]);
+  if (x == NULL || sodium_init() < 0) {
+    free(x);
+    return 0;
+  }
+  crypto_shorthash_keygen(x->key);
+  x->mask = slots - 1;
+  free(d->index);
+  d->index = x;
+  *repeated = 0;
+  for (size_t e = 0; e < d->len; e++) {
+    size_t i = probe(d, entry_key(d, e));
+    if (x->slot[i]) *repeated = 1;
+    else x->slot[i] = e + 1;
+  }
+  return 1;
+}
+
+mproc_obj_t **mp_dict_find(const mproc_obj_t *dict, const mproc_obj_t *key) {
+  if (dict->index) {
+    size_t e = dict->index->slot[probe(dict, key)];
+    return e ? &dict->u.items[2 * (e - 1)] : NULL;
+  }
+  for (size_t e = 0; e < dict->len; e++) /* small: a scan is cheaper */
+    if (mp_key_compare(entry_key(dict, e), key) == 0)
+      return &dict->u.items[2 * e];
   return NULL;
+}
+
+int mp_dict_index_entries(mproc_obj_t *dict, int *repeated) {
+  *repeated = 0;
+  if (dict->len >= DICT_INDEX_MIN) return reindex(dict, dict->len, repeated);
+  for (size_t e = 1; e < dict->len && !*repeated; e++)
+    for (size_t f = 0; f < e && !*repeated; f++)
+      *repeated = mp_key_compare(entry_key(dict, f), entry_key(dict, e)) == 0;
+  return 1;
+}
+
+/* Makes sure one more key can be indexed (growing the table at half
+ * full). 0 on no memory; the dict is unchanged then. */
+static int index_room_for_one(mproc_obj_t *d) {
+  size_t want = d->len + 1;
+  if (want < DICT_INDEX_MIN) return 1;
+  if (d->index && want <= (d->index->mask + 1) / 2) return 1;
+  int repeated;
+  return reindex(d, want * 2, &repeated);
+}
+
+/* Appends key/value as a new entry (the caller checked it is absent and
+ * made room in items and in the index). */
+static void append_entry(mproc_obj_t *d, mproc_obj_t *key,
+                         mproc_obj_t *value) {
+  if (d->index) d->index->slot[probe(d, key)] = d->len + 1;
+  d->u.items[2 * d->len] = key;
+  d->u.items[2 * d->len + 1] = value;
+  d->len++;
 }
 
 mproc_status_t mproc_dict_set(mproc_obj_t *dict, mproc_obj_t *key,
@@ -186,17 +293,16 @@ mproc_status_t mproc_dict_set(mproc_obj_t *dict, mproc_obj_t *key,
   if (st == MPROC_OK && key == value)
     st = mp_fail(MPROC_EINVAL, "dict_set: key and value are one value");
   if (st != MPROC_OK) return st;
-  mproc_obj_t **slot = dict_find(dict, key);
-  if (slot) {
+  mproc_obj_t **slot = mp_dict_find(dict, key);
+  if (slot) { /* Python keeps the first key and its place */
     slot[1]->parent = NULL;
     mproc_obj_free(slot[1]);
     mproc_obj_free(key);
     slot[1] = value;
   } else {
-    if (!mp_value_reserve(dict, 1)) return mp_fail(MPROC_ENOMEM, "dict_set");
-    dict->u.items[2 * dict->len] = key;
-    dict->u.items[2 * dict->len + 1] = value;
-    dict->len++;
+    if (!mp_value_reserve(dict, 1) || !index_room_for_one(dict))
+      return mp_fail(MPROC_ENOMEM, "dict_set");
+    append_entry(dict, key, value);
     key->parent = dict;
   }
   value->parent = dict;
@@ -218,6 +324,7 @@ void mp_value_destroy(mproc_obj_t *v) {
         work = cur->u.items[i];
       }
       free(cur->u.items);
+      free(cur->index);
     } else if (cur->kind == MPROC_STR || cur->kind == MPROC_BYTES) {
       free(cur->u.s);
     }
@@ -336,7 +443,7 @@ mproc_status_t mproc_dict_get(const mproc_obj_t *dict,
   mproc_status_t st = require_kind(dict, MPROC_DICT, out, "dict_get");
   if (st != MPROC_OK) return st;
   MP_REQUIRE(key, "dict_get: key");
-  mproc_obj_t **slot = is_key_kind(key) ? dict_find(dict, key) : NULL;
+  mproc_obj_t **slot = is_key_kind(key) ? mp_dict_find(dict, key) : NULL;
   *out = slot ? slot[1] : NULL;
   return MPROC_OK;
 }
@@ -379,7 +486,7 @@ static int values_equal(const mproc_obj_t *a, const mproc_obj_t *b,
     case MPROC_DICT:
       if (a->len != b->len) return 0;
       for (size_t i = 0; i < a->len; i++) {
-        mproc_obj_t **other = dict_find(b, a->u.items[2 * i]);
+        mproc_obj_t **other = mp_dict_find(b, a->u.items[2 * i]);
         if (!other || !values_equal(a->u.items[2 * i + 1], other[1],
                                     depth + 1))
           return 0;

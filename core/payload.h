@@ -12,6 +12,7 @@ struct mproc_obj {
   struct mproc_obj *parent; /* the container holding it, or NULL */
   size_t len;                 /* str/bytes: bytes; list/dict: entries */
   size_t cap;                 /* list/dict: allocated item slots */
+  struct mp_dict_index *index; /* dict: hash index of its keys, or NULL */
   union {
     int b;
     int64_t i;
@@ -30,6 +31,12 @@ int mp_value_reserve(mproc_obj_t *c, size_t more);
 void mp_value_destroy(mproc_obj_t *v);
 /* Orders dict keys (int or str): 0 when equal. */
 int mp_key_compare(const mproc_obj_t *a, const mproc_obj_t *b);
+/* The key slot of dict's entry whose key equals key (the value follows
+ * it), or NULL: O(1) on average. */
+mproc_obj_t **mp_dict_find(const mproc_obj_t *dict, const mproc_obj_t *key);
+/* Indexes the entries a decoder put in dict->u.items directly, in O(n).
+ * Returns 0 when out of memory; *repeated is 1 when two keys are equal. */
+int mp_dict_index_entries(mproc_obj_t *dict, int *repeated);
 const char *mp_kind_name(mproc_kind_t kind);
 
 size_t mp_utf8_next(const unsigned char *p, size_t n, uint32_t *cp);

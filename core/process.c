@@ -443,6 +443,7 @@ int mp_process_run_spawned(const void *blob, size_t len) {
   }
   static mproc_process_t self;
   mproc_status_t st = import_objects(&boot, &self);
+  mp_object_close_inherited(); /* each import took its own duplicate */
   if (st != MPROC_OK) {
     fprintf(stderr, "mproc: spawned child: %s\n", mproc_last_error());
     return 255;
@@ -649,6 +650,9 @@ mproc_status_t mproc_wait(const mproc_sentinel_t *sentinels, size_t n,
 #define DAEMON_GRACE_SECONDS 2.0
 
 void mp_process_exit_cleanup(void) {
+  /* First, as CPython's finalizers of priority 0: no client can connect
+   * while the children are joined. */
+  mp_listener_exit_cleanup();
   /* Snapshot under the lock, then wait without it. */
   mp_registry_lock();
   size_t n = 0;

@@ -11,18 +11,20 @@
  * a holder dies, even by SIGKILL, the next locker takes it over.
  *
  * Crash safety comes from committing with one store. The tail word packs
- * the ring position of the end of the last committed record (40 bits, in
- * words) with the number of records ever committed (24 bits, wrapping);
- * the head word does the same for records consumed. A producer writes its
+ * the ring position of the end of the last committed record (26 bits, in
+ * words: the ring has at most 2^24, so used words never look like zero)
+ * with the number of records ever committed (38 bits, wrapping); the head
+ * word does the same for records consumed. A producer writes its
  * record past the tail and then stores the new tail; a consumer copies the
  * record out and then stores the new head. A process killed before its
  * store leaves nothing behind (its half-written record is overwritten by
  * the next producer; its half-read one is read again by the next
  * consumer); killed after it, the item is committed (or gone with the
  * consumer that got it). No state needs repair when a lock comes back
- * from a dead holder. Counts wrap at 2^24: a queue holds fewer records
- * than that (capacity is at most 2^24 words), and JoinableQueue's
- * unfinished count (puts minus task_done) must stay below it too.
+ * from a dead holder. Counts wrap at 2^38, far beyond anything counted
+ * from them: a queue holds at most 2^24 records (one word each at least),
+ * and JoinableQueue's unfinished count (puts minus task_done, both mod
+ * 2^38) is held to CPython's limit, 2^31 - 1, by put.
  *
  * Waiting: spin briefly, then sleep on a futex word (data_seq for
  * consumers, room_seq for producers) that the other side bumps and wakes
@@ -35,12 +37,16 @@
 
 #include "core/internal.h"
 #include "core/object.h"
+#include "core/queue_testing.h"
 #include "core/sync.h"
 
 #define QUEUE_MAGIC 0x6d707175u /* "mpqu" */
-#define POS_BITS 40
+#define POS_BITS 26
 #define POS_MASK ((UINT64_C(1) << POS_BITS) - 1)
-#define COUNT_MASK ((UINT32_C(1) << 24) - 1)
+#define COUNT_MASK ((UINT64_C(1) << (64 - POS_BITS)) - 1)
+/* JoinableQueue: CPython's unfinished-task semaphore stops at
+ * SEM_VALUE_MAX (2^31 - 1 on Linux); so do we. */
+#define MAX_UNFINISHED ((UINT64_C(1) << 31) - 1)
 #define MIN_CAPACITY 64
 #define MAX_CAPACITY ((size_t)128 << 20) /* 2^24 words: see above */
 #define SPINS 200
@@ -54,16 +60,19 @@ typedef struct {
   uint64_t capacity_words; /* a power of two */
   uint64_t maxsize;        /* 0: no item limit */
   _Alignas(64) mp_lock_state_t put_lock;
+  _Atomic uint32_t put_holder_waits; /* its holder's thread id while it
+                                        waits for room, else 0 */
   _Alignas(64) _Atomic uint64_t tail;
   uint64_t head_seen; /* producers' last look at head (under put_lock) */
   _Alignas(64) mp_lock_state_t get_lock;
+  _Atomic uint32_t get_holder_waits; /* the same, waiting for data */
   _Alignas(64) _Atomic uint64_t head;
   uint64_t tail_seen; /* consumers' last look at tail (under get_lock) */
   _Alignas(64) _Atomic uint32_t data_seq;
   _Atomic uint32_t data_waiters;
   _Alignas(64) _Atomic uint32_t room_seq;
   _Atomic uint32_t room_waiters;
-  _Alignas(64) _Atomic uint32_t ndone; /* task_done calls, mod 2^24 */
+  _Alignas(64) _Atomic uint64_t ndone; /* task_done calls, mod 2^38 */
   _Atomic uint32_t done_seq;
   _Atomic uint32_t done_waiters;
   _Alignas(64) uint64_t ring[]; /* capacity_words */
@@ -80,14 +89,14 @@ struct mproc_queue {
 /* ---- packed positions --------------------------------------------- */
 
 static uint64_t pos_of(uint64_t w) { return w & POS_MASK; }
-static uint32_t count_of(uint64_t w) { return (uint32_t)(w >> POS_BITS); }
-static uint64_t pack(uint64_t pos, uint32_t count) {
+static uint64_t count_of(uint64_t w) { return w >> POS_BITS; }
+static uint64_t pack(uint64_t pos, uint64_t count) {
   return (pos & POS_MASK) | (uint64_t)(count & COUNT_MASK) << POS_BITS;
 }
 static uint64_t words_used(uint64_t head, uint64_t tail) {
   return (pos_of(tail) - pos_of(head)) & POS_MASK;
 }
-static uint32_t items_between(uint64_t head, uint64_t tail) {
+static uint64_t items_between(uint64_t head, uint64_t tail) {
   return (count_of(tail) - count_of(head)) & COUNT_MASK;
 }
 static uint64_t record_words(size_t len) { return 1 + (len + 7) / 8; }
@@ -174,9 +183,10 @@ static mproc_status_t import_queue(const void *state, size_t len, void **out) {
   int closed = (int)mp_read_u64(&r);
   if (r.bad || r.pos != len)
     return mp_fail(MPROC_ESPAWN, "bootstrap: malformed queue");
-  mp_shm_t *shm;
-  mproc_status_t st = mp_shm_from_handle(&shm, h, size);
+  mp_shm_t *shm; /* a view of its own: see mp_object_note_inherited */
+  mproc_status_t st = mp_shm_open_handle(&shm, h, size);
   if (st != MPROC_OK) return st;
+  mp_object_note_inherited(h);
   shared_t *s = mp_shm_base(shm);
   if (size < sizeof *s || s->magic != QUEUE_MAGIC ||
       sizeof *s + s->capacity_words * 8 != size) {
@@ -227,10 +237,11 @@ static void ring_read(const mproc_queue_t *q, uint64_t pos, void *dst,
 /* ---- waiting ------------------------------------------------------ */
 
 /* Waits (spin, then futex) until ready(q) or the deadline. */
-static mproc_status_t wait_until(mproc_queue_t *q,
-                                 int (*ready)(mproc_queue_t *, void *),
-                                 void *ctx, _Atomic uint32_t *seq,
-                                 _Atomic uint32_t *waiters, double deadline) {
+static mproc_status_t spin_then_sleep(mproc_queue_t *q,
+                                      int (*ready)(mproc_queue_t *, void *),
+                                      void *ctx, _Atomic uint32_t *seq,
+                                      _Atomic uint32_t *waiters,
+                                      double deadline) {
   for (int i = 0; i < SPINS; i++) {
     if (ready(q, ctx)) return MPROC_OK;
     mp_cpu_relax();
@@ -251,22 +262,95 @@ static mproc_status_t wait_until(mproc_queue_t *q,
   }
 }
 
+/* spin_then_sleep, saying in *holder_waits (if not NULL) that the lock
+ * holder waits: others then know the lock is not held for a mere copy. */
+static mproc_status_t wait_until(mproc_queue_t *q,
+                                 int (*ready)(mproc_queue_t *, void *),
+                                 void *ctx, _Atomic uint32_t *seq,
+                                 _Atomic uint32_t *waiters,
+                                 _Atomic uint32_t *holder_waits,
+                                 double deadline) {
+  if (ready(q, ctx)) return MPROC_OK;
+  if (holder_waits) atomic_store(holder_waits, mp_thread_id());
+  mproc_status_t st = spin_then_sleep(q, ready, ctx, seq, waiters, deadline);
+  if (holder_waits) atomic_store(holder_waits, 0);
+  return st;
+}
+
 static void wake(_Atomic uint32_t *seq, _Atomic uint32_t *waiters, int n) {
   if (atomic_load(waiters) == 0) return;
   atomic_fetch_add(seq, 1);
   mp_futex_wake((uint32_t *)seq, n);
 }
 
-/* Takes a side's lock by the deadline. A lock whose owner died is simply
- * taken over: nothing needs repairing (see the top of the file). */
-static mproc_status_t lock(mp_lock_state_t *m, double deadline) {
-  mproc_status_t st = mp_lock_state_acquire(m, mp_time_left(deadline));
+/* A side's lock is held for one copy, so a call with a short timeout
+ * (put_nowait, get_nowait) may wait this long for it: contention on the
+ * lock is not "full" or "empty". */
+#define LOCK_GRACE_SECONDS 1.0
+/* How often such a call looks again whether the holder started waiting. */
+#define LOCK_SLICE_SECONDS 0.002
+
+static mproc_status_t acquire(mp_lock_state_t *m, double timeout) {
+  mproc_status_t st = mp_lock_state_acquire(m, timeout);
   return st == MPROC_EOWNERDEAD ? MPROC_OK : st;
+}
+
+static int holder_is_waiting(_Atomic uint32_t *holder_waits) {
+  uint32_t tid = atomic_load(holder_waits);
+  return tid != 0 && mp_thread_alive(tid);
+}
+
+/* Takes a side's lock for a call with a short timeout: waits up to
+ * LOCK_GRACE_SECONDS for a holder that copies, but only for the caller's
+ * own deadline once the holder says it waits for room (data). */
+static mproc_status_t lock_briefly(mp_lock_state_t *m,
+                                   _Atomic uint32_t *holder_waits,
+                                   double deadline) {
+  double grace = mp_deadline(LOCK_GRACE_SECONDS);
+  mproc_status_t st = acquire(m, 0);
+  while (st == MPROC_ETIMEDOUT && !holder_is_waiting(holder_waits) &&
+         mp_time_left(grace) > 0) {
+    double slice = mp_time_left(grace);
+    st = acquire(m, slice < LOCK_SLICE_SECONDS ? slice : LOCK_SLICE_SECONDS);
+  }
+  if (st == MPROC_ETIMEDOUT) st = acquire(m, mp_time_left(deadline));
+  return st;
+}
+
+/* Takes a side's lock by the deadline (a short one: lock_briefly). A lock
+ * whose owner died is simply taken over: nothing needs repairing (see the
+ * top of the file), except a flag the dead holder left. */
+static mproc_status_t lock(mp_lock_state_t *m, _Atomic uint32_t *holder_waits,
+                           double deadline) {
+  double left = mp_time_left(deadline);
+  mproc_status_t st = left >= 0 && left < LOCK_GRACE_SECONDS
+                          ? lock_briefly(m, holder_waits, deadline)
+                          : acquire(m, left);
+  if (st == MPROC_OK) atomic_store(holder_waits, 0);
+  return st;
 }
 
 static void unlock(mp_lock_state_t *m) { mp_lock_state_release(m); }
 
 /* ---- put ---------------------------------------------------------- */
+
+/* JoinableQueue: items put and not yet marked done. */
+static uint64_t unfinished(const shared_t *s, uint64_t done) {
+  return (count_of(atomic_load(&s->tail)) - done) & COUNT_MASK;
+}
+
+/* One more put must keep the unfinished count within CPython's limit
+ * (producer, under put_lock: only task_done changes it meanwhile, and only
+ * downwards). */
+static mproc_status_t check_unfinished(const shared_t *s, const char *what) {
+  if (s->kind != KIND_JOINABLE ||
+      unfinished(s, atomic_load(&s->ndone)) < MAX_UNFINISHED)
+    return MPROC_OK;
+  return mp_fail(MPROC_ESTATE,
+                 "%s: %llu tasks unfinished, the most a JoinableQueue "
+                 "counts (call task_done)",
+                 what, (unsigned long long)MAX_UNFINISHED);
+}
 
 /* Whether a record of need words fits now (producer, under put_lock). */
 static int has_room(mproc_queue_t *q, void *ctx) {
@@ -275,11 +359,9 @@ static int has_room(mproc_queue_t *q, void *ctx) {
   uint64_t tail = atomic_load_explicit(&s->tail, memory_order_relaxed);
   for (int fresh = 0; fresh < 2; fresh++) {
     uint64_t head = s->head_seen;
-    /* The count must not wrap onto head: 2^24 - 1 items at most, even of
-     * empty items in a 2^24-word ring (else full would read as empty). */
-    uint32_t items = items_between(head, tail);
+    uint64_t items = items_between(head, tail);
     if (words_used(head, tail) + need <= s->capacity_words &&
-        items < COUNT_MASK && (s->maxsize == 0 || items < s->maxsize))
+        (s->maxsize == 0 || items < s->maxsize))
       return 1;
     if (fresh == 0) s->head_seen = atomic_load(&s->head);
   }
@@ -296,10 +378,12 @@ static mproc_status_t put_record(mproc_queue_t *q, uint32_t tag,
                    "ring of %llu bytes", what, len,
                    (unsigned long long)s->capacity_words * 8);
   double deadline = mp_deadline(timeout);
-  mproc_status_t st = lock(&s->put_lock, deadline);
+  mproc_status_t st = lock(&s->put_lock, &s->put_holder_waits, deadline);
   if (st == MPROC_OK) {
-    st = wait_until(q, has_room, &need, &s->room_seq, &s->room_waiters,
-                    deadline);
+    st = check_unfinished(s, what);
+    if (st == MPROC_OK)
+      st = wait_until(q, has_room, &need, &s->room_seq, &s->room_waiters,
+                      &s->put_holder_waits, deadline);
     if (st != MPROC_OK) unlock(&s->put_lock);
   }
   if (st == MPROC_ETIMEDOUT)
@@ -372,10 +456,10 @@ static mproc_status_t begin_get(mproc_queue_t *q, double timeout,
                                 uint64_t *head, const char *what) {
   shared_t *s = q->s;
   double deadline = mp_deadline(timeout);
-  mproc_status_t st = lock(&s->get_lock, deadline);
+  mproc_status_t st = lock(&s->get_lock, &s->get_holder_waits, deadline);
   if (st == MPROC_OK) {
     st = wait_until(q, has_data, NULL, &s->data_seq, &s->data_waiters,
-                    deadline);
+                    &s->get_holder_waits, deadline);
     if (st != MPROC_OK) unlock(&s->get_lock);
   }
   if (st == MPROC_ETIMEDOUT)
@@ -469,7 +553,7 @@ mproc_status_t mproc_queue_get_nowait(mproc_queue_t *q, mproc_obj_t **out) {
 
 /* ---- state -------------------------------------------------------- */
 
-static uint32_t qsize_now(const mproc_queue_t *q) {
+static uint64_t qsize_now(const mproc_queue_t *q) {
   uint64_t head = atomic_load(&q->s->head); /* head first: never > tail */
   uint64_t tail = atomic_load(&q->s->tail);
   return items_between(head, tail);
@@ -479,7 +563,7 @@ mproc_status_t mproc_queue_qsize(mproc_queue_t *q, size_t *out) {
   mproc_status_t st = require_open(q, "queue_qsize");
   if (st != MPROC_OK) return st;
   MP_REQUIRE(out, "queue_qsize: out");
-  *out = qsize_now(q);
+  *out = (size_t)qsize_now(q);
   return MPROC_OK;
 }
 
@@ -509,16 +593,12 @@ static mproc_status_t require_joinable(const mproc_queue_t *q,
   return st;
 }
 
-/* Items put and not yet marked done. */
-static uint32_t unfinished(const shared_t *s, uint32_t done) {
-  return (count_of(atomic_load(&s->tail)) - done) & COUNT_MASK;
-}
 
 mproc_status_t mproc_queue_task_done(mproc_queue_t *q) {
   mproc_status_t st = require_joinable(q, "queue_task_done");
   if (st != MPROC_OK) return st;
   shared_t *s = q->s;
-  uint32_t done = atomic_load(&s->ndone);
+  uint64_t done = atomic_load(&s->ndone);
   do {
     if (unfinished(s, done) == 0)
       return mp_fail(MPROC_ESTATE,
@@ -540,7 +620,7 @@ mproc_status_t mproc_queue_join(mproc_queue_t *q, double timeout) {
   if (st != MPROC_OK) return st;
   if ((st = mp_check_timeout(timeout, "queue_join")) != MPROC_OK) return st;
   st = wait_until(q, all_done, NULL, &q->s->done_seq, &q->s->done_waiters,
-                  mp_deadline(timeout));
+                  NULL, mp_deadline(timeout));
   if (st == MPROC_ETIMEDOUT)
     return mp_fail(MPROC_ETIMEDOUT, "queue_join: tasks still unfinished");
   return st;
@@ -576,4 +656,14 @@ mproc_status_t mproc_queue_free(mproc_queue_t *q) {
 
 mproc_status_t mproc_attached_queue(size_t index, mproc_queue_t **out) {
   return mp_attached_as(index, &queue_ops, (void **)out, "attached_queue");
+}
+
+/* ---- for tests ---------------------------------------------------- */
+
+mproc_status_t mp_queue_testing_pretend_unfinished(mproc_queue_t *q,
+                                                   uint64_t n) {
+  mproc_status_t st = require_joinable(q, "queue_testing");
+  if (st == MPROC_OK)
+    atomic_store(&q->s->ndone, (atomic_load(&q->s->ndone) - n) & COUNT_MASK);
+  return st;
 }

@@ -199,7 +199,9 @@ mproc_status_t mproc_process_daemon(const mproc_process_t *p, int *out);
  * value, ...) to a process before it starts, so that its task can use it:
  * in the child, mproc_attached(i) returns the i-th attached object. Under
  * fork that is the very object; under spawn a copy bound to the same OS
- * resources. The object must stay alive until start() returns.
+ * resources through handles of its own (an object attached twice is two
+ * views; freeing one leaves the other's handles alone). Listeners are not
+ * shareable. The object must stay alive until start() returns.
  * Errors: MPROC_EINVAL (NULL, or not a live mproc object), MPROC_ESTATE
  *         (started or closed), MPROC_ENOMEM. */
 mproc_status_t mproc_process_attach(mproc_process_t *p, void *object);
@@ -648,7 +650,8 @@ mproc_status_t mproc_obj_dict(mproc_obj_t **out);
 mproc_status_t mproc_list_append(mproc_obj_t *list, mproc_obj_t *item);
 
 /* dict[key] = value; an equal key already there has its value replaced
- * (the new key is then freed). On MPROC_OK the dict owns key and value; on
+ * (the new key is then freed; the entry keeps its place in insertion
+ * order, as in Python). O(1) on average (a hash index). On MPROC_OK the dict owns key and value; on
  * an error the caller still does. Keys are int or str.
  * Errors: MPROC_EINVAL (NULL; dict not a dict; key not int/str; key or value
  *         inside a container already; value is dict or contains it),
@@ -681,7 +684,7 @@ mproc_status_t mproc_list_get(const mproc_obj_t *list, size_t index,
 mproc_status_t mproc_dict_item(const mproc_obj_t *dict, size_t index,
                                const mproc_obj_t **key,
                                const mproc_obj_t **value);
-/* *out = the value under key, or NULL when absent.
+/* *out = the value under key, or NULL when absent. O(1) on average.
  * Errors: MPROC_EINVAL (NULL; not a dict). */
 mproc_status_t mproc_dict_get(const mproc_obj_t *dict,
                               const mproc_obj_t *key,
@@ -825,7 +828,9 @@ mproc_status_t mproc_connection_free(mproc_connection_t *c);
 typedef struct mproc_listener mproc_listener_t;
 
 /* Listens on address; NULL picks a new Unix-domain path in the temporary
- * directory. authkey NULL: no authentication.
+ * directory. authkey NULL: no authentication. A Unix-domain socket file is
+ * removed by the process that created the listener only: at close, or at
+ * its exit if it never closed it (a forked child's copy never removes it).
  * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL out; authkey NULL with
  *         authkey_len > 0, or empty; malformed address; unknown host),
  *         MPROC_ENOMEM, MPROC_ESYS (address in use, no permission). */
@@ -839,19 +844,32 @@ mproc_status_t mproc_listener_address(const mproc_listener_t *l,
                                       const char **out);
 
 /* Accepts one client and authenticates it. The timeout covers both, but
- * the handshake always gets at least 1 s, so that polling for clients with
- * timeout 0 works; a client that stalls in the handshake is dropped at its
- * deadline (MPROC_ETIMEDOUT), never holding the listener.
- * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ETIMEDOUT, MPROC_EAUTH
- *         (the client failed the challenge, or refused ours: the
- *         connection is dropped before any of its messages is read),
- *         MPROC_EOF (the client went away during the handshake),
- *         MPROC_ENOMEM, MPROC_ESYS. */
+ * an accepted client's handshake always gets min(1 s, handshake timeout),
+ * so that polling for clients with timeout 0 works, and never more than
+ * the listener's handshake timeout (mproc_listener_set_handshake_timeout,
+ * default MPROC_HANDSHAKE_TIMEOUT), whatever accept's timeout, even
+ * MPROC_FOREVER. A client that stays silent, stalls in mid-message or
+ * hangs up during the handshake is dropped, and accept goes on waiting for
+ * the next client within its own timeout; it never holds the listener.
+ * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ETIMEDOUT (no client, or
+ *         none completed the handshake, in time), MPROC_EAUTH (the client
+ *         failed the challenge, refused ours, or sent an oversized or
+ *         malformed handshake message: the connection is dropped before
+ *         any of its messages is read), MPROC_ENOMEM, MPROC_ESYS. */
 mproc_status_t mproc_listener_accept(mproc_listener_t *l,
                                      mproc_connection_t **out,
                                      double timeout);
 
-/* Stops listening, removes a Unix-domain path, releases l. NULL is fine. */
+/* How long an accepted client has at most to complete the handshake
+ * (seconds, finite and > 0; default MPROC_HANDSHAKE_TIMEOUT, 5 s). Bounds
+ * what a silent or stalled client costs a waiting accept.
+ * Errors: MPROC_EINVAL (NULL l; NaN, infinite, zero or negative). */
+#define MPROC_HANDSHAKE_TIMEOUT 5.0
+mproc_status_t mproc_listener_set_handshake_timeout(mproc_listener_t *l,
+                                                    double seconds);
+
+/* Stops listening, removes the Unix-domain path if this process created
+ * the listener (not in a forked child), releases l. NULL is fine. */
 mproc_status_t mproc_listener_close(mproc_listener_t *l);
 
 /* Connects to a Listener (CPython's Client) and authenticates with
@@ -860,8 +878,10 @@ mproc_status_t mproc_listener_close(mproc_listener_t *l);
  *         authkey arguments, NaN timeout), MPROC_EAUTH (wrong key, or the
  *         server wanted none/another protocol), MPROC_ETIMEDOUT (no answer
  *         to connect, or no challenge came: e.g. the server has no key),
- *         MPROC_EOF,
- *         MPROC_ENOMEM, MPROC_ESYS (refused, no such path). */
+ *         MPROC_EOF, MPROC_ENOMEM, MPROC_ESYS (refused, no such path).
+ *         With a timeout, a silent server, one that stalls in mid-message
+ *         (MPROC_ETIMEDOUT) or announces an oversized handshake message
+ *         (MPROC_EAUTH, at once) cannot hold the call past it. */
 mproc_status_t mproc_client(const char *address, const void *authkey,
                             size_t authkey_len, mproc_connection_t **out,
                             double timeout);
@@ -896,10 +916,14 @@ mproc_status_t mproc_joinable_queue_create(mproc_queue_t **out,
 mproc_status_t mproc_simple_queue_create(mproc_queue_t **out);
 
 /* Puts an item, waiting up to timeout seconds for room (0: put_nowait).
+ * Contention is not Full: a timeout under 1 s may wait up to 1 s for the
+ * producers' lock (held for one copy), except behind a producer that waits
+ * for room, which makes it MPROC_EFULL at once (docs/ipc.md).
  * Errors: MPROC_EINVAL (NULL q; buf NULL with len > 0; NaN timeout),
- *         MPROC_ESTATE (closed), MPROC_EMSGSIZE (the item can never fit
- *         the ring), MPROC_EFULL (no room in time: queue.Full), errors of
- *         mproc_obj_encode, MPROC_ESYS. */
+ *         MPROC_ESTATE (closed; a JoinableQueue with 2^31 - 1 tasks
+ *         unfinished: call task_done), MPROC_EMSGSIZE (the item can never
+ *         fit the ring), MPROC_EFULL (no room in time: queue.Full), errors
+ *         of mproc_obj_encode, MPROC_ESYS. */
 mproc_status_t mproc_queue_put(mproc_queue_t *q, const mproc_obj_t *v,
                                double timeout);
 mproc_status_t mproc_queue_put_bytes(mproc_queue_t *q, const void *buf,
@@ -908,6 +932,8 @@ mproc_status_t mproc_queue_put_nowait(mproc_queue_t *q,
                                       const mproc_obj_t *v);
 
 /* Gets the oldest item, waiting up to timeout seconds (0: get_nowait).
+ * Contention is not Empty: as for put, a timeout under 1 s may wait up to
+ * 1 s for the consumers' lock, except behind a consumer waiting for items.
  * An item put as bytes comes out of get() as a bytes value; get_bytes
  * gives any item's raw message (for a value: its MessagePack encoding).
  * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ESTATE (closed),

@@ -233,9 +233,11 @@ mproc_status_t mp_stream_read(mp_handle_t h, void *buf, size_t n,
  * Errors: MPROC_ETIMEDOUT, MPROC_ESYS. */
 mproc_status_t mp_wait_writable(mp_handle_t h, double timeout);
 
-/* Makes an inherited handle private again (close-on-exec), so that the
- * children this process spawns do not inherit it unasked. */
-void mp_handle_adopt(mp_handle_t h);
+/* A new handle for what h is (dup), private to this process
+ * (close-on-exec): a spawned child's import takes one per object, so two
+ * objects made from one inherited handle never close each other's.
+ * Errors: MPROC_EINVAL (h is not open), MPROC_ESYS. */
+mproc_status_t mp_handle_duplicate(mp_handle_t h, mp_handle_t *out);
 
 /* Closes a handle (a stream, a listener). MP_NO_HANDLE is ignored. */
 void mp_handle_close(mp_handle_t h);

@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -301,6 +302,13 @@ mproc_status_t mp_accept(mp_handle_t listener, mp_handle_t *out) {
   }
 }
 
-void mp_handle_adopt(mp_handle_t h) {
-  if (h >= 0) fcntl((int)h, F_SETFD, FD_CLOEXEC);
+mproc_status_t mp_handle_duplicate(mp_handle_t h, mp_handle_t *out) {
+  if (h < 0 || h > INT_MAX)
+    return mp_fail(MPROC_EINVAL, "handle %ld is not open", (long)h);
+  int fd = fcntl((int)h, F_DUPFD_CLOEXEC, 3); /* never 0-2: see process.c */
+  if (fd < 0)
+    return mp_fail_errno(errno == EBADF ? MPROC_EINVAL : MPROC_ESYS, errno,
+                         "duplicate handle %ld", (long)h);
+  *out = fd;
+  return MPROC_OK;
 }

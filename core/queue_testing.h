@@ -1,0 +1,24 @@
+/* Internal, for tests: states of a queue that take too long to reach
+ * with real calls. */
+#ifndef MPROC_CORE_QUEUE_TESTING_H
+#define MPROC_CORE_QUEUE_TESTING_H
+
+#include <stdint.h>
+
+#include "mproc.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Makes a JoinableQueue count n unfinished tasks more, as if n items had
+ * been put and got without task_done (2^31 real puts take minutes).
+ * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (not joinable). */
+mproc_status_t mp_queue_testing_pretend_unfinished(mproc_queue_t *q,
+                                                   uint64_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
