@@ -16,6 +16,9 @@ mproc_status_t mp_require_init(void);
 
 /* The context used when none is given. */
 const mproc_context_t *mp_default_context(void);
+/* MPROC_OK for NULL (the default) or a context of mproc_get_context, else
+ * MPROC_EINVAL naming call. */
+mproc_status_t mp_context_check(const mproc_context_t *ctx, const char *call);
 
 /* Task registry: the entry of fn (an MPROC_TASK one if fn has both kinds),
  * or NULL. */

@@ -29,6 +29,7 @@
 #define HANDSHAKE_MAX 256
 
 struct mproc_listener {
+  mp_object_t obj;
   mp_handle_t handle;
   char *address;   /* as clients give it (the port filled in) */
   char *unix_path; /* to remove on close, or NULL */
@@ -38,6 +39,10 @@ struct mproc_listener {
   size_t authkey_len;
   double handshake_timeout;
 };
+
+/* A listener has a kind, so every call can check it is given one, but it
+ * cannot be attached to a process (CPython cannot pickle one either). */
+static mp_object_ops_t listener_ops = {"listener", NULL, NULL, NULL};
 
 /* ---- addresses ---------------------------------------------------- */
 
@@ -274,12 +279,13 @@ mproc_status_t mproc_listener_create(mproc_listener_t **out,
   MP_REQUIRE(out, "listener_create: out");
   if ((st = check_authkey(authkey, authkey_len, "listener_create")) != MPROC_OK)
     return st;
-  mproc_listener_t *l = calloc(1, sizeof *l);
+  mproc_listener_t *l = mp_object_alloc(sizeof *l);
   char *chosen = address ? NULL : arbitrary_path();
   if (l == NULL || (address == NULL && chosen == NULL)) {
-    free(l);
+    mp_object_release(l);
     return mp_fail(MPROC_ENOMEM, "listener_create");
   }
+  mp_object_init(&l->obj, &listener_ops);
   l->handle = MP_NO_HANDLE;
   l->handshake_timeout = MPROC_HANDSHAKE_TIMEOUT;
   st = listen_on(l, address ? address : chosen);
@@ -300,7 +306,7 @@ mproc_status_t mproc_listener_create(mproc_listener_t **out,
 
 mproc_status_t mproc_listener_address(const mproc_listener_t *l,
                                       const char **out) {
-  MP_REQUIRE(l, "listener_address: l");
+  MP_CHECK_KIND(l, &listener_ops, "listener_address");
   MP_REQUIRE(out, "listener_address: out");
   *out = l->address;
   return MPROC_OK;
@@ -347,7 +353,7 @@ static double handshake_deadline(const mproc_listener_t *l,
 mproc_status_t mproc_listener_accept(mproc_listener_t *l,
                                      mproc_connection_t **out,
                                      double timeout) {
-  MP_REQUIRE(l, "listener_accept: l");
+  MP_CHECK_KIND(l, &listener_ops, "listener_accept");
   MP_REQUIRE(out, "listener_accept: out");
   mproc_status_t st = mp_check_timeout(timeout, "listener_accept");
   if (st != MPROC_OK) return st;
@@ -380,7 +386,7 @@ mproc_status_t mproc_listener_accept(mproc_listener_t *l,
 
 mproc_status_t mproc_listener_set_handshake_timeout(mproc_listener_t *l,
                                                     double seconds) {
-  MP_REQUIRE(l, "listener_set_handshake_timeout: l");
+  MP_CHECK_KIND(l, &listener_ops, "listener_set_handshake_timeout");
   if (!(seconds > 0 && seconds < HUGE_VAL))
     return mp_fail(MPROC_EINVAL,
                    "listener_set_handshake_timeout: %g (want finite, > 0)",
@@ -391,13 +397,14 @@ mproc_status_t mproc_listener_set_handshake_timeout(mproc_listener_t *l,
 
 mproc_status_t mproc_listener_close(mproc_listener_t *l) {
   if (l == NULL) return MPROC_OK;
+  MP_CHECK_KIND(l, &listener_ops, "listener_close");
   mp_handle_close(l->handle);
   if (l->unix_path) untrack_path(l);
   remove_own_path(l);
   if (l->authkey) sodium_memzero(l->authkey, l->authkey_len);
   free(l->authkey);
   free(l->address);
-  free(l);
+  mp_object_release(l);
   return MPROC_OK;
 }
 

@@ -21,9 +21,19 @@
 
 /* ---- construction ------------------------------------------------- */
 
+/* Payload values are not attachable: they travel by value (encoded). */
+static mp_object_ops_t payload_ops = {"payload", NULL, NULL, NULL};
+
+mproc_status_t mp_payload_check(const mproc_obj_t *v, const char *call) {
+  return mp_object_check(v, &payload_ops, call);
+}
+
 mproc_obj_t *mp_value_new(mproc_kind_t kind) {
-  mproc_obj_t *v = calloc(1, sizeof *v);
-  if (v) v->kind = kind;
+  mproc_obj_t *v = mp_object_alloc(sizeof *v);
+  if (v) {
+    mp_object_init(&v->obj, &payload_ops);
+    v->kind = kind;
+  }
   return v;
 }
 
@@ -76,7 +86,7 @@ static mproc_status_t make_data(mproc_kind_t kind, const void *p, size_t len,
     return mp_fail(MPROC_EINVAL, "%s: not valid UTF-8", what);
   mproc_obj_t *v = mp_value_new(kind);
   if (v == NULL || !mp_value_set_data(v, p, len)) {
-    free(v);
+    mp_object_release(v);
     return mp_fail(MPROC_ENOMEM, "%s: %zu bytes", what, len);
   }
   *out = v;
@@ -137,8 +147,8 @@ static mproc_status_t check_insertable(const mproc_obj_t *container,
 }
 
 mproc_status_t mproc_list_append(mproc_obj_t *list, mproc_obj_t *item) {
-  MP_REQUIRE(list, "list_append: list");
-  MP_REQUIRE(item, "list_append: item");
+  MP_CHECK_PAYLOAD(list, "list_append");
+  MP_CHECK_PAYLOAD(item, "list_append");
   if (list->kind != MPROC_LIST)
     return mp_fail(MPROC_EINVAL, "list_append: not a list");
   mproc_status_t st = check_insertable(list, item, "list_append");
@@ -281,9 +291,9 @@ static void append_entry(mproc_obj_t *d, mproc_obj_t *key,
 
 mproc_status_t mproc_dict_set(mproc_obj_t *dict, mproc_obj_t *key,
                               mproc_obj_t *value) {
-  MP_REQUIRE(dict, "dict_set: dict");
-  MP_REQUIRE(key, "dict_set: key");
-  MP_REQUIRE(value, "dict_set: value");
+  MP_CHECK_PAYLOAD(dict, "dict_set");
+  MP_CHECK_PAYLOAD(key, "dict_set");
+  MP_CHECK_PAYLOAD(value, "dict_set");
   if (dict->kind != MPROC_DICT)
     return mp_fail(MPROC_EINVAL, "dict_set: not a dict");
   if (!is_key_kind(key))
@@ -328,12 +338,13 @@ void mp_value_destroy(mproc_obj_t *v) {
     } else if (cur->kind == MPROC_STR || cur->kind == MPROC_BYTES) {
       free(cur->u.s);
     }
-    free(cur);
+    mp_object_release(cur);
   }
 }
 
 mproc_status_t mproc_obj_free(mproc_obj_t *v) {
   if (v == NULL) return MPROC_OK;
+  MP_CHECK_PAYLOAD(v, "value_free");
   if (v->parent)
     return mp_fail(MPROC_EINVAL,
                    "value_free: the value belongs to a container");
@@ -345,7 +356,7 @@ mproc_status_t mproc_obj_free(mproc_obj_t *v) {
 
 static mproc_status_t require_kind(const mproc_obj_t *v, mproc_kind_t kind,
                                    const void *out, const char *what) {
-  MP_REQUIRE(v, what);
+  MP_CHECK_PAYLOAD(v, what);
   MP_REQUIRE(out, what);
   if (v->kind != kind)
     return mp_fail(MPROC_EINVAL, "%s: the value is a %s", what,
@@ -360,7 +371,7 @@ const char *mp_kind_name(mproc_kind_t kind) {
 }
 
 mproc_status_t mproc_obj_kind(const mproc_obj_t *v, mproc_kind_t *out) {
-  MP_REQUIRE(v, "value_kind: v");
+  MP_CHECK_PAYLOAD(v, "value_kind");
   MP_REQUIRE(out, "value_kind: out");
   *out = v->kind;
   return MPROC_OK;
@@ -403,7 +414,7 @@ mproc_status_t mproc_obj_get_bytes(const mproc_obj_t *v, const void **p,
 }
 
 mproc_status_t mproc_obj_len(const mproc_obj_t *v, size_t *out) {
-  MP_REQUIRE(v, "value_len: v");
+  MP_CHECK_PAYLOAD(v, "value_len");
   MP_REQUIRE(out, "value_len: out");
   if (v->kind < MPROC_STR)
     return mp_fail(MPROC_EINVAL, "value_len: a %s has no length",
@@ -442,7 +453,7 @@ mproc_status_t mproc_dict_get(const mproc_obj_t *dict,
                               const mproc_obj_t **out) {
   mproc_status_t st = require_kind(dict, MPROC_DICT, out, "dict_get");
   if (st != MPROC_OK) return st;
-  MP_REQUIRE(key, "dict_get: key");
+  MP_CHECK_PAYLOAD(key, "dict_get");
   mproc_obj_t **slot = is_key_kind(key) ? mp_dict_find(dict, key) : NULL;
   *out = slot ? slot[1] : NULL;
   return MPROC_OK;
@@ -498,8 +509,8 @@ static int values_equal(const mproc_obj_t *a, const mproc_obj_t *b,
 
 mproc_status_t mproc_obj_equal(const mproc_obj_t *a,
                                  const mproc_obj_t *b, int *out) {
-  MP_REQUIRE(a, "value_equal: a");
-  MP_REQUIRE(b, "value_equal: b");
+  MP_CHECK_PAYLOAD(a, "value_equal");
+  MP_CHECK_PAYLOAD(b, "value_equal");
   MP_REQUIRE(out, "value_equal: out");
   *out = values_equal(a, b, 0);
   return MPROC_OK;

@@ -5,9 +5,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/object.h"
 #include "mproc.h"
 
 struct mproc_obj {
+  mp_object_t obj; /* kind "payload": checked by every call */
   mproc_kind_t kind;
   struct mproc_obj *parent; /* the container holding it, or NULL */
   size_t len;                 /* str/bytes: bytes; list/dict: entries */
@@ -22,6 +24,17 @@ struct mproc_obj {
   } u;
 };
 
+/* MPROC_OK when v is a live payload value (mp_object_check), else
+ * MPROC_EINVAL naming call and what v is. */
+mproc_status_t mp_payload_check(const mproc_obj_t *v, const char *call);
+/* Returns from the calling function unless v is a live payload value. */
+#define MP_CHECK_PAYLOAD(v, call)                                  \
+  do {                                                             \
+    mproc_status_t mp_payload_st_ = mp_payload_check((v), (call)); \
+    if (mp_payload_st_ != MPROC_OK) return mp_payload_st_;         \
+  } while (0)
+
+/* A new value (type-stable object memory, mp_object_alloc), or NULL. */
 mproc_obj_t *mp_value_new(mproc_kind_t kind);
 /* Copies len bytes (plus a NUL) into a str/bytes value; 0 on no memory. */
 int mp_value_set_data(mproc_obj_t *v, const void *p, size_t len);

@@ -51,7 +51,7 @@ static mproc_status_t decode_data(reader_t *r, mproc_kind_t kind, size_t n,
   mproc_status_t st = new_value(kind, out);
   if (st != MPROC_OK) return st;
   if (!mp_value_set_data(*out, data, n)) {
-    free(*out);
+    mp_object_release(*out);
     return mp_fail(MPROC_ENOMEM, "value_decode: %zu bytes", n);
   }
   r->pos += n;

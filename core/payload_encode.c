@@ -61,7 +61,7 @@ static mproc_status_t pack(msgpack_packer *pk, const mproc_obj_t *v,
 
 mproc_status_t mproc_obj_encode(const mproc_obj_t *v, void **out,
                                   size_t *len) {
-  MP_REQUIRE(v, "value_encode: v");
+  MP_CHECK_PAYLOAD(v, "value_encode");
   MP_REQUIRE(out, "value_encode: out");
   MP_REQUIRE(len, "value_encode: len");
   mp_buf_t b = {0};
@@ -220,7 +220,7 @@ static mproc_status_t repr(mp_buf_t *b, const mproc_obj_t *v, int depth) {
 }
 
 mproc_status_t mproc_obj_repr(const mproc_obj_t *v, char **out) {
-  MP_REQUIRE(v, "value_repr: v");
+  MP_CHECK_PAYLOAD(v, "value_repr");
   MP_REQUIRE(out, "value_repr: out");
   mp_buf_t b = {0};
   mproc_status_t st = repr(&b, v, 0);
@@ -235,7 +235,7 @@ mproc_status_t mproc_obj_repr(const mproc_obj_t *v, char **out) {
 }
 
 mproc_status_t mproc_obj_format(const mproc_obj_t *v, char **out) {
-  MP_REQUIRE(v, "value_format: v");
+  MP_CHECK_PAYLOAD(v, "value_format");
   MP_REQUIRE(out, "value_format: out");
   if (v->kind != MPROC_STR) return mproc_obj_repr(v, out);
   *out = malloc(v->len + 1);

@@ -19,6 +19,7 @@ typedef enum { KIND_CHILD, KIND_CURRENT, KIND_PARENT } process_kind_t;
 typedef enum { STATE_CREATED, STATE_STARTED, STATE_CLOSED } process_state_t;
 
 struct mproc_process {
+  mp_object_t obj; /* kind "process": checked by every call, not attachable */
   process_kind_t kind;
   process_state_t state;
   const mproc_context_t *ctx;
@@ -40,8 +41,13 @@ struct mproc_process {
 };
 
 /* What this process is, and who its parent is. */
-static mproc_process_t current = {.kind = KIND_CURRENT, .state = STATE_STARTED};
-static mproc_process_t parent = {.kind = KIND_PARENT, .state = STATE_STARTED};
+static mp_object_ops_t process_ops = {"process", NULL, NULL, NULL};
+static mproc_process_t current = {.obj = {MP_OBJECT_MAGIC, &process_ops},
+                                  .kind = KIND_CURRENT,
+                                  .state = STATE_STARTED};
+static mproc_process_t parent = {.obj = {MP_OBJECT_MAGIC, &process_ops},
+                                 .kind = KIND_PARENT,
+                                 .state = STATE_STARTED};
 static int has_parent;
 static unsigned long children_counter; /* names Process-N */
 static mproc_process_t *registry;       /* started, not closed */
@@ -110,7 +116,7 @@ static void process_free(mproc_process_t *p) {
   free(p->arg);
   free(p->name);
   free(p->identity);
-  free(p);
+  mp_object_release(p);
 }
 
 mproc_status_t mproc_process_create(mproc_process_t **out,
@@ -121,11 +127,13 @@ mproc_status_t mproc_process_create(mproc_process_t **out,
   if (st != MPROC_OK) return st;
   MP_REQUIRE(out, "process_create: out");
   MP_REQUIRE(target, "process_create: target");
+  if ((st = mp_context_check(ctx, "process_create")) != MPROC_OK) return st;
   if (arg == NULL && arg_len > 0)
     return mp_fail(MPROC_EINVAL, "process_create: arg NULL with arg_len %zu",
                    arg_len);
-  mproc_process_t *p = calloc(1, sizeof *p);
+  mproc_process_t *p = mp_object_alloc(sizeof *p);
   if (p == NULL) return mp_fail(MPROC_ENOMEM, "process_create");
+  mp_object_init(&p->obj, &process_ops);
   p->kind = KIND_CHILD;
   p->state = STATE_CREATED;
   p->ctx = ctx; /* NULL: the default when it starts, as in CPython */
@@ -154,7 +162,7 @@ mproc_status_t mproc_process_create(mproc_process_t **out,
 /* ---- state checks ------------------------------------------------- */
 
 static mproc_status_t require_open(const mproc_process_t *p, const char *what) {
-  MP_REQUIRE(p, what);
+  MP_CHECK_KIND(p, &process_ops, what);
   if (p->state == STATE_CLOSED)
     return mp_fail(MPROC_ESTATE, "%s: the process object is closed", what);
   return MPROC_OK;
@@ -239,8 +247,11 @@ mproc_status_t mproc_process_attach(mproc_process_t *p, void *object) {
   if (st != MPROC_OK) return st;
   MP_REQUIRE(object, "attach: object");
   mp_object_t *o = object;
-  if (o->magic != MP_OBJECT_MAGIC)
+  if (o->magic != MP_OBJECT_MAGIC || o->ops == NULL)
     return mp_fail(MPROC_EINVAL, "attach: not a live mproc object");
+  if (o->ops->export_state == NULL)
+    return mp_fail(MPROC_EINVAL, "attach: %s %s cannot be attached to a process",
+                   strchr("aeiou", o->ops->kind[0]) ? "an" : "a", o->ops->kind);
   if (p->kind != KIND_CHILD || p->state != STATE_CREATED)
     return mp_fail(MPROC_ESTATE, "attach: the process was started already");
   mp_object_t **grown = realloc(p->objects, (p->nobjects + 1) * sizeof *grown);
@@ -551,7 +562,7 @@ mproc_status_t mproc_process_kill(mproc_process_t *p) {
 }
 
 mproc_status_t mproc_process_close(mproc_process_t *p) {
-  MP_REQUIRE(p, "close");
+  MP_CHECK_KIND(p, &process_ops, "close");
   if (p->kind != KIND_CHILD)
     return mp_fail(MPROC_EINVAL, "close: the %s process object is mproc's",
                    p->kind == KIND_CURRENT ? "current" : "parent");

@@ -201,11 +201,19 @@ mproc_status_t mproc_get_context(const char *method, mproc_context_t **out) {
   return MPROC_OK;
 }
 
+mproc_status_t mp_context_check(const mproc_context_t *ctx, const char *call) {
+  if (ctx == NULL || ctx == &fork_context || ctx == &spawn_context)
+    return MPROC_OK;
+  return mp_fail(MPROC_EINVAL,
+                 "%s: not a context (mproc_get_context gives them)", call);
+}
+
 mproc_status_t mproc_context_method(const mproc_context_t *ctx,
                                     const char **out) {
   mproc_status_t st = mp_require_init();
   if (st != MPROC_OK) return st;
   MP_REQUIRE(out, "context_method: out");
+  if ((st = mp_context_check(ctx, "context_method")) != MPROC_OK) return st;
   *out = (ctx ? ctx : default_context)->method;
   return MPROC_OK;
 }

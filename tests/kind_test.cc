@@ -287,8 +287,122 @@ const std::vector<Kind> &Kinds() {
          [](void *o) {
            return mproc_shared_memory_close((mproc_shared_memory_t *)o);
          }}}},
+      {"listener",
+       {{"listener_address",
+         [](void *o) {
+           const char *a;
+           return mproc_listener_address((mproc_listener_t *)o, &a);
+         }},
+        {"listener_accept",
+         [](void *o) {
+           mproc_connection_t *c;
+           return mproc_listener_accept((mproc_listener_t *)o, &c, 0);
+         }},
+        {"listener_set_handshake_timeout",
+         [](void *o) {
+           return mproc_listener_set_handshake_timeout((mproc_listener_t *)o,
+                                                       1);
+         }},
+        {"listener_close",
+         [](void *o) {
+           return mproc_listener_close((mproc_listener_t *)o);
+         }}}},
+      {"process",
+       {{"set_name",
+         [](void *o) {
+           return mproc_process_set_name((mproc_process_t *)o, "x");
+         }},
+        {"set_daemon",
+         [](void *o) {
+           return mproc_process_set_daemon((mproc_process_t *)o, 1);
+         }},
+        {"pid",
+         [](void *o) {
+           long pid;
+           return mproc_process_pid((mproc_process_t *)o, &pid);
+         }},
+        {"attach",
+         [](void *o) {
+           mproc_event_t *e = nullptr;
+           mproc_event_create(&e);
+           mproc_status_t st = mproc_process_attach((mproc_process_t *)o, e);
+           mproc_event_free(e);
+           return st;
+         }},
+        {"start",
+         [](void *o) { return mproc_process_start((mproc_process_t *)o); }},
+        {"join",
+         [](void *o) { return mproc_process_join((mproc_process_t *)o, 0); }},
+        {"is_alive",
+         [](void *o) {
+           int alive;
+           return mproc_process_is_alive((mproc_process_t *)o, &alive);
+         }},
+        {"exitcode",
+         [](void *o) {
+           int code;
+           return mproc_process_exitcode((mproc_process_t *)o, &code);
+         }},
+        {"terminate",
+         [](void *o) {
+           return mproc_process_terminate((mproc_process_t *)o);
+         }},
+        {"close",
+         [](void *o) { return mproc_process_close((mproc_process_t *)o); }}}},
+      {"payload",
+       {{"value_kind",
+         [](void *o) {
+           mproc_kind_t k;
+           return mproc_obj_kind((mproc_obj_t *)o, &k);
+         }},
+        {"value_len",
+         [](void *o) {
+           size_t n;
+           return mproc_obj_len((mproc_obj_t *)o, &n);
+         }},
+        {"list_append",
+         [](void *o) {
+           mproc_obj_t *item = nullptr;
+           mproc_obj_int(1, &item);
+           mproc_status_t st = mproc_list_append((mproc_obj_t *)o, item);
+           if (st != MPROC_OK) mproc_obj_free(item);
+           return st;
+         }},
+        {"list_get",
+         [](void *o) {
+           const mproc_obj_t *item;
+           return mproc_list_get((mproc_obj_t *)o, 0, &item);
+         }},
+        {"value_encode",
+         [](void *o) {
+           void *data = nullptr;
+           size_t len;
+           mproc_status_t st = mproc_obj_encode((mproc_obj_t *)o, &data, &len);
+           free(data);
+           return st;
+         }},
+        {"value_repr",
+         [](void *o) {
+           char *text = nullptr;
+           mproc_status_t st = mproc_obj_repr((mproc_obj_t *)o, &text);
+           free(text);
+           return st;
+         }},
+        {"value_equal",
+         [](void *o) {
+           int eq;
+           return mproc_obj_equal((mproc_obj_t *)o, (mproc_obj_t *)o, &eq);
+         }},
+        {"value_free",
+         [](void *o) { return mproc_obj_free((mproc_obj_t *)o); }}}},
   };
   return kinds;
+}
+
+MPROC_TASK(never_run) {
+  (void)arg;
+  (void)arg_len;
+  return 0;
 }
 
 // One live object of each kind (by name), freed at the end of the test.
@@ -317,11 +431,19 @@ class Objects {
     EXPECT_EQ(MPROC_OK, mproc_array_create(&arr, 'd', 4, nullptr));
     EXPECT_EQ(MPROC_OK,
               mproc_shared_memory_create(&shm, nullptr, 4096, 0));
+    mproc_listener_t *listener;
+    mproc_process_t *process;
+    mproc_obj_t *payload;
+    EXPECT_EQ(MPROC_OK, mproc_listener_create(&listener, nullptr, nullptr, 0));
+    EXPECT_EQ(MPROC_OK,
+              mproc_process_create(&process, nullptr, never_run, nullptr, 0));
+    EXPECT_EQ(MPROC_OK, mproc_obj_list(&payload));
     other_end_ = b;
     objects_ = {{"queue", q},     {"connection", a},   {"lock", l},
                 {"semaphore", s}, {"event", e},        {"condition", c},
                 {"barrier", br},  {"value", v},        {"array", arr},
-                {"shared_memory", shm}};
+                {"shared_memory", shm}, {"listener", listener},
+                {"process", process},   {"payload", payload}};
   }
   ~Objects() {
     for (auto &o : objects_) Free(o.first, o.second);
@@ -342,6 +464,9 @@ class Objects {
     if (kind == "array") mproc_array_free((mproc_array_t *)o);
     if (kind == "shared_memory")
       mproc_shared_memory_close((mproc_shared_memory_t *)o);
+    if (kind == "listener") mproc_listener_close((mproc_listener_t *)o);
+    if (kind == "process") mproc_process_close((mproc_process_t *)o);
+    if (kind == "payload") mproc_obj_free((mproc_obj_t *)o);
   }
 
  private:
@@ -432,7 +557,8 @@ TEST(Kinds, MemoryThatIsNoObjectIsRefused) {
       // NULL is documented as fine for these (free(NULL); a condition
       // without a given lock makes its own).
       static const std::set<std::string> null_ok = {
-          "queue_free", "connection_free", "condition_create"};
+          "queue_free", "connection_free", "condition_create",
+          "listener_close", "value_free"};
       if (!null_ok.count(call.first)) {
         EXPECT_EQ(MPROC_EINVAL, call.second(nullptr));
       }
@@ -450,6 +576,37 @@ TEST(Kinds, ObjectMemoryIsReusedWithoutGrowing) {
     ASSERT_EQ(MPROC_OK, mproc_event_free(e));
   }
   EXPECT_LT(distinct.size(), 2500u);
+}
+
+TEST(Kinds, WhatCannotBeAttachedIsRefusedByName) {
+  Objects objects;
+  mproc_process_t *p;
+  ASSERT_EQ(MPROC_OK, mproc_process_create(&p, nullptr, never_run, nullptr, 0));
+  for (const char *kind : {"listener", "process", "payload"}) {
+    void *o = nullptr;
+    for (const auto &entry : objects.all())
+      if (entry.first == kind) o = entry.second;
+    SCOPED_TRACE(kind);
+    EXPECT_EQ(MPROC_EINVAL, mproc_process_attach(p, o));
+    EXPECT_NE(std::string::npos,
+              std::string(mproc_last_error()).find("cannot be attached"))
+        << mproc_last_error();
+  }
+  EXPECT_EQ(MPROC_OK, mproc_process_close(p));
+}
+
+TEST(Kinds, AContextMustBeOneOfMprocs) {
+  alignas(16) unsigned char fake[64] = {};
+  auto *ctx = reinterpret_cast<mproc_context_t *>(fake);
+  mproc_process_t *p = nullptr;
+  EXPECT_EQ(MPROC_EINVAL,
+            mproc_process_create(&p, ctx, never_run, nullptr, 0));
+  EXPECT_EQ(nullptr, p);
+  const char *method;
+  EXPECT_EQ(MPROC_EINVAL, mproc_context_method(ctx, &method));
+  mproc_context_t *real;
+  ASSERT_EQ(MPROC_OK, mproc_get_context(nullptr, &real));
+  EXPECT_EQ(MPROC_OK, mproc_context_method(real, &method));
 }
 
 // ---- typed accessors in a child -------------------------------------
