@@ -2,6 +2,7 @@
 // that refuses malformed or oversized input with MPROC_EBADMSG.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -248,37 +249,42 @@ TEST(PayloadDecoder, AcceptsOtherEncodersForms) {
   EXPECT_EQ(ReprFree(v), "[1.5, 300, -2, 'hi', b'\\x01']");
 }
 
-// Audit #15: set and get are O(1) (a hash index beside the entries), and
-// decoding a dict is O(n). 64,000 keys took 7.5 s when both were linear;
-// the bound below is 2 s for everything (CPython: ~15 ms), under ASan too.
-TEST(PayloadDict, SixtyFourThousandKeysBuildEncodeDecodeAndLookUpFast) {
-  const int n = 64000;
+// Builds an n-key dict, encodes, decodes, compares and looks every key up;
+// returns the seconds it took (gtest failures are recorded on the way).
+double DictRoundTripSeconds(int n) {
   auto start = std::chrono::steady_clock::now();
   mproc_obj_t *d = nullptr;
-  ASSERT_EQ(mproc_obj_dict(&d), MPROC_OK);
+  if (mproc_obj_dict(&d) != MPROC_OK) { ADD_FAILURE(); return 0; }
   for (int i = 0; i < n; i++) {
     // Half int keys, half str keys: both kinds go through the index.
     mproc_obj_t *key =
         i % 2 ? Int(i) : Str(("k" + std::to_string(i)).c_str());
-    ASSERT_EQ(mproc_dict_set(d, key, Int(-i)), MPROC_OK);
+    EXPECT_EQ(mproc_dict_set(d, key, Int(-i)), MPROC_OK);
   }
   std::vector<unsigned char> wire = Encode(d);
   mproc_obj_t *back = nullptr;
-  ASSERT_EQ(Decode(wire, &back), MPROC_OK) << mproc_last_error();
+  if (Decode(wire, &back) != MPROC_OK) {
+    ADD_FAILURE() << mproc_last_error();
+    return 0;
+  }
   int eq = 0;
-  ASSERT_EQ(mproc_obj_equal(d, back, &eq), MPROC_OK);
+  EXPECT_EQ(mproc_obj_equal(d, back, &eq), MPROC_OK);
   EXPECT_TRUE(eq);
   size_t len = 0;
-  ASSERT_EQ(mproc_obj_len(back, &len), MPROC_OK);
+  EXPECT_EQ(mproc_obj_len(back, &len), MPROC_OK);
   EXPECT_EQ(len, static_cast<size_t>(n));
   for (int i = 0; i < n; i++) {
     mproc_obj_t *key =
         i % 2 ? Int(i) : Str(("k" + std::to_string(i)).c_str());
     const mproc_obj_t *v = nullptr;
-    ASSERT_EQ(mproc_dict_get(back, key, &v), MPROC_OK);
+    EXPECT_EQ(mproc_dict_get(back, key, &v), MPROC_OK);
     int64_t got = 1;
-    ASSERT_NE(v, nullptr) << i;
-    ASSERT_EQ(mproc_obj_get_int(v, &got), MPROC_OK);
+    if (v == nullptr) {
+      ADD_FAILURE() << "key " << i << " is missing";
+      mproc_obj_free(key);
+      break;
+    }
+    EXPECT_EQ(mproc_obj_get_int(v, &got), MPROC_OK);
     EXPECT_EQ(got, -i);
     mproc_obj_free(key);
   }
@@ -289,15 +295,34 @@ TEST(PayloadDict, SixtyFourThousandKeysBuildEncodeDecodeAndLookUpFast) {
   mproc_obj_free(absent);
   // Insertion order survives the round trip.
   const mproc_obj_t *k = nullptr;
-  ASSERT_EQ(mproc_dict_item(back, n - 1, &k, &v), MPROC_OK);
-  EXPECT_EQ(Repr(k), std::to_string(n - 1));
-  ASSERT_EQ(mproc_dict_item(back, 0, &k, &v), MPROC_OK);
-  EXPECT_EQ(Repr(k), "'k0'");
+  if (mproc_dict_item(back, n - 1, &k, &v) == MPROC_OK)
+    EXPECT_EQ(Repr(k), std::to_string(n - 1));
+  else
+    ADD_FAILURE() << "no last item";
+  if (mproc_dict_item(back, 0, &k, &v) == MPROC_OK)
+    EXPECT_EQ(Repr(k), "'k0'");
+  else
+    ADD_FAILURE() << "no first item";
   mproc_obj_free(back);
   mproc_obj_free(d);
-  double took = std::chrono::duration<double>(
-                    std::chrono::steady_clock::now() - start).count();
-  EXPECT_LT(took, 2.0) << "64,000-key dict: build, encode, decode, look up";
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                       start).count();
+}
+
+// Audit #15: set and get are O(1) (a hash index beside the entries), and
+// decoding a dict is O(n). 64,000 keys took 7.5 s when both were linear.
+// Not a timed bound (the suite runs under ASan and on busy machines): the
+// cost of 8x the keys must grow like 8x, far from the 64x of quadratic
+// work. Best of three runs of each size, so a hiccup cannot decide.
+TEST(PayloadDict, SixtyFourThousandKeysCostLinearTime) {
+  double small = 1e9, large = 1e9;
+  for (int run = 0; run < 3; run++) {
+    small = std::min(small, DictRoundTripSeconds(8000));
+    large = std::min(large, DictRoundTripSeconds(64000));
+    if (HasFailure()) return;
+  }
+  EXPECT_LT(large / small, 24.0)
+      << "8,000 keys: " << small << " s; 64,000 keys: " << large << " s";
 }
 
 // Replacing a value keeps the key's place (Python's dict does too), in a
