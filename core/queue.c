@@ -27,9 +27,12 @@
  * 2^38) is held to CPython's limit, 2^31 - 1, by put.
  *
  * Waiting: spin briefly, then sleep on a futex word (data_seq for
- * consumers, room_seq for producers) that the other side bumps and wakes
- * only when someone says it sleeps (the waiters counters), so the busy
- * 1-to-1 case makes no system call.
+ * consumers, room_seq for producers, done_seq for joiners) that the other
+ * side bumps and wakes only when a sleeper left its mark (the *_waiters
+ * flags), so the busy 1-to-1 case makes no system call. The waker clears
+ * the mark, not the sleeper: a sleeper that was woken but has not run yet
+ * would otherwise make every put (or get) until it runs pay a wake-up
+ * call, the "wake storm" (about one futex call per item on one CPU).
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -69,12 +72,12 @@ typedef struct {
   _Alignas(64) _Atomic uint64_t head;
   uint64_t tail_seen; /* consumers' last look at tail (under get_lock) */
   _Alignas(64) _Atomic uint32_t data_seq;
-  _Atomic uint32_t data_waiters;
+  _Atomic uint32_t data_waiters; /* 1: a consumer may sleep on data_seq */
   _Alignas(64) _Atomic uint32_t room_seq;
-  _Atomic uint32_t room_waiters;
+  _Atomic uint32_t room_waiters; /* 1: a producer may sleep on room_seq */
   _Alignas(64) _Atomic uint64_t ndone; /* task_done calls, mod 2^38 */
   _Atomic uint32_t done_seq;
-  _Atomic uint32_t done_waiters;
+  _Atomic uint32_t done_waiters; /* 1: a joiner may sleep on done_seq */
   _Alignas(64) uint64_t ring[]; /* capacity_words */
 } shared_t;
 
@@ -236,7 +239,12 @@ static void ring_read(const mproc_queue_t *q, uint64_t pos, void *dst,
 
 /* ---- waiting ------------------------------------------------------ */
 
-/* Waits (spin, then futex) until ready(q) or the deadline. */
+/* Waits (spin, then futex) until ready(q) or the deadline. The mark is
+ * set after reading seq and before the last look at ready (both seq_cst,
+ * as the waker's publish and its look at the mark): either that look sees
+ * the other side's change, or the waker sees the mark and bumps seq, so
+ * the futex wait returns at once. A mark left behind (ready after all, or
+ * a timeout) costs one spare wake-up call later, nothing more. */
 static mproc_status_t spin_then_sleep(mproc_queue_t *q,
                                       int (*ready)(mproc_queue_t *, void *),
                                       void *ctx, _Atomic uint32_t *seq,
@@ -247,16 +255,12 @@ static mproc_status_t spin_then_sleep(mproc_queue_t *q,
     mp_cpu_relax();
   }
   for (;;) {
-    atomic_fetch_add(waiters, 1);
     uint32_t seen = atomic_load(seq);
-    if (ready(q, ctx)) {
-      atomic_fetch_sub(waiters, 1);
-      return MPROC_OK;
-    }
+    atomic_store(waiters, 1);
+    if (ready(q, ctx)) return MPROC_OK;
     double left = mp_time_left(deadline);
     mproc_status_t st = left == 0 ? MPROC_ETIMEDOUT
                                   : mp_futex_wait((uint32_t *)seq, seen, left);
-    atomic_fetch_sub(waiters, 1);
     if (st == MPROC_ETIMEDOUT && ready(q, ctx)) return MPROC_OK;
     if (st != MPROC_OK) return st;
   }
@@ -277,10 +281,15 @@ static mproc_status_t wait_until(mproc_queue_t *q,
   return st;
 }
 
-static void wake(_Atomic uint32_t *seq, _Atomic uint32_t *waiters, int n) {
-  if (atomic_load(waiters) == 0) return;
+/* The waker clears the mark and wakes every sleeper of the word: each
+ * one marks the word again if it must sleep on, so none is left asleep
+ * unmarked. (Data and room have one sleeper at a time at most, the side's
+ * lock holder; joiners are all woken anyway.) The first look is a plain
+ * load so that the no-sleeper case writes nothing to the shared line. */
+static void wake(_Atomic uint32_t *seq, _Atomic uint32_t *waiters) {
+  if (atomic_load(waiters) == 0 || atomic_exchange(waiters, 0) == 0) return;
   atomic_fetch_add(seq, 1);
-  mp_futex_wake((uint32_t *)seq, n);
+  mp_futex_wake((uint32_t *)seq, INT32_MAX);
 }
 
 /* A side's lock is held for one copy, so a call with a short timeout
@@ -395,7 +404,7 @@ static mproc_status_t put_record(mproc_queue_t *q, uint32_t tag,
   ring_write(q, pos_of(tail) + 1, buf, len);
   /* The commit: one store publishes the record and its count. */
   atomic_store(&s->tail, pack(pos_of(tail) + need, count_of(tail) + 1));
-  wake(&s->data_seq, &s->data_waiters, 1);
+  wake(&s->data_seq, &s->data_waiters);
   unlock(&s->put_lock);
   return MPROC_OK;
 }
@@ -492,7 +501,7 @@ static mproc_status_t get_record(mproc_queue_t *q, sink_t *sink,
     /* The commit: the record is ours once head moves past it. */
     atomic_store(&s->head,
                  pack(pos_of(head) + record_words(len), count_of(head) + 1));
-    wake(&s->room_seq, &s->room_waiters, 1);
+    wake(&s->room_seq, &s->room_waiters);
   }
   unlock(&s->get_lock);
   return st;
@@ -606,7 +615,7 @@ mproc_status_t mproc_queue_task_done(mproc_queue_t *q) {
   } while (!atomic_compare_exchange_weak(&s->ndone, &done,
                                          (done + 1) & COUNT_MASK));
   if (unfinished(s, (done + 1) & COUNT_MASK) == 0)
-    wake(&s->done_seq, &s->done_waiters, INT32_MAX);
+    wake(&s->done_seq, &s->done_waiters);
   return MPROC_OK;
 }
 
