@@ -16,17 +16,16 @@
 
 /* ---- the lock word ------------------------------------------------ */
 
-/* word: 0 when free, else the owner's mp_thread_id(), with MP_LOCK_WAITERS
- * set once someone may sleep on it (release must then wake one).
- * count: an RLock's recursion depth, touched only by the owner. */
-#define MP_LOCK_WAITERS 0x80000000u
-#define MP_LOCK_OWNER_MASK 0x3fffffffu
-
+/* owned: the lock word (0 when free, else the owner's mp_thread_id() with
+ * the MP_OWNER_* flags of platform/platform.h) and the platform's
+ * bookkeeping that has the OS tell of the owner's death.
+ * count: an RLock's recursion depth, touched only by the owner.
+ * 64 bytes: a Value reserves that much for its own lock. */
 typedef struct {
-  uint32_t word;
+  mp_owned_word_t owned;
   uint32_t count;
   uint32_t recursive;
-  uint32_t reserved;
+  uint32_t reserved[4];
 } mp_lock_state_t;
 
 void mp_lock_state_init(mp_lock_state_t *s, int recursive);
@@ -42,6 +41,10 @@ int mp_lock_state_is_mine(const mp_lock_state_t *s);
 uint32_t mp_lock_state_release_all(mp_lock_state_t *s);
 mproc_status_t mp_lock_state_reacquire(mp_lock_state_t *s, uint32_t depth);
 
+/* Before the memory holding s is unmapped in this process: 0 if it must
+ * stay mapped (mp_owner_detach). */
+int mp_lock_state_detach(mp_lock_state_t *s);
+
 /* The state of a public lock object (Condition and Value use it). */
 mp_lock_state_t *mp_lock_state_of(mproc_lock_t *lock);
 
@@ -49,7 +52,8 @@ mp_lock_state_t *mp_lock_state_of(mproc_lock_t *lock);
  * to another object (a Value's own RLock): it is freed with
  * mp_lock_free_view, and mproc_lock_free refuses it. */
 mproc_status_t mp_lock_view(mproc_lock_t **out, mp_shm_t *shm, size_t offset);
-void mp_lock_free_view(mproc_lock_t *lock);
+/* Returns mp_lock_state_detach's answer for the viewed state. */
+int mp_lock_free_view(mproc_lock_t *lock);
 
 /* Nesting a lock in another object's exported state (a Condition's lock,
  * a Value's given lock); the imported lock is a new object of its own. */

@@ -87,10 +87,13 @@ static mproc_status_t shared_export(void *obj, mp_buf_t *state,
 }
 
 static void shared_free(shared_t *v) {
-  if (v->lock_kind == LOCK_OWN) mp_lock_free_view(v->lock);
+  /* The own lock's word may be on a live thread's robust list (held while
+   * freed): the segment then stays mapped (mp_lock_state_detach). */
+  int may_unmap = 1;
+  if (v->lock_kind == LOCK_OWN) may_unmap = mp_lock_free_view(v->lock);
   if (v->owns_given_lock) mproc_lock_free(v->lock);
   mp_object_invalidate(&v->obj);
-  mp_shm_close(v->shm);
+  if (may_unmap) mp_shm_close(v->shm);
   free(v);
 }
 

@@ -151,14 +151,71 @@ void mp_futex_wake(uint32_t *word, int count);
 /* ---- synchronization support (docs/sync.md) ----------------------- */
 
 /* A nonzero id of the calling thread, unique among the live threads of
- * every process on the machine, below 2^30 (the top two bits of a lock
- * word are flags). Cheap: cached per thread, renewed in a forked child. */
+ * every process on the machine (in one PID namespace), below 2^29 (the top
+ * three bits of a lock word are flags). On Linux the kernel's thread id,
+ * which is what the kernel's owner-death notice compares. Cheap: cached per
+ * thread, renewed in a forked child. */
 uint32_t mp_thread_id(void);
 
 /* 0 when the thread mp_thread_id() named tid has ended (or its process is
  * a zombie), 1 while it runs or when that cannot be told. A dead thread's
  * id may be reused later by the OS; callers accept that small risk. */
 int mp_thread_alive(uint32_t tid);
+
+/* How many times this process called mp_thread_alive: tests tell the OS's
+ * owner-death notice from polling with it. */
+uint64_t mp_thread_alive_calls(void);
+
+/* ---- owner death (docs/sync.md, "The owner-death contract") -------- */
+
+/* A process-shared lock word and the room an OS needs beside it to tell of
+ * its owner's death (on Linux a node of the kernel's robust futex list).
+ * word: 0 free, else the owner's mp_thread_id() | flags:
+ *   MP_OWNER_WAITERS    someone may sleep on the word (wake on release);
+ *   MP_OWNER_DIED       set by the OS, with the id cleared, when the
+ *                       tracked owner ended holding it; the OS then wakes
+ *                       one sleeper (if MP_OWNER_WAITERS was set);
+ *   MP_OWNER_UNTRACKED  the holder's death will not be told by the OS
+ *                       (mp_owner_took returned 0): waiters must poll
+ *                       mp_thread_alive.
+ * Everything but word belongs to the platform; zero it all to initialize.
+ * 8-byte aligned, in memory every process maps. */
+#define MP_OWNER_WAITERS 0x80000000u
+#define MP_OWNER_DIED 0x40000000u
+#define MP_OWNER_UNTRACKED 0x20000000u
+#define MP_OWNER_ID_MASK 0x1fffffffu
+
+typedef struct {
+  uint32_t word;
+  uint32_t os_u32;
+  uint64_t os_u64[4];
+} mp_owned_word_t;
+
+/* The protocol, all by the calling thread:
+ *   acquire: mp_owner_begin(w); [CAS word 0 -> mp_thread_id(), sleep, ...]
+ *            then mp_owner_took(w) if it took the word, else
+ *            mp_owner_abandon(). A death between begin and took is told
+ *            (the OS knows which word the thread was taking).
+ *   release: mp_owner_releasing(w); [exchange word -> 0]; mp_owner_released().
+ * mp_owner_took returns 1 if the OS will tell of the caller's death while
+ * it holds w, 0 if not (no OS support, or w's bookkeeping is held by
+ * another live thread because a Lock was released by a thread that did not
+ * acquire it): it has then set MP_OWNER_UNTRACKED in the word and woken
+ * every sleeper, so that they poll mp_thread_alive instead. */
+void mp_owner_begin(mp_owned_word_t *w);
+int mp_owner_took(mp_owned_word_t *w);
+void mp_owner_abandon(void);
+/* For the holder or, for a Lock, another thread: waits (briefly: the
+ * holder is between its compare-and-swap and mp_owner_took) until the
+ * holder's bookkeeping is done, so the two never race. */
+void mp_owner_releasing(mp_owned_word_t *w);
+void mp_owner_released(void);
+/* Before this process unmaps w: drops the caller's bookkeeping of w.
+ * Returns 0 if the memory must stay mapped (another live thread of this
+ * process still has w in its OS list: unmapping it would corrupt that
+ * list), 1 if it may go. If the caller still holds w, sets
+ * MP_OWNER_UNTRACKED (its death can no longer be told). */
+int mp_owner_detach(mp_owned_word_t *w);
 
 /* Like mp_shm_from_handle, but maps a duplicate of handle and leaves
  * handle itself open: several objects attached to one spawned child may
