@@ -35,29 +35,17 @@
 _Static_assert(sizeof(mp_lock_state_t) == 64,
                "a Value reserves 64 bytes for its own lock");
 
-static inline int cas_acquire(uint32_t *word, uint32_t *expected,
-                              uint32_t desired) {
-  return __atomic_compare_exchange_n(word, expected, desired, 0,
-                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
-}
-
 static inline uint32_t owner_of(uint32_t v) { return v & MP_OWNER_ID_MASK; }
 
 void mp_lock_state_init(mp_lock_state_t *s, int recursive) {
   *s = (mp_lock_state_t){.recursive = recursive != 0};
 }
 
-/* The word is ours: the platform's bookkeeping, then the RLock depth. */
+/* The word is ours: set the RLock depth. */
 static mproc_status_t took(mp_lock_state_t *s, mproc_status_t st) {
-  mp_owner_took(&s->owned);
   if (s->recursive) s->count = 1;
   if (st == MPROC_EOWNERDEAD)
     return mp_fail(st, "lock: acquired from an owner that died holding it");
-  return st;
-}
-
-static mproc_status_t gave_up(mproc_status_t st) {
-  mp_owner_abandon();
   return st;
 }
 
@@ -68,7 +56,7 @@ static int take_from_untracked(mp_lock_state_t *s, uint32_t v, uint32_t me) {
   if (!(v & MP_OWNER_UNTRACKED) || owner == 0 || owner == me ||
       mp_thread_alive(owner))
     return 0;
-  return cas_acquire(&s->owned.word, &v, me | MP_OWNER_WAITERS);
+  return mp_owner_take(&s->owned, &v, MP_OWNER_WAITERS);
 }
 
 /* Marks v as contended; returns the word to sleep on, 0 to retry. */
@@ -96,15 +84,15 @@ static mproc_status_t acquire_slow(mp_lock_state_t *s, uint32_t me,
     if (owner_of(v) == 0) {
       /* Free, or its owner died: others may sleep, so keep the bit for
        * our release. Taking it clears MP_OWNER_DIED: one acquirer is told. */
-      if (cas_acquire(word, &v, me | MP_OWNER_WAITERS))
-        return took(s, v & MP_OWNER_DIED ? MPROC_EOWNERDEAD : MPROC_OK);
+      uint32_t seen = v;
+      if (mp_owner_take(&s->owned, &v, MP_OWNER_WAITERS))
+        return took(s, seen & MP_OWNER_DIED ? MPROC_EOWNERDEAD : MPROC_OK);
       continue;
     }
     double left = mp_time_left(deadline);
     if (left == 0) {
       if (take_from_untracked(s, v, me)) return took(s, MPROC_EOWNERDEAD);
-      return gave_up(
-          mp_fail(MPROC_ETIMEDOUT, "lock: still held after %gs", timeout));
+      return mp_fail(MPROC_ETIMEDOUT, "lock: still held after %gs", timeout);
     }
     uint32_t sleep_on = mark_waiting(s, v);
     if (sleep_on == 0) continue;
@@ -114,7 +102,7 @@ static mproc_status_t acquire_slow(mp_lock_state_t *s, uint32_t me,
       if (take_from_untracked(s, sleep_on, me))
         return took(s, MPROC_EOWNERDEAD);
     } else if (st != MPROC_OK) {
-      return gave_up(st);
+      return st;
     }
   }
 }
@@ -127,14 +115,10 @@ static mproc_status_t recurse(mp_lock_state_t *s) {
 }
 
 mproc_status_t mp_lock_state_acquire(mp_lock_state_t *s, double timeout) {
-  uint32_t me = mp_thread_id();
-  /* Only we put our id in the word or take it out: a plain read decides. */
-  if (s->recursive &&
-      owner_of(__atomic_load_n(&s->owned.word, __ATOMIC_RELAXED)) == me)
-    return recurse(s);
-  mp_owner_begin(&s->owned);
   uint32_t v = 0;
-  if (cas_acquire(&s->owned.word, &v, me)) return took(s, MPROC_OK);
+  if (mp_owner_take(&s->owned, &v, 0)) return took(s, MPROC_OK);
+  uint32_t me = mp_thread_id();
+  if (s->recursive && owner_of(v) == me) return recurse(s);
   return acquire_slow(s, me, timeout);
 }
 
@@ -144,9 +128,7 @@ int mp_lock_state_is_mine(const mp_lock_state_t *s) {
 }
 
 static mproc_status_t unlock_word(mp_lock_state_t *s) {
-  mp_owner_releasing(&s->owned);
-  uint32_t old = __atomic_exchange_n(&s->owned.word, 0, __ATOMIC_RELEASE);
-  mp_owner_released();
+  uint32_t old = mp_owner_clear(&s->owned);
   if (old & MP_OWNER_WAITERS) mp_futex_wake(&s->owned.word, 1);
   /* A dead owner's word (no id, MP_OWNER_DIED) was still locked. */
   if ((old & (MP_OWNER_ID_MASK | MP_OWNER_DIED)) == 0)

@@ -191,25 +191,22 @@ typedef struct {
   uint64_t os_u64[4];
 } mp_owned_word_t;
 
-/* The protocol, all by the calling thread:
- *   acquire: mp_owner_begin(w); [CAS word 0 -> mp_thread_id(), sleep, ...]
- *            then mp_owner_took(w) if it took the word, else
- *            mp_owner_abandon(). A death between begin and took is told
- *            (the OS knows which word the thread was taking).
- *   release: mp_owner_releasing(w); [exchange word -> 0]; mp_owner_released().
- * mp_owner_took returns 1 if the OS will tell of the caller's death while
- * it holds w, 0 if not (no OS support, or w's bookkeeping is held by
- * another live thread because a Lock was released by a thread that did not
- * acquire it): it has then set MP_OWNER_UNTRACKED in the word and woken
- * every sleeper, so that they poll mp_thread_alive instead. */
-void mp_owner_begin(mp_owned_word_t *w);
-int mp_owner_took(mp_owned_word_t *w);
-void mp_owner_abandon(void);
-/* For the holder or, for a Lock, another thread: waits (briefly: the
- * holder is between its compare-and-swap and mp_owner_took) until the
- * holder's bookkeeping is done, so the two never race. */
-void mp_owner_releasing(mp_owned_word_t *w);
-void mp_owner_released(void);
+/* Every change of owner goes through these two, which keep the OS's record
+ * in step with the word (on Linux: the word joins the caller's robust list
+ * while it holds it, and the list's "pending" slot covers the moment in
+ * between, so a death at any point is told).
+ * mp_owner_take: one compare-and-swap of the word from *expected to
+ * mp_thread_id() | flags; 1 if it took it, else 0 with *expected set to
+ * the word seen. If the OS cannot tell of the caller's death while it
+ * holds w (no OS support, or w's bookkeeping still belongs to another live
+ * thread because a Lock was released by a thread that did not acquire it),
+ * the word also gets MP_OWNER_UNTRACKED and every sleeper is woken, so
+ * that they poll mp_thread_alive instead.
+ * mp_owner_clear: one exchange of the word to 0; returns the old word. By
+ * the holder or, for a Lock, any thread: a non-holder first waits (briefly:
+ * the holder is between its swap and the end of its bookkeeping). */
+int mp_owner_take(mp_owned_word_t *w, uint32_t *expected, uint32_t flags);
+uint32_t mp_owner_clear(mp_owned_word_t *w);
 /* Before this process unmaps w: drops the caller's bookkeeping of w.
  * Returns 0 if the memory must stay mapped (another live thread of this
  * process still has w in its OS list: unmapping it would corrupt that

@@ -210,19 +210,22 @@ static void link_node(robust_word_t *r, thread_self_t *t) {
   LIST_ORDER();
   head->list.next = (struct robust_list *)&r->next;
   LIST_ORDER();
-  r->linker_pid = t->pid;
-  r->linker_ns = t->ns;
-  __atomic_store_n(&r->linker_token, t->token, __ATOMIC_RELAXED);
-  /* Last: what a releasing non-owner waits for (mp_owner_releasing). */
-  __atomic_store_n(&r->linker_tid, t->tid, __ATOMIC_RELEASE);
+  /* Mostly the same thread again: skip stores that change nothing (every
+   * store before the next exchange is on the fast path's bill). */
+  if (r->linker_pid != t->pid) r->linker_pid = t->pid;
+  if (r->linker_ns != t->ns) r->linker_ns = t->ns;
+  if (__atomic_load_n(&r->linker_tid, __ATOMIC_RELAXED) != t->tid)
+    __atomic_store_n(&r->linker_tid, t->tid, __ATOMIC_RELAXED);
+  /* Last: what a clearing non-owner waits for (wait_settled). */
+  __atomic_store_n(&r->linker_token, t->token, __ATOMIC_RELEASE);
 }
 
 static void unlink_node(robust_word_t *r) {
   *prev_field_of(r->next) = r->prev;
   *(void **)((uintptr_t)r->prev & ~(uintptr_t)1) = r->next;
   LIST_ORDER();
+  /* linker_tid stays: it means nothing while the token is 0. */
   __atomic_store_n(&r->linker_token, 0, __ATOMIC_RELAXED);
-  __atomic_store_n(&r->linker_tid, 0, __ATOMIC_RELEASE);
 }
 
 static void mark_untracked(robust_word_t *r) {
@@ -247,51 +250,57 @@ static int node_state(const robust_word_t *r, const thread_self_t *t) {
   return NODE_BUSY;
 }
 
-void mp_owner_begin(mp_owned_word_t *w) {
-  set_pending(me(), &((robust_word_t *)w)->next);
-}
-
-void mp_owner_abandon(void) { set_pending(me(), NULL); }
-
-int mp_owner_took(mp_owned_word_t *w) {
+int mp_owner_take(mp_owned_word_t *w, uint32_t *expected, uint32_t flags) {
   robust_word_t *r = (robust_word_t *)w;
   thread_self_t *t = me();
-  int node = t->head != NULL ? node_state(r, t) : NODE_BUSY;
+  if (t->head == NULL)  /* nothing is tracked: say so in the same swap */
+    return __atomic_compare_exchange_n(&r->word, expected,
+                                       t->tid | flags | MP_OWNER_UNTRACKED,
+                                       0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+  /* Pending first: a death between the swap and the link is still told. */
+  set_pending(t, &r->next);
+  if (!__atomic_compare_exchange_n(&r->word, expected, t->tid | flags, 0,
+                                   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+    set_pending(t, NULL);
+    return 0;
+  }
+  int node = node_state(r, t);
   if (node == NODE_FREE) link_node(r, t);
   set_pending(t, NULL);
   if (node == NODE_BUSY) mark_untracked(r);
-  return node != NODE_BUSY;
+  return 1;
 }
 
-/* A non-owner releases: the holder may still be between its
- * compare-and-swap and the end of mp_owner_took (a few instructions, or a
- * thread descheduled there). */
+/* A non-owner clears the word: the holder may still be between its
+ * compare-and-swap and the end of its bookkeeping (a few instructions, or
+ * a thread descheduled there). */
 static void wait_settled(robust_word_t *r, uint32_t my_tid) {
   for (unsigned spins = 0;; spins++) {
     uint32_t v = __atomic_load_n(&r->word, __ATOMIC_ACQUIRE);
     uint32_t owner = v & MP_OWNER_ID_MASK;
     if (owner == 0 || owner == my_tid || (v & MP_OWNER_UNTRACKED) ||
-        __atomic_load_n(&r->linker_tid, __ATOMIC_ACQUIRE) == owner)
+        (__atomic_load_n(&r->linker_token, __ATOMIC_ACQUIRE) != 0 &&
+         __atomic_load_n(&r->linker_tid, __ATOMIC_RELAXED) == owner))
       return;
     if (spins >= 64) sched_yield();
   }
 }
 
-void mp_owner_releasing(mp_owned_word_t *w) {
+uint32_t mp_owner_clear(mp_owned_word_t *w) {
   robust_word_t *r = (robust_word_t *)w;
   thread_self_t *t = me();
-  if (t->head != NULL &&
-      __atomic_load_n(&r->linker_token, __ATOMIC_RELAXED) == t->token) {
-    /* Pending first: a death between the unlink and the caller's exchange
-     * is still told. */
-    set_pending(t, &r->next);
-    unlink_node(r);
-  } else {
+  if (t->head == NULL ||
+      __atomic_load_n(&r->linker_token, __ATOMIC_RELAXED) != t->token) {
     wait_settled(r, t->tid);
+    return __atomic_exchange_n(&r->word, 0, __ATOMIC_RELEASE);
   }
+  /* Pending first: a death between the unlink and the exchange is told. */
+  set_pending(t, &r->next);
+  unlink_node(r);
+  uint32_t old = __atomic_exchange_n(&r->word, 0, __ATOMIC_RELEASE);
+  set_pending(t, NULL);
+  return old;
 }
-
-void mp_owner_released(void) { set_pending(me(), NULL); }
 
 int mp_owner_detach(mp_owned_word_t *w) {
   robust_word_t *r = (robust_word_t *)w;
