@@ -160,8 +160,46 @@ mproc_status_t mp_lock_state_reacquire(mp_lock_state_t *s, uint32_t depth) {
   return st;
 }
 
-int mp_lock_state_detach(mp_lock_state_t *s) {
-  return mp_owner_detach(&s->owned);
+/* Segments kept mapped because their word was on another live thread's
+ * robust list when closed: unmapping would leave that list pointing at
+ * nothing. Each later close retries them. Under the registry lock. */
+typedef struct kept_segment {
+  mp_shm_t *shm;
+  size_t offset;
+  struct kept_segment *next;
+} kept_segment_t;
+
+static kept_segment_t *kept_segments;
+
+static int detach(mp_shm_t *shm, size_t offset) {
+  return mp_owner_detach(
+      &((mp_lock_state_t *)((char *)mp_shm_base(shm) + offset))->owned);
+}
+
+static void close_released_kept_segments(void) {
+  for (kept_segment_t **k = &kept_segments; *k != NULL;) {
+    kept_segment_t *seg = *k;
+    if (detach(seg->shm, seg->offset)) {
+      *k = seg->next;
+      mp_shm_close(seg->shm);
+      free(seg);
+    } else {
+      k = &seg->next;
+    }
+  }
+}
+
+void mp_lock_segment_close(mp_shm_t *shm, size_t offset) {
+  mp_registry_lock();
+  close_released_kept_segments();
+  kept_segment_t *seg = NULL;
+  if (detach(shm, offset)) {
+    mp_shm_close(shm);
+  } else if ((seg = malloc(sizeof *seg)) != NULL) {
+    *seg = (kept_segment_t){shm, offset, kept_segments};
+    kept_segments = seg;
+  } /* else out of memory: the mapping stays, unreferenced, until exit */
+  mp_registry_unlock();
 }
 
 /* ---- the public object -------------------------------------------- */
@@ -226,12 +264,10 @@ mproc_status_t mp_lock_view(mproc_lock_t **out, mp_shm_t *shm,
   return lock_wrap(out, shm, offset, 1);
 }
 
-int mp_lock_free_view(mproc_lock_t *lock) {
-  if (lock == NULL) return 1;
-  int may_unmap = mp_lock_state_detach(lock->state);
+void mp_lock_free_view(mproc_lock_t *lock) {
+  if (lock == NULL) return;
   mp_object_invalidate(&lock->obj);
   free(lock);
-  return may_unmap;
 }
 
 mp_lock_state_t *mp_lock_state_of(mproc_lock_t *lock) { return lock->state; }
@@ -280,9 +316,7 @@ mproc_status_t mproc_lock_free(mproc_lock_t *lock) {
     return mp_fail(MPROC_ESTATE,
                    "lock_free: this is the lock of a Value or Array; it is "
                    "closed with that object");
-  /* Unmapping a word still on another live thread's robust list would
-   * corrupt that list: the mapping then stays until the process ends. */
-  if (mp_lock_state_detach(lock->state)) mp_shm_close(lock->shm);
+  mp_lock_segment_close(lock->shm, lock->offset);
   mp_object_invalidate(&lock->obj);
   free(lock);
   return MPROC_OK;

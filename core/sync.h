@@ -41,9 +41,10 @@ int mp_lock_state_is_mine(const mp_lock_state_t *s);
 uint32_t mp_lock_state_release_all(mp_lock_state_t *s);
 mproc_status_t mp_lock_state_reacquire(mp_lock_state_t *s, uint32_t depth);
 
-/* Before the memory holding s is unmapped in this process: 0 if it must
- * stay mapped (mp_owner_detach). */
-int mp_lock_state_detach(mp_lock_state_t *s);
+/* Closes shm, which holds a lock state at offset: at once, or, while the
+ * word is still on another live thread's robust list (mp_owner_detach),
+ * at a later call once that thread let go. */
+void mp_lock_segment_close(mp_shm_t *shm, size_t offset);
 
 /* The state of a public lock object (Condition and Value use it). */
 mp_lock_state_t *mp_lock_state_of(mproc_lock_t *lock);
@@ -52,8 +53,7 @@ mp_lock_state_t *mp_lock_state_of(mproc_lock_t *lock);
  * to another object (a Value's own RLock): it is freed with
  * mp_lock_free_view, and mproc_lock_free refuses it. */
 mproc_status_t mp_lock_view(mproc_lock_t **out, mp_shm_t *shm, size_t offset);
-/* Returns mp_lock_state_detach's answer for the viewed state. */
-int mp_lock_free_view(mproc_lock_t *lock);
+void mp_lock_free_view(mproc_lock_t *lock);
 
 /* Nesting a lock in another object's exported state (a Condition's lock,
  * a Value's given lock); the imported lock is a new object of its own. */

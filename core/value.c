@@ -87,13 +87,16 @@ static mproc_status_t shared_export(void *obj, mp_buf_t *state,
 }
 
 static void shared_free(shared_t *v) {
-  /* The own lock's word may be on a live thread's robust list (held while
-   * freed): the segment then stays mapped (mp_lock_state_detach). */
-  int may_unmap = 1;
-  if (v->lock_kind == LOCK_OWN) may_unmap = mp_lock_free_view(v->lock);
+  int own_lock = v->lock_kind == LOCK_OWN;
+  if (own_lock) mp_lock_free_view(v->lock);
   if (v->owns_given_lock) mproc_lock_free(v->lock);
   mp_object_invalidate(&v->obj);
-  if (may_unmap) mp_shm_close(v->shm);
+  /* The own lock's word may be on a thread's robust list (held while
+   * freed): mp_lock_segment_close lets go of it first. */
+  if (own_lock)
+    mp_lock_segment_close(v->shm, LOCK_OFFSET);
+  else
+    mp_shm_close(v->shm);
   free(v);
 }
 
