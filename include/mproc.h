@@ -334,7 +334,8 @@ mproc_status_t mproc_lock_is_recursive(const mproc_lock_t *lock, int *out);
  * calling thread holds it, its death is no longer told at once (polled).
  * If another live thread of this process still has it on its robust list
  * (it acquired it and another thread released it), the memory stays
- * mapped until the process ends: unmapping it would corrupt that list.
+ * mapped (unmapping it would corrupt that list) until a later free finds
+ * that thread let go.
  * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (the lock of a Value/Array:
  *         it goes with that object). */
 mproc_status_t mproc_lock_free(mproc_lock_t *lock);
