@@ -224,8 +224,9 @@ static void unlink_node(robust_word_t *r) {
   *prev_field_of(r->next) = r->prev;
   *(void **)((uintptr_t)r->prev & ~(uintptr_t)1) = r->next;
   LIST_ORDER();
-  /* linker_tid stays: it means nothing while the token is 0. */
-  __atomic_store_n(&r->linker_token, 0, __ATOMIC_RELAXED);
+  /* linker_tid stays: it means nothing while the token is 0. Release: a
+   * thread that then finds the node free links it only after this. */
+  __atomic_store_n(&r->linker_token, 0, __ATOMIC_RELEASE);
 }
 
 static void mark_untracked(robust_word_t *r) {
@@ -241,7 +242,7 @@ static void mark_untracked(robust_word_t *r) {
 enum { NODE_FREE, NODE_MINE, NODE_BUSY };
 
 static int node_state(const robust_word_t *r, const thread_self_t *t) {
-  uint64_t token = __atomic_load_n(&r->linker_token, __ATOMIC_RELAXED);
+  uint64_t token = __atomic_load_n(&r->linker_token, __ATOMIC_ACQUIRE);
   if (token == 0) return NODE_FREE;
   if (token == t->token) return NODE_MINE;
   uint32_t linker = __atomic_load_n(&r->linker_tid, __ATOMIC_RELAXED);
@@ -289,12 +290,12 @@ static void wait_settled(robust_word_t *r, uint32_t my_tid) {
 uint32_t mp_owner_clear(mp_owned_word_t *w) {
   robust_word_t *r = (robust_word_t *)w;
   thread_self_t *t = me();
+  wait_settled(r, t->tid); /* at once for the holder */
   if (t->head == NULL ||
-      __atomic_load_n(&r->linker_token, __ATOMIC_RELAXED) != t->token) {
-    wait_settled(r, t->tid);
+      __atomic_load_n(&r->linker_token, __ATOMIC_RELAXED) != t->token)
     return __atomic_exchange_n(&r->word, 0, __ATOMIC_RELEASE);
-  }
-  /* Pending first: a death between the unlink and the exchange is told. */
+  /* Ours to unlink (we hold it, or took it and someone else released it).
+   * Pending first: a death between the unlink and the exchange is told. */
   set_pending(t, &r->next);
   unlink_node(r);
   uint32_t old = __atomic_exchange_n(&r->word, 0, __ATOMIC_RELEASE);
