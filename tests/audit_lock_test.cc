@@ -378,6 +378,34 @@ TEST_P(OwnerDeathTest, LockReleasedByAnotherThreadFallsBackToPolling) {
   mproc_event_free(done);
 }
 
+// The acquirer taking and releasing it itself takes the word off its list:
+// tracked again while that thread still lives.
+TEST_P(OwnerDeathTest, AcquirerCyclingTheLockMakesItTrackedAgain) {
+  mproc_lock_t *lock;
+  ASSERT_EQ(mproc_lock_create(&lock), MPROC_OK);
+  mproc_event_t *acquired, *released, *cycled, *done;
+  for (auto **e : {&acquired, &released, &cycled, &done})
+    ASSERT_EQ(mproc_event_create(e), MPROC_OK);
+  std::thread acquirer([&] {
+    EXPECT_EQ(mproc_lock_acquire(lock, 5), MPROC_OK);
+    mproc_event_set(acquired);
+    EXPECT_EQ(mproc_event_wait(released, kWatchdog), MPROC_OK);
+    EXPECT_EQ(mproc_lock_acquire(lock, 5), MPROC_OK);
+    EXPECT_EQ(mproc_lock_release(lock), MPROC_OK);
+    mproc_event_set(cycled);
+    mproc_event_wait(done, kWatchdog);  // alive through the test
+  });
+  ASSERT_EQ(mproc_event_wait(acquired, kWatchdog), MPROC_OK);
+  EXPECT_EQ(mproc_lock_release(lock), MPROC_OK);  // not the acquirer
+  mproc_event_set(released);
+  ASSERT_EQ(mproc_event_wait(cycled, kWatchdog), MPROC_OK);
+  KillHolderWhileBlocked(lock);  // no polling
+  mproc_event_set(done);
+  acquirer.join();
+  EXPECT_EQ(mproc_lock_free(lock), MPROC_OK);
+  for (auto *e : {acquired, released, cycled, done}) mproc_event_free(e);
+}
+
 // Freeing a lock whose word is still on a live thread's list must not
 // corrupt that list: the thread goes on locking (ours and glibc's robust
 // mutexes) without a crash.
