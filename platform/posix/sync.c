@@ -194,24 +194,30 @@ static void **prev_field_of(void *entry) {
   return (void **)((uintptr_t)entry & ~(uintptr_t)1) - 1;
 }
 
+/* Every store before a lock's compare-and-swap or exchange is on the fast
+ * path's bill (the locked instruction waits for them): skip those that
+ * change nothing, as most do when one thread takes one lock again. */
+static inline void store_if_changed(void **field, void *value) {
+  if (*field != value) *field = value;
+}
+
 static void set_pending(thread_self_t *t, void *entry) {
   if (t->head == NULL) return;
   LIST_ORDER();
-  t->head->list_op_pending = entry;
+  store_if_changed((void **)&t->head->list_op_pending, entry);
   LIST_ORDER();
 }
 
 static void link_node(robust_word_t *r, thread_self_t *t) {
   struct robust_list_head *head = t->head;
   void *first = head->list.next;
-  *prev_field_of(first) = &r->next;
-  r->next = first;
-  r->prev = head;
+  /* The head's prev (glibc's robust_prev) is written, never read. */
+  if (first != (void *)head) *prev_field_of(first) = &r->next;
+  store_if_changed(&r->next, first);
+  store_if_changed(&r->prev, head);
   LIST_ORDER();
   head->list.next = (struct robust_list *)&r->next;
   LIST_ORDER();
-  /* Mostly the same thread again: skip stores that change nothing (every
-   * store before the next exchange is on the fast path's bill). */
   if (r->linker_pid != t->pid) r->linker_pid = t->pid;
   if (r->linker_ns != t->ns) r->linker_ns = t->ns;
   if (__atomic_load_n(&r->linker_tid, __ATOMIC_RELAXED) != t->tid)
@@ -220,8 +226,8 @@ static void link_node(robust_word_t *r, thread_self_t *t) {
   __atomic_store_n(&r->linker_token, t->token, __ATOMIC_RELEASE);
 }
 
-static void unlink_node(robust_word_t *r) {
-  *prev_field_of(r->next) = r->prev;
+static void unlink_node(robust_word_t *r, const thread_self_t *t) {
+  if (r->next != (void *)t->head) *prev_field_of(r->next) = r->prev;
   *(void **)((uintptr_t)r->prev & ~(uintptr_t)1) = r->next;
   LIST_ORDER();
   /* linker_tid stays: it means nothing while the token is 0. Release: a
@@ -267,7 +273,8 @@ int mp_owner_take(mp_owned_word_t *w, uint32_t *expected, uint32_t flags) {
   }
   int node = node_state(r, t);
   if (node == NODE_FREE) link_node(r, t);
-  set_pending(t, NULL);
+  /* Pending stays on the word we hold (the kernel then handles it once,
+   * as pending): mp_owner_clear clears it. */
   if (node == NODE_BUSY) mark_untracked(r);
   return 1;
 }
@@ -292,12 +299,15 @@ uint32_t mp_owner_clear(mp_owned_word_t *w) {
   thread_self_t *t = me();
   wait_settled(r, t->tid); /* at once for the holder */
   if (t->head == NULL ||
-      __atomic_load_n(&r->linker_token, __ATOMIC_RELAXED) != t->token)
-    return __atomic_exchange_n(&r->word, 0, __ATOMIC_RELEASE);
+      __atomic_load_n(&r->linker_token, __ATOMIC_RELAXED) != t->token) {
+    uint32_t old = __atomic_exchange_n(&r->word, 0, __ATOMIC_RELEASE);
+    set_pending(t, NULL); /* an untracked holder's, left by its take */
+    return old;
+  }
   /* Ours to unlink (we hold it, or took it and someone else released it).
    * Pending first: a death between the unlink and the exchange is told. */
   set_pending(t, &r->next);
-  unlink_node(r);
+  unlink_node(r, t);
   uint32_t old = __atomic_exchange_n(&r->word, 0, __ATOMIC_RELEASE);
   set_pending(t, NULL);
   return old;
@@ -306,10 +316,11 @@ uint32_t mp_owner_clear(mp_owned_word_t *w) {
 int mp_owner_detach(mp_owned_word_t *w) {
   robust_word_t *r = (robust_word_t *)w;
   thread_self_t *t = me();
+  set_pending(t, NULL); /* no pointer into memory about to go */
   uint64_t token = __atomic_load_n(&r->linker_token, __ATOMIC_RELAXED);
   if (token == 0) return 1;
   if (t->head != NULL && token == t->token) {
-    unlink_node(r);
+    unlink_node(r, t);
     if ((__atomic_load_n(&r->word, __ATOMIC_RELAXED) & MP_OWNER_ID_MASK) ==
         t->tid)
       mark_untracked(r);
