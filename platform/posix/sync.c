@@ -45,6 +45,7 @@
 
 #include "core/error.h"
 #include "platform/platform.h"
+#include "platform/posix/posix.h"
 
 /* mp_owned_word_t as this platform uses it. */
 typedef struct {
@@ -300,17 +301,23 @@ uint32_t mp_owner_clear(mp_owned_word_t *w) {
   wait_settled(r, t->tid); /* at once for the holder */
   if (t->head == NULL ||
       __atomic_load_n(&r->linker_token, __ATOMIC_RELAXED) != t->token) {
-    uint32_t old = __atomic_exchange_n(&r->word, 0, __ATOMIC_RELEASE);
-    set_pending(t, NULL); /* an untracked holder's, left by its take */
-    return old;
+    return __atomic_exchange_n(&r->word, 0, __ATOMIC_RELEASE);
   }
   /* Ours to unlink (we hold it, or took it and someone else released it).
-   * Pending first: a death between the unlink and the exchange is told. */
+   * Pending first: a death between the unlink and the exchange is told.
+   * It stays there after (no store, and none at our next take of this
+   * word): at our death the kernel finds the word not ours and at most
+   * wakes a sleeper. mp_posix_forget_pending_in clears it before unmap. */
   set_pending(t, &r->next);
   unlink_node(r, t);
-  uint32_t old = __atomic_exchange_n(&r->word, 0, __ATOMIC_RELEASE);
-  set_pending(t, NULL);
-  return old;
+  return __atomic_exchange_n(&r->word, 0, __ATOMIC_RELEASE);
+}
+
+void mp_posix_forget_pending_in(const void *base, size_t size) {
+  struct robust_list_head *head = me()->head;
+  if (head == NULL) return;
+  uintptr_t p = (uintptr_t)head->list_op_pending, b = (uintptr_t)base;
+  if (p >= b && p - b < size) set_pending(&self, NULL);
 }
 
 int mp_owner_detach(mp_owned_word_t *w) {
