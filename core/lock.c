@@ -114,7 +114,8 @@ static mproc_status_t recurse(mp_lock_state_t *s) {
   return MPROC_OK;
 }
 
-mproc_status_t mp_lock_state_acquire(mp_lock_state_t *s, double timeout) {
+/* Inlined into the public calls too: the fast path is one call deep. */
+static inline mproc_status_t acquire(mp_lock_state_t *s, double timeout) {
   uint32_t v = 0;
   if (mp_owner_take(&s->owned, &v, 0)) return took(s, MPROC_OK);
   uint32_t me = mp_thread_id();
@@ -122,12 +123,16 @@ mproc_status_t mp_lock_state_acquire(mp_lock_state_t *s, double timeout) {
   return acquire_slow(s, me, timeout);
 }
 
+mproc_status_t mp_lock_state_acquire(mp_lock_state_t *s, double timeout) {
+  return acquire(s, timeout);
+}
+
 int mp_lock_state_is_mine(const mp_lock_state_t *s) {
   return owner_of(__atomic_load_n(&s->owned.word, __ATOMIC_RELAXED)) ==
          mp_thread_id();
 }
 
-static mproc_status_t unlock_word(mp_lock_state_t *s) {
+static inline mproc_status_t unlock_word(mp_lock_state_t *s) {
   uint32_t old = mp_owner_clear(&s->owned);
   if (old & MP_OWNER_WAITERS) mp_futex_wake(&s->owned.word, 1);
   /* A dead owner's word (no id, MP_OWNER_DIED) was still locked. */
@@ -136,7 +141,7 @@ static mproc_status_t unlock_word(mp_lock_state_t *s) {
   return MPROC_OK;
 }
 
-mproc_status_t mp_lock_state_release(mp_lock_state_t *s) {
+static inline mproc_status_t release(mp_lock_state_t *s) {
   if (s->recursive) {
     if (!mp_lock_state_is_mine(s))
       return mp_fail(MPROC_ESTATE,
@@ -144,6 +149,10 @@ mproc_status_t mp_lock_state_release(mp_lock_state_t *s) {
     if (--s->count > 0) return MPROC_OK;
   }
   return unlock_word(s);
+}
+
+mproc_status_t mp_lock_state_release(mp_lock_state_t *s) {
+  return release(s);
 }
 
 uint32_t mp_lock_state_release_all(mp_lock_state_t *s) {
@@ -295,12 +304,12 @@ mproc_status_t mproc_rlock_create(mproc_lock_t **out) {
 mproc_status_t mproc_lock_acquire(mproc_lock_t *lock, double timeout) {
   if (lock == NULL || timeout != timeout)
     return mp_fail(MPROC_EINVAL, "lock_acquire: NULL lock or NaN timeout");
-  return mp_lock_state_acquire(lock->state, timeout);
+  return acquire(lock->state, timeout);
 }
 
 mproc_status_t mproc_lock_release(mproc_lock_t *lock) {
   MP_REQUIRE(lock, "lock_release: lock");
-  return mp_lock_state_release(lock->state);
+  return release(lock->state);
 }
 
 mproc_status_t mproc_lock_is_recursive(const mproc_lock_t *lock, int *out) {

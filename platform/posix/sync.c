@@ -250,7 +250,7 @@ enum { NODE_FREE, NODE_MINE, NODE_BUSY };
 
 static int node_state(const robust_word_t *r, const thread_self_t *t) {
   uint64_t token = __atomic_load_n(&r->linker_token, __ATOMIC_ACQUIRE);
-  if (token == 0) return NODE_FREE;
+  if (__builtin_expect(token == 0, 1)) return NODE_FREE;
   if (token == t->token) return NODE_MINE;
   uint32_t linker = __atomic_load_n(&r->linker_tid, __ATOMIC_RELAXED);
   if (r->linker_ns == t->ns && t->ns != 0 && !thread_alive(linker))
@@ -261,7 +261,7 @@ static int node_state(const robust_word_t *r, const thread_self_t *t) {
 int mp_owner_take(mp_owned_word_t *w, uint32_t *expected, uint32_t flags) {
   robust_word_t *r = (robust_word_t *)w;
   thread_self_t *t = me();
-  if (t->head == NULL)  /* nothing is tracked: say so in the same swap */
+  if (__builtin_expect(t->head == NULL, 0)) /* untracked: say so now */
     return __atomic_compare_exchange_n(&r->word, expected,
                                        t->tid | flags | MP_OWNER_UNTRACKED,
                                        0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
@@ -273,10 +273,10 @@ int mp_owner_take(mp_owned_word_t *w, uint32_t *expected, uint32_t flags) {
     return 0;
   }
   int node = node_state(r, t);
-  if (node == NODE_FREE) link_node(r, t);
+  if (__builtin_expect(node == NODE_FREE, 1)) link_node(r, t);
   /* Pending stays on the word we hold (the kernel then handles it once,
    * as pending): mp_owner_clear clears it. */
-  if (node == NODE_BUSY) mark_untracked(r);
+  if (__builtin_expect(node == NODE_BUSY, 0)) mark_untracked(r);
   return 1;
 }
 
