@@ -180,9 +180,13 @@ typedef struct kept_segment {
 
 static kept_segment_t *kept_segments;
 
+int mp_lock_state_detach(mp_lock_state_t *s) {
+  return mp_owner_detach(&s->owned);
+}
+
 static int detach(mp_shm_t *shm, size_t offset) {
-  return mp_owner_detach(
-      &((mp_lock_state_t *)((char *)mp_shm_base(shm) + offset))->owned);
+  return mp_lock_state_detach(
+      (mp_lock_state_t *)((char *)mp_shm_base(shm) + offset));
 }
 
 static void close_released_kept_segments(void) {

@@ -41,6 +41,11 @@ int mp_lock_state_is_mine(const mp_lock_state_t *s);
 uint32_t mp_lock_state_release_all(mp_lock_state_t *s);
 mproc_status_t mp_lock_state_reacquire(mp_lock_state_t *s, uint32_t depth);
 
+/* Before the memory of s is unmapped or reused for anything else (an
+ * arena slot): 1 if it may be, 0 while its word is still on another live
+ * thread's robust list (mp_owner_detach), which would be corrupted. */
+int mp_lock_state_detach(mp_lock_state_t *s);
+
 /* Closes shm, which holds a lock state at offset: at once, or, while the
  * word is still on another live thread's robust list (mp_owner_detach),
  * at a later call once that thread let go. */
