@@ -176,7 +176,7 @@ uint64_t mp_thread_alive_calls(void);
  *                       tracked owner ended holding it; the OS then wakes
  *                       one sleeper (if MP_OWNER_WAITERS was set);
  *   MP_OWNER_UNTRACKED  the holder's death will not be told by the OS
- *                       (mp_owner_took returned 0): waiters must poll
+ *                       (mp_owner_take could not track it): waiters poll
  *                       mp_thread_alive.
  * Everything but word belongs to the platform; zero it all to initialize.
  * 8-byte aligned, in memory every process maps. */
