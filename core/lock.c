@@ -2,41 +2,46 @@
  * Lock and RLock: a futex word holding the owner's thread id.
  *
  * Uncontended, acquire is one compare-and-swap (0 -> my id) and release
- * one exchange (-> 0), like a raw process-shared mutex. A contender sets
- * MP_LOCK_WAITERS and sleeps on the word at once (no spinning, as glibc's
+ * one exchange (-> 0), like a raw process-shared mutex, plus the platform's
+ * owner-death bookkeeping around them (plain stores: on Linux, putting the
+ * word on the thread's robust futex list). A contender sets
+ * MP_OWNER_WAITERS and sleeps on the word at once (no spinning, as glibc's
  * default mutex: with more processes than CPUs, as in W7, spinning
- * measured 1.5-2x slower); the release
- * that sees the bit wakes one sleeper, which takes the lock with the bit
- * set (others may still sleep).
+ * measured 1.5-2x slower); the release that sees the bit wakes one
+ * sleeper, which takes the lock with the bit set (others may still sleep).
  *
- * Owner death: a sleeper wakes at least every OWNER_CHECK_INTERVAL and,
- * if the id in the word still names the same owner and that thread is
- * gone (mp_thread_alive), takes the lock over with one compare-and-swap
- * and reports MPROC_EOWNERDEAD. Only one contender can win that swap, so
- * exactly one acquirer learns of the death. A timed acquire that is about
- * to fail checks once more, so a try-acquire (timeout 0) on a lock whose
- * owner died succeeds with MPROC_EOWNERDEAD instead of failing forever.
+ * Owner death: when a tracked owner ends holding the word, the OS sets
+ * MP_OWNER_DIED in it (clearing the id) and wakes one sleeper, at once.
+ * Whoever next finds the word with no id takes it with one
+ * compare-and-swap; if MP_OWNER_DIED was set it reports MPROC_EOWNERDEAD.
+ * Only one contender can win that swap, so exactly one acquirer learns of
+ * the death. A holder the OS cannot track (MP_OWNER_UNTRACKED: no OS
+ * support, or a Lock released by a thread that did not acquire it, see
+ * platform/posix/sync.c) is polled: its waiters wake every
+ * OWNER_POLL_INTERVAL and ask whether it lives (mp_thread_alive).
+ *
+ * A sleeper on a tracked holder still wakes every LOST_WAKEUP_RECHECK to
+ * re-read the word (never to poll the owner): a waiter killed between
+ * being woken and taking the lock would otherwise strand the others.
  */
 #include <stdlib.h>
 
 #include "core/error.h"
 #include "core/sync.h"
 
-#define OWNER_CHECK_INTERVAL 0.1
+#define OWNER_POLL_INTERVAL 0.1
+#define LOST_WAKEUP_RECHECK 1.0
 
-static inline int cas_acquire(uint32_t *word, uint32_t *expected,
-                              uint32_t desired) {
-  return __atomic_compare_exchange_n(word, expected, desired, 0,
-                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
-}
+_Static_assert(sizeof(mp_lock_state_t) == 64,
+               "a Value reserves 64 bytes for its own lock");
+
+static inline uint32_t owner_of(uint32_t v) { return v & MP_OWNER_ID_MASK; }
 
 void mp_lock_state_init(mp_lock_state_t *s, int recursive) {
-  s->word = 0;
-  s->count = 0;
-  s->recursive = recursive != 0;
-  s->reserved = 0;
+  *s = (mp_lock_state_t){.recursive = recursive != 0};
 }
 
+/* The word is ours: set the RLock depth. */
 static mproc_status_t took(mp_lock_state_t *s, mproc_status_t st) {
   if (s->recursive) s->count = 1;
   if (st == MPROC_EOWNERDEAD)
@@ -44,80 +49,99 @@ static mproc_status_t took(mp_lock_state_t *s, mproc_status_t st) {
   return st;
 }
 
-/* The owner of v is dead: take the lock over (if v is still the word). */
-static int take_from_dead(mp_lock_state_t *s, uint32_t v, uint32_t me) {
-  uint32_t owner = v & MP_LOCK_OWNER_MASK;
-  if (owner == 0 || owner == me || mp_thread_alive(owner)) return 0;
-  return cas_acquire(&s->word, &v, me | MP_LOCK_WAITERS);
+/* v's holder is untracked and dead: take the lock over (if v is still the
+ * word). A tracked holder's death is the OS's to tell. */
+static int take_from_untracked(mp_lock_state_t *s, uint32_t v, uint32_t me) {
+  uint32_t owner = owner_of(v);
+  if (!(v & MP_OWNER_UNTRACKED) || owner == 0 || owner == me ||
+      mp_thread_alive(owner))
+    return 0;
+  return mp_owner_take(&s->owned, &v, MP_OWNER_WAITERS);
 }
 
 /* Marks v as contended; returns the word to sleep on, 0 to retry. */
 static uint32_t mark_waiting(mp_lock_state_t *s, uint32_t v) {
-  if (v & MP_LOCK_WAITERS) return v;
-  uint32_t marked = v | MP_LOCK_WAITERS;
-  return __atomic_compare_exchange_n(&s->word, &v, marked, 0, __ATOMIC_RELAXED,
-                                     __ATOMIC_RELAXED)
+  if (v & MP_OWNER_WAITERS) return v;
+  uint32_t marked = v | MP_OWNER_WAITERS;
+  return __atomic_compare_exchange_n(&s->owned.word, &v, marked, 0,
+                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED)
              ? marked
              : 0;
 }
 
+static double sleep_slice(uint32_t sleep_on, double left) {
+  double most = sleep_on & MP_OWNER_UNTRACKED ? OWNER_POLL_INTERVAL
+                                              : LOST_WAKEUP_RECHECK;
+  return left < 0 || left > most ? most : left;
+}
+
 static mproc_status_t acquire_slow(mp_lock_state_t *s, uint32_t me,
                                    double timeout) {
+  uint32_t *word = &s->owned.word;
   double deadline = mp_deadline(timeout);
   for (;;) {
-    uint32_t v = __atomic_load_n(&s->word, __ATOMIC_RELAXED);
-    if ((v & MP_LOCK_OWNER_MASK) == 0) {
-      /* Free: others may sleep, so keep the bit for our release. */
-      if (cas_acquire(&s->word, &v, me | MP_LOCK_WAITERS))
-        return took(s, MPROC_OK);
+    uint32_t v = __atomic_load_n(word, __ATOMIC_RELAXED);
+    if (owner_of(v) == 0) {
+      /* Free, or its owner died: others may sleep, so keep the bit for
+       * our release. Taking it clears MP_OWNER_DIED: one acquirer is told. */
+      uint32_t seen = v;
+      if (mp_owner_take(&s->owned, &v, MP_OWNER_WAITERS))
+        return took(s, seen & MP_OWNER_DIED ? MPROC_EOWNERDEAD : MPROC_OK);
       continue;
     }
     double left = mp_time_left(deadline);
     if (left == 0) {
-      if (take_from_dead(s, v, me)) return took(s, MPROC_EOWNERDEAD);
+      if (take_from_untracked(s, v, me)) return took(s, MPROC_EOWNERDEAD);
       return mp_fail(MPROC_ETIMEDOUT, "lock: still held after %gs", timeout);
     }
     uint32_t sleep_on = mark_waiting(s, v);
     if (sleep_on == 0) continue;
-    double slice = left < 0 || left > OWNER_CHECK_INTERVAL
-                       ? OWNER_CHECK_INTERVAL
-                       : left;
-    mproc_status_t st = mp_futex_wait(&s->word, sleep_on, slice);
+    mproc_status_t st =
+        mp_futex_wait(word, sleep_on, sleep_slice(sleep_on, left));
     if (st == MPROC_ETIMEDOUT) {
-      if (take_from_dead(s, sleep_on, me)) return took(s, MPROC_EOWNERDEAD);
+      if (take_from_untracked(s, sleep_on, me))
+        return took(s, MPROC_EOWNERDEAD);
     } else if (st != MPROC_OK) {
       return st;
     }
   }
 }
 
-mproc_status_t mp_lock_state_acquire(mp_lock_state_t *s, double timeout) {
-  uint32_t me = mp_thread_id();
+static mproc_status_t recurse(mp_lock_state_t *s) {
+  if (s->count == UINT32_MAX)
+    return mp_fail(MPROC_ESTATE, "rlock: recursion too deep");
+  s->count++;
+  return MPROC_OK;
+}
+
+/* Inlined into the public calls too: the fast path is one call deep. */
+static inline mproc_status_t acquire(mp_lock_state_t *s, double timeout) {
   uint32_t v = 0;
-  if (cas_acquire(&s->word, &v, me)) return took(s, MPROC_OK);
-  if (s->recursive && (v & MP_LOCK_OWNER_MASK) == me) {
-    if (s->count == UINT32_MAX)
-      return mp_fail(MPROC_ESTATE, "rlock: recursion too deep");
-    s->count++;
-    return MPROC_OK;
-  }
+  if (mp_owner_take(&s->owned, &v, 0)) return took(s, MPROC_OK);
+  uint32_t me = mp_thread_id();
+  if (s->recursive && owner_of(v) == me) return recurse(s);
   return acquire_slow(s, me, timeout);
 }
 
+mproc_status_t mp_lock_state_acquire(mp_lock_state_t *s, double timeout) {
+  return acquire(s, timeout);
+}
+
 int mp_lock_state_is_mine(const mp_lock_state_t *s) {
-  return (__atomic_load_n(&s->word, __ATOMIC_RELAXED) & MP_LOCK_OWNER_MASK) ==
+  return owner_of(__atomic_load_n(&s->owned.word, __ATOMIC_RELAXED)) ==
          mp_thread_id();
 }
 
-static mproc_status_t unlock_word(mp_lock_state_t *s) {
-  uint32_t old = __atomic_exchange_n(&s->word, 0, __ATOMIC_RELEASE);
-  if (old & MP_LOCK_WAITERS) mp_futex_wake(&s->word, 1);
-  if ((old & MP_LOCK_OWNER_MASK) == 0)
+static inline mproc_status_t unlock_word(mp_lock_state_t *s) {
+  uint32_t old = mp_owner_clear(&s->owned);
+  if (old & MP_OWNER_WAITERS) mp_futex_wake(&s->owned.word, 1);
+  /* A dead owner's word (no id, MP_OWNER_DIED) was still locked. */
+  if ((old & (MP_OWNER_ID_MASK | MP_OWNER_DIED)) == 0)
     return mp_fail(MPROC_ESTATE, "lock: released but not locked");
   return MPROC_OK;
 }
 
-mproc_status_t mp_lock_state_release(mp_lock_state_t *s) {
+static inline mproc_status_t release(mp_lock_state_t *s) {
   if (s->recursive) {
     if (!mp_lock_state_is_mine(s))
       return mp_fail(MPROC_ESTATE,
@@ -125,6 +149,10 @@ mproc_status_t mp_lock_state_release(mp_lock_state_t *s) {
     if (--s->count > 0) return MPROC_OK;
   }
   return unlock_word(s);
+}
+
+mproc_status_t mp_lock_state_release(mp_lock_state_t *s) {
+  return release(s);
 }
 
 uint32_t mp_lock_state_release_all(mp_lock_state_t *s) {
@@ -139,6 +167,52 @@ mproc_status_t mp_lock_state_reacquire(mp_lock_state_t *s, uint32_t depth) {
   if (s->recursive && (st == MPROC_OK || st == MPROC_EOWNERDEAD))
     s->count = depth;
   return st;
+}
+
+/* Segments kept mapped because their word was on another live thread's
+ * robust list when closed: unmapping would leave that list pointing at
+ * nothing. Each later close retries them. Under the registry lock. */
+typedef struct kept_segment {
+  mp_shm_t *shm;
+  size_t offset;
+  struct kept_segment *next;
+} kept_segment_t;
+
+static kept_segment_t *kept_segments;
+
+int mp_lock_state_detach(mp_lock_state_t *s) {
+  return mp_owner_detach(&s->owned);
+}
+
+static int detach(mp_shm_t *shm, size_t offset) {
+  return mp_lock_state_detach(
+      (mp_lock_state_t *)((char *)mp_shm_base(shm) + offset));
+}
+
+static void close_released_kept_segments(void) {
+  for (kept_segment_t **k = &kept_segments; *k != NULL;) {
+    kept_segment_t *seg = *k;
+    if (detach(seg->shm, seg->offset)) {
+      *k = seg->next;
+      mp_shm_close(seg->shm);
+      free(seg);
+    } else {
+      k = &seg->next;
+    }
+  }
+}
+
+void mp_lock_segment_close(mp_shm_t *shm, size_t offset) {
+  mp_registry_lock();
+  close_released_kept_segments();
+  kept_segment_t *seg = NULL;
+  if (detach(shm, offset)) {
+    mp_shm_close(shm);
+  } else if ((seg = malloc(sizeof *seg)) != NULL) {
+    *seg = (kept_segment_t){shm, offset, kept_segments};
+    kept_segments = seg;
+  } /* else out of memory: the mapping stays, unreferenced, until exit */
+  mp_registry_unlock();
 }
 
 /* ---- the public object -------------------------------------------- */
@@ -237,12 +311,12 @@ mproc_status_t mproc_lock_acquire(mproc_lock_t *lock, double timeout) {
   MP_CHECK_KIND(lock, &lock_ops, "lock_acquire");
   if (timeout != timeout)
     return mp_fail(MPROC_EINVAL, "lock_acquire: NaN timeout");
-  return mp_lock_state_acquire(lock->state, timeout);
+  return acquire(lock->state, timeout);
 }
 
 mproc_status_t mproc_lock_release(mproc_lock_t *lock) {
   MP_CHECK_KIND(lock, &lock_ops, "lock_release");
-  return mp_lock_state_release(lock->state);
+  return release(lock->state);
 }
 
 mproc_status_t mproc_lock_is_recursive(const mproc_lock_t *lock, int *out) {
@@ -258,7 +332,7 @@ mproc_status_t mproc_lock_free(mproc_lock_t *lock) {
     return mp_fail(MPROC_ESTATE,
                    "lock_free: this is the lock of a Value or Array; it is "
                    "closed with that object");
-  mp_shm_close(lock->shm);
+  mp_lock_segment_close(lock->shm, lock->offset);
   mp_object_release(lock);
   return MPROC_OK;
 }

@@ -16,17 +16,16 @@
 
 /* ---- the lock word ------------------------------------------------ */
 
-/* word: 0 when free, else the owner's mp_thread_id(), with MP_LOCK_WAITERS
- * set once someone may sleep on it (release must then wake one).
- * count: an RLock's recursion depth, touched only by the owner. */
-#define MP_LOCK_WAITERS 0x80000000u
-#define MP_LOCK_OWNER_MASK 0x3fffffffu
-
+/* owned: the lock word (0 when free, else the owner's mp_thread_id() with
+ * the MP_OWNER_* flags of platform/platform.h) and the platform's
+ * bookkeeping that has the OS tell of the owner's death.
+ * count: an RLock's recursion depth, touched only by the owner.
+ * 64 bytes: a Value reserves that much for its own lock. */
 typedef struct {
-  uint32_t word;
+  mp_owned_word_t owned;
   uint32_t count;
   uint32_t recursive;
-  uint32_t reserved;
+  uint32_t reserved[4];
 } mp_lock_state_t;
 
 void mp_lock_state_init(mp_lock_state_t *s, int recursive);
@@ -41,6 +40,16 @@ int mp_lock_state_is_mine(const mp_lock_state_t *s);
  * what Condition.wait does around its sleep. */
 uint32_t mp_lock_state_release_all(mp_lock_state_t *s);
 mproc_status_t mp_lock_state_reacquire(mp_lock_state_t *s, uint32_t depth);
+
+/* Before the memory of s is unmapped or reused for anything else (an
+ * arena slot): 1 if it may be, 0 while its word is still on another live
+ * thread's robust list (mp_owner_detach), which would be corrupted. */
+int mp_lock_state_detach(mp_lock_state_t *s);
+
+/* Closes shm, which holds a lock state at offset: at once, or, while the
+ * word is still on another live thread's robust list (mp_owner_detach),
+ * at a later call once that thread let go. */
+void mp_lock_segment_close(mp_shm_t *shm, size_t offset);
 
 /* The state of a public lock object (Condition and Value use it). */
 mp_lock_state_t *mp_lock_state_of(mproc_lock_t *lock);

@@ -87,9 +87,15 @@ static mproc_status_t shared_export(void *obj, mp_buf_t *state,
 }
 
 static void shared_free(shared_t *v) {
-  if (v->lock_kind == LOCK_OWN) mp_lock_free_view(v->lock);
+  int own_lock = v->lock_kind == LOCK_OWN;
+  if (own_lock) mp_lock_free_view(v->lock);
   if (v->owns_given_lock) mproc_lock_free(v->lock);
-  mp_shm_close(v->shm);
+  /* The own lock's word may be on a thread's robust list (held while
+   * freed): mp_lock_segment_close lets go of it first. */
+  if (own_lock)
+    mp_lock_segment_close(v->shm, LOCK_OFFSET);
+  else
+    mp_shm_close(v->shm);
   mp_object_release(v);
 }
 

@@ -322,9 +322,15 @@ mproc_status_t mproc_wait(const mproc_sentinel_t *sentinels, size_t n,
 
 /* Lock (CPython's multiprocessing.Lock) and RLock (recursive). One type:
  * mproc_lock_create makes a Lock, mproc_rlock_create an RLock.
- * Beyond CPython: when a process (or thread) dies holding one, the next
- * acquirer gets MPROC_EOWNERDEAD and holds the lock (the data it guarded
- * may be inconsistent) instead of waiting forever.
+ * Beyond CPython: when a process (or thread) dies holding one, or execs
+ * another program holding it, the next acquirer gets MPROC_EOWNERDEAD and
+ * holds the lock (the data it guarded may be inconsistent) instead of
+ * waiting forever. On Linux the kernel tells of the death at once (its
+ * robust futex list): a waiter blocked without a timeout is woken then.
+ * Exception: a Lock released by a thread other than the one that acquired
+ * it stays on that thread's list, and until that thread releases it
+ * itself or ends, later holders' deaths are found by polling, within
+ * about 0.1 s (docs/sync.md, "The owner-death contract").
  * Errors: MPROC_EINVAL (NULL out), MPROC_ENOMEM, MPROC_ESYS. */
 typedef struct mproc_lock mproc_lock_t;
 mproc_status_t mproc_lock_create(mproc_lock_t **out);
@@ -340,7 +346,9 @@ mproc_status_t mproc_rlock_create(mproc_lock_t **out);
 mproc_status_t mproc_lock_acquire(mproc_lock_t *lock, double timeout);
 
 /* Releases. A Lock may be released by any thread of any process (CPython);
- * an RLock only by its owner, once per acquire.
+ * an RLock only by its owner, once per acquire. A thread releasing a Lock
+ * another thread holds may wait a moment for that holder to finish its
+ * acquire (a few instructions, unless the holder is stopped there).
  * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (a Lock that is not locked;
  *         an RLock not held by the calling thread). */
 mproc_status_t mproc_lock_release(mproc_lock_t *lock);
@@ -348,7 +356,12 @@ mproc_status_t mproc_lock_release(mproc_lock_t *lock);
 /* *out = 1 for an RLock, 0 for a Lock. Errors: MPROC_EINVAL (NULL). */
 mproc_status_t mproc_lock_is_recursive(const mproc_lock_t *lock, int *out);
 
-/* Releases this process's view of the lock (not the lock if held).
+/* Releases this process's view of the lock (not the lock if held). If the
+ * calling thread holds it, its death is no longer told at once (polled).
+ * If another live thread of this process still has it on its robust list
+ * (it acquired it and another thread released it), the memory stays
+ * mapped (unmapping it would corrupt that list) until a later free finds
+ * that thread let go.
  * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (the lock of a Value/Array:
  *         it goes with that object). */
 mproc_status_t mproc_lock_free(mproc_lock_t *lock);

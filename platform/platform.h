@@ -161,14 +161,68 @@ void mp_futex_wake(uint32_t *word, int count);
 /* ---- synchronization support (docs/sync.md) ----------------------- */
 
 /* A nonzero id of the calling thread, unique among the live threads of
- * every process on the machine, below 2^30 (the top two bits of a lock
- * word are flags). Cheap: cached per thread, renewed in a forked child. */
+ * every process on the machine (in one PID namespace), below 2^29 (the top
+ * three bits of a lock word are flags). On Linux the kernel's thread id,
+ * which is what the kernel's owner-death notice compares. Cheap: cached per
+ * thread, renewed in a forked child. */
 uint32_t mp_thread_id(void);
 
 /* 0 when the thread mp_thread_id() named tid has ended (or its process is
  * a zombie), 1 while it runs or when that cannot be told. A dead thread's
  * id may be reused later by the OS; callers accept that small risk. */
 int mp_thread_alive(uint32_t tid);
+
+/* How many times this process called mp_thread_alive: tests tell the OS's
+ * owner-death notice from polling with it. */
+uint64_t mp_thread_alive_calls(void);
+
+/* ---- owner death (docs/sync.md, "The owner-death contract") -------- */
+
+/* A process-shared lock word and the room an OS needs beside it to tell of
+ * its owner's death (on Linux a node of the kernel's robust futex list).
+ * word: 0 free, else the owner's mp_thread_id() | flags:
+ *   MP_OWNER_WAITERS    someone may sleep on the word (wake on release);
+ *   MP_OWNER_DIED       set by the OS, with the id cleared, when the
+ *                       tracked owner ended holding it; the OS then wakes
+ *                       one sleeper (if MP_OWNER_WAITERS was set);
+ *   MP_OWNER_UNTRACKED  the holder's death will not be told by the OS
+ *                       (mp_owner_take could not track it): waiters poll
+ *                       mp_thread_alive.
+ * Everything but word belongs to the platform; zero it all to initialize.
+ * 8-byte aligned, in memory every process maps. */
+#define MP_OWNER_WAITERS 0x80000000u
+#define MP_OWNER_DIED 0x40000000u
+#define MP_OWNER_UNTRACKED 0x20000000u
+#define MP_OWNER_ID_MASK 0x1fffffffu
+
+typedef struct {
+  uint32_t word;
+  uint32_t os_u32;
+  uint64_t os_u64[4];
+} mp_owned_word_t;
+
+/* Every change of owner goes through these two, which keep the OS's record
+ * in step with the word (on Linux: the word joins the caller's robust list
+ * while it holds it, and the list's "pending" slot covers the moment in
+ * between, so a death at any point is told).
+ * mp_owner_take: one compare-and-swap of the word from *expected to
+ * mp_thread_id() | flags; 1 if it took it, else 0 with *expected set to
+ * the word seen. If the OS cannot tell of the caller's death while it
+ * holds w (no OS support, or w's bookkeeping still belongs to another live
+ * thread because a Lock was released by a thread that did not acquire it),
+ * the word also gets MP_OWNER_UNTRACKED and every sleeper is woken, so
+ * that they poll mp_thread_alive instead.
+ * mp_owner_clear: one exchange of the word to 0; returns the old word. By
+ * the holder or, for a Lock, any thread: a non-holder first waits (briefly:
+ * the holder is between its swap and the end of its bookkeeping). */
+int mp_owner_take(mp_owned_word_t *w, uint32_t *expected, uint32_t flags);
+uint32_t mp_owner_clear(mp_owned_word_t *w);
+/* Before this process unmaps w: drops the caller's bookkeeping of w.
+ * Returns 0 if the memory must stay mapped (another live thread of this
+ * process still has w in its OS list: unmapping it would corrupt that
+ * list), 1 if it may go. If the caller still holds w, sets
+ * MP_OWNER_UNTRACKED (its death can no longer be told). */
+int mp_owner_detach(mp_owned_word_t *w);
 
 /* Like mp_shm_from_handle, but maps a duplicate of handle and leaves
  * handle itself open: several objects attached to one spawned child may

@@ -30,4 +30,9 @@ void mp_posix_reap_unlock(void);
 mproc_status_t mp_posix_poll_until(struct pollfd *set, size_t n,
                                    double timeout);
 
+/* Before [base, base + size) is unmapped: the calling thread's robust-list
+ * "pending" slot, left on the last lock word it released, must not point
+ * there (sync.c). */
+void mp_posix_forget_pending_in(const void *base, size_t size);
+
 #endif

@@ -82,6 +82,7 @@ mp_handle_t mp_shm_handle(const mp_shm_t *shm) { return shm->fd; }
 
 void mp_shm_close(mp_shm_t *shm) {
   if (shm == NULL) return;
+  mp_posix_forget_pending_in(shm->base, shm->size);
   munmap(shm->base, shm->size);
   close(shm->fd);
   free(shm);
