@@ -11,6 +11,16 @@
  * waiters get MPROC_EBROKEN. CPython drains the barrier before a new round
  * may fill; the round counter makes that wait unnecessary.
  *
+ * The action runs under the internal lock (as CPython's runs under the
+ * condition's lock), so a barrier call from the action must not take it
+ * again: a thread that holds the internal lock is running the action
+ * (barrier code calls no user code otherwise), and its calls work on the
+ * state directly (guard_enter). parties, n_waiting (= parties: all have
+ * arrived) and broken report; abort and reset end the round broken (abort
+ * also breaks the barrier; reset leaves it usable for the next round);
+ * wait is refused with MPROC_ESTATE (the calling party is already in the
+ * round the action completes).
+ *
  * Outcomes of the last 64 rounds are kept, so a party that sleeps through
  * 64 further rounds (impossible without more threads than parties) could
  * misread its own.
@@ -188,18 +198,47 @@ static int round_was_bad(const barrier_state_t *s, uint32_t round) {
   return (int)((outcomes >> (round % 64)) & 1);
 }
 
-/* The last party: run the action and release the round. */
+/* Whether the calling thread runs this barrier's action: only then does it
+ * hold the internal lock while outside barrier code. */
+static int in_own_action(const barrier_state_t *s) {
+  return mp_lock_state_is_mine(&s->lock);
+}
+
+/* The internal lock for a call that may come from the action, which holds
+ * it already: then the call neither takes nor releases it (the action's
+ * wait releases it, and wakes the rounds that ended meanwhile). */
+typedef struct {
+  uint32_t round;
+  int nested;
+} guard_t;
+
+static guard_t guard_enter(barrier_state_t *s) {
+  if (in_own_action(s)) return (guard_t){s->round, 1};
+  return (guard_t){barrier_lock(s), 0};
+}
+
+static void guard_leave(barrier_state_t *s, guard_t g) {
+  if (!g.nested) barrier_unlock(s, g.round);
+}
+
+/* The last party: run the action and release the round. The action may
+ * have ended the round itself (abort, reset: then it ended broken). */
 static mproc_status_t complete_round(mproc_barrier_t *b, uint32_t locked) {
   barrier_state_t *s = b->state;
   int code = b->action ? b->action(b->arg_len ? b->arg : NULL, b->arg_len) : 0;
-  if (code != 0) {
+  int ended_by_action = s->round != locked;
+  if (code != 0)
     break_barrier(s);
-    barrier_unlock(s, locked);
+  else if (!ended_by_action)
+    end_round(s, 0);
+  int bad = round_was_bad(s, locked);
+  barrier_unlock(s, locked);
+  if (code != 0)
     return mp_fail(MPROC_EBROKEN, "barrier_wait: the action returned %d",
                    code);
-  }
-  end_round(s, 0);
-  barrier_unlock(s, locked);
+  if (bad)
+    return mp_fail(MPROC_EBROKEN,
+                   "barrier_wait: the action aborted or reset the barrier");
   return MPROC_OK;
 }
 
@@ -236,6 +275,10 @@ mproc_status_t mproc_barrier_wait_timeout(mproc_barrier_t *barrier,
   mproc_status_t st = mp_check_timeout(timeout, "barrier_wait");
   if (st != MPROC_OK) return st;
   barrier_state_t *s = barrier->state;
+  if (in_own_action(s))
+    return mp_fail(MPROC_ESTATE,
+                   "barrier_wait: called from the barrier's own action (the "
+                   "caller is already a party of the round it completes)");
   double deadline = mp_deadline(timeout);
   uint32_t locked = barrier_lock(s);
   if (s->broken) {
@@ -260,19 +303,20 @@ mproc_status_t mproc_barrier_wait(mproc_barrier_t *barrier, unsigned *index) {
 
 mproc_status_t mproc_barrier_abort(mproc_barrier_t *barrier) {
   MP_REQUIRE(barrier, "barrier_abort: barrier");
-  uint32_t locked = barrier_lock(barrier->state);
-  break_barrier(barrier->state);
-  barrier_unlock(barrier->state, locked);
+  barrier_state_t *s = barrier->state;
+  guard_t g = guard_enter(s);
+  break_barrier(s);
+  guard_leave(s, g);
   return MPROC_OK;
 }
 
 mproc_status_t mproc_barrier_reset(mproc_barrier_t *barrier) {
   MP_REQUIRE(barrier, "barrier_reset: barrier");
   barrier_state_t *s = barrier->state;
-  uint32_t locked = barrier_lock(s);
+  guard_t g = guard_enter(s);
   if (s->count > 0) end_round(s, 1);
   s->broken = 0;
-  barrier_unlock(s, locked);
+  guard_leave(s, g);
   return MPROC_OK;
 }
 
@@ -289,18 +333,19 @@ mproc_status_t mproc_barrier_n_waiting(mproc_barrier_t *barrier,
   MP_REQUIRE(barrier, "barrier_n_waiting: barrier");
   MP_REQUIRE(out, "barrier_n_waiting: out");
   barrier_state_t *s = barrier->state;
-  uint32_t locked = barrier_lock(s);
+  guard_t g = guard_enter(s);
   *out = s->broken ? 0 : s->count;
-  barrier_unlock(s, locked);
+  guard_leave(s, g);
   return MPROC_OK;
 }
 
 mproc_status_t mproc_barrier_broken(mproc_barrier_t *barrier, int *out) {
   MP_REQUIRE(barrier, "barrier_broken: barrier");
   MP_REQUIRE(out, "barrier_broken: out");
-  uint32_t locked = barrier_lock(barrier->state);
-  *out = (int)barrier->state->broken;
-  barrier_unlock(barrier->state, locked);
+  barrier_state_t *s = barrier->state;
+  guard_t g = guard_enter(s);
+  *out = (int)s->broken;
+  guard_leave(s, g);
   return MPROC_OK;
 }
 

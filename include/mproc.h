@@ -412,6 +412,13 @@ mproc_status_t mproc_condition_free(mproc_condition_t *cond);
  * last party to arrive, before the others are released, with a copy of
  * arg; a nonzero result breaks the barrier. Under spawn the action must be
  * an MPROC_TASK. timeout is the default for mproc_barrier_wait.
+ * The action may call its own barrier (from the thread running it):
+ * parties; n_waiting (= parties, every party has arrived); broken; abort
+ * (the round and the barrier are broken: every party of the round, the
+ * last one too, gets MPROC_EBROKEN); reset (the round ends broken, its
+ * parties get MPROC_EBROKEN, the barrier is usable for the next round);
+ * wait returns MPROC_ESTATE and changes nothing. A wait that times out
+ * while the action runs returns once the action has finished.
  * Errors: MPROC_EINVAL (NULL out, parties 0, NaN timeout, arg NULL with
  *         arg_len > 0), MPROC_ENOMEM, MPROC_ESYS. */
 typedef struct mproc_barrier mproc_barrier_t;
@@ -425,7 +432,8 @@ mproc_status_t mproc_barrier_create(mproc_barrier_t **out, unsigned parties,
  * timeout is given.
  * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ETIMEDOUT, MPROC_EBROKEN
  *         (broken before or while waiting: abort, reset, another party's
- *         timeout, a failed action), MPROC_ESYS. */
+ *         timeout, a failed action, an action that aborted or reset it),
+ *         MPROC_ESTATE (called from the barrier's own action), MPROC_ESYS. */
 mproc_status_t mproc_barrier_wait(mproc_barrier_t *barrier, unsigned *index);
 mproc_status_t mproc_barrier_wait_timeout(mproc_barrier_t *barrier,
                                           double timeout, unsigned *index);
