@@ -173,8 +173,11 @@ static mproc_status_t shared_new(shared_t **out, const mp_object_ops_t *ops,
   if (lock_kind == LOCK_GIVEN && lock == NULL)
     return mp_fail(MPROC_EINVAL, "%s: NULL lock", what);
   size_t elem = typecodes[i].size;
-  if (length == 0 || length > (SIZE_MAX - DATA_OFFSET) / elem)
-    return mp_fail(MPROC_EINVAL, "%s: length %zu", what, length);
+  if (length == 0) return mp_fail(MPROC_EINVAL, "%s: length 0", what);
+  /* Checked before multiplying: length * elem must not wrap around. */
+  if (length > (SIZE_MAX - DATA_OFFSET) / elem)
+    return mp_fail(MPROC_ENOMEM, "%s: %zu elements of %zu bytes overflow "
+                   "the address space", what, length, elem);
   shared_t *v = calloc(1, sizeof *v);
   if (v == NULL) return mp_fail(MPROC_ENOMEM, "%s", what);
   mp_object_init(&v->obj, ops);

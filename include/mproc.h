@@ -467,8 +467,11 @@ typedef struct mproc_array mproc_array_t;
 mproc_status_t mproc_typecode_size(char typecode, size_t *out);
 
 /* Errors (all creators): MPROC_EINVAL (NULL out, unknown typecode, NULL
- *         lock for _with_lock, length 0 or too large), MPROC_ENOMEM,
- *         MPROC_ESYS. */
+ *         lock for _with_lock, length 0), MPROC_ENOMEM (out of memory; the
+ *         size length * element size overflows, checked before multiplying;
+ *         or the OS refuses a size that large: its reason in the detail),
+ *         MPROC_ESYS (another OS failure, e.g. out of descriptors: "Too many
+ *         open files" in the detail). */
 mproc_status_t mproc_value_create(mproc_value_t **out, char typecode,
                                   const void *initial);
 mproc_status_t mproc_value_create_with_lock(mproc_value_t **out,
@@ -557,14 +560,21 @@ typedef struct mproc_shared_memory mproc_shared_memory_t;
  * random name, see mproc_shared_memory_name). A name is 1..200 characters
  * without '/' (a leading '/' is ignored, as CPython).
  * Errors: MPROC_EINVAL (NULL out, size 0, invalid name, unknown flags),
- *         MPROC_EEXIST (the name is taken), MPROC_ENOMEM, MPROC_ESYS. */
+ *         MPROC_EEXIST (the name is taken), MPROC_ENOMEM (out of memory, or
+ *         a size the OS refuses or no file can hold: the reason in the
+ *         detail), MPROC_ESYS (e.g. out of descriptors, "Too many open
+ *         files" in the detail: then nothing was created, even when the
+ *         name could not be looked up). */
 mproc_status_t mproc_shared_memory_create(mproc_shared_memory_t **out,
                                           const char *name, size_t size,
                                           int flags);
 /* Attaches to the existing segment called name, made by this or any other
  * process of the same user (also one made by CPython, in /dev/shm).
  * Errors: MPROC_EINVAL (NULL, invalid name), MPROC_ENOENT (no such
- *         segment, or it was unlinked), MPROC_ENOMEM, MPROC_ESYS. */
+ *         segment, or it was unlinked), MPROC_ENOMEM (out of memory or
+ *         address space to map it), MPROC_ESYS (the search could not look,
+ *         e.g. out of descriptors: "Too many open files" in the detail,
+ *         never MPROC_ENOENT then). */
 mproc_status_t mproc_shared_memory_attach(mproc_shared_memory_t **out,
                                           const char *name);
 /* Errors: MPROC_EINVAL (NULL). */

@@ -24,6 +24,24 @@
 
 #include "core/error.h"
 #include "platform/platform.h"
+#include "platform/posix/posix.h"
+
+mproc_status_t mp_posix_shm_size_status(int err) {
+  switch (err) {
+    case ENOMEM:
+    case EFBIG:
+    case EINVAL:
+    case ENOSPC:
+    case EOVERFLOW:
+      return MPROC_ENOMEM;
+    default:
+      return MPROC_ESYS;
+  }
+}
+
+int mp_posix_out_of_resources(int err) {
+  return err == EMFILE || err == ENFILE || err == ENOMEM;
+}
 
 struct mp_shm {
   void *base;
@@ -38,7 +56,8 @@ static mproc_status_t map_fd(mp_shm_t **out, int fd, size_t size) {
   if (shm->base == MAP_FAILED) {
     int err = errno;
     free(shm);
-    return mp_fail_errno(MPROC_ESYS, err, "shm: mmap %zu bytes", size);
+    return mp_fail_errno(mp_posix_shm_size_status(err), err,
+                         "shm: mmap %zu bytes", size);
   }
   shm->size = size;
   shm->fd = fd;
@@ -48,14 +67,16 @@ static mproc_status_t map_fd(mp_shm_t **out, int fd, size_t size) {
 
 mproc_status_t mp_shm_create(mp_shm_t **out, size_t size) {
   if (size == 0) return mp_fail(MPROC_EINVAL, "shm: size 0");
+  if (size > (size_t)INT64_MAX) /* off_t would turn it negative */
+    return mp_fail(MPROC_ENOMEM, "shm: %zu bytes is more than a file holds",
+                   size);
   int fd = memfd_create("mproc", MFD_CLOEXEC);
   if (fd < 0) return mp_fail_errno(MPROC_ESYS, errno, "shm: memfd_create");
   if (ftruncate(fd, (off_t)size) != 0) {
     int err = errno;
     close(fd);
-    return mp_fail_errno(err == EFBIG || err == EINVAL ? MPROC_ENOMEM
-                                                        : MPROC_ESYS,
-                         err, "shm: %zu bytes", size);
+    return mp_fail_errno(mp_posix_shm_size_status(err), err,
+                         "shm: %zu bytes", size);
   }
   mproc_status_t st = map_fd(out, fd, size);
   if (st != MPROC_OK) close(fd);
