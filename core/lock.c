@@ -146,9 +146,9 @@ mproc_status_t mp_lock_state_reacquire(mp_lock_state_t *s, uint32_t depth) {
 struct mproc_lock {
   mp_object_t obj;
   mp_lock_state_t *state;
-  mp_shm_t *shm;
-  size_t offset; /* of state in shm */
-  int is_view;   /* state lives in another object's segment */
+  mp_block_t block; /* where state lives: its own, or (a view) a Value's */
+  size_t offset;    /* of state in block */
+  int is_view;      /* block belongs to another object */
 };
 
 static mproc_status_t lock_export(void *obj, mp_buf_t *state,
@@ -164,14 +164,14 @@ static mproc_status_t lock_import(const void *state, size_t len, void **out) {
 static mp_object_ops_t lock_ops = {"lock", lock_export, lock_import, NULL};
 MP_OBJECT_KIND(lock_ops)
 
-static mproc_status_t lock_wrap(mproc_lock_t **out, mp_shm_t *shm,
+static mproc_status_t lock_wrap(mproc_lock_t **out, const mp_block_t *block,
                                 size_t offset, int is_view) {
   mproc_lock_t *l = malloc(sizeof *l);
   if (l == NULL) return mp_fail(MPROC_ENOMEM, "lock");
   mp_object_init(&l->obj, &lock_ops);
-  l->shm = shm;
+  l->block = *block;
   l->offset = offset;
-  l->state = (mp_lock_state_t *)((char *)mp_shm_base(shm) + offset);
+  l->state = (mp_lock_state_t *)((char *)block->base + offset);
   l->is_view = is_view;
   *out = l;
   return MPROC_OK;
@@ -179,28 +179,29 @@ static mproc_status_t lock_wrap(mproc_lock_t **out, mp_shm_t *shm,
 
 mproc_status_t mp_lock_export(mproc_lock_t *lock, mp_buf_t *state,
                               mp_handles_t *handles) {
-  mp_segment_export(lock->shm, state, handles);
+  mp_block_export(&lock->block, state, handles);
   mp_buf_put_u64(state, lock->offset);
   return MPROC_OK;
 }
 
 mproc_status_t mp_lock_import(mp_reader_t *r, mproc_lock_t **out) {
-  mp_shm_t *shm;
-  mproc_status_t st = mp_segment_import(r, &shm);
+  mp_block_t block;
+  mproc_status_t st = mp_block_import(r, &block, sizeof(mp_lock_state_t));
   if (st != MPROC_OK) return st;
   uint64_t offset = mp_read_u64(r);
-  if (r->bad || offset > mp_shm_size(shm) - sizeof(mp_lock_state_t)) {
-    mp_shm_close(shm);
+  if (r->bad || offset > block.size - sizeof(mp_lock_state_t) ||
+      offset % sizeof(uint32_t) != 0) {
+    mp_block_free(&block);
     return mp_fail(MPROC_ESPAWN, "import: malformed lock state");
   }
-  st = lock_wrap(out, shm, (size_t)offset, 0);
-  if (st != MPROC_OK) mp_shm_close(shm);
+  st = lock_wrap(out, &block, (size_t)offset, 0);
+  if (st != MPROC_OK) mp_block_free(&block);
   return st;
 }
 
-mproc_status_t mp_lock_view(mproc_lock_t **out, mp_shm_t *shm,
+mproc_status_t mp_lock_view(mproc_lock_t **out, const mp_block_t *block,
                             size_t offset) {
-  return lock_wrap(out, shm, offset, 1);
+  return lock_wrap(out, block, offset, 1);
 }
 
 void mp_lock_free_view(mproc_lock_t *lock) {
@@ -214,12 +215,12 @@ mp_lock_state_t *mp_lock_state_of(mproc_lock_t *lock) { return lock->state; }
 static mproc_status_t lock_new(mproc_lock_t **out, int recursive,
                                const char *what) {
   MP_REQUIRE(out, what);
-  mp_shm_t *shm;
-  mproc_status_t st = mp_shm_create(&shm, sizeof(mp_lock_state_t));
+  mp_block_t block;
+  mproc_status_t st = mp_block_alloc(&block, sizeof(mp_lock_state_t));
   if (st != MPROC_OK) return st;
-  mp_lock_state_init(mp_shm_base(shm), recursive);
-  st = lock_wrap(out, shm, 0, 0);
-  if (st != MPROC_OK) mp_shm_close(shm);
+  mp_lock_state_init(block.base, recursive);
+  st = lock_wrap(out, &block, 0, 0);
+  if (st != MPROC_OK) mp_block_free(&block);
   return st;
 }
 
@@ -256,7 +257,7 @@ mproc_status_t mproc_lock_free(mproc_lock_t *lock) {
                    "lock_free: this is the lock of a Value or Array; it is "
                    "closed with that object");
   mp_object_invalidate(&lock->obj);
-  mp_shm_close(lock->shm);
+  mp_block_free(&lock->block);
   free(lock);
   return MPROC_OK;
 }

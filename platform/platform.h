@@ -66,6 +66,11 @@ mproc_status_t mp_die_with_parent(long parent_pid);
 void mp_registry_lock(void);
 void mp_registry_unlock(void);
 
+/* Guards core's arena of shared blocks (core/arena.c). A forked child
+ * never inherits it locked (held across fork, like the registry lock). */
+void mp_arena_lock(void);
+void mp_arena_unlock(void);
+
 /* ---- children ----------------------------------------------------- */
 
 typedef struct mp_child mp_child_t;

@@ -1,5 +1,10 @@
 // Found by the outside audit (docs/sync.md): a Barrier's action calling its
-// own barrier, under every start method.
+// own barrier, and thousands of sync objects sharing the arena's segments
+// (not one descriptor each), under every start method.
+#include <dirent.h>
+#include <sys/resource.h>
+
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -191,6 +196,255 @@ TEST(AuditBarrier, ActionResetThenTheBarrierWorksAgain) {
   mproc_array_free(g_record);
   g_record = nullptr;
   g_barrier = nullptr;
+}
+
+// ---- the arena: thousands of objects, few descriptors ---------------
+
+int OpenFds() {
+  int n = 0;
+  if (DIR *d = opendir("/proc/self/fd")) {
+    while (dirent *e = readdir(d)) n += e->d_name[0] != '.';
+    closedir(d);
+  }
+  return n - 1;  // the directory's own descriptor
+}
+
+// Many objects of every kind, each used once; frees them. Returns 0 or the
+// number of the step that failed.
+int CreateUseAndFreeMany(int nlocks, int nothers) {
+  std::vector<mproc_lock_t *> locks(nlocks);
+  for (int i = 0; i < nlocks; i++)
+    if ((i % 2 ? mproc_rlock_create(&locks[i])
+               : mproc_lock_create(&locks[i])) != MPROC_OK)
+      return 10;
+  std::vector<mproc_event_t *> events(nothers);
+  std::vector<mproc_semaphore_t *> sems(nothers);
+  std::vector<mproc_value_t *> values(nothers);
+  std::vector<mproc_array_t *> arrays(nothers);
+  std::vector<mproc_condition_t *> conds(nothers);
+  std::vector<mproc_barrier_t *> barriers(nothers);
+  for (int i = 0; i < nothers; i++) {
+    if (mproc_event_create(&events[i]) != MPROC_OK) return 11;
+    if (mproc_semaphore_create(&sems[i], 1) != MPROC_OK) return 12;
+    long long init = i;
+    if (mproc_value_create(&values[i], 'q', &init) != MPROC_OK) return 13;
+    if (mproc_raw_array_create(&arrays[i], 'd', 50, nullptr) != MPROC_OK)
+      return 14;
+    if (mproc_condition_create(&conds[i], nullptr) != MPROC_OK) return 15;
+    if (mproc_barrier_create(&barriers[i], 1, nullptr, nullptr, 0, 1) !=
+        MPROC_OK)
+      return 16;
+  }
+  // All usable, and all distinct: every lock is held at once.
+  for (auto *l : locks)
+    if (mproc_lock_acquire(l, 0) != MPROC_OK) return 20;
+  for (auto *l : locks)
+    if (mproc_lock_release(l) != MPROC_OK) return 21;
+  for (int i = 0; i < nothers; i++) {
+    if (mproc_event_set(events[i]) != MPROC_OK) return 22;
+    if (mproc_semaphore_acquire(sems[i], 0) != MPROC_OK) return 23;
+    long long v = -1;
+    if (mproc_value_get(values[i], &v) != MPROC_OK || v != i) return 24;
+    double d = i;
+    if (mproc_array_write(arrays[i], 49, 1, &d) != MPROC_OK) return 25;
+    if (mproc_condition_acquire(conds[i], 0) != MPROC_OK) return 26;
+    if (mproc_condition_notify_all(conds[i]) != MPROC_OK) return 27;
+    if (mproc_condition_release(conds[i]) != MPROC_OK) return 28;
+    if (mproc_barrier_wait(barriers[i], nullptr) != MPROC_OK) return 29;
+  }
+  for (int i = 0; i < nothers; i++) {
+    int set = 0;
+    if (mproc_event_is_set(events[i], &set) != MPROC_OK || !set) return 30;
+    unsigned sv = 9;
+    if (mproc_semaphore_get_value(sems[i], &sv) != MPROC_OK || sv != 0)
+      return 31;
+    double d = -1;
+    if (mproc_array_read(arrays[i], 49, 1, &d) != MPROC_OK || d != i)
+      return 32;
+  }
+  for (auto *l : locks) mproc_lock_free(l);
+  for (int i = 0; i < nothers; i++) {
+    mproc_event_free(events[i]);
+    mproc_semaphore_free(sems[i]);
+    mproc_value_free(values[i]);
+    mproc_array_free(arrays[i]);
+    mproc_condition_free(conds[i]);
+    mproc_barrier_free(barriers[i]);
+  }
+  return 0;
+}
+
+// Under the common limit of 1024 descriptors: 3000 Locks and 500 of every
+// other kind, twice over, and the descriptor count is flat afterwards.
+MPROC_TASK(many_objects_under_1024_fds) {
+  (void)arg;
+  (void)arg_len;
+  struct rlimit lim;
+  getrlimit(RLIMIT_NOFILE, &lim);
+  lim.rlim_cur = 1024;
+  if (setrlimit(RLIMIT_NOFILE, &lim) != 0) return 2;
+  int before = OpenFds();
+  for (int pass = 0; pass < 2; pass++) {
+    int step = CreateUseAndFreeMany(3000, 500);
+    if (step != 0) return step + pass * 100;
+  }
+  int after = OpenFds();
+  return after <= before + 8 ? 0 : 3;
+}
+
+TEST_P(AuditSyncTest, ThreeThousandLocksFitUnderAThousandDescriptors) {
+  mproc_process_t *p = Start(many_objects_under_1024_fds, {});
+  EXPECT_EQ(Finish(p), 0);
+}
+
+TEST(AuditArena, DescriptorsStayFlatAfterThousandsOfObjects) {
+  int before = OpenFds();
+  ASSERT_EQ(CreateUseAndFreeMany(2000, 300), 0);
+  ASSERT_EQ(CreateUseAndFreeMany(2000, 300), 0);
+  EXPECT_LE(OpenFds(), before + 8);
+}
+
+// Threads allocating and freeing at once never get the same slot: each
+// holds every lock it made at the same time.
+TEST(AuditArena, ThreadsAllocateDistinctSlots) {
+  std::vector<std::thread> threads;
+  std::vector<int> failures(4, 0);
+  for (int t = 0; t < 4; t++)
+    threads.emplace_back([t, &failures] {
+      for (int round = 0; round < 5; round++) {
+        std::vector<mproc_lock_t *> locks(300);
+        for (auto &l : locks)
+          if (mproc_lock_create(&l) != MPROC_OK) failures[t]++;
+        for (auto *l : locks)
+          if (mproc_lock_acquire(l, 0) != MPROC_OK) failures[t]++;
+        for (auto *l : locks) mproc_lock_release(l);
+        for (auto *l : locks) mproc_lock_free(l);
+      }
+    });
+  for (auto &t : threads) t.join();
+  for (int t = 0; t < 4; t++) EXPECT_EQ(failures[t], 0) << "thread " << t;
+}
+
+// A child creates objects of its own while the parent does too: neither
+// may hand out the other's slots (a forked child copies the parent's free
+// list, but the slots behind it are shared).
+MPROC_TASK(own_values_stay_put) {
+  (void)arg;
+  (void)arg_len;
+  auto *ready = Attached<mproc_event_t>(0);
+  auto *go = Attached<mproc_event_t>(1);
+  std::vector<mproc_value_t *> mine(200);
+  std::vector<mproc_lock_t *> locks(200);
+  for (size_t i = 0; i < mine.size(); i++) {
+    long long v = 7777;
+    CHILD_EXPECT(mproc_value_create(&mine[i], 'q', &v) == MPROC_OK, 2);
+    CHILD_EXPECT(mproc_lock_create(&locks[i]) == MPROC_OK, 3);
+    CHILD_EXPECT(mproc_lock_acquire(locks[i], 0) == MPROC_OK, 4);
+  }
+  CHILD_EXPECT(mproc_event_set(ready) == MPROC_OK, 5);
+  CHILD_EXPECT(mproc_event_wait(go, 20) == MPROC_OK, 6);
+  for (size_t i = 0; i < mine.size(); i++) {
+    long long v = 0;
+    CHILD_EXPECT(mproc_value_get(mine[i], &v) == MPROC_OK, 7);
+    CHILD_EXPECT(v == 7777, 8);
+    CHILD_EXPECT(mproc_lock_release(locks[i]) == MPROC_OK, 9);
+  }
+  return 0;
+}
+
+TEST_P(AuditSyncTest, ChildAndParentNeverShareNewSlots) {
+  mproc_event_t *ready, *go;
+  ASSERT_EQ(mproc_event_create(&ready), MPROC_OK);
+  ASSERT_EQ(mproc_event_create(&go), MPROC_OK);
+  mproc_process_t *p = Start(own_values_stay_put, {ready, go});
+  ASSERT_EQ(mproc_event_wait(ready, 30), MPROC_OK);
+  std::vector<mproc_value_t *> ours(200);
+  std::vector<mproc_lock_t *> locks(200);
+  int free_locks = 0;
+  for (size_t i = 0; i < ours.size(); i++) {
+    long long v = 1;
+    ASSERT_EQ(mproc_value_create(&ours[i], 'q', &v), MPROC_OK);
+    ASSERT_EQ(mproc_lock_create(&locks[i]), MPROC_OK);
+    free_locks += mproc_lock_acquire(locks[i], 0) == MPROC_OK;
+  }
+  EXPECT_EQ(free_locks, 200);  // none of them is a lock the child holds
+  mproc_event_set(go);
+  EXPECT_EQ(Finish(p), 0);
+  for (size_t i = 0; i < ours.size(); i++) {
+    long long v = 0;
+    mproc_value_get(ours[i], &v);
+    EXPECT_EQ(v, 1) << i;
+    mproc_value_free(ours[i]);
+    mproc_lock_free(locks[i]);
+  }
+  mproc_event_free(ready);
+  mproc_event_free(go);
+}
+
+// Objects from the arena attached to a child work there: locked
+// increments of values that share segments, and an own lock attached
+// beside its value; a spawned child maps each shared segment once.
+MPROC_TASK(increment_attached) {
+  (void)arg_len;
+  int n = *static_cast<const int *>(arg);
+  int fds_before = OpenFds();
+  for (int i = 0; i < n; i++) {
+    auto *lock = Attached<mproc_lock_t>(2 * i);
+    auto *value = Attached<mproc_value_t>(2 * i + 1);
+    for (int k = 0; k < 100; k++) {
+      CHILD_EXPECT(mproc_lock_acquire(lock, 10) == MPROC_OK, 2);
+      long long v = 0;
+      CHILD_EXPECT(mproc_value_get(value, &v) == MPROC_OK, 3);
+      v++;
+      CHILD_EXPECT(mproc_value_set(value, &v) == MPROC_OK, 4);
+      CHILD_EXPECT(mproc_lock_release(lock) == MPROC_OK, 5);
+    }
+  }
+  return OpenFds() == fds_before ? 0 : 6;
+}
+
+TEST_P(AuditSyncTest, AttachedArenaObjectsWorkInChildren) {
+  const int n = 40;
+  std::vector<mproc_lock_t *> locks(n);
+  std::vector<mproc_value_t *> values(n);
+  std::vector<void *> objects;
+  for (int i = 0; i < n; i++) {
+    ASSERT_EQ(mproc_lock_create(&locks[i]), MPROC_OK);
+    ASSERT_EQ(mproc_value_create(&values[i], 'q', nullptr), MPROC_OK);
+    objects.push_back(locks[i]);
+    objects.push_back(values[i]);
+  }
+  int fds_before = OpenFds();
+  std::vector<mproc_process_t *> children;
+  for (int c = 0; c < 2; c++) {
+    mproc_process_t *p = nullptr;
+    ASSERT_EQ(mproc_process_create(&p, Ctx(), increment_attached, &n,
+                                   sizeof n),
+              MPROC_OK);
+    for (void *o : objects)
+      ASSERT_EQ(mproc_process_attach(p, o), MPROC_OK) << mproc_last_error();
+    ASSERT_EQ(mproc_process_start(p), MPROC_OK) << mproc_last_error();
+    children.push_back(p);
+  }
+  for (int i = 0; i < n; i++) {
+    for (int k = 0; k < 100; k++) {
+      ASSERT_EQ(mproc_lock_acquire(locks[i], 10), MPROC_OK);
+      long long v = 0;
+      mproc_value_get(values[i], &v);
+      v++;
+      mproc_value_set(values[i], &v);
+      mproc_lock_release(locks[i]);
+    }
+  }
+  for (auto *p : children) EXPECT_EQ(Finish(p), 0);
+  for (int i = 0; i < n; i++) {
+    long long v = 0;
+    EXPECT_EQ(mproc_value_get(values[i], &v), MPROC_OK);
+    EXPECT_EQ(v, 300) << i;
+    mproc_value_free(values[i]);
+    mproc_lock_free(locks[i]);
+  }
+  EXPECT_LE(OpenFds(), fds_before);
 }
 
 }  // namespace

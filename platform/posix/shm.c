@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -42,6 +43,25 @@ mproc_status_t mp_posix_shm_size_status(int err) {
 int mp_posix_out_of_resources(int err) {
   return err == EMFILE || err == ENFILE || err == ENOMEM;
 }
+
+/* The arena lock: held across fork by an atfork handler, so a child
+ * never inherits it held by a thread it does not have. */
+static pthread_mutex_t arena_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t arena_atfork_once = PTHREAD_ONCE_INIT;
+
+static void arena_before_fork(void) { pthread_mutex_lock(&arena_mutex); }
+static void arena_after_fork(void) { pthread_mutex_unlock(&arena_mutex); }
+
+static void install_arena_atfork(void) {
+  pthread_atfork(arena_before_fork, arena_after_fork, arena_after_fork);
+}
+
+void mp_arena_lock(void) {
+  pthread_once(&arena_atfork_once, install_arena_atfork);
+  pthread_mutex_lock(&arena_mutex);
+}
+
+void mp_arena_unlock(void) { pthread_mutex_unlock(&arena_mutex); }
 
 struct mp_shm {
   void *base;
