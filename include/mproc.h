@@ -291,8 +291,13 @@ mproc_status_t mproc_wait(const mproc_sentinel_t *sentinels, size_t n,
  * object created before the child started is also usable directly.
  * Every blocking call takes a timeout (see Timeouts above). An object is
  * released in the calling process by its _free call (named like the ipc
- * objects' free: CPython has no close for these); other processes keep
- * their own view. */
+ * objects' free: CPython has no close for these). Small objects (these,
+ * and Values/Arrays up to 1 KiB) share segments of a process-wide arena,
+ * so thousands of them need only a few descriptors; in a child, _free
+ * releases only the child's view, but in the process that created the
+ * object its shared slot may be reused by the next object created there:
+ * free it there only when no other process uses it any more (join them
+ * first), as with CPython's heap (docs/sync.md, "the arena"). */
 
 /* Lock (CPython's multiprocessing.Lock) and RLock (recursive). One type:
  * mproc_lock_create makes a Lock, mproc_rlock_create an RLock.
