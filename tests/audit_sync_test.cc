@@ -348,6 +348,8 @@ MPROC_TASK(own_values_stay_put) {
     CHILD_EXPECT(mproc_value_get(mine[i], &v) == MPROC_OK, 7);
     CHILD_EXPECT(v == 7777, 8);
     CHILD_EXPECT(mproc_lock_release(locks[i]) == MPROC_OK, 9);
+    mproc_value_free(mine[i]);
+    mproc_lock_free(locks[i]);
   }
   return 0;
 }
