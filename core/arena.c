@@ -5,10 +5,11 @@
  * per segment) instead of one each. Larger blocks get a segment of their
  * own. CPython's multiprocessing/heap.py is the model.
  *
- * Slots come in size classes (64 bytes to 1 KiB, powers of two); each
- * arena segment serves one class. 64 bytes is the floor so that two
- * objects never share a cache line (two busy Locks side by side would
- * slow each other down).
+ * Slots come in size classes (128 bytes to 1 KiB, powers of two); each
+ * arena segment serves one class. 128 bytes is the floor so that two
+ * objects never share a cache line, nor the pair of lines that x86's
+ * adjacent-line prefetcher fetches together (two busy Locks side by side
+ * would slow each other down).
  *
  * Lifetime rule (as heap.py): a slot belongs to the process that
  * allocated it. Its free list is private memory, so:
@@ -31,10 +32,10 @@
 #include "core/error.h"
 #include "core/sync.h"
 
-#define MIN_SLOT 64
+#define MIN_SLOT 128
 #define MAX_SLOT 1024
 #define SEGMENT_SIZE (64 * 1024)
-#define NCLASSES 5 /* 64, 128, 256, 512, 1024 */
+#define NCLASSES 4 /* 128, 256, 512, 1024 */
 
 struct mp_arena_seg {
   mp_shm_t *shm;
