@@ -6,7 +6,9 @@
  * Block layout (offsets in bytes):
  *   0    value_header_t: typecode, element size, length
  *   16   mp_lock_state_t of the own RLock (lock=True), else unused
- *   32   the elements, length * element size (16-byte aligned)
+ *   64   the elements, length * element size: a cache line apart from
+ *        the lock word, which contenders write while the owner updates
+ *        the elements (as before the arena, W7 measures it)
  * The own lock lives in the same block, so one export carries both to a
  * spawned child; get_lock returns a view of it that goes with the value. A
  * given lock is a separate object: its state is nested in the value's
@@ -22,7 +24,7 @@
 #include "core/sync.h"
 
 #define LOCK_OFFSET 16
-#define DATA_OFFSET 32
+#define DATA_OFFSET 64
 
 typedef struct {
   uint32_t typecode;
