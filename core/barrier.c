@@ -14,9 +14,10 @@
  * The action runs under the internal lock (as CPython's runs under the
  * condition's lock), so a barrier call from the action must not take it
  * again: a thread that holds the internal lock is running the action
- * (barrier code calls no user code otherwise), and its calls work on the
- * state directly (guard_enter). parties, n_waiting (= parties: all have
- * arrived) and broken report; abort and reset end the round broken (abort
+ * (barrier code calls no user code otherwise), and its abort and reset
+ * work on the state directly (guard_enter); the queries take no lock at
+ * all. parties, n_waiting (= parties: all have arrived) and broken
+ * report; abort and reset end the round broken (abort
  * also breaks the barrier; reset leaves it usable for the next round);
  * wait is refused with MPROC_ESTATE (the calling party is already in the
  * round the action completes).
@@ -166,12 +167,12 @@ static void end_round(barrier_state_t *s, int bad) {
   uint64_t bit = (uint64_t)1 << (s->round % 64);
   uint64_t outcomes = bad ? s->bad_rounds | bit : s->bad_rounds & ~bit;
   __atomic_store_n(&s->bad_rounds, outcomes, __ATOMIC_RELAXED);
-  s->count = 0;
+  __atomic_store_n(&s->count, 0, __ATOMIC_RELAXED);
   __atomic_fetch_add(&s->round, 1, __ATOMIC_SEQ_CST);
 }
 
 static void break_barrier(barrier_state_t *s) {
-  s->broken = 1;
+  __atomic_store_n(&s->broken, 1, __ATOMIC_RELAXED);
   if (s->count > 0) end_round(s, 1);
 }
 
@@ -285,8 +286,9 @@ mproc_status_t mproc_barrier_wait_timeout(mproc_barrier_t *barrier,
     barrier_unlock(s, locked);
     return mp_fail(MPROC_EBROKEN, "barrier_wait: the barrier is broken");
   }
-  unsigned arrived = s->count++;
-  if (s->count == s->parties) {
+  unsigned arrived = s->count;
+  __atomic_store_n(&s->count, arrived + 1, __ATOMIC_RELAXED);
+  if (arrived + 1 == s->parties) {
     st = complete_round(barrier, locked);
   } else {
     barrier_unlock(s, locked);
@@ -315,7 +317,7 @@ mproc_status_t mproc_barrier_reset(mproc_barrier_t *barrier) {
   barrier_state_t *s = barrier->state;
   guard_t g = guard_enter(s);
   if (s->count > 0) end_round(s, 1);
-  s->broken = 0;
+  __atomic_store_n(&s->broken, 0, __ATOMIC_RELAXED);
   guard_leave(s, g);
   return MPROC_OK;
 }
@@ -328,24 +330,23 @@ mproc_status_t mproc_barrier_parties(const mproc_barrier_t *barrier,
   return MPROC_OK;
 }
 
+/* The queries read without the internal lock (as CPython's): they never
+ * wait behind a long action, and work from the action itself. count and
+ * broken are only written under the lock, with atomic stores. */
 mproc_status_t mproc_barrier_n_waiting(mproc_barrier_t *barrier,
                                        unsigned *out) {
   MP_REQUIRE(barrier, "barrier_n_waiting: barrier");
   MP_REQUIRE(out, "barrier_n_waiting: out");
   barrier_state_t *s = barrier->state;
-  guard_t g = guard_enter(s);
-  *out = s->broken ? 0 : s->count;
-  guard_leave(s, g);
+  int broken = (int)__atomic_load_n(&s->broken, __ATOMIC_RELAXED);
+  *out = broken ? 0 : __atomic_load_n(&s->count, __ATOMIC_RELAXED);
   return MPROC_OK;
 }
 
 mproc_status_t mproc_barrier_broken(mproc_barrier_t *barrier, int *out) {
   MP_REQUIRE(barrier, "barrier_broken: barrier");
   MP_REQUIRE(out, "barrier_broken: out");
-  barrier_state_t *s = barrier->state;
-  guard_t g = guard_enter(s);
-  *out = (int)s->broken;
-  guard_leave(s, g);
+  *out = (int)__atomic_load_n(&barrier->state->broken, __ATOMIC_RELAXED);
   return MPROC_OK;
 }
 

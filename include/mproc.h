@@ -446,7 +446,8 @@ mproc_status_t mproc_barrier_wait_timeout(mproc_barrier_t *barrier,
  * state (current waiters get MPROC_EBROKEN). Errors: MPROC_EINVAL. */
 mproc_status_t mproc_barrier_abort(mproc_barrier_t *barrier);
 mproc_status_t mproc_barrier_reset(mproc_barrier_t *barrier);
-/* Errors: MPROC_EINVAL (NULL). */
+/* The queries take no lock (as CPython's): they answer at once, also
+ * while the action runs. Errors: MPROC_EINVAL (NULL). */
 mproc_status_t mproc_barrier_parties(const mproc_barrier_t *barrier,
                                      unsigned *out);
 mproc_status_t mproc_barrier_n_waiting(mproc_barrier_t *barrier,

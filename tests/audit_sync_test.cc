@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <sys/resource.h>
 
+#include <chrono>
 #include <set>
 #include <thread>
 #include <vector>
@@ -34,6 +35,12 @@ enum Slot {
 mproc_barrier_t *g_barrier = nullptr;
 mproc_array_t *g_record = nullptr;
 int g_action_runs = 0;
+
+double mproc_test_now() {
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 void Record(Slot slot, int value) {
   mproc_array_write(g_record, slot, 1, &value);
@@ -196,6 +203,48 @@ TEST(AuditBarrier, ActionResetThenTheBarrierWorksAgain) {
   mproc_array_free(g_record);
   g_record = nullptr;
   g_barrier = nullptr;
+}
+
+// The queries never wait behind an action that runs long (CPython's need
+// no lock): n_waiting and broken from another thread answer at once.
+mproc_event_t *g_in_action = nullptr;
+mproc_event_t *g_end_action = nullptr;
+
+MPROC_TASK(slow_action) {
+  (void)arg;
+  (void)arg_len;
+  mproc_event_set(g_in_action);
+  mproc_event_wait(g_end_action, 20);
+  return 0;
+}
+
+TEST(AuditBarrier, QueriesDoNotWaitForALongAction) {
+  ASSERT_EQ(mproc_event_create(&g_in_action), MPROC_OK);
+  ASSERT_EQ(mproc_event_create(&g_end_action), MPROC_OK);
+  mproc_barrier_t *b;
+  ASSERT_EQ(mproc_barrier_create(&b, 2, slow_action, nullptr, 0, 30),
+            MPROC_OK);
+  mproc_status_t st1 = MPROC_ESYS, st2 = MPROC_ESYS;
+  std::thread t1([&] { st1 = mproc_barrier_wait(b, nullptr); });
+  std::thread t2([&] { st2 = mproc_barrier_wait(b, nullptr); });
+  ASSERT_EQ(mproc_event_wait(g_in_action, 20), MPROC_OK);
+  double start = mproc_test_now();
+  unsigned waiting = 0;
+  int broken = -1;
+  EXPECT_EQ(mproc_barrier_n_waiting(b, &waiting), MPROC_OK);
+  EXPECT_EQ(mproc_barrier_broken(b, &broken), MPROC_OK);
+  double took = mproc_test_now() - start;
+  mproc_event_set(g_end_action);
+  t1.join();
+  t2.join();
+  EXPECT_LT(took, 5.0);  // not until the action ended (20 s)
+  EXPECT_EQ(waiting, 2u);
+  EXPECT_EQ(broken, 0);
+  EXPECT_EQ(st1, MPROC_OK);
+  EXPECT_EQ(st2, MPROC_OK);
+  mproc_barrier_free(b);
+  mproc_event_free(g_in_action);
+  mproc_event_free(g_end_action);
 }
 
 // ---- the arena: thousands of objects, few descriptors ---------------
