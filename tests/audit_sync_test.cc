@@ -432,6 +432,59 @@ TEST_P(AuditSyncTest, ChildAndParentNeverShareNewSlots) {
   mproc_event_free(go);
 }
 
+// A child that frees the objects it was given releases only its view: it
+// never hands their slots out again, and the parent keeps using them.
+MPROC_TASK(free_given_then_allocate) {
+  (void)arg;
+  (void)arg_len;
+  auto *lock = Attached<mproc_lock_t>(0);
+  auto *value = Attached<mproc_value_t>(1);
+  auto *done = Attached<mproc_event_t>(2);
+  auto *go = Attached<mproc_event_t>(3);
+  CHILD_EXPECT(mproc_lock_free(lock) == MPROC_OK, 2);
+  CHILD_EXPECT(mproc_value_free(value) == MPROC_OK, 3);
+  std::vector<mproc_lock_t *> locks(50);
+  std::vector<mproc_value_t *> values(50);
+  for (size_t i = 0; i < locks.size(); i++) {
+    long long v = 666;
+    CHILD_EXPECT(mproc_lock_create(&locks[i]) == MPROC_OK, 4);
+    CHILD_EXPECT(mproc_lock_acquire(locks[i], 0) == MPROC_OK, 5);
+    CHILD_EXPECT(mproc_value_create(&values[i], 'q', &v) == MPROC_OK, 6);
+  }
+  CHILD_EXPECT(mproc_event_set(done) == MPROC_OK, 7);
+  CHILD_EXPECT(mproc_event_wait(go, 20) == MPROC_OK, 8);
+  for (size_t i = 0; i < locks.size(); i++) {
+    mproc_lock_release(locks[i]);
+    mproc_lock_free(locks[i]);
+    mproc_value_free(values[i]);
+  }
+  return 0;
+}
+
+TEST_P(AuditSyncTest, ChildFreeingGivenObjectsLeavesThemToTheParent) {
+  mproc_lock_t *lock;
+  mproc_value_t *value;
+  mproc_event_t *done, *go;
+  long long five = 5;
+  ASSERT_EQ(mproc_lock_create(&lock), MPROC_OK);
+  ASSERT_EQ(mproc_value_create(&value, 'q', &five), MPROC_OK);
+  ASSERT_EQ(mproc_event_create(&done), MPROC_OK);
+  ASSERT_EQ(mproc_event_create(&go), MPROC_OK);
+  mproc_process_t *p = Start(free_given_then_allocate, {lock, value, done, go});
+  EXPECT_EQ(mproc_event_wait(done, 30), MPROC_OK);
+  EXPECT_EQ(mproc_lock_acquire(lock, 0), MPROC_OK);  // no child lock there
+  EXPECT_EQ(mproc_lock_release(lock), MPROC_OK);
+  long long v = 0;
+  EXPECT_EQ(mproc_value_get(value, &v), MPROC_OK);
+  EXPECT_EQ(v, 5);
+  mproc_event_set(go);
+  EXPECT_EQ(Finish(p), 0);
+  mproc_lock_free(lock);
+  mproc_value_free(value);
+  mproc_event_free(done);
+  mproc_event_free(go);
+}
+
 // Objects from the arena attached to a child work there: locked
 // increments of values that share segments, and an own lock attached
 // beside its value; a spawned child maps each shared segment once.
