@@ -14,11 +14,19 @@ mproc_status_t mp_sleep_while(uint32_t *word, uint32_t value,
   return st;
 }
 
+static int already_passed(const mp_handles_t *handles, mp_handle_t h) {
+  for (size_t i = 0; i < handles->len; i++)
+    if (handles->items[i] == h) return 1;
+  return 0;
+}
+
 void mp_segment_export(const mp_shm_t *shm, mp_buf_t *state,
                        mp_handles_t *handles) {
+  mp_handle_t h = mp_shm_handle(shm);
   mp_buf_put_u64(state, mp_shm_size(shm));
-  mp_buf_put_u64(state, (uint64_t)(int64_t)mp_shm_handle(shm));
-  mp_handles_add(handles, mp_shm_handle(shm));
+  mp_buf_put_u64(state, (uint64_t)(int64_t)h);
+  /* Objects in one arena segment share its handle: pass it once. */
+  if (!already_passed(handles, h)) mp_handles_add(handles, h);
 }
 
 mproc_status_t mp_segment_import(mp_reader_t *r, mp_shm_t **out) {
