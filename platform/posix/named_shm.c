@@ -165,8 +165,8 @@ static int search_process(search_t *q, const char *pid) {
 }
 
 /* Finds the live segment called name: MPROC_OK with an open *fd and its
- * *size, MPROC_ENOENT (none), or MPROC_ESYS (could not look; detail
- * recorded). */
+ * *size, MPROC_ENOENT (none), or MPROC_ESYS / MPROC_ENOMEM (out of
+ * descriptors / kernel memory: could not look; detail recorded). */
 static mproc_status_t find_segment(const char *name, int *fd, size_t *size) {
   char link_text[sizeof MEMFD_PREFIX + MP_SHM_NAME_MAX + 32];
   snprintf(link_text, sizeof link_text, "/memfd:%s%s (deleted)", MEMFD_PREFIX,
@@ -187,7 +187,7 @@ static mproc_status_t find_segment(const char *name, int *fd, size_t *size) {
     return MPROC_OK;
   }
   if (q.err != 0)
-    return mp_fail_errno(MPROC_ESYS, q.err,
+    return mp_fail_errno(q.err == ENOMEM ? MPROC_ENOMEM : MPROC_ESYS, q.err,
                          "shared_memory: cannot look for '%s'", name);
   return MPROC_ENOENT;
 }
@@ -234,7 +234,7 @@ static mproc_status_t persistent_exists(const char *name, int *exists) {
   *exists = fd >= 0 || errno == EACCES; /* EACCES: another user's */
   if (fd >= 0) close(fd);
   if (fd < 0 && mp_posix_out_of_resources(errno))
-    return mp_fail_errno(MPROC_ESYS, errno,
+    return mp_fail_errno(errno == ENOMEM ? MPROC_ENOMEM : MPROC_ESYS, errno,
                          "shared_memory: cannot look for '%s'", name);
   return MPROC_OK;
 }
