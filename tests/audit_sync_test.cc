@@ -432,6 +432,41 @@ TEST_P(AuditSyncTest, ChildAndParentNeverShareNewSlots) {
   mproc_event_free(go);
 }
 
+// 1500 Locks attached to one child: it holds a few descriptors for them
+// (one per arena segment), not one each, and every lock works there.
+MPROC_TASK(use_many_attached_locks) {
+  (void)arg_len;
+  int n = *static_cast<const int *>(arg);
+  CHILD_EXPECT(OpenFds() < 100, 2);
+  for (int i = 0; i < n; i++) {
+    auto *lock = Attached<mproc_lock_t>(i);
+    CHILD_EXPECT(mproc_lock_acquire(lock, 0) == MPROC_OK, 3);
+  }
+  for (int i = 0; i < n; i++)
+    CHILD_EXPECT(mproc_lock_release(Attached<mproc_lock_t>(i)) == MPROC_OK, 4);
+  return 0;
+}
+
+TEST_P(AuditSyncTest, ManyAttachedLocksCostTheChildFewDescriptors) {
+  const int n = 1500;
+  std::vector<mproc_lock_t *> locks(n);
+  mproc_process_t *p = nullptr;
+  ASSERT_EQ(mproc_process_create(&p, Ctx(), use_many_attached_locks, &n,
+                                 sizeof n),
+            MPROC_OK);
+  for (auto &l : locks) {
+    ASSERT_EQ(mproc_lock_create(&l), MPROC_OK);
+    ASSERT_EQ(mproc_process_attach(p, l), MPROC_OK) << mproc_last_error();
+  }
+  ASSERT_EQ(mproc_process_start(p), MPROC_OK) << mproc_last_error();
+  EXPECT_EQ(Finish(p), 0);
+  for (auto *l : locks) {  // the child released them all
+    EXPECT_EQ(mproc_lock_acquire(l, 0), MPROC_OK);
+    mproc_lock_release(l);
+    mproc_lock_free(l);
+  }
+}
+
 // A child that frees the objects it was given releases only its view: it
 // never hands their slots out again, and the parent keeps using them.
 MPROC_TASK(free_given_then_allocate) {
