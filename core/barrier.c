@@ -11,6 +11,17 @@
  * waiters get MPROC_EBROKEN. CPython drains the barrier before a new round
  * may fill; the round counter makes that wait unnecessary.
  *
+ * The action runs under the internal lock (as CPython's runs under the
+ * condition's lock), so a barrier call from the action must not take it
+ * again: a thread that holds the internal lock is running the action
+ * (barrier code calls no user code otherwise), and its abort and reset
+ * work on the state directly (guard_enter); the queries take no lock at
+ * all. parties, n_waiting (= parties: all have arrived) and broken
+ * report; abort and reset end the round broken (abort
+ * also breaks the barrier; reset leaves it usable for the next round);
+ * wait is refused with MPROC_ESTATE (the calling party is already in the
+ * round the action completes).
+ *
  * Outcomes of the last 64 rounds are kept, so a party that sleeps through
  * 64 further rounds (impossible without more threads than parties) could
  * misread its own.
@@ -162,12 +173,12 @@ static void end_round(barrier_state_t *s, int bad) {
   uint64_t bit = (uint64_t)1 << (s->round % 64);
   uint64_t outcomes = bad ? s->bad_rounds | bit : s->bad_rounds & ~bit;
   __atomic_store_n(&s->bad_rounds, outcomes, __ATOMIC_RELAXED);
-  s->count = 0;
+  __atomic_store_n(&s->count, 0, __ATOMIC_RELAXED);
   __atomic_fetch_add(&s->round, 1, __ATOMIC_SEQ_CST);
 }
 
 static void break_barrier(barrier_state_t *s) {
-  s->broken = 1;
+  __atomic_store_n(&s->broken, 1, __ATOMIC_RELAXED);
   if (s->count > 0) end_round(s, 1);
 }
 
@@ -194,18 +205,47 @@ static int round_was_bad(const barrier_state_t *s, uint32_t round) {
   return (int)((outcomes >> (round % 64)) & 1);
 }
 
-/* The last party: run the action and release the round. */
+/* Whether the calling thread runs this barrier's action: only then does it
+ * hold the internal lock while outside barrier code. */
+static int in_own_action(const barrier_state_t *s) {
+  return mp_lock_state_is_mine(&s->lock);
+}
+
+/* The internal lock for a call that may come from the action, which holds
+ * it already: then the call neither takes nor releases it (the action's
+ * wait releases it, and wakes the rounds that ended meanwhile). */
+typedef struct {
+  uint32_t round;
+  int nested;
+} guard_t;
+
+static guard_t guard_enter(barrier_state_t *s) {
+  if (in_own_action(s)) return (guard_t){s->round, 1};
+  return (guard_t){barrier_lock(s), 0};
+}
+
+static void guard_leave(barrier_state_t *s, guard_t g) {
+  if (!g.nested) barrier_unlock(s, g.round);
+}
+
+/* The last party: run the action and release the round. The action may
+ * have ended the round itself (abort, reset: then it ended broken). */
 static mproc_status_t complete_round(mproc_barrier_t *b, uint32_t locked) {
   barrier_state_t *s = b->state;
   int code = b->action ? b->action(b->arg_len ? b->arg : NULL, b->arg_len) : 0;
-  if (code != 0) {
+  int ended_by_action = s->round != locked;
+  if (code != 0)
     break_barrier(s);
-    barrier_unlock(s, locked);
+  else if (!ended_by_action)
+    end_round(s, 0);
+  int bad = round_was_bad(s, locked);
+  barrier_unlock(s, locked);
+  if (code != 0)
     return mp_fail(MPROC_EBROKEN, "barrier_wait: the action returned %d",
                    code);
-  }
-  end_round(s, 0);
-  barrier_unlock(s, locked);
+  if (bad)
+    return mp_fail(MPROC_EBROKEN,
+                   "barrier_wait: the action aborted or reset the barrier");
   return MPROC_OK;
 }
 
@@ -242,14 +282,19 @@ mproc_status_t mproc_barrier_wait_timeout(mproc_barrier_t *barrier,
   mproc_status_t st = mp_check_timeout(timeout, "barrier_wait");
   if (st != MPROC_OK) return st;
   barrier_state_t *s = barrier->state;
+  if (in_own_action(s))
+    return mp_fail(MPROC_ESTATE,
+                   "barrier_wait: called from the barrier's own action (the "
+                   "caller is already a party of the round it completes)");
   double deadline = mp_deadline(timeout);
   uint32_t locked = barrier_lock(s);
   if (s->broken) {
     barrier_unlock(s, locked);
     return mp_fail(MPROC_EBROKEN, "barrier_wait: the barrier is broken");
   }
-  unsigned arrived = s->count++;
-  if (s->count == s->parties) {
+  unsigned arrived = s->count;
+  __atomic_store_n(&s->count, arrived + 1, __ATOMIC_RELAXED);
+  if (arrived + 1 == s->parties) {
     st = complete_round(barrier, locked);
   } else {
     barrier_unlock(s, locked);
@@ -266,19 +311,20 @@ mproc_status_t mproc_barrier_wait(mproc_barrier_t *barrier, unsigned *index) {
 
 mproc_status_t mproc_barrier_abort(mproc_barrier_t *barrier) {
   MP_CHECK_KIND(barrier, &barrier_ops, "barrier_abort");
-  uint32_t locked = barrier_lock(barrier->state);
-  break_barrier(barrier->state);
-  barrier_unlock(barrier->state, locked);
+  barrier_state_t *s = barrier->state;
+  guard_t g = guard_enter(s);
+  break_barrier(s);
+  guard_leave(s, g);
   return MPROC_OK;
 }
 
 mproc_status_t mproc_barrier_reset(mproc_barrier_t *barrier) {
   MP_CHECK_KIND(barrier, &barrier_ops, "barrier_reset");
   barrier_state_t *s = barrier->state;
-  uint32_t locked = barrier_lock(s);
+  guard_t g = guard_enter(s);
   if (s->count > 0) end_round(s, 1);
-  s->broken = 0;
-  barrier_unlock(s, locked);
+  __atomic_store_n(&s->broken, 0, __ATOMIC_RELAXED);
+  guard_leave(s, g);
   return MPROC_OK;
 }
 
@@ -290,23 +336,23 @@ mproc_status_t mproc_barrier_parties(const mproc_barrier_t *barrier,
   return MPROC_OK;
 }
 
+/* The queries read without the internal lock (as CPython's): they never
+ * wait behind a long action, and work from the action itself. count and
+ * broken are only written under the lock, with atomic stores. */
 mproc_status_t mproc_barrier_n_waiting(mproc_barrier_t *barrier,
                                        unsigned *out) {
   MP_CHECK_KIND(barrier, &barrier_ops, "barrier_n_waiting");
   MP_REQUIRE(out, "barrier_n_waiting: out");
   barrier_state_t *s = barrier->state;
-  uint32_t locked = barrier_lock(s);
-  *out = s->broken ? 0 : s->count;
-  barrier_unlock(s, locked);
+  int broken = (int)__atomic_load_n(&s->broken, __ATOMIC_RELAXED);
+  *out = broken ? 0 : __atomic_load_n(&s->count, __ATOMIC_RELAXED);
   return MPROC_OK;
 }
 
 mproc_status_t mproc_barrier_broken(mproc_barrier_t *barrier, int *out) {
   MP_CHECK_KIND(barrier, &barrier_ops, "barrier_broken");
   MP_REQUIRE(out, "barrier_broken: out");
-  uint32_t locked = barrier_lock(barrier->state);
-  *out = (int)barrier->state->broken;
-  barrier_unlock(barrier->state, locked);
+  *out = (int)__atomic_load_n(&barrier->state->broken, __ATOMIC_RELAXED);
   return MPROC_OK;
 }
 

@@ -169,49 +169,50 @@ mproc_status_t mp_lock_state_reacquire(mp_lock_state_t *s, uint32_t depth) {
   return st;
 }
 
-/* Segments kept mapped because their word was on another live thread's
- * robust list when closed: unmapping would leave that list pointing at
- * nothing. Each later close retries them. Under the registry lock. */
-typedef struct kept_segment {
-  mp_shm_t *shm;
-  size_t offset;
-  struct kept_segment *next;
-} kept_segment_t;
+/* Blocks kept because their lock word was on another live thread's
+ * robust list when freed: unmapping the memory, or handing an arena slot
+ * to another object, would leave that list pointing at something else.
+ * Each later free retries them. Under the registry lock. */
+typedef struct kept_block {
+  mp_block_t block;
+  size_t offset; /* of the lock state in the block */
+  struct kept_block *next;
+} kept_block_t;
 
-static kept_segment_t *kept_segments;
+static kept_block_t *kept_blocks;
 
 int mp_lock_state_detach(mp_lock_state_t *s) {
   return mp_owner_detach(&s->owned);
 }
 
-static int detach(mp_shm_t *shm, size_t offset) {
+static int detach(const mp_block_t *block, size_t offset) {
   return mp_lock_state_detach(
-      (mp_lock_state_t *)((char *)mp_shm_base(shm) + offset));
+      (mp_lock_state_t *)((char *)block->base + offset));
 }
 
-static void close_released_kept_segments(void) {
-  for (kept_segment_t **k = &kept_segments; *k != NULL;) {
-    kept_segment_t *seg = *k;
-    if (detach(seg->shm, seg->offset)) {
-      *k = seg->next;
-      mp_shm_close(seg->shm);
-      free(seg);
+static void free_released_kept_blocks(void) {
+  for (kept_block_t **k = &kept_blocks; *k != NULL;) {
+    kept_block_t *kept = *k;
+    if (detach(&kept->block, kept->offset)) {
+      *k = kept->next;
+      mp_block_free(&kept->block);
+      free(kept);
     } else {
-      k = &seg->next;
+      k = &kept->next;
     }
   }
 }
 
-void mp_lock_segment_close(mp_shm_t *shm, size_t offset) {
+void mp_lock_block_free(mp_block_t *block, size_t offset) {
   mp_registry_lock();
-  close_released_kept_segments();
-  kept_segment_t *seg = NULL;
-  if (detach(shm, offset)) {
-    mp_shm_close(shm);
-  } else if ((seg = malloc(sizeof *seg)) != NULL) {
-    *seg = (kept_segment_t){shm, offset, kept_segments};
-    kept_segments = seg;
-  } /* else out of memory: the mapping stays, unreferenced, until exit */
+  free_released_kept_blocks();
+  kept_block_t *kept = NULL;
+  if (detach(block, offset)) {
+    mp_block_free(block);
+  } else if ((kept = malloc(sizeof *kept)) != NULL) {
+    *kept = (kept_block_t){*block, offset, kept_blocks};
+    kept_blocks = kept;
+  } /* else out of memory: the block stays, unreferenced, until exit */
   mp_registry_unlock();
 }
 
@@ -220,9 +221,9 @@ void mp_lock_segment_close(mp_shm_t *shm, size_t offset) {
 struct mproc_lock {
   mp_object_t obj;
   mp_lock_state_t *state;
-  mp_shm_t *shm;
-  size_t offset; /* of state in shm */
-  int is_view;   /* state lives in another object's segment */
+  mp_block_t block; /* where state lives: its own, or (a view) a Value's */
+  size_t offset;    /* of state in block */
+  int is_view;      /* block belongs to another object */
 };
 
 static mproc_status_t lock_export(void *obj, mp_buf_t *state,
@@ -238,14 +239,14 @@ static mproc_status_t lock_import(const void *state, size_t len, void **out) {
 static mp_object_ops_t lock_ops = {"lock", lock_export, lock_import, NULL};
 MP_OBJECT_KIND(lock_ops)
 
-static mproc_status_t lock_wrap(mproc_lock_t **out, mp_shm_t *shm,
+static mproc_status_t lock_wrap(mproc_lock_t **out, const mp_block_t *block,
                                 size_t offset, int is_view) {
   mproc_lock_t *l = mp_object_alloc(sizeof *l);
   if (l == NULL) return mp_fail(MPROC_ENOMEM, "lock");
   mp_object_init(&l->obj, &lock_ops);
-  l->shm = shm;
+  l->block = *block;
   l->offset = offset;
-  l->state = (mp_lock_state_t *)((char *)mp_shm_base(shm) + offset);
+  l->state = (mp_lock_state_t *)((char *)block->base + offset);
   l->is_view = is_view;
   *out = l;
   return MPROC_OK;
@@ -253,28 +254,29 @@ static mproc_status_t lock_wrap(mproc_lock_t **out, mp_shm_t *shm,
 
 mproc_status_t mp_lock_export(mproc_lock_t *lock, mp_buf_t *state,
                               mp_handles_t *handles) {
-  mp_segment_export(lock->shm, state, handles);
+  mp_block_export(&lock->block, state, handles);
   mp_buf_put_u64(state, lock->offset);
   return MPROC_OK;
 }
 
 mproc_status_t mp_lock_import(mp_reader_t *r, mproc_lock_t **out) {
-  mp_shm_t *shm;
-  mproc_status_t st = mp_segment_import(r, &shm);
+  mp_block_t block;
+  mproc_status_t st = mp_block_import(r, &block, sizeof(mp_lock_state_t));
   if (st != MPROC_OK) return st;
   uint64_t offset = mp_read_u64(r);
-  if (r->bad || offset > mp_shm_size(shm) - sizeof(mp_lock_state_t)) {
-    mp_shm_close(shm);
+  if (r->bad || offset > block.size - sizeof(mp_lock_state_t) ||
+      offset % sizeof(uint32_t) != 0) {
+    mp_block_free(&block);
     return mp_fail(MPROC_ESPAWN, "import: malformed lock state");
   }
-  st = lock_wrap(out, shm, (size_t)offset, 0);
-  if (st != MPROC_OK) mp_shm_close(shm);
+  st = lock_wrap(out, &block, (size_t)offset, 0);
+  if (st != MPROC_OK) mp_block_free(&block);
   return st;
 }
 
-mproc_status_t mp_lock_view(mproc_lock_t **out, mp_shm_t *shm,
+mproc_status_t mp_lock_view(mproc_lock_t **out, const mp_block_t *block,
                             size_t offset) {
-  return lock_wrap(out, shm, offset, 1);
+  return lock_wrap(out, block, offset, 1);
 }
 
 void mp_lock_free_view(mproc_lock_t *lock) {
@@ -290,12 +292,12 @@ mproc_status_t mp_lock_check(const mproc_lock_t *lock, const char *call) {
 static mproc_status_t lock_new(mproc_lock_t **out, int recursive,
                                const char *what) {
   MP_REQUIRE(out, what);
-  mp_shm_t *shm;
-  mproc_status_t st = mp_shm_create(&shm, sizeof(mp_lock_state_t));
+  mp_block_t block;
+  mproc_status_t st = mp_block_alloc(&block, sizeof(mp_lock_state_t));
   if (st != MPROC_OK) return st;
-  mp_lock_state_init(mp_shm_base(shm), recursive);
-  st = lock_wrap(out, shm, 0, 0);
-  if (st != MPROC_OK) mp_shm_close(shm);
+  mp_lock_state_init(block.base, recursive);
+  st = lock_wrap(out, &block, 0, 0);
+  if (st != MPROC_OK) mp_block_free(&block);
   return st;
 }
 
@@ -332,7 +334,7 @@ mproc_status_t mproc_lock_free(mproc_lock_t *lock) {
     return mp_fail(MPROC_ESTATE,
                    "lock_free: this is the lock of a Value or Array; it is "
                    "closed with that object");
-  mp_lock_segment_close(lock->shm, lock->offset);
+  mp_lock_block_free(&lock->block, lock->offset);
   mp_object_release(lock);
   return MPROC_OK;
 }

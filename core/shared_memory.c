@@ -42,17 +42,27 @@ static const char *strip_slash(const char *name) {
   return name[0] == '/' ? name + 1 : name;
 }
 
-static mproc_status_t wrap(mproc_shared_memory_t **out, mp_named_shm_t *shm,
-                           const char *name) {
+/* The wrapper is allocated before the segment, so that a failure cannot
+ * leave a just-created persistent segment behind in /dev/shm. */
+static mproc_status_t new_wrapper(mproc_shared_memory_t **out,
+                                  const char *name) {
   mproc_shared_memory_t *s = mp_object_alloc(sizeof *s);
-  if (s == NULL) {
-    mp_named_shm_close(shm);
-    return mp_fail(MPROC_ENOMEM, "shared_memory");
-  }
+  if (s == NULL) return mp_fail(MPROC_ENOMEM, "shared_memory");
   mp_object_init(&s->obj, &shm_ops);
-  s->shm = shm;
+  s->shm = NULL;
   strncpy(s->name, name, MP_SHM_NAME_MAX);
   s->name[MP_SHM_NAME_MAX] = '\0';
+  *out = s;
+  return MPROC_OK;
+}
+
+/* Keeps *out only when st is MPROC_OK. */
+static mproc_status_t finish(mproc_shared_memory_t **out,
+                             mproc_shared_memory_t *s, mproc_status_t st) {
+  if (st != MPROC_OK) {
+    mp_object_release(s);
+    return st;
+  }
   *out = s;
   return MPROC_OK;
 }
@@ -70,11 +80,12 @@ mproc_status_t mproc_shared_memory_create(mproc_shared_memory_t **out,
     name = random_name;
   }
   name = strip_slash(name);
-  mp_named_shm_t *shm;
-  mproc_status_t st = mp_named_shm_create(
-      &shm, name, size, (flags & MPROC_SHM_PERSISTENT) != 0);
+  mproc_shared_memory_t *s = NULL;
+  mproc_status_t st = new_wrapper(&s, name);
   if (st != MPROC_OK) return st;
-  return wrap(out, shm, name);
+  st = mp_named_shm_create(&s->shm, name, size,
+                           (flags & MPROC_SHM_PERSISTENT) != 0);
+  return finish(out, s, st);
 }
 
 mproc_status_t mproc_shared_memory_attach(mproc_shared_memory_t **out,
@@ -82,10 +93,10 @@ mproc_status_t mproc_shared_memory_attach(mproc_shared_memory_t **out,
   MP_REQUIRE(out, "shared_memory_attach: out");
   MP_REQUIRE(name, "shared_memory_attach: name");
   name = strip_slash(name);
-  mp_named_shm_t *shm;
-  mproc_status_t st = mp_named_shm_open(&shm, name);
+  mproc_shared_memory_t *s = NULL;
+  mproc_status_t st = new_wrapper(&s, name);
   if (st != MPROC_OK) return st;
-  return wrap(out, shm, name);
+  return finish(out, s, mp_named_shm_open(&s->shm, name));
 }
 
 mproc_status_t mproc_shared_memory_buf(const mproc_shared_memory_t *shm,

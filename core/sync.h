@@ -14,6 +14,32 @@
 #include "mproc.h"
 #include "platform/platform.h"
 
+/* ---- blocks: where an object's shared state lives (core/arena.c) -- */
+
+/* A zeroed block of shared memory: a slot of the process-wide arena for
+ * sizes up to 1 KiB (many objects per segment and descriptor), else a
+ * segment of its own. See core/arena.c for who may free what. */
+typedef struct mp_arena_seg mp_arena_seg_t;
+typedef struct {
+  mp_arena_seg_t *seg; /* the arena segment, NULL: a segment of its own */
+  mp_shm_t *shm;       /* the segment the block is in */
+  size_t offset;       /* of the block in shm */
+  size_t size;         /* usable bytes (at least the size asked for) */
+  void *base;          /* the block itself */
+} mp_block_t;
+
+/* Errors: MPROC_ENOMEM, MPROC_ESYS (those of mp_shm_create). */
+mproc_status_t mp_block_alloc(mp_block_t *b, size_t size);
+/* Releases this process's use of the block (a no-op on a zeroed one). */
+void mp_block_free(mp_block_t *b);
+/* What mp_block_import needs in a spawned child, and the handle to pass. */
+void mp_block_export(const mp_block_t *b, mp_buf_t *state,
+                     mp_handles_t *handles);
+/* Maps the block mp_block_export described (at least min_size bytes).
+ * Errors: MPROC_ESPAWN (malformed), those of mp_shm_open_handle. */
+mproc_status_t mp_block_import(mp_reader_t *r, mp_block_t *b,
+                               size_t min_size);
+
 /* ---- the lock word ------------------------------------------------ */
 
 /* owned: the lock word (0 when free, else the owner's mp_thread_id() with
@@ -46,10 +72,11 @@ mproc_status_t mp_lock_state_reacquire(mp_lock_state_t *s, uint32_t depth);
  * thread's robust list (mp_owner_detach), which would be corrupted. */
 int mp_lock_state_detach(mp_lock_state_t *s);
 
-/* Closes shm, which holds a lock state at offset: at once, or, while the
+/* Frees block, which holds a lock state at offset: at once, or, while the
  * word is still on another live thread's robust list (mp_owner_detach),
- * at a later call once that thread let go. */
-void mp_lock_segment_close(mp_shm_t *shm, size_t offset);
+ * at a later call once that thread let go (an arena slot is not reused
+ * and a segment not unmapped before). */
+void mp_lock_block_free(mp_block_t *block, size_t offset);
 
 /* The state of a public lock object (Condition and Value use it). */
 mp_lock_state_t *mp_lock_state_of(mproc_lock_t *lock);
@@ -57,10 +84,11 @@ mp_lock_state_t *mp_lock_state_of(mproc_lock_t *lock);
  * calls of other kinds that take a lock (Condition, Value). */
 mproc_status_t mp_lock_check(const mproc_lock_t *lock, const char *call);
 
-/* A lock object that views the lock state at offset in shm, which belongs
- * to another object (a Value's own RLock): it is freed with
+/* A lock object that views the lock state at offset in block, which
+ * belongs to another object (a Value's own RLock): it is freed with
  * mp_lock_free_view, and mproc_lock_free refuses it. */
-mproc_status_t mp_lock_view(mproc_lock_t **out, mp_shm_t *shm, size_t offset);
+mproc_status_t mp_lock_view(mproc_lock_t **out, const mp_block_t *block,
+                            size_t offset);
 void mp_lock_free_view(mproc_lock_t *lock);
 
 /* Nesting a lock in another object's exported state (a Condition's lock,
@@ -91,20 +119,20 @@ mproc_status_t mp_segment_import(mp_reader_t *r, mp_shm_t **out);
 #define MP_SEGMENT_STATE(shm, type) ((type *)mp_shm_base(shm))
 
 
-/* ---- simple segment objects --------------------------------------- */
+/* ---- simple block objects ----------------------------------------- */
 
-/* The head of an object whose shared state is one segment of its own
+/* The head of an object whose shared state is one block of its own
  * (Semaphore, Event, Barrier, Condition): the state is at its base. */
 typedef struct {
   mp_object_t obj;
-  mp_shm_t *shm;
+  mp_block_t block;
 } mp_segobj_t;
 
 /* Allocates an object of obj_size bytes (starting with mp_segobj_t) and a
- * zeroed segment of state_size bytes. Errors: MPROC_ENOMEM, MPROC_ESYS. */
+ * zeroed block of state_size bytes. Errors: MPROC_ENOMEM, MPROC_ESYS. */
 mproc_status_t mp_segobj_new(void **out, size_t obj_size,
                              const mp_object_ops_t *ops, size_t state_size);
-/* The same, mapping the segment described at r (a spawned child). */
+/* The same, mapping the block described at r (a spawned child). */
 mproc_status_t mp_segobj_import(mp_reader_t *r, void **out, size_t obj_size,
                                 const mp_object_ops_t *ops,
                                 size_t state_size);

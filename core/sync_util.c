@@ -1,4 +1,5 @@
-/* Timeouts and segment export/import shared by the sync objects. */
+/* Sleeping, segment export/import and block objects shared by the sync
+ * objects. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -13,11 +14,19 @@ mproc_status_t mp_sleep_while(uint32_t *word, uint32_t value,
   return st;
 }
 
+static int already_passed(const mp_handles_t *handles, mp_handle_t h) {
+  for (size_t i = 0; i < handles->len; i++)
+    if (handles->items[i] == h) return 1;
+  return 0;
+}
+
 void mp_segment_export(const mp_shm_t *shm, mp_buf_t *state,
                        mp_handles_t *handles) {
+  mp_handle_t h = mp_shm_handle(shm);
   mp_buf_put_u64(state, mp_shm_size(shm));
-  mp_buf_put_u64(state, (uint64_t)(int64_t)mp_shm_handle(shm));
-  mp_handles_add(handles, mp_shm_handle(shm));
+  mp_buf_put_u64(state, (uint64_t)(int64_t)h);
+  /* Objects in one arena segment share its handle: pass it once. */
+  if (!already_passed(handles, h)) mp_handles_add(handles, h);
 }
 
 mproc_status_t mp_segment_import(mp_reader_t *r, mp_shm_t **out) {
@@ -29,42 +38,40 @@ mproc_status_t mp_segment_import(mp_reader_t *r, mp_shm_t **out) {
 }
 
 static mproc_status_t segobj_wrap(void **out, size_t obj_size,
-                                  const mp_object_ops_t *ops, mp_shm_t *shm) {
+                                  const mp_object_ops_t *ops,
+                                  const mp_block_t *block) {
   mp_segobj_t *o = mp_object_alloc(obj_size);
-  if (o == NULL) {
-    mp_shm_close(shm);
-    return mp_fail(MPROC_ENOMEM, "%s", ops->kind);
-  }
+  if (o == NULL) return mp_fail(MPROC_ENOMEM, "%s", ops->kind);
   mp_object_init(&o->obj, ops);
-  o->shm = shm;
+  o->block = *block;
   *out = o;
   return MPROC_OK;
 }
 
 mproc_status_t mp_segobj_new(void **out, size_t obj_size,
                              const mp_object_ops_t *ops, size_t state_size) {
-  mp_shm_t *shm;
-  mproc_status_t st = mp_shm_create(&shm, state_size);
+  mp_block_t block;
+  mproc_status_t st = mp_block_alloc(&block, state_size);
   if (st != MPROC_OK) return st;
-  return segobj_wrap(out, obj_size, ops, shm);
+  st = segobj_wrap(out, obj_size, ops, &block);
+  if (st != MPROC_OK) mp_block_free(&block);
+  return st;
 }
 
 mproc_status_t mp_segobj_import(mp_reader_t *r, void **out, size_t obj_size,
                                 const mp_object_ops_t *ops,
                                 size_t state_size) {
-  mp_shm_t *shm;
-  mproc_status_t st = mp_segment_import(r, &shm);
+  mp_block_t block;
+  mproc_status_t st = mp_block_import(r, &block, state_size);
   if (st != MPROC_OK) return st;
-  if (mp_shm_size(shm) < state_size) {
-    mp_shm_close(shm);
-    return mp_fail(MPROC_ESPAWN, "import: %s segment too small", ops->kind);
-  }
-  return segobj_wrap(out, obj_size, ops, shm);
+  st = segobj_wrap(out, obj_size, ops, &block);
+  if (st != MPROC_OK) mp_block_free(&block);
+  return st;
 }
 
 void mp_segobj_export(const void *obj, mp_buf_t *state,
                       mp_handles_t *handles) {
-  mp_segment_export(((const mp_segobj_t *)obj)->shm, state, handles);
+  mp_block_export(&((const mp_segobj_t *)obj)->block, state, handles);
 }
 
 mproc_status_t mp_segobj_export_op(void *obj, mp_buf_t *state,
@@ -74,11 +81,11 @@ mproc_status_t mp_segobj_export_op(void *obj, mp_buf_t *state,
 }
 
 void *mp_segobj_state(const void *obj) {
-  return mp_shm_base(((const mp_segobj_t *)obj)->shm);
+  return ((const mp_segobj_t *)obj)->block.base;
 }
 
 void mp_segobj_free(void *obj) {
   mp_segobj_t *o = obj;
-  mp_shm_close(o->shm);
+  mp_block_free(&o->block);
   mp_object_release(o);
 }

@@ -1,11 +1,15 @@
 /*
- * Value, Array, RawValue, RawArray: typed data in a segment of its own.
+ * Value, Array, RawValue, RawArray: typed data in a block of shared
+ * memory (core/arena.c: a slot of the arena for small ones, a segment of
+ * its own for large arrays).
  *
- * Segment layout (offsets in bytes):
+ * Block layout (offsets in bytes):
  *   0    value_header_t: typecode, element size, length
- *   64   mp_lock_state_t of the own RLock (lock=True), else unused
- *   128  the elements, length * element size
- * The own lock lives in the same segment, so one handle carries both to a
+ *   16   mp_lock_state_t of the own RLock (lock=True), else unused
+ *   64   the elements, length * element size: a cache line apart from
+ *        the lock word, which contenders write while the owner updates
+ *        the elements (as before the arena, W7 measures it)
+ * The own lock lives in the same block, so one export carries both to a
  * spawned child; get_lock returns a view of it that goes with the value. A
  * given lock is a separate object: its state is nested in the value's
  * exported state, and the child's value owns the imported copy.
@@ -19,8 +23,15 @@
 #include "core/error.h"
 #include "core/sync.h"
 
-#define LOCK_OFFSET 64
-#define DATA_OFFSET 128
+/* The header (16 bytes), the own lock's state (mp_lock_state_t, 64 bytes:
+ * its word and the OS's owner-death bookkeeping), then the data: the lock
+ * word's cache line (0-63) holds no data, so a writer of the data does not
+ * bounce the line a lock waiter reads. */
+#define LOCK_OFFSET 16
+#define DATA_OFFSET 80
+_Static_assert(LOCK_OFFSET + sizeof(mp_lock_state_t) <= DATA_OFFSET,
+               "a Value's data must not overlap its lock");
+_Static_assert(DATA_OFFSET % 16 == 0, "data aligned for any element");
 
 typedef struct {
   uint32_t typecode;
@@ -32,7 +43,7 @@ typedef enum { LOCK_NONE, LOCK_OWN, LOCK_GIVEN } lock_kind_t;
 
 typedef struct {
   mp_object_t obj;
-  mp_shm_t *shm;
+  mp_block_t block;
   char typecode;
   int is_integer, is_signed; /* of the typecode, for the atomics */
   size_t elem_size;
@@ -79,7 +90,7 @@ mproc_status_t mproc_typecode_size(char typecode, size_t *out) {
 static mproc_status_t shared_export(void *obj, mp_buf_t *state,
                                     mp_handles_t *handles) {
   shared_t *v = obj;
-  mp_segment_export(v->shm, state, handles);
+  mp_block_export(&v->block, state, handles);
   mp_buf_put_u64(state, v->lock_kind);
   if (v->lock_kind == LOCK_GIVEN)
     return mp_lock_export(v->lock, state, handles);
@@ -91,29 +102,29 @@ static void shared_free(shared_t *v) {
   if (own_lock) mp_lock_free_view(v->lock);
   if (v->owns_given_lock) mproc_lock_free(v->lock);
   /* The own lock's word may be on a thread's robust list (held while
-   * freed): mp_lock_segment_close lets go of it first. */
+   * freed): mp_lock_block_free lets go of it first. */
   if (own_lock)
-    mp_lock_segment_close(v->shm, LOCK_OFFSET);
+    mp_lock_block_free(&v->block, LOCK_OFFSET);
   else
-    mp_shm_close(v->shm);
+    mp_block_free(&v->block);
   mp_object_release(v);
 }
 
-/* Fills v's process-local fields from its segment. */
-static mproc_status_t bind_segment(shared_t *v) {
-  const value_header_t *h = mp_shm_base(v->shm);
+/* Fills v's process-local fields from its block. */
+static mproc_status_t bind_block(shared_t *v) {
+  const value_header_t *h = v->block.base;
   int i = typecode_index((char)h->typecode);
   if (i < 0 || h->elem_size != typecodes[i].size ||
-      h->length > (mp_shm_size(v->shm) - DATA_OFFSET) / h->elem_size)
-    return mp_fail(MPROC_ESPAWN, "import: malformed value segment");
+      h->length > (v->block.size - DATA_OFFSET) / h->elem_size)
+    return mp_fail(MPROC_ESPAWN, "import: malformed value block");
   v->typecode = (char)h->typecode;
   v->is_integer = typecodes[i].is_integer;
   v->is_signed = typecodes[i].is_signed;
   v->elem_size = h->elem_size;
   v->length = (size_t)h->length;
-  v->data = (char *)mp_shm_base(v->shm) + DATA_OFFSET;
+  v->data = (char *)v->block.base + DATA_OFFSET;
   if (v->lock_kind == LOCK_OWN)
-    return mp_lock_view(&v->lock, v->shm, LOCK_OFFSET);
+    return mp_lock_view(&v->lock, &v->block, LOCK_OFFSET);
   return MPROC_OK;
 }
 
@@ -123,19 +134,19 @@ static mproc_status_t shared_import(const void *state, size_t len,
   shared_t *v = mp_object_alloc(sizeof *v);
   if (v == NULL) return mp_fail(MPROC_ENOMEM, "import: %s", ops->kind);
   mp_object_init(&v->obj, ops);
-  mproc_status_t st = mp_segment_import(&r, &v->shm);
+  mproc_status_t st = mp_block_import(&r, &v->block, DATA_OFFSET + 1);
   if (st != MPROC_OK) {
     mp_object_release(v);
     return st;
   }
   uint64_t kind = mp_read_u64(&r);
   v->lock_kind = kind <= LOCK_GIVEN ? (lock_kind_t)kind : LOCK_NONE;
-  if (r.bad || kind > LOCK_GIVEN || mp_shm_size(v->shm) < DATA_OFFSET)
+  if (r.bad || kind > LOCK_GIVEN)
     st = mp_fail(MPROC_ESPAWN, "import: malformed %s state", ops->kind);
   if (st == MPROC_OK && v->lock_kind == LOCK_GIVEN &&
       (st = mp_lock_import(&r, &v->lock)) == MPROC_OK)
     v->owns_given_lock = 1;
-  if (st == MPROC_OK) st = bind_segment(v);
+  if (st == MPROC_OK) st = bind_block(v);
   if (st != MPROC_OK) {
     if (v->lock_kind == LOCK_OWN) v->lock_kind = LOCK_NONE;
     shared_free(v);
@@ -180,26 +191,29 @@ static mproc_status_t shared_new(shared_t **out, const mp_object_ops_t *ops,
     if (st != MPROC_OK) return st;
   }
   size_t elem = typecodes[i].size;
-  if (length == 0 || length > (SIZE_MAX - DATA_OFFSET) / elem)
-    return mp_fail(MPROC_EINVAL, "%s: length %zu", what, length);
+  if (length == 0) return mp_fail(MPROC_EINVAL, "%s: length 0", what);
+  /* Checked before multiplying: length * elem must not wrap around. */
+  if (length > (SIZE_MAX - DATA_OFFSET) / elem)
+    return mp_fail(MPROC_ENOMEM, "%s: %zu elements of %zu bytes overflow "
+                   "the address space", what, length, elem);
   shared_t *v = mp_object_alloc(sizeof *v);
   if (v == NULL) return mp_fail(MPROC_ENOMEM, "%s", what);
   mp_object_init(&v->obj, ops);
-  mproc_status_t st = mp_shm_create(&v->shm, DATA_OFFSET + length * elem);
+  mproc_status_t st = mp_block_alloc(&v->block, DATA_OFFSET + length * elem);
   if (st != MPROC_OK) {
     mp_object_release(v);
     return st;
   }
-  value_header_t *h = mp_shm_base(v->shm);
+  value_header_t *h = v->block.base;
   h->typecode = (uint32_t)(unsigned char)typecode;
   h->elem_size = (uint32_t)elem;
   h->length = length;
   if (lock_kind == LOCK_OWN)
     mp_lock_state_init(
-        (mp_lock_state_t *)((char *)mp_shm_base(v->shm) + LOCK_OFFSET), 1);
+        (mp_lock_state_t *)((char *)v->block.base + LOCK_OFFSET), 1);
   v->lock_kind = lock_kind;
   v->lock = lock;
-  if ((st = bind_segment(v)) != MPROC_OK) {
+  if ((st = bind_block(v)) != MPROC_OK) {
     v->lock_kind = LOCK_NONE;
     shared_free(v);
     return st;

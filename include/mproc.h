@@ -317,8 +317,13 @@ mproc_status_t mproc_wait(const mproc_sentinel_t *sentinels, size_t n,
  * object created before the child started is also usable directly.
  * Every blocking call takes a timeout (see Timeouts above). An object is
  * released in the calling process by its _free call (named like the ipc
- * objects' free: CPython has no close for these); other processes keep
- * their own view. */
+ * objects' free: CPython has no close for these). Small objects (these,
+ * and Values/Arrays up to 1 KiB) share segments of a process-wide arena,
+ * so thousands of them need only a few descriptors; in a child, _free
+ * releases only the child's view, but in the process that created the
+ * object its shared slot may be reused by the next object created there:
+ * free it there only when no other process uses it any more (join them
+ * first), as with CPython's heap (docs/sync.md, "the arena"). */
 
 /* Lock (CPython's multiprocessing.Lock) and RLock (recursive). One type:
  * mproc_lock_create makes a Lock, mproc_rlock_create an RLock.
@@ -451,6 +456,13 @@ mproc_status_t mproc_condition_free(mproc_condition_t *cond);
  * last party to arrive, before the others are released, with a copy of
  * arg; a nonzero result breaks the barrier. Under spawn the action must be
  * an MPROC_TASK. timeout is the default for mproc_barrier_wait.
+ * The action may call its own barrier (from the thread running it):
+ * parties; n_waiting (= parties, every party has arrived); broken; abort
+ * (the round and the barrier are broken: every party of the round, the
+ * last one too, gets MPROC_EBROKEN); reset (the round ends broken, its
+ * parties get MPROC_EBROKEN, the barrier is usable for the next round);
+ * wait returns MPROC_ESTATE and changes nothing. A wait that times out
+ * while the action runs returns once the action has finished.
  * Errors: MPROC_EINVAL (NULL out, parties 0, NaN timeout, arg NULL with
  *         arg_len > 0), MPROC_ENOMEM, MPROC_ESYS. */
 typedef struct mproc_barrier mproc_barrier_t;
@@ -464,7 +476,8 @@ mproc_status_t mproc_barrier_create(mproc_barrier_t **out, unsigned parties,
  * timeout is given.
  * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ETIMEDOUT, MPROC_EBROKEN
  *         (broken before or while waiting: abort, reset, another party's
- *         timeout, a failed action), MPROC_ESYS. */
+ *         timeout, a failed action, an action that aborted or reset it),
+ *         MPROC_ESTATE (called from the barrier's own action), MPROC_ESYS. */
 mproc_status_t mproc_barrier_wait(mproc_barrier_t *barrier, unsigned *index);
 mproc_status_t mproc_barrier_wait_timeout(mproc_barrier_t *barrier,
                                           double timeout, unsigned *index);
@@ -472,7 +485,8 @@ mproc_status_t mproc_barrier_wait_timeout(mproc_barrier_t *barrier,
  * state (current waiters get MPROC_EBROKEN). Errors: MPROC_EINVAL. */
 mproc_status_t mproc_barrier_abort(mproc_barrier_t *barrier);
 mproc_status_t mproc_barrier_reset(mproc_barrier_t *barrier);
-/* Errors: MPROC_EINVAL (NULL). */
+/* The queries take no lock (as CPython's): they answer at once, also
+ * while the action runs. Errors: MPROC_EINVAL (NULL). */
 mproc_status_t mproc_barrier_parties(const mproc_barrier_t *barrier,
                                      unsigned *out);
 mproc_status_t mproc_barrier_n_waiting(mproc_barrier_t *barrier,
@@ -498,8 +512,11 @@ typedef struct mproc_array mproc_array_t;
 mproc_status_t mproc_typecode_size(char typecode, size_t *out);
 
 /* Errors (all creators): MPROC_EINVAL (NULL out, unknown typecode, NULL
- *         lock for _with_lock, length 0 or too large), MPROC_ENOMEM,
- *         MPROC_ESYS. */
+ *         lock for _with_lock, length 0), MPROC_ENOMEM (out of memory; the
+ *         size length * element size overflows, checked before multiplying;
+ *         or the OS refuses a size that large: its reason in the detail),
+ *         MPROC_ESYS (another OS failure, e.g. out of descriptors: "Too many
+ *         open files" in the detail). */
 mproc_status_t mproc_value_create(mproc_value_t **out, char typecode,
                                   const void *initial);
 mproc_status_t mproc_value_create_with_lock(mproc_value_t **out,
@@ -588,14 +605,21 @@ typedef struct mproc_shared_memory mproc_shared_memory_t;
  * random name, see mproc_shared_memory_name). A name is 1..200 characters
  * without '/' (a leading '/' is ignored, as CPython).
  * Errors: MPROC_EINVAL (NULL out, size 0, invalid name, unknown flags),
- *         MPROC_EEXIST (the name is taken), MPROC_ENOMEM, MPROC_ESYS. */
+ *         MPROC_EEXIST (the name is taken), MPROC_ENOMEM (out of memory, or
+ *         a size the OS refuses or no file can hold: the reason in the
+ *         detail), MPROC_ESYS (e.g. out of descriptors, "Too many open
+ *         files" in the detail: then nothing was created, even when the
+ *         name could not be looked up). */
 mproc_status_t mproc_shared_memory_create(mproc_shared_memory_t **out,
                                           const char *name, size_t size,
                                           int flags);
 /* Attaches to the existing segment called name, made by this or any other
  * process of the same user (also one made by CPython, in /dev/shm).
  * Errors: MPROC_EINVAL (NULL, invalid name), MPROC_ENOENT (no such
- *         segment, or it was unlinked), MPROC_ENOMEM, MPROC_ESYS. */
+ *         segment, or it was unlinked), MPROC_ENOMEM (out of memory or
+ *         address space to map it), MPROC_ESYS (the search could not look,
+ *         e.g. out of descriptors: "Too many open files" in the detail,
+ *         never MPROC_ENOENT then). */
 mproc_status_t mproc_shared_memory_attach(mproc_shared_memory_t **out,
                                           const char *name);
 /* Errors: MPROC_EINVAL (NULL). */

@@ -69,6 +69,11 @@ mproc_status_t mp_die_with_parent(long parent_pid);
 void mp_registry_lock(void);
 void mp_registry_unlock(void);
 
+/* Guards core's arena of shared blocks (core/arena.c). A forked child
+ * never inherits it locked (held across fork, like the registry lock). */
+void mp_arena_lock(void);
+void mp_arena_unlock(void);
+
 /* ---- children ----------------------------------------------------- */
 
 typedef struct mp_child mp_child_t;
@@ -129,8 +134,9 @@ typedef struct mp_shm mp_shm_t;
  * as some process maps it or holds its handle: nothing is left behind when
  * every user exits, even by SIGKILL. Forked children share the mapping;
  * a spawned child gets it by passing mp_shm_handle() (mp_child_spawn) and
- * calling mp_shm_from_handle(). Errors: MPROC_EINVAL (size 0), MPROC_ESYS,
- * MPROC_ENOMEM. */
+ * calling mp_shm_from_handle(). Errors: MPROC_EINVAL (size 0), MPROC_ESYS
+ * (e.g. out of descriptors, with the errno text), MPROC_ENOMEM (out of
+ * memory, or a size the OS refuses to size or map). */
 mproc_status_t mp_shm_create(mp_shm_t **out, size_t size);
 
 /* Maps the segment behind an inherited handle (in a spawned child).
@@ -237,9 +243,12 @@ mproc_status_t mp_shm_open_handle(mp_shm_t **out, mp_handle_t handle,
  * (CPython's, so either side can attach the other's), kept until
  * mp_named_shm_unlink. Names are 1..MP_SHM_NAME_MAX characters, no '/'.
  * create errors: MPROC_EINVAL (size 0, invalid name), MPROC_EEXIST,
- *   MPROC_ENOMEM, MPROC_ESYS. open errors: MPROC_EINVAL (invalid name),
- *   MPROC_ENOENT (no live segment of that name, or it was unlinked),
- *   MPROC_ESYS. */
+ *   MPROC_ENOMEM (also a size the OS refuses), MPROC_ESYS. open errors:
+ *   MPROC_EINVAL (invalid name), MPROC_ENOENT (no live segment of that
+ *   name, or it was unlinked), MPROC_ENOMEM (no memory to map it),
+ *   MPROC_ESYS. A search that could not look (out of descriptors) is
+ *   MPROC_ESYS with the errno text, never ENOENT, and create then creates
+ *   nothing. */
 #define MP_SHM_NAME_MAX 200
 typedef struct mp_named_shm mp_named_shm_t;
 mproc_status_t mp_named_shm_create(mp_named_shm_t **out, const char *name,

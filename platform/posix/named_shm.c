@@ -85,7 +85,8 @@ static mproc_status_t map_segment(mp_named_shm_t **out, int fd,
   if (s->map == MAP_FAILED) {
     int err = errno;
     free(s);
-    return mp_fail_errno(MPROC_ESYS, err, "shared_memory: mmap");
+    return mp_fail_errno(mp_posix_shm_size_status(err), err,
+                         "shared_memory: mmap %zu bytes", map_size);
   }
   s->map_size = map_size;
   s->base = (char *)s->map + offset;
@@ -113,27 +114,48 @@ static int segment_matches(int fd, const char *name, size_t *size) {
   return (size_t)sb.st_size == h.size + HEADER_SIZE;
 }
 
+/* A search that could not look (out of descriptors or memory) must say
+ * so: "not found" would make attach report MPROC_ENOENT and create make a
+ * second segment of a name that exists. */
+typedef struct {
+  const char *link_text; /* what a matching descriptor's link reads */
+  const char *name;
+  size_t size;   /* of the segment found */
+  int err;       /* errno of a failure to look, else 0 */
+} search_t;
+
+/* Notes err if it means we could not look (else the entry is skipped:
+ * a process that ended, another user's descriptors). */
+static void note_failure(search_t *q, int err) {
+  if (q->err == 0 && mp_posix_out_of_resources(err)) q->err = err;
+}
+
 /* Looks through one process's descriptors; returns an open fd or -1. */
-static int search_process(const char *pid, const char *link_text,
-                          const char *name, size_t *size) {
+static int search_process(search_t *q, const char *pid) {
   char dir_path[64];
   snprintf(dir_path, sizeof dir_path, "/proc/%s/fd", pid);
   DIR *dir = opendir(dir_path);
-  if (dir == NULL) return -1;
+  if (dir == NULL) {
+    note_failure(q, errno);
+    return -1;
+  }
   int found = -1;
   struct dirent *e;
   char path[sizeof dir_path + sizeof e->d_name + 2];
   char link[sizeof MEMFD_PREFIX + MP_SHM_NAME_MAX + 32];
-  while (found < 0 && (e = readdir(dir)) != NULL) {
+  while (found < 0 && q->err == 0 && (e = readdir(dir)) != NULL) {
     if (!isdigit((unsigned char)e->d_name[0])) continue;
     snprintf(path, sizeof path, "%s/%s", dir_path, e->d_name);
     ssize_t n = readlink(path, link, sizeof link - 1);
     if (n <= 0) continue;
     link[n] = '\0';
-    if (strcmp(link, link_text) != 0) continue;
+    if (strcmp(link, q->link_text) != 0) continue;
     int fd = mp_posix_above_stdio(open(path, O_RDWR | O_CLOEXEC));
-    if (fd < 0) continue;
-    if (segment_matches(fd, name, size))
+    if (fd < 0) {
+      note_failure(q, errno);
+      continue;
+    }
+    if (segment_matches(fd, q->name, &q->size))
       found = fd;
     else
       close(fd);
@@ -142,21 +164,32 @@ static int search_process(const char *pid, const char *link_text,
   return found;
 }
 
-/* An open descriptor of the live segment called name, or -1. */
-static int find_segment(const char *name, size_t *size) {
+/* Finds the live segment called name: MPROC_OK with an open *fd and its
+ * *size, MPROC_ENOENT (none), or MPROC_ESYS / MPROC_ENOMEM (out of
+ * descriptors / kernel memory: could not look; detail recorded). */
+static mproc_status_t find_segment(const char *name, int *fd, size_t *size) {
   char link_text[sizeof MEMFD_PREFIX + MP_SHM_NAME_MAX + 32];
   snprintf(link_text, sizeof link_text, "/memfd:%s%s (deleted)", MEMFD_PREFIX,
            name);
-  int fd = search_process("self", link_text, name, size);
-  if (fd >= 0) return fd;
-  DIR *proc = opendir("/proc");
-  if (proc == NULL) return -1;
+  search_t q = {link_text, name, 0, 0};
+  *fd = search_process(&q, "self");
+  DIR *proc = NULL;
+  if (*fd < 0 && q.err == 0) {
+    proc = opendir("/proc");
+    if (proc == NULL) q.err = errno;
+  }
   struct dirent *e;
-  while (fd < 0 && (e = readdir(proc)) != NULL)
-    if (isdigit((unsigned char)e->d_name[0]))
-      fd = search_process(e->d_name, link_text, name, size);
-  closedir(proc);
-  return fd;
+  while (proc && *fd < 0 && q.err == 0 && (e = readdir(proc)) != NULL)
+    if (isdigit((unsigned char)e->d_name[0])) *fd = search_process(&q, e->d_name);
+  if (proc) closedir(proc);
+  if (*fd >= 0) {
+    *size = q.size;
+    return MPROC_OK;
+  }
+  if (q.err != 0)
+    return mp_fail_errno(q.err == ENOMEM ? MPROC_ENOMEM : MPROC_ESYS, q.err,
+                         "shared_memory: cannot look for '%s'", name);
+  return MPROC_ENOENT;
 }
 
 /* ---- creating ----------------------------------------------------- */
@@ -164,8 +197,13 @@ static int find_segment(const char *name, size_t *size) {
 /* Claims name for creation: an abstract socket only one process can bind,
  * released by close or by the kernel when the process dies. */
 static int claim_name(const char *name) {
-  int sock = mp_posix_above_stdio(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (sock < 0) return -1;
+  int sock =
+      mp_posix_above_stdio(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (sock < 0) {
+    mp_fail_errno(MPROC_ESYS, errno, "shared_memory: cannot claim '%s'",
+                  name);
+    return -1;
+  }
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
   int len = snprintf(addr.sun_path + 1, sizeof addr.sun_path - 1,
                      "mproc-shm-claim:%.90s", name);
@@ -176,17 +214,30 @@ static int claim_name(const char *name) {
     if (errno != EADDRINUSE) break;
     usleep(1000); /* another process is creating this name right now */
   }
+  if (errno == EADDRINUSE)
+    mp_fail(MPROC_ESYS,
+            "shared_memory: '%s' is being created by another process for "
+            "more than 2 s",
+            name);
+  else
+    mp_fail_errno(MPROC_ESYS, errno, "shared_memory: cannot claim '%s'",
+                  name);
   close(sock);
   return -1;
 }
 
-static int persistent_exists(const char *name) {
+/* Whether a persistent (/dev/shm) segment called name exists: MPROC_OK
+ * with *exists, or MPROC_ESYS when it cannot be told. */
+static mproc_status_t persistent_exists(const char *name, int *exists) {
   char path[MP_SHM_NAME_MAX + 2];
   snprintf(path, sizeof path, "/%s", name);
   int fd = mp_posix_above_stdio(shm_open(path, O_RDONLY, 0));
-  if (fd < 0) return 0;
-  close(fd);
-  return 1;
+  *exists = fd >= 0 || errno == EACCES; /* EACCES: another user's */
+  if (fd >= 0) close(fd);
+  if (fd < 0 && mp_posix_out_of_resources(errno))
+    return mp_fail_errno(errno == ENOMEM ? MPROC_ENOMEM : MPROC_ESYS, errno,
+                         "shared_memory: cannot look for '%s'", name);
+  return MPROC_OK;
 }
 
 static mproc_status_t create_memfd(mp_named_shm_t **out, const char *name,
@@ -199,7 +250,8 @@ static mproc_status_t create_memfd(mp_named_shm_t **out, const char *name,
   if (ftruncate(fd, (off_t)(size + HEADER_SIZE)) != 0) {
     int err = errno;
     close(fd);
-    return mp_fail_errno(MPROC_ENOMEM, err, "shared_memory: %zu bytes", size);
+    return mp_fail_errno(mp_posix_shm_size_status(err), err,
+                         "shared_memory: %zu bytes", size);
   }
   mproc_status_t st = map_segment(out, fd, size + HEADER_SIZE, HEADER_SIZE,
                                   name, 0);
@@ -225,7 +277,8 @@ static mproc_status_t create_persistent(mp_named_shm_t **out,
                : mp_fail_errno(MPROC_ESYS, errno, "shared_memory: shm_open");
   mproc_status_t st = MPROC_OK;
   if (ftruncate(fd, (off_t)size) != 0)
-    st = mp_fail_errno(MPROC_ENOMEM, errno, "shared_memory: %zu bytes", size);
+    st = mp_fail_errno(mp_posix_shm_size_status(errno), errno,
+                       "shared_memory: %zu bytes", size);
   if (st == MPROC_OK) st = map_segment(out, fd, size, 0, name, 1);
   if (st != MPROC_OK) {
     close(fd);
@@ -234,40 +287,61 @@ static mproc_status_t create_persistent(mp_named_shm_t **out,
   return st;
 }
 
+/* With the name claimed: MPROC_EEXIST if a segment of that name lives
+ * (ours, or for a memfd one also a persistent one), else MPROC_OK. */
+static mproc_status_t check_name_free(const char *name, int persistent) {
+  int fd;
+  size_t existing_size;
+  mproc_status_t st = find_segment(name, &fd, &existing_size);
+  if (st == MPROC_OK) {
+    close(fd);
+    return mp_fail(MPROC_EEXIST, "shared_memory: '%s' exists", name);
+  }
+  if (st != MPROC_ENOENT) return st;
+  int exists = 0;
+  if (!persistent && (st = persistent_exists(name, &exists)) != MPROC_OK)
+    return st;
+  if (exists) return mp_fail(MPROC_EEXIST, "shared_memory: '%s' exists", name);
+  return MPROC_OK;
+}
+
 mproc_status_t mp_named_shm_create(mp_named_shm_t **out, const char *name,
                                    size_t size, int persistent) {
   mproc_status_t st = check_name(name);
   if (st != MPROC_OK) return st;
   if (size == 0) return mp_fail(MPROC_EINVAL, "shared_memory: size 0");
-  if (size > SIZE_MAX - HEADER_SIZE)
-    return mp_fail(MPROC_ENOMEM, "shared_memory: %zu bytes", size);
+  if (size > (size_t)INT64_MAX - HEADER_SIZE) /* more than off_t holds */
+    return mp_fail(MPROC_ENOMEM, "shared_memory: %zu bytes is more than a "
+                   "file holds", size);
   int claim = claim_name(name);
-  if (claim < 0)
-    return mp_fail(MPROC_ESYS, "shared_memory: cannot claim the name '%s'",
-                   name);
-  size_t existing_size;
-  int existing = find_segment(name, &existing_size);
-  if (existing >= 0 || (!persistent && persistent_exists(name))) {
-    if (existing >= 0) close(existing);
-    st = mp_fail(MPROC_EEXIST, "shared_memory: '%s' exists", name);
-  } else {
+  if (claim < 0) return MPROC_ESYS; /* detail recorded */
+  st = check_name_free(name, persistent);
+  if (st == MPROC_OK)
     st = persistent ? create_persistent(out, name, size)
                     : create_memfd(out, name, size);
-  }
   close(claim);
   return st;
 }
 
 /* ---- attaching, unlinking ----------------------------------------- */
 
+/* Opens the persistent segment called name: returns 0 if there is none
+ * (go on to the memfd ones), else 1 with the outcome in *st. */
 static int open_persistent(mp_named_shm_t **out, const char *name,
                            mproc_status_t *st) {
   char path[MP_SHM_NAME_MAX + 2];
   snprintf(path, sizeof path, "/%s", name);
   int fd = mp_posix_above_stdio(shm_open(path, O_RDWR, 0));
-  if (fd < 0) return 0;
+  if (fd < 0) {
+    if (errno == ENOENT) return 0;
+    *st = mp_fail_errno(MPROC_ESYS, errno, "shared_memory: shm_open '%s'",
+                        name);
+    return 1;
+  }
   struct stat sb;
-  if (fstat(fd, &sb) != 0 || sb.st_size == 0)
+  if (fstat(fd, &sb) != 0)
+    *st = mp_fail_errno(MPROC_ESYS, errno, "shared_memory: fstat '%s'", name);
+  else if (sb.st_size == 0)
     *st = mp_fail(MPROC_ESYS, "shared_memory: '%s' is empty", name);
   else
     *st = map_segment(out, fd, (size_t)sb.st_size, 0, name, 1);
@@ -280,10 +354,12 @@ mproc_status_t mp_named_shm_open(mp_named_shm_t **out, const char *name) {
   if (st != MPROC_OK) return st;
   if (open_persistent(out, name, &st)) return st;
   size_t size;
-  int fd = find_segment(name, &size);
-  if (fd < 0)
+  int fd;
+  st = find_segment(name, &fd, &size);
+  if (st == MPROC_ENOENT)
     return mp_fail(MPROC_ENOENT, "shared_memory: no segment named '%s'",
                    name);
+  if (st != MPROC_OK) return st;
   st = map_segment(out, fd, size + HEADER_SIZE, HEADER_SIZE, name, 0);
   if (st != MPROC_OK) close(fd);
   return st;

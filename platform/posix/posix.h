@@ -34,5 +34,16 @@ mproc_status_t mp_posix_poll_until(struct pollfd *set, size_t n,
  * "pending" slot, left on the last lock word it released, must not point
  * there (sync.c). */
 void mp_posix_forget_pending_in(const void *base, size_t size);
+/* The status for an errno from sizing or mapping shared memory: sizes the
+ * OS refuses (ENOMEM, EFBIG, EINVAL, ENOSPC, EOVERFLOW: too large for the
+ * file system, the address space or off_t) are MPROC_ENOMEM, the rest
+ * (EMFILE, ENFILE, ...) MPROC_ESYS. Callers add strerror(err) to the
+ * detail. */
+mproc_status_t mp_posix_shm_size_status(int err);
+
+/* Whether err means the process or system is out of descriptors or kernel
+ * memory (EMFILE, ENFILE, ENOMEM): a look-up that failed so did not look,
+ * and must not report "not found". */
+int mp_posix_out_of_resources(int err);
 
 #endif

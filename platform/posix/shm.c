@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -25,6 +26,42 @@
 #include "core/error.h"
 #include "platform/platform.h"
 #include "platform/posix/posix.h"
+
+mproc_status_t mp_posix_shm_size_status(int err) {
+  switch (err) {
+    case ENOMEM:
+    case EFBIG:
+    case EINVAL:
+    case ENOSPC:
+    case EOVERFLOW:
+      return MPROC_ENOMEM;
+    default:
+      return MPROC_ESYS;
+  }
+}
+
+int mp_posix_out_of_resources(int err) {
+  return err == EMFILE || err == ENFILE || err == ENOMEM;
+}
+
+/* The arena lock: held across fork by an atfork handler, so a child
+ * never inherits it held by a thread it does not have. */
+static pthread_mutex_t arena_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t arena_atfork_once = PTHREAD_ONCE_INIT;
+
+static void arena_before_fork(void) { pthread_mutex_lock(&arena_mutex); }
+static void arena_after_fork(void) { pthread_mutex_unlock(&arena_mutex); }
+
+static void install_arena_atfork(void) {
+  pthread_atfork(arena_before_fork, arena_after_fork, arena_after_fork);
+}
+
+void mp_arena_lock(void) {
+  pthread_once(&arena_atfork_once, install_arena_atfork);
+  pthread_mutex_lock(&arena_mutex);
+}
+
+void mp_arena_unlock(void) { pthread_mutex_unlock(&arena_mutex); }
 
 struct mp_shm {
   void *base;
@@ -39,7 +76,8 @@ static mproc_status_t map_fd(mp_shm_t **out, int fd, size_t size) {
   if (shm->base == MAP_FAILED) {
     int err = errno;
     free(shm);
-    return mp_fail_errno(MPROC_ESYS, err, "shm: mmap %zu bytes", size);
+    return mp_fail_errno(mp_posix_shm_size_status(err), err,
+                         "shm: mmap %zu bytes", size);
   }
   shm->size = size;
   shm->fd = fd;
@@ -49,14 +87,16 @@ static mproc_status_t map_fd(mp_shm_t **out, int fd, size_t size) {
 
 mproc_status_t mp_shm_create(mp_shm_t **out, size_t size) {
   if (size == 0) return mp_fail(MPROC_EINVAL, "shm: size 0");
+  if (size > (size_t)INT64_MAX) /* off_t would turn it negative */
+    return mp_fail(MPROC_ENOMEM, "shm: %zu bytes is more than a file holds",
+                   size);
   int fd = mp_posix_above_stdio(memfd_create("mproc", MFD_CLOEXEC));
   if (fd < 0) return mp_fail_errno(MPROC_ESYS, errno, "shm: memfd_create");
   if (ftruncate(fd, (off_t)size) != 0) {
     int err = errno;
     close(fd);
-    return mp_fail_errno(err == EFBIG || err == EINVAL ? MPROC_ENOMEM
-                                                        : MPROC_ESYS,
-                         err, "shm: %zu bytes", size);
+    return mp_fail_errno(mp_posix_shm_size_status(err), err,
+                         "shm: %zu bytes", size);
   }
   mproc_status_t st = map_fd(out, fd, size);
   if (st != MPROC_OK) close(fd);

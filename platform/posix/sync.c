@@ -343,9 +343,9 @@ mproc_status_t mp_shm_open_handle(mp_shm_t **out, mp_handle_t handle,
   if (handle < 0 || handle > 0x7fffffff)
     return mp_fail(MPROC_EINVAL, "shm: handle %ld is not open", (long)handle);
   int copy = fcntl((int)handle, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-  if (copy < 0)
-    return mp_fail_errno(MPROC_EINVAL, errno, "shm: handle %ld",
-                         (long)handle);
+  if (copy < 0) /* EBADF: not open; EMFILE: no descriptor for the copy */
+    return mp_fail_errno(errno == EBADF ? MPROC_EINVAL : MPROC_ESYS, errno,
+                         "shm: handle %ld", (long)handle);
   mproc_status_t st = mp_shm_from_handle(out, copy, size);
   if (st != MPROC_OK) close(copy);
   return st;
