@@ -241,6 +241,9 @@ mproc_status_t mp_block_import(mp_reader_t *r, mp_block_t *b,
       in_arena ? import_arena_block(b, seg_size, handle)
                : mp_shm_open_handle(&b->shm, handle, (size_t)seg_size);
   if (st != MPROC_OK) return st;
+  /* Both paths mapped a duplicate (or the cached mapping of one): the
+   * inherited original is closed once every object is imported. */
+  mp_object_note_inherited(handle);
   b->offset = (size_t)offset;
   b->size = (size_t)size;
   b->base = (char *)mp_shm_base(b->shm) + b->offset;

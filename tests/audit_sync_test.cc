@@ -467,6 +467,66 @@ TEST_P(AuditSyncTest, ManyAttachedLocksCostTheChildFewDescriptors) {
   }
 }
 
+// Every shared segment (memfd) this process has open, as (device, inode):
+// a segment open twice shows as the same pair twice.
+bool SomeFileIsOpenTwice() {
+  std::set<std::pair<dev_t, ino_t>> seen;
+  bool twice = false;
+  if (DIR *d = opendir("/proc/self/fd")) {
+    int self = dirfd(d);
+    while (dirent *e = readdir(d)) {
+      if (e->d_name[0] == '.' || atoi(e->d_name) == self) continue;
+      // Shared segments only (memfds): standard output and error may well
+      // be one file.
+      char path[300], link[256];
+      snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+      ssize_t n = readlink(path, link, sizeof link - 1);
+      if (n <= 0) continue;
+      link[n] = '\0';
+      if (strncmp(link, "/memfd:", 7) != 0) continue;
+      struct stat sb;
+      if (fstat(atoi(e->d_name), &sb) != 0) continue;
+      twice |= !seen.insert({sb.st_dev, sb.st_ino}).second;
+    }
+    closedir(d);
+  }
+  return twice;
+}
+
+MPROC_TASK(no_segment_open_twice) {
+  (void)arg;
+  (void)arg_len;
+  CHILD_EXPECT(!SomeFileIsOpenTwice(), 2);
+  CHILD_EXPECT(mproc_lock_acquire(Attached<mproc_lock_t>(0), 0) == MPROC_OK, 3);
+  CHILD_EXPECT(mproc_event_set(Attached<mproc_event_t>(1)) == MPROC_OK, 4);
+  return 0;
+}
+
+// Found in review: the sync kinds' imports duplicated the inherited handle
+// but never closed the original, so a spawned child kept every arena
+// segment (and every large array's segment) open twice.
+TEST_P(AuditSyncTest, AChildKeepsNoInheritedCopyOfASegment) {
+  mproc_lock_t *lock;
+  mproc_event_t *event;
+  mproc_array_t *big;
+  ASSERT_EQ(mproc_lock_create(&lock), MPROC_OK);
+  ASSERT_EQ(mproc_event_create(&event), MPROC_OK);
+  ASSERT_EQ(mproc_array_create(&big, 'd', 100000, nullptr), MPROC_OK);
+  mproc_process_t *p = nullptr;
+  ASSERT_EQ(mproc_process_create(&p, Ctx(), no_segment_open_twice, nullptr, 0),
+            MPROC_OK);
+  for (void *o : {(void *)lock, (void *)event, (void *)big})
+    ASSERT_EQ(mproc_process_attach(p, o), MPROC_OK);
+  ASSERT_EQ(mproc_process_start(p), MPROC_OK) << mproc_last_error();
+  EXPECT_EQ(Finish(p), 0);
+  int set = 0;
+  EXPECT_EQ(mproc_event_is_set(event, &set), MPROC_OK);
+  EXPECT_TRUE(set);
+  mproc_array_free(big);
+  mproc_event_free(event);
+  mproc_lock_free(lock);
+}
+
 // A child that frees the objects it was given releases only its view: it
 // never hands their slots out again, and the parent keeps using them.
 MPROC_TASK(free_given_then_allocate) {
