@@ -107,7 +107,8 @@ void mproc_task_entry_add_(mproc_task_entry_t *entry);
 
 /* Defines and registers a task:
  *   MPROC_TASK(worker) { ... return 0; }
- * declares `static int worker(const void *arg, size_t arg_len)`. */
+ * declares `static int worker(const void *arg, size_t arg_len)`; a body that
+ * ignores arg or arg_len draws no unused-parameter warning. */
 #define MPROC_TASK(fn)                                                   \
   static int fn(const void *arg, size_t arg_len);                        \
   static mproc_task_entry_t mproc_task_entry_##fn##_ = {#fn, fn, NULL};  \
@@ -115,7 +116,8 @@ void mproc_task_entry_add_(mproc_task_entry_t *entry);
       void) {                                                            \
     mproc_task_entry_add_(&mproc_task_entry_##fn##_);                    \
   }                                                                      \
-  static int fn(const void *arg, size_t arg_len)
+  static int fn(const void *arg __attribute__((unused)),                 \
+                size_t arg_len __attribute__((unused)))
 
 /* ------------------------------------------------------------------ */
 /* Start methods and contexts                                          */

@@ -11,7 +11,9 @@
  * indirection per call and buy nothing. Waiting for readability stays on
  * APR (mp_wait_handles in runtime.c).
  */
+#ifndef _GNU_SOURCE /* APR's pkg-config --cflags defines it */
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>

@@ -7,7 +7,9 @@
  * apr_os_thread_current is a pthread_t, meaningless in another process)
  * and no way to ask whether another process's thread runs.
  */
+#ifndef _GNU_SOURCE /* APR's pkg-config --cflags defines it */
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
