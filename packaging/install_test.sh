@@ -72,6 +72,11 @@ records_needed() {
 
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 strict=(-std=c11 -Wall -Wextra -Werror -pedantic)
+# Under `tools/test --asan` the library itself is sanitized: programs that
+# link it must be too (the ASan runtime has to come first).
+if readelf -d "$root/packaging/libmproc.so" | grep -q 'NEEDED.*libasan'; then
+  strict+=(-fsanitize=address,undefined)
+fi
 
 build_shared() {
   # shellcheck disable=SC2046
@@ -93,7 +98,7 @@ build_cxx() {
     'int main(int argc, char **argv) { mproc::init(argc, argv); return mproc::version() == 0; }' \
     > "$tmp/cxx_app.cc"
   # shellcheck disable=SC2046
-  c++ -std=c++17 -Wall -Wextra -Werror -pedantic "$tmp/cxx_app.cc" -o "$tmp/cxx_app" \
+  c++ -std=c++17 "${strict[@]:1}" "$tmp/cxx_app.cc" -o "$tmp/cxx_app" \
     $(pkg-config --cflags --libs mproc) -Wl,-rpath,"$prefix/lib" && "$tmp/cxx_app"
 }
 

@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""//docs:samples_test: every ```c block of README.md and docs/*.md that is a
+whole program (it has a main) is compiled and linked against the built
+libmproc.so with -std=c11 -Wall -Wextra -Werror -pedantic, under gcc and
+clang, with and without APR's `pkg-config --cflags apr-1` (which defines
+_GNU_SOURCE); include/mproc.hpp is compiled the same way as C++17. A sample
+that stops compiling, or stops being found, fails the test. Writes one
+googletest-style test case per compile to $XML_OUTPUT_FILE."""
+import glob
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+from xml.sax.saxutils import escape, quoteattr
+
+ROOT = os.getcwd()
+STRICT = ["-Wall", "-Wextra", "-Werror", "-pedantic"]
+
+
+def samples():
+    files = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
+    for path in files:
+        text = open(path, encoding="utf-8").read()
+        for m in re.finditer(r"^```c\n(.*?)^```", text, re.S | re.M):
+            if re.search(r"\bint\s+main\s*\(", m.group(1)):
+                line = text[: m.start()].count("\n") + 1
+                yield f"{os.path.relpath(path, ROOT)}:{line}", m.group(1)
+
+
+def main():
+    tmp = os.environ.get("TEST_TMPDIR") or tempfile.mkdtemp()
+    lib = os.path.join(ROOT, "packaging", "libmproc.so")
+    include = os.path.join(ROOT, "include")
+    apr = shlex.split(subprocess.run(["pkg-config", "--cflags", "apr-1"], check=True,
+                                     capture_output=True, text=True).stdout)
+    cases, failed = [], 0
+    found = list(samples())
+    jobs = []
+    for where, code in found:
+        src = os.path.join(tmp, re.sub(r"[^A-Za-z0-9]+", "_", where) + ".c")
+        with open(src, "w", encoding="utf-8") as f:
+            f.write(code)
+        for cc in ("gcc", "clang"):
+            for flavour, extra in (("plain", []), ("apr_cflags", apr)):
+                cmd = [cc, "-std=c11", *STRICT, *extra, "-I", include, src, lib,
+                       "-o", src[:-2] + f"_{cc}_{flavour}"]
+                jobs.append((f"{where} {cc} {flavour}", cmd))
+    hpp = os.path.join(tmp, "hpp.cc")
+    with open(hpp, "w") as f:
+        f.write('#include "mproc.hpp"\nint main(int argc, char **argv) {\n'
+                '  mproc::init(argc, argv);\n  return 0;\n}\n')
+    for cxx in ("g++", "clang++"):
+        jobs.append((f"mproc.hpp {cxx}", [cxx, "-std=c++17", *STRICT, "-I", include, hpp, lib,
+                                           "-o", os.path.join(tmp, "hpp_" + cxx)]))
+    if len(found) < 2:  # README's and docs/api.md's programs at least
+        jobs.append(("samples found", None))
+    for name, cmd in jobs:
+        if cmd is None:
+            ok, out = False, f"only {len(found)} whole-program ```c samples found"
+        else:
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            ok, out = r.returncode == 0, r.stdout + r.stderr
+        print(("PASS " if ok else "FAIL ") + name)
+        if ok:
+            cases.append(f"<testcase name={quoteattr(name)} status=\"run\"/>")
+        else:
+            failed += 1
+            print(out)
+            cases.append(f"<testcase name={quoteattr(name)} status=\"run\">"
+                         f"<failure message=\"compile failed\">{escape(out[-2000:])}</failure></testcase>")
+    xml = os.environ.get("XML_OUTPUT_FILE")
+    if xml:
+        with open(xml, "w") as f:
+            f.write('<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>'
+                    f'<testsuite name="samples_test" tests="{len(cases)}" failures="{failed}">\n'
+                    + "\n".join(cases) + "\n</testsuite></testsuites>\n")
+    print(f"{len(cases)} compiles, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
