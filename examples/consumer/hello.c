@@ -1,6 +1,8 @@
 /* Starts a child with the default start method (MPROC_START_METHOD) that
- * sends a greeting through a pipe; prints it. */
+ * sends a greeting through a pipe; prints it. `hello_c --methods` prints
+ * mproc_all_start_methods(), one a line. */
 #include <stdio.h>
+#include <string.h>
 
 #include "mproc.h"
 
@@ -13,6 +15,10 @@ MPROC_TASK(greeter) {
 
 int main(int argc, char **argv) {
   if (mproc_init(argc, argv) != MPROC_OK) return 1;
+  if (argc > 1 && strcmp(argv[1], "--methods") == 0) {
+    for (const char *const *m = mproc_all_start_methods(); *m; m++) puts(*m);
+    return 0;
+  }
   mproc_connection_t *mine, *theirs;
   mproc_process_t *p;
   void *msg;
