@@ -3,7 +3,8 @@
 whole program (it has a main) is compiled and linked against the built
 libmproc.so with -std=c11 -Wall -Wextra -Werror -pedantic, under gcc and
 clang, with and without APR's `pkg-config --cflags apr-1` (which defines
-_GNU_SOURCE); include/mproc.hpp is compiled the same way as C++17. A sample
+_GNU_SOURCE); every such ```cpp block, and include/mproc.hpp alone, the same
+way as C++17 with g++ and clang++. A sample
 that stops compiling, or stops being found, fails the test. Writes one
 googletest-style test case per compile to $XML_OUTPUT_FILE."""
 import glob
@@ -23,10 +24,10 @@ def samples():
     files = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
     for path in files:
         text = open(path, encoding="utf-8").read()
-        for m in re.finditer(r"^```c\n(.*?)^```", text, re.S | re.M):
-            if re.search(r"\bint\s+main\s*\(", m.group(1)):
+        for m in re.finditer(r"^```(c|cpp)\n(.*?)^```", text, re.S | re.M):
+            if re.search(r"\bint\s+main\s*\(", m.group(2)):
                 line = text[: m.start()].count("\n") + 1
-                yield f"{os.path.relpath(path, ROOT)}:{line}", m.group(1)
+                yield f"{os.path.relpath(path, ROOT)}:{line}", m.group(1), m.group(2)
 
 
 def main():
@@ -38,14 +39,16 @@ def main():
     cases, failed = [], 0
     found = list(samples())
     jobs = []
-    for where, code in found:
-        src = os.path.join(tmp, re.sub(r"[^A-Za-z0-9]+", "_", where) + ".c")
+    for where, lang, code in found:
+        ext, std, compilers = ((".c", "-std=c11", ("gcc", "clang")) if lang == "c"
+                               else (".cc", "-std=c++17", ("g++", "clang++")))
+        src = os.path.join(tmp, re.sub(r"[^A-Za-z0-9]+", "_", where) + ext)
         with open(src, "w", encoding="utf-8") as f:
             f.write(code)
-        for cc in ("gcc", "clang"):
+        for cc in compilers:
             for flavour, extra in (("plain", []), ("apr_cflags", apr)):
-                cmd = [cc, "-std=c11", *STRICT, *extra, "-I", include, src, lib,
-                       "-o", src[:-2] + f"_{cc}_{flavour}"]
+                cmd = [cc, std, *STRICT, *extra, "-I", include, src, lib,
+                       "-o", src + f"_{cc}_{flavour}"]
                 jobs.append((f"{where} {cc} {flavour}", cmd))
     hpp = os.path.join(tmp, "hpp.cc")
     with open(hpp, "w") as f:
@@ -54,7 +57,7 @@ def main():
     for cxx in ("g++", "clang++"):
         jobs.append((f"mproc.hpp {cxx}", [cxx, "-std=c++17", *STRICT, "-I", include, hpp, lib,
                                            "-o", os.path.join(tmp, "hpp_" + cxx)]))
-    if len(found) < 2:  # README's and docs/api.md's programs at least
+    if len(found) < 3:  # README's two and docs/api.md's programs at least
         jobs.append(("samples found", None))
     for name, cmd in jobs:
         if cmd is None:
