@@ -134,6 +134,18 @@ TEST(CppApi, ErrorsCarryTheStatusNameAndDetail) {
   EXPECT_TRUE(lambda_task.ok()) << mproc::status_name(lambda_task.status());
 }
 
+TEST(CppApi, EveryStatusHasItsSymbolicName) {
+  for (int i = 0; i < MPROC_ESTATUS_COUNT_; i++) {
+    std::string name = mproc_status_name(static_cast<mproc_status_t>(i));
+    EXPECT_EQ(name.rfind("MPROC_", 0), 0u) << i;
+    EXPECT_NE(name, "MPROC_UNKNOWN_STATUS") << "status " << i << " has no name";
+  }
+  EXPECT_STREQ(mproc_status_name(MPROC_OK), "MPROC_OK");
+  EXPECT_STREQ(mproc_status_name(MPROC_EAUTH), "MPROC_EAUTH");
+  EXPECT_STREQ(mproc_status_name(MPROC_ESTATUS_COUNT_), "MPROC_UNKNOWN_STATUS");
+  EXPECT_STREQ(mproc_status_name(static_cast<mproc_status_t>(-1)), "MPROC_UNKNOWN_STATUS");
+}
+
 TEST(CppApi, PayloadObjectsBuildCompareAndRoundTrip) {
   mproc::obj d = mproc::obj::dict();
   mproc::obj l = mproc::obj::list();
