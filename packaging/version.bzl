@@ -1,4 +1,5 @@
-"""mproc's version for the build (keep in step with include/mproc.h)."""
-MPROC_VERSION = "0.1.0"
+"""The SONAME's major version for //packaging:libmproc.so. Keep it equal to
+MPROC_VERSION_MAJOR in include/mproc.h: //packaging:install_test checks the
+SONAME against the header."""
+
 MPROC_SOMAJOR = "0"
-MPROC_SOMINOR = "1"
