@@ -930,19 +930,50 @@ class process {
       : process(target, arg.data(), arg.size(), ctx) {}
   process(const process &) = delete;
   process &operator=(const process &) = delete;
-  process(process &&o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+  process(process &&o) noexcept
+      : p_(std::exchange(o.p_, nullptr)), owned_(o.owned_) {}
   process &operator=(process &&o) noexcept {
     if (this != &o) {
       reset();
       p_ = std::exchange(o.p_, nullptr);
+      owned_ = o.owned_;
     }
     return *this;
   }
   ~process() { reset(); }
 
-  /* Waits for a started child, then releases the object. */
+  /* Views of objects mproc owns (never closed by the destructor): the
+   * calling process ("MainProcess" in the main program), its parent (an
+   * empty process in the main program), and the children still running
+   * (objects this process created: the views must not outlive them). */
+  static process current() {
+    mproc_process_t *p = nullptr;
+    check(mproc_current_process(&p));
+    return process(p, false);
+  }
+  static process parent() {
+    mproc_process_t *p = nullptr;
+    check(mproc_parent_process(&p));
+    return process(p, false);
+  }
+  static std::vector<process> active_children() {
+    std::size_t n = 0;
+    check(mproc_active_children(nullptr, 0, &n));
+    std::vector<mproc_process_t *> raw(n + 16);
+    check(mproc_active_children(raw.data(), raw.size(), &n));
+    std::vector<process> out;
+    for (std::size_t i = 0; i < n && i < raw.size(); i++)
+      out.push_back(process(raw[i], false));
+    return out;
+  }
+
+  /* Waits for a started child, then releases the object (owned ones). */
   void reset() noexcept {
     if (p_ == nullptr) return;
+    if (!owned_) {
+      p_ = nullptr;
+      return;
+    }
     if (mproc_process_close(p_) == MPROC_ERUNNING) {
       (void)mproc_process_join(p_, MPROC_FOREVER);
       (void)mproc_process_close(p_);
@@ -1011,7 +1042,9 @@ class process {
   }
 
  private:
+  process(mproc_process_t *p, bool owned) noexcept : p_(p), owned_(owned) {}
   mproc_process_t *p_ = nullptr;
+  bool owned_ = true;
 };
 
 /* Waits until one of the sentinels is ready: their readiness flags, or an

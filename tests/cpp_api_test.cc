@@ -315,7 +315,13 @@ TEST_P(CppApiTest, JoinTimesOutThenDestructorWaits) {
     EXPECT_FALSE(p.exitcode().has_value());
     auto ready = mproc::wait({p.sentinel()}, 0.01);
     EXPECT_FALSE(ready.has_value());
+    std::vector<mproc::process> alive = mproc::process::active_children();
+    ASSERT_EQ(alive.size(), 1u);
+    EXPECT_EQ(alive[0].pid(), p.pid());
+    EXPECT_EQ(mproc::process::current().name(), "MainProcess");
+    EXPECT_FALSE(mproc::process::parent());  // none in the main program
   }  // the destructor joins the child, then releases it
+  EXPECT_TRUE(mproc::process::active_children().empty());
   int n = 2;
   mproc::process p2(cxx_producer, n, ctx());
   p2.attach(q).start();
