@@ -50,6 +50,28 @@ def main():
                 cmd = [cc, std, *STRICT, *extra, "-I", include, src, lib,
                        "-o", src + f"_{cc}_{flavour}"]
                 jobs.append((f"{where} {cc} {flavour}", cmd))
+    # Every object-like MPROC_ macro of mproc.h, and MPROC_TASK with a body
+    # that ignores its arguments, expanded in one program.
+    header = open(os.path.join(include, "mproc.h"), encoding="utf-8").read()
+    macros = sorted(set(re.findall(r"^#define (MPROC_[A-Z0-9_]+)(?=[ \t]|$)", header, re.M))
+                    - {"MPROC_H"})
+    expand = os.path.join(tmp, "macros.c")
+    with open(expand, "w") as f:
+        f.write('#include <stdio.h>\n#include "mproc.h"\nMPROC_TASK(ignores_args) { return 0; }\n'
+                "MPROC_TASK(uses_arg) { return arg != NULL; }\n"
+                "int main(int argc, char **argv) {\n  (void)argc; (void)argv;\n"
+                "  (void)ignores_args; (void)uses_arg;\n")
+        for m in macros:
+            f.write(f"  {{ double v_ = (double)({m}); (void)v_; }}\n" if m != "MPROC_VERSION_STRING"
+                    else f'  puts({m});\n')
+        f.write("  return 0;\n}\n")
+    for cc in ("gcc", "clang"):
+        for flavour, extra in (("plain", []), ("apr_cflags", apr)):
+            jobs.append((f"every mproc.h macro {cc} {flavour}",
+                         [cc, "-std=c11", *STRICT, *extra, "-I", include, expand, lib,
+                          "-o", expand + f"_{cc}_{flavour}"]))
+    if len(macros) < 10:
+        jobs.append(("mproc.h macros found", None))
     hpp = os.path.join(tmp, "hpp.cc")
     with open(hpp, "w") as f:
         f.write('#include "mproc.hpp"\nint main(int argc, char **argv) {\n'
@@ -61,7 +83,7 @@ def main():
         jobs.append(("samples found", None))
     for name, cmd in jobs:
         if cmd is None:
-            ok, out = False, f"only {len(found)} whole-program ```c samples found"
+            ok, out = False, f"too few samples or macros found ({len(found)} samples)"
         else:
             r = subprocess.run(cmd, capture_output=True, text=True)
             ok, out = r.returncode == 0, r.stdout + r.stderr
