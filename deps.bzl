@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Everything mproc needs from outside, for WORKSPACE users (Bazel 4.2+).
 
 In a consumer's WORKSPACE:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Values out: MessagePack encoding (msgpack-c's packer) and Python's repr().
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Timeouts and segment export/import shared by the sync objects. */
 #include <math.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Value, Array, RawValue, RawArray: typed data in a segment of its own.
  *

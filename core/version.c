@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Version calls and symbolic status names (include/mproc.h). */
 #include <stddef.h>
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """//docs:samples_test: every ```c block of README.md and docs/*.md that is a
 whole program (it has a main) is compiled and linked against the built
 libmproc.so with -std=c11 -Wall -Wextra -Werror -pedantic, under gcc and

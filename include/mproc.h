@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mproc: Python's multiprocessing model for C and C++.
  *

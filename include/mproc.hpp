@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * mproc.hpp: a thin, header-only C++17 layer over mproc.h.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs built mproc files into PREFIX (used by tools/install and by
 # //packaging:install_test):
 #   install_files.sh PREFIX LIBMPROC_SO LIBMPROC_A MPROC_PC_IN HEADER...

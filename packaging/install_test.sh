@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # //packaging:install_test: installs the built library into a temporary
 # prefix (install_files.sh, as tools/install does), checks the layout, the
 # SONAME, the exported symbols and the NEEDED entries, then builds a queue

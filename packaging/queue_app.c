@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A queue program as a user outside Bazel writes it: built by
  * //packaging:install_test with plain cc and `pkg-config --cflags --libs mproc`
  * against an installed prefix. The child puts 1..N on a queue with the

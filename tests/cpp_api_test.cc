@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // include/mproc.hpp: the C++17 layer (RAII owners, mproc::error, C++ tasks),
 // under every start method.
 #include "mproc.hpp"

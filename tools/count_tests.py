@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Sums the googletest XML reports of the given test targets under
 bazel-testlogs (usage: count_tests.py TESTLOGS BAZEL_STATUS LABEL...
 [--xml=PATH...]) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Starts a child with the default start method (MPROC_START_METHOD) that
  * sends a greeting through a pipe; prints it. `hello_c --methods` prints
  * mproc_all_start_methods(), one a line. */

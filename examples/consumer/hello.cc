@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The same with include/mproc.hpp: a queue and an MPROC_CXX_TASK.
 #include <cstdio>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Named shared memory that leaves nothing behind (SharedMemory).
  *

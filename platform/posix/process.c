@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * POSIX children: fork, spawn (posix_spawn of the program itself), wait
  * with a timeout, signals, and the parent-death signal for daemon children.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* POSIX runtime: APR start-up, the registry lock, waiting on handles,
  * clocks and process facts. */
 #ifndef _GNU_SOURCE /* APR's pkg-config --cflags defines it */

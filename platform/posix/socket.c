@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Byte streams for connections and listeners: socketpairs, Unix-domain and
  * TCP sockets.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What the synchronization primitives need from Linux beyond futexes:
  * thread ids that identify a lock's owner across processes, and telling

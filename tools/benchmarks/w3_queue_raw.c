@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * W3 raw-C baseline: 1 forked producer -> 1 consumer, N items of 64 bytes
  * through the best hand-written channel: a single-producer single-consumer
