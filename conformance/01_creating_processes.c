@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Guide example 01: creating processes. */
 #include <stdio.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Guide example 04: a producer and a consumer with a None sentinel. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Guide example 05: a Pipe between two processes (string, list, reply). */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Guide example 06: a shared Value and Array. */
 #include <stdio.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Guide example 08: a Lock guarding a shared Value. */
 #include <stdio.h>
 

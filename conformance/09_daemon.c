@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Guide example 09: a daemon process ends with its parent. */
 #include <stdio.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Guide example 10: terminate, join with a timeout, kill if still alive. */
 #include <stdio.h>
 

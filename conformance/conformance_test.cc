@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Replays each guide example under each start method and compares its
 // output with conformance/expected/. Not-yet-written examples are skipped
 // with a TODO message (tools/replay lists them too).

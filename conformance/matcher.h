@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Compares a program's output with an expected-output file.
 //
 // Expected files hold one regular expression (ECMAScript) per output line,

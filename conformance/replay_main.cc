@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Replays every guide example under every start method, shows each
 // program's output, one verdict line per example and method, and a total:
 //   replay BIN_DIR EXPECTED_DIR

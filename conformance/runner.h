@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Runs the guide's examples and judges their output.
 #ifndef MPROC_CONFORMANCE_RUNNER_H
 #define MPROC_CONFORMANCE_RUNNER_H

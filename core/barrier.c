@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Barrier: a round counter (the futex word parties sleep on), an arrival
  * count and a broken flag, guarded by an internal lock word.

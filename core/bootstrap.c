@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The bootstrap record: a magic, then fields in a fixed order. Strings are
  * NUL-terminated with a length prefix, integers are 64-bit little-endian
  * (core/object.h's mp_buf_t), so the record means the same to any build of

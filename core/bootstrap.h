@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Internal: what a parent tells a spawned child, as bytes. */
 #ifndef MPROC_CORE_BOOTSTRAP_H
 #define MPROC_CORE_BOOTSTRAP_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Condition: sequence counters in shared memory, guarded by the
  * condition's own lock (the user's Lock or RLock), and a futex word that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Connections: CPython's multiprocessing.connection.Connection over a
  * stream handle (a socketpair end, or an accepted/connected socket).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Internal: connections, shared by connection.c and listener.c. */
 #ifndef MPROC_CORE_CONNECTION_H
 #define MPROC_CORE_CONNECTION_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "core/error.h"
 
 #include <stdarg.h>
@@ -21,8 +22,8 @@ static const char *const status_names[MPROC_ESTATUS_COUNT_] = {
     [MPROC_EDAEMON] = "daemonic processes are not allowed to have children",
     /* Shared memory and synchronization. */
     [MPROC_EOWNERDEAD] =
-        "acquired, but the previous owner died holding it (what it guarded "
-        "may be inconsistent)",
+        ("acquired, but the previous owner died holding it (what it guarded "
+         "may be inconsistent)"),
     [MPROC_EBROKEN] = "the barrier is broken",
     [MPROC_EEXIST] = "a shared memory segment of that name already exists",
     [MPROC_ENOENT] = "no shared memory segment has that name",

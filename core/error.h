@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Internal: recording the detail of a failure for mproc_last_error(). */
 #ifndef MPROC_CORE_ERROR_H
 #define MPROC_CORE_ERROR_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Internal to core/: state shared between the runtime and the objects. */
 #ifndef MPROC_CORE_INTERNAL_H
 #define MPROC_CORE_INTERNAL_H

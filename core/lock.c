@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Lock and RLock: a futex word holding the owner's thread id.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Shareable objects: the kind registry and the byte helpers. */
 #include "core/object.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Internal: shareable objects, the way a queue, a connection, a lock or a
  * shared value reaches a child process.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Internal: the value tree behind mproc_obj_t, shared by payload*.c. */
 #ifndef MPROC_CORE_PAYLOAD_H
 #define MPROC_CORE_PAYLOAD_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Values out: MessagePack encoding (msgpack-c's packer) and Python's repr().
  */
@@ -87,8 +88,14 @@ static void put_str(mp_buf_t *b, const char *s) { mp_buf_put(b, s, strlen(s)); }
 /* Python's float repr: the shortest digits that read back as d, written
  * positionally when the exponent is in [-4, 16), else as 1.5e+16. */
 static void repr_float(mp_buf_t *b, double d) {
-  if (isnan(d)) return put_str(b, "nan");
-  if (isinf(d)) return put_str(b, d < 0 ? "-inf" : "inf");
+  if (isnan(d)) {
+    put_str(b, "nan");
+    return;
+  }
+  if (isinf(d)) {
+    put_str(b, d < 0 ? "-inf" : "inf");
+    return;
+  }
   char sci[40];
   for (int prec = 0; prec < 17; prec++) {
     snprintf(sci, sizeof sci, "%.*e", prec, d);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Process objects: CPython's multiprocessing.Process over the platform seam.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Queues: Queue, SimpleQueue and JoinableQueue as one shared-memory ring.
  *

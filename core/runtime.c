@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Library start-up, the task registry and the start-method contexts. */
 #include <math.h>
 #include <stdio.h>

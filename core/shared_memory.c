@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * SharedMemory by name over the platform's named segments (see
  * platform/posix/named_shm.c for how nothing is left behind).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Semaphore, BoundedSemaphore and Event: a counter or flag word that
  * waiters sleep on, plus a count of sleepers so that the releasing side

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Internal to core/: the process-shared lock word every primitive of
  * docs/sync.md stands on, timeouts, and how a segment-backed object is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Timeout arguments and deadlines, shared by every blocking call. */
 #include <math.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Value, Array, RawValue, RawArray: typed data in a block of shared
  * memory (core/arena.c: a slot of the arena for small ones, a segment of

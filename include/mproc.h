@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mproc: Python's multiprocessing model for C and C++.
  *
@@ -22,6 +23,12 @@ extern "C" {
 
 #define MPROC_VERSION_MAJOR 0
 #define MPROC_VERSION_MINOR 1
+#define MPROC_VERSION_PATCH 0
+/* "MAJOR.MINOR.PATCH" of this header; mproc_version_string() is the library's. */
+#define MPROC_VERSION_STRING "0.1.0"
+/* MAJOR * 10000 + MINOR * 100 + PATCH of this header (compare mproc_version()). */
+#define MPROC_VERSION_HEX                                                \
+  (MPROC_VERSION_MAJOR * 10000 + MPROC_VERSION_MINOR * 100 + MPROC_VERSION_PATCH)
 
 /* ------------------------------------------------------------------ */
 /* Status codes                                                        */
@@ -61,6 +68,17 @@ const char *mproc_strerror(mproc_status_t status);
 
 /* The detail of the most recent failed call in this thread (never NULL). */
 const char *mproc_last_error(void);
+
+/* The symbolic name of a status ("MPROC_EEMPTY" for MPROC_EEMPTY), static
+ * and never NULL ("MPROC_UNKNOWN_STATUS" if out of range). */
+const char *mproc_status_name(mproc_status_t status);
+
+/* The version of the library linked (MAJOR * 10000 + MINOR * 100 + PATCH),
+ * which may differ from this header's MPROC_VERSION_HEX. */
+unsigned mproc_version(void);
+
+/* The same as a static string, "MAJOR.MINOR.PATCH" (never NULL). */
+const char *mproc_version_string(void);
 
 /* ------------------------------------------------------------------ */
 /* Timeouts                                                            */
@@ -117,7 +135,8 @@ void mproc_task_entry_add_(mproc_task_entry_t *entry);
 
 /* Defines and registers a task:
  *   MPROC_TASK(worker) { ... return 0; }
- * declares `static int worker(const void *arg, size_t arg_len)`. As the
+ * declares `static int worker(const void *arg, size_t arg_len)`; a body that
+ * ignores arg or arg_len draws no unused-parameter warning. As the
  * function is static, several files (or one header included by several
  * files) may each define a task of the same name: a spawned child tells
  * them apart by name, file and order of registration, which are the same
@@ -130,7 +149,8 @@ void mproc_task_entry_add_(mproc_task_entry_t *entry);
       void) {                                                            \
     mproc_task_entry_add_(&mproc_task_entry_##fn##_);                    \
   }                                                                      \
-  static int fn(const void *arg, size_t arg_len)
+  static int fn(const void *arg __attribute__((unused)),                 \
+                size_t arg_len __attribute__((unused)))
 
 /* ------------------------------------------------------------------ */
 /* Start methods and contexts                                          */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The platform seam: everything mproc needs from an operating system, and
  * the only interface core/ is written against. One implementation per OS

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Helpers for the ipc tests: start a child with attached objects under a
 // start method, join it, and build values tersely.
 #ifndef MPROC_TESTS_IPC_TEST_UTIL_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // join without a timeout sleeps in waitid(WNOWAIT) and reaps under the
 // reap lock (platform/posix/process.c): exit codes, signals, two threads
 // joining one child, and a join after one that timed out.

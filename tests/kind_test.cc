@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Every entry point checks the kind of the object it is given: an object of
 // another kind, one already freed, or memory that is no mproc object is
 // MPROC_EINVAL naming both kinds, never a crash, a silent success or a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Listener/Client: Unix and TCP addresses, the authkey handshake both ways
 // (right, wrong, missing), a client in a child under fork and spawn.
 #include <gtest/gtest.h>

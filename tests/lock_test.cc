@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Lock and RLock: semantics, errors, timeouts, contention across processes
 // and the owner-death contract (docs/sync.md), under fork and spawn.
 #include <cmath>

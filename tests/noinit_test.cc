@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Calls made before mproc_init() return MPROC_ENOINIT (the ones that need
 // the runtime), and mproc_init honours MPROC_START_METHOD. This binary has
 // its own main, which does not call mproc_init, and it never starts a

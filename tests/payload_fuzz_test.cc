@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A short, deterministic run of the decoder's fuzz entry point in the
 // suite: the seed corpus, then mutations of it (byte flips, inserts,
 // truncations, splices). It must not crash (ASan/UBSan in --asan runs) and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Values: construction, Python repr, MessagePack round trips, and a decoder
 // that refuses malformed or oversized input with MPROC_EBADMSG.
 #include <gtest/gtest.h>

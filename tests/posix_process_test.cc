@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // POSIX- and Linux-specific behaviour of processes, under fork and spawn:
 // daemon children die with a SIGKILLed parent (PR_SET_PDEATHSIG) but not
 // with the thread that started them, orphans that are not daemons live on,

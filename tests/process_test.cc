@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The process API of include/mproc.h under every start method: lifecycle,
 // exit codes, names, daemons, arguments, the current and parent process,
 // active_children, mproc_wait, attach, contexts, task registration, and the

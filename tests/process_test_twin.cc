@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A task named like one in process_test.cc, in another file: the two
 // functions share the name "twin_task", and spawn tells them apart by file.
 #include "mproc.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Queue, SimpleQueue and JoinableQueue across processes under fork and
 // spawn: Empty/Full, timeouts, FIFO, many producers and consumers with every
 // item accounted for, SIGKILL of a producer and of a consumer mid-stream,

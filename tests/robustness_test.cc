@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Robustness cases found by review: each failed before its fix. POSIX-only
 // (it closes fd 0, speaks raw sockets), like posix_process_test.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // SharedMemory by name (docs/sync.md): create, attach, unlink, errors, and
 // the cleanup guarantee: nothing left in /dev/shm, even after SIGKILL.
 #include <dirent.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // The start methods every crossed test runs under: the platform's own list
 // (mproc_all_start_methods()), never a hard-coded one, so a platform without
 // fork skips those cases and a new start method is covered at once.

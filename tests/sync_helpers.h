@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Helpers shared by the tests of docs/sync.md: starting a child with
 // objects attached, under the start method the test is parameterised on.
 #ifndef MPROC_TESTS_SYNC_HELPERS_H

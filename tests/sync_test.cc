@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Semaphore, BoundedSemaphore, Event, Condition and Barrier (docs/sync.md),
 // within one process and across processes under fork and spawn.
 #include <chrono>

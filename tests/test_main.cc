@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // main() for mproc's googletest binaries. mproc_init() comes first: in a
 // child started by "spawn" (this same binary re-executed) it runs the
 // child's MPROC_TASK and never returns, so gtest never starts there.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Helpers shared by mproc's googletest suites: a process handle that always
 // cleans up, a portable child-to-parent channel (small files in the test's
 // temporary directory), and clocks.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Value, Array, RawValue, RawArray and the atomic operations
 // (docs/sync.md), under fork and spawn.
 #include <cmath>

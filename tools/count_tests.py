@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Sums the googletest XML reports of the given test targets under
-bazel-testlogs (usage: count_tests.py TESTLOGS BAZEL_STATUS LABEL...) and
+bazel-testlogs (usage: count_tests.py TESTLOGS BAZEL_STATUS LABEL...
+[--xml=PATH...]) and
 prints the plain closing line "N passed, N failed" (", N skipped" when some
-were skipped).
+were skipped). Each --xml=PATH adds one more report from outside
+TESTLOGS (the non-Bazel steps of tools/test); a missing one is a failure.
 A test target that failed without a report counts as one failure, so a
 crash or build error can never read as a pass. Exit status: non-zero when
 anything failed or bazel itself failed."""
@@ -31,9 +34,10 @@ def reports(testlogs, labels):
             yield None
 
 
-def main(testlogs, bazel_status, labels):
+def main(testlogs, bazel_status, labels, extra=()):
     passed = failed = skipped = 0
-    for path in reports(testlogs, labels):
+    extra = [p if os.path.exists(p) else None for p in extra]
+    for path in list(reports(testlogs, labels)) + extra:
         if path is None:
             failed += 1
             continue
@@ -63,4 +67,7 @@ def main(testlogs, bazel_status, labels):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], int(sys.argv[2]), sys.argv[3:]))
+    args = sys.argv[3:]
+    xml = [a[len("--xml="):] for a in args if a.startswith("--xml=")]
+    labels = [a for a in args if not a.startswith("--xml=")]
+    sys.exit(main(sys.argv[1], int(sys.argv[2]), labels, xml))

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Named shared memory that leaves nothing behind (SharedMemory).
  *
@@ -26,7 +27,9 @@
  * Attaching needs read access to the holder's /proc/<pid>/fd, which
  * Linux grants for processes of the same user (ptrace read access).
  */
+#ifndef _GNU_SOURCE /* APR's pkg-config --cflags defines it */
 #define _GNU_SOURCE
+#endif
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Internal to platform/posix. */
 #ifndef MPROC_PLATFORM_POSIX_H
 #define MPROC_PLATFORM_POSIX_H

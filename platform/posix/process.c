@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * POSIX children: fork, spawn (posix_spawn of the program itself), wait
  * with a timeout, signals, and the parent-death signal for daemon children.
@@ -13,7 +14,9 @@
  * The sentinel of a child is the read end of a pipe whose only write end
  * the child holds: it reads EOF when the child is gone, whoever reaps it.
  */
+#ifndef _GNU_SOURCE /* APR's pkg-config --cflags defines it */
 #define _GNU_SOURCE
+#endif
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

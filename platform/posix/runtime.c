@@ -1,6 +1,9 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* POSIX runtime: APR start-up, the registry lock, waiting on handles,
  * clocks and process facts. */
+#ifndef _GNU_SOURCE /* APR's pkg-config --cflags defines it */
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

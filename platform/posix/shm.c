@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Shared memory and wait/wake on Linux.
  *
@@ -10,7 +11,9 @@
  * Wait/wake is the futex(2) system call on a shared word (APR has no
  * process-shared condition variable or semaphore).
  */
+#ifndef _GNU_SOURCE /* APR's pkg-config --cflags defines it */
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

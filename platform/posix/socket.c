@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Byte streams for connections and listeners: socketpairs, Unix-domain and
  * TCP sockets.
@@ -11,7 +12,9 @@
  * indirection per call and buy nothing. Waiting for readability stays on
  * APR (mp_wait_handles in runtime.c).
  */
+#ifndef _GNU_SOURCE /* APR's pkg-config --cflags defines it */
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What the synchronization primitives need from Linux beyond futexes:
  * thread ids that identify a lock's owner across processes, telling
@@ -28,7 +29,9 @@
  * the lock again or ends. A thread that takes the lock meanwhile is
  * untracked (MP_OWNER_UNTRACKED: its waiters poll).
  */
+#ifndef _GNU_SOURCE /* APR's pkg-config --cflags defines it */
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Helpers shared by the C benchmark programs (mproc and raw-C baselines).
  *

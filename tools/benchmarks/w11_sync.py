@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """W11 in CPython, 2 processes, N cycles (default 10000):
 
     python3 w11_sync.py --barrier|--event [--iterations N]

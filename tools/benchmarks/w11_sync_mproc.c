@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* W11 with mproc, 2 processes (fork), N cycles (default 10000):
  *   --barrier  both call Barrier(2).wait() N times;
  *   --event    ping-pong: the parent sets `ping` and waits for `pong`, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* W11 in raw C, 2 forked processes, N cycles (default 10000):
  *   --barrier  a process-shared pthread_barrier_t, waited on N times;
  *   --event    ping-pong over two futex flags (a hand-written event: set =

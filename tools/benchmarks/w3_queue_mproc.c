@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * W3.queue with mproc: 1 producer process -> 1 consumer (this process), N
  * items of 64 bytes through a Queue (put_bytes / get_bytes_into) whose ring

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * W3.queue raw-C baseline: 1 forked producer -> 1 consumer (this process),
  * N items of 64 bytes through the best hand-written channel: a

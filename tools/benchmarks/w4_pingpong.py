@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """W4 with CPython: N round trips of 8 bytes over a multiprocessing Pipe
 (send_bytes / recv_bytes). Prints microseconds per round trip."""
 import argparse

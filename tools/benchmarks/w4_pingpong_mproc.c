@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * W4 with mproc: N round trips of 8 bytes over a Pipe between this process
  * and a child (send_bytes / recv_bytes_into on both sides).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * W4 raw-C baseline: N round trips of 8 bytes over a socketpair between
  * this process and a forked child (write/read of 8 bytes, no framing).

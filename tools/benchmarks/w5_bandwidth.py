@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """W5 with CPython: a child sends 1 GiB in 64 KiB messages over a Pipe
 (send_bytes); the parent receives them (recv_bytes). Prints milliseconds
 per GiB, timed from the first message."""

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * W5 with mproc: a child sends 1 GiB in 64 KiB messages over a Pipe; this
  * process receives them (recv_bytes_into one reused buffer).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * W5 raw-C baseline: a forked child writes 1 GiB in 64 KiB writes to a
  * socketpair; this process reads it into one buffer.

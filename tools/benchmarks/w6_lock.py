@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """W6 in CPython: uncontended multiprocessing.Lock acquire()+release().
 
     python3 w6_lock.py [--iterations N]      (default 1_000_000)

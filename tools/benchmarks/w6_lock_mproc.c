@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* W6 with mproc: uncontended Lock acquire+release, N times (default 1e6).
  * Prints nanoseconds per acquire+release pair. */
 #include "mproc.h"

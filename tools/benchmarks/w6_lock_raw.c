@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* W6 in raw C: a process-shared pthread mutex in shared memory, locked and
  * unlocked N times (default 1e6). Prints nanoseconds per pair. */
 #define _GNU_SOURCE

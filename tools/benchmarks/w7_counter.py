@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """W7 in CPython: 4 processes x 100k increments of a shared Value('i'):
 
     with counter.get_lock():

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* W7 with mproc: 4 processes x 100k increments of a shared int, each under
  * the Value's own lock (CPython's `with counter.get_lock(): ...`), or with
  * --atomic as one lock-free fetch_add (beyond CPython). Children start

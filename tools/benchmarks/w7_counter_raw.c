@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* W7 in raw C: 4 forked processes x 100k increments of an int in shared
  * memory under a process-shared pthread mutex, or with --atomic a
  * __atomic_fetch_add. Children wait for a go flag; timed from go to the

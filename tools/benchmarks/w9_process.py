@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """W9 in CPython: start+join of a trivial process, N times (default 200).
 
     python3 w9_process.py --method fork|spawn [--iterations N]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * W9 with mproc: start+join of a trivial process, N times (default 200).
  *   w9_process_mproc --method fork|spawn [--iterations N]

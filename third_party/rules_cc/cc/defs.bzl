@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Minimal offline stand-in for rules_cc: forwards to Bazel's native rules."""
 
 def cc_binary(**attrs):
