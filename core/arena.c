@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Blocks of shared memory for the sync objects and small values: a
  * process-wide arena of shared segments carved into slots, so that

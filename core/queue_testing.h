@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Internal, for tests: states of a queue that take too long to reach
  * with real calls. */
 #ifndef MPROC_CORE_QUEUE_TESTING_H

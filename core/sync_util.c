@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Sleeping, segment export/import and block objects shared by the sync
  * objects. */
 #include <math.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Found by the outside audit (ipc): queue counters that wrapped, Full and
 // Empty reported on mere lock contention, one object attached twice to a
 // spawned child, listener handshakes that held accept forever, and socket

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Audit 16: a Lock/RLock whose owner dies is told by the OS at once (the
 // kernel's robust futex list on Linux), not found by polling. Each test
 // that waits checks mp_thread_alive_calls() is unchanged: a waiter that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A program whose main calls mproc_init(0, NULL): its spawned children are
 // recognised without argv, run their task, and leave nothing in the
 // environment of what they start. This binary has its own main.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Defects from the outside audit of processes, under every start method:
 // stopped children are alive (is_alive, exitcode, join, active_children and
 // the exit function), daemons end with a killed parent even when they

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Found by the outside audit (docs/sync.md): the statuses of shared memory
 // and Value/Array creation when descriptors run out or sizes are absurd.
 #include <dirent.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Found by the outside audit (docs/sync.md): a Barrier's action calling its
 // own barrier, and thousands of sync objects sharing the arena's segments
 // (not one descriptor each), under every start method.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Two translation units each define MPROC_TASK(worker) (and both include a
 // header that defines MPROC_TASK(header_worker)): under every start method
 // each process object runs its own function, and a spawned child finds the

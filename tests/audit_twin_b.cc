@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The second file of audit_twin_test: tasks named like those of
 // audit_twin_a.cc (MPROC_TASK makes static functions, so that is legal).
 #include "mproc.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // Included by both audit_twin_a.cc and audit_twin_b.cc: one task name and
 // one file (this header) for two different functions, told apart by the
 // code each translation unit defines before including it.

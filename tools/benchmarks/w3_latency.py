@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """W3.latency with CPython: N round trips of one 64-byte item between this
 process and a child through two multiprocessing.Queues (ping and pong).
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * W3.latency raw-C baseline: N round trips of one 64-byte item between
  * this process and a forked child through two one-slot mailboxes in shared

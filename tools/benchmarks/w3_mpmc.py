@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """W3.mpmc with CPython: P producer processes -> P consumer processes, N
 items of 64 bytes in all, through one multiprocessing.Queue.
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * W3.mpmc raw-C baseline: P forked producers -> P forked consumers, N items
  * of 64 bytes in all, through a ring of 64-byte slots in shared memory with

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """W3.queue with CPython: 1 producer process -> 1 consumer, N items of 64
 bytes through a multiprocessing.Queue.
 
