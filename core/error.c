@@ -7,38 +7,57 @@
 
 static _Thread_local char last_error[512] = "no error";
 
-static const char *const status_names[MPROC_ESTATUS_COUNT_] = {
-    [MPROC_OK] = "success",
-    [MPROC_EINVAL] = "invalid argument",
-    [MPROC_ENOINIT] = "mproc_init() has not been called",
-    [MPROC_ESTATE] = "the object is not in a state that allows this call",
-    [MPROC_ENOMEM] = "out of memory",
-    [MPROC_ETIMEDOUT] = "timed out",
-    [MPROC_ENOTREGISTERED] = "the task is not registered (spawn needs MPROC_TASK)",
-    [MPROC_ERUNNING] = "the process is still running",
-    [MPROC_ENOTSUP] = "not supported on this platform",
-    [MPROC_ESYS] = "an operating-system call failed",
-    [MPROC_ESPAWN] = "the spawned child could not be started",
-    [MPROC_EDAEMON] = "daemonic processes are not allowed to have children",
+/* Each status's symbol (mproc_status_name) and text (mproc_strerror), in
+ * one table so a new status cannot get one and miss the other. */
+#define STATUS(status, text) [status] = {#status, text}
+static const struct {
+  const char *symbol;
+  const char *text;
+} statuses[MPROC_ESTATUS_COUNT_] = {
+    STATUS(MPROC_OK, "success"),
+    STATUS(MPROC_EINVAL, "invalid argument"),
+    STATUS(MPROC_ENOINIT, "mproc_init() has not been called"),
+    STATUS(MPROC_ESTATE, "the object is not in a state that allows this call"),
+    STATUS(MPROC_ENOMEM, "out of memory"),
+    STATUS(MPROC_ETIMEDOUT, "timed out"),
+    STATUS(MPROC_ENOTREGISTERED,
+           "the task is not registered (spawn needs MPROC_TASK)"),
+    STATUS(MPROC_ERUNNING, "the process is still running"),
+    STATUS(MPROC_ENOTSUP, "not supported on this platform"),
+    STATUS(MPROC_ESYS, "an operating-system call failed"),
+    STATUS(MPROC_ESPAWN, "the spawned child could not be started"),
+    STATUS(MPROC_EDAEMON,
+           "daemonic processes are not allowed to have children"),
     /* Shared memory and synchronization. */
-    [MPROC_EOWNERDEAD] =
-        ("acquired, but the previous owner died holding it (what it guarded "
-         "may be inconsistent)"),
-    [MPROC_EBROKEN] = "the barrier is broken",
-    [MPROC_EEXIST] = "a shared memory segment of that name already exists",
-    [MPROC_ENOENT] = "no shared memory segment has that name",
+    STATUS(MPROC_EOWNERDEAD,
+           "acquired, but the previous owner died holding it (what it "
+           "guarded may be inconsistent)"),
+    STATUS(MPROC_EBROKEN, "the barrier is broken"),
+    STATUS(MPROC_EEXIST,
+           "a shared memory segment of that name already exists"),
+    STATUS(MPROC_ENOENT, "no shared memory segment has that name"),
     /* ipc */
-    [MPROC_EOF] = "the other end of the connection is closed",
-    [MPROC_EMSGSIZE] = "the message is larger than the limit or the buffer",
-    [MPROC_EBADMSG] = "malformed message",
-    [MPROC_EEMPTY] = "the queue is empty",
-    [MPROC_EFULL] = "the queue is full",
-    [MPROC_EAUTH] = "authentication failed",
+    STATUS(MPROC_EOF, "the other end of the connection is closed"),
+    STATUS(MPROC_EMSGSIZE,
+           "the message is larger than the limit or the buffer"),
+    STATUS(MPROC_EBADMSG, "malformed message"),
+    STATUS(MPROC_EEMPTY, "the queue is empty"),
+    STATUS(MPROC_EFULL, "the queue is full"),
+    STATUS(MPROC_EAUTH, "authentication failed"),
 };
+#undef STATUS
+
+static int known(mproc_status_t status) {
+  return (unsigned)status < (unsigned)MPROC_ESTATUS_COUNT_ &&
+         statuses[status].symbol != NULL;
+}
 
 const char *mproc_strerror(mproc_status_t status) {
-  if ((int)status < 0 || status >= MPROC_ESTATUS_COUNT_) return "unknown status";
-  return status_names[status];
+  return known(status) ? statuses[status].text : "unknown status";
+}
+
+const char *mproc_status_name(mproc_status_t status) {
+  return known(status) ? statuses[status].symbol : "MPROC_UNKNOWN_STATUS";
 }
 
 const char *mproc_last_error(void) { return last_error; }
