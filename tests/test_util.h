@@ -19,7 +19,8 @@
 
 namespace mproc_test {
 
-// The context of a start method ("fork", "spawn"); fails the test if absent.
+// The context of a start method (a name from mproc_all_start_methods());
+// fails the test if absent.
 mproc_context_t *Context(const char *method);
 
 // Seconds on a monotonic clock.
