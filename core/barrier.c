@@ -37,7 +37,7 @@
 typedef struct {
   mp_lock_state_t lock;
   uint32_t round;    /* futex word: bumped when a round ends */
-  uint32_t sleepers; /* parties asleep on round */
+  uint32_t sleepers; /* 1: a party may sleep on round (mp_sleep_while) */
   uint32_t parties;
   uint32_t count; /* arrived in this round */
   uint32_t broken;
@@ -197,7 +197,7 @@ static uint32_t barrier_lock(barrier_state_t *s) {
 static void barrier_unlock(barrier_state_t *s, uint32_t round) {
   int ended = s->round != round;
   mp_lock_state_release(&s->lock);
-  if (ended && __atomic_load_n(&s->sleepers, __ATOMIC_SEQ_CST) > 0)
+  if (ended && mp_take_sleepers(&s->sleepers))
     mp_futex_wake(&s->round, INT32_MAX);
 }
 

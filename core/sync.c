@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Semaphore, BoundedSemaphore and Event: a counter or flag word that
- * waiters sleep on, plus a count of sleepers so that the releasing side
+ * waiters sleep on, plus a mark (`sleepers`) so that the releasing side
  * makes the wake-up system call only when someone may sleep.
  *
- * The sleeper increments `sleepers` before it sleeps and the kernel
- * re-checks the word; the waker changes the word before it reads
- * `sleepers`. Both are sequentially consistent, so either the sleeper sees
- * the new word or the waker sees the sleeper: no wake-up is lost.
+ * The sleeper sets the mark before it sleeps and the kernel re-checks the
+ * word; the waker changes the word before it takes the mark. Both are
+ * sequentially consistent, so either the sleeper sees the new word or the
+ * waker sees the mark: no wake-up is lost. The waker clears the mark and
+ * wakes every sleeper (mp_take_sleepers); those that find nothing mark it
+ * again and sleep on.
  */
 #include "core/error.h"
 #include "core/sync.h"
@@ -109,8 +111,7 @@ mproc_status_t mproc_semaphore_release(mproc_semaphore_t *sem) {
                                   "MPROC_SEMAPHORE_MAX");
   } while (!__atomic_compare_exchange_n(&s->value, &v, v + 1, 0,
                                         __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
-  if (__atomic_load_n(&s->sleepers, __ATOMIC_SEQ_CST) > 0)
-    mp_futex_wake(&s->value, 1);
+  if (mp_take_sleepers(&s->sleepers)) mp_futex_wake(&s->value, INT32_MAX);
   return MPROC_OK;
 }
 
@@ -167,7 +168,7 @@ mproc_status_t mproc_event_set(mproc_event_t *event) {
   MP_CHECK_KIND(event, &event_ops, "event_set");
   event_state_t *s = event->state;
   if (__atomic_exchange_n(&s->flag, 1, __ATOMIC_SEQ_CST) == 0 &&
-      __atomic_load_n(&s->sleepers, __ATOMIC_SEQ_CST) > 0)
+      mp_take_sleepers(&s->sleepers))
     mp_futex_wake(&s->flag, INT32_MAX);
   return MPROC_OK;
 }

@@ -101,10 +101,17 @@ mproc_status_t mp_lock_import(mp_reader_t *r, mproc_lock_t **out);
 /* Timeouts: mp_check_timeout, mp_deadline, mp_time_left (core/internal.h). */
 
 /* Sleeps on word while it equals value, at most left seconds (-1: no
- * limit), counted in *sleepers so wakers know to make the wake-up call.
- * MPROC_OK (woken, changed or spurious), MPROC_ETIMEDOUT, MPROC_ESYS. */
+ * limit), after setting the mark *sleepers so that wakers know to make the
+ * wake-up call. MPROC_OK (woken, changed or spurious), MPROC_ETIMEDOUT,
+ * MPROC_ESYS. */
 mproc_status_t mp_sleep_while(uint32_t *word, uint32_t value,
                               uint32_t *sleepers, double left);
+/* The waker's side, after it changed the word: 1 when a sleeper left its
+ * mark, which this clears; the caller then wakes every sleeper of the word
+ * (each one marks it again if it must sleep on). The waker clearing the
+ * mark, not the sleeper, is what spares a burst of releases one wake-up
+ * call each while a woken sleeper has not run yet (the wake storm). */
+int mp_take_sleepers(uint32_t *sleepers);
 
 /* ---- segments ----------------------------------------------------- */
 

@@ -9,10 +9,14 @@
 
 mproc_status_t mp_sleep_while(uint32_t *word, uint32_t value,
                               uint32_t *sleepers, double left) {
-  __atomic_fetch_add(sleepers, 1, __ATOMIC_SEQ_CST);
-  mproc_status_t st = mp_futex_wait(word, value, left);
-  __atomic_fetch_sub(sleepers, 1, __ATOMIC_SEQ_CST);
-  return st;
+  __atomic_store_n(sleepers, 1, __ATOMIC_SEQ_CST);
+  return mp_futex_wait(word, value, left);
+}
+
+int mp_take_sleepers(uint32_t *sleepers) {
+  /* A plain load first: with nobody asleep the line is not written. */
+  return __atomic_load_n(sleepers, __ATOMIC_SEQ_CST) != 0 &&
+         __atomic_exchange_n(sleepers, 0, __ATOMIC_SEQ_CST) != 0;
 }
 
 static int already_passed(const mp_handles_t *handles, mp_handle_t h) {
