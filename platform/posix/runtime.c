@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -87,7 +88,28 @@ void mp_registry_unlock(void) { pthread_mutex_unlock(&registry_mutex); }
 void mp_posix_reap_lock(void) { pthread_mutex_lock(&reap_mutex); }
 void mp_posix_reap_unlock(void) { pthread_mutex_unlock(&reap_mutex); }
 
-long mp_getpid(void) { return (long)getpid(); }
+/* getpid() is a system call, and mproc asks for its own pid several times
+ * per process it starts (creator checks, bookkeeping): cached, and
+ * forgotten in every forked child by an atfork handler (registered at the
+ * first call, so forks the program makes itself are covered too; a raw
+ * clone() without fork() is not, as with glibc's own caches). */
+static _Atomic long cached_pid;
+static pthread_once_t pid_cache_once = PTHREAD_ONCE_INIT;
+
+static void forget_pid(void) {
+  atomic_store_explicit(&cached_pid, 0, memory_order_relaxed);
+}
+
+static void watch_forks(void) { pthread_atfork(NULL, NULL, forget_pid); }
+
+long mp_getpid(void) {
+  long pid = atomic_load_explicit(&cached_pid, memory_order_relaxed);
+  if (pid != 0) return pid;
+  pthread_once(&pid_cache_once, watch_forks);
+  pid = (long)getpid();
+  atomic_store_explicit(&cached_pid, pid, memory_order_relaxed);
+  return pid;
+}
 
 int mp_pid_alive(long pid) {
   return kill((pid_t)pid, 0) == 0 || errno == EPERM;
