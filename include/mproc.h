@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/*
+/**
+ * @file
  * mproc: Python's multiprocessing model for C and C++.
  *
  * One public header. Every function returns an mproc_status_t (MPROC_OK on
@@ -21,12 +22,15 @@
 extern "C" {
 #endif
 
+/** @{ */
+/** The major, minor and patch numbers of this header's version. */
 #define MPROC_VERSION_MAJOR 0
 #define MPROC_VERSION_MINOR 1
 #define MPROC_VERSION_PATCH 0
-/* "MAJOR.MINOR.PATCH" of this header; mproc_version_string() is the library's. */
+/** @} */
+/** "MAJOR.MINOR.PATCH" of this header; mproc_version_string() is the library's. */
 #define MPROC_VERSION_STRING "0.1.0"
-/* MAJOR * 10000 + MINOR * 100 + PATCH of this header (compare mproc_version()). */
+/** MAJOR * 10000 + MINOR * 100 + PATCH of this header (compare mproc_version()). */
 #define MPROC_VERSION_HEX                                                \
   (MPROC_VERSION_MAJOR * 10000 + MPROC_VERSION_MINOR * 100 + MPROC_VERSION_PATCH)
 
@@ -34,57 +38,58 @@ extern "C" {
 /* Status codes                                                        */
 /* ------------------------------------------------------------------ */
 
+/** What every call returns: MPROC_OK (0) on success, else the failure. */
 typedef enum mproc_status {
-  MPROC_OK = 0,
-  MPROC_EINVAL,         /* a NULL or invalid argument */
-  MPROC_ENOINIT,        /* mproc_init() has not been called */
-  MPROC_ESTATE,         /* the object is not in a state that allows the call */
-  MPROC_ENOMEM,         /* out of memory */
-  MPROC_ETIMEDOUT,      /* the timeout expired before the event */
-  MPROC_ENOTREGISTERED, /* the task is not registered (needed by spawn) */
-  MPROC_ERUNNING,       /* the process is still running */
-  MPROC_ENOTSUP,        /* not supported by this platform or start method */
-  MPROC_ESYS,           /* an operating-system call failed (see last_error) */
-  MPROC_ESPAWN,         /* a spawned child could not be started or bootstrapped */
-  MPROC_EDAEMON,        /* daemonic processes are not allowed to have children */
+  MPROC_OK = 0,         /**< success */
+  MPROC_EINVAL,         /**< a NULL or invalid argument */
+  MPROC_ENOINIT,        /**< mproc_init() has not been called */
+  MPROC_ESTATE,         /**< the object is not in a state that allows the call */
+  MPROC_ENOMEM,         /**< out of memory */
+  MPROC_ETIMEDOUT,      /**< the timeout expired before the event */
+  MPROC_ENOTREGISTERED, /**< the task is not registered (needed by spawn) */
+  MPROC_ERUNNING,       /**< the process is still running */
+  MPROC_ENOTSUP,        /**< not supported by this platform or start method */
+  MPROC_ESYS,           /**< an operating-system call failed (see last_error) */
+  MPROC_ESPAWN,         /**< a spawned child could not be started or bootstrapped */
+  MPROC_EDAEMON,        /**< daemonic processes are not allowed to have children */
   /* Shared memory and synchronization (docs/sync.md). */
-  MPROC_EOWNERDEAD, /* acquired, but its previous owner died holding it */
-  MPROC_EBROKEN,    /* the barrier is broken (abort, reset, timeout, action) */
-  MPROC_EEXIST,     /* a shared memory segment of that name exists */
-  MPROC_ENOENT,     /* no shared memory segment has that name */
+  MPROC_EOWNERDEAD, /**< acquired, but its previous owner died holding it */
+  MPROC_EBROKEN,    /**< the barrier is broken (abort, reset, timeout, action) */
+  MPROC_EEXIST,     /**< a shared memory segment of that name exists */
+  MPROC_ENOENT,     /**< no shared memory segment has that name */
 
   /* ipc: payloads, connections, listeners, queues (docs/ipc.md) */
-  MPROC_EOF,            /* the other end of the connection is closed */
-  MPROC_EMSGSIZE,       /* a message is larger than the limit or the buffer */
-  MPROC_EBADMSG,        /* a malformed message or payload */
-  MPROC_EEMPTY,         /* the queue is empty (queue.Empty) */
-  MPROC_EFULL,          /* the queue is full (queue.Full) */
-  MPROC_EAUTH,          /* authentication failed (AuthenticationError) */
-  MPROC_ESTATUS_COUNT_  /* not a status: the number of statuses */
+  MPROC_EOF,            /**< the other end of the connection is closed */
+  MPROC_EMSGSIZE,       /**< a message is larger than the limit or the buffer */
+  MPROC_EBADMSG,        /**< a malformed message or payload */
+  MPROC_EEMPTY,         /**< the queue is empty (queue.Empty) */
+  MPROC_EFULL,          /**< the queue is full (queue.Full) */
+  MPROC_EAUTH,          /**< authentication failed (AuthenticationError) */
+  MPROC_ESTATUS_COUNT_  /**< not a status: the number of statuses */
 } mproc_status_t;
 
-/* A static, never-NULL description of a status ("unknown status" if out of range). */
+/** A static, never-NULL description of a status ("unknown status" if out of range). */
 const char *mproc_strerror(mproc_status_t status);
 
-/* The detail of the most recent failed call in this thread (never NULL). */
+/** The detail of the most recent failed call in this thread (never NULL). */
 const char *mproc_last_error(void);
 
-/* The symbolic name of a status ("MPROC_EEMPTY" for MPROC_EEMPTY), static
+/** The symbolic name of a status ("MPROC_EEMPTY" for MPROC_EEMPTY), static
  * and never NULL ("MPROC_UNKNOWN_STATUS" if out of range). */
 const char *mproc_status_name(mproc_status_t status);
 
-/* The version of the library linked (MAJOR * 10000 + MINOR * 100 + PATCH),
+/** The version of the library linked (MAJOR * 10000 + MINOR * 100 + PATCH),
  * which may differ from this header's MPROC_VERSION_HEX. */
 unsigned mproc_version(void);
 
-/* The same as a static string, "MAJOR.MINOR.PATCH" (never NULL). */
+/** The same as a static string, "MAJOR.MINOR.PATCH" (never NULL). */
 const char *mproc_version_string(void);
 
 /* ------------------------------------------------------------------ */
 /* Timeouts                                                            */
 /* ------------------------------------------------------------------ */
 
-/* Every blocking call takes a timeout in seconds: 0 polls, a negative value
+/** Every blocking call takes a timeout in seconds: 0 polls, a negative value
  * (MPROC_FOREVER) waits without limit. NaN is MPROC_EINVAL. */
 #define MPROC_FOREVER (-1.0)
 
@@ -92,7 +97,7 @@ const char *mproc_version_string(void);
 /* Library start-up and tasks                                          */
 /* ------------------------------------------------------------------ */
 
-/* Initialises mproc. Call it at the top of main(), before anything else
+/** Initialises mproc. Call it at the top of main(), before anything else
  * reads argv. In a child started by "spawn" it runs the child's task and
  * exits the process with the task's result: it never returns there. A
  * spawned child is recognised from its environment, not from argv: argc
@@ -104,13 +109,13 @@ const char *mproc_version_string(void);
  *         MPROC_ESYS (the runtime could not start). Calling it twice is OK. */
 mproc_status_t mproc_init(int argc, char **argv);
 
-/* A task: the code a child process runs. arg/arg_len are a copy of the
+/** A task: the code a child process runs. arg/arg_len are a copy of the
  * bytes given at creation, aligned for any type (arg is NULL when arg_len
  * is 0). The return value is the
  * child's exit code (0 for success), as exit() would make it. */
 typedef int (*mproc_task_fn)(const void *arg, size_t arg_len);
 
-/* Registers a task under a public name, so that a spawned child (which
+/** Registers a task under a public name, so that a spawned child (which
  * re-executes the program) can find it. MPROC_TASK does this at load time;
  * a task registered at run time must be registered before mproc_init()
  * runs in the child too, so prefer MPROC_TASK. A public name belongs to
@@ -123,17 +128,17 @@ typedef int (*mproc_task_fn)(const void *arg, size_t arg_len);
  *         MPROC_ENOMEM. */
 mproc_status_t mproc_register_task(const char *name, mproc_task_fn fn);
 
-/* Load-time registration record (used by MPROC_TASK; do not touch). file
+/** Load-time registration record (used by MPROC_TASK; do not touch). file
  * is the source file of an MPROC_TASK, NULL for a public name. */
 typedef struct mproc_task_entry {
-  const char *name;
-  mproc_task_fn fn;
-  const char *file;
-  struct mproc_task_entry *next;
+  const char *name;              /**< the task's name */
+  mproc_task_fn fn;              /**< the task's function */
+  const char *file;              /**< its MPROC_TASK's file, NULL if public */
+  struct mproc_task_entry *next; /**< the next record (the runtime's list) */
 } mproc_task_entry_t;
 void mproc_task_entry_add_(mproc_task_entry_t *entry);
 
-/* Defines and registers a task:
+/** Defines and registers a task:
  *   MPROC_TASK(worker) { ... return 0; }
  * declares `static int worker(const void *arg, size_t arg_len)`; a body that
  * ignores arg or arg_len draws no unused-parameter warning. As the
@@ -156,26 +161,26 @@ void mproc_task_entry_add_(mproc_task_entry_t *entry);
 /* Start methods and contexts                                          */
 /* ------------------------------------------------------------------ */
 
-/* A context fixes the start method of the objects created through it,
+/** A context fixes the start method of the objects created through it,
  * like CPython's multiprocessing.get_context(). Contexts are static:
  * never freed. */
 typedef struct mproc_context mproc_context_t;
 
-/* Looks up a context: "fork", "spawn", or NULL for the default one.
+/** Looks up a context: "fork", "spawn", or NULL for the default one.
  * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL out, unknown name),
  *         MPROC_ENOTSUP (the method does not exist on this platform). */
 mproc_status_t mproc_get_context(const char *method, mproc_context_t **out);
 
-/* The start method of a context (NULL: the default context): "fork"/"spawn".
+/** The start method of a context (NULL: the default context): "fork"/"spawn".
  * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL out). */
 mproc_status_t mproc_context_method(const mproc_context_t *ctx,
                                     const char **out);
 
-/* Sets the default start method ("fork" or "spawn").
+/** Sets the default start method ("fork" or "spawn").
  * Errors: MPROC_ENOINIT, MPROC_EINVAL, MPROC_ENOTSUP. */
 mproc_status_t mproc_set_start_method(const char *method);
 
-/* The names of the start methods this platform supports, NULL-terminated
+/** The names of the start methods this platform supports, NULL-terminated
  * (a static array). The first one is the platform's default. */
 const char *const *mproc_all_start_methods(void);
 
@@ -183,12 +188,13 @@ const char *const *mproc_all_start_methods(void);
 /* Processes                                                           */
 /* ------------------------------------------------------------------ */
 
+/** A process object (CPython's multiprocessing.Process). */
 typedef struct mproc_process mproc_process_t;
 
-/* A handle that becomes ready when its object finishes; for mproc_wait(). */
+/** A handle that becomes ready when its object finishes; for mproc_wait(). */
 typedef intptr_t mproc_sentinel_t;
 
-/* Creates a process object (not started) that will run target(arg).
+/** Creates a process object (not started) that will run target(arg).
  * The argument bytes are copied. ctx NULL means the default context as it
  * is when the process starts (as in CPython).
  * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL out or target, arg NULL with
@@ -198,24 +204,24 @@ mproc_status_t mproc_process_create(mproc_process_t **out,
                                     mproc_task_fn target, const void *arg,
                                     size_t arg_len);
 
-/* Sets the name (copied); default "Process-N" (N:M in a child). The
+/** Sets the name (copied); default "Process-N" (N:M in a child). The
  * current and parent process objects can be renamed too, as in CPython.
  * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (closed), MPROC_ENOMEM. */
 mproc_status_t mproc_process_set_name(mproc_process_t *p, const char *name);
-/* Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (closed). */
+/** Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (closed). */
 mproc_status_t mproc_process_name(const mproc_process_t *p, const char **out);
 
-/* Daemon flag: set before start. A daemon child is terminated when its
+/** Daemon flag: set before start. A daemon child is terminated when its
  * parent exits, and also dies if the parent is killed abruptly: SIGTERM,
  * then SIGKILL 2 seconds later if it ignored or survived SIGTERM (at exit
  * and on Linux after a parent's death, also when the daemon was stopped).
  * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (already started, closed,
  *         or the current/parent process object). */
 mproc_status_t mproc_process_set_daemon(mproc_process_t *p, int daemon);
-/* Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (closed). */
+/** Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (closed). */
 mproc_status_t mproc_process_daemon(const mproc_process_t *p, int *out);
 
-/* Attaches a shareable mproc object (a queue, connection, lock, shared
+/** Attaches a shareable mproc object (a queue, connection, lock, shared
  * value, ...) to a process before it starts, so that its task can use it:
  * in the child, mproc_attached(i) returns the i-th attached object. Under
  * fork that is the very object; under spawn a copy bound to the same OS
@@ -226,12 +232,12 @@ mproc_status_t mproc_process_daemon(const mproc_process_t *p, int *out);
  *         (started or closed), MPROC_ENOMEM. */
 mproc_status_t mproc_process_attach(mproc_process_t *p, void *object);
 
-/* In a child: the index-th object its parent attached (see above); the
+/** In a child: the index-th object its parent attached (see above); the
  * caller casts it to the type it attached.
  * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL out, index out of range). */
 mproc_status_t mproc_attached(size_t index, void **out);
 
-/* Starts the child.
+/** Starts the child.
  * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (started before, closed, or
  *         not a process this one created), MPROC_EDAEMON (the caller is a
  *         daemon child), MPROC_ENOTREGISTERED (spawn: the target is not
@@ -241,14 +247,14 @@ mproc_status_t mproc_attached(size_t index, void **out);
  *         an attached object's export. */
 mproc_status_t mproc_process_start(mproc_process_t *p);
 
-/* Waits up to timeout seconds for the child to end (MPROC_FOREVER: no limit).
+/** Waits up to timeout seconds for the child to end (MPROC_FOREVER: no limit).
  * A stopped child (SIGSTOP, Ctrl-Z) has not ended: join waits on.
  * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ESTATE (not started,
  *         closed, the current process), MPROC_ETIMEDOUT (still running:
  *         CPython returns silently here; we say so), MPROC_ESYS. */
 mproc_status_t mproc_process_join(mproc_process_t *p, double timeout);
 
-/* *out = 1 while the child runs, stopped or not (0 before start and after
+/** *out = 1 while the child runs, stopped or not (0 before start and after
  * it ended).
  * For the current process it is always 1; for the parent process object,
  * whether the parent still runs.
@@ -256,32 +262,34 @@ mproc_status_t mproc_process_join(mproc_process_t *p, double timeout);
  *         child could not be reaped, e.g. SIGCHLD is ignored). */
 mproc_status_t mproc_process_is_alive(mproc_process_t *p, int *out);
 
-/* The process id. Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (not started,
+/** The process id. Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (not started,
  * closed). */
 mproc_status_t mproc_process_pid(const mproc_process_t *p, long *out);
 
-/* The exit code once the child ended: its task's return value or exit()
+/** The exit code once the child ended: its task's return value or exit()
  * status, or minus the signal number that killed it (-15 after terminate).
  * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (not started, closed),
  *         MPROC_ERUNNING (still running, or stopped: CPython's None),
  *         MPROC_ESYS (the child could not be reaped). */
 mproc_status_t mproc_process_exitcode(mproc_process_t *p, int *out);
 
-/* Sends SIGTERM (terminate) or SIGKILL (kill); on Windows both end the
+/** @{ */
+/** Sends SIGTERM (terminate) or SIGKILL (kill); on Windows both end the
  * process. Signalling a child that already ended is a no-op, as in CPython.
  * A stopped child acts on SIGTERM once continued; SIGKILL ends it at once.
  * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (not started, closed, not a
  *         child of this process), MPROC_ESYS. */
 mproc_status_t mproc_process_terminate(mproc_process_t *p);
 mproc_status_t mproc_process_kill(mproc_process_t *p);
+/** @} */
 
-/* A sentinel that becomes ready when the child ends, for mproc_wait().
+/** A sentinel that becomes ready when the child ends, for mproc_wait().
  * Valid until close. Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (not
  * started, closed, not a child). */
 mproc_status_t mproc_process_sentinel(const mproc_process_t *p,
                                       mproc_sentinel_t *out);
 
-/* Releases the object and everything it holds; p is invalid after MPROC_OK.
+/** Releases the object and everything it holds; p is invalid after MPROC_OK.
  * Closing a process that was never started is fine; a started one must
  * have ended (joined, or seen ended by is_alive/exitcode/wait).
  * Errors: MPROC_EINVAL (NULL, or the current/parent process object),
@@ -290,16 +298,16 @@ mproc_status_t mproc_process_sentinel(const mproc_process_t *p,
  *         is joining this process: nothing is released). */
 mproc_status_t mproc_process_close(mproc_process_t *p);
 
-/* The object for the calling process ("MainProcess" in the main program).
+/** The object for the calling process ("MainProcess" in the main program).
  * It is owned by mproc: do not close it. Errors: MPROC_ENOINIT, MPROC_EINVAL. */
 mproc_status_t mproc_current_process(mproc_process_t **out);
 
-/* The object for the parent process, or *out = NULL in the main program.
+/** The object for the parent process, or *out = NULL in the main program.
  * Owned by mproc: supports name, pid, is_alive, join.
  * Errors: MPROC_ENOINIT, MPROC_EINVAL. */
 mproc_status_t mproc_parent_process(mproc_process_t **out);
 
-/* Reaps children that ended and lists the ones still alive (stopped ones
+/** Reaps children that ended and lists the ones still alive (stopped ones
  * too), started by this process and not closed. Writes at most cap
  * pointers to out (out may be NULL when cap is 0) and the total number
  * alive to *count.
@@ -309,14 +317,14 @@ mproc_status_t mproc_parent_process(mproc_process_t **out);
 mproc_status_t mproc_active_children(mproc_process_t **out, size_t cap,
                                      size_t *count);
 
-/* Sleeps for seconds (time.sleep), resuming after signal interruptions.
+/** Sleeps for seconds (time.sleep), resuming after signal interruptions.
  * Errors: MPROC_EINVAL (negative or NaN). */
 mproc_status_t mproc_sleep(double seconds);
 
-/* The number of CPUs online. Errors: MPROC_EINVAL (NULL), MPROC_ESYS. */
+/** The number of CPUs online. Errors: MPROC_EINVAL (NULL), MPROC_ESYS. */
 mproc_status_t mproc_cpu_count(int *out);
 
-/* Waits until at least one of n sentinels is ready, or timeout seconds
+/** Waits until at least one of n sentinels is ready, or timeout seconds
  * (CPython's multiprocessing.connection.wait). Sentinels of processes
  * (ready when the child ended) and of connections (ready when a message or
  * end of stream can be received) mix freely.
@@ -345,7 +353,8 @@ mproc_status_t mproc_wait(const mproc_sentinel_t *sentinels, size_t n,
  * free it there only when no other process uses it any more (join them
  * first), as with CPython's heap (docs/sync.md, "the arena"). */
 
-/* Lock (CPython's multiprocessing.Lock) and RLock (recursive). One type:
+/** @{ */
+/** Lock (CPython's multiprocessing.Lock) and RLock (recursive). One type:
  * mproc_lock_create makes a Lock, mproc_rlock_create an RLock.
  * Beyond CPython: when a process (or thread) dies holding one, or execs
  * another program holding it, the next acquirer gets MPROC_EOWNERDEAD and
@@ -360,8 +369,9 @@ mproc_status_t mproc_wait(const mproc_sentinel_t *sentinels, size_t n,
 typedef struct mproc_lock mproc_lock_t;
 mproc_status_t mproc_lock_create(mproc_lock_t **out);
 mproc_status_t mproc_rlock_create(mproc_lock_t **out);
+/** @} */
 
-/* Acquires within timeout seconds (0: try once; MPROC_FOREVER: no limit).
+/** Acquires within timeout seconds (0: try once; MPROC_FOREVER: no limit).
  * An RLock held by the calling thread is acquired again (recursion depth).
  * A Lock acquired twice by one thread waits for someone to release it,
  * as in CPython.
@@ -370,7 +380,7 @@ mproc_status_t mproc_rlock_create(mproc_lock_t **out);
  *         MPROC_ESTATE (RLock recursion deeper than 2^32-1), MPROC_ESYS. */
 mproc_status_t mproc_lock_acquire(mproc_lock_t *lock, double timeout);
 
-/* Releases. A Lock may be released by any thread of any process (CPython);
+/** Releases. A Lock may be released by any thread of any process (CPython);
  * an RLock only by its owner, once per acquire. A thread releasing a Lock
  * another thread holds may wait a moment for that holder to finish its
  * acquire (a few instructions, unless the holder is stopped there).
@@ -378,10 +388,10 @@ mproc_status_t mproc_lock_acquire(mproc_lock_t *lock, double timeout);
  *         an RLock not held by the calling thread). */
 mproc_status_t mproc_lock_release(mproc_lock_t *lock);
 
-/* *out = 1 for an RLock, 0 for a Lock. Errors: MPROC_EINVAL (NULL). */
+/** *out = 1 for an RLock, 0 for a Lock. Errors: MPROC_EINVAL (NULL). */
 mproc_status_t mproc_lock_is_recursive(const mproc_lock_t *lock, int *out);
 
-/* Releases this process's view of the lock (not the lock if held). If the
+/** Releases this process's view of the lock (not the lock if held). If the
  * calling thread holds it, its death is no longer told at once (polled).
  * If another live thread of this process still has it on its robust list
  * (it acquired it and another thread released it), the memory stays
@@ -391,7 +401,8 @@ mproc_status_t mproc_lock_is_recursive(const mproc_lock_t *lock, int *out);
  *         it goes with that object). */
 mproc_status_t mproc_lock_free(mproc_lock_t *lock);
 
-/* Semaphore and BoundedSemaphore (value <= MPROC_SEMAPHORE_MAX). A
+/** @{ */
+/** Semaphore and BoundedSemaphore (value <= MPROC_SEMAPHORE_MAX). A
  * BoundedSemaphore refuses to be released above its initial value.
  * Errors: MPROC_EINVAL (NULL out, value too large), MPROC_ENOMEM,
  *         MPROC_ESYS. */
@@ -401,53 +412,62 @@ mproc_status_t mproc_semaphore_create(mproc_semaphore_t **out,
                                       unsigned value);
 mproc_status_t mproc_bounded_semaphore_create(mproc_semaphore_t **out,
                                               unsigned value);
-/* Decrements, waiting up to timeout seconds while the value is 0.
+/** @} */
+/** Decrements, waiting up to timeout seconds while the value is 0.
  * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ETIMEDOUT, MPROC_ESYS. */
 mproc_status_t mproc_semaphore_acquire(mproc_semaphore_t *sem,
                                        double timeout);
-/* Increments and wakes one waiter.
+/** Increments and wakes one waiter.
  * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (bounded: released more than
  *         acquired; or the value would pass MPROC_SEMAPHORE_MAX). */
 mproc_status_t mproc_semaphore_release(mproc_semaphore_t *sem);
-/* The current value (always available, unlike CPython on macOS).
+/** The current value (always available, unlike CPython on macOS).
  * Errors: MPROC_EINVAL (NULL). */
 mproc_status_t mproc_semaphore_get_value(const mproc_semaphore_t *sem,
                                          unsigned *out);
-/* Errors: MPROC_EINVAL (NULL). */
+/** Errors: MPROC_EINVAL (NULL). */
 mproc_status_t mproc_semaphore_free(mproc_semaphore_t *sem);
 
-/* Event: a flag processes wait for.
+/** @{ */
+/** Event: a flag processes wait for.
  * create errors: MPROC_EINVAL (NULL out), MPROC_ENOMEM, MPROC_ESYS. */
 typedef struct mproc_event mproc_event_t;
 mproc_status_t mproc_event_create(mproc_event_t **out);
-/* set wakes every waiter; clear resets the flag. Errors: MPROC_EINVAL. */
+/** @} */
+/** @{ */
+/** set wakes every waiter; clear resets the flag. Errors: MPROC_EINVAL. */
 mproc_status_t mproc_event_set(mproc_event_t *event);
 mproc_status_t mproc_event_clear(mproc_event_t *event);
-/* Errors: MPROC_EINVAL (NULL). */
+/** @} */
+/** Errors: MPROC_EINVAL (NULL). */
 mproc_status_t mproc_event_is_set(const mproc_event_t *event, int *out);
-/* Waits until the flag is set: MPROC_OK when it is (CPython's True),
+/** Waits until the flag is set: MPROC_OK when it is (CPython's True),
  * MPROC_ETIMEDOUT when the timeout expired first (CPython's False).
  * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ETIMEDOUT, MPROC_ESYS. */
 mproc_status_t mproc_event_wait(mproc_event_t *event, double timeout);
-/* Errors: MPROC_EINVAL (NULL). */
+/** Errors: MPROC_EINVAL (NULL). */
 mproc_status_t mproc_event_free(mproc_event_t *event);
 
-/* Condition over a Lock or RLock (lock NULL: a new RLock, as CPython).
+/** @{ */
+/** Condition over a Lock or RLock (lock NULL: a new RLock, as CPython).
  * A given lock is borrowed: it must outlive the condition.
  * Errors: MPROC_EINVAL (NULL out), MPROC_ENOMEM, MPROC_ESYS. */
 typedef struct mproc_condition mproc_condition_t;
 mproc_status_t mproc_condition_create(mproc_condition_t **out,
                                       mproc_lock_t *lock);
-/* The condition's lock, for acquire/release ("with cond:").
+/** @} */
+/** The condition's lock, for acquire/release ("with cond:").
  * Errors: MPROC_EINVAL (NULL). */
 mproc_status_t mproc_condition_get_lock(const mproc_condition_t *cond,
                                         mproc_lock_t **out);
-/* Shorthands for acquire/release of the condition's lock (same errors as
+/** @{ */
+/** Shorthands for acquire/release of the condition's lock (same errors as
  * mproc_lock_acquire/mproc_lock_release). */
 mproc_status_t mproc_condition_acquire(mproc_condition_t *cond,
                                        double timeout);
 mproc_status_t mproc_condition_release(mproc_condition_t *cond);
-/* Releases the lock (all recursion levels), waits for a notify or the
+/** @} */
+/** Releases the lock (all recursion levels), waits for a notify or the
  * timeout, re-acquires the lock (without limit) and returns. The caller
  * must hold the lock.
  * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ESTATE (the lock is not
@@ -456,7 +476,8 @@ mproc_status_t mproc_condition_release(mproc_condition_t *cond);
  *         is held again but its previous owner died holding it),
  *         MPROC_ESYS. */
 mproc_status_t mproc_condition_wait(mproc_condition_t *cond, double timeout);
-/* Waits until predicate(ctx) returns nonzero, checking it first and after
+/** @{ */
+/** Waits until predicate(ctx) returns nonzero, checking it first and after
  * each wake-up, at most timeout seconds in all. MPROC_OK: it is true.
  * Errors: those of mproc_condition_wait; MPROC_EINVAL (NULL predicate);
  *         MPROC_ETIMEDOUT (still false at the deadline). */
@@ -464,15 +485,19 @@ typedef int (*mproc_predicate_fn)(void *ctx);
 mproc_status_t mproc_condition_wait_for(mproc_condition_t *cond,
                                         mproc_predicate_fn predicate,
                                         void *ctx, double timeout);
-/* Wakes at most n waiters / all waiters. The caller must hold the lock.
+/** @} */
+/** @{ */
+/** Wakes at most n waiters / all waiters. The caller must hold the lock.
  * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (lock not held). */
 mproc_status_t mproc_condition_notify(mproc_condition_t *cond, size_t n);
 mproc_status_t mproc_condition_notify_all(mproc_condition_t *cond);
-/* Closes the condition (and the RLock it made, not a given lock).
+/** @} */
+/** Closes the condition (and the RLock it made, not a given lock).
  * Errors: MPROC_EINVAL (NULL). */
 mproc_status_t mproc_condition_free(mproc_condition_t *cond);
 
-/* Barrier for parties processes/threads. action (may be NULL) runs in the
+/** @{ */
+/** Barrier for parties processes/threads. action (may be NULL) runs in the
  * last party to arrive, before the others are released, with a copy of
  * arg; a nonzero result breaks the barrier. Under spawn the action must be
  * an MPROC_TASK. timeout is the default for mproc_barrier_wait.
@@ -489,7 +514,9 @@ typedef struct mproc_barrier mproc_barrier_t;
 mproc_status_t mproc_barrier_create(mproc_barrier_t **out, unsigned parties,
                                     mproc_task_fn action, const void *arg,
                                     size_t arg_len, double timeout);
-/* Waits for all parties; *index (may be NULL) gets 0..parties-1, distinct
+/** @} */
+/** @{ */
+/** Waits for all parties; *index (may be NULL) gets 0..parties-1, distinct
  * for each party of a round. mproc_barrier_wait uses the default timeout.
  * A wait that times out breaks the barrier (as CPython) and returns
  * MPROC_ETIMEDOUT; so a party that died never hangs the others when a
@@ -501,11 +528,15 @@ mproc_status_t mproc_barrier_create(mproc_barrier_t **out, unsigned parties,
 mproc_status_t mproc_barrier_wait(mproc_barrier_t *barrier, unsigned *index);
 mproc_status_t mproc_barrier_wait_timeout(mproc_barrier_t *barrier,
                                           double timeout, unsigned *index);
-/* abort: breaks it (waiters get MPROC_EBROKEN); reset: back to the empty
+/** @} */
+/** @{ */
+/** abort: breaks it (waiters get MPROC_EBROKEN); reset: back to the empty
  * state (current waiters get MPROC_EBROKEN). Errors: MPROC_EINVAL. */
 mproc_status_t mproc_barrier_abort(mproc_barrier_t *barrier);
 mproc_status_t mproc_barrier_reset(mproc_barrier_t *barrier);
-/* The queries take no lock (as CPython's): they answer at once, also
+/** @} */
+/** @{ */
+/** The queries take no lock (as CPython's): they answer at once, also
  * while the action runs. Errors: MPROC_EINVAL (NULL). */
 mproc_status_t mproc_barrier_parties(const mproc_barrier_t *barrier,
                                      unsigned *out);
@@ -513,11 +544,13 @@ mproc_status_t mproc_barrier_n_waiting(mproc_barrier_t *barrier,
                                        unsigned *out);
 mproc_status_t mproc_barrier_broken(mproc_barrier_t *barrier, int *out);
 mproc_status_t mproc_barrier_free(mproc_barrier_t *barrier);
+/** @} */
 
 /* ------------------------------------------------------------------ */
 /* Shared values and arrays (docs/sync.md)                             */
 /* ------------------------------------------------------------------ */
-/* CPython's Value/Array/RawValue/RawArray with its typecodes:
+/** @{ */
+/** CPython's Value/Array/RawValue/RawArray with its typecodes:
  *   b B h H i I l L q Q (integers), f d (float, double), c (char).
  * The data lives in shared memory. The lock-taking variants make an RLock
  * of their own (CPython's lock=True); _with_lock ones use the given Lock
@@ -526,12 +559,14 @@ mproc_status_t mproc_barrier_free(mproc_barrier_t *barrier);
  * typecode's C type (a Value), or length elements (an Array). */
 typedef struct mproc_value mproc_value_t;
 typedef struct mproc_array mproc_array_t;
+/** @} */
 
-/* The size in bytes of a typecode's element.
+/** The size in bytes of a typecode's element.
  * Errors: MPROC_EINVAL (NULL out, unknown typecode). */
 mproc_status_t mproc_typecode_size(char typecode, size_t *out);
 
-/* Errors (all creators): MPROC_EINVAL (NULL out, unknown typecode, NULL
+/** @{ */
+/** Errors (all creators): MPROC_EINVAL (NULL out, unknown typecode, NULL
  *         lock for _with_lock, length 0), MPROC_ENOMEM (out of memory; the
  *         size length * element size overflows, checked before multiplying;
  *         or the OS refuses a size that large: its reason in the detail),
@@ -553,50 +588,62 @@ mproc_status_t mproc_array_create_with_lock(mproc_array_t **out,
                                             mproc_lock_t *lock);
 mproc_status_t mproc_raw_array_create(mproc_array_t **out, char typecode,
                                       size_t length, const void *initial);
+/** @} */
 
-/* Reads/writes the value (one element of its C type) under its lock when
+/** @{ */
+/** Reads/writes the value (one element of its C type) under its lock when
  * it has one, as CPython's .value.
  * Errors: MPROC_EINVAL (NULL), MPROC_EOWNERDEAD (done, but the lock's
  *         previous owner had died holding it). */
 mproc_status_t mproc_value_get(mproc_value_t *value, void *out);
 mproc_status_t mproc_value_set(mproc_value_t *value, const void *in);
+/** @} */
 
-/* get_obj: the shared storage itself, for direct typed access from C
+/** @{ */
+/** get_obj: the shared storage itself, for direct typed access from C
  * (e.g. `int *n; mproc_value_get_obj(v, (void **)&n); ++*n;` under the
  * lock). Valid until close. Errors: MPROC_EINVAL (NULL). */
 mproc_status_t mproc_value_get_obj(mproc_value_t *value, void **out);
 mproc_status_t mproc_array_get_obj(mproc_array_t *array, void **out);
+/** @} */
 
-/* The lock (own or given). Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (a
+/** @{ */
+/** The lock (own or given). Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (a
  * raw value/array has none: CPython's AttributeError). */
 mproc_status_t mproc_value_get_lock(mproc_value_t *value,
                                     mproc_lock_t **out);
 mproc_status_t mproc_array_get_lock(mproc_array_t *array,
                                     mproc_lock_t **out);
+/** @} */
 
-/* Errors: MPROC_EINVAL (NULL). */
+/** @{ */
+/** Errors: MPROC_EINVAL (NULL). */
 mproc_status_t mproc_value_typecode(const mproc_value_t *value, char *out);
 mproc_status_t mproc_array_typecode(const mproc_array_t *array, char *out);
 mproc_status_t mproc_array_length(const mproc_array_t *array, size_t *out);
+/** @} */
 
-/* Beyond CPython: lock-free atomic operations on an integer value (b B h H
+/** @{ */
+/** Beyond CPython: lock-free atomic operations on an integer value (b B h H
  * i I l L q Q), sequentially consistent, without the lock. Values are
  * carried in int64_t (unsigned 64-bit ones as their bit pattern);
  * arithmetic wraps at the element's width.
  * Errors: MPROC_EINVAL (NULL, not an integer typecode). */
 mproc_status_t mproc_value_load(mproc_value_t *value, int64_t *out);
 mproc_status_t mproc_value_store(mproc_value_t *value, int64_t v);
-/* *old (may be NULL) gets the value before the addition. */
+/** @} */
+/** *old (may be NULL) gets the value before the addition. */
 mproc_status_t mproc_value_fetch_add(mproc_value_t *value, int64_t delta,
                                      int64_t *old);
-/* If the value equals *expected, stores desired and sets *swapped = 1;
+/** If the value equals *expected, stores desired and sets *swapped = 1;
  * otherwise sets *expected to the current value and *swapped = 0.
  * swapped may be NULL. */
 mproc_status_t mproc_value_compare_exchange(mproc_value_t *value,
                                             int64_t *expected,
                                             int64_t desired, int *swapped);
 
-/* Copies count elements starting at start out of / into the array, under
+/** @{ */
+/** Copies count elements starting at start out of / into the array, under
  * its lock when it has one (CPython's slicing: arr[start:start+count]).
  * Errors: MPROC_EINVAL (NULL, range outside the array), MPROC_EOWNERDEAD
  *         (done, but the lock's previous owner had died holding it). */
@@ -604,24 +651,29 @@ mproc_status_t mproc_array_read(mproc_array_t *array, size_t start,
                                 size_t count, void *out);
 mproc_status_t mproc_array_write(mproc_array_t *array, size_t start,
                                  size_t count, const void *in);
+/** @} */
 
-/* Release this process's view (and the own lock; not a given lock).
+/** @{ */
+/** Release this process's view (and the own lock; not a given lock).
  * Errors: MPROC_EINVAL (NULL). */
 mproc_status_t mproc_value_free(mproc_value_t *value);
 mproc_status_t mproc_array_free(mproc_array_t *array);
+/** @} */
 
 /* ------------------------------------------------------------------ */
 /* SharedMemory by name (docs/sync.md)                                 */
 /* ------------------------------------------------------------------ */
-/* CPython's multiprocessing.shared_memory.SharedMemory. Beyond CPython: no
+/** @{ */
+/** CPython's multiprocessing.shared_memory.SharedMemory. Beyond CPython: no
  * resource tracker, and a segment disappears when the last process using
  * it closes it or exits, even by SIGKILL: nothing is left in /dev/shm.
  * MPROC_SHM_PERSISTENT asks for CPython's behaviour instead: a /dev/shm
  * segment that stays until mproc_shared_memory_unlink. */
 #define MPROC_SHM_PERSISTENT 1
 typedef struct mproc_shared_memory mproc_shared_memory_t;
+/** @} */
 
-/* Creates a zero-filled segment of size bytes named name (NULL: a fresh
+/** Creates a zero-filled segment of size bytes named name (NULL: a fresh
  * random name, see mproc_shared_memory_name). A name is 1..200 characters
  * without '/' (a leading '/' is ignored, as CPython).
  * Errors: MPROC_EINVAL (NULL out, size 0, invalid name, unknown flags),
@@ -633,7 +685,7 @@ typedef struct mproc_shared_memory mproc_shared_memory_t;
 mproc_status_t mproc_shared_memory_create(mproc_shared_memory_t **out,
                                           const char *name, size_t size,
                                           int flags);
-/* Attaches to the existing segment called name, made by this or any other
+/** Attaches to the existing segment called name, made by this or any other
  * process of the same user (also one made by CPython, in /dev/shm).
  * Errors: MPROC_EINVAL (NULL, invalid name), MPROC_ENOENT (no such
  *         segment, or it was unlinked), MPROC_ENOMEM (out of memory or
@@ -642,26 +694,28 @@ mproc_status_t mproc_shared_memory_create(mproc_shared_memory_t **out,
  *         never MPROC_ENOENT then). */
 mproc_status_t mproc_shared_memory_attach(mproc_shared_memory_t **out,
                                           const char *name);
-/* Errors: MPROC_EINVAL (NULL). */
+/** @{ */
+/** Errors: MPROC_EINVAL (NULL). */
 mproc_status_t mproc_shared_memory_buf(const mproc_shared_memory_t *shm,
                                        void **out);
 mproc_status_t mproc_shared_memory_size(const mproc_shared_memory_t *shm,
                                         size_t *out);
 mproc_status_t mproc_shared_memory_name(const mproc_shared_memory_t *shm,
                                         const char **out);
-/* Removes the name: later attaches get MPROC_ENOENT; processes that have
+/** @} */
+/** Removes the name: later attaches get MPROC_ENOENT; processes that have
  * it keep using it. The memory goes with the last close/exit.
  * Errors: MPROC_EINVAL (NULL), MPROC_ENOENT (already unlinked),
  *         MPROC_ESYS. */
 mproc_status_t mproc_shared_memory_unlink(mproc_shared_memory_t *shm);
-/* Unmaps this process's view; shm is invalid afterwards.
+/** Unmaps this process's view; shm is invalid afterwards.
  * Errors: MPROC_EINVAL (NULL). */
 mproc_status_t mproc_shared_memory_close(mproc_shared_memory_t *shm);
 
 /* Objects: what send/recv and put/get carry (docs/ipc.md)             */
 /* ------------------------------------------------------------------ */
 
-/* What CPython's Connection.send and Queue.put pickle (mproc_obj_t; not to
+/** What CPython's Connection.send and Queue.put pickle (mproc_obj_t; not to
  * be confused with mproc_value_t, the shared Value), reduced to the types
  * every language has: None, bool, int (64-bit), float (double), str (UTF-8),
  * bytes, list, and dict keyed by int or str. On the wire a value is one
@@ -678,35 +732,42 @@ typedef enum mproc_kind {
   MPROC_DICT
 } mproc_kind_t;
 
+/** A payload value: one node of the tree described at mproc_kind_t. */
 typedef struct mproc_obj mproc_obj_t;
 
-/* Deepest nesting of lists and dicts that encode/decode/repr accept. */
+/** Deepest nesting of lists and dicts that encode/decode/repr accept. */
 #define MPROC_OBJ_MAX_DEPTH 256
 
-/* Constructors: *out is a new value owned by the caller (mproc_obj_free).
+/** @{ */
+/** Constructors: *out is a new value owned by the caller (mproc_obj_free).
  * Errors: MPROC_EINVAL (NULL out; s NULL; p NULL with len > 0; str not
  *         valid UTF-8), MPROC_ENOMEM. */
 mproc_status_t mproc_obj_none(mproc_obj_t **out);
 mproc_status_t mproc_obj_bool(int b, mproc_obj_t **out);
 mproc_status_t mproc_obj_int(int64_t i, mproc_obj_t **out);
 mproc_status_t mproc_obj_float(double d, mproc_obj_t **out);
-/* A str from a NUL-terminated string, or len bytes (may hold NULs). */
+/** @} */
+/** @{ */
+/** A str from a NUL-terminated string, or len bytes (may hold NULs). */
 mproc_status_t mproc_obj_str(const char *s, mproc_obj_t **out);
 mproc_status_t mproc_obj_strn(const char *s, size_t len,
                                 mproc_obj_t **out);
 mproc_status_t mproc_obj_bytes(const void *p, size_t len,
                                  mproc_obj_t **out);
-/* An empty list / dict. */
+/** @} */
+/** @{ */
+/** An empty list / dict. */
 mproc_status_t mproc_obj_list(mproc_obj_t **out);
 mproc_status_t mproc_obj_dict(mproc_obj_t **out);
+/** @} */
 
-/* Appends item to list. On MPROC_OK the list owns item; on an error the
+/** Appends item to list. On MPROC_OK the list owns item; on an error the
  * caller still does.
  * Errors: MPROC_EINVAL (NULL; list not a list; item already inside a
  *         container; item is list or contains it), MPROC_ENOMEM. */
 mproc_status_t mproc_list_append(mproc_obj_t *list, mproc_obj_t *item);
 
-/* dict[key] = value; an equal key already there has its value replaced
+/** dict[key] = value; an equal key already there has its value replaced
  * (the new key is then freed; the entry keeps its place in insertion
  * order, as in Python). O(1) on average (a hash index). On MPROC_OK the dict owns key and value; on
  * an error the caller still does. Keys are int or str.
@@ -716,60 +777,66 @@ mproc_status_t mproc_list_append(mproc_obj_t *list, mproc_obj_t *item);
 mproc_status_t mproc_dict_set(mproc_obj_t *dict, mproc_obj_t *key,
                               mproc_obj_t *value);
 
-/* Frees a value and everything it holds. NULL is fine. A value inside a
+/** Frees a value and everything it holds. NULL is fine. A value inside a
  * container is freed with its container only.
  * Errors: MPROC_EINVAL (v is inside a container). */
 mproc_status_t mproc_obj_free(mproc_obj_t *v);
 
-/* Accessors. The get_ functions check the kind.
+/** @{ */
+/** Accessors. The get_ functions check the kind.
  * Errors: MPROC_EINVAL (NULL argument; the value is of another kind; index
  *         out of range). */
 mproc_status_t mproc_obj_kind(const mproc_obj_t *v, mproc_kind_t *out);
 mproc_status_t mproc_obj_get_bool(const mproc_obj_t *v, int *out);
 mproc_status_t mproc_obj_get_int(const mproc_obj_t *v, int64_t *out);
 mproc_status_t mproc_obj_get_float(const mproc_obj_t *v, double *out);
-/* *s is NUL-terminated and valid while v lives; len may be NULL. */
+/** @} */
+/** @{ */
+/** *s is NUL-terminated and valid while v lives; len may be NULL. */
 mproc_status_t mproc_obj_get_str(const mproc_obj_t *v, const char **s,
                                    size_t *len);
 mproc_status_t mproc_obj_get_bytes(const mproc_obj_t *v, const void **p,
                                      size_t *len);
-/* Length of a str (bytes of UTF-8), bytes, list or dict. */
+/** @} */
+/** @{ */
+/** Length of a str (bytes of UTF-8), bytes, list or dict. */
 mproc_status_t mproc_obj_len(const mproc_obj_t *v, size_t *out);
 mproc_status_t mproc_list_get(const mproc_obj_t *list, size_t index,
                               const mproc_obj_t **out);
-/* The index-th entry of a dict, in insertion order. */
+/** @} */
+/** The index-th entry of a dict, in insertion order. */
 mproc_status_t mproc_dict_item(const mproc_obj_t *dict, size_t index,
                                const mproc_obj_t **key,
                                const mproc_obj_t **value);
-/* *out = the value under key, or NULL when absent. O(1) on average.
+/** *out = the value under key, or NULL when absent. O(1) on average.
  * Errors: MPROC_EINVAL (NULL; not a dict). */
 mproc_status_t mproc_dict_get(const mproc_obj_t *dict,
                               const mproc_obj_t *key,
                               const mproc_obj_t **out);
 
-/* *out = 1 when a and b are equal as Python compares them (1 == 1.0 and
+/** *out = 1 when a and b are equal as Python compares them (1 == 1.0 and
  * True == 1 included). Errors: MPROC_EINVAL (NULL). */
 mproc_status_t mproc_obj_equal(const mproc_obj_t *a,
                                  const mproc_obj_t *b, int *out);
 
-/* Formats v as Python's repr() does ('x', [1, 2], {1: 10}, b'\x00', 1.5,
+/** Formats v as Python's repr() does ('x', [1, 2], {1: 10}, b'\\x00', 1.5,
  * None, True) into a new NUL-terminated string; release it with free().
  * Errors: MPROC_EINVAL (NULL; deeper than MPROC_OBJ_MAX_DEPTH),
  *         MPROC_ENOMEM. */
 mproc_status_t mproc_obj_repr(const mproc_obj_t *v, char **out);
 
-/* Formats v as Python's str() does: a str is its own text, anything else
+/** Formats v as Python's str() does: a str is its own text, anything else
  * its repr (what print(f"{v}") shows). Release with free().
  * Errors: as mproc_obj_repr. */
 mproc_status_t mproc_obj_format(const mproc_obj_t *v, char **out);
 
-/* Encodes v as MessagePack into a new buffer (release with free()).
+/** Encodes v as MessagePack into a new buffer (release with free()).
  * Errors: MPROC_EINVAL (NULL; deeper than MPROC_OBJ_MAX_DEPTH),
  *         MPROC_ENOMEM. */
 mproc_status_t mproc_obj_encode(const mproc_obj_t *v, void **out,
                                   size_t *len);
 
-/* Decodes exactly one MessagePack object filling len bytes. Never crashes
+/** Decodes exactly one MessagePack object filling len bytes. Never crashes
  * and never allocates more than a small multiple of len, whatever the input.
  * Errors: MPROC_EINVAL (NULL out; buf NULL with len > 0), MPROC_EBADMSG
  *         (truncated, trailing bytes, a type outside the set above, an
@@ -783,22 +850,22 @@ mproc_status_t mproc_obj_decode(const void *buf, size_t len,
 /* Connections: Pipe() and its two ends (docs/ipc.md)                  */
 /* ------------------------------------------------------------------ */
 
-/* One end of a message stream, as CPython's multiprocessing.Connection.
+/** One end of a message stream, as CPython's multiprocessing.Connection.
  * Messages keep their boundaries; bytes and values (mproc_obj_t) are
  * both messages. Attach an end to a process (mproc_process_attach) to
  * give it to a child under fork or spawn. */
 typedef struct mproc_connection mproc_connection_t;
 
-/* send_bytes' size argument meaning "up to the end of the buffer". */
+/** send_bytes' size argument meaning "up to the end of the buffer". */
 #define MPROC_REST ((size_t)-1)
 
-/* Pipe(duplex): two connected ends. duplex 0 makes a one-way pipe: *end1
+/** Pipe(duplex): two connected ends. duplex 0 makes a one-way pipe: *end1
  * can only receive and *end2 only send, as in CPython.
  * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL), MPROC_ENOMEM, MPROC_ESYS. */
 mproc_status_t mproc_pipe(int duplex, mproc_connection_t **end1,
                           mproc_connection_t **end2);
 
-/* Sends buf[offset, offset+size) as one message (size MPROC_REST: up to
+/** Sends buf[offset, offset+size) as one message (size MPROC_REST: up to
  * buflen). The timeout bounds the wait until the message can start: once
  * a byte of it is written the rest follows, so messages are never torn.
  * Errors: MPROC_EINVAL (NULL c; buf NULL with buflen > 0; offset > buflen;
@@ -810,7 +877,7 @@ mproc_status_t mproc_connection_send_bytes(mproc_connection_t *c,
                                            size_t offset, size_t size,
                                            double timeout);
 
-/* Receives one message into a new buffer (release with free()). maxlength
+/** Receives one message into a new buffer (release with free()). maxlength
  * 0 means no limit. A message longer than maxlength is not consumed: the
  * call fails and a later call with a larger limit receives it (CPython
  * closes the connection instead). The timeout bounds the wait for a
@@ -824,7 +891,7 @@ mproc_status_t mproc_connection_recv_bytes(mproc_connection_t *c,
                                            size_t maxlength, void **out,
                                            size_t *len, double timeout);
 
-/* Receives one message into buf + offset; *len gets its length. When it
+/** Receives one message into buf + offset; *len gets its length. When it
  * does not fit in buflen - offset, nothing is consumed, *len gets the size
  * needed and the call fails with MPROC_EMSGSIZE (CPython's BufferTooShort).
  * Errors: as recv_bytes, and MPROC_EINVAL (buf NULL with buflen > 0,
@@ -834,7 +901,8 @@ mproc_status_t mproc_connection_recv_bytes_into(mproc_connection_t *c,
                                                 size_t offset, size_t *len,
                                                 double timeout);
 
-/* Sends / receives a value (its MessagePack encoding is the message).
+/** @{ */
+/** Sends / receives a value (its MessagePack encoding is the message).
  * send errors: as send_bytes, and those of mproc_obj_encode.
  * recv errors: as recv_bytes, and MPROC_EBADMSG (the message is not a
  * value; it is consumed). */
@@ -842,21 +910,23 @@ mproc_status_t mproc_connection_send(mproc_connection_t *c,
                                      const mproc_obj_t *v, double timeout);
 mproc_status_t mproc_connection_recv(mproc_connection_t *c,
                                      mproc_obj_t **out, double timeout);
+/** @} */
 
-/* *ready = 1 when a message (or end of stream) can be received without
+/** *ready = 1 when a message (or end of stream) can be received without
  * blocking, within timeout seconds; 0 when the time ran out (not an error).
  * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ESTATE (closed, not
  *         readable), MPROC_ESYS. */
 mproc_status_t mproc_connection_poll(mproc_connection_t *c, double timeout,
                                      int *ready);
 
-/* A sentinel for mproc_wait(): ready when a message or end of stream can
+/** A sentinel for mproc_wait(): ready when a message or end of stream can
  * be received. Valid until close.
  * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (closed, not readable). */
 mproc_status_t mproc_connection_sentinel(const mproc_connection_t *c,
                                          mproc_sentinel_t *out);
 
-/* State flags (CPython's closed/readable/writable).
+/** @{ */
+/** State flags (CPython's closed/readable/writable).
  * Errors: MPROC_EINVAL (NULL). */
 mproc_status_t mproc_connection_closed(const mproc_connection_t *c,
                                        int *out);
@@ -864,27 +934,28 @@ mproc_status_t mproc_connection_readable(const mproc_connection_t *c,
                                          int *out);
 mproc_status_t mproc_connection_writable(const mproc_connection_t *c,
                                          int *out);
+/** @} */
 
-/* Closes this end (in this process); the object stays valid for the flags
+/** Closes this end (in this process); the object stays valid for the flags
  * until mproc_connection_free. Closing twice is fine.
  * Errors: MPROC_EINVAL (NULL). */
 mproc_status_t mproc_connection_close(mproc_connection_t *c);
 
-/* Closes if needed and releases the object. NULL is fine. */
+/** Closes if needed and releases the object. NULL is fine. */
 mproc_status_t mproc_connection_free(mproc_connection_t *c);
 
 /* ------------------------------------------------------------------ */
 /* Listener / Client (docs/ipc.md)                                     */
 /* ------------------------------------------------------------------ */
 
-/* Addresses: "unix:PATH" or any text with a '/' is a Unix-domain socket
+/** Addresses: "unix:PATH" or any text with a '/' is a Unix-domain socket
  * path; "HOST:PORT" is TCP (port 0: any free port). With an authkey (not
  * NULL), both sides prove they know it before any message is delivered:
  * each sends the other a random challenge and checks its HMAC-SHA256
  * (CPython 3.11's protocol, with SHA-256 in place of MD5). */
 typedef struct mproc_listener mproc_listener_t;
 
-/* Listens on address; NULL picks a new Unix-domain path in the temporary
+/** Listens on address; NULL picks a new Unix-domain path in the temporary
  * directory. authkey NULL: no authentication. A Unix-domain socket file is
  * removed by the process that created the listener only: at close, or at
  * its exit if it never closed it (a forked child's copy never removes it).
@@ -895,12 +966,12 @@ mproc_status_t mproc_listener_create(mproc_listener_t **out,
                                      const char *address,
                                      const void *authkey, size_t authkey_len);
 
-/* The address clients connect to (the chosen port filled in).
+/** The address clients connect to (the chosen port filled in).
  * Errors: MPROC_EINVAL (NULL). */
 mproc_status_t mproc_listener_address(const mproc_listener_t *l,
                                       const char **out);
 
-/* Accepts one client and authenticates it. The timeout covers both, but
+/** Accepts one client and authenticates it. The timeout covers both, but
  * an accepted client's handshake always gets min(1 s, handshake timeout),
  * so that polling for clients with timeout 0 works, and never more than
  * the listener's handshake timeout (mproc_listener_set_handshake_timeout,
@@ -917,19 +988,21 @@ mproc_status_t mproc_listener_accept(mproc_listener_t *l,
                                      mproc_connection_t **out,
                                      double timeout);
 
-/* How long an accepted client has at most to complete the handshake
+/** @{ */
+/** How long an accepted client has at most to complete the handshake
  * (seconds, finite and > 0; default MPROC_HANDSHAKE_TIMEOUT, 5 s). Bounds
  * what a silent or stalled client costs a waiting accept.
  * Errors: MPROC_EINVAL (NULL l; NaN, infinite, zero or negative). */
 #define MPROC_HANDSHAKE_TIMEOUT 5.0
 mproc_status_t mproc_listener_set_handshake_timeout(mproc_listener_t *l,
                                                     double seconds);
+/** @} */
 
-/* Stops listening, removes the Unix-domain path if this process created
+/** Stops listening, removes the Unix-domain path if this process created
  * the listener (not in a forked child), releases l. NULL is fine. */
 mproc_status_t mproc_listener_close(mproc_listener_t *l);
 
-/* Connects to a Listener (CPython's Client) and authenticates with
+/** Connects to a Listener (CPython's Client) and authenticates with
  * authkey (NULL: none); the timeout covers connecting and the handshake.
  * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL, malformed address, bad
  *         authkey arguments, NaN timeout), MPROC_EAUTH (wrong key, or the
@@ -947,7 +1020,7 @@ mproc_status_t mproc_client(const char *address, const void *authkey,
 /* Queues: Queue, SimpleQueue, JoinableQueue (docs/ipc.md)             */
 /* ------------------------------------------------------------------ */
 
-/* A multi-producer multi-consumer FIFO shared by processes: a ring in
+/** A multi-producer multi-consumer FIFO shared by processes: a ring in
  * shared memory, no feeder thread (put returns once the item is in the
  * ring, so a producer can always be joined before the queue is drained).
  * Items are values or raw bytes. FIFO per producer; no item is lost,
@@ -956,11 +1029,12 @@ mproc_status_t mproc_client(const char *address, const void *authkey,
  * The three kinds share this type; task_done/join need a joinable one. */
 typedef struct mproc_queue mproc_queue_t;
 
-/* Default ring size: the bytes the queue can hold at once (items need 8
+/** Default ring size: the bytes the queue can hold at once (items need 8
  * bytes of framing each, rounded to 8). */
 #define MPROC_QUEUE_DEFAULT_CAPACITY ((size_t)16 << 20)
 
-/* Queue(maxsize) (0: no item limit), JoinableQueue(maxsize), SimpleQueue().
+/** @{ */
+/** Queue(maxsize) (0: no item limit), JoinableQueue(maxsize), SimpleQueue().
  * capacity is the ring's size in bytes (0: the default); one item can be
  * at most capacity - 8 bytes. The ring is reserved, not touched: unused
  * capacity costs address space only.
@@ -971,8 +1045,10 @@ mproc_status_t mproc_queue_create(mproc_queue_t **out, size_t maxsize,
 mproc_status_t mproc_joinable_queue_create(mproc_queue_t **out,
                                            size_t maxsize, size_t capacity);
 mproc_status_t mproc_simple_queue_create(mproc_queue_t **out);
+/** @} */
 
-/* Puts an item, waiting up to timeout seconds for room (0: put_nowait).
+/** @{ */
+/** Puts an item, waiting up to timeout seconds for room (0: put_nowait).
  * Contention is not Full: a timeout under 1 s may wait up to 1 s for the
  * producers' lock (held for one copy), except behind a producer that waits
  * for room, which makes it MPROC_EFULL at once (docs/ipc.md).
@@ -987,8 +1063,10 @@ mproc_status_t mproc_queue_put_bytes(mproc_queue_t *q, const void *buf,
                                      size_t len, double timeout);
 mproc_status_t mproc_queue_put_nowait(mproc_queue_t *q,
                                       const mproc_obj_t *v);
+/** @} */
 
-/* Gets the oldest item, waiting up to timeout seconds (0: get_nowait).
+/** @{ */
+/** Gets the oldest item, waiting up to timeout seconds (0: get_nowait).
  * Contention is not Empty: as for put, a timeout under 1 s may wait up to
  * 1 s for the consumers' lock, except behind a consumer waiting for items.
  * An item put as bytes comes out of get() as a bytes value; get_bytes
@@ -1000,38 +1078,45 @@ mproc_status_t mproc_queue_put_nowait(mproc_queue_t *q,
 mproc_status_t mproc_queue_get(mproc_queue_t *q, mproc_obj_t **out,
                                double timeout);
 mproc_status_t mproc_queue_get_nowait(mproc_queue_t *q, mproc_obj_t **out);
-/* The item in a new buffer (release with free()). */
+/** @} */
+/** The item in a new buffer (release with free()). */
 mproc_status_t mproc_queue_get_bytes(mproc_queue_t *q, void **out,
                                      size_t *len, double timeout);
-/* The item into buf; when it is longer than buflen, it stays queued,
+/** The item into buf; when it is longer than buflen, it stays queued,
  * *len gets its size and the call fails with MPROC_EMSGSIZE. */
 mproc_status_t mproc_queue_get_bytes_into(mproc_queue_t *q, void *buf,
                                           size_t buflen, size_t *len,
                                           double timeout);
 
-/* Approximate state, as in CPython (others may change it at once).
+/** @{ */
+/** Approximate state, as in CPython (others may change it at once).
  * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (closed). */
 mproc_status_t mproc_queue_qsize(mproc_queue_t *q, size_t *out);
 mproc_status_t mproc_queue_empty(mproc_queue_t *q, int *out);
 mproc_status_t mproc_queue_full(mproc_queue_t *q, int *out);
+/** @} */
 
-/* JoinableQueue: one task_done per item got; join waits until every item
+/** @{ */
+/** JoinableQueue: one task_done per item got; join waits until every item
  * put has had its task_done.
  * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ESTATE (not joinable;
  *         closed; task_done called more times than items were put:
  *         CPython's ValueError), MPROC_ETIMEDOUT (join), MPROC_ESYS. */
 mproc_status_t mproc_queue_task_done(mproc_queue_t *q);
 mproc_status_t mproc_queue_join(mproc_queue_t *q, double timeout);
+/** @} */
 
-/* This process will put and get no more (CPython's close). Idempotent.
+/** This process will put and get no more (CPython's close). Idempotent.
  * Errors: MPROC_EINVAL (NULL). */
 mproc_status_t mproc_queue_close(mproc_queue_t *q);
-/* CPython waits here for its feeder thread to flush; mproc has none, so
+/** @{ */
+/** CPython waits here for its feeder thread to flush; mproc has none, so
  * these return at once (join_thread requires close first, as CPython).
  * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (join_thread before close). */
 mproc_status_t mproc_queue_join_thread(mproc_queue_t *q);
 mproc_status_t mproc_queue_cancel_join_thread(mproc_queue_t *q);
-/* Releases this process's view of the queue (the shared ring goes when
+/** @} */
+/** Releases this process's view of the queue (the shared ring goes when
  * the last process lets go). NULL is fine. */
 mproc_status_t mproc_queue_free(mproc_queue_t *q);
 
@@ -1039,7 +1124,8 @@ mproc_status_t mproc_queue_free(mproc_queue_t *q);
 /* Object kinds                                                        */
 /* ------------------------------------------------------------------ */
 
-/* Every object has a kind (queue, connection, lock, semaphore, event,
+/** @{ */
+/** Every object has a kind (queue, connection, lock, semaphore, event,
  * condition, barrier, value, array, shared_memory), and every call checks
  * it first: an object of another kind, one already freed, or a pointer that
  * is no mproc object at all is MPROC_EINVAL, with a detail naming both
@@ -1067,6 +1153,7 @@ mproc_status_t mproc_attached_value(size_t index, mproc_value_t **out);
 mproc_status_t mproc_attached_array(size_t index, mproc_array_t **out);
 mproc_status_t mproc_attached_shared_memory(size_t index,
                                             mproc_shared_memory_t **out);
+/** @} */
 
 #ifdef __cplusplus
 }
