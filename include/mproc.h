@@ -819,7 +819,7 @@ mproc_status_t mproc_dict_get(const mproc_obj_t *dict,
 mproc_status_t mproc_obj_equal(const mproc_obj_t *a,
                                  const mproc_obj_t *b, int *out);
 
-/** Formats v as Python's repr() does ('x', [1, 2], {1: 10}, b'\\x00', 1.5,
+/** Formats v as Python's repr() does ('x', [1, 2], {1: 10}, b'\x00', 1.5,
  * None, True) into a new NUL-terminated string; release it with free().
  * Errors: MPROC_EINVAL (NULL; deeper than MPROC_OBJ_MAX_DEPTH),
  *         MPROC_ENOMEM. */
