@@ -722,14 +722,14 @@ mproc_status_t mproc_shared_memory_close(mproc_shared_memory_t *shm);
  * MessagePack object (docs/ipc.md). A value is a tree: each value has at
  * most one container, and a container owns what it holds. */
 typedef enum mproc_kind {
-  MPROC_NONE,
-  MPROC_BOOL,
-  MPROC_INT,
-  MPROC_FLOAT,
-  MPROC_STR,
-  MPROC_BYTES,
-  MPROC_LIST,
-  MPROC_DICT
+  MPROC_NONE,  /**< None */
+  MPROC_BOOL,  /**< bool */
+  MPROC_INT,   /**< int (int64_t) */
+  MPROC_FLOAT, /**< float (double) */
+  MPROC_STR,   /**< str (UTF-8) */
+  MPROC_BYTES, /**< bytes */
+  MPROC_LIST,  /**< list */
+  MPROC_DICT   /**< dict keyed by int or str */
 } mproc_kind_t;
 
 /** A payload value: one node of the tree described at mproc_kind_t. */
