@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: Apache-2.0
+// Found by the second audit (docs/sync.md): sync objects and shared memory
+// after a participant died, and argument edge cases, under every start
+// method where a child is involved.
+#include <cmath>
+#include <thread>
+#include <vector>
+
+#include "tests/sync_helpers.h"
+
+namespace {
+
+class Audit2SyncTest : public MethodTest {};
+INSTANTIATE_METHODS(Audit2SyncTest);
+
+// Waits on the condition (attached 0) after setting the event (1), until
+// killed.
+MPROC_TASK(wait_until_killed) {
+  (void)arg;
+  (void)arg_len;
+  auto *cond = Attached<mproc_condition_t>(0);
+  auto *ready = Attached<mproc_event_t>(1);
+  CHILD_EXPECT(mproc_condition_acquire(cond, MPROC_FOREVER) == MPROC_OK, 2);
+  CHILD_EXPECT(mproc_event_set(ready) == MPROC_OK, 3);
+  mproc_condition_wait(cond, MPROC_FOREVER);
+  return 4;
+}
+
+struct Waiters {
+  mproc_condition_t *cond;
+  int started = 0;  // under the condition's lock
+  int notified = 0;
+};
+
+// A waiter with a timeout: counts a wait that says it was notified.
+void TimedWaiter(Waiters *w, double timeout) {
+  ASSERT_EQ(mproc_condition_acquire(w->cond, MPROC_FOREVER), MPROC_OK);
+  w->started++;
+  mproc_status_t st = mproc_condition_wait(w->cond, timeout);
+  if (st == MPROC_OK) w->notified++;
+  EXPECT_TRUE(st == MPROC_OK || st == MPROC_ETIMEDOUT) << st;
+  ASSERT_EQ(mproc_condition_release(w->cond), MPROC_OK);
+}
+
+// A waiter SIGKILLed inside wait never takes its wake-up; a notify_all
+// while only it "waits" grants one to nobody. That grant must not let a
+// later waiter through: notify(1) to two live waiters wakes one, and the
+// other times out (it used to return MPROC_OK, notified by nobody).
+TEST_P(Audit2SyncTest, WaiterKilledInWaitDoesNotLetAnExtraWaiterThrough) {
+  mproc_condition_t *cond = nullptr;
+  mproc_event_t *ready = nullptr;
+  ASSERT_EQ(mproc_condition_create(&cond, nullptr), MPROC_OK);
+  ASSERT_EQ(mproc_event_create(&ready), MPROC_OK);
+  mproc_process_t *p = Start(wait_until_killed, {cond, ready});
+  ASSERT_EQ(mproc_event_wait(ready, 30), MPROC_OK);
+  // The child released the lock inside wait once we can take it.
+  ASSERT_EQ(mproc_condition_acquire(cond, 30), MPROC_OK);
+  ASSERT_EQ(mproc_condition_release(cond), MPROC_OK);
+  ASSERT_EQ(mproc_process_kill(p), MPROC_OK);
+  EXPECT_NE(Finish(p), 0);
+  ASSERT_EQ(mproc_condition_acquire(cond, MPROC_FOREVER), MPROC_OK);
+  ASSERT_EQ(mproc_condition_notify_all(cond), MPROC_OK);
+  ASSERT_EQ(mproc_condition_release(cond), MPROC_OK);
+
+  Waiters w{cond};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; i++) threads.emplace_back(TimedWaiter, &w, 1.0);
+  for (;;) {  // both inside wait (they released the lock there)
+    ASSERT_EQ(mproc_condition_acquire(cond, MPROC_FOREVER), MPROC_OK);
+    if (w.started == 2) break;
+    ASSERT_EQ(mproc_condition_release(cond), MPROC_OK);
+    mproc_sleep(0.01);
+  }
+  ASSERT_EQ(mproc_condition_notify(cond, 1), MPROC_OK);
+  ASSERT_EQ(mproc_condition_release(cond), MPROC_OK);
+  for (auto &t : threads) t.join();
+  EXPECT_EQ(w.notified, 1);
+  EXPECT_EQ(mproc_condition_free(cond), MPROC_OK);
+  EXPECT_EQ(mproc_event_free(ready), MPROC_OK);
+}
+
+// Waits for the n waiters to be inside wait, then notifies k of them.
+void NotifyWhenWaiting(Waiters *w, int n, size_t k) {
+  for (;;) {
+    ASSERT_EQ(mproc_condition_acquire(w->cond, MPROC_FOREVER), MPROC_OK);
+    if (w->started == n) break;
+    ASSERT_EQ(mproc_condition_release(w->cond), MPROC_OK);
+    mproc_sleep(0.01);
+  }
+  ASSERT_EQ(mproc_condition_notify(w->cond, k), MPROC_OK);
+  ASSERT_EQ(mproc_condition_release(w->cond), MPROC_OK);
+}
+
+// Many waits given up (each a taken grant) while one waiter sleeps: its
+// later notify still reaches it, however far behind its start is.
+TEST(Audit2Condition, NotifyReachesAWaiterThatStartedLongAgo) {
+  mproc_condition_t *cond = nullptr;
+  ASSERT_EQ(mproc_condition_create(&cond, nullptr), MPROC_OK);
+  Waiters w{cond};
+  std::thread waiter(TimedWaiter, &w, 30.0);
+  NotifyWhenWaiting(&w, 1, 0);
+  ASSERT_EQ(mproc_condition_acquire(cond, MPROC_FOREVER), MPROC_OK);
+  for (int i = 0; i < 1500; i++)
+    ASSERT_EQ(mproc_condition_wait(cond, 0), MPROC_ETIMEDOUT);
+  ASSERT_EQ(mproc_condition_notify(cond, 1), MPROC_OK);
+  ASSERT_EQ(mproc_condition_release(cond), MPROC_OK);
+  waiter.join();
+  EXPECT_EQ(w.notified, 1);
+  EXPECT_EQ(mproc_condition_free(cond), MPROC_OK);
+}
+
+// More waiters than grants are told apart: notify_all still wakes each
+// one, and notify(n) exactly n of them.
+TEST(Audit2Condition, NotifyAllWakesMoreWaitersThanTheGrantWindow) {
+  const int kWaiters = 600;
+  mproc_condition_t *cond = nullptr;
+  ASSERT_EQ(mproc_condition_create(&cond, nullptr), MPROC_OK);
+  Waiters w{cond};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kWaiters; i++)
+    threads.emplace_back(TimedWaiter, &w, 60.0);
+  NotifyWhenWaiting(&w, kWaiters, kWaiters - 1);
+  for (int i = 0; i < 3000; i++) {  // all the notified ones out (30 s)
+    ASSERT_EQ(mproc_condition_acquire(cond, MPROC_FOREVER), MPROC_OK);
+    int notified = w.notified;
+    ASSERT_EQ(mproc_condition_release(cond), MPROC_OK);
+    if (notified >= kWaiters - 1) break;
+    mproc_sleep(0.01);
+  }
+  mproc_sleep(0.2);  // and no one more
+  ASSERT_EQ(mproc_condition_acquire(cond, MPROC_FOREVER), MPROC_OK);
+  EXPECT_EQ(w.notified, kWaiters - 1);
+  ASSERT_EQ(mproc_condition_notify_all(cond), MPROC_OK);
+  ASSERT_EQ(mproc_condition_release(cond), MPROC_OK);
+  for (auto &t : threads) t.join();
+  EXPECT_EQ(w.notified, kWaiters);
+  EXPECT_EQ(mproc_condition_free(cond), MPROC_OK);
+}
+
+}  // namespace
