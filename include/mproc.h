@@ -623,7 +623,7 @@ typedef struct mproc_shared_memory mproc_shared_memory_t;
 
 /* Creates a zero-filled segment of size bytes named name (NULL: a fresh
  * random name, see mproc_shared_memory_name). A name is 1..200 characters
- * without '/' (a leading '/' is ignored, as CPython).
+ * without '/', and not '.' or '..' (a leading '/' is ignored, as CPython).
  * Errors: MPROC_EINVAL (NULL out, size 0, invalid name, unknown flags),
  *         MPROC_EEXIST (the name is taken), MPROC_ENOMEM (out of memory, or
  *         a size the OS refuses or no file can hold: the reason in the

@@ -138,3 +138,28 @@ TEST(Audit2Condition, NotifyAllWakesMoreWaitersThanTheGrantWindow) {
 }
 
 }  // namespace
+
+namespace {
+
+// "." and ".." name directories, not segments (/dev/shm/..): they are
+// invalid names (MPROC_EINVAL), not taken ones (MPROC_EEXIST) or absent
+// ones, for create and attach alike.
+TEST(Audit2SharedMemory, DotNamesAreInvalid) {
+  for (const char *name : {".", "..", "/.", "/.."}) {
+    SCOPED_TRACE(name);
+    mproc_shared_memory_t *s = nullptr;
+    for (int flags : {0, MPROC_SHM_PERSISTENT})
+      EXPECT_EQ(mproc_shared_memory_create(&s, name, 16, flags), MPROC_EINVAL)
+          << mproc_last_error();
+    EXPECT_EQ(mproc_shared_memory_attach(&s, name), MPROC_EINVAL)
+        << mproc_last_error();
+  }
+  // Dots inside a name are fine.
+  mproc_shared_memory_t *s = nullptr;
+  ASSERT_EQ(mproc_shared_memory_create(&s, "...", 16, 0), MPROC_OK)
+      << mproc_last_error();
+  EXPECT_EQ(mproc_shared_memory_unlink(s), MPROC_OK);
+  EXPECT_EQ(mproc_shared_memory_close(s), MPROC_OK);
+}
+
+}  // namespace
