@@ -126,6 +126,9 @@ mproc_status_t mproc_condition_release(mproc_condition_t *cond) {
 static mproc_status_t require_owner(mproc_condition_t *cond,
                                     const char *what) {
   MP_CHECK_KIND(cond, &condition_ops, what);
+  /* A given lock is borrowed: it may have been freed first. */
+  mproc_status_t st = mp_lock_check(cond->lock, what);
+  if (st != MPROC_OK) return st;
   if (!mp_lock_state_is_mine(mp_lock_state_of(cond->lock)))
     return mp_fail(MPROC_ESTATE, "%s: the lock is not held by this thread",
                    what);

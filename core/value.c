@@ -7,7 +7,7 @@
  * Block layout (offsets in bytes):
  *   0    value_header_t: typecode, element size, length
  *   16   mp_lock_state_t of the own RLock (lock=True), else unused
- *   64   the elements, length * element size: a cache line apart from
+ *   80   the elements, length * element size: a cache line apart from
  *        the lock word, which contenders write while the owner updates
  *        the elements (as before the arena, W7 measures it)
  * The own lock lives in the same block, so one export carries both to a
@@ -270,6 +270,9 @@ mproc_status_t mproc_raw_array_create(mproc_array_t **out, char typecode,
 static mproc_status_t locked_copy(shared_t *v, void *dst, const void *src,
                                   size_t n) {
   mproc_status_t st = MPROC_OK;
+  /* A given lock is borrowed: it may have been freed first. */
+  if (v->lock && (st = mp_lock_check(v->lock, v->obj.ops->kind)) != MPROC_OK)
+    return st;
   mp_lock_state_t *lock = v->lock ? mp_lock_state_of(v->lock) : NULL;
   if (lock) {
     st = mp_lock_state_acquire(lock, MPROC_FOREVER);

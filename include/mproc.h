@@ -450,8 +450,8 @@ mproc_status_t mproc_condition_release(mproc_condition_t *cond);
 /* Releases the lock (all recursion levels), waits for a notify or the
  * timeout, re-acquires the lock (without limit) and returns. The caller
  * must hold the lock.
- * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ESTATE (the lock is not
- *         held by the calling thread), MPROC_ETIMEDOUT (not notified; the
+ * Errors: MPROC_EINVAL (NULL, NaN timeout, the given lock was freed),
+ *         MPROC_ESTATE (the lock is not held by the calling thread), MPROC_ETIMEDOUT (not notified; the
  *         lock is held again), MPROC_EOWNERDEAD (notified or not, the lock
  *         is held again but its previous owner died holding it),
  *         MPROC_ESYS. */
@@ -465,7 +465,8 @@ mproc_status_t mproc_condition_wait_for(mproc_condition_t *cond,
                                         mproc_predicate_fn predicate,
                                         void *ctx, double timeout);
 /* Wakes at most n waiters / all waiters. The caller must hold the lock.
- * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (lock not held). */
+ * Errors: MPROC_EINVAL (NULL, the given lock was freed), MPROC_ESTATE (lock
+ *         not held). */
 mproc_status_t mproc_condition_notify(mproc_condition_t *cond, size_t n);
 mproc_status_t mproc_condition_notify_all(mproc_condition_t *cond);
 /* Closes the condition (and the RLock it made, not a given lock).
@@ -556,7 +557,7 @@ mproc_status_t mproc_raw_array_create(mproc_array_t **out, char typecode,
 
 /* Reads/writes the value (one element of its C type) under its lock when
  * it has one, as CPython's .value.
- * Errors: MPROC_EINVAL (NULL), MPROC_EOWNERDEAD (done, but the lock's
+ * Errors: MPROC_EINVAL (NULL; the given lock was freed), MPROC_EOWNERDEAD (done, but the lock's
  *         previous owner had died holding it). */
 mproc_status_t mproc_value_get(mproc_value_t *value, void *out);
 mproc_status_t mproc_value_set(mproc_value_t *value, const void *in);
@@ -598,7 +599,8 @@ mproc_status_t mproc_value_compare_exchange(mproc_value_t *value,
 
 /* Copies count elements starting at start out of / into the array, under
  * its lock when it has one (CPython's slicing: arr[start:start+count]).
- * Errors: MPROC_EINVAL (NULL, range outside the array), MPROC_EOWNERDEAD
+ * Errors: MPROC_EINVAL (NULL, range outside the array, the given lock
+ *         was freed), MPROC_EOWNERDEAD
  *         (done, but the lock's previous owner had died holding it). */
 mproc_status_t mproc_array_read(mproc_array_t *array, size_t start,
                                 size_t count, void *out);

@@ -163,3 +163,46 @@ TEST(Audit2SharedMemory, DotNamesAreInvalid) {
 }
 
 }  // namespace
+
+namespace {
+
+// A Condition or a Value borrows a given lock; freeing the lock first is
+// the caller's error, but the next call must say so (MPROC_EINVAL), not
+// dereference the dead lock (it used to crash: a released object's state
+// pointer is gone).
+TEST(Audit2Borrowed, CallsAfterTheGivenLockWasFreedAreRefused) {
+  for (int recursive : {0, 1}) {
+    SCOPED_TRACE(recursive);
+    mproc_lock_t *lock = nullptr;
+    ASSERT_EQ(recursive ? mproc_rlock_create(&lock) : mproc_lock_create(&lock),
+              MPROC_OK);
+    mproc_condition_t *cond = nullptr;
+    mproc_value_t *value = nullptr;
+    mproc_array_t *array = nullptr;
+    ASSERT_EQ(mproc_condition_create(&cond, lock), MPROC_OK);
+    ASSERT_EQ(mproc_value_create_with_lock(&value, 'i', nullptr, lock),
+              MPROC_OK);
+    ASSERT_EQ(mproc_array_create_with_lock(&array, 'd', 3, nullptr, lock),
+              MPROC_OK);
+    ASSERT_EQ(mproc_lock_free(lock), MPROC_OK);
+    int x = 7;
+    double d[3] = {1, 2, 3};
+    EXPECT_EQ(mproc_condition_wait(cond, 0), MPROC_EINVAL);
+    EXPECT_EQ(mproc_condition_wait_for(cond, [](void *) { return 1; },
+                                       nullptr, 0),
+              MPROC_EINVAL);
+    EXPECT_EQ(mproc_condition_notify(cond, 1), MPROC_EINVAL);
+    EXPECT_EQ(mproc_condition_notify_all(cond), MPROC_EINVAL);
+    EXPECT_EQ(mproc_condition_acquire(cond, 0), MPROC_EINVAL);
+    EXPECT_EQ(mproc_condition_release(cond), MPROC_EINVAL);
+    EXPECT_EQ(mproc_value_set(value, &x), MPROC_EINVAL);
+    EXPECT_EQ(mproc_value_get(value, &x), MPROC_EINVAL);
+    EXPECT_EQ(mproc_array_write(array, 0, 3, d), MPROC_EINVAL);
+    EXPECT_EQ(mproc_array_read(array, 0, 3, d), MPROC_EINVAL);
+    EXPECT_EQ(mproc_condition_free(cond), MPROC_OK);
+    EXPECT_EQ(mproc_value_free(value), MPROC_OK);
+    EXPECT_EQ(mproc_array_free(array), MPROC_OK);
+  }
+}
+
+}  // namespace
