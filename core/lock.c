@@ -255,6 +255,9 @@ static mproc_status_t lock_wrap(mproc_lock_t **out, const mp_block_t *block,
 
 mproc_status_t mp_lock_export(mproc_lock_t *lock, mp_buf_t *state,
                               mp_handles_t *handles) {
+  /* Also the borrowed lock of a Condition or Value: it may be freed. */
+  mproc_status_t st = mp_lock_check(lock, "export: the lock");
+  if (st != MPROC_OK) return st;
   mp_block_export(&lock->block, state, handles);
   mp_buf_put_u64(state, lock->offset);
   return MPROC_OK;

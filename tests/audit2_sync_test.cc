@@ -206,3 +206,55 @@ TEST(Audit2Borrowed, CallsAfterTheGivenLockWasFreedAreRefused) {
 }
 
 }  // namespace
+
+namespace {
+
+class Audit2BorrowedMethods : public MethodTest {};
+INSTANTIATE_METHODS(Audit2BorrowedMethods);
+
+MPROC_TASK(return_zero) {
+  (void)arg;
+  (void)arg_len;
+  return 0;
+}
+
+// Attaching a Condition or Value whose given lock was freed: a start
+// method that exports the object must refuse it (MPROC_EINVAL), not read
+// the dead lock's segment (it used to crash the parent under spawn).
+TEST_P(Audit2BorrowedMethods, AttachingAnObjectWhoseLockWasFreedIsRefused) {
+  for (int kind = 0; kind < 2; kind++) {
+    SCOPED_TRACE(kind);
+    mproc_lock_t *lock = nullptr;
+    ASSERT_EQ(mproc_lock_create(&lock), MPROC_OK);
+    mproc_condition_t *cond = nullptr;
+    mproc_value_t *value = nullptr;
+    void *object = nullptr;
+    if (kind == 0) {
+      ASSERT_EQ(mproc_condition_create(&cond, lock), MPROC_OK);
+      object = cond;
+    } else {
+      ASSERT_EQ(mproc_value_create_with_lock(&value, 'q', nullptr, lock),
+                MPROC_OK);
+      object = value;
+    }
+    ASSERT_EQ(mproc_lock_free(lock), MPROC_OK);
+    mproc_process_t *p = nullptr;
+    ASSERT_EQ(mproc_process_create(&p, Ctx(), return_zero, nullptr, 0),
+              MPROC_OK);
+    mproc_status_t st = mproc_process_attach(p, object);
+    if (st == MPROC_OK) st = mproc_process_start(p);
+    EXPECT_TRUE(st == MPROC_OK || st == MPROC_EINVAL) << mproc_last_error();
+    if (st == MPROC_OK) {
+      EXPECT_EQ(Finish(p), 0);
+    } else {
+      EXPECT_EQ(mproc_process_close(p), MPROC_OK);
+    }
+    if (cond) {
+      EXPECT_EQ(mproc_condition_free(cond), MPROC_OK);
+    } else {
+      EXPECT_EQ(mproc_value_free(value), MPROC_OK);
+    }
+  }
+}
+
+}  // namespace
