@@ -71,6 +71,7 @@ static mproc_status_t condition_import(const void *state, size_t len,
     mp_segobj_free(c);
     return st;
   }
+  mp_lock_adopt(c->lock);
   c->owns_lock = 1;
   *out = c;
   return MPROC_OK;
@@ -98,6 +99,7 @@ mproc_status_t mproc_condition_create(mproc_condition_t **out,
       mp_segobj_free(c);
       return st;
     }
+    mp_lock_adopt(c->lock);
     c->owns_lock = 1;
   }
   *out = c;
@@ -262,7 +264,7 @@ mproc_status_t mproc_condition_notify_all(mproc_condition_t *cond) {
 
 mproc_status_t mproc_condition_free(mproc_condition_t *cond) {
   MP_CHECK_KIND(cond, &condition_ops, "condition_free");
-  if (cond->owns_lock) mproc_lock_free(cond->lock);
+  if (cond->owns_lock) mp_lock_free_adopted(cond->lock);
   mp_segobj_free(cond);
   return MPROC_OK;
 }

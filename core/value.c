@@ -101,7 +101,7 @@ static mproc_status_t shared_export(void *obj, mp_buf_t *state,
 static void shared_free(shared_t *v) {
   int own_lock = v->lock_kind == LOCK_OWN;
   if (own_lock) mp_lock_free_view(v->lock);
-  if (v->owns_given_lock) mproc_lock_free(v->lock);
+  if (v->owns_given_lock) mp_lock_free_adopted(v->lock);
   /* The own lock's word may be on a thread's robust list (held while
    * freed): mp_lock_block_free lets go of it first. */
   if (own_lock)
@@ -145,8 +145,10 @@ static mproc_status_t shared_import(const void *state, size_t len,
   if (r.bad || kind > LOCK_GIVEN)
     st = mp_fail(MPROC_ESPAWN, "import: malformed %s state", ops->kind);
   if (st == MPROC_OK && v->lock_kind == LOCK_GIVEN &&
-      (st = mp_lock_import(&r, &v->lock)) == MPROC_OK)
+      (st = mp_lock_import(&r, &v->lock)) == MPROC_OK) {
+    mp_lock_adopt(v->lock);
     v->owns_given_lock = 1;
+  }
   if (st == MPROC_OK) st = bind_block(v);
   if (st != MPROC_OK) {
     if (v->lock_kind == LOCK_OWN) v->lock_kind = LOCK_NONE;

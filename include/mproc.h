@@ -387,8 +387,9 @@ mproc_status_t mproc_lock_is_recursive(const mproc_lock_t *lock, int *out);
  * (it acquired it and another thread released it), the memory stays
  * mapped (unmapping it would corrupt that list) until a later free finds
  * that thread let go.
- * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (the lock of a Value/Array:
- *         it goes with that object). */
+ * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (the lock of a Value/Array,
+ *         the RLock a Condition made, or a spawned child's copy of a
+ *         Condition's or Value's given lock: it goes with that object). */
 mproc_status_t mproc_lock_free(mproc_lock_t *lock);
 
 /* Semaphore and BoundedSemaphore (value <= MPROC_SEMAPHORE_MAX). A

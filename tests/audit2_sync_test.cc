@@ -258,3 +258,43 @@ TEST_P(Audit2BorrowedMethods, AttachingAnObjectWhoseLockWasFreedIsRefused) {
 }
 
 }  // namespace
+
+namespace {
+
+class Audit2OwnLock : public MethodTest {};
+INSTANTIATE_METHODS(Audit2OwnLock);
+
+// In a child: the condition's lock (attached 0) is the condition's to free.
+MPROC_TASK(free_condition_lock) {
+  (void)arg;
+  (void)arg_len;
+  auto *cond = Attached<mproc_condition_t>(0);
+  mproc_lock_t *lock = nullptr;
+  CHILD_EXPECT(mproc_condition_get_lock(cond, &lock) == MPROC_OK, 2);
+  CHILD_EXPECT(mproc_lock_free(lock) == MPROC_ESTATE, 3);
+  CHILD_EXPECT(mproc_condition_acquire(cond, 10) == MPROC_OK, 4);
+  CHILD_EXPECT(mproc_condition_notify_all(cond) == MPROC_OK, 5);
+  CHILD_EXPECT(mproc_condition_release(cond) == MPROC_OK, 6);
+  return 0;
+}
+
+// The RLock a Condition made (lock NULL) is the condition's, as a Value's
+// own lock is the value's: mproc_lock_free refuses it (MPROC_ESTATE). It
+// used to free it, and the condition's own free later freed whatever
+// object had reused that memory (here: another lock).
+TEST_P(Audit2OwnLock, TheLockAConditionMadeIsFreedOnlyWithIt) {
+  mproc_condition_t *cond = nullptr;
+  ASSERT_EQ(mproc_condition_create(&cond, nullptr), MPROC_OK);
+  mproc_lock_t *lock = nullptr;
+  ASSERT_EQ(mproc_condition_get_lock(cond, &lock), MPROC_OK);
+  EXPECT_EQ(mproc_lock_free(lock), MPROC_ESTATE);
+  mproc_lock_t *other = nullptr;
+  ASSERT_EQ(mproc_lock_create(&other), MPROC_OK);
+  EXPECT_EQ(Finish(Start(free_condition_lock, {cond})), 0);
+  EXPECT_EQ(mproc_condition_free(cond), MPROC_OK);
+  EXPECT_EQ(mproc_lock_acquire(other, 0), MPROC_OK);  // still alive
+  EXPECT_EQ(mproc_lock_release(other), MPROC_OK);
+  EXPECT_EQ(mproc_lock_free(other), MPROC_OK);
+}
+
+}  // namespace
