@@ -5,28 +5,41 @@
  * every notify changes.
  *
  *   total_seq   waits started
- *   wakeup_seq  wake-ups granted by notify (never more than total_seq)
- *   woken_seq   wake-ups taken by waiters
+ *   wakeup_seq  wake-ups granted by notify, and waits given up (never
+ *               more than total_seq); grant i is the i-th of them
+ *   pending     which of the last GRANT_WINDOW grants are still untaken
+ *   old_pending untaken grants older than that window
  *
- * A waiter records wakeup_seq and the futex word, releases the lock and
- * sleeps while the word is unchanged. Woken (or not), it re-takes the lock
- * and leaves if a wake-up was granted after it started and is still
- * untaken; else it sleeps again. A waiter that times out counts itself as
- * granted and taken, so notify never grants a wake-up to nobody. Hence
- * notify(n) wakes at most n waiters, and only ones that were waiting when
- * it ran, as CPython promises.
+ * A waiter records wakeup_seq (its start) and the futex word, releases the
+ * lock and sleeps while the word is unchanged. Woken (or not), it re-takes
+ * the lock and leaves if it can take an untaken grant made after it
+ * started (the oldest such); else it sleeps again. A waiter that times out
+ * appends a grant already taken, so notify never grants a wake-up to
+ * nobody. Hence notify(n) wakes at most n waiters, and only ones that were
+ * waiting when it ran, as CPython promises.
+ *
+ * Why grants are told apart (not one count of wake-ups taken): a waiter
+ * killed inside wait never takes its grant. Counted globally, that grant
+ * would let a later waiter through with nobody notifying it; here it stays
+ * with the waiters that started before it. Beyond the window (more than
+ * GRANT_WINDOW grants outstanding at once) grants are only counted, and a
+ * waiter that started before the window takes any of them.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/error.h"
 #include "core/sync.h"
 
+#define GRANT_WINDOW 512 /* bits: the state stays in a 128-byte slot */
+
 typedef struct {
   uint64_t total_seq;
   uint64_t wakeup_seq;
-  uint64_t woken_seq;
+  uint64_t old_pending;
   uint32_t futex;
   uint32_t reserved;
+  uint64_t pending[GRANT_WINDOW / 64]; /* bit i % GRANT_WINDOW: grant i */
 } condition_state_t;
 
 struct mproc_condition {
@@ -58,6 +71,7 @@ static mproc_status_t condition_import(const void *state, size_t len,
     mp_segobj_free(c);
     return st;
   }
+  mp_lock_adopt(c->lock);
   c->owns_lock = 1;
   *out = c;
   return MPROC_OK;
@@ -85,6 +99,7 @@ mproc_status_t mproc_condition_create(mproc_condition_t **out,
       mp_segobj_free(c);
       return st;
     }
+    mp_lock_adopt(c->lock);
     c->owns_lock = 1;
   }
   *out = c;
@@ -113,17 +128,58 @@ mproc_status_t mproc_condition_release(mproc_condition_t *cond) {
 static mproc_status_t require_owner(mproc_condition_t *cond,
                                     const char *what) {
   MP_CHECK_KIND(cond, &condition_ops, what);
+  /* A given lock is borrowed: it may have been freed first. */
+  mproc_status_t st = mp_lock_check(cond->lock, what);
+  if (st != MPROC_OK) return st;
   if (!mp_lock_state_is_mine(mp_lock_state_of(cond->lock)))
     return mp_fail(MPROC_ESTATE, "%s: the lock is not held by this thread",
                    what);
   return MPROC_OK;
 }
 
-/* With the lock held: was a wake-up granted since start, still untaken? */
+/* ---- grants (all under the condition's lock) ---------------------- */
+
+static int pending_bit(const condition_state_t *s, uint64_t i) {
+  return (int)((s->pending[(i % GRANT_WINDOW) / 64] >> (i % 64)) & 1);
+}
+
+static void set_pending_bit(condition_state_t *s, uint64_t i, int on) {
+  uint64_t bit = (uint64_t)1 << (i % 64);
+  uint64_t *word = &s->pending[(i % GRANT_WINDOW) / 64];
+  *word = on ? *word | bit : *word & ~bit;
+}
+
+/* Appends k grants, untaken (notify) or taken (a wait given up). The bit
+ * of grant i is that of grant i - GRANT_WINDOW, which leaves the window. */
+static void append_grants(condition_state_t *s, uint64_t k, int untaken) {
+  if (k > GRANT_WINDOW) {
+    for (uint64_t i = s->wakeup_seq; i < s->wakeup_seq + GRANT_WINDOW; i++)
+      s->old_pending += (uint64_t)pending_bit(s, i);
+    memset(s->pending, 0, sizeof s->pending);
+    if (untaken) s->old_pending += k - GRANT_WINDOW;
+    s->wakeup_seq += k - GRANT_WINDOW;
+    k = GRANT_WINDOW;
+  }
+  for (uint64_t j = 0; j < k; j++, s->wakeup_seq++) {
+    s->old_pending += (uint64_t)pending_bit(s, s->wakeup_seq);
+    set_pending_bit(s, s->wakeup_seq, untaken);
+  }
+}
+
+/* Takes the oldest untaken grant made since start, if any. */
 static int take_wakeup(condition_state_t *s, uint64_t start) {
-  if (s->wakeup_seq == start || s->woken_seq == s->wakeup_seq) return 0;
-  s->woken_seq++;
-  return 1;
+  uint64_t window =
+      s->wakeup_seq > GRANT_WINDOW ? s->wakeup_seq - GRANT_WINDOW : 0;
+  if (start < window && s->old_pending > 0) {
+    s->old_pending--;
+    return 1;
+  }
+  for (uint64_t i = start > window ? start : window; i < s->wakeup_seq; i++)
+    if (pending_bit(s, i)) {
+      set_pending_bit(s, i, 0);
+      return 1;
+    }
+  return 0;
 }
 
 mproc_status_t mproc_condition_wait(mproc_condition_t *cond, double timeout) {
@@ -147,9 +203,8 @@ mproc_status_t mproc_condition_wait(mproc_condition_t *cond, double timeout) {
     else if (relock != MPROC_OK) return relock; /* the lock is lost */
     if (take_wakeup(s, start)) break;
     if (st != MPROC_OK || mp_time_left(deadline) == 0) {
-      /* Give up our place: count it as granted and taken. */
-      s->wakeup_seq++;
-      s->woken_seq++;
+      /* Give up our place: a grant, taken. */
+      append_grants(s, 1, 0);
       if (result == MPROC_OK) {
         result = st == MPROC_ESYS ? st : MPROC_ETIMEDOUT;
         mp_fail(result, "condition_wait: not notified within %gs", timeout);
@@ -188,7 +243,7 @@ static void grant(condition_state_t *s, uint64_t n) {
   uint64_t waiting = s->total_seq - s->wakeup_seq;
   if (n > waiting) n = waiting;
   if (n == 0) return;
-  s->wakeup_seq += n;
+  append_grants(s, n, 1);
   __atomic_fetch_add(&s->futex, 1, __ATOMIC_RELEASE);
   mp_futex_wake(&s->futex, n > INT32_MAX ? INT32_MAX : (int)n);
 }
@@ -209,7 +264,7 @@ mproc_status_t mproc_condition_notify_all(mproc_condition_t *cond) {
 
 mproc_status_t mproc_condition_free(mproc_condition_t *cond) {
   MP_CHECK_KIND(cond, &condition_ops, "condition_free");
-  if (cond->owns_lock) mproc_lock_free(cond->lock);
+  if (cond->owns_lock) mp_lock_free_adopted(cond->lock);
   mp_segobj_free(cond);
   return MPROC_OK;
 }

@@ -225,6 +225,7 @@ struct mproc_lock {
   mp_block_t block; /* where state lives: its own, or (a view) a Value's */
   size_t offset;    /* of state in block */
   int is_view;      /* block belongs to another object */
+  int adopted;      /* the lock belongs to another object (mp_lock_adopt) */
 };
 
 static mproc_status_t lock_export(void *obj, mp_buf_t *state,
@@ -255,6 +256,9 @@ static mproc_status_t lock_wrap(mproc_lock_t **out, const mp_block_t *block,
 
 mproc_status_t mp_lock_export(mproc_lock_t *lock, mp_buf_t *state,
                               mp_handles_t *handles) {
+  /* Also the borrowed lock of a Condition or Value: it may be freed. */
+  mproc_status_t st = mp_lock_check(lock, "export: the lock");
+  if (st != MPROC_OK) return st;
   mp_block_export(&lock->block, state, handles);
   mp_buf_put_u64(state, lock->offset);
   return MPROC_OK;
@@ -329,15 +333,25 @@ mproc_status_t mproc_lock_is_recursive(const mproc_lock_t *lock, int *out) {
   return MPROC_OK;
 }
 
-mproc_status_t mproc_lock_free(mproc_lock_t *lock) {
-  MP_CHECK_KIND(lock, &lock_ops, "lock_free");
-  if (lock->is_view)
-    return mp_fail(MPROC_ESTATE,
-                   "lock_free: this is the lock of a Value or Array; it is "
-                   "closed with that object");
+static void lock_free(mproc_lock_t *lock) {
   mp_lock_block_free(&lock->block, lock->offset);
   mp_object_release(lock);
+}
+
+mproc_status_t mproc_lock_free(mproc_lock_t *lock) {
+  MP_CHECK_KIND(lock, &lock_ops, "lock_free");
+  if (lock->is_view || lock->adopted)
+    return mp_fail(MPROC_ESTATE,
+                   "lock_free: this lock belongs to a Value, Array or "
+                   "Condition; it is closed with that object");
+  lock_free(lock);
   return MPROC_OK;
+}
+
+void mp_lock_adopt(mproc_lock_t *lock) { lock->adopted = 1; }
+
+void mp_lock_free_adopted(mproc_lock_t *lock) {
+  if (mp_lock_check(lock, "lock_free") == MPROC_OK) lock_free(lock);
 }
 
 mproc_status_t mproc_attached_lock(size_t index, mproc_lock_t **out) {

@@ -85,6 +85,13 @@ mp_lock_state_t *mp_lock_state_of(mproc_lock_t *lock);
  * calls of other kinds that take a lock (Condition, Value). */
 mproc_status_t mp_lock_check(const mproc_lock_t *lock, const char *call);
 
+/* The lock becomes another object's (the RLock a Condition made, the
+ * imported copy of a given lock): mproc_lock_free refuses it (a user who
+ * freed it would make the owner's free hit whatever reused the memory);
+ * the owner frees it with mp_lock_free_adopted. */
+void mp_lock_adopt(mproc_lock_t *lock);
+void mp_lock_free_adopted(mproc_lock_t *lock);
+
 /* A lock object that views the lock state at offset in block, which
  * belongs to another object (a Value's own RLock): it is freed with
  * mp_lock_free_view, and mproc_lock_free refuses it. */

@@ -7,7 +7,7 @@
  * Block layout (offsets in bytes):
  *   0    value_header_t: typecode, element size, length
  *   16   mp_lock_state_t of the own RLock (lock=True), else unused
- *   64   the elements, length * element size: a cache line apart from
+ *   80   the elements, length * element size: a cache line apart from
  *        the lock word, which contenders write while the owner updates
  *        the elements (as before the arena, W7 measures it)
  * The own lock lives in the same block, so one export carries both to a
@@ -101,7 +101,7 @@ static mproc_status_t shared_export(void *obj, mp_buf_t *state,
 static void shared_free(shared_t *v) {
   int own_lock = v->lock_kind == LOCK_OWN;
   if (own_lock) mp_lock_free_view(v->lock);
-  if (v->owns_given_lock) mproc_lock_free(v->lock);
+  if (v->owns_given_lock) mp_lock_free_adopted(v->lock);
   /* The own lock's word may be on a thread's robust list (held while
    * freed): mp_lock_block_free lets go of it first. */
   if (own_lock)
@@ -145,8 +145,10 @@ static mproc_status_t shared_import(const void *state, size_t len,
   if (r.bad || kind > LOCK_GIVEN)
     st = mp_fail(MPROC_ESPAWN, "import: malformed %s state", ops->kind);
   if (st == MPROC_OK && v->lock_kind == LOCK_GIVEN &&
-      (st = mp_lock_import(&r, &v->lock)) == MPROC_OK)
+      (st = mp_lock_import(&r, &v->lock)) == MPROC_OK) {
+    mp_lock_adopt(v->lock);
     v->owns_given_lock = 1;
+  }
   if (st == MPROC_OK) st = bind_block(v);
   if (st != MPROC_OK) {
     if (v->lock_kind == LOCK_OWN) v->lock_kind = LOCK_NONE;
@@ -270,6 +272,9 @@ mproc_status_t mproc_raw_array_create(mproc_array_t **out, char typecode,
 static mproc_status_t locked_copy(shared_t *v, void *dst, const void *src,
                                   size_t n) {
   mproc_status_t st = MPROC_OK;
+  /* A given lock is borrowed: it may have been freed first. */
+  if (v->lock && (st = mp_lock_check(v->lock, v->obj.ops->kind)) != MPROC_OK)
+    return st;
   mp_lock_state_t *lock = v->lock ? mp_lock_state_of(v->lock) : NULL;
   if (lock) {
     st = mp_lock_state_acquire(lock, MPROC_FOREVER);

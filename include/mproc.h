@@ -397,8 +397,9 @@ mproc_status_t mproc_lock_is_recursive(const mproc_lock_t *lock, int *out);
  * (it acquired it and another thread released it), the memory stays
  * mapped (unmapping it would corrupt that list) until a later free finds
  * that thread let go.
- * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (the lock of a Value/Array:
- *         it goes with that object). */
+ * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (the lock of a Value/Array,
+ *         the RLock a Condition made, or a spawned child's copy of a
+ *         Condition's or Value's given lock: it goes with that object). */
 mproc_status_t mproc_lock_free(mproc_lock_t *lock);
 
 /** @{ */
@@ -470,9 +471,10 @@ mproc_status_t mproc_condition_release(mproc_condition_t *cond);
 /** Releases the lock (all recursion levels), waits for a notify or the
  * timeout, re-acquires the lock (without limit) and returns. The caller
  * must hold the lock.
- * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ESTATE (the lock is not
- *         held by the calling thread), MPROC_ETIMEDOUT (not notified; the
- *         lock is held again), MPROC_EOWNERDEAD (notified or not, the lock
+ * Errors: MPROC_EINVAL (NULL, NaN timeout, the given lock was freed),
+ *         MPROC_ESTATE (the lock is not held by the calling thread),
+ *         MPROC_ETIMEDOUT (not notified; the lock is held again),
+ *         MPROC_EOWNERDEAD (notified or not, the lock
  *         is held again but its previous owner died holding it),
  *         MPROC_ESYS. */
 mproc_status_t mproc_condition_wait(mproc_condition_t *cond, double timeout);
@@ -488,7 +490,8 @@ mproc_status_t mproc_condition_wait_for(mproc_condition_t *cond,
 /** @} */
 /** @{ */
 /** Wakes at most n waiters / all waiters. The caller must hold the lock.
- * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (lock not held). */
+ * Errors: MPROC_EINVAL (NULL, the given lock was freed), MPROC_ESTATE (lock
+ *         not held). */
 mproc_status_t mproc_condition_notify(mproc_condition_t *cond, size_t n);
 mproc_status_t mproc_condition_notify_all(mproc_condition_t *cond);
 /** @} */
@@ -593,7 +596,7 @@ mproc_status_t mproc_raw_array_create(mproc_array_t **out, char typecode,
 /** @{ */
 /** Reads/writes the value (one element of its C type) under its lock when
  * it has one, as CPython's .value.
- * Errors: MPROC_EINVAL (NULL), MPROC_EOWNERDEAD (done, but the lock's
+ * Errors: MPROC_EINVAL (NULL; the given lock was freed), MPROC_EOWNERDEAD (done, but the lock's
  *         previous owner had died holding it). */
 mproc_status_t mproc_value_get(mproc_value_t *value, void *out);
 mproc_status_t mproc_value_set(mproc_value_t *value, const void *in);
@@ -645,7 +648,8 @@ mproc_status_t mproc_value_compare_exchange(mproc_value_t *value,
 /** @{ */
 /** Copies count elements starting at start out of / into the array, under
  * its lock when it has one (CPython's slicing: arr[start:start+count]).
- * Errors: MPROC_EINVAL (NULL, range outside the array), MPROC_EOWNERDEAD
+ * Errors: MPROC_EINVAL (NULL, range outside the array, the given lock
+ *         was freed), MPROC_EOWNERDEAD
  *         (done, but the lock's previous owner had died holding it). */
 mproc_status_t mproc_array_read(mproc_array_t *array, size_t start,
                                 size_t count, void *out);
@@ -675,7 +679,7 @@ typedef struct mproc_shared_memory mproc_shared_memory_t;
 
 /** Creates a zero-filled segment of size bytes named name (NULL: a fresh
  * random name, see mproc_shared_memory_name). A name is 1..200 characters
- * without '/' (a leading '/' is ignored, as CPython).
+ * without '/', and not '.' or '..' (a leading '/' is ignored, as CPython).
  * Errors: MPROC_EINVAL (NULL out, size 0, invalid name, unknown flags),
  *         MPROC_EEXIST (the name is taken), MPROC_ENOMEM (out of memory, or
  *         a size the OS refuses or no file can hold: the reason in the

@@ -69,12 +69,18 @@ struct mp_named_shm {
   char name[MP_SHM_NAME_MAX + 1];
 };
 
+/* "." and ".." name directories (/dev/shm/..), never a segment: glibc's
+ * shm_open refuses them, and the existence check would call them taken. */
+static int is_dot_name(const char *name) {
+  return strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
+}
+
 static mproc_status_t check_name(const char *name) {
   size_t n = strlen(name);
-  if (n == 0 || n > MP_SHM_NAME_MAX || strchr(name, '/'))
+  if (n == 0 || n > MP_SHM_NAME_MAX || strchr(name, '/') || is_dot_name(name))
     return mp_fail(MPROC_EINVAL,
                    "shared_memory: name '%s' must be 1..%d characters "
-                   "without '/'",
+                   "without '/', and not '.' or '..'",
                    name, MP_SHM_NAME_MAX);
   return MPROC_OK;
 }
