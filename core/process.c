@@ -76,6 +76,14 @@ static void registry_add(mproc_process_t *p) {
   mp_registry_unlock();
 }
 
+/* Whether this process started p. A process the program fork()ed itself
+ * (not through mproc) inherits the registry, but its entries are its
+ * parent's children: it can neither wait for them nor end them, and its
+ * exit must not terminate its parent's daemons. */
+static int is_own_child(const mproc_process_t *p) {
+  return p->creator_pid == mp_getpid();
+}
+
 /* Set (under the registry lock) while the exit function walks its
  * snapshot of the registry: those entries must not be freed under it. */
 static int exiting;
@@ -614,6 +622,7 @@ mproc_status_t mproc_active_children(mproc_process_t **out, size_t cap,
   size_t n = 0;
   mp_registry_lock();
   for (mproc_process_t *p = registry; p && st == MPROC_OK; p = p->next) {
+    if (!is_own_child(p)) continue;
     st = child_wait(p, 0);
     if (st == MPROC_OK) continue; /* ended: reaped now */
     if (st != MPROC_ETIMEDOUT) break; /* not knowable: say so, drop nothing */
@@ -668,10 +677,11 @@ void mp_process_exit_cleanup(void) {
   /* Snapshot under the lock, then wait without it. */
   mp_registry_lock();
   size_t n = 0;
-  for (mproc_process_t *p = registry; p; p = p->next) n++;
+  for (mproc_process_t *p = registry; p; p = p->next) n += is_own_child(p);
   mproc_process_t **all = n ? malloc(n * sizeof *all) : NULL;
   size_t k = 0;
-  for (mproc_process_t *p = registry; p && all; p = p->next) all[k++] = p;
+  for (mproc_process_t *p = registry; p && all; p = p->next)
+    if (is_own_child(p)) all[k++] = p;
   if (all) exiting = 1;
   mp_registry_unlock();
   if (all == NULL) return;

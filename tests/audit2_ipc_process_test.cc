@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: Apache-2.0
+// Second audit of processes, spawn, connections, listeners and queues:
+// cases the first audit did not try. Crossed tests run under every start
+// method (StartMethodTest).
+//
+// POSIX: plain fork(), signals.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "mproc.h"
+#include "tests/test_util.h"
+
+using namespace mproc_test;  // NOLINT: the suite's own helpers
+
+namespace {
+
+// Waits up to timeout seconds for our child pid; its wait status, or -1.
+int ReapWithin(pid_t pid, double timeout) {
+  double deadline = Now() + timeout;
+  for (;;) {
+    int status = 0;
+    pid_t got = waitpid(pid, &status, WNOHANG);
+    if (got == pid) return status;
+    if (got < 0 || Now() > deadline) return -1;
+    mproc_sleep(0.01);
+  }
+}
+
+MPROC_TASK(audit2_sleeper) {
+  (void)arg;
+  (void)arg_len;
+  mproc_sleep(60);
+  return 0;
+}
+
+class Audit2Process : public StartMethodTest {};
+
+// ---- the exit function in a process the program fork()ed itself ---------
+
+// A process made by plain fork() (not mproc) inherits the table of its
+// parent's children, but they are not its own: when it exits, the exit
+// function used to terminate the parent's daemons (SIGTERM, then SIGKILL)
+// and to ask for children it cannot wait for. Nothing may happen to them.
+TEST_P(Audit2Process, PlainForkedProcessLeavesItsParentsChildrenAlone) {
+  Child daemon(ctx(), audit2_sleeper);
+  ASSERT_EQ(mproc_process_set_daemon(daemon.get(), 1), MPROC_OK);
+  ASSERT_EQ(mproc_process_start(daemon.get()), MPROC_OK);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // active_children: the parent's children are not this process's.
+    size_t n = 99;
+    int code = mproc_active_children(nullptr, 0, &n) == MPROC_OK && n == 0
+                   ? 0
+                   : 3;
+    exit(code);  // runs the exit function (atexit)
+  }
+  int status = ReapWithin(pid, 30);
+  ASSERT_TRUE(WIFEXITED(status)) << "the forked process did not exit";
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "active_children in the forked process failed or listed the "
+         "parent's children";
+  mproc_sleep(0.2);  // a SIGTERM, if one was sent, has been acted on
+  EXPECT_TRUE(daemon.IsAlive())
+      << "the forked process's exit ended its parent's daemon";
+  ASSERT_EQ(mproc_process_kill(daemon.get()), MPROC_OK);
+}
+
+}  // namespace
+
+MPROC_INSTANTIATE_FOR_START_METHODS(Audit2Process);
