@@ -372,6 +372,7 @@ static mproc_status_t start_spawn(mproc_process_t *p) {
       .name = p->name,
       .identity = p->identity,
       .parent_name = current.name,
+      .start_method = mp_default_context()->method,
       .parent_pid = current.pid,
       .daemon = p->daemon,
       .arg = p->arg,
@@ -461,8 +462,15 @@ int mp_process_run_spawned(const void *blob, size_t len) {
             what);
     return 255;
   }
+  /* The parent's choice, as CPython's spawn.prepare: not the environment,
+   * which the parent may have changed after its own mproc_init. */
+  mproc_status_t st = mproc_set_start_method(boot.start_method);
+  if (st != MPROC_OK) {
+    fprintf(stderr, "mproc: spawned child: %s\n", mproc_last_error());
+    return 255;
+  }
   static mproc_process_t self;
-  mproc_status_t st = import_objects(&boot, &self);
+  st = import_objects(&boot, &self);
   mp_object_close_inherited(); /* each import took its own duplicate */
   if (st != MPROC_OK) {
     fprintf(stderr, "mproc: spawned child: %s\n", mproc_last_error());

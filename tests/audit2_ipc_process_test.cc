@@ -12,6 +12,8 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <string>
 
 #include "mproc.h"
 #include "tests/test_util.h"
@@ -70,6 +72,54 @@ TEST_P(Audit2Process, PlainForkedProcessLeavesItsParentsChildrenAlone) {
   EXPECT_TRUE(daemon.IsAlive())
       << "the forked process's exit ended its parent's daemon";
   ASSERT_EQ(mproc_process_kill(daemon.get()), MPROC_OK);
+}
+
+// ---- a spawned child's default start method ------------------------------
+
+// Child: 0 if its default start method is the one named by arg.
+MPROC_TASK(audit2_report_default_method) {
+  const char *method = nullptr;
+  if (mproc_context_method(nullptr, &method) != MPROC_OK) return 2;
+  return strlen(method) == arg_len && memcmp(method, arg, arg_len) == 0 ? 0
+                                                                        : 3;
+}
+
+// Restores the default start method and MPROC_START_METHOD on leaving.
+class DefaultMethodRestorer {
+ public:
+  DefaultMethodRestorer() {
+    mproc_context_method(nullptr, &method_);
+    const char *env = getenv("MPROC_START_METHOD");
+    had_env_ = env != nullptr;
+    if (env) env_ = env;
+  }
+  ~DefaultMethodRestorer() {
+    mproc_set_start_method(method_);
+    if (had_env_)
+      setenv("MPROC_START_METHOD", env_.c_str(), 1);
+    else
+      unsetenv("MPROC_START_METHOD");
+  }
+
+ private:
+  const char *method_ = "fork";
+  bool had_env_ = false;
+  std::string env_;
+};
+
+// CPython hands a spawned child its parent's start method (spawn.prepare).
+// A spawned child used to read MPROC_START_METHOD again instead: the
+// parent's mproc_set_start_method was lost in it, and a value the program
+// put in the environment after mproc_init (here an unknown one) made the
+// child's mproc_init fail, so it ran main instead of its task.
+TEST_P(Audit2Process, ChildrenKeepTheParentsDefaultStartMethod) {
+  DefaultMethodRestorer restore;
+  ASSERT_EQ(mproc_set_start_method(method()), MPROC_OK);
+  setenv("MPROC_START_METHOD", "no-such-method", 1);
+  Child child(nullptr, audit2_report_default_method, method(),
+              strlen(method()));
+  EXPECT_EQ(child.RunToEnd(), 0)
+      << "the child's default start method is not the parent's";
 }
 
 }  // namespace
