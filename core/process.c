@@ -88,10 +88,12 @@ static int is_own_child(const mproc_process_t *p) {
  * snapshot of the registry: those entries must not be freed under it. */
 static int exiting;
 
-/* Removes p unless the exit function is using the registry: 0 then. */
+/* Removes p unless the exit function is using the registry: 0 then. Its
+ * snapshot holds only this process's own children, so one inherited
+ * through a plain fork() is removed even then. */
 static int registry_remove(mproc_process_t *p) {
   mp_registry_lock();
-  int removed = !exiting;
+  int removed = !exiting || !is_own_child(p);
   if (removed) {
     if (p->prev) p->prev->next = p->next;
     if (p->next) p->next->prev = p->prev;
@@ -308,7 +310,13 @@ static void become_child(mproc_process_t *p, const char *parent_name,
   current.daemon = p->daemon;
   current.pid = mp_getpid();
   current.creator_pid = current.pid;
-  registry = NULL; /* the parent's children are not ours */
+  /* The parent's children are not ours: unlinked, so that closing our
+   * copy of one touches no other. */
+  for (mproc_process_t *q = registry, *next; q; q = next) {
+    next = q->next;
+    q->prev = q->next = NULL;
+  }
+  registry = NULL;
   exiting = 0;
   children_counter = 0;
   attached = (void **)p->objects;
@@ -591,11 +599,13 @@ mproc_status_t mproc_process_close(mproc_process_t *p) {
                        "close: '%s' still runs; join or kill it first",
                        p->name);
       if (st != MPROC_OK) return st;
-      if (!registry_remove(p))
-        return mp_fail(MPROC_ESTATE,
-                       "close: the program is exiting and mproc is joining "
-                       "'%s'", p->name);
     }
+    /* Even when not ours (inherited through a plain fork): the registry
+     * must not keep memory that is freed here. */
+    if (!registry_remove(p))
+      return mp_fail(MPROC_ESTATE,
+                     "close: the program is exiting and mproc is joining "
+                     "'%s'", p->name);
     mp_child_free(p->child);
   }
   process_free(p);

@@ -74,6 +74,33 @@ TEST_P(Audit2Process, PlainForkedProcessLeavesItsParentsChildrenAlone) {
   ASSERT_EQ(mproc_process_kill(daemon.get()), MPROC_OK);
 }
 
+// A process made by plain fork() may close its copy of a parent's process
+// object (it cannot join it, but may release it). That copy used to stay
+// in the table of children: the next object allocated took its memory,
+// and active_children or the exit function walked into it.
+TEST_P(Audit2Process, PlainForkedProcessMayCloseItsParentsChildren) {
+  Child child(ctx(), audit2_sleeper);
+  ASSERT_EQ(mproc_process_start(child.get()), MPROC_OK);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (mproc_process_close(child.get()) != MPROC_OK) _exit(2);
+    mproc_process_t *fresh = nullptr;  // may reuse the closed one's memory
+    if (mproc_process_create(&fresh, ctx(), audit2_sleeper, nullptr, 0) !=
+        MPROC_OK)
+      _exit(3);
+    size_t n = 99;
+    if (mproc_active_children(nullptr, 0, &n) != MPROC_OK || n != 0) _exit(4);
+    mproc_process_close(fresh);
+    exit(0);  // and the exit function
+  }
+  int status = ReapWithin(pid, 30);
+  ASSERT_TRUE(WIFEXITED(status)) << "the forked process crashed (status "
+                                 << status << ")";
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  ASSERT_EQ(mproc_process_kill(child.get()), MPROC_OK);
+}
+
 // ---- a spawned child's default start method ------------------------------
 
 // Child: 0 if its default start method is the one named by arg.
