@@ -84,6 +84,11 @@ static int is_own_child(const mproc_process_t *p) {
   return p->creator_pid == mp_getpid();
 }
 
+/* The pid a child of p sees as its parent's: p's creator, which is the
+ * caller of start (checked), not current.pid, set when mproc_init or the
+ * bootstrap ran: a process the program fork()ed itself has another. */
+static long creator_pid_of(const mproc_process_t *p) { return p->creator_pid; }
+
 /* Set (under the registry lock) while the exit function walks its
  * snapshot of the registry: those entries must not be freed under it. */
 static int exiting;
@@ -240,7 +245,9 @@ mproc_status_t mproc_process_pid(const mproc_process_t *p, long *out) {
   MP_REQUIRE(out, "pid: out");
   if (p->state != STATE_STARTED)
     return mp_fail(MPROC_ESTATE, "pid: the process was not started");
-  *out = p->pid;
+  /* Ours asked now: this process may be a plain fork() of the one that
+   * set current.pid. */
+  *out = p->kind == KIND_CURRENT ? mp_getpid() : p->pid;
   return MPROC_OK;
 }
 
@@ -338,7 +345,7 @@ static int fork_child_main(void *ctx) {
   mproc_process_t *p = ctx;
   char *parent_name = current.name;
   mp_object_after_fork();
-  become_child(p, parent_name, current.pid);
+  become_child(p, parent_name, creator_pid_of(p));
   return run_task(p->target, p->arg, p->arg_len);
 }
 
@@ -381,7 +388,7 @@ static mproc_status_t start_spawn(mproc_process_t *p) {
       .identity = p->identity,
       .parent_name = current.name,
       .start_method = mp_default_context()->method,
-      .parent_pid = current.pid,
+      .parent_pid = creator_pid_of(p),
       .daemon = p->daemon,
       .arg = p->arg,
       .arg_len = p->arg_len,

@@ -101,6 +101,55 @@ TEST_P(Audit2Process, PlainForkedProcessMayCloseItsParentsChildren) {
   ASSERT_EQ(mproc_process_kill(child.get()), MPROC_OK);
 }
 
+// Child: 0 if its parent process object names a live parent with the pid
+// given in arg; it then lives a little, as a daemon watching that parent.
+MPROC_TASK(audit2_check_parent) {
+  if (arg_len != sizeof(long)) return 2;
+  mproc_process_t *parent = nullptr;
+  long pid = -1;
+  int alive = 0;
+  if (mproc_parent_process(&parent) != MPROC_OK || parent == nullptr ||
+      mproc_process_pid(parent, &pid) != MPROC_OK ||
+      mproc_process_is_alive(parent, &alive) != MPROC_OK)
+    return 3;
+  if (pid != *static_cast<const long *>(arg)) return 4;
+  if (!alive) return 5;
+  mproc_sleep(0.5);  // a daemon told its parent is gone would end here
+  return 0;
+}
+
+// A process made by plain fork() is not its parent: its process object
+// and the children it starts used to carry its parent's pid, so its
+// children saw their parent as gone (is_alive 0, join at once), and a
+// daemon among them ended (SIGTERM) as soon as it started.
+TEST_P(Audit2Process, PlainForkedProcessStartsChildrenOfItsOwn) {
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    mproc_process_t *me = nullptr;
+    long my_pid = 0;
+    if (mproc_current_process(&me) != MPROC_OK ||
+        mproc_process_pid(me, &my_pid) != MPROC_OK || my_pid != getpid())
+      _exit(10);
+    mproc_process_t *p = nullptr;
+    if (mproc_process_create(&p, ctx(), audit2_check_parent, &my_pid,
+                             sizeof my_pid) != MPROC_OK ||
+        mproc_process_set_daemon(p, 1) != MPROC_OK ||
+        mproc_process_start(p) != MPROC_OK ||
+        mproc_process_join(p, 30) != MPROC_OK)
+      _exit(11);
+    int code = -1;
+    mproc_process_exitcode(p, &code);
+    mproc_process_close(p);
+    _exit(code < 0 ? 20 - code : code);
+  }
+  int status = ReapWithin(pid, 60);
+  ASSERT_TRUE(WIFEXITED(status)) << "the forked process did not exit";
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "10: wrong pid of the current process; 3-5: the child's parent "
+         "object is wrong or dead; 20+n: the child died of signal n";
+}
+
 // ---- a spawned child's default start method ------------------------------
 
 // Child: 0 if its default start method is the one named by arg.
