@@ -150,6 +150,41 @@ TEST_P(Audit2Process, PlainForkedProcessStartsChildrenOfItsOwn) {
          "object is wrong or dead; 20+n: the child died of signal n";
 }
 
+// ---- a child that exec'd -------------------------------------------------
+
+MPROC_TASK(audit2_exec_sleep) {
+  (void)arg;
+  (void)arg_len;
+  execl("/bin/sleep", "sleep", "30", static_cast<char *>(nullptr));
+  return 9;
+}
+
+// A child that exec'd closed its sentinel but runs on. Each is_alive of it
+// used to wait out the 50 ms grace given to a child that is just exiting
+// (and active_children that long per such child, holding the registry
+// lock): 40 calls took 2 s. The grace is taken once.
+TEST_P(Audit2Process, IsAliveOfAChildThatExecdDoesNotWaitEachTime) {
+  Child child(ctx(), audit2_exec_sleep);
+  ASSERT_EQ(mproc_process_start(child.get()), MPROC_OK);
+  mproc_sentinel_t s;
+  ASSERT_EQ(mproc_process_sentinel(child.get(), &s), MPROC_OK);
+  ASSERT_EQ(mproc_wait(&s, 1, 30, nullptr, nullptr), MPROC_OK);  // exec'd
+  int alive = 0;
+  ASSERT_EQ(mproc_process_is_alive(child.get(), &alive), MPROC_OK);
+  ASSERT_EQ(alive, 1);
+  double start = Now();
+  for (int i = 0; i < 40; i++) {
+    ASSERT_EQ(mproc_process_is_alive(child.get(), &alive), MPROC_OK);
+    ASSERT_EQ(alive, 1);
+    size_t n = 0;
+    ASSERT_EQ(mproc_active_children(nullptr, 0, &n), MPROC_OK);
+    ASSERT_EQ(n, 1u);
+  }
+  EXPECT_LT(Now() - start, 1.0) << "80 queries of a running child";
+  ASSERT_EQ(mproc_process_kill(child.get()), MPROC_OK);
+  EXPECT_EQ(child.JoinCode(), -SIGKILL);
+}
+
 // ---- a spawned child's default start method ------------------------------
 
 // Child: 0 if its default start method is the one named by arg.
