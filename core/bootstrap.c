@@ -12,8 +12,9 @@
 #include "core/error.h"
 #include "core/object.h"
 
-/* Version 3: the task is a key (mp_task_key), no longer a bare name. */
-static const char magic[8] = "MPROC\0\0\3";
+/* Version 4: the parent's default start method follows the parent name
+ * (version 3: the task is a key, mp_task_key, no longer a bare name). */
+static const char magic[8] = "MPROC\0\0\4";
 
 static void put_bytes(mp_buf_t *b, const void *p, size_t n) {
   mp_buf_put_u64(b, n);
@@ -32,6 +33,7 @@ mproc_status_t mp_bootstrap_encode(const mp_bootstrap_t *b, void **out,
   put_string(&buf, b->name);
   put_string(&buf, b->identity);
   put_string(&buf, b->parent_name);
+  put_string(&buf, b->start_method);
   mp_buf_put_u64(&buf, (uint64_t)(int64_t)b->parent_pid);
   mp_buf_put_u64(&buf, (uint64_t)b->daemon);
   put_bytes(&buf, b->arg, b->arg_len);
@@ -73,6 +75,7 @@ mproc_status_t mp_bootstrap_decode(const void *blob, size_t len,
   b->name = get_string(&r);
   b->identity = get_string(&r);
   b->parent_name = get_string(&r);
+  b->start_method = get_string(&r);
   b->parent_pid = (long)(int64_t)mp_read_u64(&r);
   b->daemon = mp_read_u64(&r) != 0;
   b->arg = get_bytes(&r, &b->arg_len);

@@ -12,6 +12,7 @@ typedef struct {
   const char *name;        /* the child's process name */
   const char *identity;    /* "1:2" */
   const char *parent_name;
+  const char *start_method; /* the parent's default (CPython's prepare) */
   long parent_pid;
   int daemon;
   const void *arg;

@@ -76,14 +76,29 @@ static void registry_add(mproc_process_t *p) {
   mp_registry_unlock();
 }
 
+/* Whether this process started p. A process the program fork()ed itself
+ * (not through mproc) inherits the registry, but its entries are its
+ * parent's children: it can neither wait for them nor end them, and its
+ * exit must not terminate its parent's daemons. */
+static int is_own_child(const mproc_process_t *p) {
+  return p->creator_pid == mp_getpid();
+}
+
+/* The pid a child of p sees as its parent's: p's creator, which is the
+ * caller of start (checked), not current.pid, set when mproc_init or the
+ * bootstrap ran: a process the program fork()ed itself has another. */
+static long creator_pid_of(const mproc_process_t *p) { return p->creator_pid; }
+
 /* Set (under the registry lock) while the exit function walks its
  * snapshot of the registry: those entries must not be freed under it. */
 static int exiting;
 
-/* Removes p unless the exit function is using the registry: 0 then. */
+/* Removes p unless the exit function is using the registry: 0 then. Its
+ * snapshot holds only this process's own children, so one inherited
+ * through a plain fork() is removed even then. */
 static int registry_remove(mproc_process_t *p) {
   mp_registry_lock();
-  int removed = !exiting;
+  int removed = !exiting || !is_own_child(p);
   if (removed) {
     if (p->prev) p->prev->next = p->next;
     if (p->next) p->next->prev = p->prev;
@@ -230,7 +245,9 @@ mproc_status_t mproc_process_pid(const mproc_process_t *p, long *out) {
   MP_REQUIRE(out, "pid: out");
   if (p->state != STATE_STARTED)
     return mp_fail(MPROC_ESTATE, "pid: the process was not started");
-  *out = p->pid;
+  /* Ours asked now: this process may be a plain fork() of the one that
+   * set current.pid. */
+  *out = p->kind == KIND_CURRENT ? mp_getpid() : p->pid;
   return MPROC_OK;
 }
 
@@ -300,7 +317,13 @@ static void become_child(mproc_process_t *p, const char *parent_name,
   current.daemon = p->daemon;
   current.pid = mp_getpid();
   current.creator_pid = current.pid;
-  registry = NULL; /* the parent's children are not ours */
+  /* The parent's children are not ours: unlinked, so that closing our
+   * copy of one touches no other. */
+  for (mproc_process_t *q = registry, *next; q; q = next) {
+    next = q->next;
+    q->prev = q->next = NULL;
+  }
+  registry = NULL;
   exiting = 0;
   children_counter = 0;
   attached = (void **)p->objects;
@@ -322,7 +345,7 @@ static int fork_child_main(void *ctx) {
   mproc_process_t *p = ctx;
   char *parent_name = current.name;
   mp_object_after_fork();
-  become_child(p, parent_name, current.pid);
+  become_child(p, parent_name, creator_pid_of(p));
   return run_task(p->target, p->arg, p->arg_len);
 }
 
@@ -364,7 +387,8 @@ static mproc_status_t start_spawn(mproc_process_t *p) {
       .name = p->name,
       .identity = p->identity,
       .parent_name = current.name,
-      .parent_pid = current.pid,
+      .start_method = mp_default_context()->method,
+      .parent_pid = creator_pid_of(p),
       .daemon = p->daemon,
       .arg = p->arg,
       .arg_len = p->arg_len,
@@ -453,8 +477,15 @@ int mp_process_run_spawned(const void *blob, size_t len) {
             what);
     return 255;
   }
+  /* The parent's choice, as CPython's spawn.prepare: not the environment,
+   * which the parent may have changed after its own mproc_init. */
+  mproc_status_t st = mproc_set_start_method(boot.start_method);
+  if (st != MPROC_OK) {
+    fprintf(stderr, "mproc: spawned child: %s\n", mproc_last_error());
+    return 255;
+  }
   static mproc_process_t self;
-  mproc_status_t st = import_objects(&boot, &self);
+  st = import_objects(&boot, &self);
   mp_object_close_inherited(); /* each import took its own duplicate */
   if (st != MPROC_OK) {
     fprintf(stderr, "mproc: spawned child: %s\n", mproc_last_error());
@@ -575,11 +606,13 @@ mproc_status_t mproc_process_close(mproc_process_t *p) {
                        "close: '%s' still runs; join or kill it first",
                        p->name);
       if (st != MPROC_OK) return st;
-      if (!registry_remove(p))
-        return mp_fail(MPROC_ESTATE,
-                       "close: the program is exiting and mproc is joining "
-                       "'%s'", p->name);
     }
+    /* Even when not ours (inherited through a plain fork): the registry
+     * must not keep memory that is freed here. */
+    if (!registry_remove(p))
+      return mp_fail(MPROC_ESTATE,
+                     "close: the program is exiting and mproc is joining "
+                     "'%s'", p->name);
     mp_child_free(p->child);
   }
   process_free(p);
@@ -614,6 +647,7 @@ mproc_status_t mproc_active_children(mproc_process_t **out, size_t cap,
   size_t n = 0;
   mp_registry_lock();
   for (mproc_process_t *p = registry; p && st == MPROC_OK; p = p->next) {
+    if (!is_own_child(p)) continue;
     st = child_wait(p, 0);
     if (st == MPROC_OK) continue; /* ended: reaped now */
     if (st != MPROC_ETIMEDOUT) break; /* not knowable: say so, drop nothing */
@@ -668,10 +702,11 @@ void mp_process_exit_cleanup(void) {
   /* Snapshot under the lock, then wait without it. */
   mp_registry_lock();
   size_t n = 0;
-  for (mproc_process_t *p = registry; p; p = p->next) n++;
+  for (mproc_process_t *p = registry; p; p = p->next) n += is_own_child(p);
   mproc_process_t **all = n ? malloc(n * sizeof *all) : NULL;
   size_t k = 0;
-  for (mproc_process_t *p = registry; p && all; p = p->next) all[k++] = p;
+  for (mproc_process_t *p = registry; p && all; p = p->next)
+    if (is_own_child(p)) all[k++] = p;
   if (all) exiting = 1;
   mp_registry_unlock();
   if (all == NULL) return;

@@ -231,8 +231,12 @@ mproc_status_t mproc_set_start_method(const char *method) {
 
 static void exit_function(void) { mp_process_exit_cleanup(); }
 
+static const mproc_context_t *platform_default(void) {
+  return mp_platform_can_fork() ? &fork_context : &spawn_context;
+}
+
 static mproc_status_t choose_default_method(void) {
-  default_context = mp_platform_can_fork() ? &fork_context : &spawn_context;
+  default_context = platform_default();
   const char *env = getenv("MPROC_START_METHOD");
   if (env == NULL || env[0] == '\0') return MPROC_OK;
   return lookup_method(env, &default_context);
@@ -244,12 +248,8 @@ mproc_status_t mproc_init(int argc, char **argv) {
   if (initialized) return MPROC_OK;
   mproc_status_t st = mp_platform_init(argc > 0 ? argv[0] : NULL);
   if (st != MPROC_OK) return st;
-  if ((st = choose_default_method()) != MPROC_OK) return st;
-  mp_process_module_init();
-  initialized = 1;
-  if (atexit(exit_function) != 0)
-    return mp_fail(MPROC_ESYS, "init: atexit");
-
+  /* The bootstrap first: a spawned child must run its task, whatever the
+   * environment says (its default start method is the parent's). */
   int is_child = 0;
   void *blob = NULL;
   size_t len = 0;
@@ -257,6 +257,17 @@ mproc_status_t mproc_init(int argc, char **argv) {
   if (st != MPROC_OK) {
     /* A broken bootstrap is only possible in a child: report and end it. */
     fprintf(stderr, "mproc: %s\n", mproc_last_error());
+    exit(255);
+  }
+  if (is_child)
+    default_context = platform_default(); /* until the bootstrap's */
+  else if ((st = choose_default_method()) != MPROC_OK)
+    return st;
+  mp_process_module_init();
+  initialized = 1;
+  if (atexit(exit_function) != 0) {
+    if (!is_child) return mp_fail(MPROC_ESYS, "init: atexit");
+    fprintf(stderr, "mproc: spawned child: init: atexit failed\n");
     exit(255);
   }
   if (!is_child) return MPROC_OK;

@@ -104,9 +104,12 @@ const char *mproc_version_string(void);
  * and argv may be 0 and NULL, or an argv of the program's own (they only
  * help find the executable where /proc is missing).
  * The environment variable MPROC_START_METHOD ("fork" or "spawn"), when
- * set, chooses the default start method.
- * Errors: MPROC_EINVAL (argc < 0, or argv NULL with argc > 0),
- *         MPROC_ESYS (the runtime could not start). Calling it twice is OK. */
+ * set, chooses the default start method; a spawned child ignores it and
+ * takes its parent's default, as CPython does.
+ * Errors: MPROC_EINVAL (argc < 0, or argv NULL with argc > 0, or an
+ *         unknown MPROC_START_METHOD), MPROC_ENOTSUP (MPROC_START_METHOD
+ *         is "fork" where there is no fork), MPROC_ESYS (the runtime
+ *         could not start). Calling it twice is OK. */
 mproc_status_t mproc_init(int argc, char **argv);
 
 /** A task: the code a child process runs. arg/arg_len are a copy of the

@@ -23,6 +23,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,9 @@ struct mp_child {
   int sentinel_fd; /* read end: EOF once the child is gone */
   int ended;
   int exitcode;
+  /* It ran on past the grace with its sentinel closed (it exec'd, or
+   * closed its files): no more grace. Any thread may set it. */
+  _Atomic int outlived_sentinel;
 };
 
 /* The write end of this process's own sentinel (when it is an mproc child),
@@ -472,7 +476,7 @@ static void await_end(const mp_child_t *c) {
 }
 
 /* How long a child whose sentinel closed may take to become reapable
- * before a wait whose time is up says it still runs. Exiting takes
+ * before a wait whose time is up says it still runs (once per child). Exiting takes
  * microseconds; a child that exec'd (its sentinel is close-on-exec) runs
  * on, and only this long is lost on it. */
 #define EXIT_GRACE_SECONDS 0.05
@@ -495,7 +499,13 @@ static mproc_status_t wait_until(mp_child_t *c, double timeout) {
       sentinel_closed = 1;
       continue;
     }
-    if (left + EXIT_GRACE_SECONDS <= 0) return MPROC_ETIMEDOUT;
+    /* The grace once per child: else each is_alive of a child that exec'd
+     * took it, and active_children it for each such child, under a lock. */
+    if (c->outlived_sentinel && left <= 0) return MPROC_ETIMEDOUT;
+    if (left + EXIT_GRACE_SECONDS <= 0) {
+      c->outlived_sentinel = 1;
+      return MPROC_ETIMEDOUT;
+    }
     mp_sleep(pause);
     if (pause < 5e-3) pause *= 2;
   }
