@@ -16,23 +16,12 @@
 #include <string>
 
 #include "mproc.h"
+#include "tests/posix_test_util.h"
 #include "tests/test_util.h"
 
 using namespace mproc_test;  // NOLINT: the suite's own helpers
 
 namespace {
-
-// Waits up to timeout seconds for our child pid; its wait status, or -1.
-int ReapWithin(pid_t pid, double timeout) {
-  double deadline = Now() + timeout;
-  for (;;) {
-    int status = 0;
-    pid_t got = waitpid(pid, &status, WNOHANG);
-    if (got == pid) return status;
-    if (got < 0 || Now() > deadline) return -1;
-    mproc_sleep(0.01);
-  }
-}
 
 MPROC_TASK(audit2_sleeper) {
   (void)arg;

@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "mproc.h"
+#include "tests/posix_test_util.h"
 #include "tests/test_util.h"
 
 using namespace mproc_test;  // NOLINT: the suite's own helpers
@@ -150,18 +151,6 @@ MPROC_TASK(start_watcher_then_block) {
 
 // ---- helpers ------------------------------------------------------------
 
-// Waits up to timeout seconds for our child (or an orphan we adopt, which
-// may take a moment) pid to end; its wait status, or -1 if it did not.
-int ReapWithin(pid_t pid, double timeout) {
-  double deadline = Now() + timeout;
-  for (;;) {
-    int status = 0;
-    pid_t got = waitpid(pid, &status, WNOHANG);
-    if (got == pid) return status;
-    if ((got < 0 && errno != ECHILD) || Now() > deadline) return -1;
-    mproc_sleep(0.01);
-  }
-}
 
 // User plus system CPU time of a process, in clock ticks (/proc/pid/stat).
 long CpuTicks(long pid) {
