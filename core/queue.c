@@ -53,7 +53,7 @@
 #define MAX_UNFINISHED ((UINT64_C(1) << 31) - 1)
 #define MIN_CAPACITY 64
 #define MAX_CAPACITY ((size_t)128 << 20) /* 2^24 words: see above */
-#define SPINS 200
+#define SPINS 200 /* where the process may run on more than one CPU */
 
 enum { KIND_QUEUE = 0, KIND_JOINABLE = 1, KIND_SIMPLE = 2 };
 enum { TAG_BYTES = 0, TAG_VALUE = 1 };
@@ -240,6 +240,19 @@ static void ring_read(const mproc_queue_t *q, uint64_t pos, void *dst,
 
 /* ---- waiting ------------------------------------------------------ */
 
+/* Spinning only pays while the other side runs on another CPU: a process
+ * limited to one CPU (taskset, a cgroup) sleeps at once. Looked up once
+ * (a forked child inherits the affinity with the cache). */
+static int spins(void) {
+  static _Atomic int cached = -1;
+  int n = atomic_load_explicit(&cached, memory_order_relaxed);
+  if (n < 0) {
+    n = mp_usable_cpu_count() > 1 ? SPINS : 0;
+    atomic_store_explicit(&cached, n, memory_order_relaxed);
+  }
+  return n;
+}
+
 /* Waits (spin, then futex) until ready(q) or the deadline. The mark is
  * set after reading seq and before the last look at ready (both seq_cst,
  * as the waker's publish and its look at the mark): either that look sees
@@ -251,7 +264,7 @@ static mproc_status_t spin_then_sleep(mproc_queue_t *q,
                                       void *ctx, _Atomic uint32_t *seq,
                                       _Atomic uint32_t *waiters,
                                       double deadline) {
-  for (int i = 0; i < SPINS; i++) {
+  for (int i = 0, n = spins(); i < n; i++) {
     if (ready(q, ctx)) return MPROC_OK;
     mp_cpu_relax();
   }

@@ -48,6 +48,9 @@ int mp_pid_alive(long pid);
  * still exists then, so mp_pid_alive would say alive). */
 int mp_parent_alive(long parent_pid);
 int mp_cpu_count(void);
+/* The CPUs this process may run on (its affinity mask), at least 1: where
+ * it is 1, spinning while another process works is wasted time. */
+int mp_usable_cpu_count(void);
 /* Seconds on a monotonic clock. */
 double mp_monotonic(void);
 /* Sleeps at least seconds (>= 0), across signal interruptions. */

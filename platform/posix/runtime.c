@@ -10,6 +10,7 @@
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -122,6 +123,13 @@ int mp_parent_alive(long parent_pid) { return (long)getppid() == parent_pid; }
 int mp_cpu_count(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? (int)n : 1;
+}
+
+int mp_usable_cpu_count(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return mp_cpu_count();
+  int n = CPU_COUNT(&set);
+  return n > 0 ? n : 1;
 }
 
 double mp_monotonic(void) {
