@@ -140,8 +140,7 @@ void mp_object_release(void *object) {
 
 /* ---- kind checks --------------------------------------------------- */
 
-/* "a lock", "an event": the kind with its article. */
-static const char *article(const char *kind) {
+const char *mp_kind_article(const char *kind) {
   return strchr("aeiou", kind[0]) != NULL ? "an" : "a";
 }
 
@@ -154,10 +153,10 @@ mproc_status_t mp_object_mismatch(const void *p, const mp_object_ops_t *ops,
     return mp_fail(MPROC_EINVAL,
                    "%s: expected %s %s, got something that is not a live "
                    "mproc object (already freed, or never one)",
-                   call, article(ops->kind), ops->kind);
+                   call, mp_kind_article(ops->kind), ops->kind);
   return mp_fail(MPROC_EINVAL, "%s: expected %s %s, got %s %s", call,
-                 article(ops->kind), ops->kind, article(o->ops->kind),
-                 o->ops->kind);
+                 mp_kind_article(ops->kind), ops->kind,
+                 mp_kind_article(o->ops->kind), o->ops->kind);
 }
 
 static int grow(void **items, size_t *cap, size_t need, size_t size) {

@@ -101,6 +101,8 @@ void mp_object_after_fork(void);
  * of every object kind calls it, the lock and queue fast paths included. */
 mproc_status_t mp_object_mismatch(const void *p, const mp_object_ops_t *ops,
                                   const char *call);
+/* "a" or "an", for a message naming a kind ("a lock", "an event"). */
+const char *mp_kind_article(const char *kind);
 static inline mproc_status_t mp_object_check(const void *p,
                                              const mp_object_ops_t *ops,
                                              const char *call) {

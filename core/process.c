@@ -268,8 +268,9 @@ mproc_status_t mproc_process_attach(mproc_process_t *p, void *object) {
   if (o->magic != MP_OBJECT_MAGIC || o->ops == NULL)
     return mp_fail(MPROC_EINVAL, "attach: not a live mproc object");
   if (o->ops->export_state == NULL)
-    return mp_fail(MPROC_EINVAL, "attach: %s %s cannot be attached to a process",
-                   strchr("aeiou", o->ops->kind[0]) ? "an" : "a", o->ops->kind);
+    return mp_fail(MPROC_EINVAL,
+                   "attach: %s %s cannot be attached to a process",
+                   mp_kind_article(o->ops->kind), o->ops->kind);
   if (p->kind != KIND_CHILD || p->state != STATE_CREATED)
     return mp_fail(MPROC_ESTATE, "attach: the process was started already");
   mp_object_t **grown = realloc(p->objects, (p->nobjects + 1) * sizeof *grown);
