@@ -74,6 +74,12 @@ const char *mproc_strerror(mproc_status_t status);
 /** The detail of the most recent failed call in this thread (never NULL). */
 const char *mproc_last_error(void);
 
+/** The operating system's error code of the most recent failed call in this
+ * thread: errno on POSIX (GetLastError() or WSAGetLastError() on Windows),
+ * or 0 when that failure did not come from an OS call (a bad argument, a
+ * timeout). Set by every failure, alongside mproc_last_error(). */
+int mproc_last_os_error(void);
+
 /** The symbolic name of a status ("MPROC_EEMPTY" for MPROC_EEMPTY), static
  * and never NULL ("MPROC_UNKNOWN_STATUS" if out of range). */
 const char *mproc_status_name(mproc_status_t status);

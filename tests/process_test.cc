@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <csignal>
 #include <cstdint>
@@ -1180,6 +1181,18 @@ TEST(Errors, LastErrorIsPerThreadAndNeverNull) {
   ASSERT_NE(nullptr, mproc_last_error());
   EXPECT_FAILS(MPROC_EINVAL, mproc_sleep(-1));
   EXPECT_NE(nullptr, std::strstr(mproc_last_error(), "sleep"));
+}
+
+// The OS error code of the last failure: an OS call's errno, kept beside the
+// detail; 0 after a failure that had no OS call behind it.
+TEST(Errors, LastOsErrorIsTheFailingCallsErrno) {
+  mproc_connection_t *c = nullptr;
+  EXPECT_FAILS(MPROC_ESYS, mproc_client("unix:/nonexistent-mproc-dir/socket",
+                                         nullptr, 0, &c, 5));
+  EXPECT_EQ(ENOENT, mproc_last_os_error()) << mproc_last_error();
+  std::thread([] { EXPECT_EQ(0, mproc_last_os_error()) << "per thread"; }).join();
+  EXPECT_FAILS(MPROC_EINVAL, mproc_sleep(-1));
+  EXPECT_EQ(0, mproc_last_os_error()) << "a bad argument has no OS error";
 }
 
 // Every public call refuses NULL pointers, NaN timeouts and other invalid

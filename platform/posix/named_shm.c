@@ -44,7 +44,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "platform/platform.h"
 #include "platform/posix/posix.h"
 

@@ -37,7 +37,7 @@
 
 #include <apr_thread_proc.h>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "platform/platform.h"
 #include "platform/posix/posix.h"
 

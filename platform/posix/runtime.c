@@ -21,7 +21,7 @@
 #include <apr_general.h>
 #include <apr_time.h>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "platform/platform.h"
 #include "platform/posix/posix.h"
 

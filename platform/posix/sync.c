@@ -46,7 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "platform/platform.h"
 #include "platform/posix/posix.h"
 

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "core/error.h"
+#include "base/error.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 static _Thread_local char last_error[512] = "no error";
+/* The OS error of the last failure (0: it had none). */
+static _Thread_local int last_os_error;
 
 /* Each status's symbol (mproc_status_name) and text (mproc_strerror), in
  * one table so a new status cannot get one and miss the other. */
@@ -62,6 +64,8 @@ const char *mproc_status_name(mproc_status_t status) {
 
 const char *mproc_last_error(void) { return last_error; }
 
+int mproc_last_os_error(void) { return last_os_error; }
+
 static void record(mproc_status_t status, const char *fmt, va_list ap) {
   int n = snprintf(last_error, sizeof last_error, "%s: ",
                    mproc_strerror(status));
@@ -74,6 +78,7 @@ mproc_status_t mp_fail(mproc_status_t status, const char *fmt, ...) {
   va_start(ap, fmt);
   record(status, fmt, ap);
   va_end(ap);
+  last_os_error = 0;
   return status;
 }
 
@@ -85,5 +90,6 @@ mproc_status_t mp_fail_errno(mproc_status_t status, int err, const char *fmt,
   va_end(ap);
   size_t used = strlen(last_error);
   snprintf(last_error + used, sizeof last_error - used, " (%s)", strerror(err));
+  last_os_error = err;
   return status;
 }
