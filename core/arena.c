@@ -91,7 +91,8 @@ static mproc_status_t new_segment(int c, mp_arena_seg_t **out) {
   seg->creator = arena.pid;
   seg->slot_size = class_size(c);
   seg->nslots = seg->nfree = nslots;
-  seg->imported_from = MP_NO_HANDLE;
+  seg->imported_from.kind = MP_HANDLE_NONE;
+  seg->imported_from.os = MP_NO_OS_HANDLE;
   /* Hand out low addresses first (popped from the end). */
   for (uint32_t i = 0; i < nslots; i++) free_slots[i] = nslots - 1 - i;
   seg->free_slots = free_slots;
@@ -198,14 +199,15 @@ void mp_block_export(const mp_block_t *b, mp_buf_t *state,
 static mproc_status_t map_imported(mp_handle_t handle, size_t size,
                                    mp_arena_seg_t **out) {
   for (mp_arena_seg_t *s = arena.imported; s; s = s->next)
-    if (s->imported_from == handle && mp_shm_size(s->shm) == size) {
+    if (mp_handle_equal(s->imported_from, handle) &&
+        mp_shm_size(s->shm) == size) {
       s->refs++;
       *out = s;
       return MPROC_OK;
     }
   mp_arena_seg_t *seg = calloc(1, sizeof *seg);
   if (seg == NULL) return mp_fail(MPROC_ENOMEM, "arena: import");
-  mproc_status_t st = mp_shm_open_handle(&seg->shm, handle, size);
+  mproc_status_t st = mp_shm_import(&seg->shm, handle, size);
   if (st != MPROC_OK) {
     free(seg);
     return st;
@@ -232,7 +234,7 @@ mproc_status_t mp_block_import(mp_reader_t *r, mp_block_t *b,
   memset(b, 0, sizeof *b);
   uint64_t in_arena = mp_read_u64(r);
   uint64_t seg_size = mp_read_u64(r);
-  mp_handle_t handle = (mp_handle_t)(int64_t)mp_read_u64(r);
+  mp_handle_t handle = {MP_HANDLE_SHM, (intptr_t)(int64_t)mp_read_u64(r)};
   uint64_t offset = mp_read_u64(r);
   uint64_t size = mp_read_u64(r);
   if (r->bad || in_arena > 1 || seg_size == 0 || seg_size > SIZE_MAX ||
@@ -240,7 +242,7 @@ mproc_status_t mp_block_import(mp_reader_t *r, mp_block_t *b,
     return mp_fail(MPROC_ESPAWN, "import: malformed block state");
   mproc_status_t st =
       in_arena ? import_arena_block(b, seg_size, handle)
-               : mp_shm_open_handle(&b->shm, handle, (size_t)seg_size);
+               : mp_shm_import(&b->shm, handle, (size_t)seg_size);
   if (st != MPROC_OK) return st;
   /* Both paths mapped a duplicate (or the cached mapping of one): the
    * inherited original is closed once every object is imported. */

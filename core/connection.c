@@ -10,8 +10,8 @@
  *
  * A receiver reads ahead into a small buffer, so that a small message (its
  * header and body) costs one system call, not two. Bytes read ahead are
- * part of the connection: poll() and mproc_wait() count them (a table maps
- * handles to connections for the latter), and spawn hands them to the
+ * part of the connection: poll() and mproc_wait() count them (a
+ * connection's sentinel names the connection for the latter), and spawn hands them to the
  * child with the handle.
  */
 #include <stdlib.h>
@@ -37,87 +37,80 @@ static mp_object_ops_t connection_ops = {
 };
 MP_OBJECT_KIND(connection_ops)
 
-/* ---- handles to connections (for mproc_wait) --------------------- */
+/* ---- sentinels (for mproc_wait) --------------------------------- */
 
-static mproc_connection_t **by_handle;
-static size_t by_handle_cap;
-
-static int register_handle(mproc_connection_t *c) {
-  if (c->handle < 0) return 1;
-  size_t i = (size_t)c->handle;
-  mp_registry_lock();
-  int ok = 1;
-  if (i >= by_handle_cap) {
-    size_t cap = by_handle_cap ? by_handle_cap : 64;
-    while (cap <= i) cap *= 2;
-    mproc_connection_t **grown = realloc(by_handle, cap * sizeof *grown);
-    if (grown) {
-      memset(grown + by_handle_cap, 0, (cap - by_handle_cap) * sizeof *grown);
-      by_handle = grown;
-      by_handle_cap = cap;
-    }
-    ok = grown != NULL;
-  }
-  if (ok) by_handle[i] = c;
-  mp_registry_unlock();
-  return ok;
+mproc_sentinel_t mp_sentinel_make(int kind, mp_handle_t h,
+                                  const void *object) {
+  mproc_sentinel_t s = {kind, h.os, object};
+  return s;
 }
 
-static void unregister_handle(const mproc_connection_t *c) {
-  mp_registry_lock();
-  if (c->handle >= 0 && (size_t)c->handle < by_handle_cap &&
-      by_handle[c->handle] == c)
-    by_handle[c->handle] = NULL;
-  mp_registry_unlock();
+/* Whether sentinel s names a live connection with read-ahead bytes. The
+ * connection is found through the token (object memory is type-stable, so
+ * a stale pointer is still a header): it counts only while it is live and
+ * still has the token's handle. */
+static int has_buffered(const mproc_sentinel_t *s) {
+  const mproc_connection_t *c = s->object_;
+  if (s->kind_ != MP_SENTINEL_CONNECTION || c == NULL ||
+      c->obj.magic != MP_OBJECT_MAGIC || c->obj.ops != &connection_ops)
+    return 0;
+  return !c->closed && c->handle.os == s->os_ && c->rlen > c->rpos;
 }
 
-/* Whether handle h belongs to a connection with read-ahead bytes. */
-static int has_buffered(mp_handle_t h) {
-  mp_registry_lock();
-  const mproc_connection_t *c =
-      h >= 0 && (size_t)h < by_handle_cap ? by_handle[h] : NULL;
-  int yes = c && c->rlen > c->rpos;
-  mp_registry_unlock();
-  return yes;
-}
+/* The typed handles of the sentinels, in a malloc'd array or stack. */
+#define WAIT_STACK 16
 
-mproc_status_t mp_wait_connections(const mp_handle_t *h, size_t n,
+mproc_status_t mp_wait_connections(const mproc_sentinel_t *s, size_t n,
                                    double timeout, int *ready,
                                    size_t *nready) {
+  mp_handle_t stack[WAIT_STACK];
+  mp_handle_t *h = n <= WAIT_STACK ? stack : malloc(n * sizeof *h);
+  if (h == NULL) return mp_fail(MPROC_ENOMEM, "wait: %zu sentinels", n);
   size_t buffered = 0;
-  for (size_t i = 0; i < n; i++) buffered += (size_t)has_buffered(h[i]);
-  if (buffered == 0) return mp_wait_handles(h, n, timeout, ready, nready);
-  /* Some are ready already: look at the others without waiting. */
-  int *flags = ready ? ready : calloc(n, sizeof *flags);
-  if (flags == NULL) return mp_fail(MPROC_ENOMEM, "wait");
-  mproc_status_t st = mp_wait_handles(h, n, 0, flags, NULL);
-  size_t total = 0;
-  for (size_t i = 0; i < n && st != MPROC_ESYS && st != MPROC_EINVAL; i++) {
-    flags[i] = has_buffered(h[i]) || (st == MPROC_OK && flags[i]);
-    total += (size_t)flags[i];
+  mproc_status_t st = MPROC_OK;
+  for (size_t i = 0; i < n && st == MPROC_OK; i++) {
+    h[i].os = s[i].os_;
+    h[i].kind = s[i].kind_ == MP_SENTINEL_PROCESS      ? MP_HANDLE_CHILD
+                : s[i].kind_ == MP_SENTINEL_CONNECTION ? MP_HANDLE_STREAM
+                                                       : MP_HANDLE_NONE;
+    if (h[i].kind == MP_HANDLE_NONE)
+      st = mp_fail(MPROC_EINVAL, "wait: sentinel %zu is not a sentinel", i);
+    buffered += (size_t)has_buffered(&s[i]);
+  }
+  int *flags = ready;
+  if (st == MPROC_OK && buffered == 0) {
+    st = mp_wait_handles(h, n, timeout, ready, nready);
+  } else if (st == MPROC_OK) {
+    /* Some are ready already: look at the others without waiting. */
+    if (flags == NULL) flags = calloc(n, sizeof *flags);
+    if (flags == NULL) st = mp_fail(MPROC_ENOMEM, "wait");
+    if (st == MPROC_OK) st = mp_wait_handles(h, n, 0, flags, NULL);
+    size_t total = 0;
+    for (size_t i = 0; i < n && st != MPROC_ESYS && st != MPROC_EINVAL &&
+                       st != MPROC_ENOMEM;
+         i++) {
+      flags[i] = has_buffered(&s[i]) || (st == MPROC_OK && flags[i]);
+      total += (size_t)flags[i];
+    }
+    if (st == MPROC_ETIMEDOUT) st = MPROC_OK;
+    if (st == MPROC_OK && nready) *nready = total;
   }
   if (flags != ready) free(flags);
-  if (st == MPROC_ETIMEDOUT) st = MPROC_OK;
-  if (st == MPROC_OK && nready) *nready = total;
+  if (h != stack) free(h);
   return st;
 }
 
-mproc_status_t mp_connection_wrap(mp_handle_t h, int readable, int writable,
+mproc_status_t mp_connection_wrap(mp_stream_t h, int readable, int writable,
                                   mproc_connection_t **out) {
   mproc_connection_t *c = mp_object_alloc(sizeof *c);
   if (c == NULL) {
-    mp_handle_close(h);
+    mp_stream_close(h);
     return mp_fail(MPROC_ENOMEM, "connection");
   }
   mp_object_init(&c->obj, &connection_ops);
   c->handle = h;
   c->readable = readable;
   c->writable = writable;
-  if (!register_handle(c)) {
-    mp_handle_close(h);
-    mp_object_release(c);
-    return mp_fail(MPROC_ENOMEM, "connection");
-  }
   *out = c;
   return MPROC_OK;
 }
@@ -127,21 +120,21 @@ static mproc_status_t export_connection(void *obj, mp_buf_t *state,
   mproc_connection_t *c = obj;
   if (c->closed)
     return mp_fail(MPROC_ESTATE, "start: an attached connection is closed");
-  mp_buf_put_u64(state, (uint64_t)c->handle);
+  mp_buf_put_u64(state, (uint64_t)(int64_t)c->handle.os);
   mp_buf_put_u64(state, (uint64_t)(c->readable | c->writable << 1 |
                                    c->broken << 2 | c->have_header << 3));
   mp_buf_put_u64(state, c->pending);
   mp_buf_put_u64(state, c->rlen - c->rpos);
   if (c->rlen > c->rpos)
     mp_buf_put(state, c->rbuf + c->rpos, c->rlen - c->rpos);
-  mp_handles_add(handles, c->handle);
+  mp_handles_add(handles, mp_stream_item(c->handle));
   return MPROC_OK;
 }
 
 static mproc_status_t import_connection(const void *state, size_t len,
                                         void **out) {
   mp_reader_t r = {state, len, 0, 0};
-  mp_handle_t h = (mp_handle_t)mp_read_u64(&r);
+  mp_stream_t h = {(intptr_t)(int64_t)mp_read_u64(&r)};
   uint64_t flags = mp_read_u64(&r);
   uint64_t pending = mp_read_u64(&r);
   size_t buffered = (size_t)mp_read_u64(&r);
@@ -149,10 +142,10 @@ static mproc_status_t import_connection(const void *state, size_t len,
   if (r.bad || r.pos != len || buffered > READ_AHEAD)
     return mp_fail(MPROC_ESPAWN, "bootstrap: malformed connection");
   mproc_connection_t *c = NULL;
-  mp_handle_t own; /* a handle of its own: see mp_object_note_inherited */
-  mproc_status_t st = mp_handle_duplicate(h, &own);
+  mp_stream_t own; /* a handle of its own: see mp_object_note_inherited */
+  mproc_status_t st = mp_stream_duplicate(h, &own);
   if (st != MPROC_OK) return st;
-  mp_object_note_inherited(h);
+  mp_object_note_inherited(mp_stream_item(h));
   st = mp_connection_wrap(own, flags & 1, (flags >> 1) & 1, &c);
   if (st != MPROC_OK) return st;
   c->broken = (flags >> 2) & 1;
@@ -177,15 +170,11 @@ mproc_status_t mproc_pipe(int duplex, mproc_connection_t **end1,
   if (st != MPROC_OK) return st;
   MP_REQUIRE(end1, "pipe: end1");
   MP_REQUIRE(end2, "pipe: end2");
-  mp_handle_t h[2];
-  if ((st = mp_stream_pair(h)) != MPROC_OK) return st;
-  if (!duplex) { /* end1 receives, end2 sends: shut the other ways */
-    mp_stream_shutdown(h[0], 0, 1);
-    mp_stream_shutdown(h[1], 1, 0);
-  }
+  mp_stream_t h[2]; /* not duplex: end1 receives, end2 sends */
+  if ((st = mp_stream_pair(duplex, h)) != MPROC_OK) return st;
   mproc_connection_t *a = NULL, *b = NULL;
   if ((st = mp_connection_wrap(h[0], 1, duplex, &a)) != MPROC_OK) {
-    mp_handle_close(h[1]);
+    mp_stream_close(h[1]);
     return st;
   }
   if ((st = mp_connection_wrap(h[1], duplex, 1, &b)) != MPROC_OK) {
@@ -230,7 +219,7 @@ static mproc_status_t send_message(mproc_connection_t *c, const void *p,
                                    size_t n, double timeout,
                                    const char *what) {
   if (timeout >= 0) {
-    mproc_status_t st = mp_wait_writable(c->handle, timeout);
+    mproc_status_t st = mp_stream_wait_writable(c->handle, timeout);
     if (st == MPROC_ETIMEDOUT)
       return mp_fail(MPROC_ETIMEDOUT, "%s: no room to send in %gs", what,
                      timeout);
@@ -299,7 +288,8 @@ static mproc_status_t fill(mproc_connection_t *c, size_t *got) {
  * the read blocks). */
 static mproc_status_t await_bytes(mproc_connection_t *c, double deadline) {
   if (deadline < 0) return MPROC_OK;
-  return mp_wait_handles(&c->handle, 1, mp_time_left(deadline), NULL, NULL);
+  mp_handle_t item = mp_stream_item(c->handle);
+  return mp_wait_handles(&item, 1, mp_time_left(deadline), NULL, NULL);
 }
 
 /* Reads exactly n bytes: first what was read ahead, then large remainders
@@ -505,7 +495,8 @@ mproc_status_t mproc_connection_poll(mproc_connection_t *c, double timeout,
     *ready = 1;
     return MPROC_OK;
   }
-  st = mp_wait_handles(&c->handle, 1, timeout, NULL, NULL);
+  mp_handle_t item = mp_stream_item(c->handle);
+  st = mp_wait_handles(&item, 1, timeout, NULL, NULL);
   *ready = st == MPROC_OK;
   return st == MPROC_ETIMEDOUT ? MPROC_OK : st;
 }
@@ -515,7 +506,8 @@ mproc_status_t mproc_connection_sentinel(const mproc_connection_t *c,
   mproc_status_t st = require_readable(c, "connection_sentinel");
   if (st != MPROC_OK) return st;
   MP_REQUIRE(out, "connection_sentinel: out");
-  *out = c->handle;
+  *out = mp_sentinel_make(MP_SENTINEL_CONNECTION, mp_stream_item(c->handle),
+                          c);
   return MPROC_OK;
 }
 
@@ -549,15 +541,12 @@ mproc_status_t mproc_connection_writable(const mproc_connection_t *c,
 
 mproc_status_t mproc_connection_close(mproc_connection_t *c) {
   MP_CHECK_KIND(c, &connection_ops, "connection_close");
-  if (!c->closed) {
-    unregister_handle(c);
-    mp_handle_close(c->handle);
-  }
+  if (!c->closed) mp_stream_close(c->handle);
   free(c->rbuf);
   c->rbuf = NULL;
   c->rpos = c->rlen = 0;
   c->closed = 1;
-  c->handle = MP_NO_HANDLE;
+  c->handle.os = MP_NO_OS_HANDLE;
   return MPROC_OK;
 }
 

@@ -8,7 +8,7 @@
 
 struct mproc_connection {
   mp_object_t obj;
-  mp_handle_t handle;
+  mp_stream_t handle;
   int readable, writable;
   int closed;
   int broken;         /* the peer closed in mid-message: nothing more */
@@ -18,15 +18,26 @@ struct mproc_connection {
   size_t rpos, rlen;   /* rbuf[rpos, rlen) is unread */
 };
 
-/* Like mp_wait_handles, but a connection's sentinel also counts as ready
- * while the connection holds read-ahead bytes (mproc_wait uses it). */
-mproc_status_t mp_wait_connections(const mp_handle_t *h, size_t n,
+/* The sentinel kinds (mproc_sentinel_t.kind_). */
+#define MP_SENTINEL_PROCESS 1
+#define MP_SENTINEL_CONNECTION 2
+
+/* A public sentinel of kind for handle h (object: the connection, or
+ * NULL). */
+mproc_sentinel_t mp_sentinel_make(int kind, mp_handle_t h,
+                                  const void *object);
+
+/* mp_wait_handles over the typed handles of n sentinels, where a
+ * connection's sentinel also counts as ready while the connection holds
+ * read-ahead bytes (mproc_wait uses it). Errors: MPROC_EINVAL (an invalid
+ * sentinel), those of mp_wait_handles. */
+mproc_status_t mp_wait_connections(const mproc_sentinel_t *s, size_t n,
                                    double timeout, int *ready,
                                    size_t *nready);
 
 /* A connection object over an open stream handle (owned from now on; on
  * failure the handle is closed). */
-mproc_status_t mp_connection_wrap(mp_handle_t h, int readable, int writable,
+mproc_status_t mp_connection_wrap(mp_stream_t h, int readable, int writable,
                                   mproc_connection_t **out);
 
 /* Receives one message of at most cap bytes, the whole of it by deadline

@@ -31,10 +31,10 @@
 
 struct mproc_listener {
   mp_object_t obj;
-  mp_handle_t handle;
+  mp_listener_t handle;
   char *address;   /* as clients give it (the port filled in) */
-  char *unix_path; /* to remove on close, or NULL */
-  long creator_pid; /* the process that bound unix_path: it alone removes it */
+  char *local;     /* a local address whose endpoint to remove, or NULL */
+  long creator_pid; /* the process that bound local: it alone removes it */
   struct mproc_listener *next_live; /* in live_paths */
   unsigned char *authkey;
   size_t authkey_len;
@@ -47,34 +47,25 @@ static mp_object_ops_t listener_ops = {"listener", NULL, NULL, NULL};
 
 /* ---- addresses ---------------------------------------------------- */
 
+/* A local address (mp_is_local_address: the platform's own form) is the
+ * platform's to parse; any other is HOST:PORT. */
 typedef struct {
-  char *path; /* a Unix-domain path, or NULL */
   char *host;
   int port;
 } address_t;
 
-static void address_free(address_t *a) {
-  free(a->path);
-  free(a->host);
-}
+static void address_free(address_t *a) { free(a->host); }
 
+/* HOST:PORT. */
 static mproc_status_t parse_address(const char *text, address_t *a) {
   memset(a, 0, sizeof *a);
-  const char *path = strncmp(text, "unix:", 5) == 0 ? text + 5
-                     : strchr(text, '/')           ? text
-                                                   : NULL;
-  if (path) {
-    if (*path == '\0') return mp_fail(MPROC_EINVAL, "address: empty path");
-    a->path = mp_strdup(path);
-    return a->path ? MPROC_OK : mp_fail(MPROC_ENOMEM, "address");
-  }
   const char *colon = strrchr(text, ':');
   char *end;
   long port = colon ? strtol(colon + 1, &end, 10) : -1;
   if (!colon || colon == text || colon[1] == '\0' || *end != '\0' ||
       port < 0 || port > 65535)
     return mp_fail(MPROC_EINVAL,
-                   "address '%s': want unix:PATH, a path, or HOST:PORT", text);
+                   "address '%s': want a local address or HOST:PORT", text);
   a->host = malloc((size_t)(colon - text) + 1);
   if (a->host == NULL) return mp_fail(MPROC_ENOMEM, "address");
   memcpy(a->host, text, (size_t)(colon - text));
@@ -186,24 +177,24 @@ static mproc_status_t authenticate(mproc_connection_t *c, int server,
  * (and unsigned: it wraps instead of overflowing). */
 static _Atomic unsigned temp_counter;
 
-/* A fresh path in the temporary directory (CPython's arbitrary_address). */
-static char *arbitrary_path(void) {
-  const char *dir = getenv("TMPDIR");
-  if (dir == NULL || *dir == '\0') dir = "/tmp";
+/* A fresh local address (CPython's arbitrary_address): the platform makes
+ * it from a unique part, the pid, a counter and random bytes. NULL when out
+ * of memory. */
+static char *arbitrary_address(void) {
   unsigned char rnd[6];
   randombytes_buf(rnd, sizeof rnd);
-  size_t size = strlen(dir) + 64;
-  char *path = malloc(size);
-  if (path)
-    snprintf(path, size, "unix:%s/mproc-%ld-%u-%02x%02x%02x%02x%02x%02x", dir,
-             mp_getpid(), atomic_fetch_add(&temp_counter, 1), rnd[0], rnd[1],
-             rnd[2], rnd[3], rnd[4], rnd[5]);
-  return path;
+  char unique[64];
+  snprintf(unique, sizeof unique, "%ld-%u-%02x%02x%02x%02x%02x%02x",
+           mp_getpid(), atomic_fetch_add(&temp_counter, 1), rnd[0], rnd[1],
+           rnd[2], rnd[3], rnd[4], rnd[5]);
+  char *address = NULL;
+  return mp_local_default_address(unique, &address) == MPROC_OK ? address
+                                                                 : NULL;
 }
 
-/* ---- socket files ----------------------------------------------- */
+/* ---- what local listeners leave behind -------------------------- */
 
-/* Listeners with a socket file, so that the process that bound one removes
+/* Listeners with a local endpoint (a socket file on POSIX), so that the process that bound one removes
  * it at exit even if the program never closed it (CPython's Finalize of
  * the path). Only that process ever removes it: a forked child inherits
  * this list and the listeners but owns none of their files. Guarded by
@@ -227,12 +218,12 @@ static void untrack_path(mproc_listener_t *l) {
   mp_registry_unlock();
 }
 
-/* Removes l's socket file if this process bound it; never again after. */
+/* Removes what l's endpoint left if this process bound it; never again
+ * after. */
 static void remove_own_path(mproc_listener_t *l) {
-  if (l->unix_path && l->creator_pid == mp_getpid())
-    mp_unlink_socket_path(l->unix_path);
-  free(l->unix_path);
-  l->unix_path = NULL;
+  if (l->local && l->creator_pid == mp_getpid()) mp_local_remove(l->local);
+  free(l->local);
+  l->local = NULL;
 }
 
 void mp_listener_exit_cleanup(void) {
@@ -247,19 +238,24 @@ void mp_listener_exit_cleanup(void) {
 }
 
 static mproc_status_t listen_on(mproc_listener_t *l, const char *text) {
+  if (mp_is_local_address(text)) {
+    char *local = mp_strdup(text);
+    if (local == NULL) return mp_fail(MPROC_ENOMEM, "listener_create");
+    mproc_status_t st = mp_listen_local(text, 128, &l->handle);
+    if (st != MPROC_OK) {
+      free(local);
+      return st;
+    }
+    l->local = local;
+    l->creator_pid = mp_getpid();
+    l->address = mp_strdup(text);
+    track_path(l);
+    return l->address ? MPROC_OK : mp_fail(MPROC_ENOMEM, "listener_create");
+  }
   address_t a;
   mproc_status_t st = parse_address(text, &a);
   if (st != MPROC_OK) return st;
-  if (a.path) {
-    st = mp_listen_unix(a.path, 128, &l->handle);
-    if (st == MPROC_OK) {
-      l->unix_path = a.path;
-      l->creator_pid = mp_getpid();
-      a.path = NULL;
-      l->address = mp_strdup(text);
-      track_path(l);
-    }
-  } else {
+  {
     int port;
     st = mp_listen_tcp(a.host, a.port, 128, &l->handle, &port);
     size_t size = strlen(a.host) + 16;
@@ -281,13 +277,13 @@ mproc_status_t mproc_listener_create(mproc_listener_t **out,
   if ((st = check_authkey(authkey, authkey_len, "listener_create")) != MPROC_OK)
     return st;
   mproc_listener_t *l = mp_object_alloc(sizeof *l);
-  char *chosen = address ? NULL : arbitrary_path();
+  char *chosen = address ? NULL : arbitrary_address();
   if (l == NULL || (address == NULL && chosen == NULL)) {
     mp_object_release(l);
     return mp_fail(MPROC_ENOMEM, "listener_create");
   }
   mp_object_init(&l->obj, &listener_ops);
-  l->handle = MP_NO_HANDLE;
+  l->handle.os = MP_NO_OS_HANDLE;
   l->handshake_timeout = MPROC_HANDSHAKE_TIMEOUT;
   st = listen_on(l, address ? address : chosen);
   free(chosen);
@@ -315,10 +311,11 @@ mproc_status_t mproc_listener_address(const mproc_listener_t *l,
 
 /* Waits for a client by deadline and accepts it. */
 static mproc_status_t next_client(mproc_listener_t *l, double deadline,
-                                  mp_handle_t *out) {
+                                  mp_stream_t *out) {
   mproc_status_t st;
+  mp_handle_t item = mp_listener_item(l->handle);
   do { /* mp_accept: ETIMEDOUT when the client vanished after the wait */
-    st = mp_wait_handles(&l->handle, 1, mp_time_left(deadline), NULL, NULL);
+    st = mp_wait_handles(&item, 1, mp_time_left(deadline), NULL, NULL);
     if (st == MPROC_OK) st = mp_accept(l->handle, out);
   } while (st == MPROC_ETIMEDOUT && mp_time_left(deadline) != 0);
   return st;
@@ -361,7 +358,7 @@ mproc_status_t mproc_listener_accept(mproc_listener_t *l,
   double deadline = mp_deadline(timeout);
   size_t drops = 0; /* wide: accept(MPROC_FOREVER) may drop many */
   for (;;) {
-    mp_handle_t h = MP_NO_HANDLE;
+    mp_stream_t h = {MP_NO_OS_HANDLE};
     /* After a drop, only within accept's deadline: a stream of bad clients
      * cannot keep accept(0) going. */
     st = drops && mp_time_left(deadline) == 0 ? MPROC_ETIMEDOUT
@@ -399,8 +396,8 @@ mproc_status_t mproc_listener_set_handshake_timeout(mproc_listener_t *l,
 mproc_status_t mproc_listener_close(mproc_listener_t *l) {
   if (l == NULL) return MPROC_OK;
   MP_CHECK_KIND(l, &listener_ops, "listener_close");
-  mp_handle_close(l->handle);
-  if (l->unix_path) untrack_path(l);
+  mp_listener_close(l->handle);
+  if (l->local) untrack_path(l);
   remove_own_path(l);
   if (l->authkey) sodium_memzero(l->authkey, l->authkey_len);
   free(l->authkey);
@@ -422,12 +419,15 @@ mproc_status_t mproc_client(const char *address, const void *authkey,
       (st = mp_check_timeout(timeout, "client")) != MPROC_OK)
     return st;
   double deadline = mp_deadline(timeout);
-  address_t a;
-  if ((st = parse_address(address, &a)) != MPROC_OK) return st;
-  mp_handle_t h = MP_NO_HANDLE;
-  st = a.path ? mp_connect_unix(a.path, deadline, &h)
-              : mp_connect_tcp(a.host, a.port, deadline, &h);
-  address_free(&a);
+  mp_stream_t h = {MP_NO_OS_HANDLE};
+  if (mp_is_local_address(address)) {
+    st = mp_connect_local(address, deadline, &h);
+  } else {
+    address_t a;
+    if ((st = parse_address(address, &a)) != MPROC_OK) return st;
+    st = mp_connect_tcp(a.host, a.port, deadline, &h);
+    address_free(&a);
+  }
   mproc_connection_t *c = NULL;
   if (st == MPROC_OK) st = mp_connection_wrap(h, 1, 1, &c);
   if (st == MPROC_OK) st = authenticate(c, 0, authkey, authkey_len, deadline);

@@ -27,7 +27,7 @@ static mp_handles_t inherited;
 
 void mp_object_note_inherited(mp_handle_t h) {
   for (size_t i = 0; i < inherited.len; i++)
-    if (inherited.items[i] == h) return;
+    if (mp_handle_equal(inherited.items[i], h)) return;
   /* Out of memory: the original stays open, a leak but no harm to the
    * imported views. */
   mp_handles_add(&inherited, h);

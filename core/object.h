@@ -44,7 +44,7 @@ uint64_t mp_read_u64(mp_reader_t *r);
 /* A pointer to the next n bytes, or NULL (and bad) if there are fewer. */
 const void *mp_read(mp_reader_t *r, size_t n);
 
-/* Handles a spawned child must inherit. */
+/* Handles a spawned child must inherit (typed: streams and segments). */
 typedef struct {
   mp_handle_t *items;
   size_t len, cap;
@@ -124,7 +124,7 @@ static inline mproc_status_t mp_object_check(const void *p,
 mproc_status_t mp_attached_as(size_t index, const mp_object_ops_t *ops,
                               void **out, const char *call);
 /* Spawned child, import_state: every import takes its own duplicate of an
- * inherited handle (mp_handle_duplicate, mp_shm_open_handle), so an object
+ * inherited handle (mp_stream_duplicate, mp_shm_import), so an object
  * attached twice gives two views that never close each other's handle,
  * as CPython's reduction duplicates a descriptor per unpickling. The
  * import names the inherited original here; once every object is imported

@@ -256,7 +256,8 @@ mproc_status_t mproc_process_sentinel(const mproc_process_t *p,
   mproc_status_t st = require_own_child(p, "sentinel");
   if (st != MPROC_OK) return st;
   MP_REQUIRE(out, "sentinel: out");
-  *out = mp_child_sentinel(p->child);
+  *out = mp_sentinel_make(MP_SENTINEL_PROCESS, mp_child_sentinel(p->child),
+                          NULL);
   return MPROC_OK;
 }
 

@@ -173,7 +173,7 @@ mproc_status_t mproc_simple_queue_create(mproc_queue_t **out) {
 static mproc_status_t export_queue(void *obj, mp_buf_t *state,
                                    mp_handles_t *handles) {
   mproc_queue_t *q = obj;
-  mp_buf_put_u64(state, (uint64_t)mp_shm_handle(q->shm));
+  mp_buf_put_u64(state, (uint64_t)(int64_t)mp_shm_handle(q->shm).os);
   mp_buf_put_u64(state, mp_shm_size(q->shm));
   mp_buf_put_u64(state, (uint64_t)q->closed);
   mp_handles_add(handles, mp_shm_handle(q->shm));
@@ -182,13 +182,13 @@ static mproc_status_t export_queue(void *obj, mp_buf_t *state,
 
 static mproc_status_t import_queue(const void *state, size_t len, void **out) {
   mp_reader_t r = {state, len, 0, 0};
-  mp_handle_t h = (mp_handle_t)mp_read_u64(&r);
+  mp_handle_t h = {MP_HANDLE_SHM, (intptr_t)(int64_t)mp_read_u64(&r)};
   size_t size = (size_t)mp_read_u64(&r);
   int closed = (int)mp_read_u64(&r);
   if (r.bad || r.pos != len)
     return mp_fail(MPROC_ESPAWN, "bootstrap: malformed queue");
   mp_shm_t *shm; /* a view of its own: see mp_object_note_inherited */
-  mproc_status_t st = mp_shm_open_handle(&shm, h, size);
+  mproc_status_t st = mp_shm_import(&shm, h, size);
   if (st != MPROC_OK) return st;
   mp_object_note_inherited(h);
   shared_t *s = mp_shm_base(shm);

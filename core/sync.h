@@ -37,7 +37,7 @@ void mp_block_free(mp_block_t *b);
 void mp_block_export(const mp_block_t *b, mp_buf_t *state,
                      mp_handles_t *handles);
 /* Maps the block mp_block_export described (at least min_size bytes).
- * Errors: MPROC_ESPAWN (malformed), those of mp_shm_open_handle. */
+ * Errors: MPROC_ESPAWN (malformed), those of mp_shm_import. */
 mproc_status_t mp_block_import(mp_reader_t *r, mp_block_t *b,
                                size_t min_size);
 
@@ -127,7 +127,7 @@ int mp_take_sleepers(uint32_t *sleepers);
 void mp_segment_export(const mp_shm_t *shm, mp_buf_t *state,
                        mp_handles_t *handles);
 /* Maps the segment mp_segment_export described. Errors: MPROC_ESPAWN
- * (malformed state), those of mp_shm_open_handle. */
+ * (malformed state), those of mp_shm_import. */
 mproc_status_t mp_segment_import(mp_reader_t *r, mp_shm_t **out);
 
 /* A new zeroed segment holding a T at offset 0. */

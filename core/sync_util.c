@@ -21,7 +21,7 @@ int mp_take_sleepers(uint32_t *sleepers) {
 
 static int already_passed(const mp_handles_t *handles, mp_handle_t h) {
   for (size_t i = 0; i < handles->len; i++)
-    if (handles->items[i] == h) return 1;
+    if (mp_handle_equal(handles->items[i], h)) return 1;
   return 0;
 }
 
@@ -29,17 +29,17 @@ void mp_segment_export(const mp_shm_t *shm, mp_buf_t *state,
                        mp_handles_t *handles) {
   mp_handle_t h = mp_shm_handle(shm);
   mp_buf_put_u64(state, mp_shm_size(shm));
-  mp_buf_put_u64(state, (uint64_t)(int64_t)h);
+  mp_buf_put_u64(state, (uint64_t)(int64_t)h.os);
   /* Objects in one arena segment share its handle: pass it once. */
   if (!already_passed(handles, h)) mp_handles_add(handles, h);
 }
 
 mproc_status_t mp_segment_import(mp_reader_t *r, mp_shm_t **out) {
   uint64_t size = mp_read_u64(r);
-  mp_handle_t handle = (mp_handle_t)(int64_t)mp_read_u64(r);
+  mp_handle_t handle = {MP_HANDLE_SHM, (intptr_t)(int64_t)mp_read_u64(r)};
   if (r->bad || size == 0 || size > SIZE_MAX)
     return mp_fail(MPROC_ESPAWN, "import: malformed segment state");
-  return mp_shm_open_handle(out, handle, (size_t)size);
+  return mp_shm_import(out, handle, (size_t)size);
 }
 
 static mproc_status_t segobj_wrap(void **out, size_t obj_size,

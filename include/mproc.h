@@ -200,8 +200,17 @@ const char *const *mproc_all_start_methods(void);
 /** A process object (CPython's multiprocessing.Process). */
 typedef struct mproc_process mproc_process_t;
 
-/** A handle that becomes ready when its object finishes; for mproc_wait(). */
-typedef intptr_t mproc_sentinel_t;
+/** A token that becomes ready when its object finishes (a process ends, a
+ * connection has a message); for mproc_wait(). Opaque: it is filled only by
+ * mproc_process_sentinel() and mproc_connection_sentinel(), copied by value,
+ * and its fields are not part of the API (they name an OS handle of the
+ * platform's own kind: a descriptor on POSIX, a HANDLE or SOCKET on Windows).
+ * A zero-initialized one is invalid (mproc_wait refuses it). */
+typedef struct mproc_sentinel {
+  int kind_;           /**< internal: which kind of handle, 0 invalid */
+  intptr_t os_;        /**< internal: the OS handle */
+  const void *object_; /**< internal: the connection, if one */
+} mproc_sentinel_t;
 
 /** Creates a process object (not started) that will run target(arg).
  * The argument bytes are copied. ctx NULL means the default context as it

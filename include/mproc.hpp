@@ -899,7 +899,7 @@ class connection : public detail::owner<mproc_connection_t, mproc_connection_fre
   }
   /// mproc_connection_sentinel(): a sentinel for mproc_wait(), ready when a message can be received.
   mproc_sentinel_t sentinel() const {
-    mproc_sentinel_t s = 0;
+    mproc_sentinel_t s{};
     check(mproc_connection_sentinel(p_, &s));
     return s;
   }
@@ -1203,7 +1203,7 @@ class process {
   void kill() { check(mproc_process_kill(p_)); }
   /// mproc_process_sentinel(): ready when the child ends, for wait().
   mproc_sentinel_t sentinel() const {
-    mproc_sentinel_t s = 0;
+    mproc_sentinel_t s{};
     check(mproc_process_sentinel(p_, &s));
     return s;
   }

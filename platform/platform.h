@@ -18,10 +18,46 @@
 
 #include "mproc.h"
 
-/* An OS handle a child can inherit and a waiter can wait on: a file
- * descriptor on POSIX, a HANDLE on Windows. Same type as mproc_sentinel_t. */
-typedef intptr_t mp_handle_t;
-#define MP_NO_HANDLE ((mp_handle_t)-1)
+/* Typed OS handles. Each kind is a distinct type, because an OS waits on,
+ * duplicates, passes and closes them differently (Windows: a SOCKET, a pipe
+ * HANDLE, a process HANDLE, a file-mapping HANDLE); on POSIX every one is a
+ * file descriptor in os. */
+typedef struct {
+  intptr_t os;
+} mp_stream_t; /* a connected byte stream (a socket, a pipe) */
+typedef struct {
+  intptr_t os;
+} mp_listener_t; /* a listening endpoint (local or TCP) */
+
+/* A handle of any kind, tagged with it: the items of a wait list
+ * (mp_wait_handles) and of a pass list (mp_child_spawn), and what
+ * mp_shm_handle and mp_child_sentinel give. */
+typedef enum {
+  MP_HANDLE_NONE = 0,
+  MP_HANDLE_STREAM,   /* ready: readable, or end of stream */
+  MP_HANDLE_LISTENER, /* ready: a connection is pending */
+  MP_HANDLE_CHILD,    /* ready: the child ended (mp_child_sentinel) */
+  MP_HANDLE_SHM       /* a segment (mp_shm_handle): passed, never waited on */
+} mp_handle_kind_t;
+typedef struct {
+  mp_handle_kind_t kind;
+  intptr_t os;
+} mp_handle_t;
+#define MP_NO_OS_HANDLE ((intptr_t)-1)
+#define MP_NO_STREAM ((mp_stream_t){MP_NO_OS_HANDLE})
+#define MP_NO_LISTENER ((mp_listener_t){MP_NO_OS_HANDLE})
+
+static inline mp_handle_t mp_stream_item(mp_stream_t s) {
+  mp_handle_t h = {MP_HANDLE_STREAM, s.os};
+  return h;
+}
+static inline mp_handle_t mp_listener_item(mp_listener_t l) {
+  mp_handle_t h = {MP_HANDLE_LISTENER, l.os};
+  return h;
+}
+static inline int mp_handle_equal(mp_handle_t a, mp_handle_t b) {
+  return a.kind == b.kind && a.os == b.os;
+}
 
 /* ---- runtime ------------------------------------------------------ */
 
@@ -93,9 +129,11 @@ mproc_status_t mp_child_fork(mp_child_t **out, mp_fork_main_fn child_main,
                              void *ctx);
 
 /* Starts a fresh copy of the program's own executable that receives blob
- * through mp_spawned_bootstrap, and inherits the npass handles in pass
- * (at the same values), and nothing else beyond standard input/output/error.
- * Errors: MPROC_ESPAWN, MPROC_ESYS, MPROC_ENOMEM. */
+ * through mp_spawned_bootstrap, and inherits the npass typed handles in
+ * pass (streams, listeners and segments, at the same os values: POSIX
+ * descriptors, Windows inheritable handles), and nothing else beyond
+ * standard input/output/error. Errors: MPROC_EINVAL (a child handle in
+ * pass), MPROC_ESPAWN, MPROC_ESYS, MPROC_ENOMEM. */
 mproc_status_t mp_child_spawn(mp_child_t **out, const void *blob, size_t len,
                               const mp_handle_t *pass, size_t npass);
 
@@ -118,16 +156,21 @@ typedef enum {
 mproc_status_t mp_child_signal(mp_child_t *c, mp_signal_t sig);
 
 long mp_child_pid(const mp_child_t *c);
-/* Becomes ready (mp_wait_handles) when the child ends. */
+/* A handle of kind MP_HANDLE_CHILD that becomes ready (mp_wait_handles)
+ * when the child ends (POSIX: a pipe only the child writes; Windows: the
+ * process HANDLE). It belongs to c: valid until mp_child_free. */
 mp_handle_t mp_child_sentinel(const mp_child_t *c);
 /* Releases the platform's part of a child; the caller made sure it ended. */
 void mp_child_free(mp_child_t *c);
 
 /* ---- waiting ------------------------------------------------------ */
 
-/* Waits until one of n handles is ready (readable, or its process ended)
- * or the timeout expires. ready[i] (may be NULL) is set to 0/1.
- * Errors: MPROC_ETIMEDOUT, MPROC_EINVAL (a bad handle), MPROC_ESYS. */
+/* Waits until one of n typed handles is ready (a stream readable or at its
+ * end, a listener with a pending connection, a child ended) or the timeout
+ * expires. ready[i] (may be NULL) is set to 0/1. Windows waits on each
+ * kind its own way (WSAPoll for sockets, a wait on process HANDLEs, a
+ * peek for pipes). Errors: MPROC_ETIMEDOUT, MPROC_EINVAL (a bad handle, a
+ * segment), MPROC_ESYS. */
 mproc_status_t mp_wait_handles(const mp_handle_t *h, size_t n, double timeout,
                                int *ready, size_t *nready);
 
@@ -139,19 +182,28 @@ typedef struct mp_shm mp_shm_t;
  * as some process maps it or holds its handle: nothing is left behind when
  * every user exits, even by SIGKILL. Forked children share the mapping;
  * a spawned child gets it by passing mp_shm_handle() (mp_child_spawn) and
- * calling mp_shm_from_handle(). Errors: MPROC_EINVAL (size 0), MPROC_ESYS
+ * calling mp_shm_import(). Errors: MPROC_EINVAL (size 0), MPROC_ESYS
  * (e.g. out of descriptors, with the errno text), MPROC_ENOMEM (out of
  * memory, or a size the OS refuses to size or map). */
 mproc_status_t mp_shm_create(mp_shm_t **out, size_t size);
 
-/* Maps the segment behind an inherited handle (in a spawned child).
- * Errors: MPROC_EINVAL (bad handle, or size not the segment's), MPROC_ESYS. */
-mproc_status_t mp_shm_from_handle(mp_shm_t **out, mp_handle_t handle,
-                                  size_t size);
+/* Maps the segment behind an inherited handle (a spawned child's import).
+ * The one import rule: it maps a duplicate of handle and leaves handle
+ * itself open (the caller closes the original once, mp_handle_close), so
+ * several objects imported from one segment never close each other's.
+ * Errors: MPROC_EINVAL (not an open segment handle, or size not the
+ * segment's), MPROC_ESYS, MPROC_ENOMEM. */
+mproc_status_t mp_shm_import(mp_shm_t **out, mp_handle_t handle,
+                             size_t size);
 
 void *mp_shm_base(const mp_shm_t *shm);
 size_t mp_shm_size(const mp_shm_t *shm);
+/* The segment's handle (kind MP_HANDLE_SHM), owned by shm: to pass. */
 mp_handle_t mp_shm_handle(const mp_shm_t *shm);
+/* Closes a handle of any kind that is not owned by an object: an inherited
+ * original after its imports (core/object.c). Kind MP_HANDLE_NONE or os
+ * MP_NO_OS_HANDLE is ignored. */
+void mp_handle_close(mp_handle_t h);
 /* Unmaps and closes this process's view; the memory goes when the last
  * process lets go. */
 void mp_shm_close(mp_shm_t *shm);
@@ -235,11 +287,6 @@ uint32_t mp_owner_clear(mp_owned_word_t *w);
  * MP_OWNER_UNTRACKED (its death can no longer be told). */
 int mp_owner_detach(mp_owned_word_t *w);
 
-/* Like mp_shm_from_handle, but maps a duplicate of handle and leaves
- * handle itself open: several objects attached to one spawned child may
- * name the same segment. Errors: those of mp_shm_from_handle. */
-mproc_status_t mp_shm_open_handle(mp_shm_t **out, mp_handle_t handle,
-                                  size_t size);
 
 /* Named segments (SharedMemory). A named segment is found by its name
  * from any process of the same user. Unless persistent it lives only as
@@ -269,70 +316,103 @@ void mp_named_shm_close(mp_named_shm_t *shm);
 /* Writes a fresh random valid name (size >= 24) into buf. */
 void mp_named_shm_random_name(char *buf, size_t size);
 
-/* ---- byte streams: connections and listeners (ipc) ---------------- */
+/* ---- streams and listeners (ipc) ---------------------------------- */
 
-/* Stream handles are full-duplex byte streams (Unix-domain or TCP sockets
- * on POSIX). They are created close-on-exec: a spawned child gets one only
- * when it is passed to mp_child_spawn. Writes never raise SIGPIPE. */
+/* Streams are byte streams (Unix-domain or TCP sockets on POSIX; pipes or
+ * sockets on Windows). They are created private to this process
+ * (close-on-exec): a spawned child gets one only when it is passed to
+ * mp_child_spawn. Writes never raise SIGPIPE. */
 
-/* A connected pair of stream handles. Errors: MPROC_ESYS. */
-mproc_status_t mp_stream_pair(mp_handle_t out[2]);
-
-/* Ends one direction of a stream for both sides (shutdown): after
- * reading 0, the peer sees end of stream; after writing 0, writes fail. */
-void mp_stream_shutdown(mp_handle_t h, int reading, int writing);
+/* A connected pair: duplex, both ends read and write; else out[0] only
+ * reads and out[1] only writes (what CPython's Pipe(duplex=False) makes:
+ * os.pipe() there, a one-way socketpair here).
+ * Errors: MPROC_ESYS. */
+mproc_status_t mp_stream_pair(int duplex, mp_stream_t out[2]);
 
 typedef struct {
   const void *base;
   size_t len;
 } mp_iovec_t;
 
-/* Writes every byte of the n pieces, in order, blocking as needed.
- * Errors: MPROC_EOF (the peer closed its end), MPROC_ESYS. */
-mproc_status_t mp_stream_write(mp_handle_t h, const mp_iovec_t *iov,
+/* Writes every byte of the n pieces (at most 8), in order, blocking as
+ * needed. Errors: MPROC_EOF (the peer closed its end), MPROC_EINVAL (more
+ * than 8 pieces), MPROC_ESYS. */
+mproc_status_t mp_stream_write(mp_stream_t s, const mp_iovec_t *iov,
                                size_t n);
 
 /* Reads between 1 and n bytes, blocking until some arrive; *got = 0 means
  * the peer closed (end of stream). Errors: MPROC_ESYS. */
-mproc_status_t mp_stream_read(mp_handle_t h, void *buf, size_t n,
+mproc_status_t mp_stream_read(mp_stream_t s, void *buf, size_t n,
                               size_t *got);
 
-/* Waits until h can take a write without blocking (or is broken).
+/* Waits until s can take a write without blocking (or is broken).
  * Errors: MPROC_ETIMEDOUT, MPROC_ESYS. */
-mproc_status_t mp_wait_writable(mp_handle_t h, double timeout);
+mproc_status_t mp_stream_wait_writable(mp_stream_t s, double timeout);
 
-/* A new handle for what h is (dup), private to this process
- * (close-on-exec): a spawned child's import takes one per object, so two
- * objects made from one inherited handle never close each other's.
- * Errors: MPROC_EINVAL (h is not open), MPROC_ESYS. */
-mproc_status_t mp_handle_duplicate(mp_handle_t h, mp_handle_t *out);
+/* A new stream for what s is (dup / DuplicateHandle), private to this
+ * process: a spawned child's import takes one per object, so two objects
+ * made from one inherited stream never close each other's.
+ * Errors: MPROC_EINVAL (s is not open), MPROC_ESYS. */
+mproc_status_t mp_stream_duplicate(mp_stream_t s, mp_stream_t *out);
 
-/* Closes a handle (a stream, a listener). MP_NO_HANDLE is ignored. */
-void mp_handle_close(mp_handle_t h);
+/* Closes a stream. MP_NO_STREAM (os MP_NO_OS_HANDLE) is ignored. */
+void mp_stream_close(mp_stream_t s);
 
-/* Listening: on a Unix-domain socket path, or on host:port over TCP
- * (port 0 picks a free port; *bound_port says which).
- * Errors: MPROC_EINVAL (path too long, host unknown), MPROC_ESYS
- * (in use, no permission). */
-mproc_status_t mp_listen_unix(const char *path, int backlog,
-                              mp_handle_t *out);
+/* Listening on host:port over TCP (port 0 picks a free port; *bound_port
+ * says which). Errors: MPROC_EINVAL (host unknown), MPROC_ESYS (in use, no
+ * permission). */
 mproc_status_t mp_listen_tcp(const char *host, int port, int backlog,
-                             mp_handle_t *out, int *bound_port);
-/* Accepts one pending connection without blocking (listeners are
- * non-blocking; wait first with mp_wait_handles). The accepted handle is
- * blocking. Errors: MPROC_ETIMEDOUT (none pending after all), MPROC_ESYS. */
-mproc_status_t mp_accept(mp_handle_t listener, mp_handle_t *out);
+                             mp_listener_t *out, int *bound_port);
+
 /* Connects by deadline (on mp_monotonic(); negative: no limit). The
- * handle is blocking once connected.
- * Errors: MPROC_EINVAL (path too long, host unknown), MPROC_ETIMEDOUT (no
- * answer by the deadline, or a Unix listener's backlog stayed full),
- * MPROC_ESYS (refused, no such path). */
-mproc_status_t mp_connect_unix(const char *path, double deadline,
-                               mp_handle_t *out);
+ * stream is blocking once connected.
+ * Errors: MPROC_EINVAL (host unknown), MPROC_ETIMEDOUT (no answer by the
+ * deadline), MPROC_ESYS (refused). */
 mproc_status_t mp_connect_tcp(const char *host, int port, double deadline,
-                              mp_handle_t *out);
-/* Removes a Unix-domain socket path a listener made. */
-void mp_unlink_socket_path(const char *path);
+                              mp_stream_t *out);
+
+/* Accepts one pending connection without blocking (wait first with
+ * mp_wait_handles on mp_listener_item(l)). The stream is blocking.
+ * Errors: MPROC_ETIMEDOUT (none pending after all), MPROC_ESYS. */
+mproc_status_t mp_accept(mp_listener_t l, mp_stream_t *out);
+
+/* Closes a listener (not what it left behind: mp_local_remove).
+ * MP_NO_LISTENER is ignored. */
+void mp_listener_close(mp_listener_t l);
+
+/* ---- local endpoints ---------------------------------------------- */
+
+/* A local endpoint is reached by an address of the platform's own form,
+ * within the public address syntax (docs/ipc.md): on POSIX "unix:PATH" or
+ * any text with a '/' (a Unix-domain socket), on Windows a named pipe
+ * ("\\.\pipe\NAME"). Every other address is HOST:PORT, parsed by core/. */
+
+/* Whether address names a local endpoint. */
+int mp_is_local_address(const char *address);
+
+/* A fresh local address no listener uses, in *out (malloc'd), made unique
+ * by unique (core/ passes its pid, a counter and random bytes): CPython's
+ * arbitrary_address. POSIX: "unix:$TMPDIR/mproc-UNIQUE" (TMPDIR unset or
+ * empty: /tmp). Errors: MPROC_ENOMEM. */
+mproc_status_t mp_local_default_address(const char *unique, char **out);
+
+/* Listens on a local address (mp_is_local_address). POSIX binds a
+ * Unix-domain socket, which leaves a file: the binding process removes it
+ * with mp_local_remove. Errors: MPROC_EINVAL (not a local address, an
+ * empty path, a path too long), MPROC_ESYS (in use, no permission). */
+mproc_status_t mp_listen_local(const char *address, int backlog,
+                               mp_listener_t *out);
+
+/* Connects to a local address by deadline (as mp_connect_tcp).
+ * Errors: MPROC_EINVAL (not a local address, too long), MPROC_ETIMEDOUT
+ * (no answer in time, or the listener's backlog stayed full),
+ * MPROC_ESYS (refused, no such endpoint). */
+mproc_status_t mp_connect_local(const char *address, double deadline,
+                                mp_stream_t *out);
+
+/* Removes what listening on address left behind (POSIX: the socket file;
+ * Windows: nothing). Only the process that bound it calls this. */
+void mp_local_remove(const char *address);
 
 /* A short pause for a spin-wait loop (the CPU's pause hint). */
 void mp_cpu_relax(void);

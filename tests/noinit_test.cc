@@ -35,7 +35,7 @@ TEST(Init, CallsBeforeInitAreRefusedThenInitEnablesThem) {
   mproc_process_t *p = nullptr;
   void *object = nullptr;
   size_t count = 0;
-  mproc_sentinel_t sentinel = 0;
+  mproc_sentinel_t sentinel{};
   EXPECT_NOINIT(mproc_get_context("fork", &ctx));
   EXPECT_NOINIT(mproc_context_method(nullptr, &method));
   EXPECT_NOINIT(mproc_set_start_method("spawn"));

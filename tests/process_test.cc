@@ -313,7 +313,7 @@ mproc_status_t ExportSharedWords(void *obj, mp_buf_t *state,
                                  mp_handles_t *handles) {
   SharedWords *w = static_cast<SharedWords *>(obj);
   mp_buf_put_u64(state, mp_shm_size(w->shm));
-  mp_buf_put_u64(state, static_cast<uint64_t>(mp_shm_handle(w->shm)));
+  mp_buf_put_u64(state, static_cast<uint64_t>(mp_shm_handle(w->shm).os));
   mp_handles_add(handles, mp_shm_handle(w->shm));
   return MPROC_OK;
 }
@@ -327,15 +327,16 @@ MP_OBJECT_KIND(shared_words_ops)
 mproc_status_t ImportSharedWords(const void *state, size_t len, void **out) {
   mp_reader_t r = {static_cast<const unsigned char *>(state), len, 0, 0};
   size_t size = mp_read_u64(&r);
-  mp_handle_t handle = static_cast<mp_handle_t>(mp_read_u64(&r));
+  mp_handle_t handle = {MP_HANDLE_SHM, static_cast<intptr_t>(mp_read_u64(&r))};
   if (r.bad) return MPROC_ESPAWN;
   SharedWords *w = new SharedWords;
   mp_object_init(&w->header, &shared_words_ops);
-  mproc_status_t st = mp_shm_from_handle(&w->shm, handle, size);
+  mproc_status_t st = mp_shm_import(&w->shm, handle, size);
   if (st != MPROC_OK) {
     delete w;
     return st;
   }
+  mp_object_note_inherited(handle);  // the import mapped a duplicate
   *out = w;
   return MPROC_OK;
 }
@@ -1251,12 +1252,16 @@ TEST(BadArguments, AreRefusedNotFatal) {
   EXPECT_FAILS(MPROC_EINVAL, mproc_sleep(-0.5));
   EXPECT_FAILS(MPROC_EINVAL, mproc_cpu_count(nullptr));
   EXPECT_FAILS(MPROC_EINVAL, mproc_wait(nullptr, 1, 0, nullptr, nullptr));
-  mproc_sentinel_t bad = -1;
+  mproc_sentinel_t bad{};  // zeroed: not a sentinel
   EXPECT_FAILS(MPROC_EINVAL, mproc_wait(&bad, 1, 0, nullptr, nullptr));
+
 
   // The same calls on a started process, with the timeout checks too.
   ASSERT_EQ(MPROC_OK, mproc_process_start(p));
   ASSERT_EQ(MPROC_OK, mproc_process_sentinel(p, &sentinel));
+  bad = sentinel;
+  bad.os_ = -1;  // a sentinel whose handle is not valid
+  EXPECT_FAILS(MPROC_EINVAL, mproc_wait(&bad, 1, 0, nullptr, nullptr));
   EXPECT_FAILS(MPROC_EINVAL, mproc_process_join(p, nan));
   EXPECT_FAILS(MPROC_EINVAL, mproc_wait(&sentinel, 1, nan, nullptr, nullptr));
   EXPECT_FAILS(MPROC_EINVAL, mproc_process_exitcode(p, nullptr));

@@ -5,6 +5,7 @@
 
 #include <poll.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mproc.h"
 
@@ -19,6 +20,11 @@ const char *mp_posix_executable(void);
  * standard streams would then overwrite it (its /dev/null stdin) or write
  * into it (its printf). */
 int mp_posix_above_stdio(int fd);
+
+/* A close-on-exec duplicate of descriptor os, above standard error, in
+ * *fd. Errors: MPROC_EINVAL (os is not open), MPROC_ESYS; what names the
+ * handle in the detail. */
+mproc_status_t mp_posix_duplicate(intptr_t os, int *fd, const char *what);
 
 /* Serialises reaping children (see try_reap() in process.c). */
 void mp_posix_reap_lock(void);

@@ -20,6 +20,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -211,7 +212,7 @@ static mproc_status_t send_bootstrap(int fd, const void *blob, size_t len) {
 
 static int is_passed(int fd, const mp_handle_t *pass, size_t npass) {
   for (size_t i = 0; i < npass; i++)
-    if ((int)pass[i] == fd) return 1;
+    if ((int)pass[i].os == fd) return 1;
   return 0;
 }
 
@@ -301,7 +302,8 @@ static mproc_status_t start_spawned(const char *exe, const mp_handle_t *pass,
   posix_spawn_file_actions_adddup2(&actions, boot[0], boot[0]);
   posix_spawn_file_actions_adddup2(&actions, sentinel[1], sentinel[1]);
   for (size_t i = 0; i < npass; i++)
-    posix_spawn_file_actions_adddup2(&actions, (int)pass[i], (int)pass[i]);
+    posix_spawn_file_actions_adddup2(&actions, (int)pass[i].os,
+                                     (int)pass[i].os);
   char where[64];
   snprintf(where, sizeof where, SPAWN_ENV "=%d:%d", boot[0], sentinel[1]);
   char **env = child_environment(where);
@@ -333,6 +335,11 @@ fail_pipes:
 
 mproc_status_t mp_child_spawn(mp_child_t **out, const void *blob, size_t len,
                               const mp_handle_t *pass, size_t npass) {
+  for (size_t i = 0; i < npass; i++)
+    if (pass[i].kind == MP_HANDLE_NONE || pass[i].kind == MP_HANDLE_CHILD ||
+        pass[i].os < 0 || pass[i].os > INT_MAX)
+      return mp_fail(MPROC_EINVAL, "spawn: handle %zu (%ld, kind %d) cannot "
+                     "be passed", i, (long)pass[i].os, (int)pass[i].kind);
   const char *exe = mp_posix_executable();
   if (exe == NULL)
     return mp_fail(MPROC_ESPAWN, "spawn: the program's executable is unknown");
@@ -493,7 +500,7 @@ static mproc_status_t wait_until(mp_child_t *c, double timeout) {
     if (st != MPROC_ETIMEDOUT) return st;
     double left = deadline - mp_monotonic();
     if (!sentinel_closed) {
-      mp_handle_t h = c->sentinel_fd;
+      mp_handle_t h = mp_child_sentinel(c);
       st = mp_wait_handles(&h, 1, left > 0 ? left : 0, NULL, NULL);
       if (st != MPROC_OK) return st; /* ETIMEDOUT: it still runs */
       sentinel_closed = 1;
@@ -543,7 +550,10 @@ mproc_status_t mp_child_signal(mp_child_t *c, mp_signal_t sig) {
 
 long mp_child_pid(const mp_child_t *c) { return (long)c->proc.pid; }
 
-mp_handle_t mp_child_sentinel(const mp_child_t *c) { return c->sentinel_fd; }
+mp_handle_t mp_child_sentinel(const mp_child_t *c) {
+  mp_handle_t h = {MP_HANDLE_CHILD, c->sentinel_fd};
+  return h;
+}
 
 void mp_child_free(mp_child_t *c) {
   if (c == NULL) return;

@@ -72,6 +72,22 @@ int mp_posix_above_stdio(int fd) {
   return moved;
 }
 
+mproc_status_t mp_posix_duplicate(intptr_t os, int *fd, const char *what) {
+  if (os < 0 || os > INT_MAX)
+    return mp_fail(MPROC_EINVAL, "%s handle %ld is not open", what, (long)os);
+  int dup = fcntl((int)os, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+  if (dup < 0)
+    return mp_fail_errno(errno == EBADF ? MPROC_EINVAL : MPROC_ESYS, errno,
+                         "duplicate %s handle %ld", what, (long)os);
+  *fd = dup;
+  return MPROC_OK;
+}
+
+void mp_handle_close(mp_handle_t h) {
+  if (h.kind != MP_HANDLE_NONE && h.os >= 0 && h.os <= INT_MAX)
+    close((int)h.os);
+}
+
 mproc_status_t mp_platform_init(const char *argv0) {
   if (initialized) return MPROC_OK;
   apr_status_t rv = apr_initialize();
@@ -191,9 +207,13 @@ mproc_status_t mp_wait_handles(const mp_handle_t *h, size_t n, double timeout,
   if (set == NULL) return mp_fail(MPROC_ENOMEM, "wait: %zu handles", n);
   mproc_status_t st = MPROC_OK;
   for (size_t i = 0; i < n && st == MPROC_OK; i++) {
-    if (h[i] < 0 || h[i] > INT_MAX)
-      st = mp_fail(MPROC_EINVAL, "wait: handle %ld is not valid", (long)h[i]);
-    set[i].fd = (int)h[i];
+    /* Every waitable kind is a descriptor here: a stream or listener
+     * socket, or a child's sentinel pipe. */
+    if (h[i].kind == MP_HANDLE_NONE || h[i].kind == MP_HANDLE_SHM ||
+        h[i].os < 0 || h[i].os > INT_MAX)
+      st = mp_fail(MPROC_EINVAL, "wait: handle %ld (kind %d) is not valid",
+                   (long)h[i].os, (int)h[i].kind);
+    set[i].fd = (int)h[i].os;
     set[i].events = POLLIN;
     set[i].revents = 0;
   }
@@ -201,7 +221,8 @@ mproc_status_t mp_wait_handles(const mp_handle_t *h, size_t n, double timeout,
   size_t got = 0;
   for (size_t i = 0; i < n && st == MPROC_OK; i++) {
     if (set[i].revents & POLLNVAL)
-      st = mp_fail(MPROC_EINVAL, "wait: handle %ld is not open", (long)h[i]);
+      st = mp_fail(MPROC_EINVAL, "wait: handle %ld is not open",
+                   (long)h[i].os);
     int is_ready = (set[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
     if (ready) ready[i] = is_ready;
     got += (size_t)is_ready;

@@ -106,22 +106,30 @@ mproc_status_t mp_shm_create(mp_shm_t **out, size_t size) {
   return st;
 }
 
-mproc_status_t mp_shm_from_handle(mp_shm_t **out, mp_handle_t handle,
-                                  size_t size) {
+mproc_status_t mp_shm_import(mp_shm_t **out, mp_handle_t handle,
+                             size_t size) {
   struct stat sb;
-  int fd = (int)handle;
-  if (handle < 0 || handle > INT_MAX || fstat(fd, &sb) != 0)
-    return mp_fail(MPROC_EINVAL, "shm: handle %ld is not open", (long)handle);
+  if (handle.kind != MP_HANDLE_SHM || handle.os < 0 || handle.os > INT_MAX ||
+      fstat((int)handle.os, &sb) != 0)
+    return mp_fail(MPROC_EINVAL, "shm: handle %ld is not an open segment",
+                   (long)handle.os);
   if (size == 0 || (uint64_t)sb.st_size != size)
     return mp_fail(MPROC_EINVAL, "shm: segment has %lld bytes, not %zu",
                    (long long)sb.st_size, size);
-  fcntl(fd, F_SETFD, FD_CLOEXEC); /* ours now: keep it out of exec'd programs */
-  return map_fd(out, fd, size);
+  int fd;
+  mproc_status_t st = mp_posix_duplicate(handle.os, &fd, "shm");
+  if (st != MPROC_OK) return st;
+  st = map_fd(out, fd, size);
+  if (st != MPROC_OK) close(fd);
+  return st;
 }
 
 void *mp_shm_base(const mp_shm_t *shm) { return shm->base; }
 size_t mp_shm_size(const mp_shm_t *shm) { return shm->size; }
-mp_handle_t mp_shm_handle(const mp_shm_t *shm) { return shm->fd; }
+mp_handle_t mp_shm_handle(const mp_shm_t *shm) {
+  mp_handle_t h = {MP_HANDLE_SHM, shm->fd};
+  return h;
+}
 
 void mp_shm_close(mp_shm_t *shm) {
   if (shm == NULL) return;

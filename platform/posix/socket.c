@@ -23,6 +23,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -32,7 +33,7 @@
 #include "platform/platform.h"
 #include "platform/posix/posix.h"
 
-mproc_status_t mp_stream_pair(mp_handle_t out[2]) {
+mproc_status_t mp_stream_pair(int duplex, mp_stream_t out[2]) {
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
     return mp_fail_errno(MPROC_ESYS, errno, "socketpair");
@@ -44,21 +45,18 @@ mproc_status_t mp_stream_pair(mp_handle_t out[2]) {
       return mp_fail_errno(MPROC_ESYS, err, "socketpair");
     }
   }
-  out[0] = fds[0];
-  out[1] = fds[1];
+  if (!duplex) { /* out[0] receives, out[1] sends: shut the other ways */
+    shutdown(fds[0], SHUT_WR);
+    shutdown(fds[1], SHUT_RD);
+  }
+  out[0].os = fds[0];
+  out[1].os = fds[1];
   return MPROC_OK;
-}
-
-void mp_stream_shutdown(mp_handle_t h, int reading, int writing) {
-  if (reading || writing)
-    shutdown((int)h, reading && writing ? SHUT_RDWR
-                     : reading          ? SHUT_RD
-                                        : SHUT_WR);
 }
 
 #define IOV_MAX_PIECES 8
 
-mproc_status_t mp_stream_write(mp_handle_t h, const mp_iovec_t *iov,
+mproc_status_t mp_stream_write(mp_stream_t h, const mp_iovec_t *iov,
                                size_t n) {
   struct iovec v[IOV_MAX_PIECES];
   if (n > IOV_MAX_PIECES)
@@ -71,7 +69,7 @@ mproc_status_t mp_stream_write(mp_handle_t h, const mp_iovec_t *iov,
   struct msghdr msg = {.msg_iov = v, .msg_iovlen = n};
   while (msg.msg_iovlen > 0) {
     /* MSG_NOSIGNAL: a closed peer is an error to report, not SIGPIPE. */
-    ssize_t w = sendmsg((int)h, &msg, MSG_NOSIGNAL);
+    ssize_t w = sendmsg((int)h.os, &msg, MSG_NOSIGNAL);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EPIPE || errno == ECONNRESET)
@@ -92,10 +90,10 @@ mproc_status_t mp_stream_write(mp_handle_t h, const mp_iovec_t *iov,
   return MPROC_OK;
 }
 
-mproc_status_t mp_stream_read(mp_handle_t h, void *buf, size_t n,
+mproc_status_t mp_stream_read(mp_stream_t h, void *buf, size_t n,
                               size_t *got) {
   for (;;) {
-    ssize_t r = recv((int)h, buf, n, 0);
+    ssize_t r = recv((int)h.os, buf, n, 0);
     if (r >= 0) {
       *got = (size_t)r;
       return MPROC_OK;
@@ -109,13 +107,21 @@ mproc_status_t mp_stream_read(mp_handle_t h, void *buf, size_t n,
   }
 }
 
-mproc_status_t mp_wait_writable(mp_handle_t h, double timeout) {
-  struct pollfd p = {.fd = (int)h, .events = POLLOUT};
+static mproc_status_t wait_writable(int fd, double timeout) {
+  struct pollfd p = {.fd = fd, .events = POLLOUT};
   return mp_posix_poll_until(&p, 1, timeout);
 }
 
-void mp_handle_close(mp_handle_t h) {
-  if (h != MP_NO_HANDLE) close((int)h);
+mproc_status_t mp_stream_wait_writable(mp_stream_t s, double timeout) {
+  return wait_writable((int)s.os, timeout);
+}
+
+void mp_stream_close(mp_stream_t s) {
+  if (s.os >= 0) close((int)s.os);
+}
+
+void mp_listener_close(mp_listener_t l) {
+  if (l.os >= 0) close((int)l.os);
 }
 
 /* ---- Unix-domain sockets ------------------------------------------ */
@@ -156,15 +162,58 @@ static mproc_status_t bind_listen(int fd, const struct sockaddr *a,
   return MPROC_OK;
 }
 
-mproc_status_t mp_listen_unix(const char *path, int backlog,
-                              mp_handle_t *out) {
+/* ---- local endpoints: Unix-domain sockets ------------------------ */
+
+#define LOCAL_PREFIX "unix:"
+
+/* A Unix-domain socket address: "unix:PATH", or any text with a '/'. */
+static const char *local_path(const char *address) {
+  if (strncmp(address, LOCAL_PREFIX, strlen(LOCAL_PREFIX)) == 0)
+    return address + strlen(LOCAL_PREFIX);
+  return strchr(address, '/') ? address : NULL;
+}
+
+int mp_is_local_address(const char *address) {
+  return address != NULL && local_path(address) != NULL;
+}
+
+mproc_status_t mp_local_default_address(const char *unique, char **out) {
+  const char *dir = getenv("TMPDIR");
+  if (dir == NULL || *dir == '\0') dir = "/tmp";
+  size_t size = strlen(LOCAL_PREFIX) + strlen(dir) + strlen(unique) + 8;
+  char *address = malloc(size);
+  if (address == NULL) return mp_fail(MPROC_ENOMEM, "local address");
+  snprintf(address, size, LOCAL_PREFIX "%s/mproc-%s", dir, unique);
+  *out = address;
+  return MPROC_OK;
+}
+
+/* The path of a local address, or why there is none. */
+static mproc_status_t path_of(const char *address, const char **path) {
+  *path = address ? local_path(address) : NULL;
+  if (*path == NULL)
+    return mp_fail(MPROC_EINVAL, "address '%s' is not local",
+                   address ? address : "(null)");
+  if (**path == '\0') return mp_fail(MPROC_EINVAL, "address: empty path");
+  return MPROC_OK;
+}
+
+void mp_local_remove(const char *address) {
+  const char *path = address ? local_path(address) : NULL;
+  if (path != NULL && *path != '\0') unlink(path);
+}
+
+mproc_status_t mp_listen_local(const char *address, int backlog,
+                               mp_listener_t *out) {
   struct sockaddr_un a;
   int fd;
-  mproc_status_t st = unix_address(path, &a);
+  const char *path;
+  mproc_status_t st = path_of(address, &path);
+  if (st == MPROC_OK) st = unix_address(path, &a);
   if (st == MPROC_OK) st = new_socket(AF_UNIX, &fd);
   if (st == MPROC_OK)
     st = bind_listen(fd, (struct sockaddr *)&a, sizeof a, backlog, path);
-  if (st == MPROC_OK) *out = fd;
+  if (st == MPROC_OK) out->os = fd;
   return st;
 }
 
@@ -191,7 +240,7 @@ static mproc_status_t connect_fd(int fd, const struct sockaddr *a,
     }
     /* In progress (an interrupted connect goes on too): wait for it. */
     double left = deadline < 0 ? -1 : deadline - mp_monotonic();
-    st = mp_wait_writable(fd, deadline >= 0 && left < 0 ? 0 : left);
+    st = wait_writable(fd, deadline >= 0 && left < 0 ? 0 : left);
     socklen_t err_len = sizeof err;
     if (st == MPROC_OK &&
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len) != 0)
@@ -207,19 +256,19 @@ static mproc_status_t connect_fd(int fd, const struct sockaddr *a,
   return mp_fail_errno(MPROC_ESYS, err, "connect to %s", where);
 }
 
-mproc_status_t mp_connect_unix(const char *path, double deadline,
-                                mp_handle_t *out) {
+mproc_status_t mp_connect_local(const char *address, double deadline,
+                                mp_stream_t *out) {
   struct sockaddr_un a;
   int fd;
-  mproc_status_t st = unix_address(path, &a);
+  const char *path;
+  mproc_status_t st = path_of(address, &path);
+  if (st == MPROC_OK) st = unix_address(path, &a);
   if (st == MPROC_OK) st = new_socket(AF_UNIX, &fd);
   if (st == MPROC_OK)
     st = connect_fd(fd, (struct sockaddr *)&a, sizeof a, path, deadline);
-  if (st == MPROC_OK) *out = fd;
+  if (st == MPROC_OK) out->os = fd;
   return st;
 }
-
-void mp_unlink_socket_path(const char *path) { unlink(path); }
 
 /* ---- TCP ---------------------------------------------------------- */
 
@@ -252,7 +301,7 @@ static int bound_port_of(int fd) {
 }
 
 mproc_status_t mp_listen_tcp(const char *host, int port, int backlog,
-                             mp_handle_t *out, int *bound_port) {
+                             mp_listener_t *out, int *bound_port) {
   struct addrinfo *ai;
   mproc_status_t st = resolve(host, port, 1, &ai);
   if (st != MPROC_OK) return st;
@@ -265,13 +314,13 @@ mproc_status_t mp_listen_tcp(const char *host, int port, int backlog,
   }
   freeaddrinfo(ai);
   if (st != MPROC_OK) return st;
-  *out = fd;
+  out->os = fd;
   if (bound_port) *bound_port = bound_port_of(fd);
   return MPROC_OK;
 }
 
 mproc_status_t mp_connect_tcp(const char *host, int port, double deadline,
-                               mp_handle_t *out) {
+                              mp_stream_t *out) {
   struct addrinfo *ai;
   mproc_status_t st = resolve(host, port, 0, &ai);
   if (st != MPROC_OK) return st;
@@ -282,21 +331,21 @@ mproc_status_t mp_connect_tcp(const char *host, int port, double deadline,
   freeaddrinfo(ai);
   if (st != MPROC_OK) return st;
   tcp_nodelay(fd);
-  *out = fd;
+  out->os = fd;
   return MPROC_OK;
 }
 
-mproc_status_t mp_accept(mp_handle_t listener, mp_handle_t *out) {
+mproc_status_t mp_accept(mp_listener_t listener, mp_stream_t *out) {
   for (;;) {
     int fd = mp_posix_above_stdio(
-        accept4((int)listener, NULL, NULL, SOCK_CLOEXEC));
+        accept4((int)listener.os, NULL, NULL, SOCK_CLOEXEC));
     if (fd >= 0) {
       struct sockaddr_storage ss;
       socklen_t len = sizeof ss;
       if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
           ss.ss_family != AF_UNIX)
         tcp_nodelay(fd);
-      *out = fd;
+      out->os = fd;
       return MPROC_OK;
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK) return MPROC_ETIMEDOUT;
@@ -305,13 +354,9 @@ mproc_status_t mp_accept(mp_handle_t listener, mp_handle_t *out) {
   }
 }
 
-mproc_status_t mp_handle_duplicate(mp_handle_t h, mp_handle_t *out) {
-  if (h < 0 || h > INT_MAX)
-    return mp_fail(MPROC_EINVAL, "handle %ld is not open", (long)h);
-  int fd = fcntl((int)h, F_DUPFD_CLOEXEC, 3); /* never 0-2: see process.c */
-  if (fd < 0)
-    return mp_fail_errno(errno == EBADF ? MPROC_EINVAL : MPROC_ESYS, errno,
-                         "duplicate handle %ld", (long)h);
-  *out = fd;
-  return MPROC_OK;
+mproc_status_t mp_stream_duplicate(mp_stream_t s, mp_stream_t *out) {
+  int fd;
+  mproc_status_t st = mp_posix_duplicate(s.os, &fd, "stream");
+  if (st == MPROC_OK) out->os = fd;
+  return st;
 }

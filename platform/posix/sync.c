@@ -346,16 +346,3 @@ int mp_owner_detach(mp_owned_word_t *w) {
   return !(r->linker_pid == t->pid && r->linker_ns == t->ns &&
            thread_alive(linker));
 }
-
-mproc_status_t mp_shm_open_handle(mp_shm_t **out, mp_handle_t handle,
-                                  size_t size) {
-  if (handle < 0 || handle > 0x7fffffff)
-    return mp_fail(MPROC_EINVAL, "shm: handle %ld is not open", (long)handle);
-  int copy = fcntl((int)handle, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-  if (copy < 0) /* EBADF: not open; EMFILE: no descriptor for the copy */
-    return mp_fail_errno(errno == EBADF ? MPROC_EINVAL : MPROC_ESYS, errno,
-                         "shm: handle %ld", (long)handle);
-  mproc_status_t st = mp_shm_from_handle(out, copy, size);
-  if (st != MPROC_OK) close(copy);
-  return st;
-}
