@@ -185,8 +185,8 @@ static void break_barrier(barrier_state_t *s) {
 
 /* Takes the internal lock; a party that died inside it broke the barrier.
  * Returns the round as it was, for barrier_unlock. */
-static uint32_t barrier_lock(barrier_state_t *s) {
-  mproc_status_t st = mp_lock_state_acquire(&s->lock, MPROC_FOREVER);
+static uint32_t barrier_lock(const mp_shm_t *seg, barrier_state_t *s) {
+  mproc_status_t st = mp_lock_state_acquire(seg, &s->lock, MPROC_FOREVER);
   uint32_t round = s->round;
   if (st == MPROC_EOWNERDEAD) break_barrier(s);
   return round;
@@ -194,11 +194,12 @@ static uint32_t barrier_lock(barrier_state_t *s) {
 
 /* Releases the internal lock, then wakes the parties of the rounds that
  * ended since barrier_lock returned round. */
-static void barrier_unlock(barrier_state_t *s, uint32_t round) {
+static void barrier_unlock(const mp_shm_t *seg, barrier_state_t *s,
+                           uint32_t round) {
   int ended = s->round != round;
-  mp_lock_state_release(&s->lock);
+  mp_lock_state_release(seg, &s->lock);
   if (ended && mp_take_sleepers(&s->sleepers))
-    mp_futex_wake(&s->round, INT32_MAX);
+    mp_wake_word(seg, &s->round, INT32_MAX);
 }
 
 static int round_was_bad(const barrier_state_t *s, uint32_t round) {
@@ -220,19 +221,20 @@ typedef struct {
   int nested;
 } guard_t;
 
-static guard_t guard_enter(barrier_state_t *s) {
+static guard_t guard_enter(const mp_shm_t *seg, barrier_state_t *s) {
   if (in_own_action(s)) return (guard_t){s->round, 1};
-  return (guard_t){barrier_lock(s), 0};
+  return (guard_t){barrier_lock(seg, s), 0};
 }
 
-static void guard_leave(barrier_state_t *s, guard_t g) {
-  if (!g.nested) barrier_unlock(s, g.round);
+static void guard_leave(const mp_shm_t *seg, barrier_state_t *s, guard_t g) {
+  if (!g.nested) barrier_unlock(seg, s, g.round);
 }
 
 /* The last party: run the action and release the round. The action may
  * have ended the round itself (abort, reset: then it ended broken). */
 static mproc_status_t complete_round(mproc_barrier_t *b, uint32_t locked) {
   barrier_state_t *s = b->state;
+  const mp_shm_t *seg = b->seg.block.shm;
   int code = b->action ? b->action(b->arg_len ? b->arg : NULL, b->arg_len) : 0;
   int ended_by_action = s->round != locked;
   if (code != 0)
@@ -240,7 +242,7 @@ static mproc_status_t complete_round(mproc_barrier_t *b, uint32_t locked) {
   else if (!ended_by_action)
     end_round(s, 0);
   int bad = round_was_bad(s, locked);
-  barrier_unlock(s, locked);
+  barrier_unlock(seg, s, locked);
   if (code != 0)
     return mp_fail(MPROC_EBROKEN, "barrier_wait: the action returned %d",
                    code);
@@ -251,23 +253,25 @@ static mproc_status_t complete_round(mproc_barrier_t *b, uint32_t locked) {
 }
 
 /* Sleeps until round ends or the deadline; called and returns unlocked. */
-static mproc_status_t await_round(barrier_state_t *s, uint32_t round,
+static mproc_status_t await_round(const mp_shm_t *seg, barrier_state_t *s,
+                                  uint32_t round,
                                   double deadline, double timeout) {
   for (;;) {
     if (__atomic_load_n(&s->round, __ATOMIC_ACQUIRE) != round) break;
     double left = mp_time_left(deadline);
     if (left == 0) {
-      uint32_t locked = barrier_lock(s);
+      uint32_t locked = barrier_lock(seg, s);
       int ended = locked != round;
       if (!ended) break_barrier(s);
-      barrier_unlock(s, locked);
+      barrier_unlock(seg, s, locked);
       if (ended) break;
       return mp_fail(MPROC_ETIMEDOUT,
                      "barrier_wait: not all parties came within %gs; the "
                      "barrier is now broken",
                      timeout);
     }
-    if (mp_sleep_while(&s->round, round, &s->sleepers, left) == MPROC_ESYS)
+    if (mp_sleep_while(seg, &s->round, round, &s->sleepers, left) ==
+        MPROC_ESYS)
       return MPROC_ESYS;
   }
   if (round_was_bad(s, round))
@@ -283,14 +287,15 @@ mproc_status_t mproc_barrier_wait_timeout(mproc_barrier_t *barrier,
   mproc_status_t st = mp_check_timeout(timeout, "barrier_wait");
   if (st != MPROC_OK) return st;
   barrier_state_t *s = barrier->state;
+  const mp_shm_t *seg = barrier->seg.block.shm;
   if (in_own_action(s))
     return mp_fail(MPROC_ESTATE,
                    "barrier_wait: called from the barrier's own action (the "
                    "caller is already a party of the round it completes)");
   double deadline = mp_deadline(timeout);
-  uint32_t locked = barrier_lock(s);
+  uint32_t locked = barrier_lock(seg, s);
   if (s->broken) {
-    barrier_unlock(s, locked);
+    barrier_unlock(seg, s, locked);
     return mp_fail(MPROC_EBROKEN, "barrier_wait: the barrier is broken");
   }
   unsigned arrived = s->count;
@@ -298,8 +303,8 @@ mproc_status_t mproc_barrier_wait_timeout(mproc_barrier_t *barrier,
   if (arrived + 1 == s->parties) {
     st = complete_round(barrier, locked);
   } else {
-    barrier_unlock(s, locked);
-    st = await_round(s, locked, deadline, timeout);
+    barrier_unlock(seg, s, locked);
+    st = await_round(seg, s, locked, deadline, timeout);
   }
   if (st == MPROC_OK && index) *index = arrived;
   return st;
@@ -313,19 +318,21 @@ mproc_status_t mproc_barrier_wait(mproc_barrier_t *barrier, unsigned *index) {
 mproc_status_t mproc_barrier_abort(mproc_barrier_t *barrier) {
   MP_CHECK_KIND(barrier, &barrier_ops, "barrier_abort");
   barrier_state_t *s = barrier->state;
-  guard_t g = guard_enter(s);
+  const mp_shm_t *seg = barrier->seg.block.shm;
+  guard_t g = guard_enter(seg, s);
   break_barrier(s);
-  guard_leave(s, g);
+  guard_leave(seg, s, g);
   return MPROC_OK;
 }
 
 mproc_status_t mproc_barrier_reset(mproc_barrier_t *barrier) {
   MP_CHECK_KIND(barrier, &barrier_ops, "barrier_reset");
   barrier_state_t *s = barrier->state;
-  guard_t g = guard_enter(s);
+  const mp_shm_t *seg = barrier->seg.block.shm;
+  guard_t g = guard_enter(seg, s);
   if (s->count > 0) end_round(s, 1);
   __atomic_store_n(&s->broken, 0, __ATOMIC_RELAXED);
-  guard_leave(s, g);
+  guard_leave(seg, s, g);
   return MPROC_OK;
 }
 

@@ -189,16 +189,18 @@ mproc_status_t mproc_condition_wait(mproc_condition_t *cond, double timeout) {
     return st;
   condition_state_t *s = cond->state;
   mp_lock_state_t *lock = mp_lock_state_of(cond->lock);
+  const mp_shm_t *lock_seg = mp_lock_segment_of(cond->lock);
+  const mp_shm_t *seg = cond->seg.block.shm;
   double deadline = mp_deadline(timeout);
   s->total_seq++;
   uint64_t start = s->wakeup_seq;
   mproc_status_t result = MPROC_OK;
   for (;;) {
     uint32_t seen = __atomic_load_n(&s->futex, __ATOMIC_RELAXED);
-    uint32_t depth = mp_lock_state_release_all(lock);
+    uint32_t depth = mp_lock_state_release_all(lock_seg, lock);
     double left = mp_time_left(deadline);
-    st = left == 0 ? MPROC_ETIMEDOUT : mp_futex_wait(&s->futex, seen, left);
-    mproc_status_t relock = mp_lock_state_reacquire(lock, depth);
+    st = left == 0 ? MPROC_ETIMEDOUT : mp_wait_word(seg, &s->futex, seen, left);
+    mproc_status_t relock = mp_lock_state_reacquire(lock_seg, lock, depth);
     if (relock == MPROC_EOWNERDEAD) result = MPROC_EOWNERDEAD;
     else if (relock != MPROC_OK) return relock; /* the lock is lost */
     if (take_wakeup(s, start)) break;
@@ -239,26 +241,28 @@ mproc_status_t mproc_condition_wait_for(mproc_condition_t *cond,
   return dead;
 }
 
-static void grant(condition_state_t *s, uint64_t n) {
+static void grant(const mproc_condition_t *cond, uint64_t n) {
+  condition_state_t *s = cond->state;
+  const mp_shm_t *seg = cond->seg.block.shm;
   uint64_t waiting = s->total_seq - s->wakeup_seq;
   if (n > waiting) n = waiting;
   if (n == 0) return;
   append_grants(s, n, 1);
   __atomic_fetch_add(&s->futex, 1, __ATOMIC_RELEASE);
-  mp_futex_wake(&s->futex, n > INT32_MAX ? INT32_MAX : (int)n);
+  mp_wake_word(seg, &s->futex, n > INT32_MAX ? INT32_MAX : (int)n);
 }
 
 mproc_status_t mproc_condition_notify(mproc_condition_t *cond, size_t n) {
   mproc_status_t st = require_owner(cond, "condition_notify");
   if (st != MPROC_OK) return st;
-  grant(cond->state, n);
+  grant(cond, n);
   return MPROC_OK;
 }
 
 mproc_status_t mproc_condition_notify_all(mproc_condition_t *cond) {
   mproc_status_t st = require_owner(cond, "condition_notify_all");
   if (st != MPROC_OK) return st;
-  grant(cond->state, UINT64_MAX);
+  grant(cond, UINT64_MAX);
   return MPROC_OK;
 }
 

@@ -76,8 +76,8 @@ static double sleep_slice(uint32_t sleep_on, double left) {
   return left < 0 || left > most ? most : left;
 }
 
-static mproc_status_t acquire_slow(mp_lock_state_t *s, uint32_t me,
-                                   double timeout) {
+static mproc_status_t acquire_slow(const mp_shm_t *seg, mp_lock_state_t *s,
+                                   uint32_t me, double timeout) {
   uint32_t *word = &s->owned.word;
   double deadline = mp_deadline(timeout);
   for (;;) {
@@ -98,7 +98,7 @@ static mproc_status_t acquire_slow(mp_lock_state_t *s, uint32_t me,
     uint32_t sleep_on = mark_waiting(s, v);
     if (sleep_on == 0) continue;
     mproc_status_t st =
-        mp_futex_wait(word, sleep_on, sleep_slice(sleep_on, left));
+        mp_wait_word(seg, word, sleep_on, sleep_slice(sleep_on, left));
     if (st == MPROC_ETIMEDOUT) {
       if (take_from_untracked(s, sleep_on, me))
         return took(s, MPROC_EOWNERDEAD);
@@ -116,16 +116,18 @@ static mproc_status_t recurse(mp_lock_state_t *s) {
 }
 
 /* Inlined into the public calls too: the fast path is one call deep. */
-static inline mproc_status_t acquire(mp_lock_state_t *s, double timeout) {
+static inline mproc_status_t acquire(const mp_shm_t *seg, mp_lock_state_t *s,
+                                     double timeout) {
   uint32_t v = 0;
   if (mp_owner_take(&s->owned, &v, 0)) return took(s, MPROC_OK);
   uint32_t me = mp_thread_id();
   if (s->recursive && owner_of(v) == me) return recurse(s);
-  return acquire_slow(s, me, timeout);
+  return acquire_slow(seg, s, me, timeout);
 }
 
-mproc_status_t mp_lock_state_acquire(mp_lock_state_t *s, double timeout) {
-  return acquire(s, timeout);
+mproc_status_t mp_lock_state_acquire(const mp_shm_t *seg, mp_lock_state_t *s,
+                                     double timeout) {
+  return acquire(seg, s, timeout);
 }
 
 int mp_lock_state_is_mine(const mp_lock_state_t *s) {
@@ -133,38 +135,41 @@ int mp_lock_state_is_mine(const mp_lock_state_t *s) {
          mp_thread_id();
 }
 
-static inline mproc_status_t unlock_word(mp_lock_state_t *s) {
+static inline mproc_status_t unlock_word(const mp_shm_t *seg,
+                                         mp_lock_state_t *s) {
   uint32_t old = mp_owner_clear(&s->owned);
-  if (old & MP_OWNER_WAITERS) mp_futex_wake(&s->owned.word, 1);
+  if (old & MP_OWNER_WAITERS) mp_wake_word(seg, &s->owned.word, 1);
   /* A dead owner's word (no id, MP_OWNER_DIED) was still locked. */
   if ((old & (MP_OWNER_ID_MASK | MP_OWNER_DIED)) == 0)
     return mp_fail(MPROC_ESTATE, "lock: released but not locked");
   return MPROC_OK;
 }
 
-static inline mproc_status_t release(mp_lock_state_t *s) {
+static inline mproc_status_t release(const mp_shm_t *seg,
+                                     mp_lock_state_t *s) {
   if (s->recursive) {
     if (!mp_lock_state_is_mine(s))
       return mp_fail(MPROC_ESTATE,
                      "rlock: released by a thread that does not hold it");
     if (--s->count > 0) return MPROC_OK;
   }
-  return unlock_word(s);
+  return unlock_word(seg, s);
 }
 
-mproc_status_t mp_lock_state_release(mp_lock_state_t *s) {
-  return release(s);
+mproc_status_t mp_lock_state_release(const mp_shm_t *seg, mp_lock_state_t *s) {
+  return release(seg, s);
 }
 
-uint32_t mp_lock_state_release_all(mp_lock_state_t *s) {
+uint32_t mp_lock_state_release_all(const mp_shm_t *seg, mp_lock_state_t *s) {
   uint32_t depth = s->recursive ? s->count : 1;
   if (s->recursive) s->count = 0;
-  unlock_word(s);
+  unlock_word(seg, s);
   return depth;
 }
 
-mproc_status_t mp_lock_state_reacquire(mp_lock_state_t *s, uint32_t depth) {
-  mproc_status_t st = mp_lock_state_acquire(s, MPROC_FOREVER);
+mproc_status_t mp_lock_state_reacquire(const mp_shm_t *seg, mp_lock_state_t *s,
+                                       uint32_t depth) {
+  mproc_status_t st = mp_lock_state_acquire(seg, s, MPROC_FOREVER);
   if (s->recursive && (st == MPROC_OK || st == MPROC_EOWNERDEAD))
     s->count = depth;
   return st;
@@ -290,6 +295,10 @@ void mp_lock_free_view(mproc_lock_t *lock) {
 
 mp_lock_state_t *mp_lock_state_of(mproc_lock_t *lock) { return lock->state; }
 
+const mp_shm_t *mp_lock_segment_of(const mproc_lock_t *lock) {
+  return lock->block.shm;
+}
+
 mproc_status_t mp_lock_check(const mproc_lock_t *lock, const char *call) {
   return mp_object_check(lock, &lock_ops, call);
 }
@@ -318,12 +327,12 @@ mproc_status_t mproc_lock_acquire(mproc_lock_t *lock, double timeout) {
   MP_CHECK_KIND(lock, &lock_ops, "lock_acquire");
   if (timeout != timeout)
     return mp_fail(MPROC_EINVAL, "lock_acquire: NaN timeout");
-  return acquire(lock->state, timeout);
+  return acquire(lock->block.shm, lock->state, timeout);
 }
 
 mproc_status_t mproc_lock_release(mproc_lock_t *lock) {
   MP_CHECK_KIND(lock, &lock_ops, "lock_release");
-  return release(lock->state);
+  return release(lock->block.shm, lock->state);
 }
 
 mproc_status_t mproc_lock_is_recursive(const mproc_lock_t *lock, int *out) {

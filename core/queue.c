@@ -274,7 +274,8 @@ static mproc_status_t spin_then_sleep(mproc_queue_t *q,
     if (ready(q, ctx)) return MPROC_OK;
     double left = mp_time_left(deadline);
     mproc_status_t st = left == 0 ? MPROC_ETIMEDOUT
-                                  : mp_futex_wait((uint32_t *)seq, seen, left);
+                                  : mp_wait_word(q->shm, (uint32_t *)seq,
+                                                 seen, left);
     if (st == MPROC_ETIMEDOUT && ready(q, ctx)) return MPROC_OK;
     if (st != MPROC_OK) return st;
   }
@@ -300,10 +301,11 @@ static mproc_status_t wait_until(mproc_queue_t *q,
  * unmarked. (Data and room have one sleeper at a time at most, the side's
  * lock holder; joiners are all woken anyway.) The first look is a plain
  * load so that the no-sleeper case writes nothing to the shared line. */
-static void wake(_Atomic uint32_t *seq, _Atomic uint32_t *waiters) {
+static void wake(const mproc_queue_t *q, _Atomic uint32_t *seq,
+                 _Atomic uint32_t *waiters) {
   if (atomic_load(waiters) == 0 || atomic_exchange(waiters, 0) == 0) return;
   atomic_fetch_add(seq, 1);
-  mp_futex_wake((uint32_t *)seq, INT32_MAX);
+  mp_wake_word(q->shm, (uint32_t *)seq, INT32_MAX);
 }
 
 /* A side's lock is held for one copy, so a call with a short timeout
@@ -313,8 +315,9 @@ static void wake(_Atomic uint32_t *seq, _Atomic uint32_t *waiters) {
 /* How often such a call looks again whether the holder started waiting. */
 #define LOCK_SLICE_SECONDS 0.002
 
-static mproc_status_t acquire(mp_lock_state_t *m, double timeout) {
-  mproc_status_t st = mp_lock_state_acquire(m, timeout);
+static mproc_status_t acquire(const mproc_queue_t *q, mp_lock_state_t *m,
+                              double timeout) {
+  mproc_status_t st = mp_lock_state_acquire(q->shm, m, timeout);
   return st == MPROC_EOWNERDEAD ? MPROC_OK : st;
 }
 
@@ -326,34 +329,37 @@ static int holder_is_waiting(_Atomic uint32_t *holder_waits) {
 /* Takes a side's lock for a call with a short timeout: waits up to
  * LOCK_GRACE_SECONDS for a holder that copies, but only for the caller's
  * own deadline once the holder says it waits for room (data). */
-static mproc_status_t lock_briefly(mp_lock_state_t *m,
+static mproc_status_t lock_briefly(const mproc_queue_t *q, mp_lock_state_t *m,
                                    _Atomic uint32_t *holder_waits,
                                    double deadline) {
   double grace = mp_deadline(LOCK_GRACE_SECONDS);
-  mproc_status_t st = acquire(m, 0);
+  mproc_status_t st = acquire(q, m, 0);
   while (st == MPROC_ETIMEDOUT && !holder_is_waiting(holder_waits) &&
          mp_time_left(grace) > 0) {
     double slice = mp_time_left(grace);
-    st = acquire(m, slice < LOCK_SLICE_SECONDS ? slice : LOCK_SLICE_SECONDS);
+    st = acquire(q, m,
+                 slice < LOCK_SLICE_SECONDS ? slice : LOCK_SLICE_SECONDS);
   }
-  if (st == MPROC_ETIMEDOUT) st = acquire(m, mp_time_left(deadline));
+  if (st == MPROC_ETIMEDOUT) st = acquire(q, m, mp_time_left(deadline));
   return st;
 }
 
 /* Takes a side's lock by the deadline (a short one: lock_briefly). A lock
  * whose owner died is simply taken over: nothing needs repairing (see the
  * top of the file), except a flag the dead holder left. */
-static mproc_status_t lock(mp_lock_state_t *m, _Atomic uint32_t *holder_waits,
-                           double deadline) {
+static mproc_status_t lock(const mproc_queue_t *q, mp_lock_state_t *m,
+                           _Atomic uint32_t *holder_waits, double deadline) {
   double left = mp_time_left(deadline);
   mproc_status_t st = left >= 0 && left < LOCK_GRACE_SECONDS
-                          ? lock_briefly(m, holder_waits, deadline)
-                          : acquire(m, left);
+                          ? lock_briefly(q, m, holder_waits, deadline)
+                          : acquire(q, m, left);
   if (st == MPROC_OK) atomic_store(holder_waits, 0);
   return st;
 }
 
-static void unlock(mp_lock_state_t *m) { mp_lock_state_release(m); }
+static void unlock(const mproc_queue_t *q, mp_lock_state_t *m) {
+  mp_lock_state_release(q->shm, m);
+}
 
 /* ---- put ---------------------------------------------------------- */
 
@@ -401,13 +407,13 @@ static mproc_status_t put_record(mproc_queue_t *q, uint32_t tag,
                    "ring of %llu bytes", what, len,
                    (unsigned long long)s->capacity_words * 8);
   double deadline = mp_deadline(timeout);
-  mproc_status_t st = lock(&s->put_lock, &s->put_holder_waits, deadline);
+  mproc_status_t st = lock(q, &s->put_lock, &s->put_holder_waits, deadline);
   if (st == MPROC_OK) {
     st = check_unfinished(s, what);
     if (st == MPROC_OK)
       st = wait_until(q, has_room, &need, &s->room_seq, &s->room_waiters,
                       &s->put_holder_waits, deadline);
-    if (st != MPROC_OK) unlock(&s->put_lock);
+    if (st != MPROC_OK) unlock(q, &s->put_lock);
   }
   if (st == MPROC_ETIMEDOUT)
     return mp_fail(MPROC_EFULL, "%s: the queue is full", what);
@@ -418,8 +424,8 @@ static mproc_status_t put_record(mproc_queue_t *q, uint32_t tag,
   ring_write(q, pos_of(tail) + 1, buf, len);
   /* The commit: one store publishes the record and its count. */
   atomic_store(&s->tail, pack(pos_of(tail) + need, count_of(tail) + 1));
-  wake(&s->data_seq, &s->data_waiters);
-  unlock(&s->put_lock);
+  wake(q, &s->data_seq, &s->data_waiters);
+  unlock(q, &s->put_lock);
   return MPROC_OK;
 }
 
@@ -479,11 +485,11 @@ static mproc_status_t begin_get(mproc_queue_t *q, double timeout,
                                 uint64_t *head, const char *what) {
   shared_t *s = q->s;
   double deadline = mp_deadline(timeout);
-  mproc_status_t st = lock(&s->get_lock, &s->get_holder_waits, deadline);
+  mproc_status_t st = lock(q, &s->get_lock, &s->get_holder_waits, deadline);
   if (st == MPROC_OK) {
     st = wait_until(q, has_data, NULL, &s->data_seq, &s->data_waiters,
                     &s->get_holder_waits, deadline);
-    if (st != MPROC_OK) unlock(&s->get_lock);
+    if (st != MPROC_OK) unlock(q, &s->get_lock);
   }
   if (st == MPROC_ETIMEDOUT)
     return mp_fail(MPROC_EEMPTY, "%s: the queue is empty", what);
@@ -515,9 +521,9 @@ static mproc_status_t get_record(mproc_queue_t *q, sink_t *sink,
     /* The commit: the record is ours once head moves past it. */
     atomic_store(&s->head,
                  pack(pos_of(head) + record_words(len), count_of(head) + 1));
-    wake(&s->room_seq, &s->room_waiters);
+    wake(q, &s->room_seq, &s->room_waiters);
   }
-  unlock(&s->get_lock);
+  unlock(q, &s->get_lock);
   return st;
 }
 
@@ -629,7 +635,7 @@ mproc_status_t mproc_queue_task_done(mproc_queue_t *q) {
   } while (!atomic_compare_exchange_weak(&s->ndone, &done,
                                          (done + 1) & COUNT_MASK));
   if (unfinished(s, (done + 1) & COUNT_MASK) == 0)
-    wake(&s->done_seq, &s->done_waiters);
+    wake(q, &s->done_seq, &s->done_waiters);
   return MPROC_OK;
 }
 

@@ -93,7 +93,8 @@ mproc_status_t mproc_semaphore_acquire(mproc_semaphore_t *sem,
     if (left == 0)
       return mp_fail(MPROC_ETIMEDOUT, "semaphore_acquire: still 0 after %gs",
                      timeout);
-    st = mp_sleep_while(&s->value, 0, &s->sleepers, left);
+    st = mp_sleep_while(sem->seg.block.shm, &s->value, 0, &s->sleepers,
+                        left);
     if (st == MPROC_ESYS) return st;
   }
   return MPROC_OK;
@@ -111,7 +112,8 @@ mproc_status_t mproc_semaphore_release(mproc_semaphore_t *sem) {
                                   "MPROC_SEMAPHORE_MAX");
   } while (!__atomic_compare_exchange_n(&s->value, &v, v + 1, 0,
                                         __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
-  if (mp_take_sleepers(&s->sleepers)) mp_futex_wake(&s->value, INT32_MAX);
+  if (mp_take_sleepers(&s->sleepers))
+    mp_wake_word(sem->seg.block.shm, &s->value, INT32_MAX);
   return MPROC_OK;
 }
 
@@ -169,7 +171,7 @@ mproc_status_t mproc_event_set(mproc_event_t *event) {
   event_state_t *s = event->state;
   if (__atomic_exchange_n(&s->flag, 1, __ATOMIC_SEQ_CST) == 0 &&
       mp_take_sleepers(&s->sleepers))
-    mp_futex_wake(&s->flag, INT32_MAX);
+    mp_wake_word(event->seg.block.shm, &s->flag, INT32_MAX);
   return MPROC_OK;
 }
 
@@ -197,7 +199,8 @@ mproc_status_t mproc_event_wait(mproc_event_t *event, double timeout) {
     if (left == 0)
       return mp_fail(MPROC_ETIMEDOUT, "event_wait: not set after %gs",
                      timeout);
-    st = mp_sleep_while(&s->flag, 0, &s->sleepers, left);
+    st = mp_sleep_while(event->seg.block.shm, &s->flag, 0, &s->sleepers,
+                        left);
     if (st == MPROC_ESYS) return st;
   }
   return MPROC_OK;

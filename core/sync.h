@@ -56,17 +56,20 @@ typedef struct {
 } mp_lock_state_t;
 
 void mp_lock_state_init(mp_lock_state_t *s, int recursive);
-/* OK, MPROC_EOWNERDEAD (acquired from a dead owner), MPROC_ETIMEDOUT,
+/* seg: the segment s is in (its sleepers wait on a word of it).
+ * OK, MPROC_EOWNERDEAD (acquired from a dead owner), MPROC_ETIMEDOUT,
  * MPROC_ESTATE (recursion overflow), MPROC_ESYS. timeout is not NaN. */
-mproc_status_t mp_lock_state_acquire(mp_lock_state_t *s, double timeout);
+mproc_status_t mp_lock_state_acquire(const mp_shm_t *seg, mp_lock_state_t *s,
+                                     double timeout);
 /* OK or MPROC_ESTATE (not locked; RLock not held by the caller). */
-mproc_status_t mp_lock_state_release(mp_lock_state_t *s);
+mproc_status_t mp_lock_state_release(const mp_shm_t *seg, mp_lock_state_t *s);
 /* Whether the calling thread holds it. */
 int mp_lock_state_is_mine(const mp_lock_state_t *s);
 /* Releases every recursion level (returns how many) / takes them back:
  * what Condition.wait does around its sleep. */
-uint32_t mp_lock_state_release_all(mp_lock_state_t *s);
-mproc_status_t mp_lock_state_reacquire(mp_lock_state_t *s, uint32_t depth);
+uint32_t mp_lock_state_release_all(const mp_shm_t *seg, mp_lock_state_t *s);
+mproc_status_t mp_lock_state_reacquire(const mp_shm_t *seg, mp_lock_state_t *s,
+                                       uint32_t depth);
 
 /* Before the memory of s is unmapped or reused for anything else (an
  * arena slot): 1 if it may be, 0 while its word is still on another live
@@ -81,6 +84,8 @@ void mp_lock_block_free(mp_block_t *block, size_t offset);
 
 /* The state of a public lock object (Condition and Value use it). */
 mp_lock_state_t *mp_lock_state_of(mproc_lock_t *lock);
+/* The segment that state is in. */
+const mp_shm_t *mp_lock_segment_of(const mproc_lock_t *lock);
 /* MPROC_OK when lock is a live lock object (mp_object_check), for the
  * calls of other kinds that take a lock (Condition, Value). */
 mproc_status_t mp_lock_check(const mproc_lock_t *lock, const char *call);
@@ -107,12 +112,20 @@ mproc_status_t mp_lock_import(mp_reader_t *r, mproc_lock_t **out);
 
 /* Timeouts: mp_check_timeout, mp_deadline, mp_time_left (core/internal.h). */
 
-/* Sleeps on word while it equals value, at most left seconds (-1: no
- * limit), after setting the mark *sleepers so that wakers know to make the
- * wake-up call. MPROC_OK (woken, changed or spurious), MPROC_ETIMEDOUT,
+/* Wait/wake on a word of segment seg: mp_wait_on/mp_wake at the word's
+ * offset in seg (one subtraction; Windows keys its wait object on the
+ * segment and the offset). */
+mproc_status_t mp_wait_word(const mp_shm_t *seg, const uint32_t *word,
+                            uint32_t expected, double timeout);
+void mp_wake_word(const mp_shm_t *seg, const uint32_t *word, int count);
+
+/* Sleeps on word (in seg) while it equals value, at most left seconds (-1:
+ * no limit), after setting the mark *sleepers so that wakers know to make
+ * the wake-up call. MPROC_OK (woken, changed or spurious), MPROC_ETIMEDOUT,
  * MPROC_ESYS. */
-mproc_status_t mp_sleep_while(uint32_t *word, uint32_t value,
-                              uint32_t *sleepers, double left);
+mproc_status_t mp_sleep_while(const mp_shm_t *seg, uint32_t *word,
+                              uint32_t value, uint32_t *sleepers,
+                              double left);
 /* The waker's side, after it changed the word: 1 when a sleeper left its
  * mark, which this clears; the caller then wakes every sleeper of the word
  * (each one marks it again if it must sleep on). The waker clearing the

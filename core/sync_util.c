@@ -7,10 +7,24 @@
 #include "core/error.h"
 #include "core/sync.h"
 
-mproc_status_t mp_sleep_while(uint32_t *word, uint32_t value,
-                              uint32_t *sleepers, double left) {
+static size_t offset_in(const mp_shm_t *seg, const uint32_t *word) {
+  return (size_t)((const char *)word - (const char *)mp_shm_base(seg));
+}
+
+mproc_status_t mp_wait_word(const mp_shm_t *seg, const uint32_t *word,
+                            uint32_t expected, double timeout) {
+  return mp_wait_on(seg, offset_in(seg, word), expected, timeout);
+}
+
+void mp_wake_word(const mp_shm_t *seg, const uint32_t *word, int count) {
+  mp_wake(seg, offset_in(seg, word), count);
+}
+
+mproc_status_t mp_sleep_while(const mp_shm_t *seg, uint32_t *word,
+                              uint32_t value, uint32_t *sleepers,
+                              double left) {
   __atomic_store_n(sleepers, 1, __ATOMIC_SEQ_CST);
-  return mp_futex_wait(word, value, left);
+  return mp_wait_word(seg, word, value, left);
 }
 
 int mp_take_sleepers(uint32_t *sleepers) {

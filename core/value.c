@@ -276,12 +276,13 @@ static mproc_status_t locked_copy(shared_t *v, void *dst, const void *src,
   if (v->lock && (st = mp_lock_check(v->lock, v->obj.ops->kind)) != MPROC_OK)
     return st;
   mp_lock_state_t *lock = v->lock ? mp_lock_state_of(v->lock) : NULL;
+  const mp_shm_t *seg = v->lock ? mp_lock_segment_of(v->lock) : NULL;
   if (lock) {
-    st = mp_lock_state_acquire(lock, MPROC_FOREVER);
+    st = mp_lock_state_acquire(seg, lock, MPROC_FOREVER);
     if (st != MPROC_OK && st != MPROC_EOWNERDEAD) return st;
   }
   memcpy(dst, src, n);
-  if (lock) mp_lock_state_release(lock);
+  if (lock) mp_lock_state_release(seg, lock);
   return st;
 }
 

@@ -210,16 +210,19 @@ void mp_shm_close(mp_shm_t *shm);
 
 /* ---- process-shared wait/wake ------------------------------------- */
 
-/* The building block of every blocking primitive: a 32-bit word in shared
- * memory (4-byte aligned) that processes sleep and wake on.
- * mp_futex_wait sleeps while *word == expected, until woken or timeout
+/* The building block of every blocking primitive: a 32-bit word in a
+ * shared segment (4-byte aligned, offset + 4 <= mp_shm_size(seg)) that
+ * processes sleep and wake on, named by the segment and its offset in it:
+ * Linux keeps the futex on base + offset; Windows keys a named event or
+ * semaphore on the segment and the offset (every process maps the segment
+ * at its own address, so the address cannot be the key).
+ * mp_wait_on sleeps while the word == expected, until woken or timeout
  * seconds; it may also return MPROC_OK spuriously, so callers re-check
  * their condition in a loop. Errors: MPROC_ETIMEDOUT, MPROC_ESYS. */
-mproc_status_t mp_futex_wait(uint32_t *word, uint32_t expected,
-                             double timeout);
-/* Wakes up to count sleepers on word (INT32_MAX: all). */
-void mp_futex_wake(uint32_t *word, int count);
-
+mproc_status_t mp_wait_on(const mp_shm_t *seg, size_t offset,
+                          uint32_t expected, double timeout);
+/* Wakes up to count sleepers on the word (INT32_MAX: all). */
+void mp_wake(const mp_shm_t *seg, size_t offset, int count);
 
 /* ---- synchronization support (docs/sync.md) ----------------------- */
 

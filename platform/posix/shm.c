@@ -139,8 +139,9 @@ void mp_shm_close(mp_shm_t *shm) {
   free(shm);
 }
 
-mproc_status_t mp_futex_wait(uint32_t *word, uint32_t expected,
-                             double timeout) {
+mproc_status_t mp_wait_on(const mp_shm_t *seg, size_t offset,
+                          uint32_t expected, double timeout) {
+  uint32_t *word = (uint32_t *)((char *)seg->base + offset);
   struct timespec ts, *tsp = NULL;
   if (timeout >= 0) {
     if (timeout > 1e9) timeout = 1e9;
@@ -155,6 +156,7 @@ mproc_status_t mp_futex_wait(uint32_t *word, uint32_t expected,
   return mp_fail_errno(MPROC_ESYS, errno, "futex wait");
 }
 
-void mp_futex_wake(uint32_t *word, int count) {
+void mp_wake(const mp_shm_t *seg, size_t offset, int count) {
+  uint32_t *word = (uint32_t *)((char *)seg->base + offset);
   syscall(SYS_futex, word, FUTEX_WAKE, count, NULL, NULL, 0);
 }

@@ -245,11 +245,17 @@ static void unlink_node(robust_word_t *r, const thread_self_t *t) {
   __atomic_store_n(&r->linker_token, 0, __ATOMIC_RELEASE);
 }
 
+/* The owner word's own wake-up (mp_wake's, on the word's address: the
+ * robust list is Linux's, so is this). */
+static void wake_all_on(uint32_t *word) {
+  syscall(SYS_futex, word, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+}
+
 static void mark_untracked(robust_word_t *r) {
   uint32_t old = __atomic_fetch_or(&r->word, MP_OWNER_UNTRACKED,
                                    __ATOMIC_SEQ_CST);
   /* Sleepers may sleep without a limit, waiting for the kernel. */
-  if (old & MP_OWNER_WAITERS) mp_futex_wake(&r->word, INT32_MAX);
+  if (old & MP_OWNER_WAITERS) wake_all_on(&r->word);
 }
 
 /* Whether t may put r's node in its list: in none, or in the list of a
