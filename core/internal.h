@@ -4,6 +4,7 @@
 #define MPROC_CORE_INTERNAL_H
 
 #include "core/error.h"
+#include "core/locks.h"
 #include "mproc.h"
 #include "platform/platform.h"
 

@@ -101,19 +101,66 @@ void mp_exit_now(int code) __attribute__((noreturn));
  * Errors: MPROC_ENOTSUP where the OS cannot do it, MPROC_ESYS. */
 mproc_status_t mp_die_with_parent(long parent_pid);
 
-/* ---- the process-wide registry lock ------------------------------- */
+/* ---- threads, a mutex, a condition variable, once, at-fork -------- */
 
-/* Guards core's table of children. mp_child_fork holds it across fork()
- * so a forked child never inherits it locked; mp_child_fork and
- * mp_child_spawn also hold it while the parent has a new child's pipe
- * ends open, so that a child forked by another thread inherits none. */
-void mp_registry_lock(void);
-void mp_registry_unlock(void);
+/* In-process only (not shared between processes: that is wait/wake and
+ * owner death below). The pool's result thread, the executor and the
+ * manager's server need them; core/ guards its process-wide tables with
+ * mp_mutex_t and makes them fork-safe with its own at-fork hooks. */
 
-/* Guards core's arena of shared blocks (core/arena.c). A forked child
- * never inherits it locked (held across fork, like the registry lock). */
-void mp_arena_lock(void);
-void mp_arena_unlock(void);
+/* A thread running fn(arg). Errors: MPROC_ENOMEM (no memory or no thread
+ * left), MPROC_ESYS. */
+typedef struct mp_thread mp_thread_t;
+mproc_status_t mp_thread_create(mp_thread_t **out, void (*fn)(void *arg),
+                                void *arg);
+/* Waits for the thread to end and releases t. Errors: MPROC_ESYS (then t
+ * is kept: joined from itself, or already joined). */
+mproc_status_t mp_thread_join(mp_thread_t *t);
+
+/* A mutex (not recursive) and a condition variable, in storage sized for
+ * every port; MP_MUTEX_INIT / MP_COND_INIT (zeros) initialise a static or
+ * a new one, which is set up on first use and cannot fail. */
+typedef struct {
+  union {
+    uint64_t align_;
+    unsigned char bytes_[64];
+  } u_;
+} mp_mutex_t;
+typedef struct {
+  union {
+    uint64_t align_;
+    unsigned char bytes_[64];
+  } u_;
+} mp_cond_t;
+#define MP_MUTEX_INIT {{0}}
+#define MP_COND_INIT {{0}}
+void mp_mutex_lock(mp_mutex_t *m);
+void mp_mutex_unlock(mp_mutex_t *m);
+/* Of an unlocked mutex nobody uses any more; it may be used again after
+ * (as if MP_MUTEX_INIT). A static one needs none. */
+void mp_mutex_destroy(mp_mutex_t *m);
+/* Releases m (held by the caller), sleeps until signalled or timeout
+ * seconds (negative: no limit, on a monotonic clock), takes m again. May
+ * return MPROC_OK spuriously. Errors: MPROC_ETIMEDOUT, MPROC_ESYS. */
+mproc_status_t mp_cond_wait(mp_cond_t *c, mp_mutex_t *m, double timeout);
+void mp_cond_signal(mp_cond_t *c);
+void mp_cond_broadcast(mp_cond_t *c);
+void mp_cond_destroy(mp_cond_t *c);
+
+/* Runs fn once per process for once (MP_ONCE_INIT); concurrent callers
+ * return after it ran. A forked child inherits the "ran" state. */
+typedef struct {
+  int state_;
+} mp_once_t;
+#define MP_ONCE_INIT {0}
+void mp_once(mp_once_t *once, void (*fn)(void));
+
+/* Hooks run around every fork() of this process (the program's own too):
+ * prepare in the parent before (hooks registered later run first), parent
+ * and child after, in each (registration order). Where the OS cannot fork
+ * they are never called. Errors: MPROC_ENOMEM. */
+mproc_status_t mp_atfork_register(void (*prepare)(void), void (*parent)(void),
+                                  void (*child)(void));
 
 /* ---- children ----------------------------------------------------- */
 

@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdatomic.h>
@@ -70,6 +71,12 @@ struct mp_child {
  * our parent would wait for our children too. */
 static int own_sentinel_fd = -1;
 
+/* Held from the creation of a new child's pipes until the parent closed
+ * its copies of the child's ends, and across fork, so that a child another
+ * thread forks or spawns meanwhile inherits none of them (a sentinel would
+ * then miss the end of this child). A forked child unlocks it. */
+static pthread_mutex_t pipe_guard = PTHREAD_MUTEX_INITIALIZER;
+
 /* calloc, not an APR pool per child: a pool takes a block of several pages,
  * and after each fork every page the parent writes again costs it a
  * copy-on-write fault. */
@@ -109,7 +116,7 @@ static int cloexec_pipe(int fds[2]) {
  * CPython (util._close_stdin): standard input is /dev/null. */
 /* /dev/null, opened once (close-on-exec) by the first fork: in each child
  * a dup2 is then all it costs, where open+dup2+close measured 6-8 us a
- * fork. Set under the registry lock. */
+ * fork. Set under the pipe guard. */
 static int null_fd = -1;
 
 static void open_null_once(void) {
@@ -123,37 +130,37 @@ static void stdin_to_null(void) {
 
 mproc_status_t mp_child_fork(mp_child_t **out, mp_fork_main_fn child_main,
                              void *ctx) {
-  /* The registry lock is held from the pipe's creation until our copy of
-   * its write end is closed, so that a child another thread forks
-   * meanwhile does not keep it open (the sentinel would miss this child's
-   * end); and, with the reap lock, across fork, so that the child never
-   * inherits one held by a thread that does not exist there. */
-  mp_registry_lock();
+  /* The pipe guard is held from the pipe's creation until our copy of its
+   * write end is closed, so that a child another thread forks meanwhile
+   * does not keep it open (the sentinel would miss this child's end); and,
+   * with the reap lock, across fork, so that the child never inherits one
+   * held by a thread that does not exist there. core/'s own locks are held
+   * across fork by its at-fork hooks (mp_atfork_register). */
+  pthread_mutex_lock(&pipe_guard);
   open_null_once();
   int sentinel[2];
   int err = cloexec_pipe(sentinel);
   if (err != 0) {
-    mp_registry_unlock();
+    pthread_mutex_unlock(&pipe_guard);
     return mp_fail_errno(MPROC_ESYS, err, "fork: pipe2");
   }
   mp_child_t *c = NULL; /* child_alloc sets it; gcc -O2 warns otherwise */
   mproc_status_t st = child_alloc(&c, sentinel[0]);
   if (st != MPROC_OK) {
     close_pair(sentinel);
-    mp_registry_unlock();
+    pthread_mutex_unlock(&pipe_guard);
     return st;
   }
-  mp_posix_reap_lock();
-  /* fork() and not apr_proc_fork(): that one calls getpid() in the child
+  /* The reap lock is held across fork by the hooks mp_platform_init
+   * registered. fork() and not apr_proc_fork(): that one calls getpid() in the child
    * through libapr's lazily bound PLT, so every child paid a dynamic
    * symbol lookup and about a dozen copy-on-write and page-cache faults. */
   pid_t pid = fork();
   /* errno only on failure: in the child, __errno_location would be one
    * more page of libc code to fault in. */
   int fork_errno = pid < 0 ? errno : 0;
-  mp_posix_reap_unlock();
   if (pid == 0) {
-    mp_registry_unlock();
+    pthread_mutex_unlock(&pipe_guard);
     close(sentinel[0]);
     if (own_sentinel_fd >= 0) close(own_sentinel_fd);
     own_sentinel_fd = sentinel[1];
@@ -161,7 +168,7 @@ mproc_status_t mp_child_fork(mp_child_t **out, mp_fork_main_fn child_main,
     mp_exit_now(child_main(ctx));
   }
   close(sentinel[1]);
-  mp_registry_unlock();
+  pthread_mutex_unlock(&pipe_guard);
   if (pid < 0) {
     close(sentinel[0]);
     free(c);
@@ -272,7 +279,7 @@ static char **child_environment(char *entry) {
 
 /* Creates the child's pipes, starts it, and closes the parent's copies of
  * the child's ends; *boot_writer is where its bootstrap goes. Called with
- * the registry lock held, so that a child another thread forks meanwhile
+ * the pipe guard held, so that a child another thread forks meanwhile
  * inherits none of those ends (it would keep the sentinel from reporting
  * the end of this child). */
 static mproc_status_t start_spawned(const char *exe, const mp_handle_t *pass,
@@ -345,9 +352,9 @@ mproc_status_t mp_child_spawn(mp_child_t **out, const void *blob, size_t len,
     return mp_fail(MPROC_ESPAWN, "spawn: the program's executable is unknown");
   mp_child_t *c = NULL;
   int boot_writer = -1;
-  mp_registry_lock();
+  pthread_mutex_lock(&pipe_guard);
   mproc_status_t st = start_spawned(exe, pass, npass, &c, &boot_writer);
-  mp_registry_unlock();
+  pthread_mutex_unlock(&pipe_guard);
   if (st != MPROC_OK) return st;
   st = send_bootstrap(boot_writer, blob, len);
   close(boot_writer);

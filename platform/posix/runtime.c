@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* POSIX runtime: APR start-up, the registry lock, waiting on handles,
+/* POSIX runtime: APR start-up, the reap lock, waiting on handles,
  * clocks and process facts. */
 #ifndef _GNU_SOURCE /* APR's pkg-config --cflags defines it */
 #define _GNU_SOURCE
@@ -26,10 +26,13 @@
 #include "platform/posix/posix.h"
 
 static int initialized;
-/* Static pthread mutexes, not apr_thread_mutex_t (APR has no static
- * initialiser): a forked child unlocks both first thing, and here that
- * needs no heap page copied and no code of libapr faulted in. */
-static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
+/* A static pthread mutex, not apr_thread_mutex_t (APR has no static
+ * initialiser): held across every fork by at-fork hooks registered at
+ * start-up, before core/ registers its own (prepare hooks run in reverse
+ * order, so core's locks are taken first: core/ reaps while holding its
+ * registry lock, never the other way round). A forked child unlocks it
+ * first thing, which here needs no heap page copied and no code of libapr
+ * faulted in. */
 static pthread_mutex_t reap_mutex = PTHREAD_MUTEX_INITIALIZER;
 static char executable[PATH_MAX];
 
@@ -94,14 +97,15 @@ mproc_status_t mp_platform_init(const char *argv0) {
   if (rv != APR_SUCCESS) return mp_fail_errno(MPROC_ESYS, rv, "apr_initialize");
   fill_standard_descriptors();
   find_executable(argv0);
+  int rc = pthread_atfork(mp_posix_reap_lock, mp_posix_reap_unlock,
+                          mp_posix_reap_unlock);
+  if (rc != 0) return mp_fail_errno(MPROC_ENOMEM, rc, "pthread_atfork");
   initialized = 1;
   return MPROC_OK;
 }
 
 int mp_platform_can_fork(void) { return 1; }
 
-void mp_registry_lock(void) { pthread_mutex_lock(&registry_mutex); }
-void mp_registry_unlock(void) { pthread_mutex_unlock(&registry_mutex); }
 void mp_posix_reap_lock(void) { pthread_mutex_lock(&reap_mutex); }
 void mp_posix_reap_unlock(void) { pthread_mutex_unlock(&reap_mutex); }
 

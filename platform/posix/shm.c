@@ -47,25 +47,6 @@ int mp_posix_out_of_resources(int err) {
   return err == EMFILE || err == ENFILE || err == ENOMEM;
 }
 
-/* The arena lock: held across fork by an atfork handler, so a child
- * never inherits it held by a thread it does not have. */
-static pthread_mutex_t arena_mutex = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t arena_atfork_once = PTHREAD_ONCE_INIT;
-
-static void arena_before_fork(void) { pthread_mutex_lock(&arena_mutex); }
-static void arena_after_fork(void) { pthread_mutex_unlock(&arena_mutex); }
-
-static void install_arena_atfork(void) {
-  pthread_atfork(arena_before_fork, arena_after_fork, arena_after_fork);
-}
-
-void mp_arena_lock(void) {
-  pthread_once(&arena_atfork_once, install_arena_atfork);
-  pthread_mutex_lock(&arena_mutex);
-}
-
-void mp_arena_unlock(void) { pthread_mutex_unlock(&arena_mutex); }
-
 struct mp_shm {
   void *base;
   size_t size;
