@@ -78,11 +78,9 @@ mproc_status_t mp_spawned_bootstrap(int argc, char **argv, int *is_child,
                                     void **blob, size_t *len);
 
 long mp_getpid(void);
-/* Nonzero while the process pid exists. */
-int mp_pid_alive(long pid);
 /* Nonzero while this process's parent, parent_pid, has not exited. A
  * parent that exited but was not reaped yet counts as ended (its pid
- * still exists then, so mp_pid_alive would say alive). */
+ * still exists then). */
 int mp_parent_alive(long parent_pid);
 int mp_cpu_count(void);
 /* The CPUs this process may run on (its affinity mask), at least 1: where
@@ -92,14 +90,22 @@ int mp_usable_cpu_count(void);
 double mp_monotonic(void);
 /* Sleeps at least seconds (>= 0), across signal interruptions. */
 void mp_sleep(double seconds);
-/* Ends the process at once with code: no atexit handlers, no stdio flush. */
-void mp_exit_now(int code) __attribute__((noreturn));
+/* A short pause for a spin-wait loop (the CPU's pause hint). */
+void mp_cpu_relax(void);
 
 /* Makes the calling child receive a termination request when its parent
  * dies (any way, including SIGKILL). parent_pid guards the race where the
  * parent died before the call: then the child ends itself at once.
  * Errors: MPROC_ENOTSUP where the OS cannot do it, MPROC_ESYS. */
 mproc_status_t mp_die_with_parent(long parent_pid);
+
+/* ---- errors -------------------------------------------------------- */
+
+/* Not a call of the seam but the module below it and core/ (base/error.h):
+ * every failing seam call records its detail with mp_fail() or, for an OS
+ * error, mp_fail_errno(status, code, ...), which keeps the code for
+ * mproc_last_os_error() (errno here; GetLastError()/WSAGetLastError() on
+ * Windows, whose port formats the text with FormatMessage). */
 
 /* ---- threads, a mutex, a condition variable, once, at-fork -------- */
 
@@ -170,7 +176,8 @@ typedef struct mp_child mp_child_t;
 typedef int (*mp_fork_main_fn)(void *ctx);
 
 /* Forks. In the child, calls child_main(ctx) and ends the process with its
- * result (mp_exit_now): this call never returns there.
+ * result (at once: no atexit handlers, no stdio flush): this call never
+ * returns there.
  * Errors: MPROC_ENOTSUP (no fork on this OS), MPROC_ESYS, MPROC_ENOMEM. */
 mproc_status_t mp_child_fork(mp_child_t **out, mp_fork_main_fn child_main,
                              void *ctx);
@@ -255,6 +262,34 @@ void mp_handle_close(mp_handle_t h);
  * process lets go. */
 void mp_shm_close(mp_shm_t *shm);
 
+/* Named segments (SharedMemory). A named segment is found by its name
+ * from any process of the same user. Unless persistent it lives only as
+ * long as some process maps it: nothing is left behind when every user
+ * exits, even by SIGKILL. A persistent one is a plain /dev/shm object
+ * (CPython's, so either side can attach the other's), kept until
+ * mp_named_shm_unlink. Names are 1..MP_SHM_NAME_MAX characters, no '/'.
+ * create errors: MPROC_EINVAL (size 0, invalid name), MPROC_EEXIST,
+ *   MPROC_ENOMEM (also a size the OS refuses), MPROC_ESYS. open errors:
+ *   MPROC_EINVAL (invalid name), MPROC_ENOENT (no live segment of that
+ *   name, or it was unlinked), MPROC_ENOMEM (no memory to map it),
+ *   MPROC_ESYS. A search that could not look (out of descriptors) is
+ *   MPROC_ESYS with the errno text, never ENOENT, and create then creates
+ *   nothing. */
+#define MP_SHM_NAME_MAX 200
+typedef struct mp_named_shm mp_named_shm_t;
+mproc_status_t mp_named_shm_create(mp_named_shm_t **out, const char *name,
+                                   size_t size, int persistent);
+mproc_status_t mp_named_shm_open(mp_named_shm_t **out, const char *name);
+void *mp_named_shm_base(const mp_named_shm_t *shm);
+size_t mp_named_shm_size(const mp_named_shm_t *shm);
+/* Removes the name; later opens get MPROC_ENOENT, current users keep it.
+ * Errors: MPROC_ENOENT (already unlinked), MPROC_ESYS. */
+mproc_status_t mp_named_shm_unlink(mp_named_shm_t *shm);
+/* Unmaps this process's view. */
+void mp_named_shm_close(mp_named_shm_t *shm);
+/* Writes a fresh random valid name (size >= 24) into buf. */
+void mp_named_shm_random_name(char *buf, size_t size);
+
 /* ---- process-shared wait/wake ------------------------------------- */
 
 /* The building block of every blocking primitive: a 32-bit word in a
@@ -271,7 +306,7 @@ mproc_status_t mp_wait_on(const mp_shm_t *seg, size_t offset,
 /* Wakes up to count sleepers on the word (INT32_MAX: all). */
 void mp_wake(const mp_shm_t *seg, size_t offset, int count);
 
-/* ---- synchronization support (docs/sync.md) ----------------------- */
+/* ---- owner death (docs/sync.md, "The owner-death contract") -------- */
 
 /* A nonzero id of the calling thread, unique among the live threads of
  * every process on the machine (in one PID namespace), below 2^29 (the top
@@ -288,8 +323,6 @@ int mp_thread_alive(uint32_t tid);
 /* How many times this process called mp_thread_alive: tests tell the OS's
  * owner-death notice from polling with it. */
 uint64_t mp_thread_alive_calls(void);
-
-/* ---- owner death (docs/sync.md, "The owner-death contract") -------- */
 
 /* A process-shared lock word and the room an OS needs beside it to tell of
  * its owner's death (on Linux a node of the kernel's robust futex list).
@@ -336,35 +369,6 @@ uint32_t mp_owner_clear(mp_owned_word_t *w);
  * list), 1 if it may go. If the caller still holds w, sets
  * MP_OWNER_UNTRACKED (its death can no longer be told). */
 int mp_owner_detach(mp_owned_word_t *w);
-
-
-/* Named segments (SharedMemory). A named segment is found by its name
- * from any process of the same user. Unless persistent it lives only as
- * long as some process maps it: nothing is left behind when every user
- * exits, even by SIGKILL. A persistent one is a plain /dev/shm object
- * (CPython's, so either side can attach the other's), kept until
- * mp_named_shm_unlink. Names are 1..MP_SHM_NAME_MAX characters, no '/'.
- * create errors: MPROC_EINVAL (size 0, invalid name), MPROC_EEXIST,
- *   MPROC_ENOMEM (also a size the OS refuses), MPROC_ESYS. open errors:
- *   MPROC_EINVAL (invalid name), MPROC_ENOENT (no live segment of that
- *   name, or it was unlinked), MPROC_ENOMEM (no memory to map it),
- *   MPROC_ESYS. A search that could not look (out of descriptors) is
- *   MPROC_ESYS with the errno text, never ENOENT, and create then creates
- *   nothing. */
-#define MP_SHM_NAME_MAX 200
-typedef struct mp_named_shm mp_named_shm_t;
-mproc_status_t mp_named_shm_create(mp_named_shm_t **out, const char *name,
-                                   size_t size, int persistent);
-mproc_status_t mp_named_shm_open(mp_named_shm_t **out, const char *name);
-void *mp_named_shm_base(const mp_named_shm_t *shm);
-size_t mp_named_shm_size(const mp_named_shm_t *shm);
-/* Removes the name; later opens get MPROC_ENOENT, current users keep it.
- * Errors: MPROC_ENOENT (already unlinked), MPROC_ESYS. */
-mproc_status_t mp_named_shm_unlink(mp_named_shm_t *shm);
-/* Unmaps this process's view. */
-void mp_named_shm_close(mp_named_shm_t *shm);
-/* Writes a fresh random valid name (size >= 24) into buf. */
-void mp_named_shm_random_name(char *buf, size_t size);
 
 /* ---- streams and listeners (ipc) ---------------------------------- */
 
@@ -463,8 +467,5 @@ mproc_status_t mp_connect_local(const char *address, double deadline,
 /* Removes what listening on address left behind (POSIX: the socket file;
  * Windows: nothing). Only the process that bound it calls this. */
 void mp_local_remove(const char *address);
-
-/* A short pause for a spin-wait loop (the CPU's pause hint). */
-void mp_cpu_relax(void);
 
 #endif /* MPROC_PLATFORM_H */

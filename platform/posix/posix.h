@@ -12,6 +12,10 @@
 /* The absolute path of this program's executable, or NULL if unknown. */
 const char *mp_posix_executable(void);
 
+/* Ends the process at once with code: no atexit handlers, no stdio flush
+ * (a forked child's end). */
+void mp_posix_exit_now(int code) __attribute__((noreturn));
+
 /* Every descriptor mproc creates goes through this: fd itself when it is
  * above standard error (or negative: a failed creation, errno kept), else
  * a close-on-exec duplicate above it, with fd closed (-1 and errno if that

@@ -165,7 +165,7 @@ mproc_status_t mp_child_fork(mp_child_t **out, mp_fork_main_fn child_main,
     if (own_sentinel_fd >= 0) close(own_sentinel_fd);
     own_sentinel_fd = sentinel[1];
     stdin_to_null();
-    mp_exit_now(child_main(ctx));
+    mp_posix_exit_now(child_main(ctx));
   }
   close(sentinel[1]);
   pthread_mutex_unlock(&pipe_guard);

@@ -132,10 +132,6 @@ long mp_getpid(void) {
   return pid;
 }
 
-int mp_pid_alive(long pid) {
-  return kill((pid_t)pid, 0) == 0 || errno == EPERM;
-}
-
 /* An exiting parent hands its children to a reaper at once, so getppid()
  * changes then, before anyone reaps the parent. */
 int mp_parent_alive(long parent_pid) { return (long)getppid() == parent_pid; }
@@ -158,7 +154,7 @@ double mp_monotonic(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-void mp_exit_now(int code) { _exit(code); }
+void mp_posix_exit_now(int code) { _exit(code); }
 
 /* The longest single apr_sleep: its microsecond count must not overflow
  * (a huge or infinite sleep is a series of these). */
