@@ -6,9 +6,10 @@
  * add one and how the conformance suite proves it.
  *
  * Conventions: every call that can fail returns an mproc_status_t and, on
- * failure, records a detail with mp_fail()/mp_fail_errno() (base/error.h, which keeps the OS error code
- * for mproc_last_os_error()).
- * Timeouts are in seconds; negative means no limit. No call aborts.
+ * failure, records a detail with mp_fail()/mp_fail_errno() (base/error.h,
+ * below this layer and core/; mp_fail_errno keeps the OS error code for
+ * mproc_last_os_error()). Timeouts are in seconds; negative means no
+ * limit. No call aborts. tests/platform_test drives every section.
  */
 #ifndef MPROC_PLATFORM_H
 #define MPROC_PLATFORM_H
