@@ -92,8 +92,8 @@ int main(int argc, char **argv) {
     return fail("start");
   mproc_process_join(p1, MPROC_FOREVER);
   mproc_process_join(p2, MPROC_FOREVER);
-  mproc_process_close(p1);
-  mproc_process_close(p2);
+  mproc_process_free(p1);
+  mproc_process_free(p2);
   mproc_connection_free(parent_conn);
   mproc_connection_free(child_conn);
   return 0;

@@ -358,6 +358,7 @@ mproc_status_t mproc_barrier_broken(mproc_barrier_t *barrier, int *out) {
 }
 
 mproc_status_t mproc_barrier_free(mproc_barrier_t *barrier) {
+  if (barrier == NULL) return MPROC_OK;
   MP_CHECK_KIND(barrier, &barrier_ops, "barrier_free");
   barrier_free(barrier);
   return MPROC_OK;

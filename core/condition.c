@@ -263,6 +263,7 @@ mproc_status_t mproc_condition_notify_all(mproc_condition_t *cond) {
 }
 
 mproc_status_t mproc_condition_free(mproc_condition_t *cond) {
+  if (cond == NULL) return MPROC_OK;
   MP_CHECK_KIND(cond, &condition_ops, "condition_free");
   if (cond->owns_lock) mp_lock_free_adopted(cond->lock);
   mp_segobj_free(cond);

@@ -39,6 +39,7 @@ struct mproc_listener {
   unsigned char *authkey;
   size_t authkey_len;
   double handshake_timeout;
+  int closed; /* mproc_listener_close: no longer listening */
 };
 
 /* A listener has a kind, so every call can check it is given one, but it
@@ -298,7 +299,7 @@ mproc_status_t mproc_listener_create(mproc_listener_t **out,
     l->authkey_len = authkey_len;
   }
   if (st != MPROC_OK) {
-    mproc_listener_close(l);
+    mproc_listener_free(l);
     return st;
   }
   *out = l;
@@ -356,6 +357,8 @@ mproc_status_t mproc_listener_accept(mproc_listener_t *l,
                                      double timeout) {
   MP_CHECK_KIND(l, &listener_ops, "listener_accept");
   MP_REQUIRE(out, "listener_accept: out");
+  if (l->closed)
+    return mp_fail(MPROC_ESTATE, "listener_accept: the listener is closed");
   mproc_status_t st = mp_check_timeout(timeout, "listener_accept");
   if (st != MPROC_OK) return st;
   double deadline = mp_deadline(timeout);
@@ -388,6 +391,9 @@ mproc_status_t mproc_listener_accept(mproc_listener_t *l,
 mproc_status_t mproc_listener_set_handshake_timeout(mproc_listener_t *l,
                                                     double seconds) {
   MP_CHECK_KIND(l, &listener_ops, "listener_set_handshake_timeout");
+  if (l->closed)
+    return mp_fail(MPROC_ESTATE,
+                   "listener_set_handshake_timeout: the listener is closed");
   if (!(seconds > 0 && seconds < HUGE_VAL))
     return mp_fail(MPROC_EINVAL,
                    "listener_set_handshake_timeout: %g (want finite, > 0)",
@@ -396,14 +402,31 @@ mproc_status_t mproc_listener_set_handshake_timeout(mproc_listener_t *l,
   return MPROC_OK;
 }
 
-mproc_status_t mproc_listener_close(mproc_listener_t *l) {
-  if (l == NULL) return MPROC_OK;
-  MP_CHECK_KIND(l, &listener_ops, "listener_close");
+/* Stops listening: the handle closed, the socket file removed (by its
+ * creator), the key wiped. The address stays readable, as CPython's. */
+static void listener_close(mproc_listener_t *l) {
+  if (l->closed) return;
+  l->closed = 1;
   mp_handle_close(l->handle);
+  l->handle = MP_NO_HANDLE;
   if (l->unix_path) untrack_path(l);
   remove_own_path(l);
   if (l->authkey) sodium_memzero(l->authkey, l->authkey_len);
   free(l->authkey);
+  l->authkey = NULL;
+  l->authkey_len = 0;
+}
+
+mproc_status_t mproc_listener_close(mproc_listener_t *l) {
+  MP_CHECK_KIND(l, &listener_ops, "listener_close");
+  listener_close(l);
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_listener_free(mproc_listener_t *l) {
+  if (l == NULL) return MPROC_OK;
+  MP_CHECK_KIND(l, &listener_ops, "listener_free");
+  listener_close(l);
   free(l->address);
   mp_object_release(l);
   return MPROC_OK;

@@ -339,6 +339,7 @@ static void lock_free(mproc_lock_t *lock) {
 }
 
 mproc_status_t mproc_lock_free(mproc_lock_t *lock) {
+  if (lock == NULL) return MPROC_OK;
   MP_CHECK_KIND(lock, &lock_ops, "lock_free");
   if (lock->is_view || lock->adopted)
     return mp_fail(MPROC_ESTATE,

@@ -124,6 +124,7 @@ mproc_status_t mproc_semaphore_get_value(const mproc_semaphore_t *sem,
 }
 
 mproc_status_t mproc_semaphore_free(mproc_semaphore_t *sem) {
+  if (sem == NULL) return MPROC_OK;
   MP_CHECK_KIND(sem, &semaphore_ops, "semaphore_free");
   mp_segobj_free(sem);
   return MPROC_OK;
@@ -204,6 +205,7 @@ mproc_status_t mproc_event_wait(mproc_event_t *event, double timeout) {
 }
 
 mproc_status_t mproc_event_free(mproc_event_t *event) {
+  if (event == NULL) return MPROC_OK;
   MP_CHECK_KIND(event, &event_ops, "event_free");
   mp_segobj_free(event);
   return MPROC_OK;

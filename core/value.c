@@ -389,12 +389,14 @@ mproc_status_t mproc_array_length(const mproc_array_t *array, size_t *out) {
 }
 
 mproc_status_t mproc_value_free(mproc_value_t *value) {
+  if (value == NULL) return MPROC_OK;
   MP_CHECK_KIND(value, &value_ops, "value_free");
   shared_free((shared_t *)value);
   return MPROC_OK;
 }
 
 mproc_status_t mproc_array_free(mproc_array_t *array) {
+  if (array == NULL) return MPROC_OK;
   MP_CHECK_KIND(array, &array_ops, "array_free");
   shared_free((shared_t *)array);
   return MPROC_OK;

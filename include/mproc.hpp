@@ -7,7 +7,8 @@
  *   connection, listener, value, array, shared_memory, mutex (Lock/RLock),
  *   semaphore,
  *   event, condition, barrier, obj): move-only, released by its destructor
- *   with the matching _free/_close call.
+ *   with the matching _free call (_free releases; _close, where CPython
+ *   has a close, only closes).
  * - A failing call throws mproc::error, carrying the status (.status(),
  *   .name() "MPROC_EEMPTY") and mproc_last_error()'s detail (.what()).
  *   Expected outcomes are not errors: a timed-out wait returns false (or an
@@ -215,7 +216,7 @@ class owner {
   }
   ~owner() { reset(); }
 
-  /** Releases the object now (its _free/_close); errors are ignored. */
+  /** Releases the object now (its _free); errors are ignored. */
   void reset() noexcept {
     if (p_ != nullptr && owned_) (void)Free(p_);
     p_ = nullptr;
@@ -806,9 +807,9 @@ class array : public detail::owner<mproc_array_t, mproc_array_free> {
   }
 };
 
-/// SharedMemory (mproc_shared_memory_t); the destructor closes, never unlinks.
+/// SharedMemory (mproc_shared_memory_t); the destructor frees, never unlinks.
 class shared_memory
-    : public detail::owner<mproc_shared_memory_t, mproc_shared_memory_close> {
+    : public detail::owner<mproc_shared_memory_t, mproc_shared_memory_free> {
  public:
   using owner::owner;
   /** name nullptr: a fresh random name. flags: 0 or MPROC_SHM_PERSISTENT. */
@@ -850,6 +851,8 @@ class shared_memory
   }
   /// mproc_shared_memory_unlink(): removes the name.
   void unlink() { check(mproc_shared_memory_unlink(p_)); }
+  /// mproc_shared_memory_close(): unmaps this view (name and size stay).
+  void close() { check(mproc_shared_memory_close(p_)); }
 };
 
 /* ---- connections, listeners, queues ------------------------------- */
@@ -927,8 +930,8 @@ inline std::pair<connection, connection> pipe(bool duplex = true) {
   return {connection(a), connection(b)};
 }
 
-/// A Listener (mproc_listener_t); the destructor closes it.
-class listener : public detail::owner<mproc_listener_t, mproc_listener_close> {
+/// A Listener (mproc_listener_t); the destructor frees it (closing it first).
+class listener : public detail::owner<mproc_listener_t, mproc_listener_free> {
  public:
   using owner::owner;
   /** address nullptr: a fresh Unix-domain path; authkey empty: none. */
@@ -952,6 +955,8 @@ class listener : public detail::owner<mproc_listener_t, mproc_listener_close> {
     if (!check_wait(mproc_listener_accept(p_, &c, timeout))) return std::nullopt;
     return connection(c);
   }
+  /// mproc_listener_close(): stops listening (the address stays readable).
+  void close() { check(mproc_listener_close(p_)); }
 };
 
 /// mproc_client(): connects to a Listener's address.
@@ -1129,9 +1134,9 @@ class process {
       p_ = nullptr;
       return;
     }
-    if (mproc_process_close(p_) == MPROC_ERUNNING) {
+    if (mproc_process_free(p_) == MPROC_ERUNNING) {
       (void)mproc_process_join(p_, MPROC_FOREVER);
-      (void)mproc_process_close(p_);
+      (void)mproc_process_free(p_);
     }
     p_ = nullptr;
   }
@@ -1201,6 +1206,9 @@ class process {
   void terminate() { check(mproc_process_terminate(p_)); }
   /// mproc_process_kill(): SIGKILL.
   void kill() { check(mproc_process_kill(p_)); }
+  /// mproc_process_close(): releases the child's OS resources; the child
+  /// must have ended. The object is unusable afterwards (but still freed).
+  void close() { check(mproc_process_close(p_)); }
   /// mproc_process_sentinel(): ready when the child ends, for wait().
   mproc_sentinel_t sentinel() const {
     mproc_sentinel_t s = 0;

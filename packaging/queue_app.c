@@ -66,7 +66,7 @@ int main(int argc, char **argv) {
     return fail("join", st);
   printf("%s: sum %lld, exit code %d, mproc %s\n", method, (long long)sum, code,
          mproc_version_string());
-  mproc_process_close(p);
+  mproc_process_free(p);
   mproc_queue_free(q);
   return sum == (int64_t)N * (N + 1) / 2 && code == 0 ? 0 : 1;
 }

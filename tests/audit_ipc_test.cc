@@ -396,7 +396,7 @@ TEST_P(AuditIpc, AcceptForeverDropsASilentClientAndServesTheNext) {
   EXPECT_EQ(r.status, MPROC_OK) << mproc_last_error();
   if (r.status == MPROC_OK) ServeHello(r.c);
   mproc_connection_free(r.c);
-  mproc_listener_close(l);  // a child still waiting for a server sees EOF
+  mproc_listener_free(l);  // a child still waiting for a server sees EOF
   EXPECT_EQ(Finish(p), 0);
 }
 
@@ -431,7 +431,7 @@ TEST(AuditListener, ClientStallingInMidMessageIsDroppedAndTheNextServed) {
   EXPECT_GE(Since(t), 2.0);  // the stalled one had its deadline
   mproc_connection_free(r.c);
   EXPECT_EQ(client.get(), MPROC_OK);
-  mproc_listener_close(l);
+  mproc_listener_free(l);
 }
 
 // A length prefix announcing 2 GiB (or 2^62 bytes): refused as an
@@ -457,7 +457,7 @@ TEST(AuditListener, HugeLengthPrefixIsRefusedAtOnce) {
     r = AcceptResult{mproc_listener_accept(l, &r.c, 30), nullptr};
     EXPECT_EQ(r.status, MPROC_OK) << mproc_last_error();
     EXPECT_EQ(client.get(), MPROC_OK);
-    mproc_listener_close(l);
+    mproc_listener_free(l);
   }
 }
 
@@ -475,7 +475,7 @@ TEST(AuditListener, AcceptWithShortTimeoutAndASilentClientIsBounded) {
     AcceptResult r = done.get();
     EXPECT_EQ(r.status, MPROC_ETIMEDOUT) << mproc_last_error();
     EXPECT_GE(Since(t), 0.5);
-    mproc_listener_close(l);
+    mproc_listener_free(l);
   }
 }
 
@@ -543,8 +543,8 @@ TEST(AuditListener, HandshakeTimeoutMustBeFiniteAndPositive) {
   ASSERT_EQ(mproc_process_create(&p, nullptr, keyed_client_task, nullptr, 0),
             MPROC_OK);
   EXPECT_EQ(mproc_process_attach(p, l), MPROC_EINVAL);  // not shareable
-  mproc_process_close(p);
-  mproc_listener_close(l);
+  mproc_process_free(p);
+  mproc_listener_free(l);
 }
 
 // ---- #6: socket files: removed at exit, and only by their creator --------
@@ -591,7 +591,7 @@ struct InheritedListenerArg {
 MPROC_TASK(close_inherited_listener_task) {
   const InheritedListenerArg *a = static_cast<const InheritedListenerArg *>(arg);
   (void)arg_len;
-  return mproc_listener_close(a->listener) == MPROC_OK ? 0 : 1;
+  return mproc_listener_free(a->listener) == MPROC_OK ? 0 : 1;
 }
 
 // Exits without touching it (its exit duties must leave it alone too).
@@ -626,7 +626,7 @@ TEST(AuditListener, ForkedChildNeverRemovesItsParentsSocketFile) {
     mproc_connection_free(c);
     mproc_connection_free(s);
   }
-  mproc_listener_close(l);
+  mproc_listener_free(l);
   EXPECT_FALSE(PathExists(path)) << "close by the creator removes it";
 }
 

@@ -208,7 +208,7 @@ TEST_P(AuditProcess, AStoppedChildIsAlive) {
   EXPECT_EQ(MPROC_OK, mproc_active_children(active, 4, &count));
   ASSERT_EQ(1u, count) << "the stopped child is an active child";
   EXPECT_EQ(c.get(), active[0]);
-  EXPECT_EQ(MPROC_ERUNNING, mproc_process_close(c.get()));
+  EXPECT_EQ(MPROC_ERUNNING, mproc_process_free(c.get()));
 
   // Continued, it is still the same running child.
   ASSERT_EQ(0, kill(static_cast<pid_t>(c.Pid()), SIGCONT));

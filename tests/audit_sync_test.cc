@@ -125,7 +125,7 @@ ActionRun RunAction(mproc_context_t *ctx, int mode) {
   int code = -1;
   mproc_process_exitcode(p, &code);
   EXPECT_EQ(code, 0);
-  mproc_process_close(p);
+  mproc_process_free(p);
   mproc_array_read(rec, 0, kSlots, run.record);
   mproc_barrier_broken(b, &run.broken_after);
   mproc_barrier_n_waiting(b, &run.waiting_after);

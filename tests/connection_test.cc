@@ -361,8 +361,8 @@ TEST(Connection, BadArgumentsAndClosedState) {
   ASSERT_EQ(mproc_process_create(&ps, spawn, quit_task, nullptr, 0), MPROC_OK);
   ASSERT_EQ(mproc_process_attach(ps, a), MPROC_OK);
   EXPECT_EQ(mproc_process_start(ps), MPROC_ESTATE);  // a closed end
-  mproc_process_close(ps);
-  mproc_process_close(p);
+  mproc_process_free(ps);
+  mproc_process_free(p);
   EXPECT_EQ(mproc_connection_free(nullptr), MPROC_OK);
   mproc_connection_free(a);
   mproc_connection_free(b);

@@ -36,12 +36,12 @@ inline int Finish(mproc_process_t *p, double timeout = 60) {
   if (mproc_process_join(p, timeout) != MPROC_OK) {
     mproc_process_kill(p);
     mproc_process_join(p, MPROC_FOREVER);
-    mproc_process_close(p);
+    mproc_process_free(p);
     return -1000;
   }
   int code = -1;
   EXPECT_EQ(mproc_process_exitcode(p, &code), MPROC_OK);
-  EXPECT_EQ(mproc_process_close(p), MPROC_OK);
+  EXPECT_EQ(mproc_process_free(p), MPROC_OK);
   return code;
 }
 

@@ -149,7 +149,7 @@ std::string DescribeSelf() {
       << "\nalive=" << alive << "\nchildren=" << children
       << "\nattached0=" << mproc_attached(0, &object)
       << "\njoin_self=" << mproc_process_join(self, 0)
-      << "\nclose_self=" << mproc_process_close(self)
+      << "\nclose_self=" << mproc_process_free(self)
       << "\nset_daemon_self=" << mproc_process_set_daemon(self, 1) << "\n";
   mproc_parent_process(&parent);
   if (parent == nullptr) {
@@ -165,7 +165,7 @@ std::string DescribeSelf() {
   out << "parent_name=" << parent_name << "\nparent_pid=" << parent_pid
       << "\nparent_alive=" << parent_alive
       << "\nparent_join=" << mproc_process_join(parent, 0.05)
-      << "\nparent_close=" << mproc_process_close(parent)
+      << "\nparent_close=" << mproc_process_free(parent)
       << "\nparent_set_daemon=" << mproc_process_set_daemon(parent, 1)
       << "\nparent_terminate=" << mproc_process_terminate(parent) << "\n";
   return out.str();
@@ -198,7 +198,7 @@ MPROC_TASK(report_self_and_grandchild) {
   int code = -1;
   if (mproc_process_join(p, 30) != MPROC_OK) return 205;
   if (mproc_process_exitcode(p, &code) != MPROC_OK || code != 0) return 206;
-  return mproc_process_close(p) == MPROC_OK ? 0 : 207;
+  return mproc_process_free(p) == MPROC_OK ? 0 : 207;
 }
 
 // Tries to start a child; the exit code is the status of start (so a
@@ -220,7 +220,7 @@ MPROC_TASK(try_to_start_child) {
   if (child_daemon != self_daemon) return 100;
   mproc_status_t st = mproc_process_start(p);
   if (st == MPROC_OK) mproc_process_join(p, 30);
-  if (mproc_process_close(p) != MPROC_OK) return 205;
+  if (mproc_process_free(p) != MPROC_OK) return 205;
   return st;
 }
 
@@ -583,8 +583,8 @@ TEST_P(ProcessTest, DefaultNamesCountUpAndSetNameSticks) {
   EXPECT_EQ("Process-" + std::to_string(n + 1), name_b);
   EXPECT_EQ(MPROC_OK, mproc_process_set_name(b, "worker b"));
   EXPECT_EQ("worker b", NameOf(b));
-  EXPECT_EQ(MPROC_OK, mproc_process_close(a));
-  EXPECT_EQ(MPROC_OK, mproc_process_close(b));
+  EXPECT_EQ(MPROC_OK, mproc_process_free(a));
+  EXPECT_EQ(MPROC_OK, mproc_process_free(b));
 }
 
 TEST_P(ProcessTest, TheChildSeesItselfAndItsParent) {
@@ -793,6 +793,7 @@ TEST_P(ProcessTest, CloseOfARunningProcessReleasesNothing) {
   ASSERT_EQ(MPROC_OK, mproc_process_start(p)) << mproc_last_error();
   ASSERT_TRUE(WaitForFile(ready, 10));
   EXPECT_FAILS(MPROC_ERUNNING, mproc_process_close(p));
+  EXPECT_FAILS(MPROC_ERUNNING, mproc_process_free(p));
   // Still whole: name, pid, active_children, then kill, join and close.
   EXPECT_EQ(0u, NameOf(p).rfind("Process-", 0));
   EXPECT_GT(PidOf(p), 0);
@@ -806,7 +807,7 @@ TEST_P(ProcessTest, CloseOfARunningProcessReleasesNothing) {
   int code = 0;
   EXPECT_EQ(MPROC_OK, mproc_process_exitcode(p, &code));
   EXPECT_EQ(-kSigKill, code);
-  EXPECT_EQ(MPROC_OK, mproc_process_close(p)) << mproc_last_error();
+  EXPECT_EQ(MPROC_OK, mproc_process_free(p)) << mproc_last_error();
   EXPECT_EQ(MPROC_OK, mproc_active_children(nullptr, 0, &count));
   EXPECT_EQ(0u, count);
 }
@@ -814,7 +815,7 @@ TEST_P(ProcessTest, CloseOfARunningProcessReleasesNothing) {
 TEST_P(ProcessTest, CloseWithoutStartOrAfterTheEnd) {
   mproc_process_t *p;
   ASSERT_EQ(MPROC_OK, mproc_process_create(&p, ctx(), expect_no_arg, nullptr, 0));
-  EXPECT_EQ(MPROC_OK, mproc_process_close(p)) << "never started";
+  EXPECT_EQ(MPROC_OK, mproc_process_free(p)) << "never started";
   ASSERT_EQ(MPROC_OK, mproc_process_create(&p, ctx(), expect_no_arg, nullptr, 0));
   ASSERT_EQ(MPROC_OK, mproc_process_start(p));
   mproc_sentinel_t s;
@@ -822,6 +823,17 @@ TEST_P(ProcessTest, CloseWithoutStartOrAfterTheEnd) {
   ASSERT_EQ(MPROC_OK, mproc_wait(&s, 1, 10, nullptr, nullptr));
   // Ended but never joined: close may still have to find that out.
   EXPECT_EQ(MPROC_OK, mproc_process_close(p)) << mproc_last_error();
+  // Closed: unusable, but not released; close again is fine.
+  long pid = 0;
+  int alive = 0;
+  EXPECT_FAILS(MPROC_ESTATE, mproc_process_pid(p, &pid));
+  EXPECT_FAILS(MPROC_ESTATE, mproc_process_is_alive(p, &alive));
+  EXPECT_FAILS(MPROC_ESTATE, mproc_process_join(p, 0));
+  EXPECT_FAILS(MPROC_ESTATE, mproc_process_sentinel(p, &s));
+  EXPECT_FAILS(MPROC_ESTATE, mproc_process_start(p));
+  EXPECT_EQ(MPROC_OK, mproc_process_close(p));
+  EXPECT_EQ(MPROC_OK, mproc_process_free(p));
+  EXPECT_FAILS(MPROC_EINVAL, mproc_process_free(p));  // freed twice
 }
 
 TEST_P(ProcessTest, AttachedObjectsReachTheChild) {
@@ -961,7 +973,7 @@ TEST_P(ProcessTest, ConcurrentStartsDoNotHoldEachOthersSentinels) {
     }
     for (mproc_process_t *p : sleepers) {
       if (mproc_process_kill(p) != MPROC_OK || mproc_process_join(p, 30) != MPROC_OK ||
-          mproc_process_close(p) != MPROC_OK)
+          mproc_process_free(p) != MPROC_OK)
         forker_failures++;
     }
   });
@@ -1034,7 +1046,7 @@ TEST(CurrentProcess, IsTheMainProcessHere) {
   EXPECT_EQ(0, daemon);
   EXPECT_FAILS(MPROC_ESTATE, mproc_process_join(self, 0));
   EXPECT_FAILS(MPROC_ESTATE, mproc_process_set_daemon(self, 1));
-  EXPECT_FAILS(MPROC_EINVAL, mproc_process_close(self));
+  EXPECT_FAILS(MPROC_EINVAL, mproc_process_free(self));
   EXPECT_FAILS(MPROC_ESTATE, mproc_process_terminate(self));
   EXPECT_FAILS(MPROC_ESTATE, mproc_process_kill(self));
   EXPECT_FAILS(MPROC_ESTATE, mproc_process_start(self));
@@ -1230,6 +1242,7 @@ TEST(BadArguments, AreRefusedNotFatal) {
   EXPECT_FAILS(MPROC_EINVAL, mproc_process_kill(nullptr));
   EXPECT_FAILS(MPROC_EINVAL, mproc_process_sentinel(nullptr, &sentinel));
   EXPECT_FAILS(MPROC_EINVAL, mproc_process_close(nullptr));
+  EXPECT_EQ(MPROC_OK, mproc_process_free(nullptr));
   EXPECT_FAILS(MPROC_EINVAL, mproc_current_process(nullptr));
   EXPECT_FAILS(MPROC_EINVAL, mproc_parent_process(nullptr));
   EXPECT_FAILS(MPROC_EINVAL, mproc_active_children(nullptr, 0, nullptr));
@@ -1250,7 +1263,7 @@ TEST(BadArguments, AreRefusedNotFatal) {
   EXPECT_FAILS(MPROC_EINVAL, mproc_process_pid(p, nullptr));
   EXPECT_FAILS(MPROC_EINVAL, mproc_process_sentinel(p, nullptr));
   EXPECT_EQ(MPROC_OK, mproc_process_join(p, 10));
-  EXPECT_EQ(MPROC_OK, mproc_process_close(p));
+  EXPECT_EQ(MPROC_OK, mproc_process_free(p));
 }
 
 }  // namespace

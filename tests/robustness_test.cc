@@ -72,7 +72,7 @@ TEST_P(ReviewProcess, StartWithStdinClosed) {
     mproc_process_join(p, 10);
     mproc_process_exitcode(p, &code);
   }
-  if (p) mproc_process_close(p);
+  if (p) mproc_process_free(p);
   dup2(saved, 0);
   close(saved);
   EXPECT_EQ(started, MPROC_OK) << why;
@@ -104,7 +104,7 @@ TEST(ReviewListener, AcceptTimeoutWithStalledClient) {
   close(fd);  // unblocks a stuck accept (EOF)
   EXPECT_TRUE(returned) << "accept(1.0) still blocked after 4 s";
   done.get();
-  mproc_listener_close(l);
+  mproc_listener_free(l);
 }
 
 // A client facing a listener that never accepts (its backlog full) gets
@@ -140,7 +140,7 @@ TEST(ReviewListener, ClientTimeoutWithFullBacklog) {
   EXPECT_GE(took, 0.29);
   EXPECT_LT(took, 3.0);
   for (int fd : fillers) close(fd);
-  mproc_listener_close(l);
+  mproc_listener_free(l);
 }
 
 // A child forked while another thread is inside mp_wait_handles (APR pool
@@ -174,7 +174,7 @@ TEST(ReviewFork, ForkWhileAnotherThreadWaits) {
       mproc_process_kill(p);
       mproc_process_join(p, -1);
     }
-    mproc_process_close(p);
+    mproc_process_free(p);
   }
   stop = true;
   poller.join();

@@ -59,7 +59,7 @@ int main(int argc, char **argv) {
   double elapsed = bench_now() - start;
   mproc_connection_free(mine);
   bench_check(mproc_process_join(p, MPROC_FOREVER), "join");
-  mproc_process_close(p);
+  mproc_process_free(p);
   mproc_connection_free(theirs);
   bench_report(elapsed / (double)n * 1e6);
   return 0;

@@ -49,7 +49,7 @@ int main(int argc, char **argv) {
   }
   double elapsed = bench_now() - start;
   bench_check(mproc_process_join(p, MPROC_FOREVER), "join");
-  mproc_process_close(p);
+  mproc_process_free(p);
   mproc_connection_free(mine);
   mproc_connection_free(theirs);
   bench_report(elapsed * 1e3 * 1024.0 / (double)mib);
