@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "core/sync.h"
+#include "core/object.h"
 
 struct mproc_shared_memory {
   mp_object_t obj;
