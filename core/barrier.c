@@ -136,8 +136,15 @@ static mproc_status_t barrier_import(const void *state, size_t len,
   return MPROC_OK;
 }
 
-static mp_object_ops_t barrier_ops = {"barrier", barrier_export,
-                                      barrier_import, NULL};
+static mproc_status_t barrier_free_op(void *obj) {
+  return mproc_barrier_free(obj);
+}
+
+/* No after_fork: the state is the shared block. */
+static mp_object_ops_t barrier_ops = {.kind = "barrier",
+                                      .export_state = barrier_export,
+                                      .import_state = barrier_import,
+                                      .free = barrier_free_op};
 MP_OBJECT_KIND(barrier_ops)
 
 mproc_status_t mproc_barrier_create(mproc_barrier_t **out, unsigned parties,

@@ -30,10 +30,17 @@ static mproc_status_t import_connection(const void *state, size_t len,
 /* Bytes a receiver reads ahead at most (beyond what it was asked for). */
 #define READ_AHEAD 4096
 
+static mproc_status_t free_connection(void *obj) {
+  return mproc_connection_free(obj);
+}
+
+/* No after_fork: a forked child shares the stream (its inherited handle)
+ * and keeps its copy of the read-ahead, as its parent does. */
 static mp_object_ops_t connection_ops = {
     .kind = "connection",
     .export_state = export_connection,
     .import_state = import_connection,
+    .free = free_connection,
 };
 MP_OBJECT_KIND(connection_ops)
 

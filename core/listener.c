@@ -44,7 +44,13 @@ struct mproc_listener {
 
 /* A listener has a kind, so every call can check it is given one, but it
  * cannot be attached to a process (CPython cannot pickle one either). */
-static mp_object_ops_t listener_ops = {"listener", NULL, NULL, NULL};
+static mproc_status_t listener_free_op(void *obj) {
+  return mproc_listener_free(obj);
+}
+
+/* No after_fork: the socket file's removal is checked by pid. */
+static mp_object_ops_t listener_ops = {.kind = "listener",
+                                       .free = listener_free_op};
 
 /* ---- addresses ---------------------------------------------------- */
 

@@ -23,7 +23,10 @@
 /* ---- construction ------------------------------------------------- */
 
 /* Payload values are not attachable: they travel by value (encoded). */
-static mp_object_ops_t payload_ops = {"payload", NULL, NULL, NULL};
+static mproc_status_t payload_free_op(void *obj) { return mproc_obj_free(obj); }
+
+static mp_object_ops_t payload_ops = {.kind = "payload",
+                                      .free = payload_free_op};
 
 mproc_status_t mp_payload_check(const mproc_obj_t *v, const char *call) {
   return mp_object_check(v, &payload_ops, call);

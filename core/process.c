@@ -42,7 +42,11 @@ struct mproc_process {
 };
 
 /* What this process is, and who its parent is. */
-static mp_object_ops_t process_ops = {"process", NULL, NULL, NULL};
+static mproc_status_t process_free_op(void *obj) {
+  return mproc_process_free(obj);
+}
+static mp_object_ops_t process_ops = {.kind = "process",
+                                      .free = process_free_op};
 static mproc_process_t current = {.obj = {MP_OBJECT_MAGIC, &process_ops},
                                   .kind = KIND_CURRENT,
                                   .state = STATE_STARTED};

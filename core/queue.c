@@ -111,10 +111,15 @@ static mproc_status_t export_queue(void *obj, mp_buf_t *state,
                                    mp_handles_t *handles);
 static mproc_status_t import_queue(const void *state, size_t len, void **out);
 
+static mproc_status_t free_queue(void *obj) { return mproc_queue_free(obj); }
+
+/* No after_fork: all of a queue's state is in its shared ring (no feeder
+ * thread, no buffer of this process's own). */
 static mp_object_ops_t queue_ops = {
     .kind = "queue",
     .export_state = export_queue,
     .import_state = import_queue,
+    .free = free_queue,
 };
 MP_OBJECT_KIND(queue_ops)
 

@@ -37,8 +37,15 @@ static mproc_status_t shm_import(const void *state, size_t len, void **out) {
   return mproc_shared_memory_attach((mproc_shared_memory_t **)out, name);
 }
 
-static mp_object_ops_t shm_ops = {"shared_memory", shm_export, shm_import,
-                                  NULL};
+static mproc_status_t shm_free_op(void *obj) {
+  return mproc_shared_memory_free(obj);
+}
+
+/* No after_fork: a forked child shares the mapping. */
+static mp_object_ops_t shm_ops = {.kind = "shared_memory",
+                                  .export_state = shm_export,
+                                  .import_state = shm_import,
+                                  .free = shm_free_op};
 MP_OBJECT_KIND(shm_ops)
 
 /* CPython accepts "/name" for "name". */

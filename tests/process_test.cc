@@ -320,7 +320,8 @@ mproc_status_t ExportSharedWords(void *obj, mp_buf_t *state,
 mproc_status_t ImportSharedWords(const void *state, size_t len, void **out);
 
 mp_object_ops_t shared_words_ops = {"test-shared-words", ExportSharedWords,
-                                    ImportSharedWords, nullptr};
+                                    ImportSharedWords, nullptr, nullptr,
+                                    nullptr};
 MP_OBJECT_KIND(shared_words_ops)
 
 mproc_status_t ImportSharedWords(const void *state, size_t len, void **out) {
@@ -411,7 +412,7 @@ mproc_status_t RefuseImport(const void *state, size_t len, void **out) {
 }
 
 mp_object_ops_t unexportable_ops = {"test-unexportable", RefuseExport,
-                                    RefuseImport, nullptr};
+                                    RefuseImport, nullptr, nullptr, nullptr};
 MP_OBJECT_KIND(unexportable_ops)
 
 // ---- helpers ------------------------------------------------------------
@@ -1030,6 +1031,92 @@ TEST(ForkedChild, CannotManageItsParentsChildren) {
   EXPECT_EQ(MPROC_OK, mproc_process_terminate(running.get()));
   EXPECT_EQ(-kSigTerm, running.JoinCode());
   EXPECT_EQ(0, unstarted.RunToEnd());
+}
+
+// ---- the after_fork and free operations of an object kind ---------------
+
+// A test kind with process-local state: after_fork sets forked_in to the
+// child's pid; free counts the releases.
+struct ForkAware {
+  mp_object_t header;
+  long forked_in;
+};
+int fork_aware_frees = 0;
+
+void ForkAwareAfterFork(void *obj) {
+  static_cast<ForkAware *>(obj)->forked_in = mp_getpid();
+}
+
+mproc_status_t ForkAwareFree(void *obj) {
+  fork_aware_frees++;
+  mp_object_release(obj);
+  return MPROC_OK;
+}
+
+mp_object_ops_t fork_aware_ops = {"test-fork-aware", nullptr, nullptr,
+                                  ForkAwareAfterFork, ForkAwareFree, nullptr};
+
+struct ForkAwareArg {
+  ForkAware *allocated;
+  ForkAware *dead;
+};
+
+// In the forked child: after_fork ran for the live object, not the dead one.
+MPROC_TASK(check_after_fork) {
+  if (arg_len != sizeof(ForkAwareArg)) return 200;
+  const ForkAwareArg *a = static_cast<const ForkAwareArg *>(arg);
+  if (a->allocated->forked_in != mp_getpid()) return 1;
+  return 0;
+}
+
+TEST(ObjectOps, AfterForkRunsForEachLiveObjectInAForkedChild) {
+  auto *live = static_cast<ForkAware *>(mp_object_alloc(sizeof(ForkAware)));
+  ASSERT_NE(nullptr, live);
+  mp_object_init(&live->header, &fork_aware_ops);
+  // Released before the fork: no after_fork call for it.
+  auto *dead = static_cast<ForkAware *>(mp_object_alloc(sizeof(ForkAware)));
+  ASSERT_NE(nullptr, dead);
+  mp_object_init(&dead->header, &fork_aware_ops);
+  ASSERT_EQ(MPROC_OK, mp_object_free(dead));
+  ForkAwareArg arg{live, dead};
+  Child child(Context("fork"), check_after_fork, &arg, sizeof arg);
+  EXPECT_EQ(0, child.RunToEnd());
+  EXPECT_EQ(0, live->forked_in) << "the parent's object is untouched";
+  EXPECT_EQ(MPROC_OK, mp_object_free(live));
+  EXPECT_EQ(2, fork_aware_frees);
+}
+
+TEST(ObjectOps, GenericFreeReleasesEveryKind) {
+  std::vector<void *> objects;
+  mproc_queue_t *q;
+  mproc_connection_t *a, *b;
+  mproc_lock_t *l;
+  mproc_event_t *e;
+  mproc_value_t *v;
+  mproc_listener_t *listener;
+  mproc_shared_memory_t *shm;
+  mproc_obj_t *payload;
+  mproc_process_t *p;
+  ASSERT_EQ(MPROC_OK, mproc_queue_create(&q, 0, 4096));
+  ASSERT_EQ(MPROC_OK, mproc_pipe(1, &a, &b));
+  ASSERT_EQ(MPROC_OK, mproc_lock_create(&l));
+  ASSERT_EQ(MPROC_OK, mproc_event_create(&e));
+  ASSERT_EQ(MPROC_OK, mproc_value_create(&v, 'i', nullptr));
+  ASSERT_EQ(MPROC_OK, mproc_listener_create(&listener, nullptr, nullptr, 0));
+  ASSERT_EQ(MPROC_OK, mproc_shared_memory_create(&shm, nullptr, 64, 0));
+  ASSERT_EQ(MPROC_OK, mproc_obj_list(&payload));
+  ASSERT_EQ(MPROC_OK, mproc_process_create(&p, nullptr, expect_no_arg,
+                                           nullptr, 0));
+  objects = {q, a, b, l, e, v, listener, shm, payload, p};
+  for (void *o : objects) {
+    EXPECT_EQ(MPROC_OK, mp_object_free(o)) << mproc_last_error();
+    EXPECT_EQ(MPROC_EINVAL, mp_object_free(o)) << "a stale object";
+  }
+  EXPECT_EQ(MPROC_OK, mp_object_free(nullptr));
+  mp_object_t on_stack;
+  mp_object_init(&on_stack, &unexportable_ops);  // a kind without free
+  EXPECT_EQ(MPROC_EINVAL, mp_object_free(&on_stack));
+  mp_object_invalidate(&on_stack);
 }
 
 TEST(CurrentProcess, IsTheMainProcessHere) {
