@@ -285,7 +285,7 @@ static mproc_status_t await_round(barrier_state_t *s, uint32_t round,
 }
 
 mproc_status_t mproc_barrier_wait_timeout(mproc_barrier_t *barrier,
-                                          double timeout, unsigned *index) {
+                                          unsigned *index, double timeout) {
   MP_CHECK_KIND(barrier, &barrier_ops, "barrier_wait");
   mproc_status_t st = mp_check_timeout(timeout, "barrier_wait");
   if (st != MPROC_OK) return st;
@@ -314,7 +314,7 @@ mproc_status_t mproc_barrier_wait_timeout(mproc_barrier_t *barrier,
 
 mproc_status_t mproc_barrier_wait(mproc_barrier_t *barrier, unsigned *index) {
   MP_CHECK_KIND(barrier, &barrier_ops, "barrier_wait");
-  return mproc_barrier_wait_timeout(barrier, barrier->timeout, index);
+  return mproc_barrier_wait_timeout(barrier, index, barrier->timeout);
 }
 
 mproc_status_t mproc_barrier_abort(mproc_barrier_t *barrier) {

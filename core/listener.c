@@ -440,8 +440,8 @@ mproc_status_t mproc_listener_free(mproc_listener_t *l) {
 
 /* ---- Client ------------------------------------------------------- */
 
-mproc_status_t mproc_client(const char *address, const void *authkey,
-                            size_t authkey_len, mproc_connection_t **out,
+mproc_status_t mproc_client(mproc_connection_t **out, const char *address,
+                            const void *authkey, size_t authkey_len,
                             double timeout) {
   mproc_status_t st = mp_require_init();
   if (st != MPROC_OK) return st;

@@ -705,7 +705,7 @@ mproc_status_t mproc_cpu_count(int *out) {
 }
 
 mproc_status_t mproc_wait(const mproc_sentinel_t *sentinels, size_t n,
-                          double timeout, int *ready, size_t *nready) {
+                          int *ready, size_t *nready, double timeout) {
   mproc_status_t st = mp_require_init();
   if (st != MPROC_OK) return st;
   if (sentinels == NULL && n > 0)

@@ -569,8 +569,8 @@ mproc_status_t mproc_queue_get(mproc_queue_t *q, mproc_obj_t **out,
   sink_t sink = {0};
   if ((st = get_record(q, &sink, timeout, "queue_get")) != MPROC_OK)
     return st;
-  st = sink.tag == TAG_VALUE ? mproc_obj_decode(sink.out, sink.len, out)
-                             : mproc_obj_bytes(sink.out, sink.len, out);
+  st = sink.tag == TAG_VALUE ? mproc_obj_decode(out, sink.out, sink.len)
+                             : mproc_obj_bytes(out, sink.out, sink.len);
   free(sink.out);
   return st;
 }

@@ -349,7 +349,7 @@ mproc_status_t mproc_cpu_count(int *out);
  * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL sentinels with n > 0, NaN
  *         timeout, an invalid sentinel), MPROC_ETIMEDOUT, MPROC_ESYS. */
 mproc_status_t mproc_wait(const mproc_sentinel_t *sentinels, size_t n,
-                          double timeout, int *ready, size_t *nready);
+                          int *ready, size_t *nready, double timeout);
 
 /* ------------------------------------------------------------------ */
 /* Synchronization primitives (docs/sync.md)                           */
@@ -551,7 +551,7 @@ mproc_status_t mproc_barrier_create(mproc_barrier_t **out, unsigned parties,
  *         MPROC_ESTATE (called from the barrier's own action), MPROC_ESYS. */
 mproc_status_t mproc_barrier_wait(mproc_barrier_t *barrier, unsigned *index);
 mproc_status_t mproc_barrier_wait_timeout(mproc_barrier_t *barrier,
-                                          double timeout, unsigned *index);
+                                          unsigned *index, double timeout);
 /** @} */
 /** @{ */
 /** abort: breaks it (waiters get MPROC_EBROKEN); reset: back to the empty
@@ -783,17 +783,15 @@ typedef struct mproc_obj mproc_obj_t;
  * Errors: MPROC_EINVAL (NULL out; s NULL; p NULL with len > 0; str not
  *         valid UTF-8), MPROC_ENOMEM. */
 mproc_status_t mproc_obj_none(mproc_obj_t **out);
-mproc_status_t mproc_obj_bool(int b, mproc_obj_t **out);
-mproc_status_t mproc_obj_int(int64_t i, mproc_obj_t **out);
-mproc_status_t mproc_obj_float(double d, mproc_obj_t **out);
+mproc_status_t mproc_obj_bool(mproc_obj_t **out, int b);
+mproc_status_t mproc_obj_int(mproc_obj_t **out, int64_t i);
+mproc_status_t mproc_obj_float(mproc_obj_t **out, double d);
 /** @} */
 /** @{ */
 /** A str from a NUL-terminated string, or len bytes (may hold NULs). */
-mproc_status_t mproc_obj_str(const char *s, mproc_obj_t **out);
-mproc_status_t mproc_obj_strn(const char *s, size_t len,
-                                mproc_obj_t **out);
-mproc_status_t mproc_obj_bytes(const void *p, size_t len,
-                                 mproc_obj_t **out);
+mproc_status_t mproc_obj_str(mproc_obj_t **out, const char *s);
+mproc_status_t mproc_obj_strn(mproc_obj_t **out, const char *s, size_t len);
+mproc_status_t mproc_obj_bytes(mproc_obj_t **out, const void *p, size_t len);
 /** @} */
 /** @{ */
 /** An empty list / dict. */
@@ -805,7 +803,7 @@ mproc_status_t mproc_obj_dict(mproc_obj_t **out);
  * caller still does.
  * Errors: MPROC_EINVAL (NULL; list not a list; item already inside a
  *         container; item is list or contains it), MPROC_ENOMEM. */
-mproc_status_t mproc_list_append(mproc_obj_t *list, mproc_obj_t *item);
+mproc_status_t mproc_obj_list_append(mproc_obj_t *list, mproc_obj_t *item);
 
 /** dict[key] = value; an equal key already there has its value replaced
  * (the new key is then freed; the entry keeps its place in insertion
@@ -814,8 +812,8 @@ mproc_status_t mproc_list_append(mproc_obj_t *list, mproc_obj_t *item);
  * Errors: MPROC_EINVAL (NULL; dict not a dict; key not int/str; key or value
  *         inside a container already; value is dict or contains it),
  *         MPROC_ENOMEM. */
-mproc_status_t mproc_dict_set(mproc_obj_t *dict, mproc_obj_t *key,
-                              mproc_obj_t *value);
+mproc_status_t mproc_obj_dict_set(mproc_obj_t *dict, mproc_obj_t *key,
+                                  mproc_obj_t *value);
 
 /** Frees a value and everything it holds. NULL is fine. A value inside a
  * container is freed with its container only.
@@ -841,18 +839,18 @@ mproc_status_t mproc_obj_get_bytes(const mproc_obj_t *v, const void **p,
 /** @{ */
 /** Length of a str (bytes of UTF-8), bytes, list or dict. */
 mproc_status_t mproc_obj_len(const mproc_obj_t *v, size_t *out);
-mproc_status_t mproc_list_get(const mproc_obj_t *list, size_t index,
-                              const mproc_obj_t **out);
+mproc_status_t mproc_obj_list_get(const mproc_obj_t *list, size_t index,
+                                  const mproc_obj_t **out);
 /** @} */
 /** The index-th entry of a dict, in insertion order. */
-mproc_status_t mproc_dict_item(const mproc_obj_t *dict, size_t index,
-                               const mproc_obj_t **key,
-                               const mproc_obj_t **value);
+mproc_status_t mproc_obj_dict_item(const mproc_obj_t *dict, size_t index,
+                                   const mproc_obj_t **key,
+                                   const mproc_obj_t **value);
 /** *out = the value under key, or NULL when absent. O(1) on average.
  * Errors: MPROC_EINVAL (NULL; not a dict). */
-mproc_status_t mproc_dict_get(const mproc_obj_t *dict,
-                              const mproc_obj_t *key,
-                              const mproc_obj_t **out);
+mproc_status_t mproc_obj_dict_get(const mproc_obj_t *dict,
+                                  const mproc_obj_t *key,
+                                  const mproc_obj_t **out);
 
 /** *out = 1 when a and b are equal as Python compares them (1 == 1.0 and
  * True == 1 included). Errors: MPROC_EINVAL (NULL). */
@@ -883,8 +881,8 @@ mproc_status_t mproc_obj_encode(const mproc_obj_t *v, void **out,
  *         integer beyond int64, invalid UTF-8, a dict key not int/str or
  *         repeated, nesting deeper than MPROC_OBJ_MAX_DEPTH),
  *         MPROC_ENOMEM. */
-mproc_status_t mproc_obj_decode(const void *buf, size_t len,
-                                  mproc_obj_t **out);
+mproc_status_t mproc_obj_decode(mproc_obj_t **out, const void *buf,
+                                size_t len);
 
 /* ------------------------------------------------------------------ */
 /* Connections: Pipe() and its two ends (docs/ipc.md)                  */
@@ -902,8 +900,8 @@ typedef struct mproc_connection mproc_connection_t;
 /** Pipe(duplex): two connected ends. duplex 0 makes a one-way pipe: *end1
  * can only receive and *end2 only send, as in CPython.
  * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL), MPROC_ENOMEM, MPROC_ESYS. */
-mproc_status_t mproc_pipe(int duplex, mproc_connection_t **end1,
-                          mproc_connection_t **end2);
+mproc_status_t mproc_pipe(mproc_connection_t **end1, mproc_connection_t **end2,
+                          int duplex);
 
 /** Sends buf[offset, offset+size) as one message (size MPROC_REST: up to
  * buflen). The timeout bounds the wait until the message can start: once
@@ -956,8 +954,8 @@ mproc_status_t mproc_connection_recv(mproc_connection_t *c,
  * blocking, within timeout seconds; 0 when the time ran out (not an error).
  * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ESTATE (closed, not
  *         readable), MPROC_ESYS. */
-mproc_status_t mproc_connection_poll(mproc_connection_t *c, double timeout,
-                                     int *ready);
+mproc_status_t mproc_connection_poll(mproc_connection_t *c, int *ready,
+                                     double timeout);
 
 /** A sentinel for mproc_wait(): ready when a message or end of stream can
  * be received. Valid until close.
@@ -1067,8 +1065,8 @@ mproc_status_t mproc_listener_free(mproc_listener_t *l);
  *         With a timeout, a silent server, one that stalls in mid-message
  *         (MPROC_ETIMEDOUT) or announces an oversized handshake message
  *         (MPROC_EAUTH, at once) cannot hold the call past it. */
-mproc_status_t mproc_client(const char *address, const void *authkey,
-                            size_t authkey_len, mproc_connection_t **out,
+mproc_status_t mproc_client(mproc_connection_t **out, const char *address,
+                            const void *authkey, size_t authkey_len,
                             double timeout);
 
 /* ------------------------------------------------------------------ */

@@ -16,7 +16,7 @@ MPROC_TASK(producer) {
   if (mproc_attached_queue(0, &q) != MPROC_OK) return 2;
   for (int64_t i = 1; i <= N; i++) {
     mproc_obj_t *v;
-    if (mproc_obj_int(i, &v) != MPROC_OK) return 3;
+    if (mproc_obj_int(&v, i) != MPROC_OK) return 3;
     mproc_status_t st = mproc_queue_put(q, v, MPROC_FOREVER);
     mproc_obj_free(v);
     if (st != MPROC_OK) return 4;

@@ -157,7 +157,7 @@ TEST_P(Audit2Process, IsAliveOfAChildThatExecdDoesNotWaitEachTime) {
   ASSERT_EQ(mproc_process_start(child.get()), MPROC_OK);
   mproc_sentinel_t s;
   ASSERT_EQ(mproc_process_sentinel(child.get(), &s), MPROC_OK);
-  ASSERT_EQ(mproc_wait(&s, 1, 30, nullptr, nullptr), MPROC_OK);  // exec'd
+  ASSERT_EQ(mproc_wait(&s, 1, nullptr, nullptr, 30), MPROC_OK);  // exec'd
   int alive = 0;
   ASSERT_EQ(mproc_process_is_alive(child.get(), &alive), MPROC_OK);
   ASSERT_EQ(alive, 1);

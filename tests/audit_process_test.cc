@@ -323,7 +323,7 @@ TEST(AuditDescriptors, NoObjectTakesAClosedStandardDescriptor) {
   for (int fd = 0; fd <= 2; fd++) {
     WithDescriptorClosed(fd, [&] {
       mproc_connection_t *a = nullptr, *b = nullptr;
-      ASSERT_EQ(MPROC_OK, mproc_pipe(1, &a, &b)) << mproc_last_error();
+      ASSERT_EQ(MPROC_OK, mproc_pipe(&a, &b, 1)) << mproc_last_error();
       EXPECT_TRUE(IsClosed(fd)) << "a pipe took descriptor " << fd;
       mproc_connection_free(a);
       mproc_connection_free(b);
@@ -350,7 +350,7 @@ TEST(AuditDescriptors, NoObjectTakesAClosedStandardDescriptor) {
 TEST_P(AuditProcess, AConnectionMadeWithStdinClosedReachesTheChild) {
   WithDescriptorClosed(0, [&] {
     mproc_connection_t *writer = nullptr, *reader = nullptr;
-    ASSERT_EQ(MPROC_OK, mproc_pipe(1, &writer, &reader)) << mproc_last_error();
+    ASSERT_EQ(MPROC_OK, mproc_pipe(&writer, &reader, 1)) << mproc_last_error();
     Child c(ctx(), say_hello);
     ASSERT_EQ(MPROC_OK, mproc_process_attach(c.get(), writer));
     EXPECT_EQ(0, c.RunToEnd());

@@ -55,20 +55,20 @@ T *Attached(size_t index) {
 
 inline mproc_obj_t *Int(int64_t i) {
   mproc_obj_t *v = nullptr;
-  mproc_obj_int(i, &v);
+  mproc_obj_int(&v, i);
   return v;
 }
 
 inline mproc_obj_t *Str(const char *s) {
   mproc_obj_t *v = nullptr;
-  mproc_obj_str(s, &v);
+  mproc_obj_str(&v, s);
   return v;
 }
 
 inline mproc_obj_t *List(std::initializer_list<mproc_obj_t *> items) {
   mproc_obj_t *v = nullptr;
   mproc_obj_list(&v);
-  for (mproc_obj_t *i : items) mproc_list_append(v, i);
+  for (mproc_obj_t *i : items) mproc_obj_list_append(v, i);
   return v;
 }
 

@@ -82,7 +82,7 @@ const std::vector<Kind> &Kinds() {
         {"poll",
          [](void *o) {
            int ready;
-           return mproc_connection_poll((mproc_connection_t *)o, 0, &ready);
+           return mproc_connection_poll((mproc_connection_t *)o, &ready, 0);
          }},
         {"connection_closed",
          [](void *o) {
@@ -194,8 +194,8 @@ const std::vector<Kind> &Kinds() {
       {"barrier",
        {{"barrier_wait",
          [](void *o) {
-           return mproc_barrier_wait_timeout((mproc_barrier_t *)o, 0,
-                                             nullptr);
+           return mproc_barrier_wait_timeout((mproc_barrier_t *)o, nullptr,
+                                             0);
          }},
         {"barrier_abort",
          [](void *o) { return mproc_barrier_abort((mproc_barrier_t *)o); }},
@@ -364,30 +364,30 @@ const std::vector<Kind> &Kinds() {
         {"process_free",
          [](void *o) { return mproc_process_free((mproc_process_t *)o); }}}},
       {"payload",
-       {{"value_kind",
+       {{"obj_kind",
          [](void *o) {
            mproc_kind_t k;
            return mproc_obj_kind((mproc_obj_t *)o, &k);
          }},
-        {"value_len",
+        {"obj_len",
          [](void *o) {
            size_t n;
            return mproc_obj_len((mproc_obj_t *)o, &n);
          }},
-        {"list_append",
+        {"obj_list_append",
          [](void *o) {
            mproc_obj_t *item = nullptr;
-           mproc_obj_int(1, &item);
-           mproc_status_t st = mproc_list_append((mproc_obj_t *)o, item);
+           mproc_obj_int(&item, 1);
+           mproc_status_t st = mproc_obj_list_append((mproc_obj_t *)o, item);
            if (st != MPROC_OK) mproc_obj_free(item);
            return st;
          }},
-        {"list_get",
+        {"obj_list_get",
          [](void *o) {
            const mproc_obj_t *item;
-           return mproc_list_get((mproc_obj_t *)o, 0, &item);
+           return mproc_obj_list_get((mproc_obj_t *)o, 0, &item);
          }},
-        {"value_encode",
+        {"obj_encode",
          [](void *o) {
            void *data = nullptr;
            size_t len;
@@ -395,19 +395,19 @@ const std::vector<Kind> &Kinds() {
            free(data);
            return st;
          }},
-        {"value_repr",
+        {"obj_repr",
          [](void *o) {
            char *text = nullptr;
            mproc_status_t st = mproc_obj_repr((mproc_obj_t *)o, &text);
            free(text);
            return st;
          }},
-        {"value_equal",
+        {"obj_equal",
          [](void *o) {
            int eq;
            return mproc_obj_equal((mproc_obj_t *)o, (mproc_obj_t *)o, &eq);
          }},
-        {"value_free",
+        {"obj_free",
          [](void *o) { return mproc_obj_free((mproc_obj_t *)o); }}}},
   };
   return kinds;
@@ -434,7 +434,7 @@ class Objects {
     mproc_array_t *arr;
     mproc_shared_memory_t *shm;
     EXPECT_EQ(MPROC_OK, mproc_queue_create(&q, 0, 0));
-    EXPECT_EQ(MPROC_OK, mproc_pipe(1, &a, &b));
+    EXPECT_EQ(MPROC_OK, mproc_pipe(&a, &b, 1));
     EXPECT_EQ(MPROC_OK, mproc_lock_create(&l));
     EXPECT_EQ(MPROC_OK, mproc_semaphore_create(&s, 1));
     EXPECT_EQ(MPROC_OK, mproc_event_create(&e));
@@ -526,7 +526,7 @@ TEST(Kinds, TheAuditCaseALockGivenToQueuePut) {
   mproc_lock_t *lock;
   ASSERT_EQ(MPROC_OK, mproc_lock_create(&lock));
   mproc_obj_t *item;
-  ASSERT_EQ(MPROC_OK, mproc_obj_int(7, &item));
+  ASSERT_EQ(MPROC_OK, mproc_obj_int(&item, 7));
   EXPECT_EQ(MPROC_EINVAL, mproc_queue_put((mproc_queue_t *)(void *)lock, item, 0));
   EXPECT_NE(std::string::npos, std::string(mproc_last_error())
                                    .find("queue_put: expected a queue, got a lock"))
@@ -618,7 +618,7 @@ const std::vector<Lifecycle> &Lifecycles() {
       {"connection",
        [] {
          mproc_connection_t *a = nullptr, *b = nullptr;
-         EXPECT_EQ(MPROC_OK, mproc_pipe(1, &a, &b));
+         EXPECT_EQ(MPROC_OK, mproc_pipe(&a, &b, 1));
          mproc_connection_free(b);
          return (void *)a;
        },

@@ -31,7 +31,7 @@ MPROC_TASK(client_task) {
   mproc_connection_t *c;
   size_t klen = strlen(a->key);
   mproc_status_t st =
-      mproc_client(a->address, klen ? a->key : nullptr, klen, &c, 10);
+      mproc_client(&c, a->address, klen ? a->key : nullptr, klen, 10);
   if (st != MPROC_OK) return 10 + st;
   mproc_obj_t *hello = Str("hello"), *reply = nullptr;
   st = mproc_connection_send(c, hello, 10);
@@ -120,8 +120,8 @@ TEST(Listener, BadArguments) {
             MPROC_EINVAL);
   EXPECT_EQ(mproc_listener_create(&l, nullptr, nullptr, 3), MPROC_EINVAL);
   EXPECT_EQ(mproc_listener_create(&l, nullptr, "k", 0), MPROC_EINVAL);
-  EXPECT_EQ(mproc_client(nullptr, nullptr, 0, &c, 1), MPROC_EINVAL);
-  EXPECT_EQ(mproc_client("unix:/nonexistent/mproc.sock", nullptr, 0, &c, 1),
+  EXPECT_EQ(mproc_client(&c, nullptr, nullptr, 0, 1), MPROC_EINVAL);
+  EXPECT_EQ(mproc_client(&c, "unix:/nonexistent/mproc.sock", nullptr, 0, 1),
             MPROC_ESYS);
   ASSERT_EQ(mproc_listener_create(&l, "127.0.0.1:0", nullptr, 0), MPROC_OK);
   auto t = std::chrono::steady_clock::now();
@@ -149,7 +149,7 @@ TEST(Listener, CloseStopsListeningFreeReleases) {
   mproc_connection_t *c = nullptr;
   EXPECT_EQ(mproc_listener_accept(l, &c, 0), MPROC_ESTATE);
   EXPECT_EQ(mproc_listener_set_handshake_timeout(l, 1), MPROC_ESTATE);
-  EXPECT_EQ(mproc_client(saved.c_str(), nullptr, 0, &c, 1), MPROC_ESYS)
+  EXPECT_EQ(mproc_client(&c, saved.c_str(), nullptr, 0, 1), MPROC_ESYS)
       << "nobody listens there any more";
   EXPECT_EQ(mproc_listener_free(l), MPROC_OK);
   EXPECT_EQ(mproc_listener_free(l), MPROC_EINVAL);  // stale

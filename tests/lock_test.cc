@@ -198,7 +198,7 @@ TEST_P(LockTest, OwnerDiedAfterExitGivesNextAcquirerTheLock) {
       } else {  // the child is a zombie until joined: still dead
         mproc_sentinel_t s;
         ASSERT_EQ(mproc_process_sentinel(p, &s), MPROC_OK);
-        ASSERT_EQ(mproc_wait(&s, 1, 10, nullptr, nullptr), MPROC_OK);
+        ASSERT_EQ(mproc_wait(&s, 1, nullptr, nullptr, 10), MPROC_OK);
       }
       EXPECT_EQ(mproc_lock_acquire(lock, 5), MPROC_EOWNERDEAD)
           << mproc_last_error();

@@ -704,7 +704,7 @@ TEST_P(ProcessTest, ActiveChildrenListsRunningChildrenOnly) {
   // unjoined ends by itself: it must drop out without a join.
   mproc_sentinel_t sentinel;
   ASSERT_EQ(MPROC_OK, mproc_process_sentinel(unjoined.get(), &sentinel));
-  ASSERT_EQ(MPROC_OK, mproc_wait(&sentinel, 1, 10, nullptr, nullptr));
+  ASSERT_EQ(MPROC_OK, mproc_wait(&sentinel, 1, nullptr, nullptr, 10));
   ASSERT_TRUE(WaitForFile(ready_a, 10));
   ASSERT_TRUE(WaitForFile(ready_b, 10));
 
@@ -753,7 +753,7 @@ TEST_P(ProcessTest, WaitReportsExactlyTheEndedSentinels) {
   int ready_flags[3] = {7, 7, 7};
   size_t nready = 7;
   double start = Now();
-  EXPECT_FAILS(MPROC_ETIMEDOUT, mproc_wait(&s[1], 1, 0.1, ready_flags, &nready));
+  EXPECT_FAILS(MPROC_ETIMEDOUT, mproc_wait(&s[1], 1, ready_flags, &nready, 0.1));
   EXPECT_GE(Now() - start, 0.1);
   EXPECT_EQ(0, ready_flags[0]);
   EXPECT_EQ(0u, nready);
@@ -761,26 +761,26 @@ TEST_P(ProcessTest, WaitReportsExactlyTheEndedSentinels) {
   // All three once the two quick ones ended.
   EXPECT_EQ(0, first.JoinCode());
   EXPECT_EQ(0, last.JoinCode());
-  ASSERT_EQ(MPROC_OK, mproc_wait(s, 3, 10, ready_flags, &nready))
+  ASSERT_EQ(MPROC_OK, mproc_wait(s, 3, ready_flags, &nready, 10))
       << mproc_last_error();
   EXPECT_EQ(1, ready_flags[0]);
   EXPECT_EQ(0, ready_flags[1]);
   EXPECT_EQ(1, ready_flags[2]);
   EXPECT_EQ(2u, nready);
   // ready and nready may be NULL.
-  EXPECT_EQ(MPROC_OK, mproc_wait(s, 3, 10, nullptr, nullptr));
+  EXPECT_EQ(MPROC_OK, mproc_wait(s, 3, nullptr, nullptr, 10));
   // Many sentinels (the same one 40 times).
   std::vector<mproc_sentinel_t> many(40, s[0]);
   std::vector<int> many_ready(many.size(), 0);
-  ASSERT_EQ(MPROC_OK, mproc_wait(many.data(), many.size(), 10,
-                                 many_ready.data(), &nready));
+  ASSERT_EQ(MPROC_OK, mproc_wait(many.data(), many.size(), many_ready.data(),
+                                 &nready, 10));
   EXPECT_EQ(many.size(), nready);
   EXPECT_EQ(std::vector<int>(many.size(), 1), many_ready);
   // Nothing to wait for: the timeout fires.
-  EXPECT_FAILS(MPROC_ETIMEDOUT, mproc_wait(nullptr, 0, 0.01, nullptr, &nready));
+  EXPECT_FAILS(MPROC_ETIMEDOUT, mproc_wait(nullptr, 0, nullptr, &nready, 0.01));
 
   ASSERT_EQ(MPROC_OK, mproc_process_terminate(sleeping.get()));
-  ASSERT_EQ(MPROC_OK, mproc_wait(&s[1], 1, 10, ready_flags, &nready));
+  ASSERT_EQ(MPROC_OK, mproc_wait(&s[1], 1, ready_flags, &nready, 10));
   EXPECT_EQ(1, ready_flags[0]);
   EXPECT_EQ(1u, nready);
   EXPECT_EQ(-kSigTerm, sleeping.JoinCode());
@@ -821,7 +821,7 @@ TEST_P(ProcessTest, CloseWithoutStartOrAfterTheEnd) {
   ASSERT_EQ(MPROC_OK, mproc_process_start(p));
   mproc_sentinel_t s;
   ASSERT_EQ(MPROC_OK, mproc_process_sentinel(p, &s));
-  ASSERT_EQ(MPROC_OK, mproc_wait(&s, 1, 10, nullptr, nullptr));
+  ASSERT_EQ(MPROC_OK, mproc_wait(&s, 1, nullptr, nullptr, 10));
   // Ended but never joined: close may still have to find that out.
   EXPECT_EQ(MPROC_OK, mproc_process_close(p)) << mproc_last_error();
   // Closed: unusable, but not released; close again is fine.
@@ -1098,7 +1098,7 @@ TEST(ObjectOps, GenericFreeReleasesEveryKind) {
   mproc_obj_t *payload;
   mproc_process_t *p;
   ASSERT_EQ(MPROC_OK, mproc_queue_create(&q, 0, 4096));
-  ASSERT_EQ(MPROC_OK, mproc_pipe(1, &a, &b));
+  ASSERT_EQ(MPROC_OK, mproc_pipe(&a, &b, 1));
   ASSERT_EQ(MPROC_OK, mproc_lock_create(&l));
   ASSERT_EQ(MPROC_OK, mproc_event_create(&e));
   ASSERT_EQ(MPROC_OK, mproc_value_create(&v, 'i', nullptr));
@@ -1337,15 +1337,15 @@ TEST(BadArguments, AreRefusedNotFatal) {
   EXPECT_FAILS(MPROC_EINVAL, mproc_sleep(nan));
   EXPECT_FAILS(MPROC_EINVAL, mproc_sleep(-0.5));
   EXPECT_FAILS(MPROC_EINVAL, mproc_cpu_count(nullptr));
-  EXPECT_FAILS(MPROC_EINVAL, mproc_wait(nullptr, 1, 0, nullptr, nullptr));
+  EXPECT_FAILS(MPROC_EINVAL, mproc_wait(nullptr, 1, nullptr, nullptr, 0));
   mproc_sentinel_t bad = -1;
-  EXPECT_FAILS(MPROC_EINVAL, mproc_wait(&bad, 1, 0, nullptr, nullptr));
+  EXPECT_FAILS(MPROC_EINVAL, mproc_wait(&bad, 1, nullptr, nullptr, 0));
 
   // The same calls on a started process, with the timeout checks too.
   ASSERT_EQ(MPROC_OK, mproc_process_start(p));
   ASSERT_EQ(MPROC_OK, mproc_process_sentinel(p, &sentinel));
   EXPECT_FAILS(MPROC_EINVAL, mproc_process_join(p, nan));
-  EXPECT_FAILS(MPROC_EINVAL, mproc_wait(&sentinel, 1, nan, nullptr, nullptr));
+  EXPECT_FAILS(MPROC_EINVAL, mproc_wait(&sentinel, 1, nullptr, nullptr, nan));
   EXPECT_FAILS(MPROC_EINVAL, mproc_process_exitcode(p, nullptr));
   EXPECT_FAILS(MPROC_EINVAL, mproc_process_pid(p, nullptr));
   EXPECT_FAILS(MPROC_EINVAL, mproc_process_sentinel(p, nullptr));

@@ -133,7 +133,7 @@ TEST(ReviewListener, ClientTimeoutWithFullBacklog) {
   ASSERT_TRUE(full) << "the backlog never filled";
   mproc_connection_t *c = nullptr;
   double t0 = Now();
-  EXPECT_EQ(mproc_client(("unix:" + path).c_str(), nullptr, 0, &c, 0.3),
+  EXPECT_EQ(mproc_client(&c, ("unix:" + path).c_str(), nullptr, 0, 0.3),
             MPROC_ETIMEDOUT)
       << mproc_last_error();
   double took = Now() - t0;
@@ -150,16 +150,16 @@ MPROC_TASK(poll_in_child_task) {
   mproc_connection_t *c = *(mproc_connection_t *const *)arg;
   (void)arg_len;
   int ready;
-  return mproc_connection_poll(c, 0, &ready) == MPROC_OK ? 0 : 1;
+  return mproc_connection_poll(c, &ready, 0) == MPROC_OK ? 0 : 1;
 }
 
 TEST(ReviewFork, ForkWhileAnotherThreadWaits) {
   mproc_connection_t *a, *b;
-  ASSERT_EQ(mproc_pipe(1, &a, &b), MPROC_OK);
+  ASSERT_EQ(mproc_pipe(&a, &b, 1), MPROC_OK);
   std::atomic<bool> stop{false};
   std::thread poller([&] {
     int ready;
-    while (!stop) mproc_connection_poll(a, 0, &ready);
+    while (!stop) mproc_connection_poll(a, &ready, 0);
   });
   mproc_context_t *fork_ctx = Context("fork");
   int hung = 0;

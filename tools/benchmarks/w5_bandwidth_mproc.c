@@ -32,7 +32,7 @@ int main(int argc, char **argv) {
   bench_check(mproc_get_context(bench_arg(argc, argv, "--method", "fork"), &ctx),
         "context");
   mproc_connection_t *mine, *theirs;
-  bench_check(mproc_pipe(1, &mine, &theirs), "pipe");
+  bench_check(mproc_pipe(&mine, &theirs, 1), "pipe");
   mproc_process_t *p;
   bench_check(mproc_process_create(&p, ctx, sender, &count, sizeof count), "create");
   bench_check(mproc_process_attach(p, theirs), "attach");
