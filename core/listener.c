@@ -15,7 +15,6 @@
  */
 #include <math.h>
 #include <sodium.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,7 +190,7 @@ static mproc_status_t authenticate(mproc_connection_t *c, int server,
 
 /* Atomic: listeners made by several threads at once get distinct numbers
  * (and unsigned: it wraps instead of overflowing). */
-static _Atomic unsigned temp_counter;
+static unsigned temp_counter;
 
 /* A fresh path in the temporary directory (CPython's arbitrary_address). */
 static char *arbitrary_path(void) {
@@ -203,8 +202,9 @@ static char *arbitrary_path(void) {
   char *path = malloc(size);
   if (path)
     snprintf(path, size, "unix:%s/mproc-%ld-%u-%02x%02x%02x%02x%02x%02x", dir,
-             mp_getpid(), atomic_fetch_add(&temp_counter, 1), rnd[0], rnd[1],
-             rnd[2], rnd[3], rnd[4], rnd[5]);
+             mp_getpid(),
+             __atomic_fetch_add(&temp_counter, 1, __ATOMIC_SEQ_CST), rnd[0],
+             rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
   return path;
 }
 

@@ -2,7 +2,6 @@
 /* Shareable objects: the kind registry and the byte helpers. */
 #include "core/object.h"
 
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,7 +71,7 @@ typedef struct released {
 static struct {
   released_t *head, *tail;
 } classes[NUM_CLASSES];
-static atomic_flag classes_lock = ATOMIC_FLAG_INIT;
+static unsigned char classes_lock; /* __atomic_test_and_set flag */
 static prefix_t *live; /* every allocated object, newest first */
 
 /* Under classes_lock. */
@@ -93,13 +92,12 @@ static void unlink_live(prefix_t *p) {
 }
 
 static void classes_acquire(void) {
-  while (atomic_flag_test_and_set_explicit(&classes_lock,
-                                           memory_order_acquire))
+  while (__atomic_test_and_set(&classes_lock, __ATOMIC_ACQUIRE))
     mp_cpu_relax();
 }
 
 static void classes_release(void) {
-  atomic_flag_clear_explicit(&classes_lock, memory_order_release);
+  __atomic_clear(&classes_lock, __ATOMIC_RELEASE);
 }
 
 static void *object_of(prefix_t *p) { return p + 1; }
