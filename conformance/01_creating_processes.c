@@ -31,7 +31,7 @@ int main(int argc, char **argv) {
   }
   for (int i = 0; i < 4; i++) {
     mproc_process_join(processes[i], MPROC_FOREVER);
-    mproc_process_close(processes[i]);
+    mproc_process_free(processes[i]);
   }
   mproc_process_t *self;
   long pid;

@@ -18,7 +18,7 @@ static mproc_queue_t *attached_queue(void) {
 
 static mproc_status_t put_int(mproc_queue_t *q, int64_t i) {
   mproc_obj_t *v;
-  mproc_status_t st = mproc_obj_int(i, &v);
+  mproc_status_t st = mproc_obj_int(&v, i);
   if (st == MPROC_OK) st = mproc_queue_put(q, v, MPROC_FOREVER);
   mproc_obj_free(v);
   return st;
@@ -80,8 +80,8 @@ int main(int argc, char **argv) {
     return fail("start");
   mproc_process_join(p1, MPROC_FOREVER);
   mproc_process_join(p2, MPROC_FOREVER);
-  mproc_process_close(p1);
-  mproc_process_close(p2);
+  mproc_process_free(p1);
+  mproc_process_free(p2);
   mproc_queue_free(q);
   return 0;
 }

@@ -28,7 +28,7 @@ static void print_value(const char *prefix, const mproc_obj_t *v) {
 
 static mproc_status_t send_str(mproc_connection_t *conn, const char *s) {
   mproc_obj_t *v;
-  mproc_status_t st = mproc_obj_str(s, &v);
+  mproc_status_t st = mproc_obj_str(&v, s);
   if (st == MPROC_OK) st = mproc_connection_send(conn, v, MPROC_FOREVER);
   mproc_obj_free(v);
   return st;
@@ -38,8 +38,8 @@ static mproc_status_t send_list_123(mproc_connection_t *conn) {
   mproc_obj_t *list, *item;
   mproc_status_t st = mproc_obj_list(&list);
   for (int i = 1; i <= 3 && st == MPROC_OK; i++) {
-    st = mproc_obj_int(i, &item);
-    if (st == MPROC_OK && (st = mproc_list_append(list, item)) != MPROC_OK)
+    st = mproc_obj_int(&item, i);
+    if (st == MPROC_OK && (st = mproc_obj_list_append(list, item)) != MPROC_OK)
       mproc_obj_free(item);
   }
   if (st == MPROC_OK) st = mproc_connection_send(conn, list, MPROC_FOREVER);
@@ -80,7 +80,7 @@ MPROC_TASK(receiver) {
 int main(int argc, char **argv) {
   if (mproc_init(argc, argv) != MPROC_OK) return fail("init");
   mproc_connection_t *parent_conn, *child_conn;
-  if (mproc_pipe(1, &parent_conn, &child_conn) != MPROC_OK) return fail("pipe");
+  if (mproc_pipe(&parent_conn, &child_conn, 1) != MPROC_OK) return fail("pipe");
   mproc_process_t *p1, *p2;
   if (mproc_process_create(&p1, NULL, sender, NULL, 0) != MPROC_OK ||
       mproc_process_attach(p1, parent_conn) != MPROC_OK ||
@@ -92,8 +92,8 @@ int main(int argc, char **argv) {
     return fail("start");
   mproc_process_join(p1, MPROC_FOREVER);
   mproc_process_join(p2, MPROC_FOREVER);
-  mproc_process_close(p1);
-  mproc_process_close(p2);
+  mproc_process_free(p1);
+  mproc_process_free(p2);
   mproc_connection_free(parent_conn);
   mproc_connection_free(child_conn);
   return 0;

@@ -61,7 +61,7 @@ int main(int argc, char **argv) {
     if (run_with(increment, counter, &processes[i]) != 0) return 1;
   for (int i = 0; i < 4; i++) {
     CHECK(mproc_process_join(processes[i], MPROC_FOREVER));
-    CHECK(mproc_process_close(processes[i]));
+    CHECK(mproc_process_free(processes[i]));
   }
   int total;
   CHECK(mproc_value_get(counter, &total));
@@ -73,7 +73,7 @@ int main(int argc, char **argv) {
   mproc_process_t *p;
   if (run_with(modify_array, arr, &p) != 0) return 1;
   CHECK(mproc_process_join(p, MPROC_FOREVER));
-  CHECK(mproc_process_close(p));
+  CHECK(mproc_process_free(p));
   double items[4];
   CHECK(mproc_array_read(arr, 0, 4, items));
   printf("Array: [%.1f, %.1f, %.1f, %.1f]\n", items[0], items[1], items[2],

@@ -48,7 +48,7 @@ int main(int argc, char **argv) {
   }
   for (int i = 0; i < 4; i++) {
     CHECK(mproc_process_join(processes[i], MPROC_FOREVER));
-    CHECK(mproc_process_close(processes[i]));
+    CHECK(mproc_process_free(processes[i]));
   }
   int total;
   CHECK(mproc_value_get(counter, &total));

@@ -45,6 +45,6 @@ int main(int argc, char **argv) {
     return 1;
   }
   printf("Exit code: %d\n", code);
-  mproc_process_close(p);
+  mproc_process_free(p);
   return 0;
 }

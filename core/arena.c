@@ -31,7 +31,8 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "core/sync.h"
+#include "core/locks.h"
+#include "core/segment.h"
 
 #define MIN_SLOT 128
 #define MAX_SLOT 1024

@@ -136,8 +136,15 @@ static mproc_status_t barrier_import(const void *state, size_t len,
   return MPROC_OK;
 }
 
-static mp_object_ops_t barrier_ops = {"barrier", barrier_export,
-                                      barrier_import, NULL};
+static mproc_status_t barrier_free_op(void *obj) {
+  return mproc_barrier_free(obj);
+}
+
+/* No after_fork: the state is the shared block. */
+static mp_object_ops_t barrier_ops = {.kind = "barrier",
+                                      .export_state = barrier_export,
+                                      .import_state = barrier_import,
+                                      .free = barrier_free_op};
 MP_OBJECT_KIND(barrier_ops)
 
 mproc_status_t mproc_barrier_create(mproc_barrier_t **out, unsigned parties,
@@ -282,7 +289,7 @@ static mproc_status_t await_round(const mp_shm_t *seg, barrier_state_t *s,
 }
 
 mproc_status_t mproc_barrier_wait_timeout(mproc_barrier_t *barrier,
-                                          double timeout, unsigned *index) {
+                                          unsigned *index, double timeout) {
   MP_CHECK_KIND(barrier, &barrier_ops, "barrier_wait");
   mproc_status_t st = mp_check_timeout(timeout, "barrier_wait");
   if (st != MPROC_OK) return st;
@@ -312,7 +319,7 @@ mproc_status_t mproc_barrier_wait_timeout(mproc_barrier_t *barrier,
 
 mproc_status_t mproc_barrier_wait(mproc_barrier_t *barrier, unsigned *index) {
   MP_CHECK_KIND(barrier, &barrier_ops, "barrier_wait");
-  return mproc_barrier_wait_timeout(barrier, barrier->timeout, index);
+  return mproc_barrier_wait_timeout(barrier, index, barrier->timeout);
 }
 
 mproc_status_t mproc_barrier_abort(mproc_barrier_t *barrier) {
@@ -365,6 +372,7 @@ mproc_status_t mproc_barrier_broken(mproc_barrier_t *barrier, int *out) {
 }
 
 mproc_status_t mproc_barrier_free(mproc_barrier_t *barrier) {
+  if (barrier == NULL) return MPROC_OK;
   MP_CHECK_KIND(barrier, &barrier_ops, "barrier_free");
   barrier_free(barrier);
   return MPROC_OK;

@@ -77,8 +77,15 @@ static mproc_status_t condition_import(const void *state, size_t len,
   return MPROC_OK;
 }
 
-static mp_object_ops_t condition_ops = {"condition", condition_export,
-                                        condition_import, NULL};
+static mproc_status_t condition_free_op(void *obj) {
+  return mproc_condition_free(obj);
+}
+
+/* No after_fork: the state is the shared block (and the lock's). */
+static mp_object_ops_t condition_ops = {.kind = "condition",
+                                        .export_state = condition_export,
+                                        .import_state = condition_import,
+                                        .free = condition_free_op};
 MP_OBJECT_KIND(condition_ops)
 
 mproc_status_t mproc_condition_create(mproc_condition_t **out,
@@ -267,6 +274,7 @@ mproc_status_t mproc_condition_notify_all(mproc_condition_t *cond) {
 }
 
 mproc_status_t mproc_condition_free(mproc_condition_t *cond) {
+  if (cond == NULL) return MPROC_OK;
   MP_CHECK_KIND(cond, &condition_ops, "condition_free");
   if (cond->owns_lock) mp_lock_free_adopted(cond->lock);
   mp_segobj_free(cond);

@@ -30,10 +30,17 @@ static mproc_status_t import_connection(const void *state, size_t len,
 /* Bytes a receiver reads ahead at most (beyond what it was asked for). */
 #define READ_AHEAD 4096
 
+static mproc_status_t free_connection(void *obj) {
+  return mproc_connection_free(obj);
+}
+
+/* No after_fork: a forked child shares the stream (its inherited handle)
+ * and keeps its copy of the read-ahead, as its parent does. */
 static mp_object_ops_t connection_ops = {
     .kind = "connection",
     .export_state = export_connection,
     .import_state = import_connection,
+    .free = free_connection,
 };
 MP_OBJECT_KIND(connection_ops)
 
@@ -164,8 +171,8 @@ static mproc_status_t import_connection(const void *state, size_t len,
   return MPROC_OK;
 }
 
-mproc_status_t mproc_pipe(int duplex, mproc_connection_t **end1,
-                          mproc_connection_t **end2) {
+mproc_status_t mproc_pipe(mproc_connection_t **end1, mproc_connection_t **end2,
+                          int duplex) {
   mproc_status_t st = mp_require_init();
   if (st != MPROC_OK) return st;
   MP_REQUIRE(end1, "pipe: end1");
@@ -478,15 +485,15 @@ mproc_status_t mproc_connection_recv(mproc_connection_t *c,
   size_t len;
   if ((st = recv_message(c, 0, &data, &len, timeout, "recv")) != MPROC_OK)
     return st;
-  st = mproc_obj_decode(data, len, out);
+  st = mproc_obj_decode(out, data, len);
   free(data);
   return st;
 }
 
 /* ---- state -------------------------------------------------------- */
 
-mproc_status_t mproc_connection_poll(mproc_connection_t *c, double timeout,
-                                     int *ready) {
+mproc_status_t mproc_connection_poll(mproc_connection_t *c, int *ready,
+                                     double timeout) {
   mproc_status_t st = require_readable(c, "poll");
   if (st != MPROC_OK) return st;
   MP_REQUIRE(ready, "poll: ready");

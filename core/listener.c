@@ -15,7 +15,6 @@
  */
 #include <math.h>
 #include <sodium.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,11 +38,18 @@ struct mproc_listener {
   unsigned char *authkey;
   size_t authkey_len;
   double handshake_timeout;
+  int closed; /* mproc_listener_close: no longer listening */
 };
 
 /* A listener has a kind, so every call can check it is given one, but it
  * cannot be attached to a process (CPython cannot pickle one either). */
-static mp_object_ops_t listener_ops = {"listener", NULL, NULL, NULL};
+static mproc_status_t listener_free_op(void *obj) {
+  return mproc_listener_free(obj);
+}
+
+/* No after_fork: the socket file's removal is checked by pid. */
+static mp_object_ops_t listener_ops = {.kind = "listener",
+                                       .free = listener_free_op};
 
 /* ---- addresses ---------------------------------------------------- */
 
@@ -175,7 +181,7 @@ static mproc_status_t authenticate(mproc_connection_t *c, int server,
 
 /* Atomic: listeners made by several threads at once get distinct numbers
  * (and unsigned: it wraps instead of overflowing). */
-static _Atomic unsigned temp_counter;
+static unsigned temp_counter;
 
 /* A fresh local address (CPython's arbitrary_address): the platform makes
  * it from a unique part, the pid, a counter and random bytes. NULL when out
@@ -185,8 +191,8 @@ static char *arbitrary_address(void) {
   randombytes_buf(rnd, sizeof rnd);
   char unique[64];
   snprintf(unique, sizeof unique, "%ld-%u-%02x%02x%02x%02x%02x%02x",
-           mp_getpid(), atomic_fetch_add(&temp_counter, 1), rnd[0], rnd[1],
-           rnd[2], rnd[3], rnd[4], rnd[5]);
+           mp_getpid(), __atomic_fetch_add(&temp_counter, 1, __ATOMIC_SEQ_CST),
+           rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
   char *address = NULL;
   return mp_local_default_address(unique, &address) == MPROC_OK ? address
                                                                  : NULL;
@@ -294,7 +300,7 @@ mproc_status_t mproc_listener_create(mproc_listener_t **out,
     l->authkey_len = authkey_len;
   }
   if (st != MPROC_OK) {
-    mproc_listener_close(l);
+    mproc_listener_free(l);
     return st;
   }
   *out = l;
@@ -353,6 +359,8 @@ mproc_status_t mproc_listener_accept(mproc_listener_t *l,
                                      double timeout) {
   MP_CHECK_KIND(l, &listener_ops, "listener_accept");
   MP_REQUIRE(out, "listener_accept: out");
+  if (l->closed)
+    return mp_fail(MPROC_ESTATE, "listener_accept: the listener is closed");
   mproc_status_t st = mp_check_timeout(timeout, "listener_accept");
   if (st != MPROC_OK) return st;
   double deadline = mp_deadline(timeout);
@@ -385,6 +393,9 @@ mproc_status_t mproc_listener_accept(mproc_listener_t *l,
 mproc_status_t mproc_listener_set_handshake_timeout(mproc_listener_t *l,
                                                     double seconds) {
   MP_CHECK_KIND(l, &listener_ops, "listener_set_handshake_timeout");
+  if (l->closed)
+    return mp_fail(MPROC_ESTATE,
+                   "listener_set_handshake_timeout: the listener is closed");
   if (!(seconds > 0 && seconds < HUGE_VAL))
     return mp_fail(MPROC_EINVAL,
                    "listener_set_handshake_timeout: %g (want finite, > 0)",
@@ -393,14 +404,31 @@ mproc_status_t mproc_listener_set_handshake_timeout(mproc_listener_t *l,
   return MPROC_OK;
 }
 
-mproc_status_t mproc_listener_close(mproc_listener_t *l) {
-  if (l == NULL) return MPROC_OK;
-  MP_CHECK_KIND(l, &listener_ops, "listener_close");
+/* Stops listening: the handle closed, the local endpoint removed (by its
+ * creator), the key wiped. The address stays readable, as CPython's. */
+static void listener_close(mproc_listener_t *l) {
+  if (l->closed) return;
+  l->closed = 1;
   mp_listener_close(l->handle);
+  l->handle.os = MP_NO_OS_HANDLE;
   if (l->local) untrack_path(l);
   remove_own_path(l);
   if (l->authkey) sodium_memzero(l->authkey, l->authkey_len);
   free(l->authkey);
+  l->authkey = NULL;
+  l->authkey_len = 0;
+}
+
+mproc_status_t mproc_listener_close(mproc_listener_t *l) {
+  MP_CHECK_KIND(l, &listener_ops, "listener_close");
+  listener_close(l);
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_listener_free(mproc_listener_t *l) {
+  if (l == NULL) return MPROC_OK;
+  MP_CHECK_KIND(l, &listener_ops, "listener_free");
+  listener_close(l);
   free(l->address);
   mp_object_release(l);
   return MPROC_OK;
@@ -408,8 +436,8 @@ mproc_status_t mproc_listener_close(mproc_listener_t *l) {
 
 /* ---- Client ------------------------------------------------------- */
 
-mproc_status_t mproc_client(const char *address, const void *authkey,
-                            size_t authkey_len, mproc_connection_t **out,
+mproc_status_t mproc_client(mproc_connection_t **out, const char *address,
+                            const void *authkey, size_t authkey_len,
                             double timeout) {
   mproc_status_t st = mp_require_init();
   if (st != MPROC_OK) return st;

@@ -243,7 +243,14 @@ static mproc_status_t lock_import(const void *state, size_t len, void **out) {
   return mp_lock_import(&r, (mproc_lock_t **)out);
 }
 
-static mp_object_ops_t lock_ops = {"lock", lock_export, lock_import, NULL};
+static mproc_status_t lock_free_op(void *obj) { return mproc_lock_free(obj); }
+
+/* No after_fork: the lock word is shared; the robust list is the
+ * platform's (a forked child starts with its own). */
+static mp_object_ops_t lock_ops = {.kind = "lock",
+                                   .export_state = lock_export,
+                                   .import_state = lock_import,
+                                   .free = lock_free_op};
 MP_OBJECT_KIND(lock_ops)
 
 static mproc_status_t lock_wrap(mproc_lock_t **out, const mp_block_t *block,
@@ -348,6 +355,7 @@ static void lock_free(mproc_lock_t *lock) {
 }
 
 mproc_status_t mproc_lock_free(mproc_lock_t *lock) {
+  if (lock == NULL) return MPROC_OK;
   MP_CHECK_KIND(lock, &lock_ops, "lock_free");
   if (lock->is_view || lock->adopted)
     return mp_fail(MPROC_ESTATE,

@@ -2,7 +2,6 @@
 /* Shareable objects: the kind registry and the byte helpers. */
 #include "core/object.h"
 
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,7 +47,8 @@ void mp_object_invalidate(mp_object_t *o) { o->magic = 0; }
 
 /* ---- type-stable object memory ------------------------------------- */
 
-/* Each object is preceded by a prefix naming its size class. Released
+/* Each object is preceded by a prefix naming its size class and linking
+ * it into the list of live objects (for the after_fork walk). Released
  * objects wait in one queue per class (powers of two from 64 bytes),
  * oldest first. An object too large for every class (none exists in mproc
  * today) goes back to malloc when released. The lock is a spin flag: its
@@ -58,8 +58,9 @@ void mp_object_invalidate(mp_object_t *o) { o->magic = 0; }
 #define NUM_CLASSES 7 /* 64 .. 4096 bytes */
 #define NO_CLASS 0xffu
 
-typedef struct {
+typedef struct prefix {
   _Alignas(16) unsigned size_class;
+  struct prefix *prev_live, *next_live; /* while allocated */
 } prefix_t;
 
 typedef struct released {
@@ -70,19 +71,47 @@ typedef struct released {
 static struct {
   released_t *head, *tail;
 } classes[NUM_CLASSES];
-static atomic_flag classes_lock = ATOMIC_FLAG_INIT;
+static unsigned char classes_lock; /* __atomic_test_and_set flag */
+static prefix_t *live; /* every allocated object, newest first */
+
+/* Under classes_lock. */
+static void link_live(prefix_t *p) {
+  p->prev_live = NULL;
+  p->next_live = live;
+  if (live != NULL) live->prev_live = p;
+  live = p;
+}
+
+static void unlink_live(prefix_t *p) {
+  if (p->prev_live != NULL)
+    p->prev_live->next_live = p->next_live;
+  else
+    live = p->next_live;
+  if (p->next_live != NULL) p->next_live->prev_live = p->prev_live;
+  p->prev_live = p->next_live = NULL;
+}
 
 static void classes_acquire(void) {
-  while (atomic_flag_test_and_set_explicit(&classes_lock,
-                                           memory_order_acquire))
+  while (__atomic_test_and_set(&classes_lock, __ATOMIC_ACQUIRE))
     mp_cpu_relax();
 }
 
 static void classes_release(void) {
-  atomic_flag_clear_explicit(&classes_lock, memory_order_release);
+  __atomic_clear(&classes_lock, __ATOMIC_RELEASE);
 }
 
-void mp_object_after_fork(void) { classes_release(); }
+static void *object_of(prefix_t *p) { return p + 1; }
+
+void mp_object_after_fork(void) {
+  classes_release();
+  /* One thread now, and after_fork neither allocates nor releases. */
+  for (prefix_t *p = live; p != NULL; p = p->next_live) {
+    mp_object_t *o = object_of(p);
+    if (o->magic == MP_OBJECT_MAGIC && o->ops != NULL &&
+        o->ops->after_fork != NULL)
+      o->ops->after_fork(o);
+  }
+}
 
 static size_t class_size(unsigned c) {
   return (size_t)1 << (MIN_CLASS_SHIFT + c);
@@ -102,20 +131,24 @@ void *mp_object_alloc(size_t size) {
   released_t *r = NULL;
   if (c != NO_CLASS) {
     classes_acquire();
-    if ((r = classes[c].head) != NULL &&
-        (classes[c].head = r->next) == NULL)
-      classes[c].tail = NULL;
+    if ((r = classes[c].head) != NULL) {
+      if ((classes[c].head = r->next) == NULL) classes[c].tail = NULL;
+      link_live(prefix_of(r));
+    }
     classes_release();
     size = class_size(c);
   }
   if (r != NULL) {
-    memset(r, 0, size);
+    memset(r, 0, size); /* the object only: the prefix keeps its links */
     return r;
   }
   prefix_t *p = calloc(1, sizeof *p + size);
   if (p == NULL) return NULL;
   p->size_class = c;
-  return p + 1;
+  classes_acquire();
+  link_live(p);
+  classes_release();
+  return object_of(p);
 }
 
 void mp_object_release(void *object) {
@@ -125,17 +158,32 @@ void mp_object_release(void *object) {
   r->header.ops = NULL;
   r->next = NULL;
   unsigned c = prefix_of(object)->size_class;
+  classes_acquire();
+  unlink_live(prefix_of(object));
   if (c == NO_CLASS) {
+    classes_release();
     free(prefix_of(object));
     return;
   }
-  classes_acquire();
   if (classes[c].tail != NULL)
     classes[c].tail->next = r;
   else
     classes[c].head = r;
   classes[c].tail = r;
   classes_release();
+}
+
+mproc_status_t mp_object_free(void *object) {
+  if (object == NULL) return MPROC_OK;
+  const mp_object_t *o = object;
+  if (o->magic != MP_OBJECT_MAGIC || o->ops == NULL)
+    return mp_fail(MPROC_EINVAL,
+                   "free: not a live mproc object (already freed, or never "
+                   "one)");
+  if (o->ops->free == NULL)
+    return mp_fail(MPROC_EINVAL, "free: %s %s cannot be freed generically",
+                   mp_kind_article(o->ops->kind), o->ops->kind);
+  return o->ops->free(object);
 }
 
 /* ---- kind checks --------------------------------------------------- */

@@ -12,6 +12,8 @@
  *    the child needs and names the OS handles the child must inherit; the
  *    child's bootstrap finds the ops by kind and calls ops->import_state.
  * A module registers its kind once at load time with MP_OBJECT_KIND(ops).
+ * The ops of a kind are {export, import, after-fork, free}: what a new
+ * kind implements (NULL where the kind needs nothing).
  */
 #ifndef MPROC_CORE_OBJECT_H
 #define MPROC_CORE_OBJECT_H
@@ -57,11 +59,21 @@ void mp_handles_free(mp_handles_t *h);
 typedef struct mp_object_ops {
   const char *kind; /* unique: "queue", "connection", "lock", ... */
   /* Parent, spawn only: append to state what import_state needs, and the
-   * handles the child must inherit. */
+   * handles the child must inherit. NULL: not attachable. */
   mproc_status_t (*export_state)(void *obj, mp_buf_t *state,
                                  mp_handles_t *handles);
-  /* Spawned child: rebuild the object from its state. */
+  /* Spawned child: rebuild the object from its state, with handles of its
+   * own (every import duplicates: mp_object_note_inherited). */
   mproc_status_t (*import_state)(const void *state, size_t len, void **out);
+  /* Forked child (the fork start method), before its task runs: called
+   * once for each live object of the kind (from mp_object_alloc) that
+   * the child inherited, to make its process-local state right for the
+   * child. One thread; it may neither allocate nor release objects.
+   * NULL: nothing to do (state in shared memory, or checked by pid). */
+  void (*after_fork)(void *obj);
+  /* Releases the object as the kind's public _free does, so generic code
+   * (mp_object_free: a pool, the runtime) can release any object. */
+  mproc_status_t (*free)(void *obj);
   struct mp_object_ops *next; /* registry link: leave NULL */
 } mp_object_ops_t;
 
@@ -91,9 +103,14 @@ void mp_object_invalidate(mp_object_t *o);
 void *mp_object_alloc(size_t size);
 /* Marks the object dead and keeps its memory for reuse. NULL is ignored. */
 void mp_object_release(void *object);
-/* In a forked child: object memory bookkeeping another thread may have been
- * changing at the fork is usable again. */
+/* In a forked child, the one hook of the fork start method: object memory
+ * bookkeeping another thread may have been changing at the fork is usable
+ * again, and each live object's kind gets its after_fork call. */
 void mp_object_after_fork(void);
+/* Releases any live object through its kind's free (NULL: MPROC_OK).
+ * Errors: MPROC_EINVAL (not a live object, or a kind without free), and
+ * those of the kind's _free. */
+mproc_status_t mp_object_free(void *object);
 
 /* MPROC_OK when p is a live object of kind ops; else MPROC_EINVAL with a
  * detail naming call, the kind expected and what p is ("queue_put: expected

@@ -23,13 +23,16 @@
 /* ---- construction ------------------------------------------------- */
 
 /* Payload values are not attachable: they travel by value (encoded). */
-static mp_object_ops_t payload_ops = {"payload", NULL, NULL, NULL};
+static mproc_status_t payload_free_op(void *obj) { return mproc_obj_free(obj); }
+
+static mp_object_ops_t payload_ops = {.kind = "payload",
+                                      .free = payload_free_op};
 
 mproc_status_t mp_payload_check(const mproc_obj_t *v, const char *call) {
   return mp_object_check(v, &payload_ops, call);
 }
 
-mproc_obj_t *mp_value_new(mproc_kind_t kind) {
+mproc_obj_t *mp_obj_new(mproc_kind_t kind) {
   mproc_obj_t *v = mp_object_alloc(sizeof *v);
   if (v) {
     mp_object_init(&v->obj, &payload_ops);
@@ -41,34 +44,34 @@ mproc_obj_t *mp_value_new(mproc_kind_t kind) {
 static mproc_status_t make(mproc_kind_t kind, mproc_obj_t **out,
                            const char *what) {
   MP_REQUIRE(out, what);
-  *out = mp_value_new(kind);
+  *out = mp_obj_new(kind);
   return *out ? MPROC_OK : mp_fail(MPROC_ENOMEM, "%s", what);
 }
 
 mproc_status_t mproc_obj_none(mproc_obj_t **out) {
-  return make(MPROC_NONE, out, "value_none");
+  return make(MPROC_NONE, out, "obj_none");
 }
 
-mproc_status_t mproc_obj_bool(int b, mproc_obj_t **out) {
-  mproc_status_t st = make(MPROC_BOOL, out, "value_bool");
+mproc_status_t mproc_obj_bool(mproc_obj_t **out, int b) {
+  mproc_status_t st = make(MPROC_BOOL, out, "obj_bool");
   if (st == MPROC_OK) (*out)->u.b = b != 0;
   return st;
 }
 
-mproc_status_t mproc_obj_int(int64_t i, mproc_obj_t **out) {
-  mproc_status_t st = make(MPROC_INT, out, "value_int");
+mproc_status_t mproc_obj_int(mproc_obj_t **out, int64_t i) {
+  mproc_status_t st = make(MPROC_INT, out, "obj_int");
   if (st == MPROC_OK) (*out)->u.i = i;
   return st;
 }
 
-mproc_status_t mproc_obj_float(double d, mproc_obj_t **out) {
-  mproc_status_t st = make(MPROC_FLOAT, out, "value_float");
+mproc_status_t mproc_obj_float(mproc_obj_t **out, double d) {
+  mproc_status_t st = make(MPROC_FLOAT, out, "obj_float");
   if (st == MPROC_OK) (*out)->u.f = d;
   return st;
 }
 
 /* Sets the byte content of a str or bytes value; NUL-terminated copy. */
-int mp_value_set_data(mproc_obj_t *v, const void *p, size_t len) {
+int mp_obj_set_data(mproc_obj_t *v, const void *p, size_t len) {
   if (len == SIZE_MAX) return 0;
   v->u.s = malloc(len + 1);
   if (v->u.s == NULL) return 0;
@@ -85,8 +88,8 @@ static mproc_status_t make_data(mproc_kind_t kind, const void *p, size_t len,
     return mp_fail(MPROC_EINVAL, "%s: NULL data with length %zu", what, len);
   if (kind == MPROC_STR && !mp_utf8_valid(p, len))
     return mp_fail(MPROC_EINVAL, "%s: not valid UTF-8", what);
-  mproc_obj_t *v = mp_value_new(kind);
-  if (v == NULL || !mp_value_set_data(v, p, len)) {
+  mproc_obj_t *v = mp_obj_new(kind);
+  if (v == NULL || !mp_obj_set_data(v, p, len)) {
     mp_object_release(v);
     return mp_fail(MPROC_ENOMEM, "%s: %zu bytes", what, len);
   }
@@ -94,33 +97,33 @@ static mproc_status_t make_data(mproc_kind_t kind, const void *p, size_t len,
   return MPROC_OK;
 }
 
-mproc_status_t mproc_obj_str(const char *s, mproc_obj_t **out) {
-  MP_REQUIRE(s, "value_str: s");
-  return make_data(MPROC_STR, s, strlen(s), out, "value_str");
+mproc_status_t mproc_obj_str(mproc_obj_t **out, const char *s) {
+  MP_REQUIRE(s, "obj_str: s");
+  return make_data(MPROC_STR, s, strlen(s), out, "obj_str");
 }
 
-mproc_status_t mproc_obj_strn(const char *s, size_t len,
-                                mproc_obj_t **out) {
-  return make_data(MPROC_STR, s, len, out, "value_strn");
+mproc_status_t mproc_obj_strn(mproc_obj_t **out, const char *s,
+                                size_t len) {
+  return make_data(MPROC_STR, s, len, out, "obj_strn");
 }
 
-mproc_status_t mproc_obj_bytes(const void *p, size_t len,
-                                 mproc_obj_t **out) {
-  return make_data(MPROC_BYTES, p, len, out, "value_bytes");
+mproc_status_t mproc_obj_bytes(mproc_obj_t **out, const void *p,
+                                 size_t len) {
+  return make_data(MPROC_BYTES, p, len, out, "obj_bytes");
 }
 
 mproc_status_t mproc_obj_list(mproc_obj_t **out) {
-  return make(MPROC_LIST, out, "value_list");
+  return make(MPROC_LIST, out, "obj_list");
 }
 
 mproc_status_t mproc_obj_dict(mproc_obj_t **out) {
-  return make(MPROC_DICT, out, "value_dict");
+  return make(MPROC_DICT, out, "obj_dict");
 }
 
 /* ---- containers --------------------------------------------------- */
 
 /* Room for n more slots (a dict uses two per entry). */
-int mp_value_reserve(mproc_obj_t *c, size_t more) {
+int mp_obj_reserve(mproc_obj_t *c, size_t more) {
   size_t slots = c->kind == MPROC_DICT ? 2 : 1;
   if (more > (SIZE_MAX / sizeof(void *)) / slots - c->len) return 0;
   size_t need = (c->len + more) * slots;
@@ -147,15 +150,15 @@ static mproc_status_t check_insertable(const mproc_obj_t *container,
   return MPROC_OK;
 }
 
-mproc_status_t mproc_list_append(mproc_obj_t *list, mproc_obj_t *item) {
-  MP_CHECK_PAYLOAD(list, "list_append");
-  MP_CHECK_PAYLOAD(item, "list_append");
+mproc_status_t mproc_obj_list_append(mproc_obj_t *list, mproc_obj_t *item) {
+  MP_CHECK_PAYLOAD(list, "obj_list_append");
+  MP_CHECK_PAYLOAD(item, "obj_list_append");
   if (list->kind != MPROC_LIST)
-    return mp_fail(MPROC_EINVAL, "list_append: not a list");
-  mproc_status_t st = check_insertable(list, item, "list_append");
+    return mp_fail(MPROC_EINVAL, "obj_list_append: not a list");
+  mproc_status_t st = check_insertable(list, item, "obj_list_append");
   if (st != MPROC_OK) return st;
-  if (!mp_value_reserve(list, 1))
-    return mp_fail(MPROC_ENOMEM, "list_append");
+  if (!mp_obj_reserve(list, 1))
+    return mp_fail(MPROC_ENOMEM, "obj_list_append");
   list->u.items[list->len++] = item;
   item->parent = list;
   return MPROC_OK;
@@ -290,19 +293,19 @@ static void append_entry(mproc_obj_t *d, mproc_obj_t *key,
   d->len++;
 }
 
-mproc_status_t mproc_dict_set(mproc_obj_t *dict, mproc_obj_t *key,
+mproc_status_t mproc_obj_dict_set(mproc_obj_t *dict, mproc_obj_t *key,
                               mproc_obj_t *value) {
-  MP_CHECK_PAYLOAD(dict, "dict_set");
-  MP_CHECK_PAYLOAD(key, "dict_set");
-  MP_CHECK_PAYLOAD(value, "dict_set");
+  MP_CHECK_PAYLOAD(dict, "obj_dict_set");
+  MP_CHECK_PAYLOAD(key, "obj_dict_set");
+  MP_CHECK_PAYLOAD(value, "obj_dict_set");
   if (dict->kind != MPROC_DICT)
-    return mp_fail(MPROC_EINVAL, "dict_set: not a dict");
+    return mp_fail(MPROC_EINVAL, "obj_dict_set: not a dict");
   if (!is_key_kind(key))
-    return mp_fail(MPROC_EINVAL, "dict_set: keys are int or str");
-  mproc_status_t st = check_insertable(dict, key, "dict_set");
-  if (st == MPROC_OK) st = check_insertable(dict, value, "dict_set");
+    return mp_fail(MPROC_EINVAL, "obj_dict_set: keys are int or str");
+  mproc_status_t st = check_insertable(dict, key, "obj_dict_set");
+  if (st == MPROC_OK) st = check_insertable(dict, value, "obj_dict_set");
   if (st == MPROC_OK && key == value)
-    st = mp_fail(MPROC_EINVAL, "dict_set: key and value are one value");
+    st = mp_fail(MPROC_EINVAL, "obj_dict_set: key and value are one value");
   if (st != MPROC_OK) return st;
   mproc_obj_t **slot = mp_dict_find(dict, key);
   if (slot) { /* Python keeps the first key and its place */
@@ -311,8 +314,8 @@ mproc_status_t mproc_dict_set(mproc_obj_t *dict, mproc_obj_t *key,
     mproc_obj_free(key);
     slot[1] = value;
   } else {
-    if (!mp_value_reserve(dict, 1) || !index_room_for_one(dict))
-      return mp_fail(MPROC_ENOMEM, "dict_set");
+    if (!mp_obj_reserve(dict, 1) || !index_room_for_one(dict))
+      return mp_fail(MPROC_ENOMEM, "obj_dict_set");
     append_entry(dict, key, value);
     key->parent = dict;
   }
@@ -322,7 +325,7 @@ mproc_status_t mproc_dict_set(mproc_obj_t *dict, mproc_obj_t *key,
 
 /* Frees a tree without recursion on the C stack: children are unlinked
  * into a work list through their parent pointers. */
-void mp_value_destroy(mproc_obj_t *v) {
+void mp_obj_destroy(mproc_obj_t *v) {
   mproc_obj_t *work = v;
   if (v) v->parent = NULL;
   while (work) {
@@ -345,11 +348,11 @@ void mp_value_destroy(mproc_obj_t *v) {
 
 mproc_status_t mproc_obj_free(mproc_obj_t *v) {
   if (v == NULL) return MPROC_OK;
-  MP_CHECK_PAYLOAD(v, "value_free");
+  MP_CHECK_PAYLOAD(v, "obj_free");
   if (v->parent)
     return mp_fail(MPROC_EINVAL,
-                   "value_free: the value belongs to a container");
-  mp_value_destroy(v);
+                   "obj_free: the value belongs to a container");
+  mp_obj_destroy(v);
   return MPROC_OK;
 }
 
@@ -372,33 +375,33 @@ const char *mp_kind_name(mproc_kind_t kind) {
 }
 
 mproc_status_t mproc_obj_kind(const mproc_obj_t *v, mproc_kind_t *out) {
-  MP_CHECK_PAYLOAD(v, "value_kind");
-  MP_REQUIRE(out, "value_kind: out");
+  MP_CHECK_PAYLOAD(v, "obj_kind");
+  MP_REQUIRE(out, "obj_kind: out");
   *out = v->kind;
   return MPROC_OK;
 }
 
 mproc_status_t mproc_obj_get_bool(const mproc_obj_t *v, int *out) {
-  mproc_status_t st = require_kind(v, MPROC_BOOL, out, "value_get_bool");
+  mproc_status_t st = require_kind(v, MPROC_BOOL, out, "obj_get_bool");
   if (st == MPROC_OK) *out = v->u.b;
   return st;
 }
 
 mproc_status_t mproc_obj_get_int(const mproc_obj_t *v, int64_t *out) {
-  mproc_status_t st = require_kind(v, MPROC_INT, out, "value_get_int");
+  mproc_status_t st = require_kind(v, MPROC_INT, out, "obj_get_int");
   if (st == MPROC_OK) *out = v->u.i;
   return st;
 }
 
 mproc_status_t mproc_obj_get_float(const mproc_obj_t *v, double *out) {
-  mproc_status_t st = require_kind(v, MPROC_FLOAT, out, "value_get_float");
+  mproc_status_t st = require_kind(v, MPROC_FLOAT, out, "obj_get_float");
   if (st == MPROC_OK) *out = v->u.f;
   return st;
 }
 
 mproc_status_t mproc_obj_get_str(const mproc_obj_t *v, const char **s,
                                    size_t *len) {
-  mproc_status_t st = require_kind(v, MPROC_STR, s, "value_get_str");
+  mproc_status_t st = require_kind(v, MPROC_STR, s, "obj_get_str");
   if (st != MPROC_OK) return st;
   *s = v->u.s;
   if (len) *len = v->len;
@@ -407,7 +410,7 @@ mproc_status_t mproc_obj_get_str(const mproc_obj_t *v, const char **s,
 
 mproc_status_t mproc_obj_get_bytes(const mproc_obj_t *v, const void **p,
                                      size_t *len) {
-  mproc_status_t st = require_kind(v, MPROC_BYTES, p, "value_get_bytes");
+  mproc_status_t st = require_kind(v, MPROC_BYTES, p, "obj_get_bytes");
   if (st != MPROC_OK) return st;
   *p = v->u.s;
   if (len) *len = v->len;
@@ -415,46 +418,46 @@ mproc_status_t mproc_obj_get_bytes(const mproc_obj_t *v, const void **p,
 }
 
 mproc_status_t mproc_obj_len(const mproc_obj_t *v, size_t *out) {
-  MP_CHECK_PAYLOAD(v, "value_len");
-  MP_REQUIRE(out, "value_len: out");
+  MP_CHECK_PAYLOAD(v, "obj_len");
+  MP_REQUIRE(out, "obj_len: out");
   if (v->kind < MPROC_STR)
-    return mp_fail(MPROC_EINVAL, "value_len: a %s has no length",
+    return mp_fail(MPROC_EINVAL, "obj_len: a %s has no length",
                    mp_kind_name(v->kind));
   *out = v->len;
   return MPROC_OK;
 }
 
-mproc_status_t mproc_list_get(const mproc_obj_t *list, size_t index,
+mproc_status_t mproc_obj_list_get(const mproc_obj_t *list, size_t index,
                               const mproc_obj_t **out) {
-  mproc_status_t st = require_kind(list, MPROC_LIST, out, "list_get");
+  mproc_status_t st = require_kind(list, MPROC_LIST, out, "obj_list_get");
   if (st != MPROC_OK) return st;
   if (index >= list->len)
-    return mp_fail(MPROC_EINVAL, "list_get: index %zu of %zu", index,
+    return mp_fail(MPROC_EINVAL, "obj_list_get: index %zu of %zu", index,
                    list->len);
   *out = list->u.items[index];
   return MPROC_OK;
 }
 
-mproc_status_t mproc_dict_item(const mproc_obj_t *dict, size_t index,
+mproc_status_t mproc_obj_dict_item(const mproc_obj_t *dict, size_t index,
                                const mproc_obj_t **key,
                                const mproc_obj_t **value) {
-  mproc_status_t st = require_kind(dict, MPROC_DICT, key, "dict_item");
+  mproc_status_t st = require_kind(dict, MPROC_DICT, key, "obj_dict_item");
   if (st != MPROC_OK) return st;
-  MP_REQUIRE(value, "dict_item: value");
+  MP_REQUIRE(value, "obj_dict_item: value");
   if (index >= dict->len)
-    return mp_fail(MPROC_EINVAL, "dict_item: index %zu of %zu", index,
+    return mp_fail(MPROC_EINVAL, "obj_dict_item: index %zu of %zu", index,
                    dict->len);
   *key = dict->u.items[2 * index];
   *value = dict->u.items[2 * index + 1];
   return MPROC_OK;
 }
 
-mproc_status_t mproc_dict_get(const mproc_obj_t *dict,
+mproc_status_t mproc_obj_dict_get(const mproc_obj_t *dict,
                               const mproc_obj_t *key,
                               const mproc_obj_t **out) {
-  mproc_status_t st = require_kind(dict, MPROC_DICT, out, "dict_get");
+  mproc_status_t st = require_kind(dict, MPROC_DICT, out, "obj_dict_get");
   if (st != MPROC_OK) return st;
-  MP_CHECK_PAYLOAD(key, "dict_get");
+  MP_CHECK_PAYLOAD(key, "obj_dict_get");
   mproc_obj_t **slot = is_key_kind(key) ? mp_dict_find(dict, key) : NULL;
   *out = slot ? slot[1] : NULL;
   return MPROC_OK;
@@ -510,9 +513,9 @@ static int values_equal(const mproc_obj_t *a, const mproc_obj_t *b,
 
 mproc_status_t mproc_obj_equal(const mproc_obj_t *a,
                                  const mproc_obj_t *b, int *out) {
-  MP_CHECK_PAYLOAD(a, "value_equal");
-  MP_CHECK_PAYLOAD(b, "value_equal");
-  MP_REQUIRE(out, "value_equal: out");
+  MP_CHECK_PAYLOAD(a, "obj_equal");
+  MP_CHECK_PAYLOAD(b, "obj_equal");
+  MP_REQUIRE(out, "obj_equal: out");
   *out = values_equal(a, b, 0);
   return MPROC_OK;
 }

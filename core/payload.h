@@ -36,13 +36,13 @@ mproc_status_t mp_payload_check(const mproc_obj_t *v, const char *call);
   } while (0)
 
 /* A new value (type-stable object memory, mp_object_alloc), or NULL. */
-mproc_obj_t *mp_value_new(mproc_kind_t kind);
+mproc_obj_t *mp_obj_new(mproc_kind_t kind);
 /* Copies len bytes (plus a NUL) into a str/bytes value; 0 on no memory. */
-int mp_value_set_data(mproc_obj_t *v, const void *p, size_t len);
+int mp_obj_set_data(mproc_obj_t *v, const void *p, size_t len);
 /* Room for more entries in a list/dict; 0 on no memory. */
-int mp_value_reserve(mproc_obj_t *c, size_t more);
+int mp_obj_reserve(mproc_obj_t *c, size_t more);
 /* Frees a whole tree, whatever its parent. */
-void mp_value_destroy(mproc_obj_t *v);
+void mp_obj_destroy(mproc_obj_t *v);
 /* Orders dict keys (int or str): 0 when equal. */
 int mp_key_compare(const mproc_obj_t *a, const mproc_obj_t *b);
 /* The key slot of dict's entry whose key equals key (the value follows

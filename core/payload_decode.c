@@ -21,7 +21,7 @@ typedef struct {
 } reader_t;
 
 static mproc_status_t bad(const reader_t *r, const char *why) {
-  return mp_fail(MPROC_EBADMSG, "value_decode: %s at byte %zu", why, r->pos);
+  return mp_fail(MPROC_EBADMSG, "obj_decode: %s at byte %zu", why, r->pos);
 }
 
 static size_t left(const reader_t *r) { return r->len - r->pos; }
@@ -39,8 +39,8 @@ static int read_be(reader_t *r, size_t n, uint64_t *out) {
 static mproc_status_t decode(reader_t *r, int depth, mproc_obj_t **out);
 
 static mproc_status_t new_value(mproc_kind_t kind, mproc_obj_t **out) {
-  *out = mp_value_new(kind);
-  return *out ? MPROC_OK : mp_fail(MPROC_ENOMEM, "value_decode");
+  *out = mp_obj_new(kind);
+  return *out ? MPROC_OK : mp_fail(MPROC_ENOMEM, "obj_decode");
 }
 
 static mproc_status_t decode_data(reader_t *r, mproc_kind_t kind, size_t n,
@@ -51,9 +51,9 @@ static mproc_status_t decode_data(reader_t *r, mproc_kind_t kind, size_t n,
     return bad(r, "str is not UTF-8");
   mproc_status_t st = new_value(kind, out);
   if (st != MPROC_OK) return st;
-  if (!mp_value_set_data(*out, data, n)) {
+  if (!mp_obj_set_data(*out, data, n)) {
     mp_object_release(*out);
-    return mp_fail(MPROC_ENOMEM, "value_decode: %zu bytes", n);
+    return mp_fail(MPROC_ENOMEM, "obj_decode: %zu bytes", n);
   }
   r->pos += n;
   return MPROC_OK;
@@ -65,7 +65,7 @@ static mproc_status_t decode_data(reader_t *r, mproc_kind_t kind, size_t n,
 static mproc_status_t check_keys(reader_t *r, mproc_obj_t *d) {
   int repeated;
   if (!mp_dict_index_entries(d, &repeated))
-    return mp_fail(MPROC_ENOMEM, "value_decode: dict index");
+    return mp_fail(MPROC_ENOMEM, "obj_decode: dict index");
   return repeated ? bad(r, "repeated dict key") : MPROC_OK;
 }
 
@@ -78,9 +78,9 @@ static mproc_status_t decode_container(reader_t *r, mproc_kind_t kind,
   mproc_obj_t *c;
   mproc_status_t st = new_value(kind, &c);
   if (st != MPROC_OK) return st;
-  if (n && !mp_value_reserve(c, (size_t)n)) {
-    mp_value_destroy(c);
-    return mp_fail(MPROC_ENOMEM, "value_decode: %llu entries",
+  if (n && !mp_obj_reserve(c, (size_t)n)) {
+    mp_obj_destroy(c);
+    return mp_fail(MPROC_ENOMEM, "obj_decode: %llu entries",
                    (unsigned long long)n);
   }
   size_t slots = (size_t)n * (dict ? 2 : 1), filled = 0;
@@ -98,10 +98,10 @@ static mproc_status_t decode_container(reader_t *r, mproc_kind_t kind,
     }
   }
   c->len = dict ? filled / 2 : filled;
-  if (dict && filled % 2) mp_value_destroy(c->u.items[filled - 1]);
+  if (dict && filled % 2) mp_obj_destroy(c->u.items[filled - 1]);
   if (st == MPROC_OK && dict) st = check_keys(r, c);
   if (st != MPROC_OK) {
-    mp_value_destroy(c);
+    mp_obj_destroy(c);
     return st;
   }
   *out = c;
@@ -203,18 +203,18 @@ static mproc_status_t decode(reader_t *r, int depth, mproc_obj_t **out) {
   }
 }
 
-mproc_status_t mproc_obj_decode(const void *buf, size_t len,
-                                  mproc_obj_t **out) {
-  MP_REQUIRE(out, "value_decode: out");
+mproc_status_t mproc_obj_decode(mproc_obj_t **out, const void *buf,
+                                  size_t len) {
+  MP_REQUIRE(out, "obj_decode: out");
   if (buf == NULL && len > 0)
-    return mp_fail(MPROC_EINVAL, "value_decode: NULL buffer of %zu bytes",
+    return mp_fail(MPROC_EINVAL, "obj_decode: NULL buffer of %zu bytes",
                    len);
   reader_t r = {buf, len, 0};
   mproc_obj_t *v;
   mproc_status_t st = decode(&r, 0, &v);
   if (st != MPROC_OK) return st;
   if (r.pos != len) {
-    mp_value_destroy(v);
+    mp_obj_destroy(v);
     return bad(&r, "trailing bytes");
   }
   *out = v;

@@ -26,10 +26,10 @@ static int too_long(size_t n) { return (uint64_t)n > UINT32_MAX; }
 static mproc_status_t pack(msgpack_packer *pk, const mproc_obj_t *v,
                            int depth) {
   if (depth > MPROC_OBJ_MAX_DEPTH)
-    return mp_fail(MPROC_EINVAL, "value_encode: nested deeper than %d",
+    return mp_fail(MPROC_EINVAL, "obj_encode: nested deeper than %d",
                    MPROC_OBJ_MAX_DEPTH);
   if (v->kind >= MPROC_STR && too_long(v->len))
-    return mp_fail(MPROC_EMSGSIZE, "value_encode: a %s of %zu entries",
+    return mp_fail(MPROC_EMSGSIZE, "obj_encode: a %s of %zu entries",
                    mp_kind_name(v->kind), v->len);
   switch (v->kind) {
     case MPROC_NONE: msgpack_pack_nil(pk); break;
@@ -62,16 +62,16 @@ static mproc_status_t pack(msgpack_packer *pk, const mproc_obj_t *v,
 
 mproc_status_t mproc_obj_encode(const mproc_obj_t *v, void **out,
                                   size_t *len) {
-  MP_CHECK_PAYLOAD(v, "value_encode");
-  MP_REQUIRE(out, "value_encode: out");
-  MP_REQUIRE(len, "value_encode: len");
+  MP_CHECK_PAYLOAD(v, "obj_encode");
+  MP_REQUIRE(out, "obj_encode: out");
+  MP_REQUIRE(len, "obj_encode: len");
   mp_buf_t b = {0};
   msgpack_packer pk;
   msgpack_packer_init(&pk, &b, buf_write);
   mproc_status_t st = pack(&pk, v, 0);
-  if (st == MPROC_OK && b.failed) st = mp_fail(MPROC_ENOMEM, "value_encode");
+  if (st == MPROC_OK && b.failed) st = mp_fail(MPROC_ENOMEM, "obj_encode");
   if (st == MPROC_OK && b.data == NULL) /* never: a value is >= 1 byte */
-    st = mp_fail(MPROC_ENOMEM, "value_encode");
+    st = mp_fail(MPROC_ENOMEM, "obj_encode");
   if (st != MPROC_OK) {
     mp_buf_free(&b);
     return st;
@@ -193,7 +193,7 @@ static void repr_text(mp_buf_t *b, const char *s, size_t len, int bytes) {
 
 static mproc_status_t repr(mp_buf_t *b, const mproc_obj_t *v, int depth) {
   if (depth > MPROC_OBJ_MAX_DEPTH)
-    return mp_fail(MPROC_EINVAL, "value_repr: nested deeper than %d",
+    return mp_fail(MPROC_EINVAL, "obj_repr: nested deeper than %d",
                    MPROC_OBJ_MAX_DEPTH);
   char tmp[32];
   switch (v->kind) {
@@ -227,12 +227,12 @@ static mproc_status_t repr(mp_buf_t *b, const mproc_obj_t *v, int depth) {
 }
 
 mproc_status_t mproc_obj_repr(const mproc_obj_t *v, char **out) {
-  MP_CHECK_PAYLOAD(v, "value_repr");
-  MP_REQUIRE(out, "value_repr: out");
+  MP_CHECK_PAYLOAD(v, "obj_repr");
+  MP_REQUIRE(out, "obj_repr: out");
   mp_buf_t b = {0};
   mproc_status_t st = repr(&b, v, 0);
   mp_buf_put(&b, "", 1);
-  if (st == MPROC_OK && b.failed) st = mp_fail(MPROC_ENOMEM, "value_repr");
+  if (st == MPROC_OK && b.failed) st = mp_fail(MPROC_ENOMEM, "obj_repr");
   if (st != MPROC_OK) {
     mp_buf_free(&b);
     return st;
@@ -242,11 +242,11 @@ mproc_status_t mproc_obj_repr(const mproc_obj_t *v, char **out) {
 }
 
 mproc_status_t mproc_obj_format(const mproc_obj_t *v, char **out) {
-  MP_CHECK_PAYLOAD(v, "value_format");
-  MP_REQUIRE(out, "value_format: out");
+  MP_CHECK_PAYLOAD(v, "obj_format");
+  MP_REQUIRE(out, "obj_format: out");
   if (v->kind != MPROC_STR) return mproc_obj_repr(v, out);
   *out = malloc(v->len + 1);
-  if (*out == NULL) return mp_fail(MPROC_ENOMEM, "value_format");
+  if (*out == NULL) return mp_fail(MPROC_ENOMEM, "obj_format");
   memcpy(*out, v->u.s, v->len + 1);
   return MPROC_OK;
 }

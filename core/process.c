@@ -42,7 +42,11 @@ struct mproc_process {
 };
 
 /* What this process is, and who its parent is. */
-static mp_object_ops_t process_ops = {"process", NULL, NULL, NULL};
+static mproc_status_t process_free_op(void *obj) {
+  return mproc_process_free(obj);
+}
+static mp_object_ops_t process_ops = {.kind = "process",
+                                      .free = process_free_op};
 static mproc_process_t current = {.obj = {MP_OBJECT_MAGIC, &process_ops},
                                   .kind = KIND_CURRENT,
                                   .state = STATE_STARTED};
@@ -595,28 +599,53 @@ mproc_status_t mproc_process_kill(mproc_process_t *p) {
   return send_signal(p, MP_SIGNAL_KILL, "kill");
 }
 
-mproc_status_t mproc_process_close(mproc_process_t *p) {
-  MP_CHECK_KIND(p, &process_ops, "close");
+/* CPython's Process.close: releases the OS resources (the child record,
+ * its sentinel, the registry entry) and makes the object unusable; its
+ * memory stays until mproc_process_free. A closed object is closed again
+ * without error. */
+static mproc_status_t process_close(mproc_process_t *p, const char *what) {
   if (p->kind != KIND_CHILD)
-    return mp_fail(MPROC_EINVAL, "close: the %s process object is mproc's",
-                   p->kind == KIND_CURRENT ? "current" : "parent");
+    return mp_fail(MPROC_EINVAL, "%s: the %s process object is mproc's",
+                   what, p->kind == KIND_CURRENT ? "current" : "parent");
+  if (p->state == STATE_CLOSED) return MPROC_OK;
   if (p->state == STATE_STARTED) {
     if (p->creator_pid == mp_getpid()) {
       mproc_status_t st = child_wait(p, 0);
       if (st == MPROC_ETIMEDOUT)
         return mp_fail(MPROC_ERUNNING,
-                       "close: '%s' still runs; join or kill it first",
+                       "%s: '%s' still runs; join or kill it first", what,
                        p->name);
       if (st != MPROC_OK) return st;
     }
     /* Even when not ours (inherited through a plain fork): the registry
-     * must not keep memory that is freed here. */
+     * must not keep an object that is closed here. */
     if (!registry_remove(p))
       return mp_fail(MPROC_ESTATE,
-                     "close: the program is exiting and mproc is joining "
-                     "'%s'", p->name);
+                     "%s: the program is exiting and mproc is joining "
+                     "'%s'", what, p->name);
     mp_child_free(p->child);
+    p->child = NULL;
   }
+  free(p->objects);
+  p->objects = NULL;
+  p->nobjects = 0;
+  free(p->arg);
+  p->arg = NULL;
+  p->arg_len = 0;
+  p->state = STATE_CLOSED;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_process_close(mproc_process_t *p) {
+  MP_CHECK_KIND(p, &process_ops, "close");
+  return process_close(p, "close");
+}
+
+mproc_status_t mproc_process_free(mproc_process_t *p) {
+  if (p == NULL) return MPROC_OK;
+  MP_CHECK_KIND(p, &process_ops, "process_free");
+  mproc_status_t st = process_close(p, "process_free");
+  if (st != MPROC_OK) return st;
   process_free(p);
   return MPROC_OK;
 }
@@ -677,7 +706,7 @@ mproc_status_t mproc_cpu_count(int *out) {
 }
 
 mproc_status_t mproc_wait(const mproc_sentinel_t *sentinels, size_t n,
-                          double timeout, int *ready, size_t *nready) {
+                          int *ready, size_t *nready, double timeout) {
   mproc_status_t st = mp_require_init();
   if (st != MPROC_OK) return st;
   if (sentinels == NULL && n > 0)

@@ -35,7 +35,6 @@
  * would otherwise make every put (or get) until it runs pay a wake-up
  * call, the "wake storm" (about one futex call per item on one CPU).
  */
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,21 +63,21 @@ typedef struct {
   uint64_t capacity_words; /* a power of two */
   uint64_t maxsize;        /* 0: no item limit */
   _Alignas(64) mp_lock_state_t put_lock;
-  _Atomic uint32_t put_holder_waits; /* its holder's thread id while it
+  uint32_t put_holder_waits; /* its holder's thread id while it
                                         waits for room, else 0 */
-  _Alignas(64) _Atomic uint64_t tail;
+  _Alignas(64) uint64_t tail;
   uint64_t head_seen; /* producers' last look at head (under put_lock) */
   _Alignas(64) mp_lock_state_t get_lock;
-  _Atomic uint32_t get_holder_waits; /* the same, waiting for data */
-  _Alignas(64) _Atomic uint64_t head;
+  uint32_t get_holder_waits; /* the same, waiting for data */
+  _Alignas(64) uint64_t head;
   uint64_t tail_seen; /* consumers' last look at tail (under get_lock) */
-  _Alignas(64) _Atomic uint32_t data_seq;
-  _Atomic uint32_t data_waiters; /* 1: a consumer may sleep on data_seq */
-  _Alignas(64) _Atomic uint32_t room_seq;
-  _Atomic uint32_t room_waiters; /* 1: a producer may sleep on room_seq */
-  _Alignas(64) _Atomic uint64_t ndone; /* task_done calls, mod 2^38 */
-  _Atomic uint32_t done_seq;
-  _Atomic uint32_t done_waiters; /* 1: a joiner may sleep on done_seq */
+  _Alignas(64) uint32_t data_seq;
+  uint32_t data_waiters; /* 1: a consumer may sleep on data_seq */
+  _Alignas(64) uint32_t room_seq;
+  uint32_t room_waiters; /* 1: a producer may sleep on room_seq */
+  _Alignas(64) uint64_t ndone; /* task_done calls, mod 2^38 */
+  uint32_t done_seq;
+  uint32_t done_waiters; /* 1: a joiner may sleep on done_seq */
   _Alignas(64) uint64_t ring[]; /* capacity_words */
 } shared_t;
 
@@ -111,10 +110,15 @@ static mproc_status_t export_queue(void *obj, mp_buf_t *state,
                                    mp_handles_t *handles);
 static mproc_status_t import_queue(const void *state, size_t len, void **out);
 
+static mproc_status_t free_queue(void *obj) { return mproc_queue_free(obj); }
+
+/* No after_fork: all of a queue's state is in its shared ring (no feeder
+ * thread, no buffer of this process's own). */
 static mp_object_ops_t queue_ops = {
     .kind = "queue",
     .export_state = export_queue,
     .import_state = import_queue,
+    .free = free_queue,
 };
 MP_OBJECT_KIND(queue_ops)
 
@@ -244,11 +248,11 @@ static void ring_read(const mproc_queue_t *q, uint64_t pos, void *dst,
  * limited to one CPU (taskset, a cgroup) sleeps at once. Looked up once
  * (a forked child inherits the affinity with the cache). */
 static int spins(void) {
-  static _Atomic int cached = -1;
-  int n = atomic_load_explicit(&cached, memory_order_relaxed);
+  static int cached = -1;
+  int n = __atomic_load_n(&cached, __ATOMIC_RELAXED);
   if (n < 0) {
     n = mp_usable_cpu_count() > 1 ? SPINS : 0;
-    atomic_store_explicit(&cached, n, memory_order_relaxed);
+    __atomic_store_n(&cached, n, __ATOMIC_RELAXED);
   }
   return n;
 }
@@ -261,21 +265,20 @@ static int spins(void) {
  * a timeout) costs one spare wake-up call later, nothing more. */
 static mproc_status_t spin_then_sleep(mproc_queue_t *q,
                                       int (*ready)(mproc_queue_t *, void *),
-                                      void *ctx, _Atomic uint32_t *seq,
-                                      _Atomic uint32_t *waiters,
+                                      void *ctx, uint32_t *seq,
+                                      uint32_t *waiters,
                                       double deadline) {
   for (int i = 0, n = spins(); i < n; i++) {
     if (ready(q, ctx)) return MPROC_OK;
     mp_cpu_relax();
   }
   for (;;) {
-    uint32_t seen = atomic_load(seq);
-    atomic_store(waiters, 1);
+    uint32_t seen = __atomic_load_n(seq, __ATOMIC_SEQ_CST);
+    __atomic_store_n(waiters, 1, __ATOMIC_SEQ_CST);
     if (ready(q, ctx)) return MPROC_OK;
     double left = mp_time_left(deadline);
     mproc_status_t st = left == 0 ? MPROC_ETIMEDOUT
-                                  : mp_wait_word(q->shm, (uint32_t *)seq,
-                                                 seen, left);
+                                  : mp_wait_word(q->shm, seq, seen, left);
     if (st == MPROC_ETIMEDOUT && ready(q, ctx)) return MPROC_OK;
     if (st != MPROC_OK) return st;
   }
@@ -285,14 +288,15 @@ static mproc_status_t spin_then_sleep(mproc_queue_t *q,
  * holder waits: others then know the lock is not held for a mere copy. */
 static mproc_status_t wait_until(mproc_queue_t *q,
                                  int (*ready)(mproc_queue_t *, void *),
-                                 void *ctx, _Atomic uint32_t *seq,
-                                 _Atomic uint32_t *waiters,
-                                 _Atomic uint32_t *holder_waits,
+                                 void *ctx, uint32_t *seq,
+                                 uint32_t *waiters,
+                                 uint32_t *holder_waits,
                                  double deadline) {
   if (ready(q, ctx)) return MPROC_OK;
-  if (holder_waits) atomic_store(holder_waits, mp_thread_id());
+  if (holder_waits)
+    __atomic_store_n(holder_waits, mp_thread_id(), __ATOMIC_SEQ_CST);
   mproc_status_t st = spin_then_sleep(q, ready, ctx, seq, waiters, deadline);
-  if (holder_waits) atomic_store(holder_waits, 0);
+  if (holder_waits) __atomic_store_n(holder_waits, 0, __ATOMIC_SEQ_CST);
   return st;
 }
 
@@ -301,11 +305,12 @@ static mproc_status_t wait_until(mproc_queue_t *q,
  * unmarked. (Data and room have one sleeper at a time at most, the side's
  * lock holder; joiners are all woken anyway.) The first look is a plain
  * load so that the no-sleeper case writes nothing to the shared line. */
-static void wake(const mproc_queue_t *q, _Atomic uint32_t *seq,
-                 _Atomic uint32_t *waiters) {
-  if (atomic_load(waiters) == 0 || atomic_exchange(waiters, 0) == 0) return;
-  atomic_fetch_add(seq, 1);
-  mp_wake_word(q->shm, (uint32_t *)seq, INT32_MAX);
+static void wake(const mproc_queue_t *q, uint32_t *seq, uint32_t *waiters) {
+  if (__atomic_load_n(waiters, __ATOMIC_SEQ_CST) == 0 ||
+      __atomic_exchange_n(waiters, 0, __ATOMIC_SEQ_CST) == 0)
+    return;
+  __atomic_fetch_add(seq, 1, __ATOMIC_SEQ_CST);
+  mp_wake_word(q->shm, seq, INT32_MAX);
 }
 
 /* A side's lock is held for one copy, so a call with a short timeout
@@ -321,8 +326,8 @@ static mproc_status_t acquire(const mproc_queue_t *q, mp_lock_state_t *m,
   return st == MPROC_EOWNERDEAD ? MPROC_OK : st;
 }
 
-static int holder_is_waiting(_Atomic uint32_t *holder_waits) {
-  uint32_t tid = atomic_load(holder_waits);
+static int holder_is_waiting(uint32_t *holder_waits) {
+  uint32_t tid = __atomic_load_n(holder_waits, __ATOMIC_SEQ_CST);
   return tid != 0 && mp_thread_alive(tid);
 }
 
@@ -330,7 +335,7 @@ static int holder_is_waiting(_Atomic uint32_t *holder_waits) {
  * LOCK_GRACE_SECONDS for a holder that copies, but only for the caller's
  * own deadline once the holder says it waits for room (data). */
 static mproc_status_t lock_briefly(const mproc_queue_t *q, mp_lock_state_t *m,
-                                   _Atomic uint32_t *holder_waits,
+                                   uint32_t *holder_waits,
                                    double deadline) {
   double grace = mp_deadline(LOCK_GRACE_SECONDS);
   mproc_status_t st = acquire(q, m, 0);
@@ -348,12 +353,12 @@ static mproc_status_t lock_briefly(const mproc_queue_t *q, mp_lock_state_t *m,
  * whose owner died is simply taken over: nothing needs repairing (see the
  * top of the file), except a flag the dead holder left. */
 static mproc_status_t lock(const mproc_queue_t *q, mp_lock_state_t *m,
-                           _Atomic uint32_t *holder_waits, double deadline) {
+                           uint32_t *holder_waits, double deadline) {
   double left = mp_time_left(deadline);
   mproc_status_t st = left >= 0 && left < LOCK_GRACE_SECONDS
                           ? lock_briefly(q, m, holder_waits, deadline)
                           : acquire(q, m, left);
-  if (st == MPROC_OK) atomic_store(holder_waits, 0);
+  if (st == MPROC_OK) __atomic_store_n(holder_waits, 0, __ATOMIC_SEQ_CST);
   return st;
 }
 
@@ -365,7 +370,8 @@ static void unlock(const mproc_queue_t *q, mp_lock_state_t *m) {
 
 /* JoinableQueue: items put and not yet marked done. */
 static uint64_t unfinished(const shared_t *s, uint64_t done) {
-  return (count_of(atomic_load(&s->tail)) - done) & COUNT_MASK;
+  return (count_of(__atomic_load_n(&s->tail, __ATOMIC_SEQ_CST)) - done) &
+         COUNT_MASK;
 }
 
 /* One more put must keep the unfinished count within CPython's limit
@@ -373,7 +379,8 @@ static uint64_t unfinished(const shared_t *s, uint64_t done) {
  * downwards). */
 static mproc_status_t check_unfinished(const shared_t *s, const char *what) {
   if (s->kind != KIND_JOINABLE ||
-      unfinished(s, atomic_load(&s->ndone)) < MAX_UNFINISHED)
+      unfinished(s, __atomic_load_n(&s->ndone, __ATOMIC_SEQ_CST)) <
+          MAX_UNFINISHED)
     return MPROC_OK;
   return mp_fail(MPROC_ESTATE,
                  "%s: %llu tasks unfinished, the most a JoinableQueue "
@@ -385,14 +392,14 @@ static mproc_status_t check_unfinished(const shared_t *s, const char *what) {
 static int has_room(mproc_queue_t *q, void *ctx) {
   shared_t *s = q->s;
   uint64_t need = *(uint64_t *)ctx;
-  uint64_t tail = atomic_load_explicit(&s->tail, memory_order_relaxed);
+  uint64_t tail = __atomic_load_n(&s->tail, __ATOMIC_RELAXED);
   for (int fresh = 0; fresh < 2; fresh++) {
     uint64_t head = s->head_seen;
     uint64_t items = items_between(head, tail);
     if (words_used(head, tail) + need <= s->capacity_words &&
         (s->maxsize == 0 || items < s->maxsize))
       return 1;
-    if (fresh == 0) s->head_seen = atomic_load(&s->head);
+    if (fresh == 0) s->head_seen = __atomic_load_n(&s->head, __ATOMIC_SEQ_CST);
   }
   return 0;
 }
@@ -418,12 +425,13 @@ static mproc_status_t put_record(mproc_queue_t *q, uint32_t tag,
   if (st == MPROC_ETIMEDOUT)
     return mp_fail(MPROC_EFULL, "%s: the queue is full", what);
   if (st != MPROC_OK) return st;
-  uint64_t tail = atomic_load_explicit(&s->tail, memory_order_relaxed);
+  uint64_t tail = __atomic_load_n(&s->tail, __ATOMIC_RELAXED);
   uint64_t header = (uint64_t)len | (uint64_t)tag << 32;
   ring_write(q, pos_of(tail), &header, sizeof header);
   ring_write(q, pos_of(tail) + 1, buf, len);
   /* The commit: one store publishes the record and its count. */
-  atomic_store(&s->tail, pack(pos_of(tail) + need, count_of(tail) + 1));
+  __atomic_store_n(&s->tail, pack(pos_of(tail) + need, count_of(tail) + 1),
+                   __ATOMIC_SEQ_CST);
   wake(q, &s->data_seq, &s->data_waiters);
   unlock(q, &s->put_lock);
   return MPROC_OK;
@@ -464,9 +472,9 @@ mproc_status_t mproc_queue_put_nowait(mproc_queue_t *q,
 static int has_data(mproc_queue_t *q, void *ctx) {
   (void)ctx;
   shared_t *s = q->s;
-  uint64_t head = atomic_load_explicit(&s->head, memory_order_relaxed);
+  uint64_t head = __atomic_load_n(&s->head, __ATOMIC_RELAXED);
   if (count_of(s->tail_seen) != count_of(head)) return 1;
-  s->tail_seen = atomic_load(&s->tail);
+  s->tail_seen = __atomic_load_n(&s->tail, __ATOMIC_SEQ_CST);
   return count_of(s->tail_seen) != count_of(head);
 }
 
@@ -494,7 +502,7 @@ static mproc_status_t begin_get(mproc_queue_t *q, double timeout,
   if (st == MPROC_ETIMEDOUT)
     return mp_fail(MPROC_EEMPTY, "%s: the queue is empty", what);
   if (st != MPROC_OK) return st;
-  *head = atomic_load_explicit(&s->head, memory_order_relaxed);
+  *head = __atomic_load_n(&s->head, __ATOMIC_RELAXED);
   return MPROC_OK;
 }
 
@@ -519,8 +527,9 @@ static mproc_status_t get_record(mproc_queue_t *q, sink_t *sink,
   if (st == MPROC_OK) {
     ring_read(q, pos_of(head) + 1, sink->out, len);
     /* The commit: the record is ours once head moves past it. */
-    atomic_store(&s->head,
-                 pack(pos_of(head) + record_words(len), count_of(head) + 1));
+    __atomic_store_n(&s->head,
+                     pack(pos_of(head) + record_words(len), count_of(head) + 1),
+                     __ATOMIC_SEQ_CST);
     wake(q, &s->room_seq, &s->room_waiters);
   }
   unlock(q, &s->get_lock);
@@ -570,8 +579,8 @@ mproc_status_t mproc_queue_get(mproc_queue_t *q, mproc_obj_t **out,
   sink_t sink = {0};
   if ((st = get_record(q, &sink, timeout, "queue_get")) != MPROC_OK)
     return st;
-  st = sink.tag == TAG_VALUE ? mproc_obj_decode(sink.out, sink.len, out)
-                             : mproc_obj_bytes(sink.out, sink.len, out);
+  st = sink.tag == TAG_VALUE ? mproc_obj_decode(out, sink.out, sink.len)
+                             : mproc_obj_bytes(out, sink.out, sink.len);
   free(sink.out);
   return st;
 }
@@ -583,8 +592,9 @@ mproc_status_t mproc_queue_get_nowait(mproc_queue_t *q, mproc_obj_t **out) {
 /* ---- state -------------------------------------------------------- */
 
 static uint64_t qsize_now(const mproc_queue_t *q) {
-  uint64_t head = atomic_load(&q->s->head); /* head first: never > tail */
-  uint64_t tail = atomic_load(&q->s->tail);
+  uint64_t head = __atomic_load_n(
+      &q->s->head, __ATOMIC_SEQ_CST); /* head first: never > tail */
+  uint64_t tail = __atomic_load_n(&q->s->tail, __ATOMIC_SEQ_CST);
   return items_between(head, tail);
 }
 
@@ -627,13 +637,14 @@ mproc_status_t mproc_queue_task_done(mproc_queue_t *q) {
   mproc_status_t st = require_joinable(q, "queue_task_done");
   if (st != MPROC_OK) return st;
   shared_t *s = q->s;
-  uint64_t done = atomic_load(&s->ndone);
+  uint64_t done = __atomic_load_n(&s->ndone, __ATOMIC_SEQ_CST);
   do {
     if (unfinished(s, done) == 0)
       return mp_fail(MPROC_ESTATE,
                      "queue_task_done: called more times than items put");
-  } while (!atomic_compare_exchange_weak(&s->ndone, &done,
-                                         (done + 1) & COUNT_MASK));
+  } while (!__atomic_compare_exchange_n(&s->ndone, &done,
+                                        (done + 1) & COUNT_MASK, 1,
+                                        __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
   if (unfinished(s, (done + 1) & COUNT_MASK) == 0)
     wake(q, &s->done_seq, &s->done_waiters);
   return MPROC_OK;
@@ -641,7 +652,7 @@ mproc_status_t mproc_queue_task_done(mproc_queue_t *q) {
 
 static int all_done(mproc_queue_t *q, void *ctx) {
   (void)ctx;
-  return unfinished(q->s, atomic_load(&q->s->ndone)) == 0;
+  return unfinished(q->s, __atomic_load_n(&q->s->ndone, __ATOMIC_SEQ_CST)) == 0;
 }
 
 mproc_status_t mproc_queue_join(mproc_queue_t *q, double timeout) {
@@ -693,6 +704,9 @@ mproc_status_t mp_queue_testing_pretend_unfinished(mproc_queue_t *q,
                                                    uint64_t n) {
   mproc_status_t st = require_joinable(q, "queue_testing");
   if (st == MPROC_OK)
-    atomic_store(&q->s->ndone, (atomic_load(&q->s->ndone) - n) & COUNT_MASK);
+    __atomic_store_n(
+        &q->s->ndone,
+        (__atomic_load_n(&q->s->ndone, __ATOMIC_SEQ_CST) - n) & COUNT_MASK,
+        __ATOMIC_SEQ_CST);
   return st;
 }

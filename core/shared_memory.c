@@ -11,11 +11,12 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "core/sync.h"
+#include "core/object.h"
 
 struct mproc_shared_memory {
   mp_object_t obj;
-  mp_named_shm_t *shm;
+  mp_named_shm_t *shm; /* NULL once closed */
+  size_t size;         /* kept past close, as CPython's .size */
   char name[MP_SHM_NAME_MAX + 1];
 };
 
@@ -23,6 +24,8 @@ static mproc_status_t shm_export(void *obj, mp_buf_t *state,
                                  mp_handles_t *handles) {
   (void)handles;
   const mproc_shared_memory_t *s = obj;
+  if (s->shm == NULL)
+    return mp_fail(MPROC_ESTATE, "attach: the shared memory is closed");
   mp_buf_put(state, s->name, strlen(s->name) + 1);
   return MPROC_OK;
 }
@@ -34,8 +37,15 @@ static mproc_status_t shm_import(const void *state, size_t len, void **out) {
   return mproc_shared_memory_attach((mproc_shared_memory_t **)out, name);
 }
 
-static mp_object_ops_t shm_ops = {"shared_memory", shm_export, shm_import,
-                                  NULL};
+static mproc_status_t shm_free_op(void *obj) {
+  return mproc_shared_memory_free(obj);
+}
+
+/* No after_fork: a forked child shares the mapping. */
+static mp_object_ops_t shm_ops = {.kind = "shared_memory",
+                                  .export_state = shm_export,
+                                  .import_state = shm_import,
+                                  .free = shm_free_op};
 MP_OBJECT_KIND(shm_ops)
 
 /* CPython accepts "/name" for "name". */
@@ -64,6 +74,7 @@ static mproc_status_t finish(mproc_shared_memory_t **out,
     mp_object_release(s);
     return st;
   }
+  s->size = mp_named_shm_size(s->shm);
   *out = s;
   return MPROC_OK;
 }
@@ -100,9 +111,19 @@ mproc_status_t mproc_shared_memory_attach(mproc_shared_memory_t **out,
   return finish(out, s, mp_named_shm_open(&s->shm, name));
 }
 
+/* This view is mapped (not closed). */
+static mproc_status_t require_open(const mproc_shared_memory_t *shm,
+                                   const char *what) {
+  MP_CHECK_KIND(shm, &shm_ops, what);
+  if (shm->shm == NULL)
+    return mp_fail(MPROC_ESTATE, "%s: the shared memory is closed", what);
+  return MPROC_OK;
+}
+
 mproc_status_t mproc_shared_memory_buf(const mproc_shared_memory_t *shm,
                                        void **out) {
-  MP_CHECK_KIND(shm, &shm_ops, "shared_memory_buf");
+  mproc_status_t st = require_open(shm, "shared_memory_buf");
+  if (st != MPROC_OK) return st;
   MP_REQUIRE(out, "shared_memory_buf: out");
   *out = mp_named_shm_base(shm->shm);
   return MPROC_OK;
@@ -112,7 +133,7 @@ mproc_status_t mproc_shared_memory_size(const mproc_shared_memory_t *shm,
                                         size_t *out) {
   MP_CHECK_KIND(shm, &shm_ops, "shared_memory_size");
   MP_REQUIRE(out, "shared_memory_size: out");
-  *out = mp_named_shm_size(shm->shm);
+  *out = shm->size;
   return MPROC_OK;
 }
 
@@ -124,13 +145,30 @@ mproc_status_t mproc_shared_memory_name(const mproc_shared_memory_t *shm,
   return MPROC_OK;
 }
 
+/* After close (CPython's usual close(); unlink()), by name: the segment is
+ * opened for the moment of the unlink. */
 mproc_status_t mproc_shared_memory_unlink(mproc_shared_memory_t *shm) {
   MP_CHECK_KIND(shm, &shm_ops, "shared_memory_unlink");
-  return mp_named_shm_unlink(shm->shm);
+  if (shm->shm != NULL) return mp_named_shm_unlink(shm->shm);
+  mp_named_shm_t *again = NULL;
+  mproc_status_t st = mp_named_shm_open(&again, shm->name);
+  if (st != MPROC_OK) return st;
+  st = mp_named_shm_unlink(again);
+  mp_named_shm_close(again);
+  return st;
 }
 
+/* CPython's SharedMemory.close: unmaps this view; name and size stay. */
 mproc_status_t mproc_shared_memory_close(mproc_shared_memory_t *shm) {
   MP_CHECK_KIND(shm, &shm_ops, "shared_memory_close");
+  mp_named_shm_close(shm->shm);
+  shm->shm = NULL;
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_shared_memory_free(mproc_shared_memory_t *shm) {
+  if (shm == NULL) return MPROC_OK;
+  MP_CHECK_KIND(shm, &shm_ops, "shared_memory_free");
   mp_named_shm_close(shm->shm);
   mp_object_release(shm);
   return MPROC_OK;

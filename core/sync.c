@@ -41,8 +41,15 @@ static mproc_status_t semaphore_import(const void *state, size_t len,
   return st;
 }
 
-static mp_object_ops_t semaphore_ops = {"semaphore", mp_segobj_export_op,
-                                        semaphore_import, NULL};
+static mproc_status_t semaphore_free_op(void *obj) {
+  return mproc_semaphore_free(obj);
+}
+
+/* No after_fork: the state is the shared block (sync objects all). */
+static mp_object_ops_t semaphore_ops = {.kind = "semaphore",
+                                        .export_state = mp_segobj_export_op,
+                                        .import_state = semaphore_import,
+                                        .free = semaphore_free_op};
 MP_OBJECT_KIND(semaphore_ops)
 
 static mproc_status_t semaphore_new(mproc_semaphore_t **out, unsigned value,
@@ -126,6 +133,7 @@ mproc_status_t mproc_semaphore_get_value(const mproc_semaphore_t *sem,
 }
 
 mproc_status_t mproc_semaphore_free(mproc_semaphore_t *sem) {
+  if (sem == NULL) return MPROC_OK;
   MP_CHECK_KIND(sem, &semaphore_ops, "semaphore_free");
   mp_segobj_free(sem);
   return MPROC_OK;
@@ -154,8 +162,14 @@ static mproc_status_t event_import(const void *state, size_t len,
   return st;
 }
 
-static mp_object_ops_t event_ops = {"event", mp_segobj_export_op, event_import,
-                                    NULL};
+static mproc_status_t event_free_op(void *obj) {
+  return mproc_event_free(obj);
+}
+
+static mp_object_ops_t event_ops = {.kind = "event",
+                                    .export_state = mp_segobj_export_op,
+                                    .import_state = event_import,
+                                    .free = event_free_op};
 MP_OBJECT_KIND(event_ops)
 
 mproc_status_t mproc_event_create(mproc_event_t **out) {
@@ -207,6 +221,7 @@ mproc_status_t mproc_event_wait(mproc_event_t *event, double timeout) {
 }
 
 mproc_status_t mproc_event_free(mproc_event_t *event) {
+  if (event == NULL) return MPROC_OK;
   MP_CHECK_KIND(event, &event_ops, "event_free");
   mp_segobj_free(event);
   return MPROC_OK;

@@ -172,10 +172,22 @@ static mproc_status_t array_import(const void *state, size_t len,
   return shared_import(state, len, &array_ops, out);
 }
 
-static mp_object_ops_t value_ops = {"value", shared_export, value_import,
-                                    NULL};
-static mp_object_ops_t array_ops = {"array", shared_export, array_import,
-                                    NULL};
+static mproc_status_t value_free_op(void *obj) {
+  return mproc_value_free(obj);
+}
+static mproc_status_t array_free_op(void *obj) {
+  return mproc_array_free(obj);
+}
+
+/* No after_fork: the data and the own lock are in the shared block. */
+static mp_object_ops_t value_ops = {.kind = "value",
+                                    .export_state = shared_export,
+                                    .import_state = value_import,
+                                    .free = value_free_op};
+static mp_object_ops_t array_ops = {.kind = "array",
+                                    .export_state = shared_export,
+                                    .import_state = array_import,
+                                    .free = array_free_op};
 MP_OBJECT_KIND(value_ops)
 MP_OBJECT_KIND(array_ops)
 
@@ -390,12 +402,14 @@ mproc_status_t mproc_array_length(const mproc_array_t *array, size_t *out) {
 }
 
 mproc_status_t mproc_value_free(mproc_value_t *value) {
+  if (value == NULL) return MPROC_OK;
   MP_CHECK_KIND(value, &value_ops, "value_free");
   shared_free((shared_t *)value);
   return MPROC_OK;
 }
 
 mproc_status_t mproc_array_free(mproc_array_t *array) {
+  if (array == NULL) return MPROC_OK;
   MP_CHECK_KIND(array, &array_ops, "array_free");
   shared_free((shared_t *)array);
   return MPROC_OK;

@@ -20,13 +20,13 @@ static void check(int ok) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   mproc_obj_t *v = NULL;
-  if (mproc_obj_decode(data, size, &v) != MPROC_OK) return 0;
+  if (mproc_obj_decode(&v, data, size) != MPROC_OK) return 0;
   void *enc = NULL;
   size_t len = 0;
   char *repr1 = NULL, *repr2 = NULL;
   mproc_obj_t *back = NULL;
   check(mproc_obj_encode(v, &enc, &len) == MPROC_OK);
-  check(mproc_obj_decode(enc, len, &back) == MPROC_OK);
+  check(mproc_obj_decode(&back, enc, len) == MPROC_OK);
   int eq = 0;
   check(mproc_obj_equal(v, back, &eq) == MPROC_OK);
   /* NaN != NaN: compare reprs, which are equal even then. */

@@ -307,17 +307,30 @@ mproc_status_t mproc_process_kill(mproc_process_t *p);
 mproc_status_t mproc_process_sentinel(const mproc_process_t *p,
                                       mproc_sentinel_t *out);
 
-/** Releases the object and everything it holds; p is invalid after MPROC_OK.
- * Closing a process that was never started is fine; a started one must
- * have ended (joined, or seen ended by is_alive/exitcode/wait).
- * Errors: MPROC_EINVAL (NULL, or the current/parent process object),
- *         MPROC_ERUNNING (the child still runs: nothing is released),
- *         MPROC_ESTATE (another thread is running the exit function, which
- *         is joining this process: nothing is released). */
+/** CPython's Process.close: releases what the object holds of the OS (the
+ * child's record and sentinel, its place among the active children, the
+ * attached objects' list, the argument) and makes the object unusable:
+ * every later call but close and free is MPROC_ESTATE. The memory stays
+ * until mproc_process_free. Closing a process that was never started is
+ * fine; a started one must have ended (joined, or seen ended by
+ * is_alive/exitcode/wait). Closing twice is fine.
+ * Errors: MPROC_EINVAL (NULL, not a process, or the current/parent process
+ *         object), MPROC_ERUNNING (the child still runs: nothing is
+ *         closed), MPROC_ESTATE (another thread is running the exit
+ *         function, which is joining this process: nothing is closed),
+ *         MPROC_ESYS (the child could not be reaped). */
 mproc_status_t mproc_process_close(mproc_process_t *p);
 
+/** Closes p if it is not closed yet (refusing as close does), then
+ * releases the object; p is invalid after MPROC_OK. NULL is fine
+ * (MPROC_OK), as with free().
+ * Errors: MPROC_EINVAL (not a live process object: freed already, or of
+ *         another kind; the current/parent process object), and those of
+ *         mproc_process_close (then nothing is released). */
+mproc_status_t mproc_process_free(mproc_process_t *p);
+
 /** The object for the calling process ("MainProcess" in the main program).
- * It is owned by mproc: do not close it. Errors: MPROC_ENOINIT, MPROC_EINVAL. */
+ * It is owned by mproc: do not close or free it. Errors: MPROC_ENOINIT, MPROC_EINVAL. */
 mproc_status_t mproc_current_process(mproc_process_t **out);
 
 /** The object for the parent process, or *out = NULL in the main program.
@@ -326,7 +339,7 @@ mproc_status_t mproc_current_process(mproc_process_t **out);
 mproc_status_t mproc_parent_process(mproc_process_t **out);
 
 /** Reaps children that ended and lists the ones still alive (stopped ones
- * too), started by this process and not closed. Writes at most cap
+ * too), started by this process and not closed or freed. Writes at most cap
  * pointers to out (out may be NULL when cap is 0) and the total number
  * alive to *count.
  * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL count, NULL out with cap > 0),
@@ -351,7 +364,7 @@ mproc_status_t mproc_cpu_count(int *out);
  * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL sentinels with n > 0, NaN
  *         timeout, an invalid sentinel), MPROC_ETIMEDOUT, MPROC_ESYS. */
 mproc_status_t mproc_wait(const mproc_sentinel_t *sentinels, size_t n,
-                          double timeout, int *ready, size_t *nready);
+                          int *ready, size_t *nready, double timeout);
 
 /* ------------------------------------------------------------------ */
 /* Synchronization primitives (docs/sync.md)                           */
@@ -362,8 +375,9 @@ mproc_status_t mproc_wait(const mproc_sentinel_t *sentinels, size_t n,
  * one through mproc_process_attach()/mproc_attached(); under fork any
  * object created before the child started is also usable directly.
  * Every blocking call takes a timeout (see Timeouts above). An object is
- * released in the calling process by its _free call (named like the ipc
- * objects' free: CPython has no close for these). Small objects (these,
+ * released in the calling process by its _free call (CPython has no close
+ * for these, so they have none): NULL is fine (MPROC_OK), a freed object or
+ * one of another kind is MPROC_EINVAL, as for every _free. Small objects (these,
  * and Values/Arrays up to 1 KiB) share segments of a process-wide arena,
  * so thousands of them need only a few descriptors; in a child, _free
  * releases only the child's view, but in the process that created the
@@ -415,8 +429,9 @@ mproc_status_t mproc_lock_is_recursive(const mproc_lock_t *lock, int *out);
  * (it acquired it and another thread released it), the memory stays
  * mapped (unmapping it would corrupt that list) until a later free finds
  * that thread let go.
- * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (the lock of a Value/Array,
- *         the RLock a Condition made, or a spawned child's copy of a
+ * NULL is fine (MPROC_OK).
+ * Errors: MPROC_EINVAL (not a live lock), MPROC_ESTATE (the lock of a
+ *         Value/Array, the RLock a Condition made, or a spawned child's copy of a
  *         Condition's or Value's given lock: it goes with that object). */
 mproc_status_t mproc_lock_free(mproc_lock_t *lock);
 
@@ -444,7 +459,8 @@ mproc_status_t mproc_semaphore_release(mproc_semaphore_t *sem);
  * Errors: MPROC_EINVAL (NULL). */
 mproc_status_t mproc_semaphore_get_value(const mproc_semaphore_t *sem,
                                          unsigned *out);
-/** Errors: MPROC_EINVAL (NULL). */
+/** Releases this process's view. NULL is fine (MPROC_OK).
+ * Errors: MPROC_EINVAL (not a live semaphore). */
 mproc_status_t mproc_semaphore_free(mproc_semaphore_t *sem);
 
 /** @{ */
@@ -464,7 +480,8 @@ mproc_status_t mproc_event_is_set(const mproc_event_t *event, int *out);
  * MPROC_ETIMEDOUT when the timeout expired first (CPython's False).
  * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ETIMEDOUT, MPROC_ESYS. */
 mproc_status_t mproc_event_wait(mproc_event_t *event, double timeout);
-/** Errors: MPROC_EINVAL (NULL). */
+/** Releases this process's view. NULL is fine (MPROC_OK).
+ * Errors: MPROC_EINVAL (not a live event). */
 mproc_status_t mproc_event_free(mproc_event_t *event);
 
 /** @{ */
@@ -513,8 +530,9 @@ mproc_status_t mproc_condition_wait_for(mproc_condition_t *cond,
 mproc_status_t mproc_condition_notify(mproc_condition_t *cond, size_t n);
 mproc_status_t mproc_condition_notify_all(mproc_condition_t *cond);
 /** @} */
-/** Closes the condition (and the RLock it made, not a given lock).
- * Errors: MPROC_EINVAL (NULL). */
+/** Releases the condition (and the RLock it made, not a given lock).
+ * NULL is fine (MPROC_OK).
+ * Errors: MPROC_EINVAL (not a live condition). */
 mproc_status_t mproc_condition_free(mproc_condition_t *cond);
 
 /** @{ */
@@ -548,7 +566,7 @@ mproc_status_t mproc_barrier_create(mproc_barrier_t **out, unsigned parties,
  *         MPROC_ESTATE (called from the barrier's own action), MPROC_ESYS. */
 mproc_status_t mproc_barrier_wait(mproc_barrier_t *barrier, unsigned *index);
 mproc_status_t mproc_barrier_wait_timeout(mproc_barrier_t *barrier,
-                                          double timeout, unsigned *index);
+                                          unsigned *index, double timeout);
 /** @} */
 /** @{ */
 /** abort: breaks it (waiters get MPROC_EBROKEN); reset: back to the empty
@@ -564,8 +582,10 @@ mproc_status_t mproc_barrier_parties(const mproc_barrier_t *barrier,
 mproc_status_t mproc_barrier_n_waiting(mproc_barrier_t *barrier,
                                        unsigned *out);
 mproc_status_t mproc_barrier_broken(mproc_barrier_t *barrier, int *out);
-mproc_status_t mproc_barrier_free(mproc_barrier_t *barrier);
 /** @} */
+/** Releases this process's view. NULL is fine (MPROC_OK).
+ * Errors: MPROC_EINVAL (not a live barrier). */
+mproc_status_t mproc_barrier_free(mproc_barrier_t *barrier);
 
 /* ------------------------------------------------------------------ */
 /* Shared values and arrays (docs/sync.md)                             */
@@ -623,7 +643,7 @@ mproc_status_t mproc_value_set(mproc_value_t *value, const void *in);
 /** @{ */
 /** get_obj: the shared storage itself, for direct typed access from C
  * (e.g. `int *n; mproc_value_get_obj(v, (void **)&n); ++*n;` under the
- * lock). Valid until close. Errors: MPROC_EINVAL (NULL). */
+ * lock). Valid until free. Errors: MPROC_EINVAL (NULL). */
 mproc_status_t mproc_value_get_obj(mproc_value_t *value, void **out);
 mproc_status_t mproc_array_get_obj(mproc_array_t *array, void **out);
 /** @} */
@@ -677,7 +697,8 @@ mproc_status_t mproc_array_write(mproc_array_t *array, size_t start,
 
 /** @{ */
 /** Release this process's view (and the own lock; not a given lock).
- * Errors: MPROC_EINVAL (NULL). */
+ * NULL is fine (MPROC_OK).
+ * Errors: MPROC_EINVAL (not a live value/array). */
 mproc_status_t mproc_value_free(mproc_value_t *value);
 mproc_status_t mproc_array_free(mproc_array_t *array);
 /** @} */
@@ -717,7 +738,9 @@ mproc_status_t mproc_shared_memory_create(mproc_shared_memory_t **out,
 mproc_status_t mproc_shared_memory_attach(mproc_shared_memory_t **out,
                                           const char *name);
 /** @{ */
-/** Errors: MPROC_EINVAL (NULL). */
+/** size and name stay readable after close (CPython's); buf needs the
+ * view mapped.
+ * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (buf after close). */
 mproc_status_t mproc_shared_memory_buf(const mproc_shared_memory_t *shm,
                                        void **out);
 mproc_status_t mproc_shared_memory_size(const mproc_shared_memory_t *shm,
@@ -726,13 +749,23 @@ mproc_status_t mproc_shared_memory_name(const mproc_shared_memory_t *shm,
                                         const char **out);
 /** @} */
 /** Removes the name: later attaches get MPROC_ENOENT; processes that have
- * it keep using it. The memory goes with the last close/exit.
- * Errors: MPROC_EINVAL (NULL), MPROC_ENOENT (already unlinked),
- *         MPROC_ESYS. */
+ * it keep using it. The memory goes with the last close/exit. Works after
+ * close too (CPython's close(); unlink()), by name: a segment nobody maps
+ * any more is gone already then (MPROC_ENOENT), unless persistent.
+ * Errors: MPROC_EINVAL (NULL), MPROC_ENOENT (already unlinked, or gone),
+ *         MPROC_ENOMEM, MPROC_ESYS. */
 mproc_status_t mproc_shared_memory_unlink(mproc_shared_memory_t *shm);
-/** Unmaps this process's view; shm is invalid afterwards.
- * Errors: MPROC_EINVAL (NULL). */
+/** CPython's SharedMemory.close: unmaps this process's view. The object
+ * stays until mproc_shared_memory_free: name and size can still be read
+ * and unlink still works; buf and attaching it to a process are
+ * MPROC_ESTATE. Closing twice is fine.
+ * Errors: MPROC_EINVAL (NULL, not a live shared memory object). */
 mproc_status_t mproc_shared_memory_close(mproc_shared_memory_t *shm);
+/** Closes shm if needed and releases the object; shm is invalid afterwards.
+ * Never unlinks. NULL is fine (MPROC_OK).
+ * Errors: MPROC_EINVAL (not a live shared memory object: freed already, or
+ *         of another kind). */
+mproc_status_t mproc_shared_memory_free(mproc_shared_memory_t *shm);
 
 /* Objects: what send/recv and put/get carry (docs/ipc.md)             */
 /* ------------------------------------------------------------------ */
@@ -765,17 +798,15 @@ typedef struct mproc_obj mproc_obj_t;
  * Errors: MPROC_EINVAL (NULL out; s NULL; p NULL with len > 0; str not
  *         valid UTF-8), MPROC_ENOMEM. */
 mproc_status_t mproc_obj_none(mproc_obj_t **out);
-mproc_status_t mproc_obj_bool(int b, mproc_obj_t **out);
-mproc_status_t mproc_obj_int(int64_t i, mproc_obj_t **out);
-mproc_status_t mproc_obj_float(double d, mproc_obj_t **out);
+mproc_status_t mproc_obj_bool(mproc_obj_t **out, int b);
+mproc_status_t mproc_obj_int(mproc_obj_t **out, int64_t i);
+mproc_status_t mproc_obj_float(mproc_obj_t **out, double d);
 /** @} */
 /** @{ */
 /** A str from a NUL-terminated string, or len bytes (may hold NULs). */
-mproc_status_t mproc_obj_str(const char *s, mproc_obj_t **out);
-mproc_status_t mproc_obj_strn(const char *s, size_t len,
-                                mproc_obj_t **out);
-mproc_status_t mproc_obj_bytes(const void *p, size_t len,
-                                 mproc_obj_t **out);
+mproc_status_t mproc_obj_str(mproc_obj_t **out, const char *s);
+mproc_status_t mproc_obj_strn(mproc_obj_t **out, const char *s, size_t len);
+mproc_status_t mproc_obj_bytes(mproc_obj_t **out, const void *p, size_t len);
 /** @} */
 /** @{ */
 /** An empty list / dict. */
@@ -787,7 +818,7 @@ mproc_status_t mproc_obj_dict(mproc_obj_t **out);
  * caller still does.
  * Errors: MPROC_EINVAL (NULL; list not a list; item already inside a
  *         container; item is list or contains it), MPROC_ENOMEM. */
-mproc_status_t mproc_list_append(mproc_obj_t *list, mproc_obj_t *item);
+mproc_status_t mproc_obj_list_append(mproc_obj_t *list, mproc_obj_t *item);
 
 /** dict[key] = value; an equal key already there has its value replaced
  * (the new key is then freed; the entry keeps its place in insertion
@@ -796,8 +827,8 @@ mproc_status_t mproc_list_append(mproc_obj_t *list, mproc_obj_t *item);
  * Errors: MPROC_EINVAL (NULL; dict not a dict; key not int/str; key or value
  *         inside a container already; value is dict or contains it),
  *         MPROC_ENOMEM. */
-mproc_status_t mproc_dict_set(mproc_obj_t *dict, mproc_obj_t *key,
-                              mproc_obj_t *value);
+mproc_status_t mproc_obj_dict_set(mproc_obj_t *dict, mproc_obj_t *key,
+                                  mproc_obj_t *value);
 
 /** Frees a value and everything it holds. NULL is fine. A value inside a
  * container is freed with its container only.
@@ -823,18 +854,18 @@ mproc_status_t mproc_obj_get_bytes(const mproc_obj_t *v, const void **p,
 /** @{ */
 /** Length of a str (bytes of UTF-8), bytes, list or dict. */
 mproc_status_t mproc_obj_len(const mproc_obj_t *v, size_t *out);
-mproc_status_t mproc_list_get(const mproc_obj_t *list, size_t index,
-                              const mproc_obj_t **out);
+mproc_status_t mproc_obj_list_get(const mproc_obj_t *list, size_t index,
+                                  const mproc_obj_t **out);
 /** @} */
 /** The index-th entry of a dict, in insertion order. */
-mproc_status_t mproc_dict_item(const mproc_obj_t *dict, size_t index,
-                               const mproc_obj_t **key,
-                               const mproc_obj_t **value);
+mproc_status_t mproc_obj_dict_item(const mproc_obj_t *dict, size_t index,
+                                   const mproc_obj_t **key,
+                                   const mproc_obj_t **value);
 /** *out = the value under key, or NULL when absent. O(1) on average.
  * Errors: MPROC_EINVAL (NULL; not a dict). */
-mproc_status_t mproc_dict_get(const mproc_obj_t *dict,
-                              const mproc_obj_t *key,
-                              const mproc_obj_t **out);
+mproc_status_t mproc_obj_dict_get(const mproc_obj_t *dict,
+                                  const mproc_obj_t *key,
+                                  const mproc_obj_t **out);
 
 /** *out = 1 when a and b are equal as Python compares them (1 == 1.0 and
  * True == 1 included). Errors: MPROC_EINVAL (NULL). */
@@ -865,8 +896,8 @@ mproc_status_t mproc_obj_encode(const mproc_obj_t *v, void **out,
  *         integer beyond int64, invalid UTF-8, a dict key not int/str or
  *         repeated, nesting deeper than MPROC_OBJ_MAX_DEPTH),
  *         MPROC_ENOMEM. */
-mproc_status_t mproc_obj_decode(const void *buf, size_t len,
-                                  mproc_obj_t **out);
+mproc_status_t mproc_obj_decode(mproc_obj_t **out, const void *buf,
+                                size_t len);
 
 /* ------------------------------------------------------------------ */
 /* Connections: Pipe() and its two ends (docs/ipc.md)                  */
@@ -884,8 +915,8 @@ typedef struct mproc_connection mproc_connection_t;
 /** Pipe(duplex): two connected ends. duplex 0 makes a one-way pipe: *end1
  * can only receive and *end2 only send, as in CPython.
  * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL), MPROC_ENOMEM, MPROC_ESYS. */
-mproc_status_t mproc_pipe(int duplex, mproc_connection_t **end1,
-                          mproc_connection_t **end2);
+mproc_status_t mproc_pipe(mproc_connection_t **end1, mproc_connection_t **end2,
+                          int duplex);
 
 /** Sends buf[offset, offset+size) as one message (size MPROC_REST: up to
  * buflen). The timeout bounds the wait until the message can start: once
@@ -938,8 +969,8 @@ mproc_status_t mproc_connection_recv(mproc_connection_t *c,
  * blocking, within timeout seconds; 0 when the time ran out (not an error).
  * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ESTATE (closed, not
  *         readable), MPROC_ESYS. */
-mproc_status_t mproc_connection_poll(mproc_connection_t *c, double timeout,
-                                     int *ready);
+mproc_status_t mproc_connection_poll(mproc_connection_t *c, int *ready,
+                                     double timeout);
 
 /** A sentinel for mproc_wait(): ready when a message or end of stream can
  * be received. Valid until close.
@@ -959,11 +990,15 @@ mproc_status_t mproc_connection_writable(const mproc_connection_t *c,
 /** @} */
 
 /** Closes this end (in this process); the object stays valid for the flags
- * until mproc_connection_free. Closing twice is fine.
- * Errors: MPROC_EINVAL (NULL). */
+ * until mproc_connection_free; send, recv, poll and sentinel are
+ * MPROC_ESTATE then. Closing twice is fine.
+ * Errors: MPROC_EINVAL (NULL, not a live connection). */
 mproc_status_t mproc_connection_close(mproc_connection_t *c);
 
-/** Closes if needed and releases the object. NULL is fine. */
+/** Closes if needed and releases the object; c is invalid afterwards.
+ * NULL is fine (MPROC_OK).
+ * Errors: MPROC_EINVAL (not a live connection: freed already, or of
+ *         another kind). */
 mproc_status_t mproc_connection_free(mproc_connection_t *c);
 
 /* ------------------------------------------------------------------ */
@@ -1001,8 +1036,9 @@ mproc_status_t mproc_listener_address(const mproc_listener_t *l,
  * MPROC_FOREVER. A client that stays silent, stalls in mid-message or
  * hangs up during the handshake is dropped, and accept goes on waiting for
  * the next client within its own timeout; it never holds the listener.
- * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ETIMEDOUT (no client, or
- *         none completed the handshake, in time), MPROC_EAUTH (the client
+ * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ESTATE (closed),
+ *         MPROC_ETIMEDOUT (no client, or none completed the handshake, in
+ *         time), MPROC_EAUTH (the client
  *         failed the challenge, refused ours, or sent an oversized or
  *         malformed handshake message: the connection is dropped before
  *         any of its messages is read), MPROC_ENOMEM, MPROC_ESYS. */
@@ -1014,15 +1050,25 @@ mproc_status_t mproc_listener_accept(mproc_listener_t *l,
 /** How long an accepted client has at most to complete the handshake
  * (seconds, finite and > 0; default MPROC_HANDSHAKE_TIMEOUT, 5 s). Bounds
  * what a silent or stalled client costs a waiting accept.
- * Errors: MPROC_EINVAL (NULL l; NaN, infinite, zero or negative). */
+ * Errors: MPROC_EINVAL (NULL l; NaN, infinite, zero or negative),
+ *         MPROC_ESTATE (closed). */
 #define MPROC_HANDSHAKE_TIMEOUT 5.0
 mproc_status_t mproc_listener_set_handshake_timeout(mproc_listener_t *l,
                                                     double seconds);
 /** @} */
 
-/** Stops listening, removes the Unix-domain path if this process created
- * the listener (not in a forked child), releases l. NULL is fine. */
+/** CPython's Listener.close: stops listening and removes the Unix-domain
+ * path if this process created the listener (not in a forked child). The
+ * object stays until mproc_listener_free: its address can still be read;
+ * accept and set_handshake_timeout are MPROC_ESTATE. Closing twice is fine.
+ * Errors: MPROC_EINVAL (NULL, not a live listener). */
 mproc_status_t mproc_listener_close(mproc_listener_t *l);
+
+/** Closes l if needed and releases the object; l is invalid afterwards.
+ * NULL is fine (MPROC_OK).
+ * Errors: MPROC_EINVAL (not a live listener: freed already, or of another
+ *         kind). */
+mproc_status_t mproc_listener_free(mproc_listener_t *l);
 
 /** Connects to a Listener (CPython's Client) and authenticates with
  * authkey (NULL: none); the timeout covers connecting and the handshake.
@@ -1034,8 +1080,8 @@ mproc_status_t mproc_listener_close(mproc_listener_t *l);
  *         With a timeout, a silent server, one that stalls in mid-message
  *         (MPROC_ETIMEDOUT) or announces an oversized handshake message
  *         (MPROC_EAUTH, at once) cannot hold the call past it. */
-mproc_status_t mproc_client(const char *address, const void *authkey,
-                            size_t authkey_len, mproc_connection_t **out,
+mproc_status_t mproc_client(mproc_connection_t **out, const char *address,
+                            const void *authkey, size_t authkey_len,
                             double timeout);
 
 /* ------------------------------------------------------------------ */
@@ -1128,8 +1174,10 @@ mproc_status_t mproc_queue_task_done(mproc_queue_t *q);
 mproc_status_t mproc_queue_join(mproc_queue_t *q, double timeout);
 /** @} */
 
-/** This process will put and get no more (CPython's close). Idempotent.
- * Errors: MPROC_EINVAL (NULL). */
+/** This process will put and get no more (CPython's close): later puts and
+ * gets are MPROC_ESTATE; the memory stays until mproc_queue_free.
+ * Idempotent.
+ * Errors: MPROC_EINVAL (NULL, not a live queue). */
 mproc_status_t mproc_queue_close(mproc_queue_t *q);
 /** @{ */
 /** CPython waits here for its feeder thread to flush; mproc has none, so
@@ -1139,7 +1187,10 @@ mproc_status_t mproc_queue_join_thread(mproc_queue_t *q);
 mproc_status_t mproc_queue_cancel_join_thread(mproc_queue_t *q);
 /** @} */
 /** Releases this process's view of the queue (the shared ring goes when
- * the last process lets go). NULL is fine. */
+ * the last process lets go); q is invalid afterwards. NULL is fine
+ * (MPROC_OK). Closing first is not needed.
+ * Errors: MPROC_EINVAL (not a live queue: freed already, or of another
+ *         kind). */
 mproc_status_t mproc_queue_free(mproc_queue_t *q);
 
 /* ------------------------------------------------------------------ */

@@ -7,7 +7,8 @@
  *   connection, listener, value, array, shared_memory, mutex (Lock/RLock),
  *   semaphore,
  *   event, condition, barrier, obj): move-only, released by its destructor
- *   with the matching _free/_close call.
+ *   with the matching _free call (_free releases; _close, where CPython
+ *   has a close, only closes).
  * - A failing call throws mproc::error, carrying the status (.status(),
  *   .name() "MPROC_EEMPTY") and mproc_last_error()'s detail (.what()).
  *   Expected outcomes are not errors: a timed-out wait returns false (or an
@@ -215,7 +216,7 @@ class owner {
   }
   ~owner() { reset(); }
 
-  /** Releases the object now (its _free/_close); errors are ignored. */
+  /** Releases the object now (its _free); errors are ignored. */
   void reset() noexcept {
     if (p_ != nullptr && owned_) (void)Free(p_);
     p_ = nullptr;
@@ -253,13 +254,13 @@ class obj : public detail::owner<mproc_obj_t, mproc_obj_free> {
   /// mproc_obj_strn(): a str (UTF-8).
   static obj str(std::string_view s) {
     mproc_obj_t *o = nullptr;
-    check(mproc_obj_strn(s.data(), s.size(), &o));
+    check(mproc_obj_strn(&o, s.data(), s.size()));
     return obj(o);
   }
   /// mproc_obj_bytes(): bytes (copied).
   static obj bytes(const void *p, std::size_t n) {
     mproc_obj_t *o = nullptr;
-    check(mproc_obj_bytes(p, n, &o));
+    check(mproc_obj_bytes(&o, p, n));
     return obj(o);
   }
   /// mproc_obj_list(): an empty list.
@@ -269,7 +270,7 @@ class obj : public detail::owner<mproc_obj_t, mproc_obj_free> {
   /** Decodes one MessagePack object. */
   static obj decode(const void *buf, std::size_t len) {
     mproc_obj_t *o = nullptr;
-    check(mproc_obj_decode(buf, len, &o));
+    check(mproc_obj_decode(&o, buf, len));
     return obj(o);
   }
   /** A view of a value inside a container (owned by the container). */
@@ -323,34 +324,34 @@ class obj : public detail::owner<mproc_obj_t, mproc_obj_free> {
   }
   /** Appends item to this list; the list takes it over. */
   obj &append(obj item) {
-    check(mproc_list_append(p_, item.native()));
+    check(mproc_obj_list_append(p_, item.native()));
     item.release();
     return *this;
   }
   /** Sets key to value in this dict; the dict takes both over. */
   obj &set(obj key, obj value) {
-    check(mproc_dict_set(p_, key.native(), value.native()));
+    check(mproc_obj_dict_set(p_, key.native(), value.native()));
     key.release();
     value.release();
     return *this;
   }
-  /// mproc_list_get(): the list's element at index, a view.
+  /// mproc_obj_list_get(): the list's element at index, a view.
   obj operator[](std::size_t index) const {
     const mproc_obj_t *item = nullptr;
-    check(mproc_list_get(p_, index, &item));
+    check(mproc_obj_list_get(p_, index, &item));
     return view(item);
   }
   /** The dict's value under key, or an empty optional. */
   std::optional<obj> find(const obj &key) const {
     const mproc_obj_t *v = nullptr;
-    check(mproc_dict_get(p_, key.native(), &v));
+    check(mproc_obj_dict_get(p_, key.native(), &v));
     if (v == nullptr) return std::nullopt;
     return view(v);
   }
-  /// mproc_dict_item(): the dict's key and value at index, views.
+  /// mproc_obj_dict_item(): the dict's key and value at index, views.
   std::pair<obj, obj> item(std::size_t index) const {
     const mproc_obj_t *k = nullptr, *v = nullptr;
-    check(mproc_dict_item(p_, index, &k, &v));
+    check(mproc_obj_dict_item(p_, index, &k, &v));
     return {view(k), view(v)};
   }
   /// mproc_obj_repr(): Python's repr().
@@ -379,7 +380,7 @@ class obj : public detail::owner<mproc_obj_t, mproc_obj_free> {
   template <class F, class... A>
   static obj make(F f, A... a) {
     mproc_obj_t *o = nullptr;
-    check(f(a..., &o));
+    check(f(&o, a...));
     return obj(o);
   }
   std::string take_string(mproc_status_t (*f)(const mproc_obj_t *,
@@ -608,7 +609,7 @@ class barrier : public detail::owner<mproc_barrier_t, mproc_barrier_free> {
   /// wait() within timeout seconds (mproc_barrier_wait_timeout).
   unsigned wait(double timeout) {
     unsigned index = 0;
-    check(mproc_barrier_wait_timeout(p_, timeout, &index));
+    check(mproc_barrier_wait_timeout(p_, &index, timeout));
     return index;
   }
   /// mproc_barrier_abort(): breaks the barrier.
@@ -806,9 +807,9 @@ class array : public detail::owner<mproc_array_t, mproc_array_free> {
   }
 };
 
-/// SharedMemory (mproc_shared_memory_t); the destructor closes, never unlinks.
+/// SharedMemory (mproc_shared_memory_t); the destructor frees, never unlinks.
 class shared_memory
-    : public detail::owner<mproc_shared_memory_t, mproc_shared_memory_close> {
+    : public detail::owner<mproc_shared_memory_t, mproc_shared_memory_free> {
  public:
   using owner::owner;
   /** name nullptr: a fresh random name. flags: 0 or MPROC_SHM_PERSISTENT. */
@@ -850,6 +851,8 @@ class shared_memory
   }
   /// mproc_shared_memory_unlink(): removes the name.
   void unlink() { check(mproc_shared_memory_unlink(p_)); }
+  /// mproc_shared_memory_close(): unmaps this view (name and size stay).
+  void close() { check(mproc_shared_memory_close(p_)); }
 };
 
 /* ---- connections, listeners, queues ------------------------------- */
@@ -894,7 +897,7 @@ class connection : public detail::owner<mproc_connection_t, mproc_connection_fre
   /** true when a message (or the end of the stream) can be received. */
   bool poll(double timeout = 0) {
     int ready = 0;
-    check(mproc_connection_poll(p_, timeout, &ready));
+    check(mproc_connection_poll(p_, &ready, timeout));
     return ready != 0;
   }
   /// mproc_connection_sentinel(): a sentinel for mproc_wait(), ready when a message can be received.
@@ -923,12 +926,12 @@ class connection : public detail::owner<mproc_connection_t, mproc_connection_fre
 /** Pipe(duplex): {end1, end2}; one-way: end1 receives, end2 sends. */
 inline std::pair<connection, connection> pipe(bool duplex = true) {
   mproc_connection_t *a = nullptr, *b = nullptr;
-  check(mproc_pipe(duplex ? 1 : 0, &a, &b));
+  check(mproc_pipe(&a, &b, duplex ? 1 : 0));
   return {connection(a), connection(b)};
 }
 
-/// A Listener (mproc_listener_t); the destructor closes it.
-class listener : public detail::owner<mproc_listener_t, mproc_listener_close> {
+/// A Listener (mproc_listener_t); the destructor frees it (closing it first).
+class listener : public detail::owner<mproc_listener_t, mproc_listener_free> {
  public:
   using owner::owner;
   /** address nullptr: a fresh Unix-domain path; authkey empty: none. */
@@ -952,6 +955,8 @@ class listener : public detail::owner<mproc_listener_t, mproc_listener_close> {
     if (!check_wait(mproc_listener_accept(p_, &c, timeout))) return std::nullopt;
     return connection(c);
   }
+  /// mproc_listener_close(): stops listening (the address stays readable).
+  void close() { check(mproc_listener_close(p_)); }
 };
 
 /// mproc_client(): connects to a Listener's address.
@@ -959,8 +964,8 @@ inline connection client(const std::string &address,
                          std::string_view authkey = {},
                          double timeout = forever) {
   mproc_connection_t *c = nullptr;
-  check(mproc_client(address.c_str(), authkey.empty() ? nullptr : authkey.data(),
-                     authkey.size(), &c, timeout));
+  check(mproc_client(&c, address.c_str(),
+                     authkey.empty() ? nullptr : authkey.data(), authkey.size(), timeout));
   return connection(c);
 }
 
@@ -1129,9 +1134,9 @@ class process {
       p_ = nullptr;
       return;
     }
-    if (mproc_process_close(p_) == MPROC_ERUNNING) {
+    if (mproc_process_free(p_) == MPROC_ERUNNING) {
       (void)mproc_process_join(p_, MPROC_FOREVER);
-      (void)mproc_process_close(p_);
+      (void)mproc_process_free(p_);
     }
     p_ = nullptr;
   }
@@ -1201,6 +1206,9 @@ class process {
   void terminate() { check(mproc_process_terminate(p_)); }
   /// mproc_process_kill(): SIGKILL.
   void kill() { check(mproc_process_kill(p_)); }
+  /// mproc_process_close(): releases the child's OS resources; the child
+  /// must have ended. The object is unusable afterwards (but still freed).
+  void close() { check(mproc_process_close(p_)); }
   /// mproc_process_sentinel(): ready when the child ends, for wait().
   mproc_sentinel_t sentinel() const {
     mproc_sentinel_t s{};
@@ -1219,8 +1227,8 @@ class process {
 inline std::optional<std::vector<bool>> wait(
     const std::vector<mproc_sentinel_t> &sentinels, double timeout = forever) {
   std::vector<int> ready(sentinels.size());
-  if (!check_wait(mproc_wait(sentinels.data(), sentinels.size(), timeout,
-                             ready.data(), nullptr)))
+  if (!check_wait(mproc_wait(sentinels.data(), sentinels.size(), ready.data(),
+                             nullptr, timeout)))
     return std::nullopt;
   return std::vector<bool>(ready.begin(), ready.end());
 }

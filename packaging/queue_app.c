@@ -16,7 +16,7 @@ MPROC_TASK(producer) {
   if (mproc_attached_queue(0, &q) != MPROC_OK) return 2;
   for (int64_t i = 1; i <= N; i++) {
     mproc_obj_t *v;
-    if (mproc_obj_int(i, &v) != MPROC_OK) return 3;
+    if (mproc_obj_int(&v, i) != MPROC_OK) return 3;
     mproc_status_t st = mproc_queue_put(q, v, MPROC_FOREVER);
     mproc_obj_free(v);
     if (st != MPROC_OK) return 4;
@@ -66,7 +66,7 @@ int main(int argc, char **argv) {
     return fail("join", st);
   printf("%s: sum %lld, exit code %d, mproc %s\n", method, (long long)sum, code,
          mproc_version_string());
-  mproc_process_close(p);
+  mproc_process_free(p);
   mproc_queue_free(q);
   return sum == (int64_t)N * (N + 1) / 2 && code == 0 ? 0 : 1;
 }

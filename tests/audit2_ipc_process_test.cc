@@ -73,14 +73,14 @@ TEST_P(Audit2Process, PlainForkedProcessMayCloseItsParentsChildren) {
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    if (mproc_process_close(child.get()) != MPROC_OK) _exit(2);
+    if (mproc_process_free(child.get()) != MPROC_OK) _exit(2);
     mproc_process_t *fresh = nullptr;  // may reuse the closed one's memory
     if (mproc_process_create(&fresh, ctx(), audit2_sleeper, nullptr, 0) !=
         MPROC_OK)
       _exit(3);
     size_t n = 99;
     if (mproc_active_children(nullptr, 0, &n) != MPROC_OK || n != 0) _exit(4);
-    mproc_process_close(fresh);
+    mproc_process_free(fresh);
     exit(0);  // and the exit function
   }
   int status = ReapWithin(pid, 30);
@@ -129,7 +129,7 @@ TEST_P(Audit2Process, PlainForkedProcessStartsChildrenOfItsOwn) {
       _exit(11);
     int code = -1;
     mproc_process_exitcode(p, &code);
-    mproc_process_close(p);
+    mproc_process_free(p);
     _exit(code < 0 ? 20 - code : code);
   }
   int status = ReapWithin(pid, 60);
@@ -157,7 +157,7 @@ TEST_P(Audit2Process, IsAliveOfAChildThatExecdDoesNotWaitEachTime) {
   ASSERT_EQ(mproc_process_start(child.get()), MPROC_OK);
   mproc_sentinel_t s;
   ASSERT_EQ(mproc_process_sentinel(child.get(), &s), MPROC_OK);
-  ASSERT_EQ(mproc_wait(&s, 1, 30, nullptr, nullptr), MPROC_OK);  // exec'd
+  ASSERT_EQ(mproc_wait(&s, 1, nullptr, nullptr, 30), MPROC_OK);  // exec'd
   int alive = 0;
   ASSERT_EQ(mproc_process_is_alive(child.get(), &alive), MPROC_OK);
   ASSERT_EQ(alive, 1);

@@ -159,7 +159,7 @@ TEST(Audit2SharedMemory, DotNamesAreInvalid) {
   ASSERT_EQ(mproc_shared_memory_create(&s, "...", 16, 0), MPROC_OK)
       << mproc_last_error();
   EXPECT_EQ(mproc_shared_memory_unlink(s), MPROC_OK);
-  EXPECT_EQ(mproc_shared_memory_close(s), MPROC_OK);
+  EXPECT_EQ(mproc_shared_memory_free(s), MPROC_OK);
 }
 
 }  // namespace
@@ -247,7 +247,7 @@ TEST_P(Audit2BorrowedMethods, AttachingAnObjectWhoseLockWasFreedIsRefused) {
     if (st == MPROC_OK) {
       EXPECT_EQ(Finish(p), 0);
     } else {
-      EXPECT_EQ(mproc_process_close(p), MPROC_OK);
+      EXPECT_EQ(mproc_process_free(p), MPROC_OK);
     }
     if (cond) {
       EXPECT_EQ(mproc_condition_free(cond), MPROC_OK);

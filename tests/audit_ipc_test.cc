@@ -216,7 +216,7 @@ MPROC_TASK(queue_twice_task) {
   if (mproc_queue_put_bytes(b, "from b", 6, 10) != MPROC_OK) return 2;
   if (b != a) mproc_queue_free(a);
   mproc_connection_t *r, *w;
-  if (mproc_pipe(1, &r, &w) != MPROC_OK) return 3;
+  if (mproc_pipe(&r, &w, 1) != MPROC_OK) return 3;
   if (mproc_queue_put_bytes(b, "still b", 7, 10) != MPROC_OK) return 4;
   mproc_queue_free(b);
   if (mproc_connection_send_bytes(w, "x", 1, 0, MPROC_REST, 10) != MPROC_OK)
@@ -235,7 +235,7 @@ TEST_P(AuditIpc, QueueAttachedTwiceGivesTwoViewsThatFreeIndependently) {
   mproc_queue_t *q;
   ASSERT_EQ(mproc_queue_create(&q, 0, 0), MPROC_OK);
   mproc_connection_t *r, *w;
-  ASSERT_EQ(mproc_pipe(0, &r, &w), MPROC_OK);
+  ASSERT_EQ(mproc_pipe(&r, &w, 0), MPROC_OK);
   mproc_process_t *p = Start(GetParam(), queue_twice_task, {q, q, w});
   EXPECT_EQ(Finish(p), 0);
   char buf[16];
@@ -274,7 +274,7 @@ MPROC_TASK(connection_twice_task) {
 
 TEST_P(AuditIpc, ConnectionAttachedTwiceGivesTwoViewsAndNoHiddenCopy) {
   mproc_connection_t *r, *w;
-  ASSERT_EQ(mproc_pipe(0, &r, &w), MPROC_OK);
+  ASSERT_EQ(mproc_pipe(&r, &w, 0), MPROC_OK);
   mproc_event_t *done;
   ASSERT_EQ(mproc_event_create(&done), MPROC_OK);
   mproc_process_t *p = Start(GetParam(), connection_twice_task, {w, w, done});
@@ -309,7 +309,7 @@ MPROC_TASK(keyed_client_task) {
   const AddressArg *a = static_cast<const AddressArg *>(arg);
   (void)arg_len;
   mproc_connection_t *c;
-  mproc_status_t st = mproc_client(a->address, kKey, strlen(kKey), &c, 30);
+  mproc_status_t st = mproc_client(&c, a->address, kKey, strlen(kKey), 30);
   if (st != MPROC_OK) return 10 + st;
   mproc_obj_t *hello = Str("hello"), *reply = nullptr;
   st = mproc_connection_send(c, hello, 30);
@@ -384,7 +384,7 @@ TEST_P(AuditIpc, AcceptForeverDropsASilentClientAndServesTheNext) {
   mproc_connection_t *silent = nullptr;  // keyless: connects, sends nothing
   const char *address;
   mproc_listener_address(l, &address);
-  ASSERT_EQ(mproc_client(address, nullptr, 0, &silent, 10), MPROC_OK);
+  ASSERT_EQ(mproc_client(&silent, address, nullptr, 0, 10), MPROC_OK);
   AddressArg a = {};
   snprintf(a.address, sizeof a.address, "%s", address);
   mproc_process_t *p = Start(GetParam(), keyed_client_task, {}, &a, sizeof a);
@@ -396,7 +396,7 @@ TEST_P(AuditIpc, AcceptForeverDropsASilentClientAndServesTheNext) {
   EXPECT_EQ(r.status, MPROC_OK) << mproc_last_error();
   if (r.status == MPROC_OK) ServeHello(r.c);
   mproc_connection_free(r.c);
-  mproc_listener_close(l);  // a child still waiting for a server sees EOF
+  mproc_listener_free(l);  // a child still waiting for a server sees EOF
   EXPECT_EQ(Finish(p), 0);
 }
 
@@ -408,7 +408,7 @@ std::future<int> ProperClientAsync(mproc_listener_t *l) {
   std::string addr = address;
   return std::async(std::launch::async, [addr] {
     mproc_connection_t *c = nullptr;
-    int st = mproc_client(addr.c_str(), kKey, strlen(kKey), &c, 30);
+    int st = mproc_client(&c, addr.c_str(), kKey, strlen(kKey), 30);
     mproc_connection_free(c);
     return st;
   });
@@ -431,7 +431,7 @@ TEST(AuditListener, ClientStallingInMidMessageIsDroppedAndTheNextServed) {
   EXPECT_GE(Since(t), 2.0);  // the stalled one had its deadline
   mproc_connection_free(r.c);
   EXPECT_EQ(client.get(), MPROC_OK);
-  mproc_listener_close(l);
+  mproc_listener_free(l);
 }
 
 // A length prefix announcing 2 GiB (or 2^62 bytes): refused as an
@@ -457,7 +457,7 @@ TEST(AuditListener, HugeLengthPrefixIsRefusedAtOnce) {
     r = AcceptResult{mproc_listener_accept(l, &r.c, 30), nullptr};
     EXPECT_EQ(r.status, MPROC_OK) << mproc_last_error();
     EXPECT_EQ(client.get(), MPROC_OK);
-    mproc_listener_close(l);
+    mproc_listener_free(l);
   }
 }
 
@@ -475,7 +475,7 @@ TEST(AuditListener, AcceptWithShortTimeoutAndASilentClientIsBounded) {
     AcceptResult r = done.get();
     EXPECT_EQ(r.status, MPROC_ETIMEDOUT) << mproc_last_error();
     EXPECT_GE(Since(t), 0.5);
-    mproc_listener_close(l);
+    mproc_listener_free(l);
   }
 }
 
@@ -511,8 +511,8 @@ TEST(AuditListener, ClientHandshakeAgainstABadServerIsBounded) {
     RawServer server("client" + std::to_string(i));
     auto client = std::async(std::launch::async, [&server] {
       mproc_connection_t *c = nullptr;
-      int st = mproc_client(("unix:" + server.path).c_str(), kKey,
-                            strlen(kKey), &c, 0.5);
+      int st = mproc_client(&c, ("unix:" + server.path).c_str(),
+                            kKey, strlen(kKey), 0.5);
       mproc_connection_free(c);
       return st;
     });
@@ -543,8 +543,8 @@ TEST(AuditListener, HandshakeTimeoutMustBeFiniteAndPositive) {
   ASSERT_EQ(mproc_process_create(&p, nullptr, keyed_client_task, nullptr, 0),
             MPROC_OK);
   EXPECT_EQ(mproc_process_attach(p, l), MPROC_EINVAL);  // not shareable
-  mproc_process_close(p);
-  mproc_listener_close(l);
+  mproc_process_free(p);
+  mproc_listener_free(l);
 }
 
 // ---- #6: socket files: removed at exit, and only by their creator --------
@@ -569,7 +569,7 @@ MPROC_TASK(leaky_listener_task) {
 
 TEST_P(AuditIpc, ListenerNotClosedBeforeExitLeavesNoSocketFile) {
   mproc_connection_t *r, *w;
-  ASSERT_EQ(mproc_pipe(0, &r, &w), MPROC_OK);
+  ASSERT_EQ(mproc_pipe(&r, &w, 0), MPROC_OK);
   mproc_process_t *p = Start(GetParam(), leaky_listener_task, {w});
   char buf[300];
   size_t len = 0;
@@ -591,7 +591,7 @@ struct InheritedListenerArg {
 MPROC_TASK(close_inherited_listener_task) {
   const InheritedListenerArg *a = static_cast<const InheritedListenerArg *>(arg);
   (void)arg_len;
-  return mproc_listener_close(a->listener) == MPROC_OK ? 0 : 1;
+  return mproc_listener_free(a->listener) == MPROC_OK ? 0 : 1;
 }
 
 // Exits without touching it (its exit duties must leave it alone too).
@@ -620,13 +620,13 @@ TEST(AuditListener, ForkedChildNeverRemovesItsParentsSocketFile) {
     const char *address;
     mproc_listener_address(l, &address);
     mproc_connection_t *c = nullptr, *s = nullptr;
-    EXPECT_EQ(mproc_client(address, nullptr, 0, &c, 10), MPROC_OK)
+    EXPECT_EQ(mproc_client(&c, address, nullptr, 0, 10), MPROC_OK)
         << mproc_last_error();
     EXPECT_EQ(mproc_listener_accept(l, &s, 10), MPROC_OK);
     mproc_connection_free(c);
     mproc_connection_free(s);
   }
-  mproc_listener_close(l);
+  mproc_listener_free(l);
   EXPECT_FALSE(PathExists(path)) << "close by the creator removes it";
 }
 

@@ -52,7 +52,7 @@ MPROC_TASK(spawn_grandchild) {
       mproc_process_join(p, 30) != MPROC_OK ||
       mproc_process_exitcode(p, &code) != MPROC_OK)
     return 200;
-  mproc_process_close(p);
+  mproc_process_free(p);
   return code;
 }
 

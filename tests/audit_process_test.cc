@@ -208,7 +208,7 @@ TEST_P(AuditProcess, AStoppedChildIsAlive) {
   EXPECT_EQ(MPROC_OK, mproc_active_children(active, 4, &count));
   ASSERT_EQ(1u, count) << "the stopped child is an active child";
   EXPECT_EQ(c.get(), active[0]);
-  EXPECT_EQ(MPROC_ERUNNING, mproc_process_close(c.get()));
+  EXPECT_EQ(MPROC_ERUNNING, mproc_process_free(c.get()));
 
   // Continued, it is still the same running child.
   ASSERT_EQ(0, kill(static_cast<pid_t>(c.Pid()), SIGCONT));
@@ -323,7 +323,7 @@ TEST(AuditDescriptors, NoObjectTakesAClosedStandardDescriptor) {
   for (int fd = 0; fd <= 2; fd++) {
     WithDescriptorClosed(fd, [&] {
       mproc_connection_t *a = nullptr, *b = nullptr;
-      ASSERT_EQ(MPROC_OK, mproc_pipe(1, &a, &b)) << mproc_last_error();
+      ASSERT_EQ(MPROC_OK, mproc_pipe(&a, &b, 1)) << mproc_last_error();
       EXPECT_TRUE(IsClosed(fd)) << "a pipe took descriptor " << fd;
       mproc_connection_free(a);
       mproc_connection_free(b);
@@ -350,7 +350,7 @@ TEST(AuditDescriptors, NoObjectTakesAClosedStandardDescriptor) {
 TEST_P(AuditProcess, AConnectionMadeWithStdinClosedReachesTheChild) {
   WithDescriptorClosed(0, [&] {
     mproc_connection_t *writer = nullptr, *reader = nullptr;
-    ASSERT_EQ(MPROC_OK, mproc_pipe(1, &writer, &reader)) << mproc_last_error();
+    ASSERT_EQ(MPROC_OK, mproc_pipe(&writer, &reader, 1)) << mproc_last_error();
     Child c(ctx(), say_hello);
     ASSERT_EQ(MPROC_OK, mproc_process_attach(c.get(), writer));
     EXPECT_EQ(0, c.RunToEnd());

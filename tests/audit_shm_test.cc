@@ -78,7 +78,7 @@ TEST(AuditShmStatus, AttachUnderFdExhaustionIsEsysNotEnoent) {
       detail = mproc_last_error();
     }
     if (st == MPROC_OK) {
-      mproc_shared_memory_close(view);
+      mproc_shared_memory_free(view);
       continue;
     }
     EXPECT_EQ(st, MPROC_ESYS) << "spare " << spare << ": " << detail;
@@ -86,7 +86,7 @@ TEST(AuditShmStatus, AttachUnderFdExhaustionIsEsysNotEnoent) {
         << "spare " << spare << ": " << detail;
   }
   mproc_shared_memory_unlink(owner);
-  mproc_shared_memory_close(owner);
+  mproc_shared_memory_free(owner);
 }
 
 TEST(AuditShmStatus, CreateUnderFdExhaustionSaysWhy) {
@@ -109,7 +109,7 @@ TEST(AuditShmStatus, CreateUnderFdExhaustionSaysWhy) {
       }
       if (st_fresh == MPROC_OK) {
         mproc_shared_memory_unlink(s);
-        mproc_shared_memory_close(s);
+        mproc_shared_memory_free(s);
       } else {
         EXPECT_EQ(st_fresh, MPROC_ESYS) << spare << ": " << detail_fresh;
         EXPECT_NE(detail_fresh.find("Too many open files"), std::string::npos)
@@ -117,7 +117,7 @@ TEST(AuditShmStatus, CreateUnderFdExhaustionSaysWhy) {
       }
       // A taken name is never created a second time for want of
       // descriptors to look with.
-      if (st_taken == MPROC_OK) mproc_shared_memory_close(dup);
+      if (st_taken == MPROC_OK) mproc_shared_memory_free(dup);
       EXPECT_NE(st_taken, MPROC_OK) << spare;
       if (st_taken != MPROC_EEXIST) {
         EXPECT_EQ(st_taken, MPROC_ESYS) << spare << ": " << detail_taken;
@@ -127,7 +127,7 @@ TEST(AuditShmStatus, CreateUnderFdExhaustionSaysWhy) {
     }
   }
   mproc_shared_memory_unlink(owner);
-  mproc_shared_memory_close(owner);
+  mproc_shared_memory_free(owner);
 }
 
 TEST(AuditShmStatus, LargeArrayUnderFdExhaustionSaysWhy) {
@@ -152,7 +152,7 @@ TEST(AuditShmStatus, HugeSharedMemoryIsEnomem) {
       mproc_status_t st =
           mproc_shared_memory_create(&s, name.c_str(), size, flags);
       EXPECT_EQ(st, MPROC_ENOMEM) << size << " " << mproc_last_error();
-      if (st == MPROC_OK) mproc_shared_memory_close(s);
+      if (st == MPROC_OK) mproc_shared_memory_free(s);
       // Nothing left behind by the failed persistent create.
       mproc_shared_memory_t *left = nullptr;
       EXPECT_EQ(mproc_shared_memory_attach(&left, name.c_str()), MPROC_ENOENT);

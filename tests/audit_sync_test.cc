@@ -63,7 +63,7 @@ MPROC_TASK(self_calling_action) {
   if (mode == kReset || (mode == kResetOnce && g_action_runs == 0))
     st = mproc_barrier_reset(g_barrier);
   g_action_runs++;
-  if (mode == kWait) st = mproc_barrier_wait_timeout(g_barrier, 1, nullptr);
+  if (mode == kWait) st = mproc_barrier_wait_timeout(g_barrier, nullptr, 1);
   Record(kCallStatus, (int)st);
   mproc_barrier_broken(g_barrier, &broken);
   Record(kBrokenAfter, broken);
@@ -83,7 +83,7 @@ MPROC_TASK(last_party) {
     CHILD_EXPECT(mproc_barrier_n_waiting(g_barrier, &waiting) == MPROC_OK, 2);
   }
   CHILD_EXPECT(waiting == 1, 3);
-  Record(kLastStatus, (int)mproc_barrier_wait_timeout(g_barrier, 20, nullptr));
+  Record(kLastStatus, (int)mproc_barrier_wait_timeout(g_barrier, nullptr, 20));
   return 0;
 }
 
@@ -115,7 +115,7 @@ ActionRun RunAction(mproc_context_t *ctx, int mode) {
   // timed-out wait needs: so wait in a thread, and kill a child that hangs
   // (its death frees the lock).
   std::thread waiter(
-      [&] { run.first = mproc_barrier_wait_timeout(b, 15, nullptr); });
+      [&] { run.first = mproc_barrier_wait_timeout(b, nullptr, 15); });
   if (mproc_process_join(p, 10) != MPROC_OK) {
     ADD_FAILURE() << "the last party hangs in the barrier's action";
     mproc_process_kill(p);
@@ -125,7 +125,7 @@ ActionRun RunAction(mproc_context_t *ctx, int mode) {
   int code = -1;
   mproc_process_exitcode(p, &code);
   EXPECT_EQ(code, 0);
-  mproc_process_close(p);
+  mproc_process_free(p);
   mproc_array_read(rec, 0, kSlots, run.record);
   mproc_barrier_broken(b, &run.broken_after);
   mproc_barrier_n_waiting(b, &run.waiting_after);

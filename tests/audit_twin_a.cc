@@ -43,7 +43,7 @@ MPROC_TASK(pass_barrier) {
   void *obj = nullptr;
   if (mproc_attached(0, &obj) != MPROC_OK) return 2;
   mproc_status_t st =
-      mproc_barrier_wait_timeout(static_cast<mproc_barrier_t *>(obj), 10, nullptr);
+      mproc_barrier_wait_timeout(static_cast<mproc_barrier_t *>(obj), nullptr, 10);
   return st == MPROC_OK ? 0 : st == MPROC_EBROKEN ? 1 : 2;
 }
 

@@ -91,7 +91,7 @@ MPROC_TASK(huge_sender_task) {
 class ConnectionTest : public ::testing::TestWithParam<const char *> {
  protected:
   void SetUp() override {
-    ASSERT_EQ(mproc_pipe(1, &a_, &b_), MPROC_OK);
+    ASSERT_EQ(mproc_pipe(&a_, &b_, 1), MPROC_OK);
   }
   void TearDown() override {
     mproc_connection_free(a_);
@@ -146,7 +146,7 @@ TEST_P(ConnectionTest, EofWhenThePeerIsGone) {
   EXPECT_EQ(mproc_connection_recv_bytes(a_, 0, &data, &len, 10), MPROC_EOF);
   EXPECT_EQ(mproc_connection_send_bytes(a_, "x", 1, 0, 1, 10), MPROC_EOF);
   int ready = 0;
-  EXPECT_EQ(mproc_connection_poll(a_, 0, &ready), MPROC_OK);
+  EXPECT_EQ(mproc_connection_poll(a_, &ready, 0), MPROC_OK);
   EXPECT_EQ(ready, 1);  // EOF is readable, as in CPython
 }
 
@@ -168,9 +168,9 @@ TEST_P(ConnectionTest, TimeoutFiresAndLateMessageStillArrives) {
   EXPECT_GE(t0, 0.1);
   EXPECT_LT(t0, 5.0);
   int ready = -1;
-  EXPECT_EQ(mproc_connection_poll(a_, 0, &ready), MPROC_OK);
+  EXPECT_EQ(mproc_connection_poll(a_, &ready, 0), MPROC_OK);
   EXPECT_EQ(ready, 0);
-  EXPECT_EQ(mproc_connection_poll(a_, 30, &ready), MPROC_OK);
+  EXPECT_EQ(mproc_connection_poll(a_, &ready, 30), MPROC_OK);
   EXPECT_EQ(ready, 1);
   ASSERT_EQ(mproc_connection_recv_bytes(a_, 0, &data, &len, 10), MPROC_OK);
   EXPECT_EQ(std::string(static_cast<char *>(data), len), "late");
@@ -180,7 +180,7 @@ TEST_P(ConnectionTest, TimeoutFiresAndLateMessageStillArrives) {
 
 TEST_P(ConnectionTest, WaitOverConnectionsAndSentinels) {
   mproc_connection_t *c1, *c2;
-  ASSERT_EQ(mproc_pipe(1, &c1, &c2), MPROC_OK);
+  ASSERT_EQ(mproc_pipe(&c1, &c2, 1), MPROC_OK);
   double delay = 0.3;
   mproc_process_t *sender =
       Start(GetParam(), late_sender_task, {b_}, &delay, sizeof delay);
@@ -192,13 +192,13 @@ TEST_P(ConnectionTest, WaitOverConnectionsAndSentinels) {
   int ready[3];
   size_t n;
   // The quitter ends first; then the message arrives; c1 never is ready.
-  ASSERT_EQ(mproc_wait(s, 3, 30, ready, &n), MPROC_OK);
+  ASSERT_EQ(mproc_wait(s, 3, ready, &n, 30), MPROC_OK);
   EXPECT_EQ(ready[1], 0);
   EXPECT_EQ(ready[2] + ready[0], (int)n);
-  ASSERT_EQ(mproc_wait(s, 2, 30, ready, &n), MPROC_OK);
+  ASSERT_EQ(mproc_wait(s, 2, ready, &n, 30), MPROC_OK);
   EXPECT_EQ(ready[0], 1);
   EXPECT_EQ(ready[1], 0);
-  EXPECT_EQ(mproc_wait(s + 1, 1, 0.05, ready, &n), MPROC_ETIMEDOUT);
+  EXPECT_EQ(mproc_wait(s + 1, 1, ready, &n, 0.05), MPROC_ETIMEDOUT);
   EXPECT_EQ(Finish(sender), 0);
   EXPECT_EQ(Finish(quitter), 3);
   mproc_connection_free(c1);
@@ -221,7 +221,7 @@ TEST_P(ConnectionTest, PeerKilledInMidMessageIsEofForGood) {
   mproc_process_t *p = Start(GetParam(), huge_sender_task, {b_});
   mproc_connection_close(b_);
   int ready = 0;
-  ASSERT_EQ(mproc_connection_poll(a_, 30, &ready), MPROC_OK);
+  ASSERT_EQ(mproc_connection_poll(a_, &ready, 30), MPROC_OK);
   ASSERT_EQ(ready, 1);
   mproc_sleep(0.2);  // the sender is blocked with the socket full
   ASSERT_EQ(mproc_process_kill(p), MPROC_OK);
@@ -239,7 +239,7 @@ INSTANTIATE_TEST_SUITE_P(Methods, ConnectionTest,
 
 TEST(Connection, MaxlengthLeavesTheMessageForALaterCall) {
   mproc_connection_t *a, *b;
-  ASSERT_EQ(mproc_pipe(1, &a, &b), MPROC_OK);
+  ASSERT_EQ(mproc_pipe(&a, &b, 1), MPROC_OK);
   ASSERT_EQ(mproc_connection_send_bytes(a, "0123456789", 10, 0, MPROC_REST,
                                         1), MPROC_OK);
   void *data;
@@ -251,7 +251,7 @@ TEST(Connection, MaxlengthLeavesTheMessageForALaterCall) {
             MPROC_EMSGSIZE);
   EXPECT_EQ(len, 10u);
   int ready = 0;
-  EXPECT_EQ(mproc_connection_poll(b, 0, &ready), MPROC_OK);
+  EXPECT_EQ(mproc_connection_poll(b, &ready, 0), MPROC_OK);
   EXPECT_EQ(ready, 1);
   ASSERT_EQ(mproc_connection_recv_bytes(b, 10, &data, &len, 1), MPROC_OK);
   EXPECT_EQ(std::string(static_cast<char *>(data), len), "0123456789");
@@ -262,7 +262,7 @@ TEST(Connection, MaxlengthLeavesTheMessageForALaterCall) {
 
 TEST(Connection, ReadAheadMessagesCountForPollAndWait) {
   mproc_connection_t *a, *b;
-  ASSERT_EQ(mproc_pipe(1, &a, &b), MPROC_OK);
+  ASSERT_EQ(mproc_pipe(&a, &b, 1), MPROC_OK);
   ASSERT_EQ(mproc_connection_send_bytes(a, "one", 3, 0, MPROC_REST, 1),
             MPROC_OK);
   ASSERT_EQ(mproc_connection_send_bytes(a, "two", 3, 0, MPROC_REST, 1),
@@ -277,22 +277,22 @@ TEST(Connection, ReadAheadMessagesCountForPollAndWait) {
   ASSERT_EQ(mproc_connection_sentinel(b, &s), MPROC_OK);
   int ready = 0;
   size_t n = 0;
-  EXPECT_EQ(mproc_wait(&s, 1, 5, &ready, &n), MPROC_OK);
+  EXPECT_EQ(mproc_wait(&s, 1, &ready, &n, 5), MPROC_OK);
   EXPECT_EQ(ready, 1);
   EXPECT_EQ(n, 1u);
-  EXPECT_EQ(mproc_connection_poll(b, 0, &ready), MPROC_OK);
+  EXPECT_EQ(mproc_connection_poll(b, &ready, 0), MPROC_OK);
   EXPECT_EQ(ready, 1);
   ASSERT_EQ(mproc_connection_recv_bytes_into(b, buf, sizeof buf, 0, &len, 0),
             MPROC_OK);
   EXPECT_EQ(std::string(buf, len), "two");
-  EXPECT_EQ(mproc_wait(&s, 1, 0.05, &ready, &n), MPROC_ETIMEDOUT);
+  EXPECT_EQ(mproc_wait(&s, 1, &ready, &n, 0.05), MPROC_ETIMEDOUT);
   mproc_connection_free(a);
   mproc_connection_free(b);
 }
 
 TEST(Connection, OneWayPipeHasFixedDirections) {
   mproc_connection_t *r, *w;
-  ASSERT_EQ(mproc_pipe(0, &r, &w), MPROC_OK);
+  ASSERT_EQ(mproc_pipe(&r, &w, 0), MPROC_OK);
   int flag;
   mproc_connection_readable(r, &flag);
   EXPECT_EQ(flag, 1);
@@ -313,7 +313,7 @@ TEST(Connection, OneWayPipeHasFixedDirections) {
 
 TEST(Connection, GarbageIsNotAValue) {
   mproc_connection_t *a, *b;
-  ASSERT_EQ(mproc_pipe(1, &a, &b), MPROC_OK);
+  ASSERT_EQ(mproc_pipe(&a, &b, 1), MPROC_OK);
   ASSERT_EQ(mproc_connection_send_bytes(a, "\xc1", 1, 0, 1, 1), MPROC_OK);
   mproc_obj_t *v;
   EXPECT_EQ(mproc_connection_recv(b, &v, 1), MPROC_EBADMSG);
@@ -329,8 +329,8 @@ TEST(Connection, GarbageIsNotAValue) {
 
 TEST(Connection, BadArgumentsAndClosedState) {
   mproc_connection_t *a, *b;
-  EXPECT_EQ(mproc_pipe(1, nullptr, &b), MPROC_EINVAL);
-  ASSERT_EQ(mproc_pipe(1, &a, &b), MPROC_OK);
+  EXPECT_EQ(mproc_pipe(nullptr, &b, 1), MPROC_EINVAL);
+  ASSERT_EQ(mproc_pipe(&a, &b, 1), MPROC_OK);
   void *data;
   size_t len;
   int flag;
@@ -344,7 +344,7 @@ TEST(Connection, BadArgumentsAndClosedState) {
   EXPECT_EQ(mproc_connection_recv_bytes(a, 0, nullptr, &len, 1), MPROC_EINVAL);
   EXPECT_EQ(mproc_connection_recv_bytes_into(a, nullptr, 4, 0, &len, 1),
             MPROC_EINVAL);
-  EXPECT_EQ(mproc_connection_poll(a, 0, nullptr), MPROC_EINVAL);
+  EXPECT_EQ(mproc_connection_poll(a, nullptr, 0), MPROC_EINVAL);
   EXPECT_EQ(mproc_connection_closed(a, nullptr), MPROC_EINVAL);
   ASSERT_EQ(mproc_connection_close(a), MPROC_OK);
   ASSERT_EQ(mproc_connection_close(a), MPROC_OK);
@@ -361,8 +361,8 @@ TEST(Connection, BadArgumentsAndClosedState) {
   ASSERT_EQ(mproc_process_create(&ps, spawn, quit_task, nullptr, 0), MPROC_OK);
   ASSERT_EQ(mproc_process_attach(ps, a), MPROC_OK);
   EXPECT_EQ(mproc_process_start(ps), MPROC_ESTATE);  // a closed end
-  mproc_process_close(ps);
-  mproc_process_close(p);
+  mproc_process_free(ps);
+  mproc_process_free(p);
   EXPECT_EQ(mproc_connection_free(nullptr), MPROC_OK);
   mproc_connection_free(a);
   mproc_connection_free(b);

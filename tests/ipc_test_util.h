@@ -36,12 +36,12 @@ inline int Finish(mproc_process_t *p, double timeout = 60) {
   if (mproc_process_join(p, timeout) != MPROC_OK) {
     mproc_process_kill(p);
     mproc_process_join(p, MPROC_FOREVER);
-    mproc_process_close(p);
+    mproc_process_free(p);
     return -1000;
   }
   int code = -1;
   EXPECT_EQ(mproc_process_exitcode(p, &code), MPROC_OK);
-  EXPECT_EQ(mproc_process_close(p), MPROC_OK);
+  EXPECT_EQ(mproc_process_free(p), MPROC_OK);
   return code;
 }
 
@@ -55,20 +55,20 @@ T *Attached(size_t index) {
 
 inline mproc_obj_t *Int(int64_t i) {
   mproc_obj_t *v = nullptr;
-  mproc_obj_int(i, &v);
+  mproc_obj_int(&v, i);
   return v;
 }
 
 inline mproc_obj_t *Str(const char *s) {
   mproc_obj_t *v = nullptr;
-  mproc_obj_str(s, &v);
+  mproc_obj_str(&v, s);
   return v;
 }
 
 inline mproc_obj_t *List(std::initializer_list<mproc_obj_t *> items) {
   mproc_obj_t *v = nullptr;
   mproc_obj_list(&v);
-  for (mproc_obj_t *i : items) mproc_list_append(v, i);
+  for (mproc_obj_t *i : items) mproc_obj_list_append(v, i);
   return v;
 }
 

@@ -51,7 +51,7 @@ TEST_P(JoinTest, WithoutTimeoutReturnsTheExitCode) {
   EXPECT_EQ(ExitCode(p), 7);
   EXPECT_EQ(mproc_process_join(p, MPROC_FOREVER), MPROC_OK);  // again: same
   EXPECT_EQ(ExitCode(p), 7);
-  EXPECT_EQ(mproc_process_close(p), MPROC_OK);
+  EXPECT_EQ(mproc_process_free(p), MPROC_OK);
 }
 
 TEST_P(JoinTest, WithoutTimeoutSeesAKill) {
@@ -61,7 +61,7 @@ TEST_P(JoinTest, WithoutTimeoutSeesAKill) {
   ASSERT_EQ(mproc_process_join(p, MPROC_FOREVER), MPROC_OK)
       << mproc_last_error();
   EXPECT_EQ(ExitCode(p), -9);
-  EXPECT_EQ(mproc_process_close(p), MPROC_OK);
+  EXPECT_EQ(mproc_process_free(p), MPROC_OK);
 }
 
 TEST_P(JoinTest, TwoThreadsJoinOneChild) {
@@ -74,7 +74,7 @@ TEST_P(JoinTest, TwoThreadsJoinOneChild) {
   EXPECT_EQ(here, MPROC_OK) << mproc_last_error();
   EXPECT_EQ(in_thread, MPROC_OK);
   EXPECT_EQ(ExitCode(p), 5);
-  EXPECT_EQ(mproc_process_close(p), MPROC_OK);
+  EXPECT_EQ(mproc_process_free(p), MPROC_OK);
 }
 
 TEST_P(JoinTest, WithoutTimeoutAfterOneThatTimedOut) {
@@ -84,7 +84,7 @@ TEST_P(JoinTest, WithoutTimeoutAfterOneThatTimedOut) {
   ASSERT_EQ(mproc_process_join(p, MPROC_FOREVER), MPROC_OK)
       << mproc_last_error();
   EXPECT_EQ(ExitCode(p), 5);
-  EXPECT_EQ(mproc_process_close(p), MPROC_OK);
+  EXPECT_EQ(mproc_process_free(p), MPROC_OK);
 }
 
 INSTANTIATE_TEST_SUITE_P(StartMethods, JoinTest,

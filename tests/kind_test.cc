@@ -7,6 +7,9 @@
 // objects check the kind in the child, under every start method.
 #include <gtest/gtest.h>
 
+#include <dirent.h>
+#include <unistd.h>
+
 #include <cstring>
 #include <functional>
 #include <set>
@@ -79,7 +82,7 @@ const std::vector<Kind> &Kinds() {
         {"poll",
          [](void *o) {
            int ready;
-           return mproc_connection_poll((mproc_connection_t *)o, 0, &ready);
+           return mproc_connection_poll((mproc_connection_t *)o, &ready, 0);
          }},
         {"connection_closed",
          [](void *o) {
@@ -191,8 +194,8 @@ const std::vector<Kind> &Kinds() {
       {"barrier",
        {{"barrier_wait",
          [](void *o) {
-           return mproc_barrier_wait_timeout((mproc_barrier_t *)o, 0,
-                                             nullptr);
+           return mproc_barrier_wait_timeout((mproc_barrier_t *)o, nullptr,
+                                             0);
          }},
         {"barrier_abort",
          [](void *o) { return mproc_barrier_abort((mproc_barrier_t *)o); }},
@@ -287,6 +290,10 @@ const std::vector<Kind> &Kinds() {
         {"shared_memory_close",
          [](void *o) {
            return mproc_shared_memory_close((mproc_shared_memory_t *)o);
+         }},
+        {"shared_memory_free",
+         [](void *o) {
+           return mproc_shared_memory_free((mproc_shared_memory_t *)o);
          }}}},
       {"listener",
        {{"listener_address",
@@ -307,6 +314,10 @@ const std::vector<Kind> &Kinds() {
         {"listener_close",
          [](void *o) {
            return mproc_listener_close((mproc_listener_t *)o);
+         }},
+        {"listener_free",
+         [](void *o) {
+           return mproc_listener_free((mproc_listener_t *)o);
          }}}},
       {"process",
        {{"set_name",
@@ -349,32 +360,34 @@ const std::vector<Kind> &Kinds() {
            return mproc_process_terminate((mproc_process_t *)o);
          }},
         {"close",
-         [](void *o) { return mproc_process_close((mproc_process_t *)o); }}}},
+         [](void *o) { return mproc_process_close((mproc_process_t *)o); }},
+        {"process_free",
+         [](void *o) { return mproc_process_free((mproc_process_t *)o); }}}},
       {"payload",
-       {{"value_kind",
+       {{"obj_kind",
          [](void *o) {
            mproc_kind_t k;
            return mproc_obj_kind((mproc_obj_t *)o, &k);
          }},
-        {"value_len",
+        {"obj_len",
          [](void *o) {
            size_t n;
            return mproc_obj_len((mproc_obj_t *)o, &n);
          }},
-        {"list_append",
+        {"obj_list_append",
          [](void *o) {
            mproc_obj_t *item = nullptr;
-           mproc_obj_int(1, &item);
-           mproc_status_t st = mproc_list_append((mproc_obj_t *)o, item);
+           mproc_obj_int(&item, 1);
+           mproc_status_t st = mproc_obj_list_append((mproc_obj_t *)o, item);
            if (st != MPROC_OK) mproc_obj_free(item);
            return st;
          }},
-        {"list_get",
+        {"obj_list_get",
          [](void *o) {
            const mproc_obj_t *item;
-           return mproc_list_get((mproc_obj_t *)o, 0, &item);
+           return mproc_obj_list_get((mproc_obj_t *)o, 0, &item);
          }},
-        {"value_encode",
+        {"obj_encode",
          [](void *o) {
            void *data = nullptr;
            size_t len;
@@ -382,19 +395,19 @@ const std::vector<Kind> &Kinds() {
            free(data);
            return st;
          }},
-        {"value_repr",
+        {"obj_repr",
          [](void *o) {
            char *text = nullptr;
            mproc_status_t st = mproc_obj_repr((mproc_obj_t *)o, &text);
            free(text);
            return st;
          }},
-        {"value_equal",
+        {"obj_equal",
          [](void *o) {
            int eq;
            return mproc_obj_equal((mproc_obj_t *)o, (mproc_obj_t *)o, &eq);
          }},
-        {"value_free",
+        {"obj_free",
          [](void *o) { return mproc_obj_free((mproc_obj_t *)o); }}}},
   };
   return kinds;
@@ -421,7 +434,7 @@ class Objects {
     mproc_array_t *arr;
     mproc_shared_memory_t *shm;
     EXPECT_EQ(MPROC_OK, mproc_queue_create(&q, 0, 0));
-    EXPECT_EQ(MPROC_OK, mproc_pipe(1, &a, &b));
+    EXPECT_EQ(MPROC_OK, mproc_pipe(&a, &b, 1));
     EXPECT_EQ(MPROC_OK, mproc_lock_create(&l));
     EXPECT_EQ(MPROC_OK, mproc_semaphore_create(&s, 1));
     EXPECT_EQ(MPROC_OK, mproc_event_create(&e));
@@ -464,9 +477,9 @@ class Objects {
     if (kind == "value") mproc_value_free((mproc_value_t *)o);
     if (kind == "array") mproc_array_free((mproc_array_t *)o);
     if (kind == "shared_memory")
-      mproc_shared_memory_close((mproc_shared_memory_t *)o);
-    if (kind == "listener") mproc_listener_close((mproc_listener_t *)o);
-    if (kind == "process") mproc_process_close((mproc_process_t *)o);
+      mproc_shared_memory_free((mproc_shared_memory_t *)o);
+    if (kind == "listener") mproc_listener_free((mproc_listener_t *)o);
+    if (kind == "process") mproc_process_free((mproc_process_t *)o);
     if (kind == "payload") mproc_obj_free((mproc_obj_t *)o);
   }
 
@@ -513,7 +526,7 @@ TEST(Kinds, TheAuditCaseALockGivenToQueuePut) {
   mproc_lock_t *lock;
   ASSERT_EQ(MPROC_OK, mproc_lock_create(&lock));
   mproc_obj_t *item;
-  ASSERT_EQ(MPROC_OK, mproc_obj_int(7, &item));
+  ASSERT_EQ(MPROC_OK, mproc_obj_int(&item, 7));
   EXPECT_EQ(MPROC_EINVAL, mproc_queue_put((mproc_queue_t *)(void *)lock, item, 0));
   EXPECT_NE(std::string::npos, std::string(mproc_last_error())
                                    .find("queue_put: expected a queue, got a lock"))
@@ -555,15 +568,276 @@ TEST(Kinds, MemoryThatIsNoObjectIsRefused) {
       SCOPED_TRACE(call.first);
       EXPECT_EQ(MPROC_EINVAL, call.second(zeros));
       EXPECT_EQ(MPROC_EINVAL, call.second(noise));
-      // NULL is documented as fine for these (free(NULL); a condition
-      // without a given lock makes its own).
-      static const std::set<std::string> null_ok = {
-          "queue_free", "connection_free", "condition_create",
-          "listener_close", "value_free"};
-      if (!null_ok.count(call.first)) {
+      // NULL is documented as fine for every _free (free(NULL)), and for
+      // condition_create (without a given lock it makes its own).
+      std::string name = call.first;
+      bool null_ok = name == "condition_create" ||
+                     (name.size() > 5 &&
+                      name.compare(name.size() - 5, 5, "_free") == 0);
+      if (null_ok) {
+        EXPECT_EQ(MPROC_OK, call.second(nullptr));
+      } else {
         EXPECT_EQ(MPROC_EINVAL, call.second(nullptr));
       }
     }
+}
+
+// ---- one lifecycle rule ----------------------------------------------
+// _free always releases the object; _close (where CPython has a close)
+// never does: after it the object refuses use with MPROC_ESTATE, closes
+// again without error and is still released by _free. _free(NULL) is
+// MPROC_OK, as free(NULL); a second _free is MPROC_EINVAL (a stale object).
+
+struct Lifecycle {
+  const char *kind;
+  std::function<void *()> create;
+  std::function<mproc_status_t(void *)> close;  // empty: the kind has none
+  std::function<mproc_status_t(void *)> use;    // after close: MPROC_ESTATE
+  std::function<mproc_status_t(void *)> free;
+};
+
+std::string UniqueShmName() {
+  static int n;
+  return "mproc_kind_test_" + std::to_string(getpid()) + "_" +
+         std::to_string(n++);
+}
+
+const std::vector<Lifecycle> &Lifecycles() {
+  static const std::vector<Lifecycle> all = {
+      {"queue",
+       [] {
+         mproc_queue_t *q = nullptr;
+         EXPECT_EQ(MPROC_OK, mproc_queue_create(&q, 0, 4096));
+         return (void *)q;
+       },
+       [](void *o) { return mproc_queue_close((mproc_queue_t *)o); },
+       [](void *o) {
+         return mproc_queue_put_bytes((mproc_queue_t *)o, "x", 1, 0);
+       },
+       [](void *o) { return mproc_queue_free((mproc_queue_t *)o); }},
+      {"connection",
+       [] {
+         mproc_connection_t *a = nullptr, *b = nullptr;
+         EXPECT_EQ(MPROC_OK, mproc_pipe(&a, &b, 1));
+         mproc_connection_free(b);
+         return (void *)a;
+       },
+       [](void *o) { return mproc_connection_close((mproc_connection_t *)o); },
+       [](void *o) {
+         return mproc_connection_send_bytes((mproc_connection_t *)o, "x", 1, 0,
+                                            1, 0);
+       },
+       [](void *o) { return mproc_connection_free((mproc_connection_t *)o); }},
+      {"listener",
+       [] {
+         mproc_listener_t *l = nullptr;
+         EXPECT_EQ(MPROC_OK, mproc_listener_create(&l, nullptr, nullptr, 0));
+         return (void *)l;
+       },
+       [](void *o) { return mproc_listener_close((mproc_listener_t *)o); },
+       [](void *o) {
+         mproc_connection_t *c = nullptr;
+         return mproc_listener_accept((mproc_listener_t *)o, &c, 0);
+       },
+       [](void *o) { return mproc_listener_free((mproc_listener_t *)o); }},
+      {"shared_memory",
+       [] {
+         mproc_shared_memory_t *s = nullptr;
+         EXPECT_EQ(MPROC_OK,
+                   mproc_shared_memory_create(&s, UniqueShmName().c_str(),
+                                              4096, MPROC_SHM_PERSISTENT));
+         return (void *)s;
+       },
+       [](void *o) {
+         // CPython's close(); unlink(): the name goes after the unmap.
+         mproc_status_t st =
+             mproc_shared_memory_close((mproc_shared_memory_t *)o);
+         if (st != MPROC_OK) return st;
+         st = mproc_shared_memory_unlink((mproc_shared_memory_t *)o);
+         return st == MPROC_ENOENT ? MPROC_OK : st;  // closed again
+       },
+       [](void *o) {
+         void *p = nullptr;
+         return mproc_shared_memory_buf((mproc_shared_memory_t *)o, &p);
+       },
+       [](void *o) {
+         return mproc_shared_memory_free((mproc_shared_memory_t *)o);
+       }},
+      {"process",
+       [] {
+         mproc_process_t *p = nullptr;
+         EXPECT_EQ(MPROC_OK,
+                   mproc_process_create(&p, nullptr, never_run, nullptr, 0));
+         return (void *)p;
+       },
+       [](void *o) { return mproc_process_close((mproc_process_t *)o); },
+       [](void *o) { return mproc_process_start((mproc_process_t *)o); },
+       [](void *o) { return mproc_process_free((mproc_process_t *)o); }},
+      {"lock",
+       [] {
+         mproc_lock_t *l = nullptr;
+         EXPECT_EQ(MPROC_OK, mproc_lock_create(&l));
+         return (void *)l;
+       },
+       nullptr, nullptr,
+       [](void *o) { return mproc_lock_free((mproc_lock_t *)o); }},
+      {"semaphore",
+       [] {
+         mproc_semaphore_t *x = nullptr;
+         EXPECT_EQ(MPROC_OK, mproc_semaphore_create(&x, 1));
+         return (void *)x;
+       },
+       nullptr, nullptr,
+       [](void *o) { return mproc_semaphore_free((mproc_semaphore_t *)o); }},
+      {"event",
+       [] {
+         mproc_event_t *x = nullptr;
+         EXPECT_EQ(MPROC_OK, mproc_event_create(&x));
+         return (void *)x;
+       },
+       nullptr, nullptr,
+       [](void *o) { return mproc_event_free((mproc_event_t *)o); }},
+      {"condition",
+       [] {
+         mproc_condition_t *x = nullptr;
+         EXPECT_EQ(MPROC_OK, mproc_condition_create(&x, nullptr));
+         return (void *)x;
+       },
+       nullptr, nullptr,
+       [](void *o) { return mproc_condition_free((mproc_condition_t *)o); }},
+      {"barrier",
+       [] {
+         mproc_barrier_t *x = nullptr;
+         EXPECT_EQ(MPROC_OK, mproc_barrier_create(&x, 2, nullptr, nullptr, 0,
+                                                  MPROC_FOREVER));
+         return (void *)x;
+       },
+       nullptr, nullptr,
+       [](void *o) { return mproc_barrier_free((mproc_barrier_t *)o); }},
+      {"value",
+       [] {
+         mproc_value_t *x = nullptr;
+         EXPECT_EQ(MPROC_OK, mproc_value_create(&x, 'i', nullptr));
+         return (void *)x;
+       },
+       nullptr, nullptr,
+       [](void *o) { return mproc_value_free((mproc_value_t *)o); }},
+      {"array",
+       [] {
+         mproc_array_t *x = nullptr;
+         // Larger than the arena's objects: a segment of its own.
+         EXPECT_EQ(MPROC_OK, mproc_array_create(&x, 'd', 4096, nullptr));
+         return (void *)x;
+       },
+       nullptr, nullptr,
+       [](void *o) { return mproc_array_free((mproc_array_t *)o); }},
+      {"payload",
+       [] {
+         mproc_obj_t *x = nullptr;
+         EXPECT_EQ(MPROC_OK, mproc_obj_list(&x));
+         return (void *)x;
+       },
+       nullptr, nullptr,
+       [](void *o) { return mproc_obj_free((mproc_obj_t *)o); }},
+  };
+  return all;
+}
+
+size_t OpenDescriptors() {
+  size_t n = 0;
+  if (DIR *d = opendir("/proc/self/fd")) {
+    while (readdir(d) != nullptr) n++;
+    closedir(d);
+  }
+  return n;
+}
+
+size_t KindTestSegments() {
+  size_t n = 0;
+  if (DIR *d = opendir("/dev/shm")) {
+    while (dirent *e = readdir(d))
+      if (std::string(e->d_name).find("mproc_kind_test_" +
+                                      std::to_string(getpid()) + "_") == 0)
+        n++;
+    closedir(d);
+  }
+  return n;
+}
+
+TEST(Lifecycle, CloseNeverReleasesFreeAlwaysDoes) {
+  for (const Lifecycle &k : Lifecycles()) {
+    SCOPED_TRACE(k.kind);
+    void *o = k.create();
+    ASSERT_NE(nullptr, o);
+    if (k.close) {
+      ASSERT_EQ(MPROC_OK, k.close(o)) << mproc_last_error();
+      EXPECT_EQ(MPROC_ESTATE, k.use(o)) << "used after close";
+      EXPECT_NE(std::string::npos,
+                std::string(mproc_last_error()).find("closed"))
+          << mproc_last_error();
+      // Still a live object: closing again is fine, _free releases it.
+      EXPECT_EQ(MPROC_OK, k.close(o)) << mproc_last_error();
+    }
+    EXPECT_EQ(MPROC_OK, k.free(o)) << mproc_last_error();
+    EXPECT_EQ(MPROC_EINVAL, k.free(o)) << "freed twice";
+    EXPECT_NE(std::string::npos,
+              std::string(mproc_last_error()).find("not a live mproc object"))
+        << mproc_last_error();
+    EXPECT_EQ(MPROC_OK, k.free(nullptr)) << "free(NULL)";
+  }
+}
+
+TEST(Lifecycle, FreeWithoutCloseReleasesToo) {
+  for (const Lifecycle &k : Lifecycles()) {
+    SCOPED_TRACE(k.kind);
+    void *o = k.create();
+    ASSERT_NE(nullptr, o);
+    if (std::string(k.kind) == "shared_memory") {
+      EXPECT_EQ(MPROC_OK,
+                mproc_shared_memory_unlink((mproc_shared_memory_t *)o));
+    }
+    EXPECT_EQ(MPROC_OK, k.free(o)) << mproc_last_error();
+    EXPECT_EQ(MPROC_EINVAL, k.free(o)) << "freed twice";
+  }
+}
+
+TEST(Lifecycle, CloseOrFreeOfAnotherKindIsRefused) {
+  Objects objects;
+  for (const Lifecycle &k : Lifecycles())
+    for (const auto &other : objects.all()) {
+      if (other.first == k.kind) continue;
+      SCOPED_TRACE(std::string(k.kind) + " given " + other.first);
+      if (k.close) {
+        EXPECT_EQ(MPROC_EINVAL, k.close(other.second));
+      }
+      EXPECT_EQ(MPROC_EINVAL, k.free(other.second));
+    }
+}
+
+TEST(Lifecycle, NothingLeaksOverManyCycles) {
+  // Warm up: the arena's first segment and the like stay for the process.
+  for (const Lifecycle &k : Lifecycles()) {
+    void *o = k.create();
+    if (k.close) k.close(o);
+    k.free(o);
+  }
+  size_t fds = OpenDescriptors();
+  for (int round = 0; round < 20; round++)
+    for (const Lifecycle &k : Lifecycles()) {
+      SCOPED_TRACE(k.kind);
+      void *o = k.create();
+      ASSERT_NE(nullptr, o);
+      if (k.close && round % 2 == 0) {
+        ASSERT_EQ(MPROC_OK, k.close(o));
+      }
+      if (std::string(k.kind) == "shared_memory" && round % 2 == 1) {
+        ASSERT_EQ(MPROC_OK,
+                  mproc_shared_memory_unlink((mproc_shared_memory_t *)o));
+      }
+      ASSERT_EQ(MPROC_OK, k.free(o)) << mproc_last_error();
+    }
+  EXPECT_EQ(fds, OpenDescriptors()) << "descriptors leaked";
+  EXPECT_EQ(0u, KindTestSegments()) << "/dev/shm entries left";
 }
 
 TEST(Kinds, ObjectMemoryIsReusedWithoutGrowing) {
@@ -593,7 +867,7 @@ TEST(Kinds, WhatCannotBeAttachedIsRefusedByName) {
               std::string(mproc_last_error()).find("cannot be attached"))
         << mproc_last_error();
   }
-  EXPECT_EQ(MPROC_OK, mproc_process_close(p));
+  EXPECT_EQ(MPROC_OK, mproc_process_free(p));
 }
 
 TEST(Kinds, AContextMustBeOneOfMprocs) {

@@ -31,7 +31,7 @@ MPROC_TASK(client_task) {
   mproc_connection_t *c;
   size_t klen = strlen(a->key);
   mproc_status_t st =
-      mproc_client(a->address, klen ? a->key : nullptr, klen, &c, 10);
+      mproc_client(&c, a->address, klen ? a->key : nullptr, klen, 10);
   if (st != MPROC_OK) return 10 + st;
   mproc_obj_t *hello = Str("hello"), *reply = nullptr;
   st = mproc_connection_send(c, hello, 10);
@@ -70,7 +70,7 @@ class ListenerTest : public ::testing::TestWithParam<const char *> {
       mproc_obj_free(bye);
     }
     mproc_connection_free(c);
-    mproc_listener_close(l);  // a waiting client sees EOF
+    mproc_listener_free(l);  // a waiting client sees EOF
     *client_code = Finish(p);
     return st;
   }
@@ -120,8 +120,8 @@ TEST(Listener, BadArguments) {
             MPROC_EINVAL);
   EXPECT_EQ(mproc_listener_create(&l, nullptr, nullptr, 3), MPROC_EINVAL);
   EXPECT_EQ(mproc_listener_create(&l, nullptr, "k", 0), MPROC_EINVAL);
-  EXPECT_EQ(mproc_client(nullptr, nullptr, 0, &c, 1), MPROC_EINVAL);
-  EXPECT_EQ(mproc_client("unix:/nonexistent/mproc.sock", nullptr, 0, &c, 1),
+  EXPECT_EQ(mproc_client(&c, nullptr, nullptr, 0, 1), MPROC_EINVAL);
+  EXPECT_EQ(mproc_client(&c, "unix:/nonexistent/mproc.sock", nullptr, 0, 1),
             MPROC_ESYS);
   ASSERT_EQ(mproc_listener_create(&l, "127.0.0.1:0", nullptr, 0), MPROC_OK);
   auto t = std::chrono::steady_clock::now();
@@ -129,8 +129,30 @@ TEST(Listener, BadArguments) {
   EXPECT_GE(std::chrono::duration<double>(std::chrono::steady_clock::now() - t)
                 .count(), 0.1);
   EXPECT_EQ(mproc_listener_accept(l, nullptr, 0.1), MPROC_EINVAL);
+  EXPECT_EQ(mproc_listener_free(l), MPROC_OK);
+  EXPECT_EQ(mproc_listener_close(nullptr), MPROC_EINVAL);
+  EXPECT_EQ(mproc_listener_free(nullptr), MPROC_OK);
+}
+
+// CPython's Listener.close: no longer listening (the Unix path is gone, a
+// client is refused), the address still readable; free releases it.
+TEST(Listener, CloseStopsListeningFreeReleases) {
+  mproc_listener_t *l;
+  ASSERT_EQ(mproc_listener_create(&l, nullptr, nullptr, 0), MPROC_OK);
+  const char *address = nullptr;
+  ASSERT_EQ(mproc_listener_address(l, &address), MPROC_OK);
+  std::string saved = address;
   EXPECT_EQ(mproc_listener_close(l), MPROC_OK);
-  EXPECT_EQ(mproc_listener_close(nullptr), MPROC_OK);
+  EXPECT_EQ(mproc_listener_close(l), MPROC_OK);  // twice is fine
+  ASSERT_EQ(mproc_listener_address(l, &address), MPROC_OK);
+  EXPECT_EQ(saved, address);
+  mproc_connection_t *c = nullptr;
+  EXPECT_EQ(mproc_listener_accept(l, &c, 0), MPROC_ESTATE);
+  EXPECT_EQ(mproc_listener_set_handshake_timeout(l, 1), MPROC_ESTATE);
+  EXPECT_EQ(mproc_client(&c, saved.c_str(), nullptr, 0, 1), MPROC_ESYS)
+      << "nobody listens there any more";
+  EXPECT_EQ(mproc_listener_free(l), MPROC_OK);
+  EXPECT_EQ(mproc_listener_free(l), MPROC_EINVAL);  // stale
 }
 
 }  // namespace

@@ -44,7 +44,7 @@ TEST(Init, CallsBeforeInitAreRefusedThenInitEnablesThem) {
   EXPECT_NOINIT(mproc_current_process(&p));
   EXPECT_NOINIT(mproc_parent_process(&p));
   EXPECT_NOINIT(mproc_active_children(nullptr, 0, &count));
-  EXPECT_NOINIT(mproc_wait(&sentinel, 1, 0, nullptr, nullptr));
+  EXPECT_NOINIT(mproc_wait(&sentinel, 1, nullptr, nullptr, 0));
   // These need no runtime.
   int cpus = 0;
   EXPECT_EQ(MPROC_OK, mproc_cpu_count(&cpus));

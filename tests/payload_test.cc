@@ -19,13 +19,13 @@ namespace {
 
 mproc_obj_t *Float(double d) {
   mproc_obj_t *v = nullptr;
-  mproc_obj_float(d, &v);
+  mproc_obj_float(&v, d);
   return v;
 }
 
 mproc_obj_t *Bytes(const std::string &b) {
   mproc_obj_t *v = nullptr;
-  mproc_obj_bytes(b.data(), b.size(), &v);
+  mproc_obj_bytes(&v, b.data(), b.size());
   return v;
 }
 
@@ -33,7 +33,7 @@ mproc_obj_t *Dict(std::initializer_list<std::pair<mproc_obj_t *,
                                                     mproc_obj_t *>> kv) {
   mproc_obj_t *d = nullptr;
   mproc_obj_dict(&d);
-  for (auto &p : kv) EXPECT_EQ(mproc_dict_set(d, p.first, p.second), MPROC_OK);
+  for (auto &p : kv) EXPECT_EQ(mproc_obj_dict_set(d, p.first, p.second), MPROC_OK);
   return d;
 }
 
@@ -49,16 +49,16 @@ std::vector<unsigned char> Encode(const mproc_obj_t *v) {
 
 mproc_status_t Decode(const std::vector<unsigned char> &bytes,
                       mproc_obj_t **out) {
-  return mproc_obj_decode(bytes.data(), bytes.size(), out);
+  return mproc_obj_decode(out, bytes.data(), bytes.size());
 }
 
 TEST(PayloadRepr, ScalarsAsPython) {
   mproc_obj_t *v;
   ASSERT_EQ(mproc_obj_none(&v), MPROC_OK);
   EXPECT_EQ(ReprFree(v), "None");
-  ASSERT_EQ(mproc_obj_bool(7, &v), MPROC_OK);
+  ASSERT_EQ(mproc_obj_bool(&v, 7), MPROC_OK);
   EXPECT_EQ(ReprFree(v), "True");
-  ASSERT_EQ(mproc_obj_bool(0, &v), MPROC_OK);
+  ASSERT_EQ(mproc_obj_bool(&v, 0), MPROC_OK);
   EXPECT_EQ(ReprFree(v), "False");
   EXPECT_EQ(ReprFree(Int(-42)), "-42");
   EXPECT_EQ(ReprFree(Int(INT64_MIN)), "-9223372036854775808");
@@ -89,7 +89,7 @@ TEST(PayloadRepr, StringsAndBytesAsPython) {
             "'\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80'");
   EXPECT_EQ(ReprFree(Str("\xc2\x85")), "'\\x85'");
   mproc_obj_t *v;
-  ASSERT_EQ(mproc_obj_strn("\0a", 2, &v), MPROC_OK);
+  ASSERT_EQ(mproc_obj_strn(&v, "\0a", 2), MPROC_OK);
   EXPECT_EQ(ReprFree(v), "'\\x00a'");
   EXPECT_EQ(ReprFree(Bytes(std::string("\0ab'\xff", 5))), "b\"\\x00ab'\\xff\"");
   EXPECT_EQ(ReprFree(Bytes("")), "b''");
@@ -127,9 +127,9 @@ TEST(PayloadRoundTrip, EveryKindSurvives) {
        Dict({{Str("k"), List({Int(1)})}, {Int(-5), Str("v")}}), List({})});
   mproc_obj_t *none, *yes;
   mproc_obj_none(&none);
-  mproc_obj_bool(1, &yes);
-  mproc_list_append(v, none);
-  mproc_list_append(v, yes);
+  mproc_obj_bool(&yes, 1);
+  mproc_obj_list_append(v, none);
+  mproc_obj_list_append(v, yes);
   mproc_obj_t *back = nullptr;
   ASSERT_EQ(Decode(Encode(v), &back), MPROC_OK) << mproc_last_error();
   int eq = 0;
@@ -160,41 +160,41 @@ TEST(PayloadAccessors, GettersCheckTheKind) {
   v = Dict({{Str("a"), Int(1)}, {Int(2), Int(3)}});
   const mproc_obj_t *got, *k;
   mproc_obj_t *key = Int(2);
-  ASSERT_EQ(mproc_dict_get(v, key, &got), MPROC_OK);
+  ASSERT_EQ(mproc_obj_dict_get(v, key, &got), MPROC_OK);
   ASSERT_NE(got, nullptr);
   EXPECT_EQ(mproc_obj_get_int(got, &i), MPROC_OK);
   EXPECT_EQ(i, 3);
-  EXPECT_EQ(mproc_dict_set(v, key, Int(4)), MPROC_OK);  // replaces
+  EXPECT_EQ(mproc_obj_dict_set(v, key, Int(4)), MPROC_OK);  // replaces
   ASSERT_EQ(mproc_obj_len(v, &len), MPROC_OK);
   EXPECT_EQ(len, 2u);
-  EXPECT_EQ(mproc_dict_item(v, 1, &k, &got), MPROC_OK);
+  EXPECT_EQ(mproc_obj_dict_item(v, 1, &k, &got), MPROC_OK);
   EXPECT_EQ(Repr(got), "4");
-  EXPECT_EQ(mproc_dict_item(v, 2, &k, &got), MPROC_EINVAL);
-  EXPECT_EQ(mproc_list_get(v, 0, &got), MPROC_EINVAL);
+  EXPECT_EQ(mproc_obj_dict_item(v, 2, &k, &got), MPROC_EINVAL);
+  EXPECT_EQ(mproc_obj_list_get(v, 0, &got), MPROC_EINVAL);
   mproc_obj_free(v);
 }
 
 TEST(PayloadErrors, BadArguments) {
   mproc_obj_t *v = nullptr;
-  EXPECT_EQ(mproc_obj_int(1, nullptr), MPROC_EINVAL);
-  EXPECT_EQ(mproc_obj_str(nullptr, &v), MPROC_EINVAL);
-  EXPECT_EQ(mproc_obj_bytes(nullptr, 3, &v), MPROC_EINVAL);
-  EXPECT_EQ(mproc_obj_strn("\xff", 1, &v), MPROC_EINVAL);
-  EXPECT_EQ(mproc_obj_strn("\xed\xa0\x80", 3, &v), MPROC_EINVAL);  // surrogate
+  EXPECT_EQ(mproc_obj_int(nullptr, 1), MPROC_EINVAL);
+  EXPECT_EQ(mproc_obj_str(&v, nullptr), MPROC_EINVAL);
+  EXPECT_EQ(mproc_obj_bytes(&v, nullptr, 3), MPROC_EINVAL);
+  EXPECT_EQ(mproc_obj_strn(&v, "\xff", 1), MPROC_EINVAL);
+  EXPECT_EQ(mproc_obj_strn(&v, "\xed\xa0\x80", 3), MPROC_EINVAL);  // surrogate
   EXPECT_EQ(mproc_obj_repr(nullptr, nullptr), MPROC_EINVAL);
-  EXPECT_EQ(mproc_obj_decode(nullptr, 1, &v), MPROC_EINVAL);
+  EXPECT_EQ(mproc_obj_decode(&v, nullptr, 1), MPROC_EINVAL);
   EXPECT_EQ(mproc_obj_free(nullptr), MPROC_OK);
   mproc_obj_t *list = List({}), *inner = List({}), *key = Float(1.0);
-  EXPECT_EQ(mproc_list_append(list, list), MPROC_EINVAL);  // itself
-  ASSERT_EQ(mproc_list_append(list, inner), MPROC_OK);
-  EXPECT_EQ(mproc_list_append(list, inner), MPROC_EINVAL);  // twice
+  EXPECT_EQ(mproc_obj_list_append(list, list), MPROC_EINVAL);  // itself
+  ASSERT_EQ(mproc_obj_list_append(list, inner), MPROC_OK);
+  EXPECT_EQ(mproc_obj_list_append(list, inner), MPROC_EINVAL);  // twice
   EXPECT_EQ(mproc_obj_free(inner), MPROC_EINVAL);  // owned by list
   mproc_obj_t *d = Dict({});
   mproc_obj_t *one = Int(1), *x = Str("x");
-  EXPECT_EQ(mproc_dict_set(d, key, one), MPROC_EINVAL);  // float key
+  EXPECT_EQ(mproc_obj_dict_set(d, key, one), MPROC_EINVAL);  // float key
   mproc_obj_t *outer = List({});
-  mproc_list_append(outer, d);
-  EXPECT_EQ(mproc_dict_set(d, x, outer), MPROC_EINVAL);  // cycle
+  mproc_obj_list_append(outer, d);
+  EXPECT_EQ(mproc_obj_dict_set(d, x, outer), MPROC_EINVAL);  // cycle
   // On an error the caller still owns what it passed.
   mproc_obj_free(one);
   mproc_obj_free(x);
@@ -260,7 +260,7 @@ double DictRoundTripSeconds(int n) {
     // Half int keys, half str keys: both kinds go through the index.
     mproc_obj_t *key =
         i % 2 ? Int(i) : Str(("k" + std::to_string(i)).c_str());
-    EXPECT_EQ(mproc_dict_set(d, key, Int(-i)), MPROC_OK);
+    EXPECT_EQ(mproc_obj_dict_set(d, key, Int(-i)), MPROC_OK);
   }
   std::vector<unsigned char> wire = Encode(d);
   mproc_obj_t *back = nullptr;
@@ -278,7 +278,7 @@ double DictRoundTripSeconds(int n) {
     mproc_obj_t *key =
         i % 2 ? Int(i) : Str(("k" + std::to_string(i)).c_str());
     const mproc_obj_t *v = nullptr;
-    EXPECT_EQ(mproc_dict_get(back, key, &v), MPROC_OK);
+    EXPECT_EQ(mproc_obj_dict_get(back, key, &v), MPROC_OK);
     int64_t got = 1;
     if (v == nullptr) {
       ADD_FAILURE() << "key " << i << " is missing";
@@ -291,16 +291,16 @@ double DictRoundTripSeconds(int n) {
   }
   mproc_obj_t *absent = Int(n + 1);
   const mproc_obj_t *v = d;
-  EXPECT_EQ(mproc_dict_get(back, absent, &v), MPROC_OK);
+  EXPECT_EQ(mproc_obj_dict_get(back, absent, &v), MPROC_OK);
   EXPECT_EQ(v, nullptr);
   mproc_obj_free(absent);
   // Insertion order survives the round trip.
   const mproc_obj_t *k = nullptr;
-  if (mproc_dict_item(back, n - 1, &k, &v) == MPROC_OK)
+  if (mproc_obj_dict_item(back, n - 1, &k, &v) == MPROC_OK)
     EXPECT_EQ(Repr(k), std::to_string(n - 1));
   else
     ADD_FAILURE() << "no last item";
-  if (mproc_dict_item(back, 0, &k, &v) == MPROC_OK)
+  if (mproc_obj_dict_item(back, 0, &k, &v) == MPROC_OK)
     EXPECT_EQ(Repr(k), "'k0'");
   else
     ADD_FAILURE() << "no first item";
@@ -333,13 +333,13 @@ TEST(PayloadDict, ReplacingAValueKeepsInsertionOrder) {
     mproc_obj_t *d = nullptr;
     ASSERT_EQ(mproc_obj_dict(&d), MPROC_OK);
     for (int i = 0; i < size; i++)
-      ASSERT_EQ(mproc_dict_set(d, Int(i), Int(i)), MPROC_OK);
-    ASSERT_EQ(mproc_dict_set(d, Int(1), Str("new")), MPROC_OK);
+      ASSERT_EQ(mproc_obj_dict_set(d, Int(i), Int(i)), MPROC_OK);
+    ASSERT_EQ(mproc_obj_dict_set(d, Int(1), Str("new")), MPROC_OK);
     size_t len = 0;
     ASSERT_EQ(mproc_obj_len(d, &len), MPROC_OK);
     EXPECT_EQ(len, static_cast<size_t>(size));
     const mproc_obj_t *k = nullptr, *v = nullptr;
-    ASSERT_EQ(mproc_dict_item(d, 1, &k, &v), MPROC_OK);
+    ASSERT_EQ(mproc_obj_dict_item(d, 1, &k, &v), MPROC_OK);
     EXPECT_EQ(Repr(k), "1");
     EXPECT_EQ(Repr(v), "'new'");
     mproc_obj_free(d);

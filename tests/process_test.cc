@@ -150,7 +150,7 @@ std::string DescribeSelf() {
       << "\nalive=" << alive << "\nchildren=" << children
       << "\nattached0=" << mproc_attached(0, &object)
       << "\njoin_self=" << mproc_process_join(self, 0)
-      << "\nclose_self=" << mproc_process_close(self)
+      << "\nclose_self=" << mproc_process_free(self)
       << "\nset_daemon_self=" << mproc_process_set_daemon(self, 1) << "\n";
   mproc_parent_process(&parent);
   if (parent == nullptr) {
@@ -166,7 +166,7 @@ std::string DescribeSelf() {
   out << "parent_name=" << parent_name << "\nparent_pid=" << parent_pid
       << "\nparent_alive=" << parent_alive
       << "\nparent_join=" << mproc_process_join(parent, 0.05)
-      << "\nparent_close=" << mproc_process_close(parent)
+      << "\nparent_close=" << mproc_process_free(parent)
       << "\nparent_set_daemon=" << mproc_process_set_daemon(parent, 1)
       << "\nparent_terminate=" << mproc_process_terminate(parent) << "\n";
   return out.str();
@@ -199,7 +199,7 @@ MPROC_TASK(report_self_and_grandchild) {
   int code = -1;
   if (mproc_process_join(p, 30) != MPROC_OK) return 205;
   if (mproc_process_exitcode(p, &code) != MPROC_OK || code != 0) return 206;
-  return mproc_process_close(p) == MPROC_OK ? 0 : 207;
+  return mproc_process_free(p) == MPROC_OK ? 0 : 207;
 }
 
 // Tries to start a child; the exit code is the status of start (so a
@@ -221,7 +221,7 @@ MPROC_TASK(try_to_start_child) {
   if (child_daemon != self_daemon) return 100;
   mproc_status_t st = mproc_process_start(p);
   if (st == MPROC_OK) mproc_process_join(p, 30);
-  if (mproc_process_close(p) != MPROC_OK) return 205;
+  if (mproc_process_free(p) != MPROC_OK) return 205;
   return st;
 }
 
@@ -321,7 +321,8 @@ mproc_status_t ExportSharedWords(void *obj, mp_buf_t *state,
 mproc_status_t ImportSharedWords(const void *state, size_t len, void **out);
 
 mp_object_ops_t shared_words_ops = {"test-shared-words", ExportSharedWords,
-                                    ImportSharedWords, nullptr};
+                                    ImportSharedWords, nullptr, nullptr,
+                                    nullptr};
 MP_OBJECT_KIND(shared_words_ops)
 
 mproc_status_t ImportSharedWords(const void *state, size_t len, void **out) {
@@ -413,7 +414,7 @@ mproc_status_t RefuseImport(const void *state, size_t len, void **out) {
 }
 
 mp_object_ops_t unexportable_ops = {"test-unexportable", RefuseExport,
-                                    RefuseImport, nullptr};
+                                    RefuseImport, nullptr, nullptr, nullptr};
 MP_OBJECT_KIND(unexportable_ops)
 
 // ---- helpers ------------------------------------------------------------
@@ -585,8 +586,8 @@ TEST_P(ProcessTest, DefaultNamesCountUpAndSetNameSticks) {
   EXPECT_EQ("Process-" + std::to_string(n + 1), name_b);
   EXPECT_EQ(MPROC_OK, mproc_process_set_name(b, "worker b"));
   EXPECT_EQ("worker b", NameOf(b));
-  EXPECT_EQ(MPROC_OK, mproc_process_close(a));
-  EXPECT_EQ(MPROC_OK, mproc_process_close(b));
+  EXPECT_EQ(MPROC_OK, mproc_process_free(a));
+  EXPECT_EQ(MPROC_OK, mproc_process_free(b));
 }
 
 TEST_P(ProcessTest, TheChildSeesItselfAndItsParent) {
@@ -705,7 +706,7 @@ TEST_P(ProcessTest, ActiveChildrenListsRunningChildrenOnly) {
   // unjoined ends by itself: it must drop out without a join.
   mproc_sentinel_t sentinel;
   ASSERT_EQ(MPROC_OK, mproc_process_sentinel(unjoined.get(), &sentinel));
-  ASSERT_EQ(MPROC_OK, mproc_wait(&sentinel, 1, 10, nullptr, nullptr));
+  ASSERT_EQ(MPROC_OK, mproc_wait(&sentinel, 1, nullptr, nullptr, 10));
   ASSERT_TRUE(WaitForFile(ready_a, 10));
   ASSERT_TRUE(WaitForFile(ready_b, 10));
 
@@ -754,7 +755,7 @@ TEST_P(ProcessTest, WaitReportsExactlyTheEndedSentinels) {
   int ready_flags[3] = {7, 7, 7};
   size_t nready = 7;
   double start = Now();
-  EXPECT_FAILS(MPROC_ETIMEDOUT, mproc_wait(&s[1], 1, 0.1, ready_flags, &nready));
+  EXPECT_FAILS(MPROC_ETIMEDOUT, mproc_wait(&s[1], 1, ready_flags, &nready, 0.1));
   EXPECT_GE(Now() - start, 0.1);
   EXPECT_EQ(0, ready_flags[0]);
   EXPECT_EQ(0u, nready);
@@ -762,26 +763,26 @@ TEST_P(ProcessTest, WaitReportsExactlyTheEndedSentinels) {
   // All three once the two quick ones ended.
   EXPECT_EQ(0, first.JoinCode());
   EXPECT_EQ(0, last.JoinCode());
-  ASSERT_EQ(MPROC_OK, mproc_wait(s, 3, 10, ready_flags, &nready))
+  ASSERT_EQ(MPROC_OK, mproc_wait(s, 3, ready_flags, &nready, 10))
       << mproc_last_error();
   EXPECT_EQ(1, ready_flags[0]);
   EXPECT_EQ(0, ready_flags[1]);
   EXPECT_EQ(1, ready_flags[2]);
   EXPECT_EQ(2u, nready);
   // ready and nready may be NULL.
-  EXPECT_EQ(MPROC_OK, mproc_wait(s, 3, 10, nullptr, nullptr));
+  EXPECT_EQ(MPROC_OK, mproc_wait(s, 3, nullptr, nullptr, 10));
   // Many sentinels (the same one 40 times).
   std::vector<mproc_sentinel_t> many(40, s[0]);
   std::vector<int> many_ready(many.size(), 0);
-  ASSERT_EQ(MPROC_OK, mproc_wait(many.data(), many.size(), 10,
-                                 many_ready.data(), &nready));
+  ASSERT_EQ(MPROC_OK, mproc_wait(many.data(), many.size(), many_ready.data(),
+                                 &nready, 10));
   EXPECT_EQ(many.size(), nready);
   EXPECT_EQ(std::vector<int>(many.size(), 1), many_ready);
   // Nothing to wait for: the timeout fires.
-  EXPECT_FAILS(MPROC_ETIMEDOUT, mproc_wait(nullptr, 0, 0.01, nullptr, &nready));
+  EXPECT_FAILS(MPROC_ETIMEDOUT, mproc_wait(nullptr, 0, nullptr, &nready, 0.01));
 
   ASSERT_EQ(MPROC_OK, mproc_process_terminate(sleeping.get()));
-  ASSERT_EQ(MPROC_OK, mproc_wait(&s[1], 1, 10, ready_flags, &nready));
+  ASSERT_EQ(MPROC_OK, mproc_wait(&s[1], 1, ready_flags, &nready, 10));
   EXPECT_EQ(1, ready_flags[0]);
   EXPECT_EQ(1u, nready);
   EXPECT_EQ(-kSigTerm, sleeping.JoinCode());
@@ -795,6 +796,7 @@ TEST_P(ProcessTest, CloseOfARunningProcessReleasesNothing) {
   ASSERT_EQ(MPROC_OK, mproc_process_start(p)) << mproc_last_error();
   ASSERT_TRUE(WaitForFile(ready, 10));
   EXPECT_FAILS(MPROC_ERUNNING, mproc_process_close(p));
+  EXPECT_FAILS(MPROC_ERUNNING, mproc_process_free(p));
   // Still whole: name, pid, active_children, then kill, join and close.
   EXPECT_EQ(0u, NameOf(p).rfind("Process-", 0));
   EXPECT_GT(PidOf(p), 0);
@@ -808,7 +810,7 @@ TEST_P(ProcessTest, CloseOfARunningProcessReleasesNothing) {
   int code = 0;
   EXPECT_EQ(MPROC_OK, mproc_process_exitcode(p, &code));
   EXPECT_EQ(-kSigKill, code);
-  EXPECT_EQ(MPROC_OK, mproc_process_close(p)) << mproc_last_error();
+  EXPECT_EQ(MPROC_OK, mproc_process_free(p)) << mproc_last_error();
   EXPECT_EQ(MPROC_OK, mproc_active_children(nullptr, 0, &count));
   EXPECT_EQ(0u, count);
 }
@@ -816,14 +818,25 @@ TEST_P(ProcessTest, CloseOfARunningProcessReleasesNothing) {
 TEST_P(ProcessTest, CloseWithoutStartOrAfterTheEnd) {
   mproc_process_t *p;
   ASSERT_EQ(MPROC_OK, mproc_process_create(&p, ctx(), expect_no_arg, nullptr, 0));
-  EXPECT_EQ(MPROC_OK, mproc_process_close(p)) << "never started";
+  EXPECT_EQ(MPROC_OK, mproc_process_free(p)) << "never started";
   ASSERT_EQ(MPROC_OK, mproc_process_create(&p, ctx(), expect_no_arg, nullptr, 0));
   ASSERT_EQ(MPROC_OK, mproc_process_start(p));
   mproc_sentinel_t s;
   ASSERT_EQ(MPROC_OK, mproc_process_sentinel(p, &s));
-  ASSERT_EQ(MPROC_OK, mproc_wait(&s, 1, 10, nullptr, nullptr));
+  ASSERT_EQ(MPROC_OK, mproc_wait(&s, 1, nullptr, nullptr, 10));
   // Ended but never joined: close may still have to find that out.
   EXPECT_EQ(MPROC_OK, mproc_process_close(p)) << mproc_last_error();
+  // Closed: unusable, but not released; close again is fine.
+  long pid = 0;
+  int alive = 0;
+  EXPECT_FAILS(MPROC_ESTATE, mproc_process_pid(p, &pid));
+  EXPECT_FAILS(MPROC_ESTATE, mproc_process_is_alive(p, &alive));
+  EXPECT_FAILS(MPROC_ESTATE, mproc_process_join(p, 0));
+  EXPECT_FAILS(MPROC_ESTATE, mproc_process_sentinel(p, &s));
+  EXPECT_FAILS(MPROC_ESTATE, mproc_process_start(p));
+  EXPECT_EQ(MPROC_OK, mproc_process_close(p));
+  EXPECT_EQ(MPROC_OK, mproc_process_free(p));
+  EXPECT_FAILS(MPROC_EINVAL, mproc_process_free(p));  // freed twice
 }
 
 TEST_P(ProcessTest, AttachedObjectsReachTheChild) {
@@ -963,7 +976,7 @@ TEST_P(ProcessTest, ConcurrentStartsDoNotHoldEachOthersSentinels) {
     }
     for (mproc_process_t *p : sleepers) {
       if (mproc_process_kill(p) != MPROC_OK || mproc_process_join(p, 30) != MPROC_OK ||
-          mproc_process_close(p) != MPROC_OK)
+          mproc_process_free(p) != MPROC_OK)
         forker_failures++;
     }
   });
@@ -1022,6 +1035,92 @@ TEST(ForkedChild, CannotManageItsParentsChildren) {
   EXPECT_EQ(0, unstarted.RunToEnd());
 }
 
+// ---- the after_fork and free operations of an object kind ---------------
+
+// A test kind with process-local state: after_fork sets forked_in to the
+// child's pid; free counts the releases.
+struct ForkAware {
+  mp_object_t header;
+  long forked_in;
+};
+int fork_aware_frees = 0;
+
+void ForkAwareAfterFork(void *obj) {
+  static_cast<ForkAware *>(obj)->forked_in = mp_getpid();
+}
+
+mproc_status_t ForkAwareFree(void *obj) {
+  fork_aware_frees++;
+  mp_object_release(obj);
+  return MPROC_OK;
+}
+
+mp_object_ops_t fork_aware_ops = {"test-fork-aware", nullptr, nullptr,
+                                  ForkAwareAfterFork, ForkAwareFree, nullptr};
+
+struct ForkAwareArg {
+  ForkAware *allocated;
+  ForkAware *dead;
+};
+
+// In the forked child: after_fork ran for the live object, not the dead one.
+MPROC_TASK(check_after_fork) {
+  if (arg_len != sizeof(ForkAwareArg)) return 200;
+  const ForkAwareArg *a = static_cast<const ForkAwareArg *>(arg);
+  if (a->allocated->forked_in != mp_getpid()) return 1;
+  return 0;
+}
+
+TEST(ObjectOps, AfterForkRunsForEachLiveObjectInAForkedChild) {
+  auto *live = static_cast<ForkAware *>(mp_object_alloc(sizeof(ForkAware)));
+  ASSERT_NE(nullptr, live);
+  mp_object_init(&live->header, &fork_aware_ops);
+  // Released before the fork: no after_fork call for it.
+  auto *dead = static_cast<ForkAware *>(mp_object_alloc(sizeof(ForkAware)));
+  ASSERT_NE(nullptr, dead);
+  mp_object_init(&dead->header, &fork_aware_ops);
+  ASSERT_EQ(MPROC_OK, mp_object_free(dead));
+  ForkAwareArg arg{live, dead};
+  Child child(Context("fork"), check_after_fork, &arg, sizeof arg);
+  EXPECT_EQ(0, child.RunToEnd());
+  EXPECT_EQ(0, live->forked_in) << "the parent's object is untouched";
+  EXPECT_EQ(MPROC_OK, mp_object_free(live));
+  EXPECT_EQ(2, fork_aware_frees);
+}
+
+TEST(ObjectOps, GenericFreeReleasesEveryKind) {
+  std::vector<void *> objects;
+  mproc_queue_t *q;
+  mproc_connection_t *a, *b;
+  mproc_lock_t *l;
+  mproc_event_t *e;
+  mproc_value_t *v;
+  mproc_listener_t *listener;
+  mproc_shared_memory_t *shm;
+  mproc_obj_t *payload;
+  mproc_process_t *p;
+  ASSERT_EQ(MPROC_OK, mproc_queue_create(&q, 0, 4096));
+  ASSERT_EQ(MPROC_OK, mproc_pipe(&a, &b, 1));
+  ASSERT_EQ(MPROC_OK, mproc_lock_create(&l));
+  ASSERT_EQ(MPROC_OK, mproc_event_create(&e));
+  ASSERT_EQ(MPROC_OK, mproc_value_create(&v, 'i', nullptr));
+  ASSERT_EQ(MPROC_OK, mproc_listener_create(&listener, nullptr, nullptr, 0));
+  ASSERT_EQ(MPROC_OK, mproc_shared_memory_create(&shm, nullptr, 64, 0));
+  ASSERT_EQ(MPROC_OK, mproc_obj_list(&payload));
+  ASSERT_EQ(MPROC_OK, mproc_process_create(&p, nullptr, expect_no_arg,
+                                           nullptr, 0));
+  objects = {q, a, b, l, e, v, listener, shm, payload, p};
+  for (void *o : objects) {
+    EXPECT_EQ(MPROC_OK, mp_object_free(o)) << mproc_last_error();
+    EXPECT_EQ(MPROC_EINVAL, mp_object_free(o)) << "a stale object";
+  }
+  EXPECT_EQ(MPROC_OK, mp_object_free(nullptr));
+  mp_object_t on_stack;
+  mp_object_init(&on_stack, &unexportable_ops);  // a kind without free
+  EXPECT_EQ(MPROC_EINVAL, mp_object_free(&on_stack));
+  mp_object_invalidate(&on_stack);
+}
+
 TEST(CurrentProcess, IsTheMainProcessHere) {
   mproc_process_t *self = nullptr;
   ASSERT_EQ(MPROC_OK, mproc_current_process(&self));
@@ -1036,7 +1135,7 @@ TEST(CurrentProcess, IsTheMainProcessHere) {
   EXPECT_EQ(0, daemon);
   EXPECT_FAILS(MPROC_ESTATE, mproc_process_join(self, 0));
   EXPECT_FAILS(MPROC_ESTATE, mproc_process_set_daemon(self, 1));
-  EXPECT_FAILS(MPROC_EINVAL, mproc_process_close(self));
+  EXPECT_FAILS(MPROC_EINVAL, mproc_process_free(self));
   EXPECT_FAILS(MPROC_ESTATE, mproc_process_terminate(self));
   EXPECT_FAILS(MPROC_ESTATE, mproc_process_kill(self));
   EXPECT_FAILS(MPROC_ESTATE, mproc_process_start(self));
@@ -1188,8 +1287,8 @@ TEST(Errors, LastErrorIsPerThreadAndNeverNull) {
 // detail; 0 after a failure that had no OS call behind it.
 TEST(Errors, LastOsErrorIsTheFailingCallsErrno) {
   mproc_connection_t *c = nullptr;
-  EXPECT_FAILS(MPROC_ESYS, mproc_client("unix:/nonexistent-mproc-dir/socket",
-                                         nullptr, 0, &c, 5));
+  EXPECT_FAILS(MPROC_ESYS, mproc_client(&c, "unix:/nonexistent-mproc-dir/socket",
+                                         nullptr, 0, 5));
   EXPECT_EQ(ENOENT, mproc_last_os_error()) << mproc_last_error();
   std::thread([] { EXPECT_EQ(0, mproc_last_os_error()) << "per thread"; }).join();
   EXPECT_FAILS(MPROC_EINVAL, mproc_sleep(-1));
@@ -1244,6 +1343,7 @@ TEST(BadArguments, AreRefusedNotFatal) {
   EXPECT_FAILS(MPROC_EINVAL, mproc_process_kill(nullptr));
   EXPECT_FAILS(MPROC_EINVAL, mproc_process_sentinel(nullptr, &sentinel));
   EXPECT_FAILS(MPROC_EINVAL, mproc_process_close(nullptr));
+  EXPECT_EQ(MPROC_OK, mproc_process_free(nullptr));
   EXPECT_FAILS(MPROC_EINVAL, mproc_current_process(nullptr));
   EXPECT_FAILS(MPROC_EINVAL, mproc_parent_process(nullptr));
   EXPECT_FAILS(MPROC_EINVAL, mproc_active_children(nullptr, 0, nullptr));
@@ -1251,9 +1351,9 @@ TEST(BadArguments, AreRefusedNotFatal) {
   EXPECT_FAILS(MPROC_EINVAL, mproc_sleep(nan));
   EXPECT_FAILS(MPROC_EINVAL, mproc_sleep(-0.5));
   EXPECT_FAILS(MPROC_EINVAL, mproc_cpu_count(nullptr));
-  EXPECT_FAILS(MPROC_EINVAL, mproc_wait(nullptr, 1, 0, nullptr, nullptr));
+  EXPECT_FAILS(MPROC_EINVAL, mproc_wait(nullptr, 1, nullptr, nullptr, 0));
   mproc_sentinel_t bad{};  // zeroed: not a sentinel
-  EXPECT_FAILS(MPROC_EINVAL, mproc_wait(&bad, 1, 0, nullptr, nullptr));
+  EXPECT_FAILS(MPROC_EINVAL, mproc_wait(&bad, 1, nullptr, nullptr, 0));
 
 
   // The same calls on a started process, with the timeout checks too.
@@ -1261,14 +1361,14 @@ TEST(BadArguments, AreRefusedNotFatal) {
   ASSERT_EQ(MPROC_OK, mproc_process_sentinel(p, &sentinel));
   bad = sentinel;
   bad.os_ = -1;  // a sentinel whose handle is not valid
-  EXPECT_FAILS(MPROC_EINVAL, mproc_wait(&bad, 1, 0, nullptr, nullptr));
+  EXPECT_FAILS(MPROC_EINVAL, mproc_wait(&bad, 1, nullptr, nullptr, 0));
   EXPECT_FAILS(MPROC_EINVAL, mproc_process_join(p, nan));
-  EXPECT_FAILS(MPROC_EINVAL, mproc_wait(&sentinel, 1, nan, nullptr, nullptr));
+  EXPECT_FAILS(MPROC_EINVAL, mproc_wait(&sentinel, 1, nullptr, nullptr, nan));
   EXPECT_FAILS(MPROC_EINVAL, mproc_process_exitcode(p, nullptr));
   EXPECT_FAILS(MPROC_EINVAL, mproc_process_pid(p, nullptr));
   EXPECT_FAILS(MPROC_EINVAL, mproc_process_sentinel(p, nullptr));
   EXPECT_EQ(MPROC_OK, mproc_process_join(p, 10));
-  EXPECT_EQ(MPROC_OK, mproc_process_close(p));
+  EXPECT_EQ(MPROC_OK, mproc_process_free(p));
 }
 
 }  // namespace

@@ -260,7 +260,7 @@ TEST_P(QueueTest, KilledConsumerLosesAtMostTheItemItHeld) {
   mproc_connection_t *mine, *theirs;
   // Room for every item: after the kill nobody consumes until the end.
   ASSERT_EQ(mproc_queue_create(&q, 0, 1 << 20), MPROC_OK);
-  ASSERT_EQ(mproc_pipe(0, &mine, &theirs), MPROC_OK);
+  ASSERT_EQ(mproc_pipe(&mine, &theirs, 0), MPROC_OK);
   mproc_process_t *c = Start(GetParam(), reporting_consumer_task, {q, theirs});
   mproc_connection_close(theirs);
   const uint32_t total = 10000;
@@ -271,7 +271,7 @@ TEST_P(QueueTest, KilledConsumerLosesAtMostTheItemItHeld) {
   // Reads the consumer's reports (waiting up to timeout for the first).
   auto drain_reports = [&](double timeout) {
     int ready = 0;
-    while (mproc_connection_poll(mine, timeout, &ready) == MPROC_OK && ready &&
+    while (mproc_connection_poll(mine, &ready, timeout) == MPROC_OK && ready &&
            mproc_connection_recv_bytes_into(mine, &s, sizeof s, 0, &len, 0) ==
                MPROC_OK) {
       got[s]++;

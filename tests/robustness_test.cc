@@ -72,7 +72,7 @@ TEST_P(ReviewProcess, StartWithStdinClosed) {
     mproc_process_join(p, 10);
     mproc_process_exitcode(p, &code);
   }
-  if (p) mproc_process_close(p);
+  if (p) mproc_process_free(p);
   dup2(saved, 0);
   close(saved);
   EXPECT_EQ(started, MPROC_OK) << why;
@@ -104,7 +104,7 @@ TEST(ReviewListener, AcceptTimeoutWithStalledClient) {
   close(fd);  // unblocks a stuck accept (EOF)
   EXPECT_TRUE(returned) << "accept(1.0) still blocked after 4 s";
   done.get();
-  mproc_listener_close(l);
+  mproc_listener_free(l);
 }
 
 // A client facing a listener that never accepts (its backlog full) gets
@@ -133,14 +133,14 @@ TEST(ReviewListener, ClientTimeoutWithFullBacklog) {
   ASSERT_TRUE(full) << "the backlog never filled";
   mproc_connection_t *c = nullptr;
   double t0 = Now();
-  EXPECT_EQ(mproc_client(("unix:" + path).c_str(), nullptr, 0, &c, 0.3),
+  EXPECT_EQ(mproc_client(&c, ("unix:" + path).c_str(), nullptr, 0, 0.3),
             MPROC_ETIMEDOUT)
       << mproc_last_error();
   double took = Now() - t0;
   EXPECT_GE(took, 0.29);
   EXPECT_LT(took, 3.0);
   for (int fd : fillers) close(fd);
-  mproc_listener_close(l);
+  mproc_listener_free(l);
 }
 
 // A child forked while another thread is inside mp_wait_handles (APR pool
@@ -150,16 +150,16 @@ MPROC_TASK(poll_in_child_task) {
   mproc_connection_t *c = *(mproc_connection_t *const *)arg;
   (void)arg_len;
   int ready;
-  return mproc_connection_poll(c, 0, &ready) == MPROC_OK ? 0 : 1;
+  return mproc_connection_poll(c, &ready, 0) == MPROC_OK ? 0 : 1;
 }
 
 TEST(ReviewFork, ForkWhileAnotherThreadWaits) {
   mproc_connection_t *a, *b;
-  ASSERT_EQ(mproc_pipe(1, &a, &b), MPROC_OK);
+  ASSERT_EQ(mproc_pipe(&a, &b, 1), MPROC_OK);
   std::atomic<bool> stop{false};
   std::thread poller([&] {
     int ready;
-    while (!stop) mproc_connection_poll(a, 0, &ready);
+    while (!stop) mproc_connection_poll(a, &ready, 0);
   });
   mproc_context_t *fork_ctx = Context("fork");
   int hung = 0;
@@ -174,7 +174,7 @@ TEST(ReviewFork, ForkWhileAnotherThreadWaits) {
       mproc_process_kill(p);
       mproc_process_join(p, -1);
     }
-    mproc_process_close(p);
+    mproc_process_free(p);
   }
   stop = true;
   poller.join();

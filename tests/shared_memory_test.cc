@@ -68,17 +68,50 @@ TEST(SharedMemory, CreateAttachUnlinkClose) {
   char *buf_c;
   mproc_shared_memory_buf(c, (void **)&buf_c);
   EXPECT_EQ(buf_c[0], 0);
-  EXPECT_EQ(mproc_shared_memory_close(c), MPROC_OK);
-  EXPECT_EQ(mproc_shared_memory_close(a), MPROC_OK);
-  EXPECT_EQ(mproc_shared_memory_close(b), MPROC_OK);
+  EXPECT_EQ(mproc_shared_memory_free(c), MPROC_OK);
+  EXPECT_EQ(mproc_shared_memory_free(a), MPROC_OK);
+  EXPECT_EQ(mproc_shared_memory_free(b), MPROC_OK);
 }
 
 TEST(SharedMemory, GoneWhenLastUserCloses) {
   std::string name = UniqueName("closed");
   mproc_shared_memory_t *a;
   ASSERT_EQ(mproc_shared_memory_create(&a, name.c_str(), 64, 0), MPROC_OK);
-  EXPECT_EQ(mproc_shared_memory_close(a), MPROC_OK);
+  EXPECT_EQ(mproc_shared_memory_free(a), MPROC_OK);
   EXPECT_EQ(mproc_shared_memory_attach(&a, name.c_str()), MPROC_ENOENT);
+}
+
+// CPython's SharedMemory.close: unmaps the view; name and size stay, unlink
+// still works (close(); unlink()), buf does not; free releases the object.
+TEST(SharedMemory, CloseUnmapsFreeReleases) {
+  for (int flags : {0, MPROC_SHM_PERSISTENT}) {
+    SCOPED_TRACE(flags);
+    std::string name = UniqueName("closeview");
+    mproc_shared_memory_t *a, *b;
+    ASSERT_EQ(mproc_shared_memory_create(&a, name.c_str(), 100, flags),
+              MPROC_OK);
+    ASSERT_EQ(mproc_shared_memory_attach(&b, name.c_str()), MPROC_OK);
+    EXPECT_EQ(mproc_shared_memory_close(a), MPROC_OK);
+    EXPECT_EQ(mproc_shared_memory_close(a), MPROC_OK);  // twice is fine
+    void *buf = nullptr;
+    EXPECT_EQ(mproc_shared_memory_buf(a, &buf), MPROC_ESTATE);
+    size_t size = 0;
+    EXPECT_EQ(mproc_shared_memory_size(a, &size), MPROC_OK);
+    EXPECT_EQ(size, 100u);
+    const char *got = nullptr;
+    EXPECT_EQ(mproc_shared_memory_name(a, &got), MPROC_OK);
+    EXPECT_EQ(name, got);
+    // b still maps it: the segment is there, and a's unlink removes it.
+    EXPECT_EQ(mproc_shared_memory_unlink(a), MPROC_OK) << mproc_last_error();
+    mproc_shared_memory_t *c;
+    EXPECT_EQ(mproc_shared_memory_attach(&c, name.c_str()), MPROC_ENOENT);
+    EXPECT_EQ(mproc_shared_memory_unlink(a), MPROC_ENOENT);
+    EXPECT_EQ(mproc_shared_memory_buf(b, &buf), MPROC_OK);
+    EXPECT_TRUE(DevShm(name).empty());
+    EXPECT_EQ(mproc_shared_memory_free(a), MPROC_OK);
+    EXPECT_EQ(mproc_shared_memory_free(a), MPROC_EINVAL);  // stale
+    EXPECT_EQ(mproc_shared_memory_free(b), MPROC_OK);
+  }
 }
 
 TEST(SharedMemory, RandomNamesAndBadArguments) {
@@ -88,8 +121,8 @@ TEST(SharedMemory, RandomNamesAndBadArguments) {
   ASSERT_EQ(mproc_shared_memory_name(a, &name), MPROC_OK);
   EXPECT_GT(std::strlen(name), 8u);
   ASSERT_EQ(mproc_shared_memory_attach(&b, name), MPROC_OK);
-  mproc_shared_memory_close(b);
-  mproc_shared_memory_close(a);
+  mproc_shared_memory_free(b);
+  mproc_shared_memory_free(a);
   EXPECT_EQ(mproc_shared_memory_create(nullptr, "x", 1, 0), MPROC_EINVAL);
   EXPECT_EQ(mproc_shared_memory_create(&a, "x", 0, 0), MPROC_EINVAL);
   EXPECT_EQ(mproc_shared_memory_create(&a, "x", 1, 8), MPROC_EINVAL);
@@ -109,6 +142,7 @@ TEST(SharedMemory, RandomNamesAndBadArguments) {
   EXPECT_EQ(mproc_shared_memory_size(nullptr, &size), MPROC_EINVAL);
   EXPECT_EQ(mproc_shared_memory_unlink(nullptr), MPROC_EINVAL);
   EXPECT_EQ(mproc_shared_memory_close(nullptr), MPROC_EINVAL);
+  EXPECT_EQ(mproc_shared_memory_free(nullptr), MPROC_OK);
 }
 
 TEST(SharedMemory, PersistentIsAPlainDevShmObject) {
@@ -124,7 +158,7 @@ TEST(SharedMemory, PersistentIsAPlainDevShmObject) {
   EXPECT_EQ(mproc_shared_memory_create(&c, name.c_str(), 10,
                                        MPROC_SHM_PERSISTENT),
             MPROC_EEXIST);
-  EXPECT_EQ(mproc_shared_memory_close(a), MPROC_OK);
+  EXPECT_EQ(mproc_shared_memory_free(a), MPROC_OK);
   ASSERT_EQ(mproc_shared_memory_attach(&b, name.c_str()), MPROC_OK);
   size_t size;
   EXPECT_EQ(mproc_shared_memory_size(b, &size), MPROC_OK);
@@ -132,7 +166,7 @@ TEST(SharedMemory, PersistentIsAPlainDevShmObject) {
   EXPECT_EQ(mproc_shared_memory_unlink(b), MPROC_OK);
   EXPECT_TRUE(DevShm(name).empty());
   EXPECT_EQ(mproc_shared_memory_unlink(b), MPROC_ENOENT);
-  EXPECT_EQ(mproc_shared_memory_close(b), MPROC_OK);
+  EXPECT_EQ(mproc_shared_memory_free(b), MPROC_OK);
 }
 
 // Writes its argument string into the segment named in it: "name\0text".
@@ -145,7 +179,7 @@ MPROC_TASK(write_by_name) {
   char *buf;
   mproc_shared_memory_buf(s, (void **)&buf);
   std::strcpy(buf, text);
-  mproc_shared_memory_close(s);
+  mproc_shared_memory_free(s);
   return 0;
 }
 
@@ -171,7 +205,7 @@ TEST_P(SharedMemoryTest, ChildrenReachItByNameAndByAttach) {
   mproc_shared_memory_buf(s, (void **)&buf);
   EXPECT_STREQ(buf, "by name");
   EXPECT_STREQ(buf + 100, "attached");
-  mproc_shared_memory_close(s);
+  mproc_shared_memory_free(s);
 }
 
 // Creates (arg: "c<name>") or attaches ("a<name>"), says so, and hangs.
@@ -203,13 +237,13 @@ TEST_P(SharedMemoryTest, NothingLeftAfterSigkillOfEveryUser) {
   // Both hold it; it is findable, and nothing is in /dev/shm.
   mproc_shared_memory_t *probe;
   ASSERT_EQ(mproc_shared_memory_attach(&probe, name.c_str()), MPROC_OK);
-  mproc_shared_memory_close(probe);
+  mproc_shared_memory_free(probe);
   EXPECT_TRUE(DevShm(name).empty());
   ASSERT_EQ(mproc_process_kill(creator), MPROC_OK);
   EXPECT_EQ(Finish(creator), -9);
   // The creator is gone; the other user still makes it reachable.
   ASSERT_EQ(mproc_shared_memory_attach(&probe, name.c_str()), MPROC_OK);
-  mproc_shared_memory_close(probe);
+  mproc_shared_memory_free(probe);
   ASSERT_EQ(mproc_process_kill(user), MPROC_OK);
   EXPECT_EQ(Finish(user), -9);
   EXPECT_EQ(mproc_shared_memory_attach(&probe, name.c_str()), MPROC_ENOENT);

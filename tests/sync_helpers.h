@@ -40,7 +40,7 @@ class MethodTest : public ::testing::TestWithParam<const char *> {
     int code = -1000;
     EXPECT_EQ(mproc_process_join(p, 30), MPROC_OK) << mproc_last_error();
     EXPECT_EQ(mproc_process_exitcode(p, &code), MPROC_OK);
-    EXPECT_EQ(mproc_process_close(p), MPROC_OK);
+    EXPECT_EQ(mproc_process_free(p), MPROC_OK);
     return code;
   }
 };

@@ -63,7 +63,7 @@ TEST(Semaphore, BadArguments) {
   EXPECT_EQ(mproc_semaphore_acquire(nullptr, 0), MPROC_EINVAL);
   EXPECT_EQ(mproc_semaphore_release(nullptr), MPROC_EINVAL);
   EXPECT_EQ(mproc_semaphore_get_value(nullptr, &v), MPROC_EINVAL);
-  EXPECT_EQ(mproc_semaphore_free(nullptr), MPROC_EINVAL);
+  EXPECT_EQ(mproc_semaphore_free(nullptr), MPROC_OK);
 }
 
 // Releases the attached semaphore n times, 10 ms apart.
@@ -380,20 +380,20 @@ TEST(Barrier, TimeoutBreaksItAbortAndResetWork) {
   ASSERT_EQ(mproc_barrier_create(&b, 2, nullptr, nullptr, 0, MPROC_FOREVER),
             MPROC_OK);
   auto start = std::chrono::steady_clock::now();
-  EXPECT_EQ(mproc_barrier_wait_timeout(b, 0.2, nullptr), MPROC_ETIMEDOUT);
+  EXPECT_EQ(mproc_barrier_wait_timeout(b, nullptr, 0.2), MPROC_ETIMEDOUT);
   EXPECT_GE(Seconds(start), 0.2);
   EXPECT_LT(Seconds(start), 5.0);
   int broken = 0;
   EXPECT_EQ(mproc_barrier_broken(b, &broken), MPROC_OK);
   EXPECT_EQ(broken, 1);
-  EXPECT_EQ(mproc_barrier_wait_timeout(b, 1, nullptr), MPROC_EBROKEN);
+  EXPECT_EQ(mproc_barrier_wait_timeout(b, nullptr, 1), MPROC_EBROKEN);
   EXPECT_EQ(mproc_barrier_reset(b), MPROC_OK);
   EXPECT_EQ(mproc_barrier_broken(b, &broken), MPROC_OK);
   EXPECT_EQ(broken, 0);
 
   // abort wakes a waiter with EBROKEN.
   mproc_status_t waiter = MPROC_OK;
-  std::thread t([&] { waiter = mproc_barrier_wait_timeout(b, 10, nullptr); });
+  std::thread t([&] { waiter = mproc_barrier_wait_timeout(b, nullptr, 10); });
   unsigned waiting = 0;
   for (int i = 0; i < 1000 && waiting == 0; i++) {
     mproc_sleep(0.005);
@@ -408,7 +408,7 @@ TEST(Barrier, TimeoutBreaksItAbortAndResetWork) {
 
   // reset while one waits: it gets EBROKEN, and the barrier works again.
   EXPECT_EQ(mproc_barrier_reset(b), MPROC_OK);
-  std::thread t2([&] { waiter = mproc_barrier_wait_timeout(b, 10, nullptr); });
+  std::thread t2([&] { waiter = mproc_barrier_wait_timeout(b, nullptr, 10); });
   waiting = 0;
   for (int i = 0; i < 1000 && waiting == 0; i++) {
     mproc_sleep(0.005);
@@ -417,8 +417,8 @@ TEST(Barrier, TimeoutBreaksItAbortAndResetWork) {
   EXPECT_EQ(mproc_barrier_reset(b), MPROC_OK);
   t2.join();
   EXPECT_EQ(waiter, MPROC_EBROKEN);
-  std::thread t3([&] { waiter = mproc_barrier_wait_timeout(b, 10, nullptr); });
-  EXPECT_EQ(mproc_barrier_wait_timeout(b, 10, nullptr), MPROC_OK);
+  std::thread t3([&] { waiter = mproc_barrier_wait_timeout(b, nullptr, 10); });
+  EXPECT_EQ(mproc_barrier_wait_timeout(b, nullptr, 10), MPROC_OK);
   t3.join();
   EXPECT_EQ(waiter, MPROC_OK);
   mproc_barrier_free(b);
@@ -440,9 +440,9 @@ TEST(Barrier, BadArguments) {
   EXPECT_EQ(mproc_barrier_parties(nullptr, &u), MPROC_EINVAL);
   EXPECT_EQ(mproc_barrier_n_waiting(nullptr, &u), MPROC_EINVAL);
   EXPECT_EQ(mproc_barrier_broken(nullptr, &i), MPROC_EINVAL);
-  EXPECT_EQ(mproc_barrier_free(nullptr), MPROC_EINVAL);
+  EXPECT_EQ(mproc_barrier_free(nullptr), MPROC_OK);
   ASSERT_EQ(mproc_barrier_create(&b, 2, nullptr, nullptr, 0, 1), MPROC_OK);
-  EXPECT_EQ(mproc_barrier_wait_timeout(b, NAN, &u), MPROC_EINVAL);
+  EXPECT_EQ(mproc_barrier_wait_timeout(b, &u, NAN), MPROC_EINVAL);
   mproc_barrier_free(b);
 }
 

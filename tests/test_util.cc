@@ -88,7 +88,7 @@ Child::~Child() {
     mproc_process_kill(p_);
     mproc_process_join(p_, MPROC_FOREVER);
   }
-  EXPECT_EQ(MPROC_OK, mproc_process_close(p_)) << mproc_last_error();
+  EXPECT_EQ(MPROC_OK, mproc_process_free(p_)) << mproc_last_error();
 }
 
 mproc_process_t *Child::Release() {

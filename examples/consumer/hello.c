@@ -25,7 +25,7 @@ int main(int argc, char **argv) {
   void *msg;
   size_t len;
   int code = -1;
-  if (mproc_pipe(1, &mine, &theirs) != MPROC_OK ||
+  if (mproc_pipe(&mine, &theirs, 1) != MPROC_OK ||
       mproc_process_create(&p, NULL, greeter, NULL, 0) != MPROC_OK ||
       mproc_process_attach(p, theirs) != MPROC_OK ||
       mproc_process_start(p) != MPROC_OK ||

@@ -44,7 +44,7 @@ static void finish(mproc_process_t *p) {
   if (mproc_process_join(p, 60) != MPROC_OK ||
       mproc_process_exitcode(p, &code) != MPROC_OK || code != 0)
     bench_die("the child failed (%d)", code);
-  mproc_process_close(p);
+  mproc_process_free(p);
 }
 
 static mproc_process_t *start(mproc_task_fn task, long *n, void *a, void *b) {

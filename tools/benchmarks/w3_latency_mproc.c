@@ -66,7 +66,7 @@ int main(int argc, char **argv) {
   int code;
   bench_check(mproc_process_exitcode(p, &code), "exitcode");
   if (code != 0) bench_die("the child exited with %d", code);
-  mproc_process_close(p);
+  mproc_process_free(p);
   mproc_queue_free(ping);
   mproc_queue_free(pong);
   bench_report(elapsed / (double)n * 1e6);

@@ -96,7 +96,7 @@ static void join_all(mproc_process_t **ps, long n) {
     bench_check(mproc_process_join(ps[i], MPROC_FOREVER), "join");
     bench_check(mproc_process_exitcode(ps[i], &code), "exitcode");
     if (code != 0) bench_die("a child exited with %d", code);
-    mproc_process_close(ps[i]);
+    mproc_process_free(ps[i]);
   }
 }
 

@@ -61,7 +61,7 @@ int main(int argc, char **argv) {
   int code;
   bench_check(mproc_process_exitcode(p, &code), "exitcode");
   if (code != 0) bench_die("the producer exited with %d", code);
-  mproc_process_close(p);
+  mproc_process_free(p);
   mproc_queue_free(q);
   bench_report(elapsed / (double)n * 1e9);
   return 0;

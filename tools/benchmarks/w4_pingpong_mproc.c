@@ -37,7 +37,7 @@ int main(int argc, char **argv) {
   bench_check(mproc_get_context(bench_arg(argc, argv, "--method", "fork"), &ctx),
         "context");
   mproc_connection_t *mine, *theirs;
-  bench_check(mproc_pipe(1, &mine, &theirs), "pipe");
+  bench_check(mproc_pipe(&mine, &theirs, 1), "pipe");
   mproc_process_t *p;
   bench_check(mproc_process_create(&p, ctx, echo, NULL, 0), "create");
   bench_check(mproc_process_attach(p, theirs), "attach");
@@ -59,7 +59,7 @@ int main(int argc, char **argv) {
   double elapsed = bench_now() - start;
   mproc_connection_free(mine);
   bench_check(mproc_process_join(p, MPROC_FOREVER), "join");
-  mproc_process_close(p);
+  mproc_process_free(p);
   mproc_connection_free(theirs);
   bench_report(elapsed / (double)n * 1e6);
   return 0;

@@ -75,7 +75,7 @@ static double run(const job_t *job, int processes) {
     if (mproc_process_join(p[i], 60) != MPROC_OK ||
         mproc_process_exitcode(p[i], &code) != MPROC_OK || code != 0)
       bench_die("child %d failed (%d)", i, code);
-    mproc_process_close(p[i]);
+    mproc_process_free(p[i]);
   }
   double elapsed = bench_now() - start;
   int total;

@@ -23,7 +23,7 @@ static void start_and_join(mproc_context_t *ctx) {
   int code;
   bench_check(mproc_process_exitcode(p, &code), "exitcode");
   if (code != 0) bench_die("the child exited with %d", code);
-  bench_check(mproc_process_close(p), "close");
+  bench_check(mproc_process_free(p), "close");
 }
 
 int main(int argc, char **argv) {
