@@ -860,7 +860,7 @@ TEST_P(ProcessTest, AttachRefusesWhatIsNotALiveObject) {
 
 TEST_P(ProcessTest, UnregisteredTargetsRunUnderForkOnly) {
   Child c(ctx(), unregistered_task);
-  if (spawn()) {
+  if (fresh_program()) {
     ExpectStartRefused(c, MPROC_ENOTREGISTERED);
   } else {
     EXPECT_EQ(42, c.RunToEnd());
@@ -886,7 +886,7 @@ TEST_P(ProcessTest, TasksRegisteredAfterInitRunUnderForkOnly) {
   ASSERT_EQ(MPROC_OK, mproc_register_task("registered_in_test", registered_in_test));
   Child c(ctx(), registered_in_test);
   int code = c.RunToEnd();
-  if (spawn())
+  if (fresh_program())
     // The re-executed program registers it only when the test body runs:
     // its mproc_init finds no such task (the header's warning).
     EXPECT_NE(22, code);
@@ -930,7 +930,7 @@ TEST_P(ProcessTest, AFailingExportFailsTheSpawnStartOnly) {
   mp_object_init(&unexportable, &unexportable_ops);
   Child c(ctx(), expect_no_arg);
   ASSERT_EQ(MPROC_OK, mproc_process_attach(c.get(), &unexportable));
-  if (spawn()) {
+  if (fresh_program()) {
     ExpectStartRefused(c, MPROC_ENOTSUP);
   } else {
     EXPECT_EQ(0, c.RunToEnd()) << "fork exports nothing";
