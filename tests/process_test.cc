@@ -1083,8 +1083,15 @@ TEST(Contexts, LookUpByName) {
   mproc_context_t *again = nullptr;
   ASSERT_EQ(MPROC_OK, mproc_get_context("spawn", &again));
   EXPECT_EQ(spawn_ctx, again) << "contexts are static";
+  // Every listed method has its own context, named as listed.
+  for (const char *const *m = mproc_all_start_methods(); *m; m++) {
+    mproc_context_t *ctx = nullptr;
+    ASSERT_EQ(MPROC_OK, mproc_get_context(*m, &ctx)) << *m;
+    EXPECT_EQ(MPROC_OK, mproc_context_method(ctx, &name));
+    EXPECT_STREQ(*m, name);
+  }
   mproc_context_t *untouched = spawn_ctx;
-  EXPECT_FAILS(MPROC_EINVAL, mproc_get_context("forkserver", &untouched));
+  EXPECT_FAILS(MPROC_EINVAL, mproc_get_context("threads", &untouched));
   EXPECT_FAILS(MPROC_EINVAL, mproc_get_context("", &untouched));
   EXPECT_EQ(spawn_ctx, untouched);
 }

@@ -116,6 +116,7 @@ static char server_dir[PATH_MAX];
 static char server_socket[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static unsigned char secret[SECRET_LEN];
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static pid_t files_owner; /* the process that made server_dir */
 
 static void before_fork(void) { pthread_mutex_lock(&state_mutex); }
 static void after_fork_parent(void) { pthread_mutex_unlock(&state_mutex); }
@@ -128,8 +129,18 @@ static void after_fork_child(void) {
   server_dir[0] = server_socket[0] = '\0';
   pthread_mutex_unlock(&state_mutex);
 }
+/* At exit the directory goes at once, not when the server notices: no
+ * new child can be asked for then, and the server keeps serving the
+ * connections it has (the exit function still joins their children). */
+static void remove_files_at_exit(void) {
+  if (files_owner != getpid()) return;
+  if (server_socket[0]) unlink(server_socket);
+  if (server_dir[0]) rmdir(server_dir);
+}
+
 static void register_atfork(void) {
   pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+  atexit(remove_files_at_exit);
 }
 
 long mp_forkserver_pid(void) {
@@ -235,6 +246,7 @@ static mproc_status_t start_server(void) {
   }
   server_pid = pid;
   alive_writer = alive[1];
+  files_owner = getpid();
   pthread_once(&atfork_once, register_atfork);
   return MPROC_OK;
 
