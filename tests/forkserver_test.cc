@@ -424,7 +424,11 @@ MPROC_TASK(fs_server_crash) {
   int alive = 1;
   if (mproc_process_is_alive(p, &alive) != MPROC_ESPAWN) return 34;
   // A new server for the next child.
-  if (RunIn(ctx, fs_trivial) != 0) return 35;
+  int code = RunIn(ctx, fs_trivial);
+  if (code != 0) {
+    std::fprintf(stderr, "fs_server_crash: %d: %s\n", code, mproc_last_error());
+    return 35;
+  }
   if (mp_forkserver_pid() == server || mp_forkserver_pid() <= 0) return 36;
   return 0;
 }

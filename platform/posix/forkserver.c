@@ -198,7 +198,9 @@ static mproc_status_t start_server(void) {
     server_dir[0] = '\0';
     return mp_fail_errno(MPROC_ESPAWN, err, "forkserver: mkdtemp in %s", tmp);
   }
-  snprintf(server_socket, sizeof server_socket, "%s/s", server_dir);
+  /* n + 3 <= sizeof server_socket (checked above): "<dir>/s" fits. */
+  memcpy(server_socket, server_dir, (size_t)n);
+  memcpy(server_socket + n, "/s", 3);
   int err = random_secret(secret, sizeof secret);
   if (err != 0) {
     remove_server_files();
@@ -259,9 +261,25 @@ fail:
   return mp_fail_errno(MPROC_ESPAWN, err, "forkserver: %s", step);
 }
 
-/* Connects to this process's server, starting it first if there is none
- * (or it died). *conn is blocking and close-on-exec. */
-static mproc_status_t connect_server(int *conn, unsigned char *key) {
+/* A server that refuses connections (its listener is gone: it is dying,
+ * its descriptors closed before it can be reaped) is ended and forgotten.
+ * Under state_mutex. */
+static void end_unreachable_server(long pid) {
+  if (server_pid != (pid_t)pid || pid <= 0) return;
+  kill((pid_t)pid, SIGKILL);
+  while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR) {
+  }
+  if (alive_writer >= 0) close(alive_writer);
+  alive_writer = -1;
+  server_pid = 0;
+  remove_server_files();
+}
+
+/* One connection attempt to this process's server, starting it first if
+ * there is none (or it died). 0, or the connect errno with *pid the
+ * server's. */
+static mproc_status_t try_connect(int *conn, unsigned char *key, long *pid,
+                                  int *connect_errno) {
   pthread_mutex_lock(&state_mutex);
   forget_dead_server();
   mproc_status_t st = server_pid > 0 ? MPROC_OK : start_server();
@@ -270,8 +288,9 @@ static mproc_status_t connect_server(int *conn, unsigned char *key) {
   addr.sun_family = AF_UNIX;
   memcpy(addr.sun_path, server_socket, sizeof addr.sun_path);
   memcpy(key, secret, SECRET_LEN);
-  long pid = server_pid;
+  *pid = server_pid;
   pthread_mutex_unlock(&state_mutex);
+  *connect_errno = 0;
   if (st != MPROC_OK) return st;
   int fd = mp_posix_above_stdio(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (fd < 0) return mp_fail_errno(MPROC_ESYS, errno, "forkserver: socket");
@@ -280,14 +299,45 @@ static mproc_status_t connect_server(int *conn, unsigned char *key) {
          errno == EINTR) {
   }
   if (rc != 0) {
-    int err = errno;
+    *connect_errno = errno;
     close(fd);
-    return mp_fail_errno(MPROC_ESPAWN, err,
+    return mp_fail_errno(MPROC_ESPAWN, *connect_errno,
                          "forkserver: the server (pid %ld) cannot be reached",
-                         pid);
+                         *pid);
   }
   *conn = fd;
   return MPROC_OK;
+}
+
+/* Connects to this process's server; a dying one is replaced once. *conn
+ * is blocking and close-on-exec. */
+static mproc_status_t connect_server(int *conn, unsigned char *key,
+                                     long *pid) {
+  int err;
+  mproc_status_t st = try_connect(conn, key, pid, &err);
+  if (st == MPROC_OK || (err != ECONNREFUSED && err != ENOENT)) return st;
+  pthread_mutex_lock(&state_mutex);
+  end_unreachable_server(*pid);
+  pthread_mutex_unlock(&state_mutex);
+  return try_connect(conn, key, pid, &err);
+}
+
+/* Whether server pid ends within a second (it dropped a request: dying,
+ * or it refused us); a dead one is forgotten, so the next connection
+ * starts a new one. */
+static int server_died(long pid) {
+  for (int i = 0; i < 100; i++) {
+    pthread_mutex_lock(&state_mutex);
+    int gone = server_pid != (pid_t)pid;
+    if (!gone) {
+      forget_dead_server();
+      gone = server_pid != (pid_t)pid;
+    }
+    pthread_mutex_unlock(&state_mutex);
+    if (gone) return 1;
+    mp_sleep(0.01);
+  }
+  return 0;
 }
 
 static int is_passed_fd(int fd, const mp_handle_t *pass, size_t npass) {
@@ -362,36 +412,43 @@ mproc_status_t mp_child_forkserver(mp_child_t **out, const void *blob,
                    npass, MAX_PASS);
   if ((uint64_t)len > MAX_BLOB)
     return mp_fail(MPROC_ENOTSUP, "forkserver: a %zu-byte bootstrap", len);
-  unsigned char key[SECRET_LEN];
   int conn = -1;
-  mproc_status_t st = connect_server(&conn, key);
-  if (st != MPROC_OK) return st;
-  int err = send_request(conn, key, blob, len, pass, npass, die_with_parent);
-  memset(key, 0, sizeof key);
-  if (err != 0) {
-    close(conn);
-    return mp_fail_errno(MPROC_ESPAWN, err,
-                         "forkserver: sending the request to the server");
-  }
-  struct pollfd pfd = {conn, POLLIN, 0};
-  st = mp_posix_poll_until(&pfd, 1, ANSWER_SECONDS);
   int64_t pid = 0;
-  if (st == MPROC_OK) {
-    err = read_full(conn, &pid, sizeof pid);
-    if (err != 0)
+  mproc_status_t st = MPROC_OK;
+  /* A second attempt only when the server vanished under the first. */
+  for (int attempt = 0; attempt < 2; attempt++) {
+    unsigned char key[SECRET_LEN];
+    long server = 0;
+    if ((st = connect_server(&conn, key, &server)) != MPROC_OK) return st;
+    int err = send_request(conn, key, blob, len, pass, npass, die_with_parent);
+    memset(key, 0, sizeof key);
+    if (err != 0) {
       st = mp_fail_errno(MPROC_ESPAWN, err,
-                         "forkserver: the server ended or refused the "
-                         "request before answering");
-    else if (pid <= 0)
-      st = mp_fail_errno(MPROC_ESPAWN, (int)-pid, "forkserver: fork");
-  } else if (st == MPROC_ETIMEDOUT) {
-    st = mp_fail(MPROC_ESPAWN, "forkserver: no answer from the server in %gs",
-                 ANSWER_SECONDS);
-  }
-  if (st != MPROC_OK) {
+                         "forkserver: sending the request to the server");
+    } else {
+      struct pollfd pfd = {conn, POLLIN, 0};
+      st = mp_posix_poll_until(&pfd, 1, ANSWER_SECONDS);
+      if (st == MPROC_OK) {
+        err = read_full(conn, &pid, sizeof pid);
+        if (err != 0)
+          st = mp_fail_errno(MPROC_ESPAWN, err,
+                             "forkserver: the server (pid %ld) ended or "
+                             "refused the request before answering",
+                             server);
+        else if (pid <= 0)
+          st = mp_fail_errno(MPROC_ESPAWN, (int)-pid, "forkserver: fork");
+      } else if (st == MPROC_ETIMEDOUT) {
+        st = mp_fail(MPROC_ESPAWN,
+                     "forkserver: no answer from the server in %gs",
+                     ANSWER_SECONDS);
+      }
+    }
+    if (st == MPROC_OK) break;
     close(conn);
-    return st;
+    conn = -1;
+    if ((err != EPIPE && err != ECONNRESET) || !server_died(server)) return st;
   }
+  if (st != MPROC_OK) return st;
   mp_child_t *c = NULL;
   if ((st = mp_posix_child_alloc(&c, conn)) != MPROC_OK) {
     /* The child runs; nobody would hear of its end: ask it to stop. */
