@@ -776,10 +776,11 @@ void mp_forkserver_serve(mp_spawned_main_fn child_main) {
   action.sa_flags = SA_RESTART | SA_NOCLDSTOP;
   sigemptyset(&action.sa_mask);
   sigaction(SIGCHLD, &action, NULL);
+  /* posix_spawn gave us the mask of whichever thread first asked for a
+   * forkserver child: the children start with none blocked instead. */
   sigset_t set;
   sigemptyset(&set);
-  sigaddset(&set, SIGCHLD);
-  pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+  pthread_sigmask(SIG_SETMASK, &set, NULL);
   int flags = fcntl(served_listener, F_GETFL);
   fcntl(served_listener, F_SETFL, flags | O_NONBLOCK);
   for (;;) {
