@@ -447,3 +447,45 @@ TEST_F(ForkserverTest, AServerThatDiesIsAClearErrorNotAHang) {
   if (status == -1) kill(child, SIGKILL);
   EXPECT_NE(-1, status) << "the daemon outlived its server";
 }
+
+// ---- nothing left behind ------------------------------------------------
+
+int OpenDescriptors(long pid) {
+  std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  DIR *d = opendir(dir.c_str());
+  if (d == nullptr) return -1;
+  int n = 0;
+  for (dirent *e; (e = readdir(d)) != nullptr;) n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
+// Each child's connection, and each passed handle, is closed on both sides
+// once the child is closed: neither our table nor the server's grows.
+TEST_F(ForkserverTest, ChildrenLeaveNoDescriptorsInTheParentOrTheServer) {
+  mproc_context_t *ctx = Context("forkserver");
+  Child first(ctx, fs_trivial);  // the server runs from here on
+  ASSERT_EQ(0, first.RunToEnd());
+  long server = mp_forkserver_pid();
+  ASSERT_GT(server, 0);
+  // The server closes a connection just after it sent the exit code we
+  // read: give it that moment before counting (and again at the end).
+  mproc_sleep(0.2);
+  int ours = OpenDescriptors(getpid()), theirs = OpenDescriptors(server);
+  ASSERT_GT(ours, 0);
+  ASSERT_GT(theirs, 0);
+  for (int i = 0; i < 20; i++) {
+    mproc_connection_t *a, *b;
+    ASSERT_EQ(MPROC_OK, mproc_pipe(1, &a, &b));
+    Child c(ctx, fs_trivial);
+    ASSERT_EQ(MPROC_OK, mproc_process_attach(c.get(), b));
+    EXPECT_EQ(0, c.RunToEnd());
+    mproc_connection_free(a);
+    mproc_connection_free(b);
+  }
+  EXPECT_EQ(ours, OpenDescriptors(getpid()));
+  for (int i = 0; i < 200 && OpenDescriptors(server) != theirs; i++)
+    mproc_sleep(0.01);
+  EXPECT_EQ(theirs, OpenDescriptors(server));
+  EXPECT_EQ(server, mp_forkserver_pid()) << "one server for them all";
+}
