@@ -46,11 +46,12 @@ typedef enum mproc_status {
   MPROC_ESTATE,         /**< the object is not in a state that allows the call */
   MPROC_ENOMEM,         /**< out of memory */
   MPROC_ETIMEDOUT,      /**< the timeout expired before the event */
-  MPROC_ENOTREGISTERED, /**< the task is not registered (needed by spawn) */
+  MPROC_ENOTREGISTERED, /**< the task is not registered (spawn, forkserver) */
   MPROC_ERUNNING,       /**< the process is still running */
   MPROC_ENOTSUP,        /**< not supported by this platform or start method */
   MPROC_ESYS,           /**< an operating-system call failed (see last_error) */
-  MPROC_ESPAWN,         /**< a spawned child could not be started or bootstrapped */
+  MPROC_ESPAWN,         /**< a spawned child could not be started or
+                             bootstrapped, or the forkserver failed */
   MPROC_EDAEMON,        /**< daemonic processes are not allowed to have children */
   /* Shared memory and synchronization (docs/sync.md). */
   MPROC_EOWNERDEAD, /**< acquired, but its previous owner died holding it */
@@ -256,11 +257,13 @@ mproc_status_t mproc_attached(size_t index, void **out);
 /** Starts the child.
  * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (started before, closed, or
  *         not a process this one created), MPROC_EDAEMON (the caller is a
- *         daemon child), MPROC_ENOTREGISTERED (spawn: the target is not
- *         registered by MPROC_TASK or mproc_register_task), MPROC_ESYS
- *         (fork/spawn failed), MPROC_ESPAWN (spawn: the child could not be
- *         started or read its bootstrap), MPROC_ENOMEM, or an error of
- *         an attached object's export. */
+ *         daemon child), MPROC_ENOTREGISTERED (spawn, forkserver: the
+ *         target is not registered by MPROC_TASK or mproc_register_task),
+ *         MPROC_ESYS (fork/spawn failed), MPROC_ESPAWN (spawn: the child
+ *         could not be started or read its bootstrap; forkserver: the
+ *         server could not be started, refused or died), MPROC_ENOTSUP
+ *         (forkserver: more than 240 handles to pass), MPROC_ENOMEM, or
+ *         an error of an attached object's export. */
 mproc_status_t mproc_process_start(mproc_process_t *p);
 
 /** Waits up to timeout seconds for the child to end (MPROC_FOREVER: no limit).
