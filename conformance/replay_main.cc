@@ -39,7 +39,14 @@ int main(int argc, char **argv) {
   std::printf("\n");
   for (const std::string &line : verdicts) std::printf("%s\n", line.c_str());
   size_t total = conformance::AllExamples().size();
-  std::printf("conformance: %d/%zu fork, %d/%zu spawn\n", passed["fork"], total,
-              passed["spawn"], total);
+  // One count per method the platform has, in its order (default first).
+  std::string summary = "conformance:";
+  const char *sep = " ";
+  for (const std::string &method : conformance::AllMethods()) {
+    summary += sep + std::to_string(passed[method]) + "/" +
+               std::to_string(total) + " " + method;
+    sep = ", ";
+  }
+  std::printf("%s\n", summary.c_str());
   return failed ? 1 : 0;
 }

@@ -32,6 +32,7 @@
 
 #include "core/error.h"
 #include "core/internal.h"
+#include "core/task_registry.h"
 #include "core/sync.h"
 
 typedef struct {

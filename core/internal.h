@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Internal to core/: state shared between the runtime and the objects. */
+/* Internal to core/: start-up state and helpers shared by the modules.
+ * Contexts are in core/context.h, the task registry in
+ * core/task_registry.h, the start methods in core/popen.h. */
 #ifndef MPROC_CORE_INTERNAL_H
 #define MPROC_CORE_INTERNAL_H
 
@@ -8,31 +10,8 @@
 #include "mproc.h"
 #include "platform/platform.h"
 
-struct mproc_context {
-  const char *method; /* "fork" or "spawn" */
-  int spawn;
-};
-
 /* MPROC_ENOINIT unless mproc_init() ran. */
 mproc_status_t mp_require_init(void);
-
-/* The context used when none is given. */
-const mproc_context_t *mp_default_context(void);
-/* MPROC_OK for NULL (the default) or a context of mproc_get_context, else
- * MPROC_EINVAL naming call. */
-mproc_status_t mp_context_check(const mproc_context_t *ctx, const char *call);
-
-/* Task registry: the entry of fn (an MPROC_TASK one if fn has both kinds),
- * or NULL. */
-const mproc_task_entry_t *mp_task_by_fn(mproc_task_fn fn);
-/* A string naming entry e apart from every other entry, in any process
- * running this program: a spawned child looks it up with mp_task_by_key.
- * malloc'd; NULL when out of memory. */
-char *mp_task_key(const mproc_task_entry_t *e);
-/* The entry a key names, or NULL (unknown or malformed key). */
-const mproc_task_entry_t *mp_task_by_key(const char *key);
-/* A readable form of a key for messages: "'worker' (MPROC_TASK in a.c, #0)". */
-void mp_task_key_describe(const char *key, char *out, size_t size);
 
 /* Process bookkeeping, process.c. */
 void mp_process_module_init(void);

@@ -13,8 +13,11 @@
 
 #include "core/bootstrap.h"
 #include "core/connection.h"
+#include "core/context.h"
 #include "core/internal.h"
 #include "core/object.h"
+#include "core/popen.h"
+#include "core/task_registry.h"
 
 typedef enum { KIND_CHILD, KIND_CURRENT, KIND_PARENT } process_kind_t;
 typedef enum { STATE_CREATED, STATE_STARTED, STATE_CLOSED } process_state_t;
@@ -336,24 +339,25 @@ static void become_child(mproc_process_t *p, const char *parent_name,
   nattached = p->nobjects;
 }
 
-/* The body of a child, after its process state is set up. */
+/* The body of a child, after its process state is set up. Whether it
+ * dies with its parent was decided by the parent when it created the
+ * child (mp_process_dies_with_parent). */
 static int run_task(mproc_task_fn target, const void *arg, size_t arg_len) {
-  if (current.daemon && mp_die_with_parent(parent.pid) != MPROC_OK)
-    fprintf(stderr, "mproc: %s (daemon child will outlive a killed parent)\n",
-            mproc_last_error());
   int code = target(arg_len ? arg : NULL, arg_len);
   mp_process_exit_cleanup();
   fflush(NULL);
   return code;
 }
 
-static int fork_child_main(void *ctx) {
+int mp_process_fork_main(void *ctx) {
   mproc_process_t *p = ctx;
   char *parent_name = current.name;
   mp_object_after_fork();
   become_child(p, parent_name, creator_pid_of(p));
   return run_task(p->target, p->arg, p->arg_len);
 }
+
+int mp_process_dies_with_parent(const mproc_process_t *p) { return p->daemon; }
 
 /* Writes each attached object as (kind, state) and gathers its handles. */
 static mproc_status_t export_objects(const mproc_process_t *p, mp_buf_t *out,
@@ -376,24 +380,33 @@ static mproc_status_t export_objects(const mproc_process_t *p, mp_buf_t *out,
   return MPROC_OK;
 }
 
-static mproc_status_t start_spawn(mproc_process_t *p) {
+void mp_spawn_record_free(mp_spawn_record_t *r) {
+  free(r->blob);
+  r->blob = NULL;
+  r->len = 0;
+  mp_handles_free(&r->handles);
+}
+
+mproc_status_t mp_process_spawn_record(const mproc_process_t *p,
+                                       const char *method,
+                                       mp_spawn_record_t *out) {
   const mproc_task_entry_t *task = mp_task_by_fn(p->target);
   if (task == NULL)
     return mp_fail(MPROC_ENOTREGISTERED,
                    "start: the target of '%s' is not registered: define it "
-                   "with MPROC_TASK to start it under spawn",
-                   p->name);
+                   "with MPROC_TASK to start it under %s",
+                   p->name, method);
   char *key = mp_task_key(task);
   if (key == NULL) return mp_fail(MPROC_ENOMEM, "start: task key");
   mp_buf_t objects = {0};
-  mp_handles_t handles = {0};
-  mproc_status_t st = export_objects(p, &objects, &handles);
+  mp_spawn_record_t r = {0};
+  mproc_status_t st = export_objects(p, &objects, &r.handles);
   mp_bootstrap_t boot = {
       .task = key,
       .name = p->name,
       .identity = p->identity,
       .parent_name = current.name,
-      .start_method = mp_default_context()->method,
+      .start_method = mp_context_strategy(NULL)->name,
       .parent_pid = creator_pid_of(p),
       .daemon = p->daemon,
       .arg = p->arg,
@@ -402,16 +415,15 @@ static mproc_status_t start_spawn(mproc_process_t *p) {
       .objects = objects.data,
       .objects_len = objects.len,
   };
-  void *blob = NULL;
-  size_t len;
-  if (st == MPROC_OK) st = mp_bootstrap_encode(&boot, &blob, &len);
-  if (st == MPROC_OK)
-    st = mp_child_spawn(&p->child, blob, len, handles.items, handles.len);
-  free(blob);
+  if (st == MPROC_OK) st = mp_bootstrap_encode(&boot, &r.blob, &r.len);
   free(key);
   mp_buf_free(&objects);
-  mp_handles_free(&handles);
-  return st;
+  if (st != MPROC_OK) {
+    mp_spawn_record_free(&r);
+    return st;
+  }
+  *out = r;
+  return MPROC_OK;
 }
 
 mproc_status_t mproc_process_start(mproc_process_t *p) {
@@ -424,14 +436,9 @@ mproc_status_t mproc_process_start(mproc_process_t *p) {
                    "start: only the process that created it may start it");
   if (current.daemon)
     return mp_fail(MPROC_EDAEMON, "start: '%s' is a daemon", current.name);
-  const mproc_context_t *ctx = p->ctx ? p->ctx : mp_default_context();
-  if (ctx->spawn) {
-    st = start_spawn(p);
-  } else {
-    fflush(NULL); /* else the child writes the parent's buffered output too */
-    st = mp_child_fork(&p->child, fork_child_main, p);
-  }
-  if (st != MPROC_OK) return st;
+  /* NULL: the default when it starts, as in CPython. */
+  if ((st = mp_context_strategy(p->ctx)->start(p, &p->child)) != MPROC_OK)
+    return st;
   p->pid = mp_child_pid(p->child);
   p->state = STATE_STARTED;
   registry_add(p);

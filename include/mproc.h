@@ -46,11 +46,12 @@ typedef enum mproc_status {
   MPROC_ESTATE,         /**< the object is not in a state that allows the call */
   MPROC_ENOMEM,         /**< out of memory */
   MPROC_ETIMEDOUT,      /**< the timeout expired before the event */
-  MPROC_ENOTREGISTERED, /**< the task is not registered (needed by spawn) */
+  MPROC_ENOTREGISTERED, /**< the task is not registered (spawn, forkserver) */
   MPROC_ERUNNING,       /**< the process is still running */
   MPROC_ENOTSUP,        /**< not supported by this platform or start method */
   MPROC_ESYS,           /**< an operating-system call failed (see last_error) */
-  MPROC_ESPAWN,         /**< a spawned child could not be started or bootstrapped */
+  MPROC_ESPAWN,         /**< a spawned child could not be started or
+                             bootstrapped, or the forkserver failed */
   MPROC_EDAEMON,        /**< daemonic processes are not allowed to have children */
   /* Shared memory and synchronization (docs/sync.md). */
   MPROC_EOWNERDEAD, /**< acquired, but its previous owner died holding it */
@@ -109,9 +110,11 @@ const char *mproc_version_string(void);
  * spawned child is recognised from its environment, not from argv: argc
  * and argv may be 0 and NULL, or an argv of the program's own (they only
  * help find the executable where /proc is missing).
- * The environment variable MPROC_START_METHOD ("fork" or "spawn"), when
- * set, chooses the default start method; a spawned child ignores it and
- * takes its parent's default, as CPython does.
+ * The environment variable MPROC_START_METHOD (a name of
+ * mproc_all_start_methods()), when set, chooses the default start method;
+ * a spawned or forkserver child ignores it and takes its parent's
+ * default, as CPython does. In the forkserver's server process (a copy of
+ * the program the forkserver method starts) it serves and never returns.
  * Errors: MPROC_EINVAL (argc < 0, or argv NULL with argc > 0, or an
  *         unknown MPROC_START_METHOD), MPROC_ENOTSUP (MPROC_START_METHOD
  *         is "fork" where there is no fork), MPROC_ESYS (the runtime
@@ -175,22 +178,33 @@ void mproc_task_entry_add_(mproc_task_entry_t *entry);
  * never freed. */
 typedef struct mproc_context mproc_context_t;
 
-/** Looks up a context: "fork", "spawn", or NULL for the default one.
- * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL out, unknown name),
- *         MPROC_ENOTSUP (the method does not exist on this platform). */
+/** Looks up a context: a name of mproc_all_start_methods() ("fork",
+ * "spawn", "forkserver"), or NULL for the default one. Under spawn and
+ * forkserver a child is a fresh copy of the program, so targets must be
+ * registered (MPROC_TASK); forkserver forks each child from a server
+ * process started (from a clean state) on first use.
+ * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL out, unknown name: the detail
+ *         lists the platform's methods), MPROC_ENOTSUP (the method does
+ *         not exist on this platform). */
 mproc_status_t mproc_get_context(const char *method, mproc_context_t **out);
 
-/** The start method of a context (NULL: the default context): "fork"/"spawn".
+/** The start method of a context (NULL: the default context), e.g. "fork".
  * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL out). */
 mproc_status_t mproc_context_method(const mproc_context_t *ctx,
                                     const char **out);
 
-/** Sets the default start method ("fork" or "spawn").
+/** Sets the default start method (a name of mproc_all_start_methods()).
  * Errors: MPROC_ENOINIT, MPROC_EINVAL, MPROC_ENOTSUP. */
 mproc_status_t mproc_set_start_method(const char *method);
 
 /** The names of the start methods this platform supports, NULL-terminated
- * (a static array). The first one is the platform's default. */
+ * (static storage): {"fork", "spawn", "forkserver"} on POSIX, {"spawn"}
+ * without fork. The first one is the platform's default: fork, because
+ * any function can be its target (spawn and forkserver need registered
+ * ones), where CPython 3.14 chose forkserver. A program that starts
+ * threads before its children should choose forkserver (or spawn): fork
+ * in a threaded process can deadlock the child on a lock another thread
+ * held. docs/architecture.md, "The default start method", says why. */
 const char *const *mproc_all_start_methods(void);
 
 /* ------------------------------------------------------------------ */
@@ -258,11 +272,13 @@ mproc_status_t mproc_attached(size_t index, void **out);
 /** Starts the child.
  * Errors: MPROC_EINVAL (NULL), MPROC_ESTATE (started before, closed, or
  *         not a process this one created), MPROC_EDAEMON (the caller is a
- *         daemon child), MPROC_ENOTREGISTERED (spawn: the target is not
- *         registered by MPROC_TASK or mproc_register_task), MPROC_ESYS
- *         (fork/spawn failed), MPROC_ESPAWN (spawn: the child could not be
- *         started or read its bootstrap), MPROC_ENOMEM, or an error of
- *         an attached object's export. */
+ *         daemon child), MPROC_ENOTREGISTERED (spawn, forkserver: the
+ *         target is not registered by MPROC_TASK or mproc_register_task),
+ *         MPROC_ESYS (fork/spawn failed), MPROC_ESPAWN (spawn: the child
+ *         could not be started or read its bootstrap; forkserver: the
+ *         server could not be started, refused or died), MPROC_ENOTSUP
+ *         (forkserver: more than 240 handles to pass), MPROC_ENOMEM, or
+ *         an error of an attached object's export. */
 mproc_status_t mproc_process_start(mproc_process_t *p);
 
 /** Waits up to timeout seconds for the child to end (MPROC_FOREVER: no limit).
@@ -906,7 +922,7 @@ mproc_status_t mproc_obj_decode(mproc_obj_t **out, const void *buf,
 /** One end of a message stream, as CPython's multiprocessing.Connection.
  * Messages keep their boundaries; bytes and values (mproc_obj_t) are
  * both messages. Attach an end to a process (mproc_process_attach) to
- * give it to a child under fork or spawn. */
+ * give it to a child under any start method. */
 typedef struct mproc_connection mproc_connection_t;
 
 /** send_bytes' size argument meaning "up to the end of the buffer". */

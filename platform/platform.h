@@ -94,12 +94,6 @@ void mp_sleep(double seconds);
 /* A short pause for a spin-wait loop (the CPU's pause hint). */
 void mp_cpu_relax(void);
 
-/* Makes the calling child receive a termination request when its parent
- * dies (any way, including SIGKILL). parent_pid guards the race where the
- * parent died before the call: then the child ends itself at once.
- * Errors: MPROC_ENOTSUP where the OS cannot do it, MPROC_ESYS. */
-mproc_status_t mp_die_with_parent(long parent_pid);
-
 /* ---- errors -------------------------------------------------------- */
 
 /* Not a call of the seam but the module below it and core/ (base/error.h):
@@ -176,12 +170,20 @@ typedef struct mp_child mp_child_t;
 /* What a forked child runs; its return value is the exit code. */
 typedef int (*mp_fork_main_fn)(void *ctx);
 
+/* die_with_parent (mp_child_fork, mp_child_spawn, mp_child_forkserver):
+ * nonzero makes the child end when its parent process dies, any way
+ * (SIGKILL too), even if it ignores a termination request or is stopped.
+ * The platform arranges it in the child before child code runs (POSIX:
+ * PR_SET_PDEATHSIG; Windows: a Job Object), and a parent that died before
+ * that was arranged ends the child at once. Where the OS cannot do it the
+ * child still starts and says so on its standard error. */
+
 /* Forks. In the child, calls child_main(ctx) and ends the process with its
  * result (at once: no atexit handlers, no stdio flush): this call never
  * returns there.
  * Errors: MPROC_ENOTSUP (no fork on this OS), MPROC_ESYS, MPROC_ENOMEM. */
 mproc_status_t mp_child_fork(mp_child_t **out, mp_fork_main_fn child_main,
-                             void *ctx);
+                             void *ctx, int die_with_parent);
 
 /* Starts a fresh copy of the program's own executable that receives blob
  * through mp_spawned_bootstrap, and inherits the npass typed handles in
@@ -190,7 +192,8 @@ mproc_status_t mp_child_fork(mp_child_t **out, mp_fork_main_fn child_main,
  * standard input/output/error. Errors: MPROC_EINVAL (a child handle in
  * pass), MPROC_ESPAWN, MPROC_ESYS, MPROC_ENOMEM. */
 mproc_status_t mp_child_spawn(mp_child_t **out, const void *blob, size_t len,
-                              const mp_handle_t *pass, size_t npass);
+                              const mp_handle_t *pass, size_t npass,
+                              int die_with_parent);
 
 /* Waits up to timeout seconds for the child to end; a stopped child has
  * not ended (it is still running). On MPROC_OK *exitcode
@@ -468,5 +471,55 @@ mproc_status_t mp_connect_local(const char *address, double deadline,
 /* Removes what listening on address left behind (POSIX: the socket file;
  * Windows: nothing). Only the process that bound it calls this. */
 void mp_local_remove(const char *address);
+
+/* ---- forkserver ---------------------------------------------------
+ * A server process that forks children on request (CPython's
+ * forkserver). It is a fresh copy of the program (started like a spawned
+ * child: no thread or lock of the parent's), started by the first
+ * mp_child_forkserver of a process and never otherwise, which then loops:
+ * it takes a request (an authenticated one only), forks, and the child
+ * runs mp_spawned_main_fn on the request's bootstrap bytes with the
+ * request's handles at the values they had in the parent. The server
+ * ends when the process that started it does (any way, SIGKILL too), and
+ * the die_with_parent children it forked end with it. A process that
+ * forks gets no share of its parent's server: the child starts its own
+ * on its first request. The mp_child_t it returns works with every
+ * mp_child_* call above (wait, signal, pid, sentinel, free), with the
+ * same exit codes as mp_child_spawn's children. */
+
+/* Nonzero where this OS has the forkserver method (POSIX: it needs fork
+ * and descriptor passing). */
+int mp_platform_can_forkserver(void);
+
+/* Nonzero in the process mp_child_forkserver started as the server; then
+ * mproc_init calls mp_forkserver_serve and never returns to main. */
+int mp_forkserver_is_server(void);
+
+/* What a forked child of the server runs: the spawned-child path on the
+ * bootstrap bytes of its request (it should end the process itself; its
+ * return value becomes the exit code otherwise). */
+typedef int (*mp_spawned_main_fn)(const void *blob, size_t len);
+
+/* Serves requests until the process that started the server ends; never
+ * returns. Call only where mp_forkserver_is_server() says so. */
+void mp_forkserver_serve(mp_spawned_main_fn child_main)
+    __attribute__((noreturn));
+
+/* Has the server (started now if this process has none, or if its server
+ * died) fork a child that receives blob through child_main and inherits
+ * the npass handles in pass at the same values, standard output and error
+ * as this process has them now, standard input from the null device, and
+ * nothing else. Same shape as mp_child_spawn.
+ * Errors: MPROC_ESPAWN (the server could not be started, refused the
+ * request or died before answering: the message says which),
+ * MPROC_ENOTSUP (no forkserver on this OS, or more handles than one
+ * request can carry), MPROC_ESYS, MPROC_ENOMEM. */
+mproc_status_t mp_child_forkserver(mp_child_t **out, const void *blob,
+                                   size_t len, const mp_handle_t *pass,
+                                   size_t npass, int die_with_parent);
+
+/* The server's pid, or 0 when this process has none running (tests: the
+ * server is started lazily). */
+long mp_forkserver_pid(void);
 
 #endif /* MPROC_PLATFORM_H */

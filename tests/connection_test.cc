@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Pipe/Connection across processes under fork and spawn: bytes and values,
+// Pipe/Connection across processes under every start method (fork, spawn, forkserver): bytes and values,
 // EOF, maxlength, recv_bytes_into, timeouts, poll, wait() over connections
 // and process sentinels, and bad arguments.
 #include <gtest/gtest.h>

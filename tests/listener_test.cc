@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Listener/Client: Unix and TCP addresses, the authkey handshake both ways
-// (right, wrong, missing), a client in a child under fork and spawn.
+// (right, wrong, missing), a client in a child under every start method (fork, spawn, forkserver).
 #include <gtest/gtest.h>
 
 #include "tests/start_methods.h"

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Lock and RLock: semantics, errors, timeouts, contention across processes
-// and the owner-death contract (docs/sync.md), under fork and spawn.
+// and the owner-death contract (docs/sync.md), under every start method (fork, spawn, forkserver).
 #include <cmath>
 #include <thread>
 

@@ -86,16 +86,18 @@ int RunHelper(const std::string &line) {
 
 // Spawns this binary to run the helper line (it inherits pass).
 mproc_status_t SpawnHelper(mp_child_t **out, const std::string &line,
-                           const std::vector<mp_handle_t> &pass) {
+                           const std::vector<mp_handle_t> &pass,
+                           int die_with_parent = 0) {
   return mp_child_spawn(out, line.data(), line.size(), pass.data(),
-                        pass.size());
+                        pass.size(), die_with_parent);
 }
 
 // Forks a child that runs fn(ctx) and exits with its result.
 template <typename F>
-mproc_status_t Fork(mp_child_t **out, F *fn) {
+mproc_status_t Fork(mp_child_t **out, F *fn, int die_with_parent = 0) {
   return mp_child_fork(
-      out, [](void *ctx) { return (*static_cast<F *>(ctx))(); }, fn);
+      out, [](void *ctx) { return (*static_cast<F *>(ctx))(); }, fn,
+      die_with_parent);
 }
 
 int Join(mp_child_t *c, double timeout = 30) {

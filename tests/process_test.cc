@@ -875,7 +875,7 @@ TEST_P(ProcessTest, AttachRefusesWhatIsNotALiveObject) {
 
 TEST_P(ProcessTest, UnregisteredTargetsRunUnderForkOnly) {
   Child c(ctx(), unregistered_task);
-  if (spawn()) {
+  if (fresh_program()) {
     ExpectStartRefused(c, MPROC_ENOTREGISTERED);
   } else {
     EXPECT_EQ(42, c.RunToEnd());
@@ -901,7 +901,7 @@ TEST_P(ProcessTest, TasksRegisteredAfterInitRunUnderForkOnly) {
   ASSERT_EQ(MPROC_OK, mproc_register_task("registered_in_test", registered_in_test));
   Child c(ctx(), registered_in_test);
   int code = c.RunToEnd();
-  if (spawn())
+  if (fresh_program())
     // The re-executed program registers it only when the test body runs:
     // its mproc_init finds no such task (the header's warning).
     EXPECT_NE(22, code);
@@ -945,7 +945,7 @@ TEST_P(ProcessTest, AFailingExportFailsTheSpawnStartOnly) {
   mp_object_init(&unexportable, &unexportable_ops);
   Child c(ctx(), expect_no_arg);
   ASSERT_EQ(MPROC_OK, mproc_process_attach(c.get(), &unexportable));
-  if (spawn()) {
+  if (fresh_program()) {
     ExpectStartRefused(c, MPROC_ENOTSUP);
   } else {
     EXPECT_EQ(0, c.RunToEnd()) << "fork exports nothing";
@@ -1184,8 +1184,15 @@ TEST(Contexts, LookUpByName) {
   mproc_context_t *again = nullptr;
   ASSERT_EQ(MPROC_OK, mproc_get_context("spawn", &again));
   EXPECT_EQ(spawn_ctx, again) << "contexts are static";
+  // Every listed method has its own context, named as listed.
+  for (const char *const *m = mproc_all_start_methods(); *m; m++) {
+    mproc_context_t *ctx = nullptr;
+    ASSERT_EQ(MPROC_OK, mproc_get_context(*m, &ctx)) << *m;
+    EXPECT_EQ(MPROC_OK, mproc_context_method(ctx, &name));
+    EXPECT_STREQ(*m, name);
+  }
   mproc_context_t *untouched = spawn_ctx;
-  EXPECT_FAILS(MPROC_EINVAL, mproc_get_context("forkserver", &untouched));
+  EXPECT_FAILS(MPROC_EINVAL, mproc_get_context("threads", &untouched));
   EXPECT_FAILS(MPROC_EINVAL, mproc_get_context("", &untouched));
   EXPECT_EQ(spawn_ctx, untouched);
 }

@@ -13,7 +13,7 @@
 
 #include "mproc.h"
 
-// A test suite parameterised over "fork" and "spawn".
+// A test suite parameterised over every start method (mproc_all_start_methods).
 class MethodTest : public ::testing::TestWithParam<const char *> {
  protected:
   mproc_context_t *Ctx() {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Semaphore, BoundedSemaphore, Event, Condition and Barrier (docs/sync.md),
-// within one process and across processes under fork and spawn.
+// within one process and across processes under every start method (fork, spawn, forkserver).
 #include <chrono>
 #include <cmath>
 #include <set>

@@ -78,7 +78,9 @@ class StartMethodTest : public ::testing::TestWithParam<std::string> {
  protected:
   mproc_context_t *ctx() { return Context(method()); }
   const char *method() const { return GetParam().c_str(); }
-  bool spawn() const { return GetParam() == "spawn"; }
+  // The child is a fresh copy of the program (every method but fork):
+  // registered targets only, no inherited descriptors, objects exported.
+  bool fresh_program() const { return GetParam() != "fork"; }
 };
 
 #define MPROC_INSTANTIATE_FOR_START_METHODS(suite)                        \

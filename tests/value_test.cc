@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Value, Array, RawValue, RawArray and the atomic operations
-// (docs/sync.md), under fork and spawn.
+// (docs/sync.md), under every start method (fork, spawn, forkserver).
 #include <cmath>
 #include <cstring>
 

@@ -3,11 +3,72 @@
 #ifndef MPROC_PLATFORM_POSIX_H
 #define MPROC_PLATFORM_POSIX_H
 
+#include <apr_thread_proc.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "mproc.h"
+#include "platform/platform.h"
+
+/* A child (process.c; forkserver.c makes them too). */
+struct mp_child {
+  apr_proc_t proc;
+  /* The sentinel: the read end of a pipe whose write end only the child
+   * holds (EOF once it is gone); for a forkserver child (via_server) the
+   * connection to the server, readable once its exit status arrived. */
+  int sentinel_fd;
+  int ended;
+  int exitcode;
+  /* It ran on past the grace with its sentinel closed (it exec'd, or
+   * closed its files): no more grace. Any thread may set it. */
+  _Atomic int outlived_sentinel;
+  int via_server; /* forked by the forkserver */
+  int lost;       /* its server ended before telling its exit status */
+};
+
+/* calloc'd child with that sentinel. Errors: MPROC_ENOMEM. */
+mproc_status_t mp_posix_child_alloc(mp_child_t **out, int sentinel_fd);
+
+/* The environment variable that makes a process the forkserver. */
+#define MP_POSIX_FORKSERVER_ENV "MPROC_FORKSERVER"
+
+/* posix_spawn of this program with argv {exe, marker}, env_entry added to
+ * the environment (without mproc's own variables), standard input from
+ * /dev/null, and only the pass and keep descriptors inherited (at their
+ * values). 0 or an errno (ENOMEM: the environment). */
+int mp_posix_spawn_program(const char *env_entry, const char *marker,
+                           const mp_handle_t *pass, size_t npass,
+                           const int *keep, size_t nkeep, pid_t *pid);
+
+/* die_with_parent in a new child (process.c): arranges that it ends when
+ * parent_pid does, and ends it at once if that already happened. A
+ * failure is told on standard error. */
+void mp_posix_child_die_with_parent(long parent_pid);
+/* The two halves: watching (errors: MPROC_ENOTSUP, MPROC_ESYS), and ending
+ * this process as an orphaned daemon (SIGTERM, then SIGKILL after a
+ * grace; only after mp_posix_watch_parent succeeded). */
+mproc_status_t mp_posix_watch_parent(long parent_pid);
+void mp_posix_end_orphan(void);
+
+/* MPROC_OK when every handle of pass can be passed to a child (a stream,
+ * a listener or a segment with a descriptor value), else MPROC_EINVAL
+ * naming what (mp_child_spawn, mp_child_forkserver). */
+mproc_status_t mp_posix_check_passable(const mp_handle_t *pass, size_t npass,
+                                       const char *what);
+
+/* SIGTERM, SIGKILL or SIGCONT. */
+int mp_posix_signal_number(mp_signal_t sig);
+
+/* mp_child_wait and mp_child_signal of a forkserver child (forkserver.c). */
+mproc_status_t mp_posix_forkserver_wait(mp_child_t *c, double timeout,
+                                        int *exitcode);
+mproc_status_t mp_posix_forkserver_signal(mp_child_t *c, mp_signal_t sig);
+/* In a child of the forkserver, when parent_pid is its mproc parent: 1 and
+ * *alive set. Else 0 (not such a child: ask getppid()). */
+int mp_posix_forkserver_parent_alive(long parent_pid, int *alive);
 
 /* The absolute path of this program's executable, or NULL if unknown. */
 const char *mp_posix_executable(void);

@@ -56,16 +56,6 @@ extern char **environ;
 /* A bootstrap larger than this is refused: it can only be corrupt. */
 #define MAX_BOOTSTRAP ((uint64_t)1 << 32)
 
-struct mp_child {
-  apr_proc_t proc;
-  int sentinel_fd; /* read end: EOF once the child is gone */
-  int ended;
-  int exitcode;
-  /* It ran on past the grace with its sentinel closed (it exec'd, or
-   * closed its files): no more grace. Any thread may set it. */
-  _Atomic int outlived_sentinel;
-};
-
 /* The write end of this process's own sentinel (when it is an mproc child),
  * so that a child forked from here can drop its inherited copy: otherwise
  * our parent would wait for our children too. */
@@ -80,7 +70,7 @@ static pthread_mutex_t pipe_guard = PTHREAD_MUTEX_INITIALIZER;
 /* calloc, not an APR pool per child: a pool takes a block of several pages,
  * and after each fork every page the parent writes again costs it a
  * copy-on-write fault. */
-static mproc_status_t child_alloc(mp_child_t **out, int sentinel_fd) {
+mproc_status_t mp_posix_child_alloc(mp_child_t **out, int sentinel_fd) {
   mp_child_t *c = calloc(1, sizeof *c);
   if (c == NULL) return mp_fail(MPROC_ENOMEM, "child: out of memory");
   c->sentinel_fd = sentinel_fd;
@@ -129,7 +119,8 @@ static void stdin_to_null(void) {
 }
 
 mproc_status_t mp_child_fork(mp_child_t **out, mp_fork_main_fn child_main,
-                             void *ctx) {
+                             void *ctx, int die_with_parent) {
+  const long parent_pid = mp_getpid();
   /* The pipe guard is held from the pipe's creation until our copy of its
    * write end is closed, so that a child another thread forks meanwhile
    * does not keep it open (the sentinel would miss this child's end); and,
@@ -145,7 +136,7 @@ mproc_status_t mp_child_fork(mp_child_t **out, mp_fork_main_fn child_main,
     return mp_fail_errno(MPROC_ESYS, err, "fork: pipe2");
   }
   mp_child_t *c = NULL; /* child_alloc sets it; gcc -O2 warns otherwise */
-  mproc_status_t st = child_alloc(&c, sentinel[0]);
+  mproc_status_t st = mp_posix_child_alloc(&c, sentinel[0]);
   if (st != MPROC_OK) {
     close_pair(sentinel);
     pthread_mutex_unlock(&pipe_guard);
@@ -165,6 +156,7 @@ mproc_status_t mp_child_fork(mp_child_t **out, mp_fork_main_fn child_main,
     if (own_sentinel_fd >= 0) close(own_sentinel_fd);
     own_sentinel_fd = sentinel[1];
     stdin_to_null();
+    if (die_with_parent) mp_posix_child_die_with_parent(parent_pid);
     mp_posix_exit_now(child_main(ctx));
   }
   close(sentinel[1]);
@@ -270,32 +262,21 @@ static char **child_environment(char *entry) {
   if (env == NULL) return NULL;
   size_t k = 0;
   const size_t prefix = strlen(SPAWN_ENV "=");
+  const size_t fs_prefix = strlen(MP_POSIX_FORKSERVER_ENV "=");
   for (char **e = environ; e && *e; e++)
-    if (strncmp(*e, SPAWN_ENV "=", prefix) != 0) env[k++] = *e;
+    if (strncmp(*e, SPAWN_ENV "=", prefix) != 0 &&
+        strncmp(*e, MP_POSIX_FORKSERVER_ENV "=", fs_prefix) != 0)
+      env[k++] = *e;
   env[k++] = entry;
   env[k] = NULL;
   return env;
 }
 
-/* Creates the child's pipes, starts it, and closes the parent's copies of
- * the child's ends; *boot_writer is where its bootstrap goes. Called with
- * the pipe guard held, so that a child another thread forks meanwhile
- * inherits none of those ends (it would keep the sentinel from reporting
- * the end of this child). */
-static mproc_status_t start_spawned(const char *exe, const mp_handle_t *pass,
-                                    size_t npass, mp_child_t **out,
-                                    int *boot_writer) {
-  int boot[2] = {-1, -1}, sentinel[2] = {-1, -1};
-  int err = cloexec_pipe(boot);
-  if (err == 0) err = cloexec_pipe(sentinel);
-  if (err != 0) {
-    close_pair(boot);
-    return mp_fail_errno(MPROC_ESYS, err, "spawn: pipe2");
-  }
-  mp_child_t *c = NULL; /* child_alloc sets it; gcc -O2 warns otherwise */
-  mproc_status_t st = child_alloc(&c, sentinel[0]);
-  if (st != MPROC_OK) goto fail_pipes;
-
+int mp_posix_spawn_program(const char *env_entry, const char *marker,
+                           const mp_handle_t *pass, size_t npass,
+                           const int *keep, size_t nkeep, pid_t *pid) {
+  const char *exe = mp_posix_executable();
+  if (exe == NULL) return ENOENT;
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   close_inherited_descriptors(&actions, pass, npass);
@@ -306,23 +287,49 @@ static mproc_status_t start_spawned(const char *exe, const mp_handle_t *pass,
     posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
                                      O_RDONLY, 0);
   /* dup2 onto itself clears close-on-exec in the child only. */
-  posix_spawn_file_actions_adddup2(&actions, boot[0], boot[0]);
-  posix_spawn_file_actions_adddup2(&actions, sentinel[1], sentinel[1]);
+  for (size_t i = 0; i < nkeep; i++)
+    posix_spawn_file_actions_adddup2(&actions, keep[i], keep[i]);
   for (size_t i = 0; i < npass; i++)
     posix_spawn_file_actions_adddup2(&actions, (int)pass[i].os,
                                      (int)pass[i].os);
-  char where[64];
-  snprintf(where, sizeof where, SPAWN_ENV "=%d:%d", boot[0], sentinel[1]);
-  char **env = child_environment(where);
-  char *argv[] = {(char *)exe, (char *)SPAWN_MARKER, NULL};
-  pid_t pid;
-  const int no_env = env == NULL;
-  err = no_env ? 0 : posix_spawn(&pid, exe, &actions, NULL, argv, env);
+  char **env = child_environment((char *)env_entry);
+  char *argv[] = {(char *)exe, (char *)marker, NULL};
+  int err = env == NULL ? ENOMEM
+                        : posix_spawn(pid, exe, &actions, NULL, argv, env);
   free(env);
   posix_spawn_file_actions_destroy(&actions);
-  if (no_env || err != 0) {
+  return err;
+}
+
+/* Creates the child's pipes, starts it, and closes the parent's copies of
+ * the child's ends; *boot_writer is where its bootstrap goes. Called with
+ * the pipe guard held, so that a child another thread forks meanwhile
+ * inherits none of those ends (it would keep the sentinel from reporting
+ * the end of this child). */
+static mproc_status_t start_spawned(const char *exe, const mp_handle_t *pass,
+                                    size_t npass, int die_with_parent,
+                                    mp_child_t **out, int *boot_writer) {
+  int boot[2] = {-1, -1}, sentinel[2] = {-1, -1};
+  int err = cloexec_pipe(boot);
+  if (err == 0) err = cloexec_pipe(sentinel);
+  if (err != 0) {
+    close_pair(boot);
+    return mp_fail_errno(MPROC_ESYS, err, "spawn: pipe2");
+  }
+  mp_child_t *c = NULL; /* child_alloc sets it; gcc -O2 warns otherwise */
+  mproc_status_t st = mp_posix_child_alloc(&c, sentinel[0]);
+  if (st != MPROC_OK) goto fail_pipes;
+
+  int keep[2] = {boot[0], sentinel[1]};
+  char where[96];
+  snprintf(where, sizeof where, SPAWN_ENV "=%d:%d:%d:%ld", boot[0],
+           sentinel[1], die_with_parent != 0, mp_getpid());
+  pid_t pid;
+  err = mp_posix_spawn_program(where, SPAWN_MARKER, pass, npass, keep, 2,
+                               &pid);
+  if (err != 0) {
     free(c);
-    st = no_env
+    st = err == ENOMEM
              ? mp_fail(MPROC_ENOMEM, "spawn: the child's environment")
              : mp_fail_errno(MPROC_ESPAWN, err, "spawn: posix_spawn %s", exe);
     goto fail_pipes;
@@ -340,20 +347,29 @@ fail_pipes:
   return st;
 }
 
-mproc_status_t mp_child_spawn(mp_child_t **out, const void *blob, size_t len,
-                              const mp_handle_t *pass, size_t npass) {
+mproc_status_t mp_posix_check_passable(const mp_handle_t *pass, size_t npass,
+                                       const char *what) {
   for (size_t i = 0; i < npass; i++)
     if (pass[i].kind == MP_HANDLE_NONE || pass[i].kind == MP_HANDLE_CHILD ||
         pass[i].os < 0 || pass[i].os > INT_MAX)
-      return mp_fail(MPROC_EINVAL, "spawn: handle %zu (%ld, kind %d) cannot "
-                     "be passed", i, (long)pass[i].os, (int)pass[i].kind);
+      return mp_fail(MPROC_EINVAL, "%s: handle %zu (%ld, kind %d) cannot "
+                     "be passed", what, i, (long)pass[i].os,
+                     (int)pass[i].kind);
+  return MPROC_OK;
+}
+
+mproc_status_t mp_child_spawn(mp_child_t **out, const void *blob, size_t len,
+                              const mp_handle_t *pass, size_t npass,
+                              int die_with_parent) {
+  mproc_status_t st = mp_posix_check_passable(pass, npass, "spawn");
+  if (st != MPROC_OK) return st;
   const char *exe = mp_posix_executable();
   if (exe == NULL)
     return mp_fail(MPROC_ESPAWN, "spawn: the program's executable is unknown");
   mp_child_t *c = NULL;
   int boot_writer = -1;
   pthread_mutex_lock(&pipe_guard);
-  mproc_status_t st = start_spawned(exe, pass, npass, &c, &boot_writer);
+  st = start_spawned(exe, pass, npass, die_with_parent, &c, &boot_writer);
   pthread_mutex_unlock(&pipe_guard);
   if (st != MPROC_OK) return st;
   st = send_bootstrap(boot_writer, blob, len);
@@ -406,13 +422,17 @@ mproc_status_t mp_spawned_bootstrap(int argc, char **argv, int *is_child,
   char location[sizeof spawn_location];
   memcpy(location, spawn_location, sizeof location);
   spawn_location[0] = '\0'; /* read once */
-  int boot_fd, sentinel_fd;
+  int boot_fd, sentinel_fd, die_with_parent;
+  long parent_pid;
   char tail;
-  if (sscanf(location, "%d:%d%c", &boot_fd, &sentinel_fd, &tail) != 2 ||
+  if (sscanf(location, "%d:%d:%d:%ld%c", &boot_fd, &sentinel_fd,
+             &die_with_parent, &parent_pid, &tail) != 4 ||
       boot_fd < 0 || sentinel_fd < 0)
     return mp_fail(MPROC_ESPAWN, "bootstrap: malformed %s=%s", SPAWN_ENV,
                    location);
   *is_child = 1;
+  /* Decided by the parent; before the task runs. */
+  if (die_with_parent) mp_posix_child_die_with_parent(parent_pid);
   /* Keep the sentinel open for life, but out of programs we exec. */
   fcntl(sentinel_fd, F_SETFD, FD_CLOEXEC);
   own_sentinel_fd = sentinel_fd;
@@ -526,6 +546,7 @@ static mproc_status_t wait_until(mp_child_t *c, double timeout) {
 }
 
 mproc_status_t mp_child_wait(mp_child_t *c, double timeout, int *exitcode) {
+  if (c->via_server) return mp_posix_forkserver_wait(c, timeout, exitcode);
   mproc_status_t st = MPROC_OK;
   if (timeout < 0) {
     do { /* a child that already ended returns from await_end at once */
@@ -539,14 +560,19 @@ mproc_status_t mp_child_wait(mp_child_t *c, double timeout, int *exitcode) {
   return MPROC_OK;
 }
 
+int mp_posix_signal_number(mp_signal_t sig) {
+  return sig == MP_SIGNAL_KILL       ? SIGKILL
+         : sig == MP_SIGNAL_CONTINUE ? SIGCONT
+                                     : SIGTERM;
+}
+
 mproc_status_t mp_child_signal(mp_child_t *c, mp_signal_t sig) {
+  if (c->via_server) return mp_posix_forkserver_signal(c, sig);
   /* Under the reap lock: once reaped, the pid may belong to someone else. */
   mproc_status_t st = MPROC_OK;
   mp_posix_reap_lock();
   if (!c->ended) {
-    int signo = sig == MP_SIGNAL_KILL       ? SIGKILL
-                : sig == MP_SIGNAL_CONTINUE ? SIGCONT
-                                            : SIGTERM;
+    int signo = mp_posix_signal_number(sig);
     apr_status_t rv = apr_proc_kill(&c->proc, signo);
     if (rv != APR_SUCCESS && rv != ESRCH)
       st = mp_fail_errno(MPROC_ESYS, rv, "kill %ld", (long)c->proc.pid);
@@ -636,15 +662,27 @@ static mproc_status_t watch_parent_death(long parent_pid) {
 }
 #endif
 
-mproc_status_t mp_die_with_parent(long parent_pid) {
+mproc_status_t mp_posix_watch_parent(long parent_pid) {
 #ifdef __linux__
-  mproc_status_t st = watch_parent_death(parent_pid);
-  if (st != MPROC_OK) return st;
-  /* The parent may have died before prctl: we were re-parented already. */
-  if ((long)getppid() != parent_pid) end_orphaned_daemon();
-  return MPROC_OK;
+  return watch_parent_death(parent_pid);
 #else
   (void)parent_pid;
   return mp_fail(MPROC_ENOTSUP, "no parent-death signal on this OS");
 #endif
+}
+
+void mp_posix_end_orphan(void) {
+#ifdef __linux__
+  end_orphaned_daemon();
+#endif
+}
+
+void mp_posix_child_die_with_parent(long parent_pid) {
+  if (mp_posix_watch_parent(parent_pid) != MPROC_OK) {
+    fprintf(stderr, "mproc: %s (daemon child will outlive a killed parent)\n",
+            mproc_last_error());
+    return;
+  }
+  /* The parent may have died before prctl: we were re-parented already. */
+  if ((long)getppid() != parent_pid) mp_posix_end_orphan();
 }

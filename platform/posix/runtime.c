@@ -134,7 +134,11 @@ long mp_getpid(void) {
 
 /* An exiting parent hands its children to a reaper at once, so getppid()
  * changes then, before anyone reaps the parent. */
-int mp_parent_alive(long parent_pid) { return (long)getppid() == parent_pid; }
+int mp_parent_alive(long parent_pid) {
+  int alive;
+  if (mp_posix_forkserver_parent_alive(parent_pid, &alive)) return alive;
+  return (long)getppid() == parent_pid;
+}
 
 int mp_cpu_count(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -63,12 +63,13 @@ static inline long bench_count_arg(int argc, char **argv, const char *name,
   return n;
 }
 
-/* "fork" or "spawn" from "--method", required. */
+/* A start method name from "--method", required. Which names exist is
+ * the library's to say (mproc_all_start_methods; mproc_get_context refuses
+ * others, listing them), or the raw program's: no list here. */
 static inline const char *bench_method_arg(int argc, char **argv) {
   const char *method = bench_arg(argc, argv, "--method", NULL);
-  if (method == NULL || (strcmp(method, "fork") != 0 &&
-                         strcmp(method, "spawn") != 0))
-    bench_die("--method fork|spawn is required");
+  if (method == NULL || method[0] == '\0')
+    bench_die("--method NAME (a start method) is required");
   return method;
 }
 

@@ -1,7 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """W9 in CPython: start+join of a trivial process, N times (default 200).
 
-    python3 w9_process.py --method fork|spawn [--iterations N]
+    python3 w9_process.py --method METHOD [--iterations N]
+
+METHOD is one of multiprocessing.get_all_start_methods() (fork, spawn,
+forkserver on Linux).
 
 Prints microseconds per process. One untimed start+join first (under spawn
 it also starts CPython's resource tracker), as in the two C programs.
@@ -27,7 +30,8 @@ def start_and_join(ctx):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--method", choices=("fork", "spawn"), required=True)
+    parser.add_argument("--method", required=True,
+                        choices=multiprocessing.get_all_start_methods())
     parser.add_argument("--iterations", type=int, default=200)
     args = parser.parse_args()
     ctx = multiprocessing.get_context(args.method)

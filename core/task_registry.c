@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The task registry (core/task_registry.h). */
+#include "core/task_registry.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/internal.h"
+
+/* Entries pushed by MPROC_TASK constructors before main, and by
+ * mproc_register_task; never removed. Newest first. */
+static mproc_task_entry_t *task_list;
+
+static int is_listed(const mproc_task_entry_t *entry) {
+  for (const mproc_task_entry_t *e = task_list; e; e = e->next)
+    if (e == entry) return 1;
+  return 0;
+}
+
+void mproc_task_entry_add_(mproc_task_entry_t *entry) {
+  /* An entry added twice would link to itself. */
+  if (entry == NULL || entry->name == NULL || entry->fn == NULL ||
+      is_listed(entry))
+    return;
+  entry->next = task_list;
+  task_list = entry;
+}
+
+/* ---- task keys ----------------------------------------------------
+ * MPROC_TASK functions are static: two files, or one header included by
+ * two files, may each define a task of the same name. A key tells every
+ * entry apart: its name, its file ("" for a public name) and its rank
+ * among the entries of that name and file. Constructors run in the same
+ * order in every process of the same program, so a spawned child finds
+ * the entry its parent meant. */
+
+/* Separates the fields of a key: appears in no name or file name. */
+#define KEY_SEPARATOR '\x1f'
+
+static const char *entry_file(const mproc_task_entry_t *e) {
+  return e->file ? e->file : "";
+}
+
+static int same_origin(const mproc_task_entry_t *a,
+                       const mproc_task_entry_t *b) {
+  return strcmp(a->name, b->name) == 0 &&
+         strcmp(entry_file(a), entry_file(b)) == 0;
+}
+
+/* The rank of e among the entries of its name and file (list order). */
+static unsigned long entry_rank(const mproc_task_entry_t *e) {
+  unsigned long rank = 0;
+  for (const mproc_task_entry_t *o = task_list; o && o != e; o = o->next)
+    if (same_origin(o, e)) rank++;
+  return rank;
+}
+
+const mproc_task_entry_t *mp_task_by_fn(mproc_task_fn fn) {
+  /* An MPROC_TASK entry first: it exists in every process at load time,
+   * where a public name may have been registered here only. */
+  const mproc_task_entry_t *found = NULL;
+  for (const mproc_task_entry_t *e = task_list; e; e = e->next)
+    if (e->fn == fn && (found == NULL || (found->file == NULL && e->file)))
+      found = e;
+  return found;
+}
+
+char *mp_task_key(const mproc_task_entry_t *e) {
+  const char *file = entry_file(e);
+  size_t size = strlen(e->name) + strlen(file) + 32;
+  char *key = malloc(size);
+  if (key)
+    snprintf(key, size, "%s%c%s%c%lu", e->name, KEY_SEPARATOR, file,
+             KEY_SEPARATOR, entry_rank(e));
+  return key;
+}
+
+const mproc_task_entry_t *mp_task_by_key(const char *key) {
+  const char *first = strchr(key, KEY_SEPARATOR);
+  const char *last = strrchr(key, KEY_SEPARATOR);
+  if (first == NULL || first == last) return NULL;
+  size_t name_len = (size_t)(first - key);
+  size_t file_len = (size_t)(last - first - 1);
+  char *end;
+  unsigned long rank = strtoul(last + 1, &end, 10);
+  if (end == last + 1 || *end != '\0') return NULL;
+  for (const mproc_task_entry_t *e = task_list; e; e = e->next) {
+    const char *file = entry_file(e);
+    if (strlen(e->name) != name_len || strncmp(e->name, key, name_len) != 0 ||
+        strlen(file) != file_len || strncmp(file, first + 1, file_len) != 0)
+      continue;
+    if (rank-- == 0) return e;
+  }
+  return NULL;
+}
+
+void mp_task_key_describe(const char *key, char *out, size_t size) {
+  const char *first = strchr(key, KEY_SEPARATOR);
+  const char *last = strrchr(key, KEY_SEPARATOR);
+  if (first == NULL || first == last) {
+    snprintf(out, size, "'%s'", key);
+  } else if (first + 1 == last) {
+    snprintf(out, size, "'%.*s' (mproc_register_task)", (int)(first - key),
+             key);
+  } else {
+    snprintf(out, size, "'%.*s' (MPROC_TASK in %.*s, #%s)", (int)(first - key),
+             key, (int)(last - first - 1), first + 1, last + 1);
+  }
+}
+
+/* Where e was registered, for error messages. */
+static void describe_entry(const mproc_task_entry_t *e, char *out,
+                           size_t size) {
+  if (e->file)
+    snprintf(out, size, "MPROC_TASK(%s) in %s", e->name, e->file);
+  else
+    snprintf(out, size, "mproc_register_task(\"%s\")", e->name);
+}
+
+mproc_status_t mproc_register_task(const char *name, mproc_task_fn fn) {
+  if (name == NULL || name[0] == '\0' || fn == NULL)
+    return mp_fail(MPROC_EINVAL, "register_task: NULL or empty name, or NULL fn");
+  if (strchr(name, KEY_SEPARATOR) != NULL)
+    return mp_fail(MPROC_EINVAL, "register_task: a name with a \\x1f byte");
+  const mproc_task_entry_t *other = NULL;
+  for (const mproc_task_entry_t *e = task_list; e; e = e->next) {
+    if (strcmp(e->name, name) != 0) continue;
+    if (e->fn == fn) return MPROC_OK; /* the same pair again */
+    other = e;
+  }
+  if (other != NULL) {
+    char where[512];
+    describe_entry(other, where, sizeof where);
+    return mp_fail(MPROC_ESTATE,
+                   "register_task: '%s' is taken by another function, "
+                   "registered by %s",
+                   name, where);
+  }
+  mproc_task_entry_t *e = malloc(sizeof *e);
+  if (e == NULL) return mp_fail(MPROC_ENOMEM, "register_task");
+  e->name = mp_strdup(name);
+  if (e->name == NULL) {
+    free(e);
+    return mp_fail(MPROC_ENOMEM, "register_task");
+  }
+  e->fn = fn;
+  e->file = NULL;
+  mproc_task_entry_add_(e);
+  return MPROC_OK;
+}
+

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Internal: the registry of what a child may run by name (core/task_registry.c).
+ *
+ * A child started by spawn or forkserver runs a fresh copy of the program
+ * and finds the code its parent meant by a key (mp_task_key), so every such
+ * target must be registered (MPROC_TASK, mproc_register_task). fork needs
+ * no registry: the child runs the parent's function pointer.
+ *
+ * Two kinds of entries, one key space:
+ *   tasks      int fn(const void *arg, size_t arg_len): the exit code of a
+ *              Process (mproc_task_entry_t, include/mproc.h). Implemented.
+ *   functions  (reserved for the pool, not implemented yet) object in,
+ *              object out, as CPython's Pool.map/apply pickle them:
+ *                typedef mproc_status_t (*mp_function_fn)(
+ *                    const mproc_obj_t *in, mproc_obj_t **out);
+ *              They will get their own entry type and the same key scheme
+ *              (name, file, rank), found by mp_function_by_fn /
+ *              mp_function_by_key, so that a worker looks a function up the
+ *              way a spawned child looks its task up. The key's first field
+ *              will then say which kind it names; today every key names a
+ *              task.
+ * Depends on nothing but the error module: process.c, the start methods
+ * and the (future) pool include it, it includes none of them.
+ */
+#ifndef MPROC_CORE_TASK_REGISTRY_H
+#define MPROC_CORE_TASK_REGISTRY_H
+
+#include <stddef.h>
+
+#include "mproc.h"
+
+/* The entry of fn (an MPROC_TASK one if fn has both kinds), or NULL. */
+const mproc_task_entry_t *mp_task_by_fn(mproc_task_fn fn);
+/* A string naming entry e apart from every other entry, in any process
+ * running this program: a spawned child looks it up with mp_task_by_key.
+ * malloc'd; NULL when out of memory. */
+char *mp_task_key(const mproc_task_entry_t *e);
+/* The entry a key names, or NULL (unknown or malformed key). */
+const mproc_task_entry_t *mp_task_by_key(const char *key);
+/* A readable form of a key for messages: "'worker' (MPROC_TASK in a.c, #0)". */
+void mp_task_key_describe(const char *key, char *out, size_t size);
+
+#endif
