@@ -67,9 +67,13 @@ static int has_buffered(const mproc_sentinel_t *s) {
 /* The typed handles of the sentinels, in a malloc'd array or stack. */
 #define WAIT_STACK 16
 
-mproc_status_t mp_wait_connections(const mproc_sentinel_t *s, size_t n,
-                                   double timeout, int *ready,
-                                   size_t *nready) {
+/* mp_wait_handles over the typed handles of n sentinels, where a
+ * connection's sentinel also counts as ready while the connection holds
+ * read-ahead bytes. Errors: MPROC_EINVAL (an invalid sentinel), those of
+ * mp_wait_handles. */
+static mproc_status_t wait_sentinels(const mproc_sentinel_t *s, size_t n,
+                                     double timeout, int *ready,
+                                     size_t *nready) {
   mp_handle_t stack[WAIT_STACK];
   mp_handle_t *h = n <= WAIT_STACK ? stack : malloc(n * sizeof *h);
   if (h == NULL) return mp_fail(MPROC_ENOMEM, "wait: %zu sentinels", n);
@@ -104,6 +108,21 @@ mproc_status_t mp_wait_connections(const mproc_sentinel_t *s, size_t n,
   }
   if (flags != ready) free(flags);
   if (h != stack) free(h);
+  return st;
+}
+
+mproc_status_t mproc_wait(const mproc_sentinel_t *sentinels, size_t n,
+                          int *ready, size_t *nready, double timeout) {
+  mproc_status_t st = mp_require_init();
+  if (st != MPROC_OK) return st;
+  if (sentinels == NULL && n > 0)
+    return mp_fail(MPROC_EINVAL, "wait: NULL sentinels with n %zu", n);
+  if ((st = mp_check_timeout(timeout, "wait")) != MPROC_OK) return st;
+  /* Connections count as ready while they hold read-ahead bytes. */
+  st = wait_sentinels(sentinels, n, timeout, ready, nready);
+  if (st == MPROC_ETIMEDOUT)
+    return mp_fail(MPROC_ETIMEDOUT, "wait: none of %zu sentinels ready after %gs",
+                   n, timeout);
   return st;
 }
 

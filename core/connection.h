@@ -27,14 +27,6 @@ struct mproc_connection {
 mproc_sentinel_t mp_sentinel_make(int kind, mp_handle_t h,
                                   const void *object);
 
-/* mp_wait_handles over the typed handles of n sentinels, where a
- * connection's sentinel also counts as ready while the connection holds
- * read-ahead bytes (mproc_wait uses it). Errors: MPROC_EINVAL (an invalid
- * sentinel), those of mp_wait_handles. */
-mproc_status_t mp_wait_connections(const mproc_sentinel_t *s, size_t n,
-                                   double timeout, int *ready,
-                                   size_t *nready);
-
 /* A connection object over an open stream handle (owned from now on; on
  * failure the handle is closed). */
 mproc_status_t mp_connection_wrap(mp_stream_t h, int readable, int writable,

@@ -8,7 +8,6 @@
  */
 #include "core/context.h"
 
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,25 +29,19 @@ static mproc_context_t contexts[NMETHODS] = {
 
 static const mproc_context_t *default_context;
 
-/* Built once (the methods' availability never changes); a thread that
- * loses the race frees its copy. */
-static _Atomic(const char **) available_names;
+/* Built once (the methods' availability never changes). */
+static const char *available_names[NMETHODS + 1];
+static mp_once_t available_once = MP_ONCE_INIT;
 
-const char *const *mproc_all_start_methods(void) {
-  const char **names = atomic_load(&available_names);
-  if (names != NULL) return names;
-  static const char *empty[] = {NULL}; /* out of memory: none */
-  const char **built = calloc(NMETHODS + 1, sizeof *built);
-  if (built == NULL) return empty;
+static void list_available(void) {
   size_t n = 0;
   for (size_t i = 0; i < NMETHODS; i++)
-    if (methods[i]->available()) built[n++] = methods[i]->name;
-  const char **expected = NULL;
-  if (!atomic_compare_exchange_strong(&available_names, &expected, built)) {
-    free(built);
-    return expected;
-  }
-  return built;
+    if (methods[i]->available()) available_names[n++] = methods[i]->name;
+}
+
+const char *const *mproc_all_start_methods(void) {
+  mp_once(&available_once, list_available);
+  return available_names;
 }
 
 /* "fork, spawn, forkserver": the platform's methods, for messages. */

@@ -712,21 +712,6 @@ mproc_status_t mproc_cpu_count(int *out) {
   return MPROC_OK;
 }
 
-mproc_status_t mproc_wait(const mproc_sentinel_t *sentinels, size_t n,
-                          int *ready, size_t *nready, double timeout) {
-  mproc_status_t st = mp_require_init();
-  if (st != MPROC_OK) return st;
-  if (sentinels == NULL && n > 0)
-    return mp_fail(MPROC_EINVAL, "wait: NULL sentinels with n %zu", n);
-  if ((st = mp_check_timeout(timeout, "wait")) != MPROC_OK) return st;
-  /* Connections count as ready while they hold read-ahead bytes. */
-  st = mp_wait_connections(sentinels, n, timeout, ready, nready);
-  if (st == MPROC_ETIMEDOUT)
-    return mp_fail(MPROC_ETIMEDOUT, "wait: none of %zu sentinels ready after %gs",
-                   n, timeout);
-  return st;
-}
-
 /* ---- exit --------------------------------------------------------- */
 
 /* Grace given to a terminated daemon before it is killed. CPython joins it

@@ -1,33 +1,49 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""Checks that docs/ covers every public function: lists each mproc_*
-function declared in include/mproc.h and fails (exit 1) naming those that no
-docs/*.md file mentions by its full name. Internal helpers (a trailing _)
-are not public. Run from anywhere: paths are relative to the repository."""
+"""Checks that docs/ covers every public function and every seam function:
+lists each mproc_* function declared in include/mproc.h and fails (exit 1)
+naming those that no docs/*.md file mentions by its full name, and each mp_*
+function of platform/platform.h that docs/porting.md does not name (a porter
+implements exactly that list). Internal helpers (a trailing _) are not
+public. Run from anywhere: paths are relative to the repository."""
 import pathlib
 import re
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-DECL = re.compile(r"^[A-Za-z_][\w \t*]*?\b(mproc_\w+)\s*\(", re.M)
 
 
-def declared(header):
+def declared(header, prefix):
     # Declarations start a line; comments never do (they start with / or *).
-    names = DECL.findall(header.read_text())
+    # Static inline helpers of a header are not functions to implement.
+    decl = re.compile(r"^(?!static)[A-Za-z_][\w \t*]*?\b(" + prefix +
+                      r"\w+)\s*\(", re.M)
+    names = decl.findall(header.read_text())
     return sorted({n for n in names if not n.endswith("_")})
 
 
+def undocumented(funcs, text):
+    return [f for f in funcs
+            if not re.search(r"(?<!\w)" + re.escape(f) + r"(?!\w)", text)]
+
+
 def main():
-    funcs = declared(ROOT / "include" / "mproc.h")
+    funcs = declared(ROOT / "include" / "mproc.h", "mproc_")
     docs = "\n".join(p.read_text() for p in sorted((ROOT / "docs").glob("*.md")))
-    missing = [f for f in funcs
-               if not re.search(r"(?<!\w)" + re.escape(f) + r"(?!\w)", docs)]
+    missing = undocumented(funcs, docs)
     for f in missing:
         print(f"docs_coverage: {f} (include/mproc.h) is named in no docs/*.md")
     print(f"docs_coverage: {len(funcs) - len(missing)} of {len(funcs)} "
           f"functions documented in docs/")
-    return 1 if missing or not funcs else 0
+    seam = declared(ROOT / "platform" / "platform.h", "mp_")
+    porting = (ROOT / "docs" / "porting.md").read_text()
+    seam_missing = undocumented(seam, porting)
+    for f in seam_missing:
+        print(f"docs_coverage: {f} (platform/platform.h) is not in "
+              f"docs/porting.md")
+    print(f"docs_coverage: {len(seam) - len(seam_missing)} of {len(seam)} "
+          f"seam functions in docs/porting.md")
+    return 1 if missing or seam_missing or not funcs or not seam else 0
 
 
 if __name__ == "__main__":
