@@ -81,18 +81,6 @@ int mp_platform_can_forkserver(void) { return 1; }
 
 /* ---- both sides ----------------------------------------------------- */
 
-static int read_full(int fd, void *buf, size_t len) {
-  char *p = buf;
-  while (len > 0) {
-    ssize_t n = read(fd, p, len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return n == 0 ? EPIPE : errno;
-    p += n;
-    len -= (size_t)n;
-  }
-  return 0;
-}
-
 static int send_full(int fd, const void *buf, size_t len) {
   const char *p = buf;
   while (len > 0) {
@@ -184,8 +172,7 @@ static int random_secret(unsigned char *out, size_t len) {
 
 /* Under state_mutex. */
 static mproc_status_t start_server(void) {
-  const char *tmp = getenv("TMPDIR");
-  if (tmp == NULL || tmp[0] == '\0') tmp = "/tmp";
+  const char *tmp = mp_posix_temp_dir();
   int n = snprintf(server_dir, sizeof server_dir, "%s/mproc-forkserver-XXXXXX",
                    tmp);
   if (n < 0 || (size_t)n >= sizeof server_dir ||
@@ -431,7 +418,7 @@ mproc_status_t mp_child_forkserver(mp_child_t **out, const void *blob,
       struct pollfd pfd = {conn, POLLIN, 0};
       st = mp_posix_poll_until(&pfd, 1, ANSWER_SECONDS);
       if (st == MPROC_OK) {
-        err = read_full(conn, &pid, sizeof pid);
+        err = mp_posix_read_full(conn, &pid, sizeof pid);
         if (err != 0)
           st = mp_fail_errno(MPROC_ESPAWN, err,
                              "forkserver: the server (pid %ld) ended or "
@@ -477,7 +464,7 @@ static mproc_status_t take_status(mp_child_t *c) {
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
     return MPROC_ETIMEDOUT;
   if (n == (ssize_t)sizeof code) {
-    if (read_full(c->sentinel_fd, &code, sizeof code) == 0) {
+    if (mp_posix_read_full(c->sentinel_fd, &code, sizeof code) == 0) {
       c->exitcode = code;
       c->ended = 1;
       return MPROC_OK;
@@ -728,8 +715,9 @@ static void serve_request(int conn, const unsigned char *key,
   }
   int32_t values[MAX_PASS + 2];
   void *blob = malloc(req.blob_len ? (size_t)req.blob_len : 1);
-  int err = blob ? read_full(conn, values, sizeof(int32_t) * nfds) : ENOMEM;
-  if (err == 0) err = read_full(conn, blob, (size_t)req.blob_len);
+  int err = blob ? mp_posix_read_full(conn, values, sizeof(int32_t) * nfds)
+                 : ENOMEM;
+  if (err == 0) err = mp_posix_read_full(conn, blob, (size_t)req.blob_len);
   for (size_t i = 0; i < nfds && err == 0; i++)
     if (values[i] < 0) err = EINVAL;
   if (err == 0 && nchildren == children_cap) {
@@ -767,7 +755,8 @@ static void serve_request(int conn, const unsigned char *key,
 
 void mp_forkserver_serve(mp_spawned_main_fn child_main) {
   unsigned char key[SECRET_LEN];
-  if (served_listener < 0 || read_full(served_alive, key, sizeof key) != 0)
+  if (served_listener < 0 ||
+      mp_posix_read_full(served_alive, key, sizeof key) != 0)
     mp_posix_exit_now(255);
   /* Ctrl-C is for the program; the server ends with it anyway. */
   signal(SIGINT, SIG_IGN);

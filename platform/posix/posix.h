@@ -70,6 +70,13 @@ mproc_status_t mp_posix_forkserver_signal(mp_child_t *c, mp_signal_t sig);
  * *alive set. Else 0 (not such a child: ask getppid()). */
 int mp_posix_forkserver_parent_alive(long parent_pid, int *alive);
 
+/* Reads exactly len bytes from fd, across signals: 0, EPIPE (end of file
+ * first) or the errno. */
+int mp_posix_read_full(int fd, void *buf, size_t len);
+
+/* Where temporary files go: $TMPDIR, else /tmp (CPython's tempfile). */
+const char *mp_posix_temp_dir(void);
+
 /* The absolute path of this program's executable, or NULL if unknown. */
 const char *mp_posix_executable(void);
 

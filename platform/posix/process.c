@@ -385,8 +385,7 @@ mproc_status_t mp_child_spawn(mp_child_t **out, const void *blob, size_t len,
   return MPROC_OK;
 }
 
-/* Reads exactly len bytes; 0 on success. */
-static int read_all(int fd, void *buf, size_t len) {
+int mp_posix_read_full(int fd, void *buf, size_t len) {
   char *p = buf;
   while (len > 0) {
     ssize_t n = read(fd, p, len);
@@ -437,14 +436,14 @@ mproc_status_t mp_spawned_bootstrap(int argc, char **argv, int *is_child,
   fcntl(sentinel_fd, F_SETFD, FD_CLOEXEC);
   own_sentinel_fd = sentinel_fd;
   uint64_t size;
-  int err = read_all(boot_fd, &size, sizeof size);
+  int err = mp_posix_read_full(boot_fd, &size, sizeof size);
   if (err == 0 && size > MAX_BOOTSTRAP) err = EMSGSIZE;
   void *buf = NULL;
   if (err == 0) {
     buf = malloc(size ? (size_t)size : 1);
     if (buf == NULL) err = ENOMEM;
   }
-  if (err == 0) err = read_all(boot_fd, buf, (size_t)size);
+  if (err == 0) err = mp_posix_read_full(boot_fd, buf, (size_t)size);
   close(boot_fd);
   if (err != 0) {
     free(buf);

@@ -177,9 +177,13 @@ int mp_is_local_address(const char *address) {
   return address != NULL && local_path(address) != NULL;
 }
 
-mproc_status_t mp_local_default_address(const char *unique, char **out) {
+const char *mp_posix_temp_dir(void) {
   const char *dir = getenv("TMPDIR");
-  if (dir == NULL || *dir == '\0') dir = "/tmp";
+  return dir == NULL || *dir == '\0' ? "/tmp" : dir;
+}
+
+mproc_status_t mp_local_default_address(const char *unique, char **out) {
+  const char *dir = mp_posix_temp_dir();
   size_t size = strlen(LOCAL_PREFIX) + strlen(dir) + strlen(unique) + 8;
   char *address = malloc(size);
   if (address == NULL) return mp_fail(MPROC_ENOMEM, "local address");
