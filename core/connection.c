@@ -47,21 +47,41 @@ MP_OBJECT_KIND(connection_ops)
 /* ---- sentinels (for mproc_wait) --------------------------------- */
 
 mproc_sentinel_t mp_sentinel_make(int kind, mp_handle_t h,
-                                  const void *object) {
-  mproc_sentinel_t s = {kind, h.os, object};
+                                  const mp_object_t *object) {
+  mproc_sentinel_t s = {kind, h.os, object, object->serial};
   return s;
 }
 
-/* Whether sentinel s names a live connection with read-ahead bytes. The
- * connection is found through the token (object memory is type-stable, so
- * a stale pointer is still a header): it counts only while it is live and
- * still has the token's handle. */
-static int has_buffered(const mproc_sentinel_t *s) {
+/* The connection sentinel s names while it is live and still has the
+ * token's handle, else NULL. The connection is found through the token
+ * (object memory is type-stable, so a stale pointer is still a header). */
+static const mproc_connection_t *sentinel_connection(const mproc_sentinel_t *s) {
   const mproc_connection_t *c = s->object_;
   if (s->kind_ != MP_SENTINEL_CONNECTION || c == NULL ||
-      c->obj.magic != MP_OBJECT_MAGIC || c->obj.ops != &connection_ops)
-    return 0;
-  return !c->closed && c->handle.os == s->os_ && c->rlen > c->rpos;
+      c->obj.magic != MP_OBJECT_MAGIC || c->obj.ops != &connection_ops ||
+      c->obj.serial != s->serial_ || c->closed || c->handle.os != s->os_)
+    return NULL;
+  return c;
+}
+
+/* Whether sentinel s names a live connection with read-ahead bytes. */
+static int has_buffered(const mproc_sentinel_t *s) {
+  const mproc_connection_t *c = sentinel_connection(s);
+  return c != NULL && c->rlen > c->rpos;
+}
+
+/* Whether s still names what it was made for: a closed or freed object's
+ * descriptor may belong to another object by now, which a wait on it
+ * would watch instead. */
+static int sentinel_live(const mproc_sentinel_t *s) {
+  switch (s->kind_) {
+    case MP_SENTINEL_CONNECTION:
+      return sentinel_connection(s) != NULL;
+    case MP_SENTINEL_PROCESS:
+      return mp_process_sentinel_live(s->object_, s->serial_, s->os_);
+    default:
+      return 0;
+  }
 }
 
 /* The typed handles of the sentinels, in a malloc'd array or stack. */
@@ -86,6 +106,11 @@ static mproc_status_t wait_sentinels(const mproc_sentinel_t *s, size_t n,
                                                        : MP_HANDLE_NONE;
     if (h[i].kind == MP_HANDLE_NONE)
       st = mp_fail(MPROC_EINVAL, "wait: sentinel %zu is not a sentinel", i);
+    else if (!sentinel_live(&s[i]))
+      st = mp_fail(MPROC_EINVAL,
+                   "wait: sentinel %zu is stale (its %s was closed or freed)",
+                   i, s[i].kind_ == MP_SENTINEL_PROCESS ? "process"
+                                                        : "connection");
     buffered += (size_t)has_buffered(&s[i]);
   }
   int *flags = ready;
@@ -533,7 +558,7 @@ mproc_status_t mproc_connection_sentinel(const mproc_connection_t *c,
   if (st != MPROC_OK) return st;
   MP_REQUIRE(out, "connection_sentinel: out");
   *out = mp_sentinel_make(MP_SENTINEL_CONNECTION, mp_stream_item(c->handle),
-                          c);
+                          &c->obj);
   return MPROC_OK;
 }
 

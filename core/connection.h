@@ -22,10 +22,11 @@ struct mproc_connection {
 #define MP_SENTINEL_PROCESS 1
 #define MP_SENTINEL_CONNECTION 2
 
-/* A public sentinel of kind for handle h (object: the connection, or
- * NULL). */
+/* A public sentinel of kind for handle h, naming object (the process or
+ * the connection) by address and serial number, so that it goes stale
+ * with that object. */
 mproc_sentinel_t mp_sentinel_make(int kind, mp_handle_t h,
-                                  const void *object);
+                                  const mp_object_t *object);
 
 /* A connection object over an open stream handle (owned from now on; on
  * failure the handle is closed). */

@@ -18,6 +18,10 @@ void mp_process_module_init(void);
 /* Turns this process into the spawned child described by blob; returns the
  * task's exit code (or a failure code). */
 int mp_process_run_spawned(const void *blob, size_t len);
+/* Whether a process sentinel's token (object_, serial_, os_) still names
+ * the started, not closed process it was made for (mproc_wait). */
+int mp_process_sentinel_live(const void *object, uint64_t serial,
+                             intptr_t os);
 /* What a process does when it is about to exit (CPython's _exit_function):
  * terminate daemon children, join the others. */
 void mp_process_exit_cleanup(void);

@@ -7,15 +7,18 @@
 
 static mp_mutex_t registry = MP_MUTEX_INIT;
 static mp_mutex_t arena = MP_MUTEX_INIT;
+static mp_mutex_t objects = MP_MUTEX_INIT; /* a leaf: nothing is taken under it */
 static mp_once_t hooks_once = MP_ONCE_INIT;
 
 /* In lock order; released in the reverse one. */
 static void before_fork(void) {
   mp_mutex_lock(&registry);
   mp_mutex_lock(&arena);
+  mp_mutex_lock(&objects);
 }
 
 static void after_fork(void) {
+  mp_mutex_unlock(&objects);
   mp_mutex_unlock(&arena);
   mp_mutex_unlock(&registry);
 }
@@ -41,3 +44,10 @@ void mp_arena_lock(void) {
 }
 
 void mp_arena_unlock(void) { mp_mutex_unlock(&arena); }
+
+void mp_objects_lock(void) {
+  mp_once(&hooks_once, install_hooks);
+  mp_mutex_lock(&objects);
+}
+
+void mp_objects_unlock(void) { mp_mutex_unlock(&objects); }

@@ -21,4 +21,9 @@ void mp_registry_unlock(void);
 void mp_arena_lock(void);
 void mp_arena_unlock(void);
 
+/* Guards object memory (core/object.c: the size classes and the list of
+ * live objects). A leaf: no other lock is taken while it is held. */
+void mp_objects_lock(void);
+void mp_objects_unlock(void);
+
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/locks.h"
 
 static mp_object_ops_t *kinds;
 
@@ -39,8 +40,10 @@ void mp_object_close_inherited(void) {
 }
 
 void mp_object_init(mp_object_t *o, const mp_object_ops_t *ops) {
+  static uint64_t last_serial;
   o->magic = MP_OBJECT_MAGIC;
   o->ops = ops;
+  o->serial = __atomic_add_fetch(&last_serial, 1, __ATOMIC_RELAXED);
 }
 
 void mp_object_invalidate(mp_object_t *o) { o->magic = 0; }
@@ -51,9 +54,9 @@ void mp_object_invalidate(mp_object_t *o) { o->magic = 0; }
  * it into the list of live objects (for the after_fork walk). Released
  * objects wait in one queue per class (powers of two from 64 bytes),
  * oldest first. An object too large for every class (none exists in mproc
- * today) goes back to malloc when released. The lock is a spin flag: its
- * sections are a few stores, and core/ has no mutex of its own; a forked
- * child clears it (mp_object_after_fork) in case the fork caught it held. */
+ * today) goes back to malloc when released. Guarded by mp_objects_lock
+ * (core/locks.c), which is held across every fork: a forked child never
+ * sees a half-linked list. */
 #define MIN_CLASS_SHIFT 6
 #define NUM_CLASSES 7 /* 64 .. 4096 bytes */
 #define NO_CLASS 0xffu
@@ -71,10 +74,9 @@ typedef struct released {
 static struct {
   released_t *head, *tail;
 } classes[NUM_CLASSES];
-static unsigned char classes_lock; /* __atomic_test_and_set flag */
 static prefix_t *live; /* every allocated object, newest first */
 
-/* Under classes_lock. */
+/* Under mp_objects_lock. */
 static void link_live(prefix_t *p) {
   p->prev_live = NULL;
   p->next_live = live;
@@ -91,19 +93,13 @@ static void unlink_live(prefix_t *p) {
   p->prev_live = p->next_live = NULL;
 }
 
-static void classes_acquire(void) {
-  while (__atomic_test_and_set(&classes_lock, __ATOMIC_ACQUIRE))
-    mp_cpu_relax();
-}
+static void classes_acquire(void) { mp_objects_lock(); }
 
-static void classes_release(void) {
-  __atomic_clear(&classes_lock, __ATOMIC_RELEASE);
-}
+static void classes_release(void) { mp_objects_unlock(); }
 
 static void *object_of(prefix_t *p) { return p + 1; }
 
 void mp_object_after_fork(void) {
-  classes_release();
   /* One thread now, and after_fork neither allocates nor releases. */
   for (prefix_t *p = live; p != NULL; p = p->next_live) {
     mp_object_t *o = object_of(p);

@@ -82,6 +82,10 @@ typedef struct mp_object_ops {
 typedef struct {
   uint32_t magic; /* MP_OBJECT_MAGIC while the object is alive */
   const mp_object_ops_t *ops;
+  /* Unique in this process for each mp_object_init (0 for the static
+   * objects): a token that names an object (a sentinel) stays stale when
+   * reused memory holds a new object of the same kind. */
+  uint64_t serial;
 } mp_object_t;
 
 /* Sets up the header of a new object. */
@@ -103,9 +107,9 @@ void mp_object_invalidate(mp_object_t *o);
 void *mp_object_alloc(size_t size);
 /* Marks the object dead and keeps its memory for reuse. NULL is ignored. */
 void mp_object_release(void *object);
-/* In a forked child, the one hook of the fork start method: object memory
- * bookkeeping another thread may have been changing at the fork is usable
- * again, and each live object's kind gets its after_fork call. */
+/* In a forked child, the one hook of the fork start method: each live
+ * object's kind gets its after_fork call (object memory itself is kept
+ * consistent across every fork by mp_objects_lock's at-fork hooks). */
 void mp_object_after_fork(void);
 /* Releases any live object through its kind's free (NULL: MPROC_OK).
  * Errors: MPROC_EINVAL (not a live object, or a kind without free), and

@@ -264,8 +264,18 @@ mproc_status_t mproc_process_sentinel(const mproc_process_t *p,
   if (st != MPROC_OK) return st;
   MP_REQUIRE(out, "sentinel: out");
   *out = mp_sentinel_make(MP_SENTINEL_PROCESS, mp_child_sentinel(p->child),
-                          NULL);
+                          &p->obj);
   return MPROC_OK;
+}
+
+int mp_process_sentinel_live(const void *object, uint64_t serial,
+                             intptr_t os) {
+  const mproc_process_t *p = object;
+  return p != NULL && p->obj.magic == MP_OBJECT_MAGIC &&
+         p->obj.ops == &process_ops && p->obj.serial == serial &&
+         p->kind == KIND_CHILD &&
+         p->state == STATE_STARTED && p->child != NULL &&
+         mp_child_sentinel(p->child).os == os;
 }
 
 mproc_status_t mproc_process_attach(mproc_process_t *p, void *object) {

@@ -223,7 +223,8 @@ typedef struct mproc_process mproc_process_t;
 typedef struct mproc_sentinel {
   int kind_;           /**< internal: which kind of handle, 0 invalid */
   intptr_t os_;        /**< internal: the OS handle */
-  const void *object_; /**< internal: the connection, if one */
+  const void *object_; /**< internal: the process or connection */
+  uint64_t serial_;    /**< internal: that object's serial number */
 } mproc_sentinel_t;
 
 /** Creates a process object (not started) that will run target(arg).

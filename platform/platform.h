@@ -19,6 +19,14 @@
 
 #include "mproc.h"
 
+/* A call that never returns, in the standard spelling of C11 and C++11
+ * (what every port's compiler reads, MSVC's included). */
+#ifdef __cplusplus
+#define MP_NORETURN [[noreturn]]
+#else
+#define MP_NORETURN _Noreturn
+#endif
+
 /* Typed OS handles. Each kind is a distinct type, because an OS waits on,
  * duplicates, passes and closes them differently (Windows: a SOCKET, a pipe
  * HANDLE, a process HANDLE, a file-mapping HANDLE); on POSIX every one is a
@@ -502,8 +510,7 @@ typedef int (*mp_spawned_main_fn)(const void *blob, size_t len);
 
 /* Serves requests until the process that started the server ends; never
  * returns. Call only where mp_forkserver_is_server() says so. */
-void mp_forkserver_serve(mp_spawned_main_fn child_main)
-    __attribute__((noreturn));
+MP_NORETURN void mp_forkserver_serve(mp_spawned_main_fn child_main);
 
 /* Has the server (started now if this process has none, or if its server
  * died) fork a child that receives blob through child_main and inherits

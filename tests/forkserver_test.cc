@@ -448,6 +448,85 @@ TEST_F(ForkserverTest, AServerThatDiesIsAClearErrorNotAHang) {
   EXPECT_NE(-1, status) << "the daemon outlived its server";
 }
 
+MPROC_TASK(fs_sleep_then_7) {
+  (void)arg;
+  (void)arg_len;
+  mproc_sleep(0.5);
+  return 7;
+}
+
+// Removes every forkserver directory under dir (a temporary-file cleaner).
+static void RemoveServerDirs(const std::string &dir) {
+  DIR *d = opendir(dir.c_str());
+  if (d == nullptr) return;
+  for (dirent *e; (e = readdir(d)) != nullptr;) {
+    std::string name = e->d_name;
+    if (name.rfind("mproc-forkserver-", 0) != 0) continue;
+    unlink((dir + "/" + name + "/s").c_str());
+    rmdir((dir + "/" + name).c_str());
+  }
+  closedir(d);
+}
+
+// In a fresh program whose TMPDIR is arg: the server's socket file is
+// removed while it has a worker and a daemon; the next start gets a new
+// server, and the old one still tells how its children end.
+MPROC_TASK(fs_socket_removed) {
+  std::string dir(static_cast<const char *>(arg), arg_len);
+  setenv("TMPDIR", dir.c_str(), 1);
+  mproc_context_t *ctx = ContextOrNull("forkserver");
+  mproc_process_t *worker = nullptr, *daemon = nullptr, *next = nullptr;
+  if (mproc_process_create(&worker, ctx, fs_sleep_then_7, nullptr, 0) ||
+      mproc_process_create(&daemon, ctx, fs_sleep, nullptr, 0) ||
+      mproc_process_set_daemon(daemon, 1) || mproc_process_start(worker) ||
+      mproc_process_start(daemon)) {
+    std::fprintf(stderr, "fs_socket_removed: %s\n", mproc_last_error());
+    return 2;
+  }
+  long first = mp_forkserver_pid();
+  if (first <= 0) return 3;
+  RemoveServerDirs(dir);
+  if (mproc_process_create(&next, ctx, fs_trivial, nullptr, 0) ||
+      mproc_process_start(next) != MPROC_OK) {
+    std::fprintf(stderr, "fs_socket_removed: %s\n", mproc_last_error());
+    return 4;
+  }
+  int code = -1;
+  if (mproc_process_join(next, 20) || mproc_process_exitcode(next, &code) ||
+      code != 0)
+    return 5;
+  if (mp_forkserver_pid() == first || mp_forkserver_pid() <= 0) return 6;
+  if (kill(static_cast<pid_t>(first), 0) != 0) return 7;  // killed
+  if (mproc_process_join(worker, 20) != MPROC_OK) {
+    std::fprintf(stderr, "fs_socket_removed: %s\n", mproc_last_error());
+    return 8;
+  }
+  if (mproc_process_exitcode(worker, &code) || code != 7) return 9;
+  int alive = 0;
+  if (mproc_process_is_alive(daemon, &alive) || !alive) return 10;
+  if (mproc_process_terminate(daemon) || mproc_process_join(daemon, 20) ||
+      mproc_process_exitcode(daemon, &code) || code != -SIGTERM)
+    return 11;
+  mproc_process_free(worker);
+  mproc_process_free(daemon);
+  mproc_process_free(next);
+  return 0;
+}
+
+TEST_F(ForkserverTest, ARemovedSocketFileLeavesTheServerToItsChildren) {
+  // Short: a socket path must fit sockaddr_un (the test's own temporary
+  // directory may be far longer).
+  char made[] = "/tmp/mproc-test-XXXXXX";
+  ASSERT_NE(nullptr, mkdtemp(made));
+  std::string dir = made;
+  EXPECT_EQ(0, RunIn(Context("spawn"), fs_socket_removed, dir.data(),
+                     dir.size()))
+      << "2/3: start; 4/5: no new server; 6: the same server; 7: the old "
+         "one was killed; 8/9: the worker's end was lost; 10/11: the daemon";
+  RemoveServerDirs(dir);
+  rmdir(dir.c_str());
+}
+
 // ---- nothing left behind ------------------------------------------------
 
 int OpenDescriptors(long pid) {

@@ -216,6 +216,37 @@ TEST(Threads, OnceRunsOnce) {
   for (int v : seen) EXPECT_EQ(1, v);
 }
 
+mp_once_t slow_once = MP_ONCE_INIT;
+volatile int slow_once_entered = 0, slow_once_runs = 0;
+void SlowOnce() {
+  slow_once_entered = 1;
+  mp_sleep(0.5);
+  slow_once_runs++;
+}
+
+// A fork while another thread runs a once function: the child has no such
+// thread, and its own mp_once must run the function instead of waiting
+// for ever (the test's timeout would say so).
+TEST(Threads, OnceCaughtMidwayByForkRunsAgainInTheChild) {
+  mp_thread_t *t;
+  ASSERT_EQ(MPROC_OK, mp_thread_create(
+                          &t, [](void *) { mp_once(&slow_once, SlowOnce); },
+                          nullptr));
+  while (!slow_once_entered) mp_sleep(0.001);
+  auto child = [] {
+    mp_once(&slow_once, SlowOnce);
+    return slow_once_runs;  // 1: its own run
+  };
+  mp_child_t *c;
+  ASSERT_EQ(MPROC_OK, Fork(&c, &child)) << mproc_last_error();
+  int code = -1;
+  ASSERT_EQ(MPROC_OK, mp_child_wait(c, 10, &code)) << "the child hung";
+  mp_child_free(c);
+  EXPECT_EQ(1, code);
+  ASSERT_EQ(MPROC_OK, mp_thread_join(t));
+  EXPECT_EQ(1, slow_once_runs);
+}
+
 int prepared = 0, in_parent = 0, in_child = 0;
 
 TEST(Threads, AtforkHooksRunAroundFork) {

@@ -154,6 +154,7 @@ MPROC_TASK(poll_in_child_task) {
 }
 
 TEST(ReviewFork, ForkWhileAnotherThreadWaits) {
+  MPROC_SKIP_WITHOUT_START_METHOD("fork");
   mproc_connection_t *a, *b;
   ASSERT_EQ(mproc_pipe(&a, &b, 1), MPROC_OK);
   std::atomic<bool> stop{false};

@@ -29,7 +29,21 @@ inline std::vector<const char *> StartMethodCStrings() {
   return names;
 }
 
+// Whether this platform has the start method (fork is not everywhere).
+inline bool HasStartMethod(const std::string &method) {
+  for (const std::string &m : StartMethodNames())
+    if (m == method) return true;
+  return false;
+}
+
 }  // namespace mproc_test
+
+// Skips a test that needs a start method the platform lacks.
+#define MPROC_SKIP_WITHOUT_START_METHOD(method)                     \
+  do {                                                              \
+    if (!::mproc_test::HasStartMethod(method))                      \
+      GTEST_SKIP() << "no '" << (method) << "' start method here"; \
+  } while (0)
 
 // Every start method, as a googletest parameter generator: for suites
 // whose parameter is a std::string, and for those whose is a const char *.

@@ -106,6 +106,13 @@ static unsigned char secret[SECRET_LEN];
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static pid_t files_owner; /* the process that made server_dir */
 
+/* Lifelines of servers this process stopped using while they ran (their
+ * socket file was removed: a temporary-file cleaner). Each such server
+ * keeps serving the children it has, whose exit codes come on their own
+ * connections, and ends with this process like any other. */
+static int *abandoned;
+static size_t nabandoned;
+
 static void before_fork(void) { pthread_mutex_lock(&state_mutex); }
 static void after_fork_parent(void) { pthread_mutex_unlock(&state_mutex); }
 /* The child forgets its parent's server (the directory is the parent's
@@ -113,6 +120,9 @@ static void after_fork_parent(void) { pthread_mutex_unlock(&state_mutex); }
 static void after_fork_child(void) {
   if (alive_writer >= 0) close(alive_writer);
   alive_writer = -1;
+  for (size_t i = 0; i < nabandoned; i++) close(abandoned[i]);
+  nabandoned = 0;
+  memset(secret, 0, sizeof secret);
   server_pid = 0;
   server_dir[0] = server_socket[0] = '\0';
   pthread_mutex_unlock(&state_mutex);
@@ -236,7 +246,6 @@ static mproc_status_t start_server(void) {
   server_pid = pid;
   alive_writer = alive[1];
   files_owner = getpid();
-  pthread_once(&atfork_once, register_atfork);
   return MPROC_OK;
 
 fail:
@@ -248,15 +257,15 @@ fail:
   return mp_fail_errno(MPROC_ESPAWN, err, "forkserver: %s", step);
 }
 
-/* A server that refuses connections (its listener is gone: it is dying,
- * its descriptors closed before it can be reaped) is ended and forgotten.
- * Under state_mutex. */
-static void end_unreachable_server(long pid) {
+/* Under state_mutex: a live server that cannot be reached is left to its
+ * children and a new one will take new requests. Killing it would take its
+ * daemons down and lose every running child's exit code. */
+static void abandon_server(long pid) {
   if (server_pid != (pid_t)pid || pid <= 0) return;
-  kill((pid_t)pid, SIGKILL);
-  while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR) {
-  }
-  if (alive_writer >= 0) close(alive_writer);
+  int *grown = realloc(abandoned, (nabandoned + 1) * sizeof *grown);
+  if (grown == NULL) return; /* keep it: the next start fails again */
+  abandoned = grown;
+  abandoned[nabandoned++] = alive_writer;
   alive_writer = -1;
   server_pid = 0;
   remove_server_files();
@@ -267,6 +276,10 @@ static void end_unreachable_server(long pid) {
  * server's. */
 static mproc_status_t try_connect(int *conn, unsigned char *key, long *pid,
                                   int *connect_errno) {
+  /* Before any descriptor of a server exists: a fork by another thread
+   * while the first server starts must not give its child the lifeline
+   * (the server would outlive a killed parent). */
+  pthread_once(&atfork_once, register_atfork);
   pthread_mutex_lock(&state_mutex);
   forget_dead_server();
   mproc_status_t st = server_pid > 0 ? MPROC_OK : start_server();
@@ -281,13 +294,22 @@ static mproc_status_t try_connect(int *conn, unsigned char *key, long *pid,
   if (st != MPROC_OK) return st;
   int fd = mp_posix_above_stdio(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (fd < 0) return mp_fail_errno(MPROC_ESYS, errno, "forkserver: socket");
+  /* Bounds the connect (a Unix socket's backlog full: a stopped or stuck
+   * server) and every send of the request: never a hang. */
+  struct timeval limit = {(time_t)ANSWER_SECONDS, 0};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
   int rc;
   while ((rc = connect(fd, (struct sockaddr *)&addr, sizeof addr)) != 0 &&
          errno == EINTR) {
   }
   if (rc != 0) {
-    *connect_errno = errno;
+    *connect_errno = errno == EINPROGRESS ? EAGAIN : errno;
     close(fd);
+    if (*connect_errno == EAGAIN)
+      return mp_fail(MPROC_ESPAWN,
+                     "forkserver: the server (pid %ld) took no connection "
+                     "in %gs",
+                     *pid, ANSWER_SECONDS);
     return mp_fail_errno(MPROC_ESPAWN, *connect_errno,
                          "forkserver: the server (pid %ld) cannot be reached",
                          *pid);
@@ -296,16 +318,21 @@ static mproc_status_t try_connect(int *conn, unsigned char *key, long *pid,
   return MPROC_OK;
 }
 
-/* Connects to this process's server; a dying one is replaced once. *conn
- * is blocking and close-on-exec. */
+/* Connects to this process's server, replacing once one that cannot be
+ * reached: a dying one (it closed its listener) is reaped, a live one whose
+ * socket file was removed is abandoned (abandon_server). *conn is
+ * blocking and close-on-exec. */
+static int server_died(long pid);
 static mproc_status_t connect_server(int *conn, unsigned char *key,
                                      long *pid) {
   int err;
   mproc_status_t st = try_connect(conn, key, pid, &err);
   if (st == MPROC_OK || (err != ECONNREFUSED && err != ENOENT)) return st;
-  pthread_mutex_lock(&state_mutex);
-  end_unreachable_server(*pid);
-  pthread_mutex_unlock(&state_mutex);
+  if (!server_died(*pid)) {
+    pthread_mutex_lock(&state_mutex);
+    abandon_server(*pid);
+    pthread_mutex_unlock(&state_mutex);
+  }
   return try_connect(conn, key, pid, &err);
 }
 
@@ -411,7 +438,12 @@ mproc_status_t mp_child_forkserver(mp_child_t **out, const void *blob,
     if ((st = connect_server(&conn, key, &server)) != MPROC_OK) return st;
     int err = send_request(conn, key, blob, len, pass, npass, die_with_parent);
     memset(key, 0, sizeof key);
-    if (err != 0) {
+    const int send_failed = err != 0;
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+      st = mp_fail(MPROC_ESPAWN,
+                   "forkserver: the server (pid %ld) took no request in %gs",
+                   server, ANSWER_SECONDS);
+    } else if (err != 0) {
       st = mp_fail_errno(MPROC_ESPAWN, err,
                          "forkserver: sending the request to the server");
     } else {
@@ -435,7 +467,14 @@ mproc_status_t mp_child_forkserver(mp_child_t **out, const void *blob,
     if (st == MPROC_OK) break;
     close(conn);
     conn = -1;
-    if ((err != EPIPE && err != ECONNRESET) || !server_died(server)) return st;
+    /* Again only if the server cannot have forked the child: the request
+     * did not go out, or the connection was reset, which a Unix socket
+     * does only when its peer ends with bytes of ours unread (the server
+     * forks after it read everything). End of file after a whole request
+     * may follow a fork: a retry would run the task twice. */
+    const int unread = send_failed ? (err == EPIPE || err == ECONNRESET)
+                                   : err == ECONNRESET;
+    if (!unread || !server_died(server)) return st;
   }
   if (st != MPROC_OK) return st;
   mp_child_t *c = NULL;
@@ -464,11 +503,12 @@ static mproc_status_t take_status(mp_child_t *c) {
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
     return MPROC_ETIMEDOUT;
   if (n == (ssize_t)sizeof code) {
-    if (mp_posix_read_full(c->sentinel_fd, &code, sizeof code) == 0) {
-      c->exitcode = code;
-      c->ended = 1;
-      return MPROC_OK;
-    }
+    /* Left in the socket: the sentinel stays ready from now on, as a
+     * pipe at end of file does for the other start methods (the server's
+     * close, which follows, may not have arrived yet). */
+    c->exitcode = code;
+    c->ended = 1;
+    return MPROC_OK;
   } else if (n > 0) {
     return MPROC_ETIMEDOUT; /* part of it: the rest is on its way */
   }
@@ -508,8 +548,14 @@ mproc_status_t mp_posix_forkserver_signal(mp_child_t *c, mp_signal_t sig) {
   mproc_status_t st = MPROC_OK;
   mp_posix_reap_lock();
   take_status(c);
-  if (!c->ended && !c->lost &&
-      kill(c->proc.pid, mp_posix_signal_number(sig)) != 0 && errno != ESRCH)
+  if (c->lost)
+    st = mp_fail(MPROC_ESPAWN,
+                 "forkserver: the server ended before telling how pid %ld "
+                 "ended: it cannot be signalled safely",
+                 (long)c->proc.pid);
+  else if (!c->ended &&
+           kill(c->proc.pid, mp_posix_signal_number(sig)) != 0 &&
+           errno != ESRCH)
     st = mp_fail_errno(MPROC_ESYS, errno, "kill %ld", (long)c->proc.pid);
   mp_posix_reap_unlock();
   return st;
@@ -520,6 +566,8 @@ mproc_status_t mp_posix_forkserver_signal(mp_child_t *c, mp_signal_t sig) {
 /* From the environment, taken out before main (as process.c's spawn
  * variable): the listener and the lifeline. */
 static int served_listener = -1, served_alive = -1;
+/* The secret requests must carry (wiped in each forked child). */
+static unsigned char served_key[SECRET_LEN];
 
 __attribute__((constructor)) static void take_forkserver_location(void) {
   const char *value = getenv(MP_POSIX_FORKSERVER_ENV);
@@ -590,19 +638,26 @@ static void report_ended_children(void) {
   char drain[64];
   while (read(sigchld_pipe[0], drain, sizeof drain) > 0) {
   }
+  /* The code is sent before the child is reaped (WNOWAIT): until it is in
+   * the parent's socket the pid stays taken, so a signal the parent sends
+   * meanwhile cannot reach another process that got the pid. */
   for (;;) {
-    int status;
-    pid_t pid = waitpid(-1, &status, WNOHANG);
-    if (pid < 0 && errno == EINTR) continue;
-    if (pid <= 0) return;
-    int32_t code =
-        WIFSIGNALED(status) ? -WTERMSIG(status) : WEXITSTATUS(status);
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    int rc = waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT);
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc < 0 || info.si_pid == 0) return;
+    pid_t pid = info.si_pid;
+    int32_t code = info.si_code == CLD_EXITED ? info.si_status
+                                              : -info.si_status;
     for (size_t i = 0; i < nchildren; i++) {
       if (children[i].pid != pid) continue;
       send_full(children[i].conn, &code, sizeof code);
       close(children[i].conn);
       children[i] = children[--nchildren];
       break;
+    }
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
     }
   }
 }
@@ -618,6 +673,8 @@ static void become_requested_child(request_t *req, int conn, int *fds,
   close(sigchld_pipe[0]);
   close(sigchld_pipe[1]);
   close(served_listener);
+  served_listener = -1; /* not the server: mp_forkserver_is_server says 0 */
+  memset(served_key, 0, sizeof served_key);
   close(conn);
   for (size_t i = 0; i < nchildren; i++) close(children[i].conn);
   int top = served_alive;
@@ -754,9 +811,9 @@ static void serve_request(int conn, const unsigned char *key,
 }
 
 void mp_forkserver_serve(mp_spawned_main_fn child_main) {
-  unsigned char key[SECRET_LEN];
+  unsigned char *key = served_key;
   if (served_listener < 0 ||
-      mp_posix_read_full(served_alive, key, sizeof key) != 0)
+      mp_posix_read_full(served_alive, key, SECRET_LEN) != 0)
     mp_posix_exit_now(255);
   /* Ctrl-C is for the program; the server ends with it anyway. */
   signal(SIGINT, SIG_IGN);

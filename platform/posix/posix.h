@@ -5,7 +5,6 @@
 
 #include <apr_thread_proc.h>
 #include <poll.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -24,7 +23,7 @@ struct mp_child {
   int exitcode;
   /* It ran on past the grace with its sentinel closed (it exec'd, or
    * closed its files): no more grace. Any thread may set it. */
-  _Atomic int outlived_sentinel;
+  int outlived_sentinel; /* __atomic builtins */
   int via_server; /* forked by the forkserver */
   int lost;       /* its server ended before telling its exit status */
 };

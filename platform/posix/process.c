@@ -25,7 +25,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -534,9 +533,10 @@ static mproc_status_t wait_until(mp_child_t *c, double timeout) {
     }
     /* The grace once per child: else each is_alive of a child that exec'd
      * took it, and active_children it for each such child, under a lock. */
-    if (c->outlived_sentinel && left <= 0) return MPROC_ETIMEDOUT;
+    if (__atomic_load_n(&c->outlived_sentinel, __ATOMIC_RELAXED) && left <= 0)
+      return MPROC_ETIMEDOUT;
     if (left + EXIT_GRACE_SECONDS <= 0) {
-      c->outlived_sentinel = 1;
+      __atomic_store_n(&c->outlived_sentinel, 1, __ATOMIC_RELAXED);
       return MPROC_ETIMEDOUT;
     }
     mp_sleep(pause);

@@ -12,7 +12,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -114,21 +113,21 @@ void mp_posix_reap_unlock(void) { pthread_mutex_unlock(&reap_mutex); }
  * forgotten in every forked child by an atfork handler (registered at the
  * first call, so forks the program makes itself are covered too; a raw
  * clone() without fork() is not, as with glibc's own caches). */
-static _Atomic long cached_pid;
+static long cached_pid; /* __atomic builtins */
 static pthread_once_t pid_cache_once = PTHREAD_ONCE_INIT;
 
 static void forget_pid(void) {
-  atomic_store_explicit(&cached_pid, 0, memory_order_relaxed);
+  __atomic_store_n(&cached_pid, 0, __ATOMIC_RELAXED);
 }
 
 static void watch_forks(void) { pthread_atfork(NULL, NULL, forget_pid); }
 
 long mp_getpid(void) {
-  long pid = atomic_load_explicit(&cached_pid, memory_order_relaxed);
+  long pid = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
   if (pid != 0) return pid;
   pthread_once(&pid_cache_once, watch_forks);
   pid = (long)getpid();
-  atomic_store_explicit(&cached_pid, pid, memory_order_relaxed);
+  __atomic_store_n(&cached_pid, pid, __ATOMIC_RELAXED);
   return pid;
 }
 

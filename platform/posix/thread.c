@@ -26,20 +26,54 @@
 #include "base/error.h"
 #include "platform/platform.h"
 
-enum { UNSET = 0, SETTING = 1, SET = 2 };
+/* A state word: UNSET, SET, or odd while a thread runs init: 1 + 2 x the
+ * fork generation it started in. A fork that caught another thread inside
+ * init gives the child a word no thread of its own will ever finish: the
+ * child (a later generation) sees a stale setter and starts init again,
+ * where it would otherwise wait for ever. */
+enum { UNSET = 0, SET = 2 };
+
+static int fork_generation;
+static pthread_once_t generation_once = PTHREAD_ONCE_INIT;
+
+static void next_generation(void) {
+  __atomic_add_fetch(&fork_generation, 1, __ATOMIC_RELAXED);
+}
+
+static void count_forks(void) { pthread_atfork(NULL, NULL, next_generation); }
+
+static int setting_word(void) {
+  int gen = __atomic_load_n(&fork_generation, __ATOMIC_RELAXED);
+  return 1 + 2 * (gen & 0x3fffffff);
+}
 
 /* Runs init once on the object whose state word is *state; callers that
  * come while another runs it wait for it. */
 static void once_on(int *state, void (*init)(void *), void *obj) {
   if (__atomic_load_n(state, __ATOMIC_ACQUIRE) == SET) return;
-  int expected = UNSET;
-  if (__atomic_compare_exchange_n(state, &expected, SETTING, 0,
-                                  __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-    init(obj);
-    __atomic_store_n(state, SET, __ATOMIC_RELEASE);
-    return;
+  pthread_once(&generation_once, count_forks);
+  for (;;) {
+    int seen = __atomic_load_n(state, __ATOMIC_ACQUIRE);
+    if (seen == SET) return;
+    const int mine = setting_word();
+    if (seen != UNSET && seen != mine) {
+      /* Its setter was a thread of a parent, before a fork. */
+      __atomic_compare_exchange_n(state, &seen, UNSET, 0, __ATOMIC_ACQ_REL,
+                                  __ATOMIC_ACQUIRE);
+      continue;
+    }
+    if (seen == UNSET) {
+      int expected = UNSET;
+      if (__atomic_compare_exchange_n(state, &expected, mine, 0,
+                                      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        init(obj);
+        __atomic_store_n(state, SET, __ATOMIC_RELEASE);
+        return;
+      }
+      continue;
+    }
+    sched_yield();
   }
-  while (__atomic_load_n(state, __ATOMIC_ACQUIRE) != SET) sched_yield();
 }
 
 /* ---- mutex -------------------------------------------------------- */
