@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
@@ -98,6 +99,11 @@ mproc_status_t Fork(mp_child_t **out, F *fn, int die_with_parent = 0) {
   return mp_child_fork(
       out, [](void *ctx) { return (*static_cast<F *>(ctx))(); }, fn,
       die_with_parent);
+}
+
+// As SpawnHelper, through the forkserver.
+mproc_status_t SpawnHelperVia(mp_child_t **out, const std::string &line) {
+  return mp_child_forkserver(out, line.data(), line.size(), nullptr, 0, 0);
 }
 
 int Join(mp_child_t *c, double timeout = 30) {
@@ -333,6 +339,97 @@ TEST(Children, SpawnWithPassedHandles) {
   EXPECT_EQ(0u, got);
   mp_stream_close(pair[0]);
   mp_shm_close(seg);
+}
+
+// The forkserver section, where the platform has it: the same helper as
+// SpawnWithPassedHandles, forked by the server with the handles placed at
+// their values; its end comes through the server; the server starts once.
+int RunHelperBlob(const void *blob, size_t len) {
+  return RunHelper(std::string(static_cast<const char *>(blob), len));
+}
+
+TEST(Children, ForkserverWithPassedHandles) {
+  if (!mp_platform_can_forkserver()) GTEST_SKIP() << "no forkserver here";
+  EXPECT_EQ(0, mp_forkserver_pid()) << "started before any request";
+  mp_stream_t pair[2];
+  ASSERT_EQ(MPROC_OK, mp_stream_pair(1, pair));
+  mp_shm_t *seg;
+  ASSERT_EQ(MPROC_OK, mp_shm_create(&seg, 4096));
+  std::ostringstream line;
+  line << "echo " << pair[1].os << " " << mp_shm_handle(seg).os << " 4096";
+  std::string text = line.str();
+  std::vector<mp_handle_t> pass = {mp_stream_item(pair[1]), mp_shm_handle(seg)};
+  mp_child_t *c;
+  ASSERT_EQ(MPROC_OK, mp_child_forkserver(&c, text.data(), text.size(),
+                                          pass.data(), pass.size(), 0))
+      << mproc_last_error();
+  long server = mp_forkserver_pid();
+  EXPECT_GT(server, 0);
+  EXPECT_NE(server, mp_child_pid(c));
+  mp_stream_close(pair[1]);
+  char buf[16] = {0};
+  size_t got = 0;
+  ASSERT_EQ(MPROC_OK, mp_stream_read(pair[0], buf, sizeof buf, &got));
+  EXPECT_EQ("hello", std::string(buf, got));
+  mp_handle_t sentinel = mp_child_sentinel(c);
+  ASSERT_EQ(MPROC_OK, mp_wait_handles(&sentinel, 1, 30, nullptr, nullptr));
+  int code = -1;
+  ASSERT_EQ(MPROC_OK, mp_child_wait(c, 0, &code));
+  EXPECT_EQ(0, code);
+  // Still ready after the wait took the code (as a pipe at end of file).
+  EXPECT_EQ(MPROC_OK, mp_wait_handles(&sentinel, 1, 0, nullptr, nullptr));
+  mp_child_free(c);
+  EXPECT_EQ(0xfeedu, static_cast<uint32_t *>(mp_shm_base(seg))[0]);
+  ASSERT_EQ(MPROC_OK, SpawnHelperVia(&c, "exit 6"));
+  EXPECT_EQ(6, Join(c));
+  EXPECT_EQ(server, mp_forkserver_pid()) << "one server for every request";
+  mp_stream_close(pair[0]);
+  mp_shm_close(seg);
+}
+
+// die_with_parent: the parent decides, the platform arranges it in the
+// child before its code runs. A middle child forks a grandchild with the
+// flag and is killed: the grandchild ends too.
+TEST(Children, DieWithParentIsArrangedByTheParent) {
+  mp_stream_t pair[2];
+  ASSERT_EQ(MPROC_OK, mp_stream_pair(1, pair));
+  static mp_stream_t report;
+  report = pair[1];
+  auto middle = [] {
+    auto grandchild = [] {
+      mp_sleep(60);
+      return 0;
+    };
+    mp_child_t *g;
+    if (Fork(&g, &grandchild, 1) != MPROC_OK) return 1;
+    long pid = mp_child_pid(g);
+    mp_iovec_t piece = {&pid, sizeof pid};
+    if (mp_stream_write(report, &piece, 1) != MPROC_OK) return 2;
+    mp_sleep(60);
+    return 0;
+  };
+  mp_child_t *m;
+  ASSERT_EQ(MPROC_OK, Fork(&m, &middle));
+  mp_stream_close(pair[1]);
+  long grandchild = 0;
+  size_t got = 0;
+  ASSERT_EQ(MPROC_OK, mp_stream_read(pair[0], &grandchild, sizeof grandchild,
+                                     &got));
+  ASSERT_EQ(sizeof grandchild, got);
+  ASSERT_EQ(MPROC_OK, mp_child_signal(m, MP_SIGNAL_KILL));
+  EXPECT_EQ(-SIGKILL, Join(m));
+  // The grandchild is not ours to reap: it is gone once kill(pid, 0) fails
+  // or it is a zombie of init's.
+  bool gone = false;
+  for (int i = 0; i < 1000 && !gone; i++) {
+    std::ifstream stat("/proc/" + std::to_string(grandchild) + "/stat");
+    std::string pid, comm, state;
+    gone = !(stat >> pid >> comm >> state) || state == "Z";
+    if (!gone) mp_sleep(0.01);
+  }
+  EXPECT_TRUE(gone) << "the grandchild outlived its killed parent";
+  if (!gone) kill(static_cast<pid_t>(grandchild), SIGKILL);
+  mp_stream_close(pair[0]);
 }
 
 TEST(Children, SpawnRefusesAChildHandle) {
@@ -683,6 +780,7 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "mp_spawned_bootstrap: %s\n", mproc_last_error());
     return 101;
   }
+  if (mp_forkserver_is_server()) mp_forkserver_serve(RunHelperBlob);
   if (is_child) {
     std::string line(static_cast<char *>(blob), len);
     std::free(blob);
