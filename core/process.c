@@ -128,8 +128,23 @@ static mproc_status_t assign_identity(mproc_process_t *p) {
   p->name = malloc(size + 8);
   if (p->identity == NULL || p->name == NULL)
     return mp_fail(MPROC_ENOMEM, "process_create: name");
-  snprintf(p->identity, size, "%s%s%lu", base, base[0] ? ":" : "", n);
-  snprintf(p->name, size + 8, "Process-%s", p->identity);
+  /* By hand, not snprintf: its frames reach a page of stack deeper than
+   * the rest of start+join, one more copy-on-write fault at every fork. */
+  char digits[24];
+  size_t nd = 0;
+  do {
+    digits[nd++] = (char)('0' + n % 10);
+    n /= 10;
+  } while (n != 0);
+  size_t len = strlen(base);
+  char *out = p->identity;
+  memcpy(out, base, len);
+  out += len;
+  if (len) *out++ = ':';
+  while (nd) *out++ = digits[--nd];
+  *out = '\0';
+  memcpy(p->name, "Process-", 8);
+  memcpy(p->name + 8, p->identity, (size_t)(out - p->identity) + 1);
   p->owns_name = 1;
   return MPROC_OK;
 }
@@ -334,8 +349,11 @@ static void become_child(mproc_process_t *p, const char *parent_name,
   current.owns_name = 0;
   current.identity = p->identity;
   current.daemon = p->daemon;
-  current.pid = mp_getpid();
-  current.creator_pid = current.pid;
+  /* Not asked here (getpid is a system call in every child): the current
+   * process object answers its pid with mp_getpid() when asked, and its
+   * creator_pid is never compared (it is no child of ours). */
+  current.pid = 0;
+  current.creator_pid = 0;
   /* The parent's children are not ours: unlinked, so that closing our
    * copy of one touches no other. */
   for (mproc_process_t *q = registry, *next; q; q = next) {
@@ -352,10 +370,20 @@ static void become_child(mproc_process_t *p, const char *parent_name,
 /* The body of a child, after its process state is set up. Whether it
  * dies with its parent was decided by the parent when it created the
  * child (mp_process_dies_with_parent). */
-static int run_task(mproc_task_fn target, const void *arg, size_t arg_len) {
+/* A forked child flushes the standard streams only (flush_all 0): every
+ * other stream it has may hold its parent's buffered output, which the
+ * parent writes itself (core/popen_fork.c); CPython's forked child, which
+ * ends with os._exit, flushes no more either. A spawned child's streams
+ * are all its own: it flushes them all. */
+static int run_task(mproc_task_fn target, const void *arg, size_t arg_len,
+                    int flush_all) {
   int code = target(arg_len ? arg : NULL, arg_len);
   mp_process_exit_cleanup();
-  fflush(NULL);
+  if (flush_all) {
+    fflush(NULL);
+  } else {
+    mp_flush_std_streams();
+  }
   return code;
 }
 
@@ -364,7 +392,7 @@ int mp_process_fork_main(void *ctx) {
   char *parent_name = current.name;
   mp_object_after_fork();
   become_child(p, parent_name, creator_pid_of(p));
-  return run_task(p->target, p->arg, p->arg_len);
+  return run_task(p->target, p->arg, p->arg_len, 0);
 }
 
 int mp_process_dies_with_parent(const mproc_process_t *p) { return p->daemon; }
@@ -530,7 +558,7 @@ int mp_process_run_spawned(const void *blob, size_t len) {
   if (boot.arg_len) memcpy(arg, boot.arg, boot.arg_len);
   self.daemon = boot.daemon;
   become_child(&self, parent_name, boot.parent_pid);
-  int code = run_task(task->fn, arg, boot.arg_len);
+  int code = run_task(task->fn, arg, boot.arg_len, 1);
   free(arg);
   return code;
 }

@@ -358,7 +358,11 @@ static mproc_status_t lock(const mproc_queue_t *q, mp_lock_state_t *m,
   mproc_status_t st = left >= 0 && left < LOCK_GRACE_SECONDS
                           ? lock_briefly(q, m, holder_waits, deadline)
                           : acquire(q, m, left);
-  if (st == MPROC_OK) __atomic_store_n(holder_waits, 0, __ATOMIC_SEQ_CST);
+  /* Looked at first: a seq_cst store is a locked instruction on the path
+   * of every put and get, and the flag is only ever left set by a holder
+   * that died while it waited. */
+  if (st == MPROC_OK && __atomic_load_n(holder_waits, __ATOMIC_RELAXED) != 0)
+    __atomic_store_n(holder_waits, 0, __ATOMIC_SEQ_CST);
   return st;
 }
 

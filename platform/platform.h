@@ -101,6 +101,11 @@ double mp_monotonic(void);
 void mp_sleep(double seconds);
 /* A short pause for a spin-wait loop (the CPU's pause hint). */
 void mp_cpu_relax(void);
+/* Writes out what stdout and stderr have buffered (fflush of each), and
+ * writes nothing into stdio's state for a stream with nothing buffered:
+ * before a fork that would be one more copy-on-write fault in the parent
+ * and in the child. */
+void mp_flush_std_streams(void);
 
 /* ---- errors -------------------------------------------------------- */
 

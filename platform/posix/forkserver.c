@@ -100,8 +100,11 @@ static int send_full(int fd, const void *buf, size_t len) {
 static pthread_mutex_t state_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pid_t server_pid;
 static int alive_writer = -1;
-static char server_dir[PATH_MAX];
 static char server_socket[sizeof(((struct sockaddr_un *)0)->sun_path)];
+/* No longer than the socket's path in it (start_server checks): not a
+ * PATH_MAX array, which parted the words every fork writes onto pages of
+ * their own (one more copy-on-write fault each, parent and child). */
+static char server_dir[sizeof server_socket];
 static unsigned char secret[SECRET_LEN];
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static pid_t files_owner; /* the process that made server_dir */

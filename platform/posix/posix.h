@@ -21,6 +21,9 @@ struct mp_child {
   int sentinel_fd;
   int ended;
   int exitcode;
+  /* A thread is blocked in waitpid() for it (mp_child_wait without a
+   * timeout): nobody else reaps it meanwhile. Under the reap lock. */
+  int reaping;
   /* It ran on past the grace with its sentinel closed (it exec'd, or
    * closed its files): no more grace. Any thread may set it. */
   int outlived_sentinel; /* __atomic builtins */

@@ -474,7 +474,9 @@ static int decode_exit(int status) {
 static mproc_status_t try_reap(mp_child_t *c) {
   mproc_status_t st = MPROC_OK;
   mp_posix_reap_lock();
-  if (!c->ended) {
+  if (c->reaping) {
+    st = MPROC_ETIMEDOUT; /* its reaper tells, once it ended */
+  } else if (!c->ended) {
     int status = 0;
     pid_t got;
     while ((got = waitpid(c->proc.pid, &status, WNOHANG)) < 0 &&
@@ -544,13 +546,54 @@ static mproc_status_t wait_until(mp_child_t *c, double timeout) {
   }
 }
 
+/* Waits for the child's end without a timeout, in one blocking waitpid()
+ * (not a waitid(WNOWAIT) to sleep and a waitpid(WNOHANG) to reap: one
+ * system call per child fewer). The reap lock is not held while blocked:
+ * the thread marks the child as its to reap, so that try_reap in another
+ * thread leaves it alone (it says "still running") and a second waiter
+ * sleeps in await_end until the first recorded the end. Between the
+ * kernel's reaping and that record a signal could only reach another
+ * process if the pid were handed out again within those instructions,
+ * which takes a wrap of the whole pid space: as CPython's Popen, whose
+ * wait is a blocking waitpid too. */
+static mproc_status_t wait_forever(mp_child_t *c) {
+  for (;;) {
+    mp_posix_reap_lock();
+    if (c->ended) {
+      mp_posix_reap_unlock();
+      return MPROC_OK;
+    }
+    if (c->reaping) { /* another thread waits in waitpid: let it tell */
+      mp_posix_reap_unlock();
+      await_end(c);
+      mp_sleep(20e-6); /* ECHILD at once once it reaped: do not spin */
+      continue;
+    }
+    c->reaping = 1;
+    mp_posix_reap_unlock();
+    int status = 0;
+    pid_t got;
+    while ((got = waitpid(c->proc.pid, &status, 0)) < 0 && errno == EINTR) {
+    }
+    int err = got < 0 ? errno : 0;
+    mp_posix_reap_lock();
+    c->reaping = 0;
+    if (got == c->proc.pid) {
+      c->exitcode = decode_exit(status);
+      c->ended = 1;
+    }
+    mp_posix_reap_unlock();
+    if (got != c->proc.pid)
+      return mp_fail_errno(MPROC_ESYS, err, "waitpid %ld", (long)c->proc.pid);
+    return MPROC_OK;
+  }
+}
+
 mproc_status_t mp_child_wait(mp_child_t *c, double timeout, int *exitcode) {
   if (c->via_server) return mp_posix_forkserver_wait(c, timeout, exitcode);
   mproc_status_t st = MPROC_OK;
   if (timeout < 0) {
-    do { /* a child that already ended returns from await_end at once */
-      if (!c->ended) await_end(c);
-    } while ((st = try_reap(c)) == MPROC_ETIMEDOUT);
+    st = wait_forever(c);
   } else {
     st = wait_until(c, timeout);
   }

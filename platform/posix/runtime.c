@@ -7,11 +7,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
+#ifdef __linux__
+#include <stdio_ext.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -33,10 +36,16 @@ static int initialized;
  * first thing, which here needs no heap page copied and no code of libapr
  * faulted in. */
 static pthread_mutex_t reap_mutex = PTHREAD_MUTEX_INITIALIZER;
-static char executable[PATH_MAX];
+/* On the heap, not a PATH_MAX array here: in .bss it parted the words
+ * every fork writes (the locks above and below, the pid cache) onto pages
+ * of their own, each one more copy-on-write fault in the parent and in
+ * the child at every fork. NULL: not found (or out of memory at init). */
+static char *executable;
 
 static void find_executable(const char *argv0) {
-  ssize_t n = readlink("/proc/self/exe", executable, sizeof executable - 1);
+  executable = malloc(PATH_MAX);
+  if (executable == NULL) return;
+  ssize_t n = readlink("/proc/self/exe", executable, PATH_MAX - 1);
   if (n > 0) {
     executable[n] = '\0';
     return;
@@ -47,7 +56,7 @@ static void find_executable(const char *argv0) {
 }
 
 const char *mp_posix_executable(void) {
-  return executable[0] ? executable : NULL;
+  return executable && executable[0] ? executable : NULL;
 }
 
 /* A program started with standard input, output or error closed would
@@ -151,6 +160,22 @@ int mp_usable_cpu_count(void) {
   return n > 0 ? n : 1;
 }
 
+/* __fpending (<stdio_ext.h> of glibc and musl) reads the buffer pointers
+ * without a lock: fflush took the stream's lock and reset its offset, two
+ * writes into libc's pages even with nothing to write. Elsewhere (macOS
+ * has no __fpending) a plain fflush. */
+static void flush_if_pending(FILE *f) {
+#ifdef __linux__
+  if (__fpending(f) == 0) return;
+#endif
+  fflush(f);
+}
+
+void mp_flush_std_streams(void) {
+  flush_if_pending(stdout);
+  flush_if_pending(stderr);
+}
+
 double mp_monotonic(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -176,8 +201,12 @@ void mp_sleep(double seconds) {
  * truncating would end a wait early), capped to what poll() takes. */
 static int to_poll_ms(double seconds) {
   if (seconds < 0) return -1;
-  double ms = ceil(seconds * 1e3);
-  return ms > INT_MAX ? INT_MAX : (int)ms;
+  /* ceil() by hand: it is the only libm call, and libm is one more
+   * library to map into every process (and copy at every fork). */
+  double ms = seconds * 1e3;
+  if (ms >= (double)INT_MAX) return INT_MAX;
+  int whole = (int)ms;
+  return whole + ((double)whole < ms);
 }
 
 /* At most this many handles are waited on with a stack array. */

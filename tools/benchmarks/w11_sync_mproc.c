@@ -3,7 +3,8 @@
  *   --barrier  both call Barrier(2).wait() N times;
  *   --event    ping-pong: the parent sets `ping` and waits for `pong`, the
  *              child waits for `ping`, clears it and sets `pong`.
- * After one untimed cycle. Prints microseconds per cycle. */
+ * Clock window: the N cycles after one untimed one.
+ * Prints microseconds per cycle. */
 #include <string.h>
 
 #include "mproc.h"

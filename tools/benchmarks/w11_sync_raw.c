@@ -4,6 +4,7 @@
  *   --event    ping-pong over two futex flags (a hand-written event: set =
  *              store 1 + FUTEX_WAKE when someone sleeps, wait = FUTEX_WAIT
  *              while 0, clear = store 0).
+ * Clock window: the N cycles after one untimed one.
  * Prints microseconds per cycle. */
 #define _GNU_SOURCE
 #include <limits.h>

@@ -3,6 +3,7 @@
  * W4 with mproc: N round trips of 8 bytes over a Pipe between this process
  * and a child (send_bytes / recv_bytes_into on both sides).
  *   w4_pingpong_mproc [--rounds N] [--method METHOD] (any of mproc_all_start_methods())
+ * Clock window: the N round trips after 100 untimed ones.
  * Prints microseconds per round trip.
  */
 #include <mproc.h>

@@ -3,6 +3,7 @@
  * W4 raw-C baseline: N round trips of 8 bytes over a socketpair between
  * this process and a forked child (write/read of 8 bytes, no framing).
  *   w4_pingpong_raw [--rounds N]
+ * Clock window: the N round trips after 100 untimed ones.
  * Prints microseconds per round trip.
  */
 #define _GNU_SOURCE

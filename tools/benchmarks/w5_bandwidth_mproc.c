@@ -3,7 +3,9 @@
  * W5 with mproc: a child sends 1 GiB in 64 KiB messages over a Pipe; this
  * process receives them (recv_bytes_into one reused buffer).
  *   w5_bandwidth_mproc [--mib N] [--method METHOD] (any of mproc_all_start_methods())
- * Prints milliseconds per GiB, timed from the first message.
+ * Clock window: from the end of the first (untimed) message to the last:
+ * the other messages.
+ * Prints milliseconds per GiB.
  */
 #include <mproc.h>
 

@@ -3,7 +3,9 @@
  * W5 raw-C baseline: a forked child writes 1 GiB in 64 KiB writes to a
  * socketpair; this process reads it into one buffer.
  *   w5_bandwidth_raw [--mib N]
- * Prints milliseconds per GiB, timed from the first 64 KiB.
+ * Clock window: from the end of the first (untimed) 64 KiB to the last:
+ * the others.
+ * Prints milliseconds per GiB.
  */
 #define _GNU_SOURCE
 #include <sys/socket.h>

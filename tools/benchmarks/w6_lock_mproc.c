@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* W6 with mproc: uncontended Lock acquire+release, N times (default 1e6).
+ * Clock window: the N pairs after an untimed pass of N.
  * Prints nanoseconds per acquire+release pair. */
 #include "mproc.h"
 #include "tools/benchmarks/bench_util.h"

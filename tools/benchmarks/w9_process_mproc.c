@@ -3,8 +3,9 @@
  * W9 with mproc: start+join of a trivial process, N times (default 200).
  *   w9_process_mproc --method METHOD [--iterations N]
  * METHOD: any of mproc_all_start_methods() (fork, spawn, forkserver here).
- * Prints microseconds per process (create, start, join, close). One
- * untimed start+join first, as in the other two W9 programs.
+ * Prints microseconds per process (create, start, join, exitcode, free).
+ * Clock window: the N start+joins after one untimed one, as in the other
+ * two W9 programs.
  */
 #include <mproc.h>
 

@@ -11,7 +11,9 @@
  * The parent reads both (it needs the pid to signal the child, the status
  * for its exit code, as mproc's forkserver gives them). No per-child
  * connection, authentication or descriptor passing: mproc pays for those.
- * Prints microseconds per process. One untimed start+join first.
+ * Prints microseconds per process.
+ * Clock window: the N start+joins after one untimed one (and, for
+ * forkserver, after the server started).
  */
 #define _GNU_SOURCE
 #include <limits.h>
