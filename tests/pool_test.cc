@@ -1,0 +1,897 @@
+// SPDX-License-Identifier: Apache-2.0
+// Pool and ThreadPool (docs/pool.md): every call and its errors, crossed
+// with every start method; crashes, timeouts, recycling, leaks.
+#include <dirent.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mproc.h"
+#include "tests/test_util.h"
+
+namespace {
+
+int64_t IntOf(const mproc_obj_t *v) {
+  int64_t x = -999999;
+  mproc_obj_get_int(v, &x);
+  return x;
+}
+
+long Pid() {
+  mproc_process_t *me;
+  long pid = -1;
+  if (mproc_current_process(&me) == MPROC_OK) mproc_process_pid(me, &pid);
+  return pid;
+}
+
+int g_init_calls = 0;
+int64_t g_init_arg = 0;
+
+}  // namespace
+
+MPROC_FUNCTION(square) {
+  int64_t x;
+  mproc_status_t st = mproc_obj_get_int(in, &x);
+  if (st != MPROC_OK) return st;
+  return mproc_obj_int(out, x * x);
+}
+
+MPROC_FUNCTION(add) {
+  const mproc_obj_t *a, *b;
+  int64_t x, y;
+  if (mproc_obj_list_get(in, 0, &a) != MPROC_OK ||
+      mproc_obj_list_get(in, 1, &b) != MPROC_OK ||
+      mproc_obj_get_int(a, &x) != MPROC_OK ||
+      mproc_obj_get_int(b, &y) != MPROC_OK)
+    return mproc_function_error(MPROC_EINVAL, "add: two ints expected");
+  return mproc_obj_int(out, x + y);
+}
+
+MPROC_FUNCTION(fail_on_3) {
+  int64_t x = IntOf(in);
+  if (x == 3) return mproc_function_error(MPROC_ETASK, "bad item %d", (int)x);
+  return mproc_obj_int(out, x);
+}
+
+MPROC_FUNCTION(worker_pid) { return mproc_obj_int(out, Pid()); }
+
+// Sleeps in milliseconds, returns the argument.
+MPROC_FUNCTION(nap) {
+  int64_t ms = IntOf(in);
+  mproc_sleep((double)ms / 1000.0);
+  return mproc_obj_int(out, ms);
+}
+
+// -1 segfaults, -2 exits with 3, -3 SIGKILLs itself; others square.
+MPROC_FUNCTION(crashy) {
+  int64_t x = IntOf(in);
+  if (x == -1) {
+    volatile int *p = nullptr;
+    *p = 1;  // SIGSEGV
+  }
+  if (x == -2) std::exit(3);
+  if (x == -3) kill(getpid(), SIGKILL);
+  return mproc_obj_int(out, x * x);
+}
+
+MPROC_FUNCTION(count_init) {
+  g_init_calls++;
+  g_init_arg = IntOf(in);
+  return MPROC_OK;
+}
+
+// [pid, initializer calls, initializer's argument]
+MPROC_FUNCTION(init_report) {
+  return mproc_obj_build(out, "(lil)", Pid(), g_init_calls, (long)g_init_arg);
+}
+
+static mproc_status_t unregistered_square(const mproc_obj_t *in,
+                                          mproc_obj_t **out) {
+  return mproc_obj_int(out, IntOf(in) * IntOf(in));
+}
+
+namespace {
+
+mproc_obj_t *Range(int64_t n) {
+  mproc_obj_t *list = nullptr, *v = nullptr;
+  EXPECT_EQ(MPROC_OK, mproc_obj_list(&list));
+  for (int64_t i = 0; i < n; i++) {
+    EXPECT_EQ(MPROC_OK, mproc_obj_int(&v, i));
+    EXPECT_EQ(MPROC_OK, mproc_obj_list_append(list, v));
+  }
+  return list;
+}
+
+mproc_obj_t *ListOf(const std::vector<int64_t> &xs) {
+  mproc_obj_t *list = nullptr, *v = nullptr;
+  EXPECT_EQ(MPROC_OK, mproc_obj_list(&list));
+  for (int64_t x : xs) {
+    EXPECT_EQ(MPROC_OK, mproc_obj_int(&v, x));
+    EXPECT_EQ(MPROC_OK, mproc_obj_list_append(list, v));
+  }
+  return list;
+}
+
+std::vector<int64_t> Ints(const mproc_obj_t *list) {
+  std::vector<int64_t> xs;
+  size_t n = 0;
+  EXPECT_EQ(MPROC_OK, mproc_obj_len(list, &n));
+  for (size_t i = 0; i < n; i++) {
+    const mproc_obj_t *v;
+    EXPECT_EQ(MPROC_OK, mproc_obj_list_get(list, i, &v));
+    xs.push_back(IntOf(v));
+  }
+  return xs;
+}
+
+std::string Repr(const mproc_obj_t *v) {
+  char *s = nullptr;
+  if (mproc_obj_repr(v, &s) != MPROC_OK) return "<repr failed>";
+  std::string r(s);
+  free(s);
+  return r;
+}
+
+size_t OpenFds() {
+  size_t n = 0;
+  if (DIR *d = opendir("/proc/self/fd")) {
+    while (readdir(d) != nullptr) n++;
+    closedir(d);
+  }
+  return n;
+}
+
+size_t ShmEntries() {
+  size_t n = 0;
+  if (DIR *d = opendir("/dev/shm")) {
+    while (readdir(d) != nullptr) n++;
+    closedir(d);
+  }
+  return n;
+}
+
+size_t Children() {
+  size_t n = 0;
+  EXPECT_EQ(MPROC_OK, mproc_active_children(nullptr, 0, &n));
+  return n;
+}
+
+bool PidGone(long pid) { return kill((pid_t)pid, 0) != 0; }
+
+class PoolTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  mproc_context_t *ctx() { return mproc_test::Context(GetParam().c_str()); }
+  mproc_pool_t *Make(int processes, mproc_function_fn init = nullptr,
+                     const mproc_obj_t *initargs = nullptr,
+                     unsigned long maxtasks = 0) {
+    mproc_pool_options_t o;
+    EXPECT_EQ(MPROC_OK, mproc_pool_options_init(&o));
+    o.processes = processes;
+    o.context = ctx();
+    o.initializer = init;
+    o.initargs = initargs;
+    o.maxtasksperchild = maxtasks;
+    mproc_pool_t *p = nullptr;
+    EXPECT_EQ(MPROC_OK, mproc_pool_create_ex(&p, &o)) << mproc_last_error();
+    return p;
+  }
+};
+
+TEST_P(PoolTest, MapKeepsOrderWithEveryChunksize) {
+  mproc_pool_t *pool = Make(2);
+  ASSERT_NE(nullptr, pool);
+  mproc_obj_t *items = Range(100);
+  for (size_t chunk : {MPROC_DEFAULT_CHUNKSIZE, (size_t)1, (size_t)7,
+                       (size_t)1000}) {
+    mproc_obj_t *out = nullptr;
+    ASSERT_EQ(MPROC_OK,
+              mproc_pool_map(pool, square, items, chunk, &out, 60))
+        << mproc_last_error();
+    std::vector<int64_t> got = Ints(out);
+    ASSERT_EQ(100u, got.size());
+    for (int64_t i = 0; i < 100; i++) EXPECT_EQ(i * i, got[i]) << chunk;
+    mproc_obj_free(out);
+  }
+  // An empty map is an empty list.
+  mproc_obj_t *empty = Range(0), *out = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_pool_map(pool, square, empty, MPROC_DEFAULT_CHUNKSIZE,
+                                     &out, 10));
+  EXPECT_EQ("[]", Repr(out));
+  mproc_obj_free(out);
+  mproc_obj_free(empty);
+  mproc_obj_free(items);
+  EXPECT_EQ(MPROC_OK, mproc_pool_free(pool));
+}
+
+TEST_P(PoolTest, StarmapApplyAndAsync) {
+  mproc_pool_t *pool = Make(2);
+  ASSERT_NE(nullptr, pool);
+  mproc_obj_t *pairs = nullptr, *out = nullptr, *args = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_obj_build(&pairs, "[(ii)(ii)(ii)]", 1, 2, 3, 4, 5, 6));
+  ASSERT_EQ(MPROC_OK, mproc_pool_starmap(pool, add, pairs,
+                                         MPROC_DEFAULT_CHUNKSIZE, &out, 30))
+      << mproc_last_error();
+  EXPECT_EQ("[3, 7, 11]", Repr(out));
+  mproc_obj_free(out);
+
+  mproc_async_result_t *r = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_pool_starmap_async(&r, pool, add, pairs, 1,
+                                               nullptr, nullptr, nullptr));
+  ASSERT_EQ(MPROC_OK, mproc_async_result_get(r, &out, 30));
+  EXPECT_EQ("[3, 7, 11]", Repr(out));
+  mproc_obj_free(out);
+  // get may be called again.
+  ASSERT_EQ(MPROC_OK, mproc_async_result_get(r, &out, 0));
+  EXPECT_EQ("[3, 7, 11]", Repr(out));
+  mproc_obj_free(out);
+  int ready = 0, ok = 0;
+  EXPECT_EQ(MPROC_OK, mproc_async_result_ready(r, &ready));
+  EXPECT_EQ(1, ready);
+  EXPECT_EQ(MPROC_OK, mproc_async_result_successful(r, &ok));
+  EXPECT_EQ(1, ok);
+  EXPECT_EQ(MPROC_OK, mproc_async_result_free(r));
+
+  ASSERT_EQ(MPROC_OK, mproc_obj_build(&args, "i", 10));
+  ASSERT_EQ(MPROC_OK, mproc_pool_apply(pool, square, args, &out, 30));
+  EXPECT_EQ(100, IntOf(out));
+  mproc_obj_free(out);
+  ASSERT_EQ(MPROC_OK, mproc_pool_apply_async(&r, pool, square, args, nullptr,
+                                             nullptr, nullptr));
+  EXPECT_EQ(MPROC_OK, mproc_async_result_wait(r, 30));
+  ASSERT_EQ(MPROC_OK, mproc_async_result_get(r, &out, 30));
+  EXPECT_EQ(100, IntOf(out));
+  mproc_obj_free(out);
+  mproc_async_result_free(r);
+
+  mproc_obj_t *items = Range(5);
+  ASSERT_EQ(MPROC_OK, mproc_pool_map_async(&r, pool, square, items,
+                                           MPROC_DEFAULT_CHUNKSIZE, nullptr,
+                                           nullptr, nullptr));
+  ASSERT_EQ(MPROC_OK, mproc_async_result_get(r, &out, 30));
+  EXPECT_EQ("[0, 1, 4, 9, 16]", Repr(out));
+  mproc_obj_free(out);
+  mproc_async_result_free(r);
+  mproc_obj_free(items);
+  mproc_obj_free(args);
+  mproc_obj_free(pairs);
+  mproc_pool_free(pool);
+}
+
+struct Seen {
+  std::mutex mu;
+  std::vector<int64_t> values;
+  std::vector<std::string> errors;
+  std::set<std::thread::id> threads;
+};
+
+void OnResult(const mproc_obj_t *v, void *ctx) {
+  Seen *s = static_cast<Seen *>(ctx);
+  std::lock_guard<std::mutex> g(s->mu);
+  mproc_kind_t k;
+  mproc_obj_kind(v, &k);
+  if (k == MPROC_LIST) {
+    for (int64_t x : Ints(v)) s->values.push_back(x);
+  } else {
+    s->values.push_back(IntOf(v));
+  }
+  s->threads.insert(std::this_thread::get_id());
+}
+
+void OnError(mproc_status_t st, const char *msg, void *ctx) {
+  Seen *s = static_cast<Seen *>(ctx);
+  std::lock_guard<std::mutex> g(s->mu);
+  s->errors.push_back(std::string(mproc_status_name(st)) + ": " + msg);
+  s->threads.insert(std::this_thread::get_id());
+}
+
+TEST_P(PoolTest, CallbacksRunInOneResultThread) {
+  mproc_pool_t *pool = Make(2);
+  ASSERT_NE(nullptr, pool);
+  Seen seen;
+  std::vector<mproc_async_result_t *> rs;
+  for (int i = 0; i < 10; i++) {
+    mproc_obj_t *a;
+    ASSERT_EQ(MPROC_OK, mproc_obj_int(&a, i));
+    mproc_async_result_t *r;
+    ASSERT_EQ(MPROC_OK, mproc_pool_apply_async(&r, pool, fail_on_3, a,
+                                               OnResult, OnError, &seen));
+    rs.push_back(r);
+    mproc_obj_free(a);
+  }
+  for (mproc_async_result_t *r : rs) {
+    mproc_async_result_wait(r, 30);
+  }
+  // The callback runs before the result is ready... or just after: wait a bit.
+  for (int i = 0; i < 100; i++) {
+    {
+      std::lock_guard<std::mutex> g(seen.mu);
+      if (seen.values.size() + seen.errors.size() == 10) break;
+    }
+    mproc_sleep(0.01);
+  }
+  {
+    std::lock_guard<std::mutex> g(seen.mu);
+    std::vector<int64_t> v = seen.values;
+    std::sort(v.begin(), v.end());
+    EXPECT_EQ((std::vector<int64_t>{0, 1, 2, 4, 5, 6, 7, 8, 9}), v);
+    ASSERT_EQ(1u, seen.errors.size());
+    EXPECT_NE(std::string::npos, seen.errors[0].find("bad item 3"))
+        << seen.errors[0];
+    EXPECT_EQ(1u, seen.threads.size());
+    EXPECT_EQ(0u, seen.threads.count(std::this_thread::get_id()));
+  }
+  int ok = 1;
+  EXPECT_EQ(MPROC_OK, mproc_async_result_successful(rs[3], &ok));
+  EXPECT_EQ(0, ok);
+  for (mproc_async_result_t *r : rs) mproc_async_result_free(r);
+
+  // map_async's callback gets the whole list.
+  Seen whole;
+  mproc_obj_t *items = Range(4);
+  mproc_async_result_t *r;
+  ASSERT_EQ(MPROC_OK, mproc_pool_map_async(&r, pool, square, items, 1,
+                                           OnResult, OnError, &whole));
+  ASSERT_EQ(MPROC_OK, mproc_async_result_wait(r, 30));
+  for (int i = 0; i < 100 && whole.values.size() < 4; i++) mproc_sleep(0.01);
+  {
+    std::lock_guard<std::mutex> g(whole.mu);
+    EXPECT_EQ((std::vector<int64_t>{0, 1, 4, 9}), whole.values);
+  }
+  mproc_async_result_free(r);
+  mproc_obj_free(items);
+  mproc_pool_free(pool);
+}
+
+TEST_P(PoolTest, FunctionErrorReachesGet) {
+  mproc_pool_t *pool = Make(2);
+  ASSERT_NE(nullptr, pool);
+  mproc_obj_t *items = Range(8), *out = nullptr;
+  EXPECT_EQ(MPROC_ETASK, mproc_pool_map(pool, fail_on_3, items, 2, &out, 30));
+  EXPECT_NE(nullptr, std::strstr(mproc_last_error(), "bad item 3"))
+      << mproc_last_error();
+  // A failing function's own status does not leak: the caller sees ETASK.
+  mproc_obj_t *bad = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_obj_build(&bad, "s", "x"));
+  EXPECT_EQ(MPROC_ETASK, mproc_pool_apply(pool, add, bad, &out, 30));
+  EXPECT_NE(nullptr, std::strstr(mproc_last_error(), "two ints expected"));
+  // The pool goes on.
+  ASSERT_EQ(MPROC_OK, mproc_pool_map(pool, square, items, 3, &out, 30));
+  EXPECT_EQ("[0, 1, 4, 9, 16, 25, 36, 49]", Repr(out));
+  mproc_obj_free(out);
+  mproc_obj_free(bad);
+  mproc_obj_free(items);
+  mproc_pool_free(pool);
+}
+
+TEST_P(PoolTest, ImapInOrderAndUnorderedAsAPermutation) {
+  mproc_pool_t *pool = Make(3);
+  ASSERT_NE(nullptr, pool);
+  // Earlier items sleep longer, so completion order differs from input.
+  mproc_obj_t *items = ListOf({60, 40, 20, 0, 50, 10, 30, 0});
+  mproc_imap_t *it = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_pool_imap(&it, pool, nap, items,
+                                      MPROC_DEFAULT_CHUNKSIZE));
+  std::vector<int64_t> got;
+  mproc_obj_t *v;
+  mproc_status_t st;
+  while ((st = mproc_imap_next(it, &v, 30)) == MPROC_OK) {
+    got.push_back(IntOf(v));
+    mproc_obj_free(v);
+  }
+  EXPECT_EQ(MPROC_EOF, st) << mproc_last_error();
+  EXPECT_EQ((std::vector<int64_t>{60, 40, 20, 0, 50, 10, 30, 0}), got);
+  EXPECT_EQ(MPROC_EOF, mproc_imap_next(it, &v, 0));
+  mproc_imap_free(it);
+
+  ASSERT_EQ(MPROC_OK, mproc_pool_imap_unordered(&it, pool, nap, items, 1));
+  got.clear();
+  while ((st = mproc_imap_next(it, &v, 30)) == MPROC_OK) {
+    got.push_back(IntOf(v));
+    mproc_obj_free(v);
+  }
+  EXPECT_EQ(MPROC_EOF, st);
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ((std::vector<int64_t>{0, 0, 10, 20, 30, 40, 50, 60}), got);
+  mproc_imap_free(it);
+
+  // next(timeout) times out while the item still runs; an error is given
+  // in its place and the iterator moves on.
+  mproc_obj_t *slow = ListOf({400, 3, 4});
+  ASSERT_EQ(MPROC_OK, mproc_pool_imap(&it, pool, nap, slow, 1));
+  EXPECT_EQ(MPROC_ETIMEDOUT, mproc_imap_next(it, &v, 0.01));
+  ASSERT_EQ(MPROC_OK, mproc_imap_next(it, &v, 30));
+  EXPECT_EQ(400, IntOf(v));
+  mproc_obj_free(v);
+  mproc_imap_free(it);
+  ASSERT_EQ(MPROC_OK, mproc_pool_imap(&it, pool, fail_on_3, slow, 1));
+  ASSERT_EQ(MPROC_OK, mproc_imap_next(it, &v, 30));
+  EXPECT_EQ(400, IntOf(v));
+  mproc_obj_free(v);
+  EXPECT_EQ(MPROC_ETASK, mproc_imap_next(it, &v, 30));
+  EXPECT_NE(nullptr, std::strstr(mproc_last_error(), "bad item 3"));
+  ASSERT_EQ(MPROC_OK, mproc_imap_next(it, &v, 30));
+  EXPECT_EQ(4, IntOf(v));
+  mproc_obj_free(v);
+  EXPECT_EQ(MPROC_EOF, mproc_imap_next(it, &v, 30));
+  mproc_imap_free(it);
+  mproc_obj_free(slow);
+  mproc_obj_free(items);
+  mproc_pool_free(pool);
+}
+
+TEST_P(PoolTest, InitializerRunsOncePerWorker) {
+  mproc_obj_t *arg = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_obj_int(&arg, 42));
+  mproc_pool_t *pool = Make(2, count_init, arg);
+  ASSERT_NE(nullptr, pool);
+  mproc_obj_free(arg);  // copied at create
+  mproc_obj_t *items = Range(20), *out = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_pool_map(pool, init_report, items, 1, &out, 30))
+      << mproc_last_error();
+  size_t n = 0;
+  mproc_obj_len(out, &n);
+  ASSERT_EQ(20u, n);
+  std::set<int64_t> pids;
+  for (size_t i = 0; i < n; i++) {
+    const mproc_obj_t *row, *pid, *calls, *a;
+    mproc_obj_list_get(out, i, &row);
+    mproc_obj_list_get(row, 0, &pid);
+    mproc_obj_list_get(row, 1, &calls);
+    mproc_obj_list_get(row, 2, &a);
+    pids.insert(IntOf(pid));
+    EXPECT_EQ(1, IntOf(calls)) << Repr(row);
+    EXPECT_EQ(42, IntOf(a));
+  }
+  EXPECT_LE(pids.size(), 2u);
+  EXPECT_EQ(0, g_init_calls) << "the initializer ran in the parent";
+  mproc_obj_free(out);
+  mproc_obj_free(items);
+  mproc_pool_free(pool);
+}
+
+TEST_P(PoolTest, MaxtasksperchildReplacesWorkers) {
+  mproc_pool_t *pool = Make(2, nullptr, nullptr, 1);
+  ASSERT_NE(nullptr, pool);
+  mproc_obj_t *items = Range(8), *out = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_pool_map(pool, worker_pid, items, 1, &out, 60))
+      << mproc_last_error();
+  std::vector<int64_t> pids = Ints(out);
+  ASSERT_EQ(8u, pids.size());
+  EXPECT_EQ(8u, std::set<int64_t>(pids.begin(), pids.end()).size())
+      << "one task per worker: every task ran in a new one";
+  mproc_obj_free(out);
+  ASSERT_EQ(MPROC_OK, mproc_pool_map(pool, square, items, 1, &out, 60));
+  EXPECT_EQ("[0, 1, 4, 9, 16, 25, 36, 49]", Repr(out));
+  mproc_obj_free(out);
+  mproc_obj_free(items);
+  mproc_pool_free(pool);
+}
+
+TEST_P(PoolTest, CrashFailsOnlyItsTask) {
+  mproc_pool_t *pool = Make(2);
+  ASSERT_NE(nullptr, pool);
+  for (int64_t crash : {-1, -2, -3}) {
+    SCOPED_TRACE(crash);
+    std::vector<mproc_async_result_t *> rs;
+    for (int64_t i = 0; i < 12; i++) {
+      mproc_obj_t *a;
+      ASSERT_EQ(MPROC_OK, mproc_obj_int(&a, i == 5 ? crash : i));
+      mproc_async_result_t *r;
+      ASSERT_EQ(MPROC_OK, mproc_pool_apply_async(&r, pool, crashy, a, nullptr,
+                                                 nullptr, nullptr));
+      mproc_obj_free(a);
+      rs.push_back(r);
+    }
+    for (int64_t i = 0; i < 12; i++) {
+      mproc_obj_t *v = nullptr;
+      mproc_status_t st = mproc_async_result_get(rs[i], &v, 60);
+      if (i == 5) {
+        EXPECT_EQ(MPROC_EWORKERDIED, st) << mproc_last_error();
+        std::string msg = mproc_last_error();
+        EXPECT_NE(std::string::npos, msg.find("pid ")) << msg;
+        if (crash == -2) {
+          EXPECT_NE(std::string::npos, msg.find("exit code 3")) << msg;
+        }
+        if (crash == -3) {
+          EXPECT_NE(std::string::npos, msg.find("signal 9")) << msg;
+        }
+      } else {
+        ASSERT_EQ(MPROC_OK, st) << i << ": " << mproc_last_error();
+        EXPECT_EQ(i * i, IntOf(v));
+        mproc_obj_free(v);
+      }
+      mproc_async_result_free(rs[i]);
+    }
+    size_t count = 0;
+    long pids[8];
+    ASSERT_EQ(MPROC_OK, mproc_pool_worker_pids(pool, pids, 8, &count));
+    EXPECT_EQ(2u, count) << "the dead worker was replaced";
+  }
+  mproc_obj_t *items = Range(6), *out = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_pool_map(pool, square, items, 1, &out, 30));
+  EXPECT_EQ("[0, 1, 4, 9, 16, 25]", Repr(out));
+  mproc_obj_free(out);
+  mproc_obj_free(items);
+  mproc_pool_free(pool);
+}
+
+TEST_P(PoolTest, SigkillFromOutsideFailsTheHeldTask) {
+  mproc_pool_t *pool = Make(1);
+  ASSERT_NE(nullptr, pool);
+  long pid = 0;
+  size_t count = 0;
+  ASSERT_EQ(MPROC_OK, mproc_pool_worker_pids(pool, &pid, 1, &count));
+  ASSERT_EQ(1u, count);
+  mproc_obj_t *a = nullptr, *b = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_obj_int(&a, 20000));
+  ASSERT_EQ(MPROC_OK, mproc_obj_int(&b, 7));
+  mproc_async_result_t *slow, *after;
+  ASSERT_EQ(MPROC_OK, mproc_pool_apply_async(&slow, pool, nap, a, nullptr,
+                                             nullptr, nullptr));
+  ASSERT_EQ(MPROC_OK, mproc_pool_apply_async(&after, pool, square, b, nullptr,
+                                             nullptr, nullptr));
+  mproc_sleep(0.3);
+  ASSERT_EQ(0, kill((pid_t)pid, SIGKILL));
+  mproc_obj_t *v = nullptr;
+  EXPECT_EQ(MPROC_EWORKERDIED, mproc_async_result_get(slow, &v, 30));
+  std::string msg = mproc_last_error();
+  EXPECT_NE(std::string::npos, msg.find(std::to_string(pid))) << msg;
+  EXPECT_NE(std::string::npos, msg.find("signal 9")) << msg;
+  ASSERT_EQ(MPROC_OK, mproc_async_result_get(after, &v, 30));
+  EXPECT_EQ(49, IntOf(v));
+  mproc_obj_free(v);
+  long now = 0;
+  ASSERT_EQ(MPROC_OK, mproc_pool_worker_pids(pool, &now, 1, &count));
+  EXPECT_NE(pid, now);
+  mproc_async_result_free(slow);
+  mproc_async_result_free(after);
+  mproc_obj_free(a);
+  mproc_obj_free(b);
+  mproc_pool_free(pool);
+}
+
+TEST_P(PoolTest, TaskTimeoutKillsAndReplacesTheWorker) {
+  mproc_pool_t *pool = Make(1);
+  ASSERT_NE(nullptr, pool);
+  long pid = 0;
+  size_t count = 0;
+  ASSERT_EQ(MPROC_OK, mproc_pool_worker_pids(pool, &pid, 1, &count));
+  ASSERT_EQ(MPROC_OK, mproc_pool_set_task_timeout(pool, 0.3));
+  mproc_obj_t *a = nullptr, *b = nullptr, *v = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_obj_int(&a, 30000));
+  ASSERT_EQ(MPROC_OK, mproc_obj_int(&b, 5));
+  mproc_async_result_t *r;
+  ASSERT_EQ(MPROC_OK, mproc_pool_apply_async(&r, pool, nap, a, nullptr, nullptr,
+                                             nullptr));
+  EXPECT_EQ(MPROC_ETIMEDOUT, mproc_async_result_get(r, &v, 20));
+  EXPECT_NE(nullptr, std::strstr(mproc_last_error(), "timeout"))
+      << mproc_last_error();
+  mproc_async_result_free(r);
+  // A task within its timeout completes, on a new worker.
+  ASSERT_EQ(MPROC_OK, mproc_pool_apply(pool, square, b, &v, 20))
+      << mproc_last_error();
+  EXPECT_EQ(25, IntOf(v));
+  mproc_obj_free(v);
+  long now = 0;
+  ASSERT_EQ(MPROC_OK, mproc_pool_worker_pids(pool, &now, 1, &count));
+  EXPECT_NE(pid, now);
+  for (int i = 0; i < 100 && !PidGone(pid); i++) mproc_sleep(0.02);
+  EXPECT_TRUE(PidGone(pid));
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_set_task_timeout(pool, std::nan("")));
+  mproc_obj_free(a);
+  mproc_obj_free(b);
+  mproc_pool_free(pool);
+}
+
+TEST_P(PoolTest, TerminateWhileTasksRun) {
+  mproc_pool_t *pool = Make(2);
+  ASSERT_NE(nullptr, pool);
+  long pids[2];
+  size_t count = 0;
+  ASSERT_EQ(MPROC_OK, mproc_pool_worker_pids(pool, pids, 2, &count));
+  mproc_obj_t *items = ListOf({20000, 20000, 20000, 20000});
+  mproc_async_result_t *r;
+  ASSERT_EQ(MPROC_OK, mproc_pool_map_async(&r, pool, nap, items, 1, nullptr,
+                                           nullptr, nullptr));
+  mproc_sleep(0.2);
+  double t0 = mproc_test::Now();
+  ASSERT_EQ(MPROC_OK, mproc_pool_terminate(pool));
+  EXPECT_EQ(MPROC_OK, mproc_pool_join(pool, 10));
+  mproc_obj_t *v = nullptr;
+  EXPECT_EQ(MPROC_ESTATE, mproc_async_result_get(r, &v, 10));
+  EXPECT_LT(mproc_test::Now() - t0, 15.0);
+  for (size_t i = 0; i < count; i++) EXPECT_TRUE(PidGone(pids[i]));
+  EXPECT_EQ(MPROC_ESTATE, mproc_pool_map(pool, square, items, 1, &v, 1));
+  EXPECT_EQ(MPROC_ESTATE, mproc_pool_worker_pids(pool, pids, 2, &count));
+  EXPECT_EQ(MPROC_OK, mproc_pool_terminate(pool));  // idempotent
+  mproc_async_result_free(r);  // outlives nothing: freed after the pool too
+  mproc_obj_free(items);
+  mproc_pool_free(pool);
+}
+
+TEST_P(PoolTest, CloseThenJoinFinishesQueuedWork) {
+  size_t children = Children();  // the forkserver's server, if started
+  mproc_pool_t *pool = Make(2);
+  ASSERT_NE(nullptr, pool);
+  mproc_obj_t *items = Range(10), *v = nullptr;
+  mproc_async_result_t *r;
+  ASSERT_EQ(MPROC_OK, mproc_pool_map_async(&r, pool, square, items, 1, nullptr,
+                                           nullptr, nullptr));
+  EXPECT_EQ(MPROC_ESTATE, mproc_pool_join(pool, 1));  // before close
+  ASSERT_EQ(MPROC_OK, mproc_pool_close(pool));
+  EXPECT_EQ(MPROC_ESTATE, mproc_pool_map(pool, square, items, 1, &v, 1));
+  EXPECT_NE(nullptr, std::strstr(mproc_last_error(), "closed"));
+  EXPECT_EQ(MPROC_ESTATE, mproc_pool_apply(pool, square, nullptr, &v, 1));
+  ASSERT_EQ(MPROC_OK, mproc_pool_join(pool, 30)) << mproc_last_error();
+  ASSERT_EQ(MPROC_OK, mproc_async_result_get(r, &v, 0));
+  EXPECT_EQ("[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]", Repr(v));
+  mproc_obj_free(v);
+  EXPECT_EQ(children, Children());
+  mproc_async_result_free(r);
+  mproc_obj_free(items);
+  mproc_pool_free(pool);
+}
+
+TEST_P(PoolTest, BadUseIsAClearError) {
+  mproc_pool_t *pool = nullptr;
+  mproc_pool_options_t o;
+  mproc_pool_options_init(&o);
+  o.context = ctx();
+  o.processes = 0;
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_create_ex(&pool, &o));
+  o.processes = -5;
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_create_ex(&pool, &o));
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_create_ex(nullptr, &o));
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_create_ex(&pool, nullptr));
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_options_init(nullptr));
+  pool = Make(1);
+  ASSERT_NE(nullptr, pool);
+  mproc_obj_t *items = Range(3), *v = nullptr, *notlist = nullptr;
+  mproc_obj_int(&notlist, 3);
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_map(pool, square, items, 0, &v, 1));
+  EXPECT_NE(nullptr, std::strstr(mproc_last_error(), "chunksize"));
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_map(pool, square, notlist, 1, &v, 1));
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_starmap(pool, add, items, 1, &v, 1));
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_map(pool, nullptr, items, 1, &v, 1));
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_map(pool, square, items, 1, nullptr, 1));
+  EXPECT_EQ(MPROC_EINVAL,
+            mproc_pool_map(pool, square, items, 1, &v, std::nan("")));
+  // Not a pool: another kind of object.
+  mproc_event_t *ev;
+  ASSERT_EQ(MPROC_OK, mproc_event_create(&ev));
+  EXPECT_EQ(MPROC_EINVAL,
+            mproc_pool_map(reinterpret_cast<mproc_pool_t *>(ev), square, items,
+                           1, &v, 1));
+  EXPECT_NE(nullptr, std::strstr(mproc_last_error(), "expected a pool"));
+  EXPECT_EQ(MPROC_EINVAL,
+            mproc_async_result_free(reinterpret_cast<mproc_async_result_t *>(ev)));
+  mproc_event_free(ev);
+  // A result not ready yet.
+  mproc_obj_t *a;
+  mproc_obj_int(&a, 1000);
+  mproc_async_result_t *r;
+  ASSERT_EQ(MPROC_OK,
+            mproc_pool_apply_async(&r, pool, nap, a, nullptr, nullptr, nullptr));
+  int ok;
+  EXPECT_EQ(MPROC_ESTATE, mproc_async_result_successful(r, &ok));
+  EXPECT_EQ(MPROC_ETIMEDOUT, mproc_async_result_get(r, &v, 0.01));
+  EXPECT_EQ(MPROC_ETIMEDOUT, mproc_async_result_wait(r, 0));
+  mproc_async_result_free(r);
+  // Unregistered functions: any under fork, none under spawn/forkserver.
+  mproc_status_t st = mproc_pool_map(pool, unregistered_square, items, 1, &v, 30);
+  if (GetParam() == "fork") {
+    ASSERT_EQ(MPROC_OK, st) << mproc_last_error();
+    EXPECT_EQ("[0, 1, 4]", Repr(v));
+    mproc_obj_free(v);
+  } else {
+    EXPECT_EQ(MPROC_ENOTREGISTERED, st);
+  }
+  EXPECT_EQ(MPROC_OK, mproc_pool_free(nullptr));
+  EXPECT_EQ(MPROC_OK, mproc_async_result_free(nullptr));
+  EXPECT_EQ(MPROC_OK, mproc_imap_free(nullptr));
+  int n = 0;
+  EXPECT_EQ(MPROC_OK, mproc_pool_processes(pool, &n));
+  EXPECT_EQ(1, n);
+  mproc_obj_free(a);
+  mproc_obj_free(notlist);
+  mproc_obj_free(items);
+  mproc_pool_free(pool);
+}
+
+TEST_P(PoolTest, DefaultProcessesIsTheUsableCpuCount) {
+  mproc_pool_t *pool = Make(MPROC_POOL_DEFAULT_PROCESSES);
+  ASSERT_NE(nullptr, pool);
+  int n = 0;
+  EXPECT_EQ(MPROC_OK, mproc_pool_processes(pool, &n));
+  cpu_set_t set;
+  ASSERT_EQ(0, sched_getaffinity(0, sizeof set, &set));
+  EXPECT_EQ(CPU_COUNT(&set), n);
+  mproc_pool_free(pool);
+}
+
+TEST_P(PoolTest, ManyPoolsLeaveNothingBehind) {
+  // 1000 pools under fork; fewer where each worker is a new program.
+  int rounds = GetParam() == "fork" ? 1000 : 100;
+  // A first pool starts the forkserver's server (kept for later pools).
+  mproc_pool_t *first = Make(1);
+  ASSERT_NE(nullptr, first);
+  mproc_pool_free(first);
+  size_t fds = OpenFds(), shm = ShmEntries(), children = Children();
+  mproc_obj_t *a;
+  mproc_obj_int(&a, 3);
+  for (int i = 0; i < rounds; i++) {
+    mproc_pool_t *pool = Make(1);
+    ASSERT_NE(nullptr, pool);
+    if (i % 50 == 0) {
+      mproc_obj_t *v = nullptr;
+      ASSERT_EQ(MPROC_OK, mproc_pool_apply(pool, square, a, &v, 30));
+      EXPECT_EQ(9, IntOf(v));
+      mproc_obj_free(v);
+    }
+    ASSERT_EQ(MPROC_OK, mproc_pool_free(pool));
+  }
+  mproc_obj_free(a);
+  EXPECT_EQ(fds, OpenFds());
+  EXPECT_EQ(shm, ShmEntries());
+  EXPECT_EQ(children, Children());
+}
+
+MPROC_INSTANTIATE_FOR_START_METHODS(PoolTest);
+
+// ---- not crossed: the builder, ThreadPool --------------------------------
+
+TEST(ObjBuild, BuildsLikePyBuildValue) {
+  mproc_obj_t *v = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_obj_build(&v, "(ii)", 1, 2));
+  EXPECT_EQ("[1, 2]", Repr(v));
+  mproc_obj_free(v);
+  ASSERT_EQ(MPROC_OK, mproc_obj_build(&v, "[is]", 3, "x"));
+  EXPECT_EQ("[3, 'x']", Repr(v));
+  mproc_obj_free(v);
+  ASSERT_EQ(MPROC_OK, mproc_obj_build(&v, "{s:i, i:[d b -]}", "k", 1, 2, 1.5, 1));
+  EXPECT_EQ("{'k': 1, 2: [1.5, True, None]}", Repr(v));
+  mproc_obj_free(v);
+  ASSERT_EQ(MPROC_OK, mproc_obj_build(&v, "ii", 4, 5));
+  EXPECT_EQ("[4, 5]", Repr(v));
+  mproc_obj_free(v);
+  ASSERT_EQ(MPROC_OK, mproc_obj_build(&v, ""));
+  EXPECT_EQ("None", Repr(v));
+  mproc_obj_free(v);
+  ASSERT_EQ(MPROC_OK, mproc_obj_build(&v, "lLn y#", 7L, 8LL, (size_t)9, "ab",
+                                      (size_t)2));
+  EXPECT_EQ("[7, 8, 9, b'ab']", Repr(v));
+  mproc_obj_free(v);
+  ASSERT_EQ(MPROC_OK, mproc_obj_build(&v, "s", (const char *)nullptr));
+  EXPECT_EQ("None", Repr(v));
+  mproc_obj_free(v);
+  mproc_obj_t *inner;
+  ASSERT_EQ(MPROC_OK, mproc_obj_build(&inner, "(i)", 1));
+  ASSERT_EQ(MPROC_OK, mproc_obj_build(&v, "[N i]", inner, 2));
+  EXPECT_EQ("[[1], 2]", Repr(v));
+  mproc_obj_free(v);  // inner went with it
+
+  // Errors: the N value given stays the caller's.
+  ASSERT_EQ(MPROC_OK, mproc_obj_build(&inner, "(i)", 1));
+  EXPECT_EQ(MPROC_EINVAL, mproc_obj_build(&v, "[N q]", inner));
+  EXPECT_EQ("[1]", Repr(inner));
+  EXPECT_EQ(MPROC_OK, mproc_obj_free(inner));
+  EXPECT_EQ(MPROC_EINVAL, mproc_obj_build(&v, "(ii", 1, 2));
+  EXPECT_EQ(MPROC_EINVAL, mproc_obj_build(&v, "{i}", 1));
+  EXPECT_EQ(MPROC_EINVAL, mproc_obj_build(&v, "{d:i}", 1.0, 1));
+  EXPECT_EQ(MPROC_EINVAL, mproc_obj_build(&v, "y", "x"));
+  EXPECT_EQ(MPROC_EINVAL, mproc_obj_build(nullptr, "i", 1));
+  EXPECT_EQ(MPROC_EINVAL, mproc_obj_build(&v, nullptr));
+
+  mproc_obj_t *c = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_obj_build(&v, "{s:[i(s)]}", "a", 1, "b"));
+  ASSERT_EQ(MPROC_OK, mproc_obj_copy(&c, v));
+  int eq = 0;
+  EXPECT_EQ(MPROC_OK, mproc_obj_equal(v, c, &eq));
+  EXPECT_EQ(1, eq);
+  mproc_obj_free(v);
+  EXPECT_EQ("{'a': [1, ['b']]}", Repr(c));
+  mproc_obj_free(c);
+}
+
+static mproc_status_t registered_late(const mproc_obj_t *, mproc_obj_t **) {
+  return MPROC_OK;
+}
+
+TEST(RegisterFunction, NamesBelongToOneFunction) {
+  EXPECT_EQ(MPROC_OK, mproc_register_function("pool_test_sq", registered_late));
+  EXPECT_EQ(MPROC_OK, mproc_register_function("pool_test_sq", registered_late));
+  EXPECT_EQ(MPROC_ESTATE, mproc_register_function("pool_test_sq", square));
+  EXPECT_EQ(MPROC_EINVAL, mproc_register_function("", square));
+  EXPECT_EQ(MPROC_EINVAL, mproc_register_function(nullptr, square));
+  EXPECT_EQ(MPROC_EINVAL, mproc_register_function("x", nullptr));
+  EXPECT_EQ(MPROC_EINVAL, mproc_register_function("a\x1f" "b", square));
+}
+
+TEST(ThreadPool, SameCallsOverThreads) {
+  mproc_pool_t *pool = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_thread_pool_create(&pool, 3));
+  mproc_obj_t *items = Range(50), *out = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_pool_map(pool, square, items, MPROC_DEFAULT_CHUNKSIZE,
+                                     &out, 30));
+  std::vector<int64_t> got = Ints(out);
+  ASSERT_EQ(50u, got.size());
+  for (int64_t i = 0; i < 50; i++) EXPECT_EQ(i * i, got[i]);
+  mproc_obj_free(out);
+  // Threads of this process; any function, registered or not.
+  mproc_obj_t *three = Range(3);
+  ASSERT_EQ(MPROC_OK, mproc_pool_map(pool, worker_pid, three, 1, &out, 30));
+  for (int64_t pid : Ints(out)) EXPECT_EQ(Pid(), pid);
+  mproc_obj_free(out);
+  ASSERT_EQ(MPROC_OK, mproc_pool_map(pool, unregistered_square, three, 1, &out, 30));
+  EXPECT_EQ("[0, 1, 4]", Repr(out));
+  mproc_obj_free(out);
+  EXPECT_EQ(MPROC_ETASK, mproc_pool_map(pool, fail_on_3, items, 4, &out, 30));
+  EXPECT_NE(nullptr, std::strstr(mproc_last_error(), "bad item 3"));
+  mproc_imap_t *it;
+  ASSERT_EQ(MPROC_OK, mproc_pool_imap_unordered(&it, pool, square, items, 1));
+  std::vector<int64_t> un;
+  mproc_obj_t *v;
+  while (mproc_imap_next(it, &v, 30) == MPROC_OK) {
+    un.push_back(IntOf(v));
+    mproc_obj_free(v);
+  }
+  std::sort(un.begin(), un.end());
+  EXPECT_EQ(got, un);
+  mproc_imap_free(it);
+  Seen seen;
+  mproc_async_result_t *r;
+  mproc_obj_t *a;
+  mproc_obj_int(&a, 6);
+  ASSERT_EQ(MPROC_OK,
+            mproc_pool_apply_async(&r, pool, square, a, OnResult, OnError, &seen));
+  ASSERT_EQ(MPROC_OK, mproc_async_result_get(r, &v, 30));
+  EXPECT_EQ(36, IntOf(v));
+  mproc_obj_free(v);
+  mproc_async_result_free(r);
+  EXPECT_EQ(MPROC_ENOTSUP, mproc_pool_set_task_timeout(pool, 1.0));
+  ASSERT_EQ(MPROC_OK, mproc_pool_close(pool));
+  ASSERT_EQ(MPROC_OK, mproc_pool_join(pool, 30));
+  mproc_obj_free(a);
+  mproc_obj_free(three);
+  mproc_obj_free(items);
+  mproc_pool_free(pool);
+}
+
+TEST(ThreadPool, InitializerOncePerThread) {
+  static std::atomic<int> calls{0};
+  calls = 0;
+  struct F {
+    static mproc_status_t init(const mproc_obj_t *, mproc_obj_t **) {
+      calls++;
+      return MPROC_OK;
+    }
+  };
+  mproc_pool_options_t o;
+  mproc_pool_options_init(&o);
+  o.processes = 4;
+  o.threads = 1;
+  o.initializer = F::init;
+  mproc_pool_t *pool;
+  ASSERT_EQ(MPROC_OK, mproc_pool_create_ex(&pool, &o));
+  mproc_obj_t *items = Range(20), *out;
+  ASSERT_EQ(MPROC_OK, mproc_pool_map(pool, square, items, 1, &out, 30));
+  mproc_obj_free(out);
+  mproc_pool_close(pool);
+  ASSERT_EQ(MPROC_OK, mproc_pool_join(pool, 30));
+  EXPECT_EQ(4, calls.load());
+  mproc_obj_free(items);
+  mproc_pool_free(pool);
+}
+
+}  // namespace
