@@ -460,8 +460,9 @@ MPROC_TASK(mp_pool_worker_main) {
 static void wake(mp_engine_t *e) {
   /* Called with e->mu held. */
   if (e->wake_pending) return;
-  e->wake_pending = 1;
-  (void)mproc_connection_send_bytes(e->wake_w, "w", 1, 0, MPROC_REST, 0);
+  if (mproc_connection_send_bytes(e->wake_w, "w", 1, 0, MPROC_REST, 0) ==
+      MPROC_OK)
+    e->wake_pending = 1;
 }
 
 static void thread_worker(void *arg);
@@ -641,20 +642,24 @@ static double next_timeout(const mp_engine_t *e, double now) {
   return best;
 }
 
+/* Empties the wake pipe, then clears the flag: a submit that saw the flag
+ * set (and sent nothing) appended its task before the flag is cleared, so
+ * the dispatch that follows sees it. Clearing first would lose a wake: a
+ * byte read here after the clear leaves the flag set with the pipe empty. */
 static void drain_wake(mp_engine_t *e) {
-  mp_mutex_lock(&e->mu);
-  e->wake_pending = 0;
-  mp_mutex_unlock(&e->mu);
   for (;;) {
     int ready = 0;
     if (mproc_connection_poll(e->wake_r, &ready, 0) != MPROC_OK || !ready)
-      return;
+      break;
     void *buf;
     size_t len;
     if (mproc_connection_recv_bytes(e->wake_r, 0, &buf, &len, 0) != MPROC_OK)
-      return;
+      break;
     free(buf);
   }
+  mp_mutex_lock(&e->mu);
+  e->wake_pending = 0;
+  mp_mutex_unlock(&e->mu);
 }
 
 /* Reads the replies a worker sent; 0 when its connection ended. */
@@ -761,6 +766,8 @@ static void process_loop(mp_engine_t *e) {
     double now = mp_monotonic();
     double timeout = next_timeout(e, now);
     if (!any_worker(e) && timeout < 0) timeout = 0.05; /* retry starting */
+    /* A heartbeat: a wake that could not be sent costs a second at most. */
+    if (timeout < 0 || timeout > 1.0) timeout = 1.0;
     memset(ready, 0, cap * sizeof *ready);
     mproc_status_t st = mproc_wait(s, k, ready, NULL, timeout);
     if (st != MPROC_OK && st != MPROC_ETIMEDOUT) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -96,6 +97,32 @@ MPROC_FUNCTION(init_report) {
   return mproc_obj_build(out, "(lil)", Pid(), g_init_calls, (long)g_init_arg);
 }
 
+// The owner of a pool in a child: arg is "method\0path"; writes its
+// workers' pids to path, then waits to be killed.
+MPROC_TASK(pool_owner) {
+  const char *method = static_cast<const char *>(arg);
+  const char *path = method + std::strlen(method) + 1;
+  mproc_context_t *c;
+  if (mproc_get_context(method, &c) != MPROC_OK) return 10;
+  mproc_pool_options_t o;
+  mproc_pool_options_init(&o);
+  o.processes = 2;
+  o.context = c;
+  mproc_pool_t *pool;
+  if (mproc_pool_create_ex(&pool, &o) != MPROC_OK) return 11;
+  mproc_obj_t *a, *v;
+  mproc_obj_int(&a, 4);
+  if (mproc_pool_apply(pool, square, a, &v, 60) != MPROC_OK) return 12;
+  long pids[2];
+  size_t n = 0;
+  if (mproc_pool_worker_pids(pool, pids, 2, &n) != MPROC_OK || n != 2)
+    return 13;
+  std::string text = std::to_string(pids[0]) + " " + std::to_string(pids[1]);
+  if (!mproc_test::WriteFileAtomically(path, text)) return 14;
+  mproc_sleep(120);
+  return 0;
+}
+
 static mproc_status_t unregistered_square(const mproc_obj_t *in,
                                           mproc_obj_t **out) {
   return mproc_obj_int(out, IntOf(in) * IntOf(in));
@@ -167,7 +194,15 @@ size_t Children() {
   return n;
 }
 
-bool PidGone(long pid) { return kill((pid_t)pid, 0) != 0; }
+// Gone, or a zombie (ended, waiting for a reaper that may be slow or absent
+// in a container).
+bool PidGone(long pid) {
+  if (kill((pid_t)pid, 0) != 0) return true;
+  std::string stat = mproc_test::ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  size_t paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() &&
+         stat[paren + 2] == 'Z';
+}
 
 class PoolTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -745,6 +780,27 @@ TEST_P(PoolTest, ManyPoolsLeaveNothingBehind) {
   EXPECT_EQ(fds, OpenFds());
   EXPECT_EQ(shm, ShmEntries());
   EXPECT_EQ(children, Children());
+}
+
+TEST_P(PoolTest, WorkersDieWithAKilledOwner) {
+  std::string path = mproc_test::TempPath("owner_pids");
+  std::string arg = GetParam() + std::string(1, '\0') + path;
+  mproc_process_t *owner;
+  ASSERT_EQ(MPROC_OK, mproc_process_create(&owner, ctx(), pool_owner,
+                                           arg.c_str(), arg.size() + 1));
+  ASSERT_EQ(MPROC_OK, mproc_process_start(owner)) << mproc_last_error();
+  ASSERT_TRUE(mproc_test::WaitForFile(path, 60));
+  long a = 0, b = 0;
+  ASSERT_EQ(2, std::sscanf(mproc_test::ReadFile(path).c_str(), "%ld %ld", &a, &b));
+  EXPECT_FALSE(PidGone(a));
+  EXPECT_FALSE(PidGone(b));
+  ASSERT_EQ(MPROC_OK, mproc_process_kill(owner));
+  ASSERT_EQ(MPROC_OK, mproc_process_join(owner, 30));
+  // Reaped by init once the die-with-parent signal ended them.
+  for (int i = 0; i < 500 && !(PidGone(a) && PidGone(b)); i++) mproc_sleep(0.02);
+  EXPECT_TRUE(PidGone(a)) << a;
+  EXPECT_TRUE(PidGone(b)) << b;
+  mproc_process_free(owner);
 }
 
 MPROC_INSTANTIATE_FOR_START_METHODS(PoolTest);
