@@ -156,15 +156,15 @@ typedef struct mproc_task_entry {
 } mproc_task_entry_t;
 void mproc_task_entry_add_(mproc_task_entry_t *entry);
 
+struct mproc_obj;
 /** A function a pool can call (docs/pool.md): one value in (the item of
  * map, the argument list of starmap, the args of apply), one value out.
  * On success it sets *out to a new value (the pool takes it; NULL means
  * None) and returns MPROC_OK. A failure returns any other status, with a
  * message set by mproc_function_error(): the caller's get() then fails
  * with MPROC_ETASK and that message in mproc_last_error(). */
-typedef struct mproc_obj mproc_obj_t;
-typedef mproc_status_t (*mproc_function_fn)(const mproc_obj_t *in,
-                                            mproc_obj_t **out);
+typedef mproc_status_t (*mproc_function_fn)(const struct mproc_obj *in,
+                                            struct mproc_obj **out);
 
 /** Registers a pool function under a public name, so that workers started
  * by spawn or forkserver (fresh copies of the program) find it, as
@@ -183,6 +183,7 @@ typedef struct mproc_function_entry {
   const char *file;                  /**< its MPROC_FUNCTION's file, NULL if public */
   struct mproc_function_entry *next; /**< the next record (the runtime's list) */
 } mproc_function_entry_t;
+/** Adds a record to the runtime's list (used by MPROC_FUNCTION). */
 void mproc_function_entry_add_(mproc_function_entry_t *entry);
 
 /** Defines and registers a pool function:
