@@ -33,6 +33,22 @@ struct mproc_async_result {
 struct mproc_imap {
   mp_object_t obj;
   mp_job_t *job;
+  /* A stream (mproc_pool_imap_iter): the job's slots are a ring. */
+  int stream;
+  mproc_pool_t *pool;
+  mproc_function_fn fn;
+  mproc_item_source_fn source;
+  void *ctx;
+  size_t chunksize;
+  size_t submitted; /* items handed to the pool */
+  int exhausted;
+  mproc_status_t source_status; /* the source's failure, given at the end */
+  char *source_message;
+  /* Unordered: results are taken out of slot order, so the ring is cut in
+   * bays of chunksize slots, each reused only once all of its results
+   * were taken (items not taken yet per bay). */
+  size_t *bay_left;
+  size_t nbays;
 };
 
 static mproc_status_t free_pool_obj(void *p) { return mproc_pool_free(p); }
@@ -83,6 +99,7 @@ mproc_status_t mproc_pool_create_ex(mproc_pool_t **out,
   cfg.initializer = opts->initializer;
   cfg.initargs = opts->initargs;
   cfg.maxtasks = opts->maxtasksperchild;
+  cfg.max_memory = opts->max_memory_per_child;
   cfg.context = opts->context;
   if (cfg.context == NULL) {
     /* The default as it is now: the workers of one pool share a method. */
@@ -174,7 +191,7 @@ static void fail_unsubmitted(mp_job_t *job, size_t from, mproc_status_t st,
     job->statuses[i] = st;
     job->messages[i] = mp_strdup(msg);
     job->ndone++;
-    job->order[job->norder++] = i;
+    job->order[job->norder++ % (job->n ? job->n : 1)] = i;
   }
   if (!job->complete && (job->kind == MP_JOB_SINGLE || job->kind == MP_JOB_LIST)) {
     job->complete = 1;
@@ -516,12 +533,161 @@ static int imap_ready(const mp_job_t *job) {
   return job->done[job->next];
 }
 
+mproc_status_t mproc_pool_imap_iter(mproc_imap_t **out, mproc_pool_t *pool,
+                                    mproc_function_fn fn,
+                                    mproc_item_source_fn source, void *ctx,
+                                    size_t chunksize, size_t buffersize,
+                                    int ordered) {
+  MP_REQUIRE(out, "pool_imap_iter: out");
+  MP_CHECK_KIND(pool, &pool_ops, "pool_imap_iter");
+  if (fn == NULL || source == NULL)
+    return mp_fail(MPROC_EINVAL, "pool_imap_iter: NULL fn or source");
+  if (chunksize == MPROC_DEFAULT_CHUNKSIZE) chunksize = 1;
+  if (chunksize == 0 || buffersize == 0)
+    return mp_fail(MPROC_EINVAL,
+                   "pool_imap_iter: chunksize and buffersize must be at "
+                   "least 1");
+  if (buffersize < chunksize) buffersize = chunksize;
+  if (buffersize % chunksize) buffersize += chunksize - buffersize % chunksize;
+  mproc_status_t st = usable(pool, "pool_imap_iter");
+  if (st == MPROC_OK)
+    st = mp_engine_check_function(pool->engine, fn, "pool_imap_iter");
+  if (st != MPROC_OK) return st;
+  mp_job_t *job =
+      mp_job_new(ordered ? MP_JOB_IMAP : MP_JOB_UNORDERED, buffersize);
+  if (job == NULL) return mp_fail(MPROC_ENOMEM, "pool_imap_iter");
+  mproc_imap_t *it = mp_object_alloc(sizeof *it);
+  if (it == NULL) {
+    mp_job_unref(job);
+    return mp_fail(MPROC_ENOMEM, "pool_imap_iter");
+  }
+  if (!ordered) {
+    it->nbays = buffersize / chunksize;
+    it->bay_left = calloc(it->nbays, sizeof *it->bay_left);
+    if (it->bay_left == NULL) {
+      mp_object_release(it);
+      mp_job_unref(job);
+      return mp_fail(MPROC_ENOMEM, "pool_imap_iter");
+    }
+  }
+  mp_object_init(&it->obj, &imap_ops);
+  it->job = job;
+  it->stream = 1;
+  it->pool = pool;
+  it->fn = fn;
+  it->source = source;
+  it->ctx = ctx;
+  it->chunksize = chunksize;
+  *out = it;
+  return MPROC_OK;
+}
+
+/* Pulls items from the source and submits them while the ring has room
+ * for a whole chunk: at most buffersize items are in flight. */
+static void stream_refill(mproc_imap_t *it) {
+  mp_job_t *job = it->job;
+  while (!it->exhausted && it->submitted - job->next + it->chunksize <= job->n) {
+    size_t slot = it->submitted % job->n;
+    if (it->bay_left) {
+      size_t b = 0;
+      while (b < it->nbays && it->bay_left[b] != 0) b++;
+      if (b == it->nbays) break; /* every bay holds results not taken */
+      slot = b * it->chunksize;
+    }
+    mproc_obj_t *chunk = mp_obj_new(MPROC_LIST);
+    mproc_status_t st = chunk ? MPROC_OK : mp_fail(MPROC_ENOMEM, "imap_next");
+    while (st == MPROC_OK && chunk->len < it->chunksize) {
+      mproc_obj_t *item = NULL;
+      st = it->source(it->ctx, &item);
+      if (st != MPROC_OK) break;
+      if (item == NULL && mproc_obj_none(&item) != MPROC_OK) {
+        st = mp_fail(MPROC_ENOMEM, "imap_next: an item");
+        break;
+      }
+      if (mp_payload_check(item, "imap_next: the source's item") != MPROC_OK ||
+          mproc_obj_list_append(chunk, item) != MPROC_OK) {
+        st = mp_fail(MPROC_EINVAL,
+                     "imap_next: the source gave no free-standing value");
+        break;
+      }
+    }
+    if (st != MPROC_OK) {
+      it->exhausted = 1;
+      if (st != MPROC_EOF) {
+        it->source_status = st;
+        it->source_message = mp_strdup(mp_strip_status(st, mproc_last_error()));
+      }
+    }
+    if (chunk && chunk->len > 0) {
+      if (it->bay_left) it->bay_left[slot / it->chunksize] = chunk->len;
+      st = mp_engine_submit_at(it->pool->engine, job, it->fn, chunk, 0,
+                               chunk->len, slot, task_timeout(it->pool));
+      if (st != MPROC_OK) {
+        /* The pool closed under the stream: those items fail. */
+        mp_mutex_lock(&job->mu);
+        for (size_t i = 0; i < chunk->len; i++) {
+          job->done[slot + i] = 1;
+          job->statuses[slot + i] = st;
+          job->messages[slot + i] =
+              mp_strdup(mp_strip_status(st, mproc_last_error()));
+          job->order[job->norder++ % job->n] = slot + i;
+        }
+        mp_mutex_unlock(&job->mu);
+        it->exhausted = 1;
+      }
+      it->submitted += chunk->len;
+    }
+    mp_obj_destroy(chunk);
+  }
+}
+
+static int stream_ready(const mp_job_t *job) {
+  if (job->kind == MP_JOB_UNORDERED) return job->norder > job->next;
+  return job->done[job->next % job->n];
+}
+
+static mproc_status_t stream_next(mproc_imap_t *it, mproc_obj_t **out,
+                                  double timeout) {
+  mp_job_t *job = it->job;
+  stream_refill(it);
+  if (job->next == it->submitted) {
+    if (it->source_status != MPROC_OK) {
+      mproc_status_t st = it->source_status;
+      it->source_status = MPROC_OK;
+      return mp_fail(st, "imap_next: the item source failed: %s",
+                     it->source_message ? it->source_message : "");
+    }
+    return mp_fail(MPROC_EOF, "imap_next: no more results");
+  }
+  mp_mutex_lock(&job->mu);
+  mproc_status_t st = wait_job(job, stream_ready, timeout, "imap_next");
+  if (st == MPROC_OK) {
+    size_t slot = job->kind == MP_JOB_UNORDERED ? job->order[job->next % job->n]
+                                                : job->next % job->n;
+    job->next++;
+    if (job->statuses[slot] == MPROC_OK) {
+      *out = job->results[slot];
+    } else {
+      st = mp_fail(job->statuses[slot], "%s",
+                   job->messages[slot] ? job->messages[slot] : "");
+    }
+    job->results[slot] = NULL;
+    free(job->messages[slot]);
+    job->messages[slot] = NULL;
+    job->done[slot] = 0;
+    if (it->bay_left) it->bay_left[slot / it->chunksize]--;
+  }
+  mp_mutex_unlock(&job->mu);
+  return st;
+}
+
 mproc_status_t mproc_imap_next(mproc_imap_t *it, mproc_obj_t **out,
                                double timeout) {
   MP_CHECK_KIND(it, &imap_ops, "imap_next");
   MP_REQUIRE(out, "imap_next: out");
   mproc_status_t st = mp_check_timeout(timeout, "imap_next");
   if (st != MPROC_OK) return st;
+  if (it->stream) return stream_next(it, out, timeout);
   mp_job_t *job = it->job;
   mp_mutex_lock(&job->mu);
   st = wait_job(job, imap_ready, timeout, "imap_next");
@@ -547,6 +713,8 @@ mproc_status_t mproc_imap_free(mproc_imap_t *it) {
   if (it == NULL) return MPROC_OK;
   MP_CHECK_KIND(it, &imap_ops, "imap_free");
   mp_job_t *job = it->job;
+  free(it->source_message);
+  free(it->bay_left);
   mp_object_release(it);
   mp_job_unref(job);
   return MPROC_OK;

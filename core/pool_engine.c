@@ -173,7 +173,7 @@ static void finish_task(mp_task_t *t, mproc_status_t st, const char *msg,
     }
     job->done[slot] = 1;
     job->ndone++;
-    job->order[job->norder++] = slot;
+    job->order[job->norder++ % (job->n ? job->n : 1)] = slot;
   }
   if (results) {
     /* The items taken are NULL: shrink the list before destroying it. */
@@ -249,13 +249,13 @@ static void finish_task(mp_task_t *t, mproc_status_t st, const char *msg,
 /* A reply [status, payload] (a worker's, or a thread worker's). */
 static void finish_with_reply(mp_task_t *t, mproc_obj_t *reply) {
   int64_t code = -1;
-  if (reply && reply->kind == MPROC_LIST && reply->len == 2 &&
+  if (reply && reply->kind == MPROC_LIST && reply->len >= 2 &&
       reply->u.items[0]->kind == MPROC_INT)
     code = reply->u.items[0]->u.i;
   if (code == 0 && reply->u.items[1]->kind == MPROC_LIST) {
     mproc_obj_t *results = reply->u.items[1];
-    reply->u.items[1] = NULL;
-    reply->len = 1;
+    reply->u.items[1] = reply->u.items[reply->len - 1];
+    reply->len--;
     results->parent = NULL;
     mp_obj_destroy(reply);
     finish_task(t, MPROC_OK, NULL, results);
@@ -420,7 +420,8 @@ MPROC_TASK(mp_pool_worker_main) {
   mproc_obj_t *config = NULL;
   if (mproc_attached_connection(0, &conn) != MPROC_OK) return 70;
   if (mproc_obj_decode(&config, arg, arg_len) != MPROC_OK ||
-      config->kind != MPROC_LIST || config->len != 2) {
+      config->kind != MPROC_LIST || config->len != 3 ||
+      config->u.items[2]->kind != MPROC_INT) {
     mproc_obj_free(config);
     return 71;
   }
@@ -430,6 +431,7 @@ MPROC_TASK(mp_pool_worker_main) {
     mproc_obj_free(config);
     return 72;
   }
+  size_t max_memory = (size_t)config->u.items[2]->u.i;
   mproc_obj_free(config);
   for (;;) {
     mproc_obj_t *msg = NULL;
@@ -449,9 +451,19 @@ MPROC_TASK(mp_pool_worker_main) {
         "pool worker: the function's key names no registered function");
     mproc_obj_free(msg);
     if (reply == NULL) return 75;
+    /* Grown past the limit: the reply says so ([.., .., true]), so the
+     * result thread gives this worker no more tasks, and it ends. */
+    int retire = max_memory && mp_process_rss() > max_memory;
+    mproc_obj_t *flag = NULL;
+    if (retire && (mproc_obj_bool(&flag, 1) != MPROC_OK ||
+                   mproc_obj_list_append(reply, flag) != MPROC_OK)) {
+      mproc_obj_free(flag);
+      retire = 0;
+    }
     st = mproc_connection_send(conn, reply, MPROC_FOREVER);
     mproc_obj_free(reply);
     if (st != MPROC_OK) return st == MPROC_EOF ? 0 : 76;
+    if (retire) return 0;
   }
 }
 
@@ -681,6 +693,8 @@ static int read_replies(mp_engine_t *e, worker_t *w) {
       continue;
     }
     w->ntasks++;
+    if (reply->kind == MPROC_LIST && reply->len == 3)
+      w->retiring = 1; /* past max_memory_per_child: it ends by itself */
     finish_with_reply(t, reply);
     if (e->cfg.maxtasks && w->ntasks >= e->cfg.maxtasks && !w->retiring) {
       static const unsigned char quit[] = {0x91, 0x00}; /* [0] */
@@ -946,12 +960,17 @@ mproc_status_t mp_engine_create(mp_engine_t **out,
     /* The worker's config: [initref, initargs]. */
     mp_buf_t b = {0};
     mproc_obj_t *ref = NULL;
-    put_array_header(&b, 2);
+    put_array_header(&b, 3);
     if (config->initializer)
       st = function_ref(e->forked, config->initializer, &ref,
                         "pool_create: initializer");
     if (st == MPROC_OK) st = put_obj(&b, ref);
     if (st == MPROC_OK) st = put_obj(&b, e->initargs);
+    mproc_obj_t *limit = NULL;
+    if (st == MPROC_OK)
+      st = mproc_obj_int(&limit, (int64_t)config->max_memory);
+    if (st == MPROC_OK) st = put_obj(&b, limit);
+    mp_obj_destroy(limit);
     mp_obj_destroy(ref);
     if (st == MPROC_OK && b.failed) st = mp_fail(MPROC_ENOMEM, "pool_create");
     if (st != MPROC_OK) {
@@ -994,13 +1013,13 @@ mproc_status_t mp_engine_create(mp_engine_t **out,
   return MPROC_OK;
 }
 
-mproc_status_t mp_engine_submit(mp_engine_t *e, mp_job_t *job,
-                                mproc_function_fn fn, const mproc_obj_t *items,
-                                size_t first, size_t n,
-                                const mproc_obj_t *single, double timeout) {
+static mproc_status_t submit(mp_engine_t *e, mp_job_t *job,
+                             mproc_function_fn fn, const mproc_obj_t *items,
+                             size_t first, size_t n, size_t slot,
+                             const mproc_obj_t *single, double timeout) {
   mp_task_t *t = calloc(1, sizeof *t);
   if (t == NULL) return mp_fail(MPROC_ENOMEM, "pool: a task");
-  t->first = first;
+  t->first = slot;
   t->n = n;
   t->timeout = timeout;
   mproc_status_t st = MPROC_OK;
@@ -1062,6 +1081,20 @@ mproc_status_t mp_engine_submit(mp_engine_t *e, mp_job_t *job,
     wake(e);
   mp_mutex_unlock(&e->mu);
   return MPROC_OK;
+}
+
+mproc_status_t mp_engine_submit(mp_engine_t *e, mp_job_t *job,
+                                mproc_function_fn fn, const mproc_obj_t *items,
+                                size_t first, size_t n,
+                                const mproc_obj_t *single, double timeout) {
+  return submit(e, job, fn, items, first, n, first, single, timeout);
+}
+
+mproc_status_t mp_engine_submit_at(mp_engine_t *e, mp_job_t *job,
+                                   mproc_function_fn fn,
+                                   const mproc_obj_t *items, size_t first,
+                                   size_t n, size_t slot, double timeout) {
+  return submit(e, job, fn, items, first, n, slot, NULL, timeout);
 }
 
 int mp_engine_processes(const mp_engine_t *e) { return e->nworkers; }

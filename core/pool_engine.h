@@ -67,6 +67,7 @@ typedef struct {
   mproc_function_fn initializer;
   const mproc_obj_t *initargs; /* copied */
   unsigned long maxtasks;
+  size_t max_memory; /* bytes of resident memory; 0: no limit */
   mproc_context_t *context; /* resolved (never NULL) */
 } mp_engine_config_t;
 
@@ -89,6 +90,12 @@ mproc_status_t mp_engine_submit(mp_engine_t *e, mp_job_t *job,
                                 mproc_function_fn fn, const mproc_obj_t *items,
                                 size_t first, size_t n,
                                 const mproc_obj_t *single, double timeout);
+
+/* The same, the task filling slots [slot, slot + n) of job (a ring's). */
+mproc_status_t mp_engine_submit_at(mp_engine_t *e, mp_job_t *job,
+                                   mproc_function_fn fn,
+                                   const mproc_obj_t *items, size_t first,
+                                   size_t n, size_t slot, double timeout);
 
 int mp_engine_processes(const mp_engine_t *e);
 mproc_status_t mp_engine_worker_pids(mp_engine_t *e, long *out, size_t cap,

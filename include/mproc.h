@@ -1024,6 +1024,9 @@ typedef struct mproc_pool_options {
   mproc_context_t *context;      /**< start method; NULL: the default */
   int threads;                   /**< 1: a ThreadPool (threads of this
                                       process, values not encoded) */
+  size_t max_memory_per_child;   /**< bytes of resident memory after a task
+                                      past which a worker is replaced
+                                      (billiard's); 0: no limit */
 } mproc_pool_options_t;
 
 /** Fills opts with the defaults. Errors: MPROC_EINVAL (NULL). */
@@ -1137,6 +1140,27 @@ mproc_status_t mproc_pool_imap_unordered(mproc_imap_t **out,
                                          const mproc_obj_t *items,
                                          size_t chunksize);
 /** @} */
+
+/** An item source for mproc_pool_imap_iter (an iterator): sets *item to
+ * the next item (a new free-standing value, which the pool takes; NULL is
+ * None) and returns MPROC_OK, or returns MPROC_EOF after the last one. Any
+ * other status ends the stream: mproc_imap_next gives it after the results
+ * of the items before. Called in the thread calling mproc_imap_next. */
+typedef mproc_status_t (*mproc_item_source_fn)(void *ctx, mproc_obj_t **item);
+
+/** Bounded, lazy imap (ordered 1) or imap_unordered (ordered 0) over an
+ * unbounded stream: items are pulled from source by mproc_imap_next, in
+ * chunks of chunksize, with at most buffersize items in flight (rounded up
+ * to a multiple of chunksize), so memory stays flat whatever the stream's
+ * length (CPython 3.15's buffersize).
+ * Errors: MPROC_EINVAL (NULL, not a pool, chunksize or buffersize 0),
+ *         MPROC_ESTATE (closed, terminated), MPROC_ENOTREGISTERED,
+ *         MPROC_ENOMEM. */
+mproc_status_t mproc_pool_imap_iter(mproc_imap_t **out, mproc_pool_t *pool,
+                                    mproc_function_fn fn,
+                                    mproc_item_source_fn source, void *ctx,
+                                    size_t chunksize, size_t buffersize,
+                                    int ordered);
 
 /** The next result (a new value) within timeout seconds. A failed item
  * gives its error and the iterator moves past it (as CPython's next

@@ -123,6 +123,16 @@ MPROC_TASK(pool_owner) {
   return 0;
 }
 
+// Touches 96 MiB and keeps it, then gives its pid.
+MPROC_FUNCTION(rss_hog) {
+  static char *volatile kept = nullptr;  // volatile: the pages stay
+  size_t size = (size_t)96 << 20;
+  kept = static_cast<char *>(std::malloc(size));
+  if (kept == nullptr) return mproc_function_error(MPROC_ENOMEM, "rss_hog");
+  std::memset(kept, 1, size);
+  return mproc_obj_int(out, Pid());
+}
+
 static mproc_status_t unregistered_square(const mproc_obj_t *in,
                                           mproc_obj_t **out) {
   return mproc_obj_int(out, IntOf(in) * IntOf(in));
@@ -465,6 +475,111 @@ TEST_P(PoolTest, ImapInOrderAndUnorderedAsAPermutation) {
   mproc_pool_free(pool);
 }
 
+struct Counter {
+  int64_t next = 0, limit = 0;
+};
+
+mproc_status_t CountUp(void *ctx, mproc_obj_t **item) {
+  Counter *c = static_cast<Counter *>(ctx);
+  if (c->next == c->limit) return MPROC_EOF;
+  return mproc_obj_int(item, c->next++);
+}
+
+size_t Rss() {
+  std::string statm = mproc_test::ReadFile("/proc/self/statm");
+  unsigned long size = 0, resident = 0;
+  std::sscanf(statm.c_str(), "%lu %lu", &size, &resident);
+  return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+TEST_P(PoolTest, ImapFromAnIteratorStaysFlat) {
+  // 10 M items under the platform's default method, 1 M under the others
+  // (and under a sanitizer).
+  bool first = GetParam() == mproc_all_start_methods()[0];
+#if defined(__SANITIZE_ADDRESS__)
+  first = false;
+#endif
+  const int64_t n = first ? 10000000 : 1000000;
+  mproc_pool_t *pool = Make(2);
+  ASSERT_NE(nullptr, pool);
+  Counter c;
+  c.limit = n;
+  mproc_imap_t *it;
+  ASSERT_EQ(MPROC_OK, mproc_pool_imap_iter(&it, pool, square, CountUp, &c,
+                                           10000, 40000, 1));
+  size_t rss_early = 0;
+  int64_t i = 0;
+  mproc_obj_t *v;
+  mproc_status_t st;
+  while ((st = mproc_imap_next(it, &v, 60)) == MPROC_OK) {
+    if (IntOf(v) != i * i) {
+      ADD_FAILURE() << "item " << i << " gave " << IntOf(v);
+      mproc_obj_free(v);
+      break;
+    }
+    mproc_obj_free(v);
+    // Never more than buffersize items pulled ahead of the consumer.
+    if (c.next - i > 40000) {
+      ADD_FAILURE() << c.next - i << " items in flight";
+      break;
+    }
+    if (++i == n / 10) rss_early = Rss();
+  }
+  EXPECT_EQ(MPROC_EOF, st) << mproc_last_error();
+  EXPECT_EQ(n, i);
+  size_t rss_end = Rss();
+  EXPECT_LT(rss_end, rss_early + ((size_t)16 << 20))
+      << "resident memory grew from " << rss_early << " to " << rss_end;
+  mproc_imap_free(it);
+
+  // Unordered: a permutation; a failing source ends the stream with its
+  // error after the items before it.
+  c.next = 0;
+  c.limit = 1000;
+  ASSERT_EQ(MPROC_OK, mproc_pool_imap_iter(&it, pool, square, CountUp, &c, 7,
+                                           30, 0));
+  std::vector<int64_t> got;
+  while (mproc_imap_next(it, &v, 30) == MPROC_OK) {
+    got.push_back(IntOf(v));
+    mproc_obj_free(v);
+  }
+  std::sort(got.begin(), got.end());
+  ASSERT_EQ(1000u, got.size());
+  for (int64_t k = 0; k < 1000; k++) EXPECT_EQ(k * k, got[k]);
+  mproc_imap_free(it);
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_imap_iter(&it, pool, square, CountUp, &c,
+                                               0, 10, 1));
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_imap_iter(&it, pool, square, nullptr, &c,
+                                               1, 10, 1));
+  mproc_pool_free(pool);
+}
+
+mproc_status_t FailAt5(void *ctx, mproc_obj_t **item) {
+  Counter *c = static_cast<Counter *>(ctx);
+  if (c->next == 5) return mproc_function_error(MPROC_EBADMSG, "source broke");
+  return mproc_obj_int(item, c->next++);
+}
+
+TEST_P(PoolTest, ImapIterSourceFailureComesLast) {
+  mproc_pool_t *pool = Make(1);
+  ASSERT_NE(nullptr, pool);
+  Counter c;
+  mproc_imap_t *it;
+  ASSERT_EQ(MPROC_OK, mproc_pool_imap_iter(&it, pool, square, FailAt5, &c, 2,
+                                           4, 1));
+  mproc_obj_t *v;
+  for (int64_t k = 0; k < 5; k++) {
+    ASSERT_EQ(MPROC_OK, mproc_imap_next(it, &v, 30)) << mproc_last_error();
+    EXPECT_EQ(k * k, IntOf(v));
+    mproc_obj_free(v);
+  }
+  EXPECT_EQ(MPROC_EBADMSG, mproc_imap_next(it, &v, 30));
+  EXPECT_NE(nullptr, std::strstr(mproc_last_error(), "source broke"));
+  EXPECT_EQ(MPROC_EOF, mproc_imap_next(it, &v, 30));
+  mproc_imap_free(it);
+  mproc_pool_free(pool);
+}
+
 TEST_P(PoolTest, InitializerRunsOncePerWorker) {
   mproc_obj_t *arg = nullptr;
   ASSERT_EQ(MPROC_OK, mproc_obj_int(&arg, 42));
@@ -510,6 +625,38 @@ TEST_P(PoolTest, MaxtasksperchildReplacesWorkers) {
   EXPECT_EQ("[0, 1, 4, 9, 16, 25, 36, 49]", Repr(out));
   mproc_obj_free(out);
   mproc_obj_free(items);
+  mproc_pool_free(pool);
+}
+
+TEST_P(PoolTest, MaxMemoryPerChildReplacesAGrownWorker) {
+  mproc_pool_options_t o;
+  mproc_pool_options_init(&o);
+  o.processes = 1;
+  o.context = ctx();
+  o.max_memory_per_child = (size_t)64 << 20;
+  mproc_pool_t *pool;
+  ASSERT_EQ(MPROC_OK, mproc_pool_create_ex(&pool, &o)) << mproc_last_error();
+  mproc_obj_t *v = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_pool_apply(pool, worker_pid, nullptr, &v, 30));
+  int64_t first = IntOf(v);
+  mproc_obj_free(v);
+  // A small task leaves the worker under the limit: it stays.
+  ASSERT_EQ(MPROC_OK, mproc_pool_apply(pool, worker_pid, nullptr, &v, 30));
+  EXPECT_EQ(first, IntOf(v));
+  mproc_obj_free(v);
+  ASSERT_EQ(MPROC_OK, mproc_pool_apply(pool, rss_hog, nullptr, &v, 30))
+      << mproc_last_error();
+  EXPECT_EQ(first, IntOf(v));
+  mproc_obj_free(v);
+  // The grown worker was replaced; no task failed for it.
+  ASSERT_EQ(MPROC_OK, mproc_pool_apply(pool, worker_pid, nullptr, &v, 30))
+      << mproc_last_error();
+  EXPECT_NE(first, IntOf(v));
+  mproc_obj_free(v);
+  EXPECT_TRUE(PidGone(first) || [&] {
+    for (int i = 0; i < 100 && !PidGone(first); i++) mproc_sleep(0.02);
+    return PidGone(first);
+  }());
   mproc_pool_free(pool);
 }
 
