@@ -5,6 +5,7 @@
  * Lib/multiprocessing/pool.py is the reference for the semantics.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -755,5 +756,75 @@ mproc_status_t mproc_pool_free(mproc_pool_t *pool) {
   pool->engine = NULL;
   mp_mutex_destroy(&pool->mu);
   mp_object_release(pool);
+  return MPROC_OK;
+}
+
+/* ---- the zero-copy typed map ---------------------------------------- */
+
+mproc_status_t mproc_pool_map_shared(mproc_pool_t *pool,
+                                     mproc_kernel_fn kernel,
+                                     mproc_shared_memory_t *in,
+                                     size_t in_size,
+                                     mproc_shared_memory_t *out,
+                                     size_t out_size, size_t count,
+                                     size_t chunksize, double timeout) {
+  MP_CHECK_KIND(pool, &pool_ops, "pool_map_shared");
+  if (kernel == NULL) return mp_fail(MPROC_EINVAL, "pool_map_shared: NULL kernel");
+  mproc_status_t st = mp_check_timeout(timeout, "pool_map_shared");
+  if (st != MPROC_OK) return st;
+  const char *in_name, *out_name;
+  size_t in_len, out_len;
+  if ((st = mproc_shared_memory_name(in, &in_name)) != MPROC_OK ||
+      (st = mproc_shared_memory_size(in, &in_len)) != MPROC_OK ||
+      (st = mproc_shared_memory_name(out, &out_name)) != MPROC_OK ||
+      (st = mproc_shared_memory_size(out, &out_len)) != MPROC_OK)
+    return st;
+  if (in_size == 0 || out_size == 0 || chunksize == 0)
+    return mp_fail(MPROC_EINVAL,
+                   "pool_map_shared: element sizes and chunksize must be at "
+                   "least 1");
+  if ((in_size && count > in_len / in_size) ||
+      (out_size && count > out_len / out_size))
+    return mp_fail(MPROC_EINVAL,
+                   "pool_map_shared: %zu elements do not fit a segment", count);
+  if (pool->threads)
+    return mp_fail(MPROC_ENOTSUP, "pool_map_shared: not on a ThreadPool");
+  st = usable(pool, "pool_map_shared");
+  if (st != MPROC_OK) return st;
+  mproc_function_fn ref = (mproc_function_fn)(void (*)(void))kernel;
+  st = mp_engine_check_function(pool->engine, ref, "pool_map_shared");
+  if (st != MPROC_OK) return st;
+  if (chunksize == MPROC_DEFAULT_CHUNKSIZE)
+    chunksize = default_chunksize(count, pool->processes);
+  if (count == 0) return MPROC_OK;
+  size_t nchunks = (count + chunksize - 1) / chunksize;
+  mp_job_t *job = mp_job_new(MP_JOB_LIST, nchunks);
+  if (job == NULL) return mp_fail(MPROC_ENOMEM, "pool_map_shared");
+  double per_task = task_timeout(pool);
+  for (size_t c = 0; c < nchunks; c++) {
+    size_t first = c * chunksize;
+    size_t n = count - first < chunksize ? count - first : chunksize;
+    st = mp_engine_submit_kernel(pool->engine, job, ref, in_name, in_size,
+                                 out_name, out_size, first, n, c, per_task);
+    if (st != MPROC_OK) {
+      fail_unsubmitted(job, c, st, mp_strip_status(st, mproc_last_error()));
+      break;
+    }
+  }
+  mp_mutex_lock(&job->mu);
+  st = wait_job(job, job_complete, timeout, "pool_map_shared");
+  mproc_status_t status = job->status;
+  char detail[1024] = "";
+  if (st == MPROC_OK && status != MPROC_OK && job->message)
+    snprintf(detail, sizeof detail, "%s", job->message);
+  mp_mutex_unlock(&job->mu);
+  if (st != MPROC_OK) {
+    char why[512];
+    snprintf(why, sizeof why, "%s", mp_strip_status(st, mproc_last_error()));
+    mp_job_unref(job);
+    return mp_fail(st, "%s", why);
+  }
+  mp_job_unref(job);
+  if (status != MPROC_OK) return mp_fail(status, "%s", detail);
   return MPROC_OK;
 }

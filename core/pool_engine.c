@@ -413,6 +413,82 @@ static int run_initializer(const mproc_obj_t *ref, const mproc_obj_t *args) {
   return st == MPROC_OK ? 0 : -1;
 }
 
+/* The segments a worker attached for the typed map, kept for the next
+ * chunk (by name). */
+typedef struct {
+  mproc_shared_memory_t *shm[2];
+} views_t;
+
+static mproc_status_t view(views_t *v, int which, const char *name,
+                           unsigned char **base, size_t *size) {
+  const char *have = NULL;
+  if (v->shm[which]) mproc_shared_memory_name(v->shm[which], &have);
+  if (have == NULL || strcmp(have, name) != 0) {
+    mproc_shared_memory_free(v->shm[which]);
+    v->shm[which] = NULL;
+    mproc_status_t st = mproc_shared_memory_attach(&v->shm[which], name);
+    if (st != MPROC_OK) return st;
+  }
+  void *buf;
+  mproc_status_t st = mproc_shared_memory_buf(v->shm[which], &buf);
+  if (st == MPROC_OK) st = mproc_shared_memory_size(v->shm[which], size);
+  *base = buf;
+  return st;
+}
+
+/* [2, kernelref, in_name, in_size, out_name, out_size, first, n] */
+static mproc_obj_t *run_kernel(const mproc_obj_t *msg, views_t *views) {
+  mproc_status_t st = MPROC_OK;
+  char text[1024] = "";
+  const mproc_obj_t *const *f = (const mproc_obj_t *const *)msg->u.items;
+  if (msg->len != 8 || f[2]->kind != MPROC_STR || f[4]->kind != MPROC_STR ||
+      f[3]->kind != MPROC_INT || f[5]->kind != MPROC_INT ||
+      f[6]->kind != MPROC_INT || f[7]->kind != MPROC_INT) {
+    st = MPROC_EBADMSG;
+    snprintf(text, sizeof text, "pool worker: a malformed kernel task");
+  }
+  mproc_function_fn fn = st == MPROC_OK ? resolve_ref(f[1]) : NULL;
+  if (st == MPROC_OK && fn == NULL) {
+    st = MPROC_ENOTREGISTERED;
+    snprintf(text, sizeof text,
+             "pool worker: the kernel's key names no registered kernel");
+  }
+  unsigned char *in = NULL, *out = NULL;
+  size_t in_len = 0, out_len = 0;
+  if (st == MPROC_OK) {
+    st = view(views, 0, f[2]->u.s, &in, &in_len);
+    if (st == MPROC_OK) st = view(views, 1, f[4]->u.s, &out, &out_len);
+    if (st != MPROC_OK)
+      snprintf(text, sizeof text, "pool worker: attaching a segment: %s",
+               mproc_last_error());
+  }
+  if (st == MPROC_OK) {
+    size_t in_size = (size_t)f[3]->u.i, out_size = (size_t)f[5]->u.i;
+    size_t first = (size_t)f[6]->u.i, n = (size_t)f[7]->u.i;
+    if ((first + n) * in_size > in_len || (first + n) * out_size > out_len) {
+      st = MPROC_EINVAL;
+      snprintf(text, sizeof text, "pool worker: elements beyond a segment");
+    } else {
+      mproc_kernel_fn kernel = (mproc_kernel_fn)(void (*)(void))fn;
+      mp_fail(MPROC_OK, "the kernel failed without a message");
+      st = kernel(in + first * in_size, out + first * out_size, n);
+      if (st != MPROC_OK)
+        snprintf(text, sizeof text, "%s",
+                 mp_strip_status(st, mproc_last_error()));
+    }
+  }
+  mproc_obj_t *reply = NULL;
+  if (st == MPROC_OK) {
+    if (mproc_obj_build(&reply, "(i[])", 0) != MPROC_OK) return NULL;
+  } else if (mproc_obj_build(&reply, "(is)", (int)st, text) != MPROC_OK &&
+             mproc_obj_build(&reply, "(is)", (int)st,
+                             "the kernel failed (message not UTF-8)") !=
+                 MPROC_OK) {
+    return NULL;
+  }
+  return reply;
+}
+
 /* The worker process: its config is [initref, initargs]; attached 0 is
  * its end of the connection to the result thread. */
 MPROC_TASK(mp_pool_worker_main) {
@@ -433,6 +509,8 @@ MPROC_TASK(mp_pool_worker_main) {
   }
   size_t max_memory = (size_t)config->u.items[2]->u.i;
   mproc_obj_free(config);
+  views_t views;
+  memset(&views, 0, sizeof views);
   for (;;) {
     mproc_obj_t *msg = NULL;
     mproc_status_t st = mproc_connection_recv(conn, &msg, MPROC_FOREVER);
@@ -442,11 +520,21 @@ MPROC_TASK(mp_pool_worker_main) {
       mproc_obj_free(msg);
       return 0; /* quit */
     }
+    mproc_obj_t *reply;
+    if (msg->u.items[0]->u.i == 2) {
+      reply = run_kernel(msg, &views);
+      mproc_obj_free(msg);
+      if (reply == NULL) return 75;
+      st = mproc_connection_send(conn, reply, MPROC_FOREVER);
+      mproc_obj_free(reply);
+      if (st != MPROC_OK) return st == MPROC_EOF ? 0 : 76;
+      continue;
+    }
     if (msg->len != 3 || msg->u.items[2]->kind != MPROC_LIST) {
       mproc_obj_free(msg);
       return 74;
     }
-    mproc_obj_t *reply = run_items(
+    reply = run_items(
         resolve_ref(msg->u.items[1]), msg->u.items[2],
         "pool worker: the function's key names no registered function");
     mproc_obj_free(msg);
@@ -1013,6 +1101,8 @@ mproc_status_t mp_engine_create(mp_engine_t **out,
   return MPROC_OK;
 }
 
+static mproc_status_t enqueue(mp_engine_t *e, mp_job_t *job, mp_task_t *t);
+
 static mproc_status_t submit(mp_engine_t *e, mp_job_t *job,
                              mproc_function_fn fn, const mproc_obj_t *items,
                              size_t first, size_t n, size_t slot,
@@ -1058,6 +1148,12 @@ static mproc_status_t submit(mp_engine_t *e, mp_job_t *job,
     task_free(t);
     return st;
   }
+  return enqueue(e, job, t);
+}
+
+/* Appends t (a task of job) to the pending list; releases it if the pool
+ * no longer takes tasks. */
+static mproc_status_t enqueue(mp_engine_t *e, mp_job_t *job, mp_task_t *t) {
   mp_mutex_lock(&e->mu);
   if (e->closed || e->terminating) {
     mp_mutex_unlock(&e->mu);
@@ -1095,6 +1191,40 @@ mproc_status_t mp_engine_submit_at(mp_engine_t *e, mp_job_t *job,
                                    const mproc_obj_t *items, size_t first,
                                    size_t n, size_t slot, double timeout) {
   return submit(e, job, fn, items, first, n, slot, NULL, timeout);
+}
+
+mproc_status_t mp_engine_submit_kernel(mp_engine_t *e, mp_job_t *job,
+                                       mproc_function_fn kernel,
+                                       const char *in_name, size_t in_size,
+                                       const char *out_name, size_t out_size,
+                                       size_t first, size_t n, size_t slot,
+                                       double timeout) {
+  if (e->cfg.threads)
+    return mp_fail(MPROC_ENOTSUP, "pool_map_shared: not on a ThreadPool");
+  mproc_obj_t *ref = NULL, *msg = NULL;
+  mproc_status_t st = function_ref(e->forked, kernel, &ref, "pool_map_shared");
+  if (st != MPROC_OK) return st;
+  st = mproc_obj_build(&msg, "(iNsnsnnn)", 2, ref, in_name, in_size, out_name,
+                       out_size, first, n);
+  if (st != MPROC_OK) {
+    mp_obj_destroy(ref);
+    return st;
+  }
+  mp_task_t *t = calloc(1, sizeof *t);
+  if (t == NULL) {
+    mp_obj_destroy(msg);
+    return mp_fail(MPROC_ENOMEM, "pool_map_shared");
+  }
+  t->first = slot;
+  t->n = 1;
+  t->timeout = timeout;
+  st = mproc_obj_encode(msg, &t->msg, &t->len);
+  mp_obj_destroy(msg);
+  if (st != MPROC_OK) {
+    free(t);
+    return st;
+  }
+  return enqueue(e, job, t);
 }
 
 int mp_engine_processes(const mp_engine_t *e) { return e->nworkers; }

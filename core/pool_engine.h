@@ -97,6 +97,17 @@ mproc_status_t mp_engine_submit_at(mp_engine_t *e, mp_job_t *job,
                                    const mproc_obj_t *items, size_t first,
                                    size_t n, size_t slot, double timeout);
 
+/* A task of the typed map: kernel over elements [first, first + n) of the
+ * segments named in_name/out_name, filling slot of job.
+ * Errors: MPROC_ENOTSUP (threads), MPROC_ENOTREGISTERED, MPROC_ESTATE,
+ * MPROC_ENOMEM. */
+mproc_status_t mp_engine_submit_kernel(mp_engine_t *e, mp_job_t *job,
+                                       mproc_function_fn kernel,
+                                       const char *in_name, size_t in_size,
+                                       const char *out_name, size_t out_size,
+                                       size_t first, size_t n, size_t slot,
+                                       double timeout);
+
 int mp_engine_processes(const mp_engine_t *e);
 mproc_status_t mp_engine_worker_pids(mp_engine_t *e, long *out, size_t cap,
                                      size_t *count);

@@ -1066,6 +1066,51 @@ mproc_status_t mproc_pool_worker_pids(mproc_pool_t *pool, long *out,
 mproc_status_t mproc_pool_set_task_timeout(mproc_pool_t *pool,
                                            double seconds);
 
+/** A kernel for the zero-copy typed map: computes out[0..count) from
+ * in[0..count) in place in shared memory (in and out point at the first
+ * element of the chunk; the element types are the caller's). Returns
+ * MPROC_OK, or a failure (its message, as a pool function's, reaches the
+ * caller with MPROC_ETASK). */
+typedef mproc_status_t (*mproc_kernel_fn)(const void *in, void *out,
+                                          size_t count);
+
+/** Defines and registers a kernel (found by workers of every start method
+ * as MPROC_FUNCTION's functions are):
+ *   MPROC_KERNEL(squares) { const int64_t *a = in; int64_t *b = out; ... }
+ * declares `static mproc_status_t squares(const void *in, void *out,
+ * size_t count)`. */
+#define MPROC_KERNEL(fn)                                                    \
+  static mproc_status_t fn(const void *in, void *out, size_t count);        \
+  static mproc_function_entry_t mproc_kernel_record_##fn##_ = {             \
+      #fn, (mproc_function_fn)(void (*)(void))fn, __FILE__, NULL};          \
+  __attribute__((constructor)) static void mproc_kernel_register_##fn##_(   \
+      void) {                                                               \
+    mproc_function_entry_add_(&mproc_kernel_record_##fn##_);                \
+  }                                                                         \
+  static mproc_status_t fn(const void *in __attribute__((unused)),          \
+                           void *out __attribute__((unused)),               \
+                           size_t count __attribute__((unused)))
+
+/** The zero-copy typed map: runs kernel over count elements of in (in_size
+ * bytes each, from offset 0 of the segment) into out (out_size bytes
+ * each), chunksize elements per task (MPROC_DEFAULT_CHUNKSIZE: CPython's
+ * formula), in the workers, which attach both segments by name and read
+ * and write them in place: no encoding, no copy per item. in and out may
+ * be the same segment. Waits up to timeout seconds.
+ * Errors: MPROC_EINVAL (NULL, not a pool or segment, in_size/out_size or
+ *         chunksize 0, count elements beyond a segment, NaN timeout),
+ *         MPROC_ENOTSUP (a ThreadPool), MPROC_ESTATE (closed, terminated),
+ *         MPROC_ENOTREGISTERED (spawn, forkserver: kernel not registered),
+ *         MPROC_ETASK (the kernel failed, or a worker could not attach a
+ *         segment), MPROC_EWORKERDIED, MPROC_ETIMEDOUT, MPROC_ENOMEM. */
+mproc_status_t mproc_pool_map_shared(mproc_pool_t *pool,
+                                     mproc_kernel_fn kernel,
+                                     mproc_shared_memory_t *in,
+                                     size_t in_size,
+                                     mproc_shared_memory_t *out,
+                                     size_t out_size, size_t count,
+                                     size_t chunksize, double timeout);
+
 /** Called in the pool's result thread with the result (valid during the
  * call only; copy it to keep it) and the ctx given. */
 typedef void (*mproc_callback_fn)(const mproc_obj_t *result, void *ctx);

@@ -133,6 +133,17 @@ MPROC_FUNCTION(rss_hog) {
   return mproc_obj_int(out, Pid());
 }
 
+MPROC_KERNEL(square_kernel) {
+  const int64_t *a = static_cast<const int64_t *>(in);
+  double *b = static_cast<double *>(out);
+  for (size_t i = 0; i < count; i++) b[i] = (double)(a[i] * a[i]);
+  return MPROC_OK;
+}
+
+MPROC_KERNEL(failing_kernel) {
+  return mproc_function_error(MPROC_EINVAL, "kernel refused %zu", count);
+}
+
 static mproc_status_t unregistered_square(const mproc_obj_t *in,
                                           mproc_obj_t **out) {
   return mproc_obj_int(out, IntOf(in) * IntOf(in));
@@ -658,6 +669,47 @@ TEST_P(PoolTest, MaxMemoryPerChildReplacesAGrownWorker) {
     return PidGone(first);
   }());
   mproc_pool_free(pool);
+}
+
+TEST_P(PoolTest, TypedMapOverSharedMemoryIsExact) {
+  const size_t n = 100000;
+  mproc_shared_memory_t *in, *out;
+  ASSERT_EQ(MPROC_OK, mproc_shared_memory_create(&in, nullptr, n * 8, 0));
+  ASSERT_EQ(MPROC_OK, mproc_shared_memory_create(&out, nullptr, n * 8, 0));
+  void *ib, *ob;
+  ASSERT_EQ(MPROC_OK, mproc_shared_memory_buf(in, &ib));
+  ASSERT_EQ(MPROC_OK, mproc_shared_memory_buf(out, &ob));
+  int64_t *a = static_cast<int64_t *>(ib);
+  double *b = static_cast<double *>(ob);
+  for (size_t i = 0; i < n; i++) a[i] = (int64_t)i;
+  mproc_pool_t *pool = Make(2);
+  ASSERT_NE(nullptr, pool);
+  ASSERT_EQ(MPROC_OK, mproc_pool_map_shared(pool, square_kernel, in, 8, out, 8,
+                                            n, MPROC_DEFAULT_CHUNKSIZE, 60))
+      << mproc_last_error();
+  for (size_t i = 0; i < n; i++)
+    ASSERT_EQ((double)((int64_t)i * (int64_t)i), b[i]) << i;
+  // Odd chunks, part of the segment.
+  std::memset(ob, 0, n * 8);
+  ASSERT_EQ(MPROC_OK, mproc_pool_map_shared(pool, square_kernel, in, 8, out, 8,
+                                            1001, 7, 60));
+  EXPECT_EQ(1000.0 * 1000.0, b[1000]);
+  EXPECT_EQ(0.0, b[1001]);
+  EXPECT_EQ(MPROC_ETASK, mproc_pool_map_shared(pool, failing_kernel, in, 8, out,
+                                               8, 10, 5, 60));
+  EXPECT_NE(nullptr, std::strstr(mproc_last_error(), "kernel refused 5"))
+      << mproc_last_error();
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_map_shared(pool, square_kernel, in, 8, out,
+                                                8, n + 1, 1, 60));
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_map_shared(pool, square_kernel, in, 0, out,
+                                                8, 1, 1, 60));
+  EXPECT_EQ(MPROC_EINVAL, mproc_pool_map_shared(pool, square_kernel, in, 8, out,
+                                                8, 1, 0, 60));
+  mproc_pool_free(pool);
+  mproc_shared_memory_unlink(in);
+  mproc_shared_memory_unlink(out);
+  mproc_shared_memory_free(in);
+  mproc_shared_memory_free(out);
 }
 
 TEST_P(PoolTest, CrashFailsOnlyItsTask) {

@@ -5,6 +5,8 @@
  *   --map1     the same over 20000 items, chunksize 1
  *   --thread   ThreadPool(2).map of the 100000 items
  *   --apply    10000 x apply_async(square, (i,)).get(), one at a time
+ *   --array    the typed zero-copy map of the 100000 squares over shared
+ *              memory (mproc_pool_map_shared), default chunksize
  * One untimed run first (workers started, pages touched). Prints ns per
  * task (W1) or us per call (W2).
  */
@@ -19,6 +21,37 @@ MPROC_FUNCTION(square) {
   mproc_status_t st = mproc_obj_get_int(in, &x);
   if (st != MPROC_OK) return st;
   return mproc_obj_int(out, x * x);
+}
+
+MPROC_KERNEL(square_kernel) {
+  const int64_t *a = in;
+  int64_t *b = out;
+  for (size_t i = 0; i < count; i++) b[i] = a[i] * a[i];
+  return MPROC_OK;
+}
+
+static double run_array(mproc_pool_t *pool, int64_t n) {
+  mproc_shared_memory_t *in, *out;
+  void *ib, *ob;
+  if (mproc_shared_memory_create(&in, NULL, (size_t)n * 8, 0) != MPROC_OK ||
+      mproc_shared_memory_create(&out, NULL, (size_t)n * 8, 0) != MPROC_OK ||
+      mproc_shared_memory_buf(in, &ib) != MPROC_OK ||
+      mproc_shared_memory_buf(out, &ob) != MPROC_OK)
+    bench_die("shared memory: %s", mproc_last_error());
+  int64_t *a = ib, *b = ob;
+  for (int64_t i = 0; i < n; i++) a[i] = i;
+  double start = bench_now();
+  if (mproc_pool_map_shared(pool, square_kernel, in, 8, out, 8, (size_t)n,
+                            MPROC_DEFAULT_CHUNKSIZE, MPROC_FOREVER) != MPROC_OK)
+    bench_die("map_shared: %s", mproc_last_error());
+  double elapsed = bench_now() - start;
+  for (int64_t i = 0; i < n; i++)
+    if (b[i] != i * i) bench_die("result %lld is wrong", (long long)i);
+  mproc_shared_memory_unlink(in);
+  mproc_shared_memory_unlink(out);
+  mproc_shared_memory_free(in);
+  mproc_shared_memory_free(out);
+  return elapsed / (double)n * 1e9;
 }
 
 static mproc_obj_t *range(int64_t n) {
@@ -88,6 +121,9 @@ int main(int argc, char **argv) {
   } else if (strcmp(mode, "--map1") == 0) {
     run_map(pool, 2000, 1);
     result = run_map(pool, 20000, 1);
+  } else if (strcmp(mode, "--array") == 0) {
+    run_array(pool, 100000);
+    result = run_array(pool, 100000);
   } else if (strcmp(mode, "--apply") == 0) {
     run_apply(pool, 1000);
     result = run_apply(pool, 10000);
