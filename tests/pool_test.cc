@@ -67,6 +67,12 @@ MPROC_FUNCTION(fail_on_3) {
 
 MPROC_FUNCTION(worker_pid) { return mproc_obj_int(out, Pid()); }
 
+namespace {
+size_t Rss();
+}  // namespace
+
+MPROC_FUNCTION(worker_rss) { return mproc_obj_int(out, (int64_t)Rss()); }
+
 // Sleeps in milliseconds, returns the argument.
 MPROC_FUNCTION(nap) {
   int64_t ms = IntOf(in);
@@ -539,8 +545,14 @@ TEST_P(PoolTest, ImapFromAnIteratorStaysFlat) {
   EXPECT_EQ(MPROC_EOF, st) << mproc_last_error();
   EXPECT_EQ(n, i);
   size_t rss_end = Rss();
+#if !defined(__SANITIZE_ADDRESS__)
+  // (AddressSanitizer keeps freed memory in quarantine, up to 256 MiB.)
   EXPECT_LT(rss_end, rss_early + ((size_t)16 << 20))
       << "resident memory grew from " << rss_early << " to " << rss_end;
+#else
+  (void)rss_end;
+  (void)rss_early;
+#endif
   mproc_imap_free(it);
 
   // Unordered: a permutation; a failing source ends the stream with its
@@ -640,11 +652,20 @@ TEST_P(PoolTest, MaxtasksperchildReplacesWorkers) {
 }
 
 TEST_P(PoolTest, MaxMemoryPerChildReplacesAGrownWorker) {
+  // A worker's own resident memory at the start (a forked one starts with
+  // this process's pages, a spawned one fresh), measured in a first pool.
+  mproc_pool_t *probe = Make(1);
+  ASSERT_NE(nullptr, probe);
+  mproc_obj_t *r = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_pool_apply(probe, worker_rss, nullptr, &r, 30));
+  size_t base = (size_t)IntOf(r);
+  mproc_obj_free(r);
+  mproc_pool_free(probe);
   mproc_pool_options_t o;
   mproc_pool_options_init(&o);
   o.processes = 1;
   o.context = ctx();
-  o.max_memory_per_child = (size_t)64 << 20;
+  o.max_memory_per_child = base + ((size_t)48 << 20);
   mproc_pool_t *pool;
   ASSERT_EQ(MPROC_OK, mproc_pool_create_ex(&pool, &o)) << mproc_last_error();
   mproc_obj_t *v = nullptr;
@@ -735,7 +756,12 @@ TEST_P(PoolTest, CrashFailsOnlyItsTask) {
         std::string msg = mproc_last_error();
         EXPECT_NE(std::string::npos, msg.find("pid ")) << msg;
         if (crash == -2) {
+#if defined(__SANITIZE_ADDRESS__)
+          // LeakSanitizer's check at exit() may turn 3 into 1.
+          EXPECT_NE(std::string::npos, msg.find("exited with exit code")) << msg;
+#else
           EXPECT_NE(std::string::npos, msg.find("exit code 3")) << msg;
+#endif
         }
         if (crash == -3) {
           EXPECT_NE(std::string::npos, msg.find("signal 9")) << msg;
