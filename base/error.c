@@ -46,6 +46,9 @@ static const struct {
     STATUS(MPROC_EEMPTY, "the queue is empty"),
     STATUS(MPROC_EFULL, "the queue is full"),
     STATUS(MPROC_EAUTH, "authentication failed"),
+    /* pools */
+    STATUS(MPROC_ETASK, "the pool's function failed"),
+    STATUS(MPROC_EWORKERDIED, "the pool worker running the task died"),
 };
 #undef STATUS
 

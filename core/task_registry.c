@@ -151,3 +151,107 @@ mproc_status_t mproc_register_task(const char *name, mproc_task_fn fn) {
   return MPROC_OK;
 }
 
+
+/* ---- pool functions ----------------------------------------------
+ * The second entry type of the registry: an object in, an object out. Same
+ * key scheme as tasks (name, file, rank), in a list of their own: a key
+ * travels to a pool worker, which knows it names a function. */
+
+static mproc_function_entry_t *function_list;
+
+static int function_listed(const mproc_function_entry_t *entry) {
+  for (const mproc_function_entry_t *e = function_list; e; e = e->next)
+    if (e == entry) return 1;
+  return 0;
+}
+
+void mproc_function_entry_add_(mproc_function_entry_t *entry) {
+  if (entry == NULL || entry->name == NULL || entry->fn == NULL ||
+      function_listed(entry))
+    return;
+  entry->next = function_list;
+  function_list = entry;
+}
+
+static const char *function_file(const mproc_function_entry_t *e) {
+  return e->file ? e->file : "";
+}
+
+const mproc_function_entry_t *mp_function_by_fn(mproc_function_fn fn) {
+  const mproc_function_entry_t *found = NULL;
+  for (const mproc_function_entry_t *e = function_list; e; e = e->next)
+    if (e->fn == fn && (found == NULL || (found->file == NULL && e->file)))
+      found = e;
+  return found;
+}
+
+char *mp_function_key(const mproc_function_entry_t *e) {
+  const char *file = function_file(e);
+  unsigned long rank = 0;
+  for (const mproc_function_entry_t *o = function_list; o && o != e;
+       o = o->next)
+    if (strcmp(o->name, e->name) == 0 && strcmp(function_file(o), file) == 0)
+      rank++;
+  size_t size = strlen(e->name) + strlen(file) + 32;
+  char *key = malloc(size);
+  if (key)
+    snprintf(key, size, "%s%c%s%c%lu", e->name, KEY_SEPARATOR, file,
+             KEY_SEPARATOR, rank);
+  return key;
+}
+
+const mproc_function_entry_t *mp_function_by_key(const char *key) {
+  const char *first = strchr(key, KEY_SEPARATOR);
+  const char *last = strrchr(key, KEY_SEPARATOR);
+  if (first == NULL || first == last) return NULL;
+  size_t name_len = (size_t)(first - key);
+  size_t file_len = (size_t)(last - first - 1);
+  char *end;
+  unsigned long rank = strtoul(last + 1, &end, 10);
+  if (end == last + 1 || *end != '\0') return NULL;
+  for (const mproc_function_entry_t *e = function_list; e; e = e->next) {
+    const char *file = function_file(e);
+    if (strlen(e->name) != name_len || strncmp(e->name, key, name_len) != 0 ||
+        strlen(file) != file_len || strncmp(file, first + 1, file_len) != 0)
+      continue;
+    if (rank-- == 0) return e;
+  }
+  return NULL;
+}
+
+mproc_status_t mproc_register_function(const char *name,
+                                       mproc_function_fn fn) {
+  if (name == NULL || name[0] == '\0' || fn == NULL)
+    return mp_fail(MPROC_EINVAL,
+                   "register_function: NULL or empty name, or NULL fn");
+  if (strchr(name, KEY_SEPARATOR) != NULL)
+    return mp_fail(MPROC_EINVAL, "register_function: a name with a \\x1f byte");
+  const mproc_function_entry_t *other = NULL;
+  for (const mproc_function_entry_t *e = function_list; e; e = e->next) {
+    if (strcmp(e->name, name) != 0) continue;
+    if (e->fn == fn) return MPROC_OK;
+    other = e;
+  }
+  if (other != NULL) {
+    if (other->file)
+      return mp_fail(MPROC_ESTATE,
+                     "register_function: '%s' is taken by another function, "
+                     "registered by MPROC_FUNCTION(%s) in %s",
+                     name, other->name, other->file);
+    return mp_fail(MPROC_ESTATE,
+                   "register_function: '%s' is taken by another function, "
+                   "registered by mproc_register_function(\"%s\")",
+                   name, other->name);
+  }
+  mproc_function_entry_t *e = malloc(sizeof *e);
+  if (e == NULL) return mp_fail(MPROC_ENOMEM, "register_function");
+  e->name = mp_strdup(name);
+  if (e->name == NULL) {
+    free(e);
+    return mp_fail(MPROC_ENOMEM, "register_function");
+  }
+  e->fn = fn;
+  e->file = NULL;
+  mproc_function_entry_add_(e);
+  return MPROC_OK;
+}

@@ -10,16 +10,16 @@
  * Two kinds of entries, one key space:
  *   tasks      int fn(const void *arg, size_t arg_len): the exit code of a
  *              Process (mproc_task_entry_t, include/mproc.h). Implemented.
- *   functions  (reserved for the pool, not implemented yet) object in,
- *              object out, as CPython's Pool.map/apply pickle them:
- *                typedef mproc_status_t (*mp_function_fn)(
- *                    const mproc_obj_t *in, mproc_obj_t **out);
- *              They will get their own entry type and the same key scheme
- *              (name, file, rank), found by mp_function_by_fn /
- *              mp_function_by_key, so that a worker looks a function up the
- *              way a spawned child looks its task up. The key's first field
- *              will then say which kind it names; today every key names a
- *              task.
+ *   functions  the pool's (core/pool_engine.c): object in, object out,
+ *              as CPython's Pool.map/apply pickle them
+ *              (mproc_function_fn, MPROC_FUNCTION,
+ *              mproc_register_function). Their own entry type and list, the
+ *              same key scheme (name, file, rank), found by
+ *              mp_function_by_fn / mp_function_by_key, so that a worker
+ *              looks a function up the way a spawned child looks its task
+ *              up. A key travels where only one kind is meant (a bootstrap
+ *              record names a task, a pool message a function), so it
+ *              carries no kind field.
  * Depends on nothing but the error module: process.c, the start methods
  * and the (future) pool include it, it includes none of them.
  */
@@ -40,5 +40,10 @@ char *mp_task_key(const mproc_task_entry_t *e);
 const mproc_task_entry_t *mp_task_by_key(const char *key);
 /* A readable form of a key for messages: "'worker' (MPROC_TASK in a.c, #0)". */
 void mp_task_key_describe(const char *key, char *out, size_t size);
+
+/* The same three for pool functions. */
+const mproc_function_entry_t *mp_function_by_fn(mproc_function_fn fn);
+char *mp_function_key(const mproc_function_entry_t *e);
+const mproc_function_entry_t *mp_function_by_key(const char *key);
 
 #endif

@@ -66,6 +66,12 @@ typedef enum mproc_status {
   MPROC_EEMPTY,         /**< the queue is empty (queue.Empty) */
   MPROC_EFULL,          /**< the queue is full (queue.Full) */
   MPROC_EAUTH,          /**< authentication failed (AuthenticationError) */
+  /* Pools (docs/pool.md) */
+  MPROC_ETASK,          /**< a pool function failed: the worker's message is
+                             in mproc_last_error() (CPython re-raises) */
+  MPROC_EWORKERDIED,    /**< the pool worker running the task died (crash,
+                             exit, signal): the detail names its pid and
+                             exit code or signal */
   MPROC_ESTATUS_COUNT_  /**< not a status: the number of statuses */
 } mproc_status_t;
 
@@ -149,6 +155,60 @@ typedef struct mproc_task_entry {
   struct mproc_task_entry *next; /**< the next record (the runtime's list) */
 } mproc_task_entry_t;
 void mproc_task_entry_add_(mproc_task_entry_t *entry);
+
+struct mproc_obj;
+/** A function a pool can call (docs/pool.md): one value in (the item of
+ * map, the argument list of starmap, the args of apply), one value out.
+ * On success it sets *out to a new value (the pool takes it; NULL means
+ * None) and returns MPROC_OK. A failure returns any other status, with a
+ * message set by mproc_function_error(): the caller's get() then fails
+ * with MPROC_ETASK and that message in mproc_last_error(). */
+typedef mproc_status_t (*mproc_function_fn)(const struct mproc_obj *in,
+                                            struct mproc_obj **out);
+
+/** Registers a pool function under a public name, so that workers started
+ * by spawn or forkserver (fresh copies of the program) find it, as
+ * mproc_register_task does for tasks; prefer MPROC_FUNCTION. Under fork a
+ * pool can call any function, registered or not.
+ * Errors: MPROC_EINVAL (NULL or empty name, a name with the byte 0x1f,
+ *         NULL fn), MPROC_ESTATE (the name is taken by another function),
+ *         MPROC_ENOMEM. */
+mproc_status_t mproc_register_function(const char *name, mproc_function_fn fn);
+
+/** Load-time registration record of a pool function (used by
+ * MPROC_FUNCTION; do not touch). */
+typedef struct mproc_function_entry {
+  const char *name;                  /**< the function's name */
+  mproc_function_fn fn;              /**< the function */
+  const char *file;                  /**< its MPROC_FUNCTION's file, NULL if public */
+  struct mproc_function_entry *next; /**< the next record (the runtime's list) */
+} mproc_function_entry_t;
+/** Adds a record to the runtime's list (used by MPROC_FUNCTION). */
+void mproc_function_entry_add_(mproc_function_entry_t *entry);
+
+/** Defines and registers a pool function:
+ *   MPROC_FUNCTION(square) { int64_t x; ...; return mproc_obj_int(out, x * x); }
+ * declares `static mproc_status_t square(const mproc_obj_t *in,
+ * mproc_obj_t **out)`; workers of every start method find it by name,
+ * file and order of registration, as MPROC_TASK's tasks. */
+#define MPROC_FUNCTION(fn)                                                  \
+  static mproc_status_t fn(const mproc_obj_t *in, mproc_obj_t **out);       \
+  static mproc_function_entry_t mproc_function_record_##fn##_ = {            \
+      #fn, fn, __FILE__, NULL};                                             \
+  __attribute__((constructor)) static void mproc_function_register_##fn##_( \
+      void) {                                                               \
+    mproc_function_entry_add_(&mproc_function_record_##fn##_);               \
+  }                                                                         \
+  static mproc_status_t fn(const mproc_obj_t *in __attribute__((unused)),   \
+                           mproc_obj_t **out __attribute__((unused)))
+
+/** For a pool function's failure: records the formatted message (what
+ * mproc_last_error() says in the caller of get()) and returns status, so
+ * a function reads `return mproc_function_error(MPROC_ETASK, "bad %d", x);`.
+ * Any status but MPROC_OK may be given; the caller always sees MPROC_ETASK.
+ * Never fails (MPROC_OK given is returned as it is, with the message). */
+mproc_status_t mproc_function_error(mproc_status_t status, const char *fmt,
+                                    ...) __attribute__((format(printf, 2, 3)));
 
 /** Defines and registers a task:
  *   MPROC_TASK(worker) { ... return 0; }
@@ -915,6 +975,285 @@ mproc_status_t mproc_obj_encode(const mproc_obj_t *v, void **out,
  *         MPROC_ENOMEM. */
 mproc_status_t mproc_obj_decode(mproc_obj_t **out, const void *buf,
                                 size_t len);
+
+/** Builds a value in one call, as Python's Py_BuildValue: "(ii)" with 1, 2
+ * is [1, 2]; "[is]" with 3, "x" is [3, 'x']; "{s:i}" with "k", 1 is
+ * {'k': 1}. Tuples are lists. Codes: i (int), l (long), L (long long),
+ * n (size_t), b (int, as bool), d (double), s (const char *, UTF-8; NULL
+ * is None), y# (const void *, size_t: bytes), N (an mproc_obj_t * the
+ * built value takes: it must be in no container), - (None); ( ) and [ ]
+ * make lists, { } a dict of key:value pairs. Spaces, commas and colons
+ * separate. Several top-level codes make a list ("ii": [1, 2]); none
+ * makes None. On an error every N argument given is still the caller's.
+ * Errors: MPROC_EINVAL (NULL out or fmt, an unknown code, unbalanced
+ *         brackets, a dict key not int/str, an invalid str), MPROC_ENOMEM. */
+mproc_status_t mproc_obj_build(mproc_obj_t **out, const char *fmt, ...);
+
+/** A deep copy of v (a new tree owned by the caller).
+ * Errors: MPROC_EINVAL (NULL; deeper than MPROC_OBJ_MAX_DEPTH), MPROC_ENOMEM. */
+mproc_status_t mproc_obj_copy(mproc_obj_t **out, const mproc_obj_t *v);
+
+/* ------------------------------------------------------------------ */
+/* Pool and ThreadPool (docs/pool.md)                                  */
+/* ------------------------------------------------------------------ */
+
+/** CPython's multiprocessing.Pool: worker processes (daemons: they die
+ * with the pool's owner, even if it is SIGKILLed) that run pool functions
+ * (mproc_function_fn) on values. One result thread per pool, in the
+ * owner, receives results, runs callbacks, notices a dead worker and
+ * replaces it: a worker that crashes, exits or is killed fails only the
+ * task it held (MPROC_EWORKERDIED), and the pool goes on. */
+typedef struct mproc_pool mproc_pool_t;
+/** The pending result of apply_async, map_async, starmap_async. */
+typedef struct mproc_async_result mproc_async_result_t;
+/** The iterator of imap and imap_unordered. */
+typedef struct mproc_imap mproc_imap_t;
+
+/** processes value meaning "the CPUs this process may run on". */
+#define MPROC_POOL_DEFAULT_PROCESSES (-1)
+/** chunksize value meaning CPython's default: ceil(len / (4 * processes)). */
+#define MPROC_DEFAULT_CHUNKSIZE ((size_t)-1)
+
+/** The options of mproc_pool_create_ex; mproc_pool_options_init gives
+ * the defaults (CPython's Pool()). */
+typedef struct mproc_pool_options {
+  int processes;                 /**< > 0, or MPROC_POOL_DEFAULT_PROCESSES */
+  mproc_function_fn initializer; /**< run once in each worker, or NULL */
+  const mproc_obj_t *initargs;   /**< its argument (copied), NULL: None */
+  unsigned long maxtasksperchild; /**< tasks (chunks) before a worker is
+                                       replaced; 0: never */
+  mproc_context_t *context;      /**< start method; NULL: the default */
+  int threads;                   /**< 1: a ThreadPool (threads of this
+                                      process, values not encoded) */
+  size_t max_memory_per_child;   /**< bytes of resident memory after a task
+                                      past which a worker is replaced
+                                      (billiard's); 0: no limit */
+} mproc_pool_options_t;
+
+/** Fills opts with the defaults. Errors: MPROC_EINVAL (NULL). */
+mproc_status_t mproc_pool_options_init(mproc_pool_options_t *opts);
+
+/** @{ */
+/** Pool(processes) and Pool(processes, initializer, initargs,
+ * maxtasksperchild, context); mproc_thread_pool_create is ThreadPool.
+ * Workers start at once. An initializer that fails ends its worker, which
+ * is replaced (as in CPython).
+ * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL out or opts, processes 0 or
+ *         below -1), MPROC_ENOTREGISTERED (spawn, forkserver: the
+ *         initializer is not registered), MPROC_ENOMEM, and the errors of
+ *         mproc_process_start. */
+mproc_status_t mproc_pool_create(mproc_pool_t **out, int processes);
+mproc_status_t mproc_pool_create_ex(mproc_pool_t **out,
+                                    const mproc_pool_options_t *opts);
+mproc_status_t mproc_thread_pool_create(mproc_pool_t **out, int processes);
+/** @} */
+
+/** The number of workers. Errors: MPROC_EINVAL (NULL, not a pool). */
+mproc_status_t mproc_pool_processes(const mproc_pool_t *pool, int *out);
+
+/** The pids of the current workers (threads of a ThreadPool: the owner's
+ * pid); *count gets how many, at most cap are written.
+ * Errors: MPROC_EINVAL (NULL, not a pool), MPROC_ESTATE (terminated). */
+mproc_status_t mproc_pool_worker_pids(mproc_pool_t *pool, long *out,
+                                      size_t cap, size_t *count);
+
+/** A per-task timeout (seconds; negative: none, the default) for the
+ * tasks submitted from now on (apply_async, map_async and the rest; a map
+ * task is one chunk): a task still running after it fails with
+ * MPROC_ETIMEDOUT, and its worker is killed and replaced (pebble's and
+ * billiard's timeout; CPython has none).
+ * Errors: MPROC_EINVAL (NULL, not a pool, NaN), MPROC_ENOTSUP (a
+ *         ThreadPool: a thread cannot be killed). */
+mproc_status_t mproc_pool_set_task_timeout(mproc_pool_t *pool,
+                                           double seconds);
+
+/** A kernel for the zero-copy typed map: computes out[0..count) from
+ * in[0..count) in place in shared memory (in and out point at the first
+ * element of the chunk; the element types are the caller's). Returns
+ * MPROC_OK, or a failure (its message, as a pool function's, reaches the
+ * caller with MPROC_ETASK). */
+typedef mproc_status_t (*mproc_kernel_fn)(const void *in, void *out,
+                                          size_t count);
+
+/** Defines and registers a kernel (found by workers of every start method
+ * as MPROC_FUNCTION's functions are):
+ *   MPROC_KERNEL(squares) { const int64_t *a = in; int64_t *b = out; ... }
+ * declares `static mproc_status_t squares(const void *in, void *out,
+ * size_t count)`. */
+#define MPROC_KERNEL(fn)                                                    \
+  static mproc_status_t fn(const void *in, void *out, size_t count);        \
+  static mproc_function_entry_t mproc_kernel_record_##fn##_ = {             \
+      #fn, (mproc_function_fn)(void (*)(void))fn, __FILE__, NULL};          \
+  __attribute__((constructor)) static void mproc_kernel_register_##fn##_(   \
+      void) {                                                               \
+    mproc_function_entry_add_(&mproc_kernel_record_##fn##_);                \
+  }                                                                         \
+  static mproc_status_t fn(const void *in __attribute__((unused)),          \
+                           void *out __attribute__((unused)),               \
+                           size_t count __attribute__((unused)))
+
+/** The zero-copy typed map: runs kernel over count elements of in (in_size
+ * bytes each, from offset 0 of the segment) into out (out_size bytes
+ * each), chunksize elements per task (MPROC_DEFAULT_CHUNKSIZE: CPython's
+ * formula), in the workers, which attach both segments by name and read
+ * and write them in place: no encoding, no copy per item. in and out may
+ * be the same segment. Waits up to timeout seconds.
+ * Errors: MPROC_EINVAL (NULL, not a pool or segment, in_size/out_size or
+ *         chunksize 0, count elements beyond a segment, NaN timeout),
+ *         MPROC_ENOTSUP (a ThreadPool), MPROC_ESTATE (closed, terminated),
+ *         MPROC_ENOTREGISTERED (spawn, forkserver: kernel not registered),
+ *         MPROC_ETASK (the kernel failed, or a worker could not attach a
+ *         segment), MPROC_EWORKERDIED, MPROC_ETIMEDOUT, MPROC_ENOMEM. */
+mproc_status_t mproc_pool_map_shared(mproc_pool_t *pool,
+                                     mproc_kernel_fn kernel,
+                                     mproc_shared_memory_t *in,
+                                     size_t in_size,
+                                     mproc_shared_memory_t *out,
+                                     size_t out_size, size_t count,
+                                     size_t chunksize, double timeout);
+
+/** Called in the pool's result thread with the result (valid during the
+ * call only; copy it to keep it) and the ctx given. */
+typedef void (*mproc_callback_fn)(const mproc_obj_t *result, void *ctx);
+/** Called in the result thread with the failure's status and message. */
+typedef void (*mproc_error_callback_fn)(mproc_status_t status,
+                                        const char *message, void *ctx);
+
+/** apply(fn, args): runs fn(args) in a worker and waits up to timeout
+ * seconds for *out (a new value; the task goes on if the time runs out).
+ * Errors: MPROC_EINVAL (NULL pool, fn or out, not a pool, NaN timeout),
+ *         MPROC_ESTATE (closed or terminated), MPROC_ENOTREGISTERED (spawn,
+ *         forkserver: fn not registered), and those of
+ *         mproc_async_result_get. */
+mproc_status_t mproc_pool_apply(mproc_pool_t *pool, mproc_function_fn fn,
+                                const mproc_obj_t *args, mproc_obj_t **out,
+                                double timeout);
+
+/** apply_async: *out is the pending result; callback (or error_callback on
+ * failure) runs in the result thread with ctx. args is copied (NULL: None).
+ * Errors: as mproc_pool_apply's before waiting. */
+mproc_status_t mproc_pool_apply_async(mproc_async_result_t **out,
+                                      mproc_pool_t *pool, mproc_function_fn fn,
+                                      const mproc_obj_t *args,
+                                      mproc_callback_fn callback,
+                                      mproc_error_callback_fn error_callback,
+                                      void *ctx);
+
+/** @{ */
+/** map(fn, items, chunksize): *out is the list of fn(item), in order.
+ * starmap is the same for a list of argument lists (each item must be a
+ * list: the function receives it). The items are sent in chunks of
+ * chunksize (MPROC_DEFAULT_CHUNKSIZE: CPython's formula). The first
+ * failure fails the call: MPROC_ETASK with the worker's message, or
+ * MPROC_EWORKERDIED.
+ * Errors: MPROC_EINVAL (NULL, items not a list, a starmap item not a list,
+ *         chunksize 0, NaN timeout), MPROC_ESTATE (closed, terminated),
+ *         MPROC_ENOTREGISTERED, MPROC_ETIMEDOUT, MPROC_ETASK,
+ *         MPROC_EWORKERDIED, MPROC_ENOMEM. */
+mproc_status_t mproc_pool_map(mproc_pool_t *pool, mproc_function_fn fn,
+                              const mproc_obj_t *items, size_t chunksize,
+                              mproc_obj_t **out, double timeout);
+mproc_status_t mproc_pool_starmap(mproc_pool_t *pool, mproc_function_fn fn,
+                                  const mproc_obj_t *items, size_t chunksize,
+                                  mproc_obj_t **out, double timeout);
+/** @} */
+
+/** @{ */
+/** map_async / starmap_async: the callback gets the whole result list.
+ * Errors: as map's before waiting. */
+mproc_status_t mproc_pool_map_async(mproc_async_result_t **out,
+                                    mproc_pool_t *pool, mproc_function_fn fn,
+                                    const mproc_obj_t *items, size_t chunksize,
+                                    mproc_callback_fn callback,
+                                    mproc_error_callback_fn error_callback,
+                                    void *ctx);
+mproc_status_t mproc_pool_starmap_async(
+    mproc_async_result_t **out, mproc_pool_t *pool, mproc_function_fn fn,
+    const mproc_obj_t *items, size_t chunksize, mproc_callback_fn callback,
+    mproc_error_callback_fn error_callback, void *ctx);
+/** @} */
+
+/** @{ */
+/** imap / imap_unordered (chunksize default 1, as CPython's): results one
+ * at a time with mproc_imap_next, in order or as they complete.
+ * Errors: as map's before waiting. */
+mproc_status_t mproc_pool_imap(mproc_imap_t **out, mproc_pool_t *pool,
+                               mproc_function_fn fn, const mproc_obj_t *items,
+                               size_t chunksize);
+mproc_status_t mproc_pool_imap_unordered(mproc_imap_t **out,
+                                         mproc_pool_t *pool,
+                                         mproc_function_fn fn,
+                                         const mproc_obj_t *items,
+                                         size_t chunksize);
+/** @} */
+
+/** An item source for mproc_pool_imap_iter (an iterator): sets *item to
+ * the next item (a new free-standing value, which the pool takes; NULL is
+ * None) and returns MPROC_OK, or returns MPROC_EOF after the last one. Any
+ * other status ends the stream: mproc_imap_next gives it after the results
+ * of the items before. Called in the thread calling mproc_imap_next. */
+typedef mproc_status_t (*mproc_item_source_fn)(void *ctx, mproc_obj_t **item);
+
+/** Bounded, lazy imap (ordered 1) or imap_unordered (ordered 0) over an
+ * unbounded stream: items are pulled from source by mproc_imap_next, in
+ * chunks of chunksize, with at most buffersize items in flight (rounded up
+ * to a multiple of chunksize), so memory stays flat whatever the stream's
+ * length (CPython 3.15's buffersize).
+ * Errors: MPROC_EINVAL (NULL, not a pool, chunksize or buffersize 0),
+ *         MPROC_ESTATE (closed, terminated), MPROC_ENOTREGISTERED,
+ *         MPROC_ENOMEM. */
+mproc_status_t mproc_pool_imap_iter(mproc_imap_t **out, mproc_pool_t *pool,
+                                    mproc_function_fn fn,
+                                    mproc_item_source_fn source, void *ctx,
+                                    size_t chunksize, size_t buffersize,
+                                    int ordered);
+
+/** The next result (a new value) within timeout seconds. A failed item
+ * gives its error and the iterator moves past it (as CPython's next
+ * raises and can be called again).
+ * Errors: MPROC_EINVAL (NULL, not an iterator, NaN timeout), MPROC_EOF
+ *         (no more results: StopIteration), MPROC_ETIMEDOUT, MPROC_ETASK,
+ *         MPROC_EWORKERDIED, MPROC_ESTATE (the pool was terminated). */
+mproc_status_t mproc_imap_next(mproc_imap_t *it, mproc_obj_t **out,
+                               double timeout);
+/** Releases the iterator (results not taken are dropped; the tasks run
+ * on). NULL is fine. Errors: MPROC_EINVAL (not an iterator). */
+mproc_status_t mproc_imap_free(mproc_imap_t *it);
+
+/** get(timeout): *out is a new copy of the result (get may be called
+ * again).
+ * Errors: MPROC_EINVAL (NULL, not an async result, NaN timeout),
+ *         MPROC_ETIMEDOUT (not ready in time), MPROC_ETASK (the function
+ *         failed: its message in mproc_last_error()), MPROC_EWORKERDIED,
+ *         MPROC_ESTATE (the pool was terminated first), MPROC_ENOMEM. */
+mproc_status_t mproc_async_result_get(mproc_async_result_t *r,
+                                      mproc_obj_t **out, double timeout);
+/** wait(timeout). Errors: MPROC_EINVAL, MPROC_ETIMEDOUT. */
+mproc_status_t mproc_async_result_wait(mproc_async_result_t *r,
+                                       double timeout);
+/** *out = 1 once the result (or failure) is in. Errors: MPROC_EINVAL. */
+mproc_status_t mproc_async_result_ready(mproc_async_result_t *r, int *out);
+/** *out = 1 if it succeeded. Errors: MPROC_EINVAL, MPROC_ESTATE (not
+ * ready yet: CPython's ValueError). */
+mproc_status_t mproc_async_result_successful(mproc_async_result_t *r,
+                                             int *out);
+/** Releases the handle (the task runs on). NULL is fine.
+ * Errors: MPROC_EINVAL (not an async result). */
+mproc_status_t mproc_async_result_free(mproc_async_result_t *r);
+
+/** close(): no more tasks; the workers end once the queued ones are done.
+ * Errors: MPROC_EINVAL (NULL, not a pool). */
+mproc_status_t mproc_pool_close(mproc_pool_t *pool);
+/** terminate(): kills the workers at once; unfinished results fail with
+ * MPROC_ESTATE. Idempotent. Errors: MPROC_EINVAL. */
+mproc_status_t mproc_pool_terminate(mproc_pool_t *pool);
+/** join(timeout): waits for the workers to end, after close or terminate.
+ * Errors: MPROC_EINVAL (NULL, NaN timeout), MPROC_ESTATE (neither closed
+ *         nor terminated: CPython's ValueError), MPROC_ETIMEDOUT. */
+mproc_status_t mproc_pool_join(mproc_pool_t *pool, double timeout);
+/** Terminates (as leaving CPython's `with Pool() as p:`) and releases the
+ * pool. NULL is fine. Errors: MPROC_EINVAL (not a pool). */
+mproc_status_t mproc_pool_free(mproc_pool_t *pool);
 
 /* ------------------------------------------------------------------ */
 /* Connections: Pipe() and its two ends (docs/ipc.md)                  */

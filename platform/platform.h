@@ -95,6 +95,9 @@ int mp_cpu_count(void);
 /* The CPUs this process may run on (its affinity mask), at least 1: where
  * it is 1, spinning while another process works is wasted time. */
 int mp_usable_cpu_count(void);
+/* This process's resident memory in bytes (what the pool's
+ * max_memory_per_child compares), or 0 when the OS does not say. */
+size_t mp_process_rss(void);
 /* Seconds on a monotonic clock. */
 double mp_monotonic(void);
 /* Sleeps at least seconds (>= 0), across signal interruptions. */

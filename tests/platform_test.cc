@@ -130,6 +130,17 @@ int OpenDescriptors() {
 
 // ---- runtime facts ------------------------------------------------------
 
+TEST(Runtime, ResidentMemoryGrowsWithTouchedPages) {
+  size_t before = mp_process_rss();
+  ASSERT_GT(before, 0u);
+  size_t size = (size_t)48 << 20;
+  char *volatile block = static_cast<char *>(malloc(size));
+  ASSERT_NE(nullptr, block);
+  memset(block, 1, size);
+  EXPECT_GE(mp_process_rss(), before + size / 2);
+  free(block);
+}
+
 TEST(Runtime, Facts) {
   EXPECT_GT(mp_getpid(), 0);
   EXPECT_GE(mp_cpu_count(), 1);

@@ -176,6 +176,27 @@ void mp_flush_std_streams(void) {
   flush_if_pending(stderr);
 }
 
+size_t mp_process_rss(void) {
+  /* Linux: the second field of /proc/self/statm, in pages. */
+  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[128];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  unsigned long size = 0, resident = 0;
+  char *p = buf, *end;
+  size = strtoul(p, &end, 10);
+  if (end == p) return 0;
+  p = end;
+  resident = strtoul(p, &end, 10);
+  if (end == p) return 0;
+  (void)size;
+  long page = sysconf(_SC_PAGESIZE);
+  return (size_t)resident * (size_t)(page > 0 ? page : 4096);
+}
+
 double mp_monotonic(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

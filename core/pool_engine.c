@@ -1,0 +1,1298 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The pool's task engine (core/pool_engine.h, docs/pool.md).
+ *
+ * Who owns what:
+ *   - the caller's thread builds a task (the encoded message of a chunk, or
+ *     for threads a copy of its items) and appends it to `pending` under
+ *     the engine's mutex, then pokes the wake pipe;
+ *   - the result thread alone touches the workers: it pops pending tasks
+ *     into idle workers (one task per worker at a time, so it always knows
+ *     which task a worker holds), receives replies, fills the job's slots,
+ *     runs callbacks (holding no lock), and replaces dead workers;
+ *   - a job is shared by the caller's handle and its unfinished tasks
+ *     (a reference count under the job's own mutex), so a result handle
+ *     outlives the pool and a dropped handle outlives its tasks.
+ *
+ * The wire: parent -> worker  [1, fnref, [items...]] or [0] (quit);
+ *           worker -> parent  [0, [results...]] or [status, "message"].
+ * fnref is a registry key (str), or under fork an unregistered function's
+ * address (int: the worker is a copy of this program's memory).
+ */
+#include "core/pool_engine.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/internal.h"
+#include "core/object.h"
+#include "core/payload.h"
+#include "core/task_registry.h"
+
+/* ---- jobs ---------------------------------------------------------- */
+
+mp_job_t *mp_job_new(int kind, size_t n) {
+  mp_job_t *job = calloc(1, sizeof *job);
+  if (job == NULL) return NULL;
+  size_t slots = n ? n : 1;
+  job->results = calloc(slots, sizeof *job->results);
+  job->statuses = calloc(slots, sizeof *job->statuses);
+  job->messages = calloc(slots, sizeof *job->messages);
+  job->done = calloc(slots, 1);
+  job->order = calloc(slots, sizeof *job->order);
+  if (!job->results || !job->statuses || !job->messages || !job->done ||
+      !job->order) {
+    free(job->results);
+    free(job->statuses);
+    free(job->messages);
+    free(job->done);
+    free(job->order);
+    free(job);
+    return NULL;
+  }
+  job->refs = 1;
+  job->kind = kind;
+  job->n = n;
+  return job;
+}
+
+void mp_job_unref(mp_job_t *job) {
+  if (job == NULL) return;
+  mp_mutex_lock(&job->mu);
+  int last = --job->refs == 0;
+  mp_mutex_unlock(&job->mu);
+  if (!last) return;
+  for (size_t i = 0; i < job->n; i++) {
+    mp_obj_destroy(job->results[i]);
+    free(job->messages[i]);
+  }
+  mp_obj_destroy(job->value);
+  free(job->message);
+  free(job->results);
+  free(job->statuses);
+  free(job->messages);
+  free(job->done);
+  free(job->order);
+  mp_cond_destroy(&job->cv);
+  mp_mutex_destroy(&job->mu);
+  free(job);
+}
+
+const char *mp_strip_status(mproc_status_t st, const char *msg) {
+  const char *prefix = mproc_strerror(st);
+  size_t n = strlen(prefix);
+  if (strncmp(msg, prefix, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ')
+    return msg + n + 2;
+  return msg;
+}
+
+/* ---- tasks and workers ---------------------------------------------- */
+
+typedef struct mp_task {
+  struct mp_task *next;
+  mp_job_t *job;
+  size_t first, n;
+  double timeout;
+  void *msg; /* processes: the encoded message */
+  size_t len;
+  mproc_function_fn fn; /* threads: the function and a copy of the items */
+  mproc_obj_t *args;
+  mproc_obj_t *reply; /* threads: the worker's reply */
+} mp_task_t;
+
+typedef struct {
+  mproc_process_t *proc;
+  mproc_connection_t *conn;
+  mp_thread_t *thread;
+  long pid;
+  mp_task_t *task; /* the task it holds */
+  double deadline; /* of that task, or -1 */
+  unsigned long ntasks;
+  int retiring; /* told to quit (maxtasksperchild) */
+  int timed_out; /* killed for its task's timeout */
+} worker_t;
+
+struct mp_engine {
+  mp_engine_config_t cfg;
+  mproc_obj_t *initargs;
+  void *worker_arg;
+  size_t worker_arg_len;
+  int forked; /* the context is fork: any function can travel */
+  mp_mutex_t mu;
+  mp_cond_t cv;
+  mp_task_t *pending, *pending_tail;
+  size_t npending;
+  mp_task_t *finished, *finished_tail; /* threads: replies */
+  size_t busy;                         /* threads: tasks being run */
+  worker_t *workers;
+  int nworkers;
+  mproc_connection_t *wake_r, *wake_w;
+  int wake_pending;
+  int closed, terminating, finished_flag;
+  mproc_status_t start_failure;
+  mp_thread_t *result_thread;
+};
+
+static void task_free(mp_task_t *t) {
+  if (t == NULL) return;
+  free(t->msg);
+  mp_obj_destroy(t->args);
+  mp_obj_destroy(t->reply);
+  free(t);
+}
+
+/* Fills the task's slots: with the values of results (a list of t->n,
+ * taken from it) when st is MPROC_OK, else with st and msg. Completes an
+ * apply/map job at its first failure or its last slot, and runs its
+ * callback. Releases the task. Called with no engine lock held. */
+static void finish_task(mp_task_t *t, mproc_status_t st, const char *msg,
+                        mproc_obj_t *results) {
+  mp_job_t *job = t->job;
+  int fire = 0;
+  mp_mutex_lock(&job->mu);
+  for (size_t i = 0; i < t->n; i++) {
+    size_t slot = t->first + i;
+    if (slot >= job->n || job->done[slot]) continue;
+    if (st == MPROC_OK) {
+      mproc_obj_t *v = NULL;
+      if (results && i < results->len) {
+        v = results->u.items[i];
+        results->u.items[i] = NULL;
+        v->parent = NULL;
+      } else {
+        v = mp_obj_new(MPROC_NONE);
+      }
+      job->results[slot] = v;
+      job->statuses[slot] = v ? MPROC_OK : MPROC_ENOMEM;
+    } else {
+      job->statuses[slot] = st;
+      job->messages[slot] = mp_strdup(msg ? msg : mproc_strerror(st));
+    }
+    job->done[slot] = 1;
+    job->ndone++;
+    job->order[job->norder++ % (job->n ? job->n : 1)] = slot;
+  }
+  if (results) {
+    /* The items taken are NULL: shrink the list before destroying it. */
+    size_t keep = 0;
+    for (size_t i = 0; i < results->len; i++)
+      if (results->u.items[i]) results->u.items[keep++] = results->u.items[i];
+    results->len = keep;
+    mp_obj_destroy(results);
+  }
+  if ((job->kind == MP_JOB_SINGLE || job->kind == MP_JOB_LIST) &&
+      !job->complete) {
+    mproc_status_t failed = MPROC_OK;
+    const char *failed_msg = NULL;
+    for (size_t i = 0; i < t->n; i++) {
+      size_t slot = t->first + i;
+      if (slot < job->n && job->statuses[slot] != MPROC_OK) {
+        failed = job->statuses[slot];
+        failed_msg = job->messages[slot];
+        break;
+      }
+    }
+    if (failed != MPROC_OK) {
+      job->complete = 1;
+      job->status = failed;
+      job->message = mp_strdup(failed_msg ? failed_msg : "");
+      fire = 1;
+    } else if (job->ndone == job->n) {
+      job->complete = 1;
+      if (job->kind == MP_JOB_SINGLE) {
+        job->value = job->results[0];
+        job->results[0] = NULL;
+        job->status = job->value ? MPROC_OK : MPROC_ENOMEM;
+      } else {
+        mproc_obj_t *list = mp_obj_new(MPROC_LIST);
+        if (list && (job->n == 0 || mp_obj_reserve(list, job->n))) {
+          for (size_t i = 0; i < job->n; i++) {
+            list->u.items[i] = job->results[i];
+            job->results[i]->parent = list;
+            job->results[i] = NULL;
+          }
+          list->len = job->n;
+          job->value = list;
+          job->status = MPROC_OK;
+        } else {
+          mp_obj_destroy(list);
+          job->status = MPROC_ENOMEM;
+          job->message = mp_strdup("pool: no memory for the result list");
+        }
+      }
+      if (job->status != MPROC_OK && job->message == NULL)
+        job->message = mp_strdup("pool: out of memory");
+      fire = 1;
+    }
+  }
+  mproc_callback_fn cb = job->callback;
+  mproc_error_callback_fn ecb = job->error_callback;
+  void *ctx = job->ctx;
+  mp_cond_broadcast(&job->cv);
+  mp_mutex_unlock(&job->mu);
+  /* Once complete, value/status/message no longer change. */
+  if (fire) {
+    if (job->status == MPROC_OK) {
+      if (cb) cb(job->value, ctx);
+    } else if (ecb) {
+      ecb(job->status, job->message ? job->message : "", ctx);
+    }
+  }
+  t->job = NULL;
+  task_free(t);
+  mp_job_unref(job);
+}
+
+/* A reply [status, payload] (a worker's, or a thread worker's). */
+static void finish_with_reply(mp_task_t *t, mproc_obj_t *reply) {
+  int64_t code = -1;
+  if (reply && reply->kind == MPROC_LIST && reply->len >= 2 &&
+      reply->u.items[0]->kind == MPROC_INT)
+    code = reply->u.items[0]->u.i;
+  if (code == 0 && reply->u.items[1]->kind == MPROC_LIST) {
+    mproc_obj_t *results = reply->u.items[1];
+    reply->u.items[1] = reply->u.items[reply->len - 1];
+    reply->len--;
+    results->parent = NULL;
+    mp_obj_destroy(reply);
+    finish_task(t, MPROC_OK, NULL, results);
+    return;
+  }
+  char msg[1024];
+  if (code > 0 && reply->u.items[1]->kind == MPROC_STR)
+    snprintf(msg, sizeof msg, "%s", reply->u.items[1]->u.s);
+  else
+    snprintf(msg, sizeof msg, "pool: a malformed reply from a worker");
+  mp_obj_destroy(reply);
+  finish_task(t, code > 0 ? MPROC_ETASK : MPROC_EBADMSG, msg, NULL);
+}
+
+/* ---- the wire ------------------------------------------------------- */
+
+static void put_array_header(mp_buf_t *b, size_t n) {
+  unsigned char h[5];
+  if (n < 16) {
+    h[0] = (unsigned char)(0x90 | n);
+    mp_buf_put(b, h, 1);
+  } else if (n < 65536) {
+    h[0] = 0xdc;
+    h[1] = (unsigned char)(n >> 8);
+    h[2] = (unsigned char)n;
+    mp_buf_put(b, h, 3);
+  } else {
+    h[0] = 0xdd;
+    h[1] = (unsigned char)(n >> 24);
+    h[2] = (unsigned char)(n >> 16);
+    h[3] = (unsigned char)(n >> 8);
+    h[4] = (unsigned char)n;
+    mp_buf_put(b, h, 5);
+  }
+}
+
+static mproc_status_t put_obj(mp_buf_t *b, const mproc_obj_t *v) {
+  void *enc;
+  size_t len;
+  mproc_status_t st;
+  if (v == NULL) {
+    unsigned char nil = 0xc0;
+    mp_buf_put(b, &nil, 1);
+    return MPROC_OK;
+  }
+  st = mproc_obj_encode(v, &enc, &len);
+  if (st != MPROC_OK) return st;
+  mp_buf_put(b, enc, len);
+  free(enc);
+  return MPROC_OK;
+}
+
+/* The reference to fn a worker resolves: a key, or an address under fork. */
+static mproc_status_t function_ref(int forked, mproc_function_fn fn,
+                                   mproc_obj_t **out, const char *call) {
+  const mproc_function_entry_t *e = mp_function_by_fn(fn);
+  if (e != NULL) {
+    char *key = mp_function_key(e);
+    if (key == NULL) return mp_fail(MPROC_ENOMEM, "%s", call);
+    mproc_status_t st = mproc_obj_str(out, key);
+    free(key);
+    return st;
+  }
+  if (!forked)
+    return mp_fail(MPROC_ENOTREGISTERED,
+                   "%s: the function is not registered (MPROC_FUNCTION or "
+                   "mproc_register_function): workers started by spawn or "
+                   "forkserver find functions by name",
+                   call);
+  return mproc_obj_int(out, (int64_t)(intptr_t)fn);
+}
+
+static mproc_function_fn resolve_ref(const mproc_obj_t *ref) {
+  if (ref == NULL) return NULL;
+  if (ref->kind == MPROC_STR) {
+    const mproc_function_entry_t *e = mp_function_by_key(ref->u.s);
+    return e ? e->fn : NULL;
+  }
+  if (ref->kind == MPROC_INT) return (mproc_function_fn)(intptr_t)ref->u.i;
+  return NULL;
+}
+
+/* Runs fn over items (a list), giving the reply [0, results] or
+ * [status, message]. NULL: no memory. */
+static mproc_obj_t *run_items(mproc_function_fn fn, const mproc_obj_t *items,
+                              const char *missing) {
+  mproc_obj_t *reply = NULL, *results = NULL, *code = NULL, *text = NULL;
+  mproc_status_t failed = MPROC_OK;
+  char msg[1024] = "";
+  if (mproc_obj_list(&reply) != MPROC_OK) return NULL;
+  if (fn == NULL) {
+    failed = MPROC_ENOTREGISTERED;
+    snprintf(msg, sizeof msg, "%s", missing);
+  } else if (mproc_obj_list(&results) != MPROC_OK) {
+    mp_obj_destroy(reply);
+    return NULL;
+  }
+  for (size_t i = 0; fn && i < items->len && failed == MPROC_OK; i++) {
+    mproc_obj_t *out = NULL;
+    mp_fail(MPROC_OK, "the function failed without a message");
+    mproc_status_t st = fn(items->u.items[i], &out);
+    if (st != MPROC_OK) {
+      failed = st;
+      snprintf(msg, sizeof msg, "%s", mp_strip_status(st, mproc_last_error()));
+      if (out && out->parent == NULL) mp_obj_destroy(out);
+      break;
+    }
+    if (out == NULL && mproc_obj_none(&out) != MPROC_OK) {
+      failed = MPROC_ENOMEM;
+      snprintf(msg, sizeof msg, "pool worker: out of memory");
+      break;
+    }
+    if (mproc_obj_list_append(results, out) != MPROC_OK) {
+      mp_obj_destroy(out);
+      failed = MPROC_ENOMEM;
+      snprintf(msg, sizeof msg,
+               "pool worker: the function's result could not be kept (not a "
+               "free-standing value, or no memory)");
+    }
+  }
+  if (failed == MPROC_OK) {
+    if (mproc_obj_int(&code, 0) != MPROC_OK) goto nomem;
+    if (mproc_obj_list_append(reply, code) != MPROC_OK) goto nomem;
+    code = NULL;
+    if (mproc_obj_list_append(reply, results) != MPROC_OK) goto nomem;
+    return reply;
+  }
+  mp_obj_destroy(results);
+  results = NULL;
+  if (mproc_obj_int(&code, (int64_t)failed) != MPROC_OK) goto nomem;
+  if (mproc_obj_list_append(reply, code) != MPROC_OK) goto nomem;
+  code = NULL;
+  /* Not valid UTF-8 (a message cut in a character): say so instead. */
+  if (mproc_obj_str(&text, msg) != MPROC_OK &&
+      mproc_obj_str(&text, "the function failed (message not UTF-8)") !=
+          MPROC_OK)
+    goto nomem;
+  if (mproc_obj_list_append(reply, text) != MPROC_OK) goto nomem;
+  return reply;
+nomem:
+  mp_obj_destroy(code);
+  mp_obj_destroy(text);
+  mp_obj_destroy(results);
+  mp_obj_destroy(reply);
+  return NULL;
+}
+
+static int run_initializer(const mproc_obj_t *ref, const mproc_obj_t *args) {
+  if (ref == NULL || ref->kind == MPROC_NONE) return 0;
+  mproc_function_fn init = resolve_ref(ref);
+  if (init == NULL) return -1;
+  mproc_obj_t *out = NULL;
+  mproc_status_t st = init(args, &out);
+  if (out && out->parent == NULL) mp_obj_destroy(out);
+  return st == MPROC_OK ? 0 : -1;
+}
+
+/* The segments a worker attached for the typed map, kept for the next
+ * chunk (by name). */
+typedef struct {
+  mproc_shared_memory_t *shm[2];
+} views_t;
+
+static mproc_status_t view(views_t *v, int which, const char *name,
+                           unsigned char **base, size_t *size) {
+  const char *have = NULL;
+  if (v->shm[which]) mproc_shared_memory_name(v->shm[which], &have);
+  if (have == NULL || strcmp(have, name) != 0) {
+    mproc_shared_memory_free(v->shm[which]);
+    v->shm[which] = NULL;
+    mproc_status_t st = mproc_shared_memory_attach(&v->shm[which], name);
+    if (st != MPROC_OK) return st;
+  }
+  void *buf;
+  mproc_status_t st = mproc_shared_memory_buf(v->shm[which], &buf);
+  if (st == MPROC_OK) st = mproc_shared_memory_size(v->shm[which], size);
+  *base = buf;
+  return st;
+}
+
+/* [2, kernelref, in_name, in_size, out_name, out_size, first, n] */
+static mproc_obj_t *run_kernel(const mproc_obj_t *msg, views_t *views) {
+  mproc_status_t st = MPROC_OK;
+  char text[1024] = "";
+  const mproc_obj_t *const *f = (const mproc_obj_t *const *)msg->u.items;
+  if (msg->len != 8 || f[2]->kind != MPROC_STR || f[4]->kind != MPROC_STR ||
+      f[3]->kind != MPROC_INT || f[5]->kind != MPROC_INT ||
+      f[6]->kind != MPROC_INT || f[7]->kind != MPROC_INT) {
+    st = MPROC_EBADMSG;
+    snprintf(text, sizeof text, "pool worker: a malformed kernel task");
+  }
+  mproc_function_fn fn = st == MPROC_OK ? resolve_ref(f[1]) : NULL;
+  if (st == MPROC_OK && fn == NULL) {
+    st = MPROC_ENOTREGISTERED;
+    snprintf(text, sizeof text,
+             "pool worker: the kernel's key names no registered kernel");
+  }
+  unsigned char *in = NULL, *out = NULL;
+  size_t in_len = 0, out_len = 0;
+  if (st == MPROC_OK) {
+    st = view(views, 0, f[2]->u.s, &in, &in_len);
+    if (st == MPROC_OK) st = view(views, 1, f[4]->u.s, &out, &out_len);
+    if (st != MPROC_OK)
+      snprintf(text, sizeof text, "pool worker: attaching a segment: %s",
+               mproc_last_error());
+  }
+  if (st == MPROC_OK) {
+    size_t in_size = (size_t)f[3]->u.i, out_size = (size_t)f[5]->u.i;
+    size_t first = (size_t)f[6]->u.i, n = (size_t)f[7]->u.i;
+    if ((first + n) * in_size > in_len || (first + n) * out_size > out_len) {
+      st = MPROC_EINVAL;
+      snprintf(text, sizeof text, "pool worker: elements beyond a segment");
+    } else {
+      mproc_kernel_fn kernel = (mproc_kernel_fn)(void (*)(void))fn;
+      mp_fail(MPROC_OK, "the kernel failed without a message");
+      st = kernel(in + first * in_size, out + first * out_size, n);
+      if (st != MPROC_OK)
+        snprintf(text, sizeof text, "%s",
+                 mp_strip_status(st, mproc_last_error()));
+    }
+  }
+  mproc_obj_t *reply = NULL;
+  if (st == MPROC_OK) {
+    if (mproc_obj_build(&reply, "(i[])", 0) != MPROC_OK) return NULL;
+  } else if (mproc_obj_build(&reply, "(is)", (int)st, text) != MPROC_OK &&
+             mproc_obj_build(&reply, "(is)", (int)st,
+                             "the kernel failed (message not UTF-8)") !=
+                 MPROC_OK) {
+    return NULL;
+  }
+  return reply;
+}
+
+/* The worker process: its config is [initref, initargs]; attached 0 is
+ * its end of the connection to the result thread. */
+MPROC_TASK(mp_pool_worker_main) {
+  mproc_connection_t *conn;
+  mproc_obj_t *config = NULL;
+  if (mproc_attached_connection(0, &conn) != MPROC_OK) return 70;
+  if (mproc_obj_decode(&config, arg, arg_len) != MPROC_OK ||
+      config->kind != MPROC_LIST || config->len != 3 ||
+      config->u.items[2]->kind != MPROC_INT) {
+    mproc_obj_free(config);
+    return 71;
+  }
+  if (run_initializer(config->u.items[0], config->u.items[1]) != 0) {
+    fprintf(stderr, "mproc pool worker: the initializer failed: %s\n",
+            mproc_last_error());
+    mproc_obj_free(config);
+    return 72;
+  }
+  size_t max_memory = (size_t)config->u.items[2]->u.i;
+  mproc_obj_free(config);
+  views_t views;
+  memset(&views, 0, sizeof views);
+  for (;;) {
+    mproc_obj_t *msg = NULL;
+    mproc_status_t st = mproc_connection_recv(conn, &msg, MPROC_FOREVER);
+    if (st != MPROC_OK) return st == MPROC_EOF ? 0 : 73;
+    if (msg->kind != MPROC_LIST || msg->len < 1 ||
+        msg->u.items[0]->kind != MPROC_INT || msg->u.items[0]->u.i == 0) {
+      mproc_obj_free(msg);
+      return 0; /* quit */
+    }
+    mproc_obj_t *reply;
+    if (msg->u.items[0]->u.i == 2) {
+      reply = run_kernel(msg, &views);
+      mproc_obj_free(msg);
+      if (reply == NULL) return 75;
+      st = mproc_connection_send(conn, reply, MPROC_FOREVER);
+      mproc_obj_free(reply);
+      if (st != MPROC_OK) return st == MPROC_EOF ? 0 : 76;
+      continue;
+    }
+    if (msg->len != 3 || msg->u.items[2]->kind != MPROC_LIST) {
+      mproc_obj_free(msg);
+      return 74;
+    }
+    reply = run_items(
+        resolve_ref(msg->u.items[1]), msg->u.items[2],
+        "pool worker: the function's key names no registered function");
+    mproc_obj_free(msg);
+    if (reply == NULL) return 75;
+    /* Grown past the limit: the reply says so ([.., .., true]), so the
+     * result thread gives this worker no more tasks, and it ends. */
+    int retire = max_memory && mp_process_rss() > max_memory;
+    mproc_obj_t *flag = NULL;
+    if (retire && (mproc_obj_bool(&flag, 1) != MPROC_OK ||
+                   mproc_obj_list_append(reply, flag) != MPROC_OK)) {
+      mproc_obj_free(flag);
+      retire = 0;
+    }
+    st = mproc_connection_send(conn, reply, MPROC_FOREVER);
+    mproc_obj_free(reply);
+    if (st != MPROC_OK) return st == MPROC_EOF ? 0 : 76;
+    if (retire) return 0;
+  }
+}
+
+/* ---- workers -------------------------------------------------------- */
+
+static void wake(mp_engine_t *e) {
+  /* Called with e->mu held. */
+  if (e->wake_pending) return;
+  if (mproc_connection_send_bytes(e->wake_w, "w", 1, 0, MPROC_REST, 0) ==
+      MPROC_OK)
+    e->wake_pending = 1;
+}
+
+static void thread_worker(void *arg);
+
+typedef struct {
+  mp_engine_t *e;
+  int index;
+} thread_arg_t;
+
+static mproc_status_t start_worker(mp_engine_t *e, worker_t *w, int index) {
+  memset(w, 0, sizeof *w);
+  w->deadline = -1;
+  if (e->cfg.threads) {
+    thread_arg_t *ta = malloc(sizeof *ta);
+    if (ta == NULL) return mp_fail(MPROC_ENOMEM, "pool: a worker thread");
+    ta->e = e;
+    ta->index = index;
+    mproc_status_t st = mp_thread_create(&w->thread, thread_worker, ta);
+    if (st != MPROC_OK) free(ta);
+    w->pid = (long)mp_getpid();
+    return st;
+  }
+  mproc_connection_t *child_end = NULL;
+  mproc_status_t st = mproc_pipe(&w->conn, &child_end, 1);
+  if (st != MPROC_OK) return st;
+  st = mproc_process_create(&w->proc, e->cfg.context, mp_pool_worker_main,
+                            e->worker_arg, e->worker_arg_len);
+  if (st == MPROC_OK) st = mproc_process_set_daemon(w->proc, 1);
+  if (st == MPROC_OK) st = mproc_process_attach(w->proc, child_end);
+  if (st == MPROC_OK) st = mproc_process_start(w->proc);
+  char detail[512];
+  snprintf(detail, sizeof detail, "%s", mproc_last_error());
+  mproc_connection_free(child_end);
+  if (st != MPROC_OK) {
+    mproc_process_free(w->proc);
+    mproc_connection_free(w->conn);
+    w->proc = NULL;
+    w->conn = NULL;
+    return mp_fail(st, "pool: starting a worker: %s", detail);
+  }
+  mproc_process_pid(w->proc, &w->pid);
+  return MPROC_OK;
+}
+
+/* Ends a worker process that has ended or must: joins it (killing it after
+ * grace seconds) and describes how it ended into why. */
+static void reap_worker(worker_t *w, double grace, char *why, size_t size) {
+  if (mproc_process_join(w->proc, grace) == MPROC_ETIMEDOUT) {
+    mproc_process_kill(w->proc);
+    mproc_process_join(w->proc, MPROC_FOREVER);
+  }
+  int code = 0;
+  if (mproc_process_exitcode(w->proc, &code) != MPROC_OK)
+    snprintf(why, size, "ended (its exit status could not be read)");
+  else if (code < 0)
+    snprintf(why, size, "was killed by signal %d", -code);
+  else
+    snprintf(why, size, "exited with exit code %d", code);
+  mproc_process_free(w->proc);
+  mproc_connection_free(w->conn);
+  w->proc = NULL;
+  w->conn = NULL;
+}
+
+/* The worker w ended (or its connection did): fails the task it held,
+ * starts another in its place unless the pool is ending. */
+static void worker_ended(mp_engine_t *e, int index) {
+  worker_t *w = &e->workers[index];
+  char why[128];
+  long pid = w->pid;
+  mp_task_t *held = w->task;
+  w->task = NULL;
+  reap_worker(w, 1.0, why, sizeof why);
+  if (held) {
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "pool worker (pid %ld) %s while running a task", pid, why);
+    finish_task(held, MPROC_EWORKERDIED, msg, NULL);
+  }
+  mp_mutex_lock(&e->mu);
+  int ending = e->terminating || (e->closed && e->npending == 0);
+  mp_mutex_unlock(&e->mu);
+  if (ending) return;
+  worker_t fresh;
+  mproc_status_t st = start_worker(e, &fresh, index);
+  mp_mutex_lock(&e->mu);
+  if (st == MPROC_OK) {
+    *w = fresh;
+  } else {
+    memset(w, 0, sizeof *w);
+    e->start_failure = st;
+  }
+  mp_mutex_unlock(&e->mu);
+}
+
+static int any_worker(const mp_engine_t *e) {
+  for (int i = 0; i < e->nworkers; i++)
+    if (e->workers[i].proc) return 1;
+  return 0;
+}
+
+/* Fails every pending task with st (no lock held on entry). */
+static void fail_pending(mp_engine_t *e, mproc_status_t st, const char *msg) {
+  mp_mutex_lock(&e->mu);
+  mp_task_t *t = e->pending;
+  e->pending = e->pending_tail = NULL;
+  e->npending = 0;
+  mp_mutex_unlock(&e->mu);
+  while (t) {
+    mp_task_t *next = t->next;
+    finish_task(t, st, msg, NULL);
+    t = next;
+  }
+}
+
+/* Hands pending tasks to idle workers. */
+static void dispatch(mp_engine_t *e) {
+  for (int i = 0; i < e->nworkers; i++) {
+    worker_t *w = &e->workers[i];
+    if (w->proc == NULL || w->task || w->retiring || w->timed_out) continue;
+    mp_mutex_lock(&e->mu);
+    mp_task_t *t = e->pending;
+    if (t) {
+      e->pending = t->next;
+      if (e->pending == NULL) e->pending_tail = NULL;
+      e->npending--;
+    }
+    mp_mutex_unlock(&e->mu);
+    if (t == NULL) return;
+    t->next = NULL;
+    w->task = t;
+    w->deadline = t->timeout >= 0 ? mp_monotonic() + t->timeout : -1;
+    mproc_status_t st = mproc_connection_send_bytes(w->conn, t->msg, t->len,
+                                                    0, MPROC_REST,
+                                                    MPROC_FOREVER);
+    if (st != MPROC_OK && st != MPROC_EOF) {
+      /* Not the worker's death (that is seen by its sentinel): give up
+       * this task and this worker. */
+      char msg[512];
+      snprintf(msg, sizeof msg, "pool: sending a task: %s", mproc_last_error());
+      w->task = NULL;
+      finish_task(t, st, msg, NULL);
+      mproc_process_kill(w->proc);
+    }
+  }
+}
+
+static void check_timeouts(mp_engine_t *e, double now) {
+  for (int i = 0; i < e->nworkers; i++) {
+    worker_t *w = &e->workers[i];
+    if (w->proc == NULL || w->task == NULL || w->deadline < 0 ||
+        now < w->deadline)
+      continue;
+    mp_task_t *t = w->task;
+    w->task = NULL;
+    w->timed_out = 1;
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "pool: the task ran past its timeout of %g s; its worker "
+             "(pid %ld) was killed",
+             t->timeout, w->pid);
+    mproc_process_kill(w->proc);
+    finish_task(t, MPROC_ETIMEDOUT, msg, NULL);
+  }
+}
+
+static double next_timeout(const mp_engine_t *e, double now) {
+  double best = -1;
+  for (int i = 0; i < e->nworkers; i++) {
+    const worker_t *w = &e->workers[i];
+    if (w->task && w->deadline >= 0) {
+      double left = w->deadline - now;
+      if (left < 0) left = 0;
+      if (best < 0 || left < best) best = left;
+    }
+  }
+  return best;
+}
+
+/* Empties the wake pipe, then clears the flag: a submit that saw the flag
+ * set (and sent nothing) appended its task before the flag is cleared, so
+ * the dispatch that follows sees it. Clearing first would lose a wake: a
+ * byte read here after the clear leaves the flag set with the pipe empty. */
+static void drain_wake(mp_engine_t *e) {
+  for (;;) {
+    int ready = 0;
+    if (mproc_connection_poll(e->wake_r, &ready, 0) != MPROC_OK || !ready)
+      break;
+    void *buf;
+    size_t len;
+    if (mproc_connection_recv_bytes(e->wake_r, 0, &buf, &len, 0) != MPROC_OK)
+      break;
+    free(buf);
+  }
+  mp_mutex_lock(&e->mu);
+  e->wake_pending = 0;
+  mp_mutex_unlock(&e->mu);
+}
+
+/* Reads the replies a worker sent; 0 when its connection ended. */
+static int read_replies(mp_engine_t *e, worker_t *w) {
+  for (;;) {
+    int ready = 0;
+    mproc_status_t st = mproc_connection_poll(w->conn, &ready, 0);
+    if (st != MPROC_OK) return 0;
+    if (!ready) return 1;
+    mproc_obj_t *reply = NULL;
+    st = mproc_connection_recv(w->conn, &reply, 0);
+    if (st == MPROC_ETIMEDOUT) return 1;
+    if (st != MPROC_OK) return 0;
+    mp_task_t *t = w->task;
+    w->task = NULL;
+    w->deadline = -1;
+    if (t == NULL) {
+      mp_obj_destroy(reply); /* a timed-out task's late reply */
+      continue;
+    }
+    w->ntasks++;
+    if (reply->kind == MPROC_LIST && reply->len == 3)
+      w->retiring = 1; /* past max_memory_per_child: it ends by itself */
+    finish_with_reply(t, reply);
+    if (e->cfg.maxtasks && w->ntasks >= e->cfg.maxtasks && !w->retiring) {
+      static const unsigned char quit[] = {0x91, 0x00}; /* [0] */
+      w->retiring = 1;
+      (void)mproc_connection_send_bytes(w->conn, quit, sizeof quit, 0,
+                                        MPROC_REST, 1.0);
+    }
+  }
+}
+
+/* Tells every worker to quit and reaps them (close + join). */
+static void quit_workers(mp_engine_t *e) {
+  static const unsigned char quit[] = {0x91, 0x00};
+  for (int i = 0; i < e->nworkers; i++)
+    if (e->workers[i].proc)
+      (void)mproc_connection_send_bytes(e->workers[i].conn, quit, sizeof quit,
+                                        0, MPROC_REST, 1.0);
+  for (int i = 0; i < e->nworkers; i++) {
+    worker_t *w = &e->workers[i];
+    if (w->proc == NULL) continue;
+    char why[128];
+    mp_task_t *held = w->task;
+    w->task = NULL;
+    reap_worker(w, 5.0, why, sizeof why);
+    if (held) finish_task(held, MPROC_ESTATE, "pool: terminated", NULL);
+  }
+}
+
+static void kill_workers(mp_engine_t *e) {
+  for (int i = 0; i < e->nworkers; i++)
+    if (e->workers[i].proc) mproc_process_kill(e->workers[i].proc);
+  for (int i = 0; i < e->nworkers; i++) {
+    worker_t *w = &e->workers[i];
+    if (w->proc == NULL) continue;
+    char why[128];
+    mp_task_t *held = w->task;
+    w->task = NULL;
+    reap_worker(w, MPROC_FOREVER, why, sizeof why);
+    if (held)
+      finish_task(held, MPROC_ESTATE,
+                  "pool: terminated while the task ran", NULL);
+  }
+}
+
+static void process_loop(mp_engine_t *e) {
+  size_t cap = 1 + 2 * (size_t)e->nworkers;
+  mproc_sentinel_t *s = calloc(cap, sizeof *s);
+  int *ready = calloc(cap, sizeof *ready);
+  int *who = calloc(cap, sizeof *who);
+  for (;;) {
+    mp_mutex_lock(&e->mu);
+    int terminating = e->terminating;
+    int closed = e->closed;
+    size_t npending = e->npending;
+    mproc_status_t start_failure = e->start_failure;
+    mp_mutex_unlock(&e->mu);
+    if (terminating) break;
+    if (!any_worker(e) && start_failure != MPROC_OK) {
+      fail_pending(e, start_failure, "pool: no worker could be started");
+      if (closed) break;
+    }
+    dispatch(e);
+    int busy = 0;
+    for (int i = 0; i < e->nworkers; i++)
+      if (e->workers[i].task) busy = 1;
+    if (closed && npending == 0 && !busy) {
+      quit_workers(e);
+      break;
+    }
+    if (s == NULL || ready == NULL || who == NULL) {
+      mproc_sleep(0.01); /* no memory for the wait list: poll */
+      continue;
+    }
+    size_t k = 0;
+    if (mproc_connection_sentinel(e->wake_r, &s[k]) == MPROC_OK) who[k++] = -1;
+    for (int i = 0; i < e->nworkers; i++) {
+      worker_t *w = &e->workers[i];
+      if (w->proc == NULL) continue;
+      if (mproc_connection_sentinel(w->conn, &s[k]) == MPROC_OK) who[k++] = i;
+      if (mproc_process_sentinel(w->proc, &s[k]) == MPROC_OK)
+        who[k++] = i;
+    }
+    double now = mp_monotonic();
+    double timeout = next_timeout(e, now);
+    if (!any_worker(e) && timeout < 0) timeout = 0.05; /* retry starting */
+    /* A heartbeat: a wake that could not be sent costs a second at most. */
+    if (timeout < 0 || timeout > 1.0) timeout = 1.0;
+    memset(ready, 0, cap * sizeof *ready);
+    mproc_status_t st = mproc_wait(s, k, ready, NULL, timeout);
+    if (st != MPROC_OK && st != MPROC_ETIMEDOUT) {
+      mproc_sleep(0.001);
+      continue;
+    }
+    for (size_t j = 0; j < k; j++) {
+      if (!ready[j]) continue;
+      if (who[j] < 0) {
+        drain_wake(e);
+        continue;
+      }
+      worker_t *w = &e->workers[who[j]];
+      if (w->proc == NULL) continue; /* handled by an earlier entry */
+      int alive = read_replies(e, w);
+      int running = 1;
+      if (alive && mproc_process_is_alive(w->proc, &running) != MPROC_OK)
+        running = 0;
+      if (!alive || !running) worker_ended(e, who[j]);
+    }
+    if (!any_worker(e)) {
+      /* Every slot is empty (starting failed): try again. */
+      for (int i = 0; i < e->nworkers; i++) {
+        worker_t fresh;
+        if (start_worker(e, &fresh, i) == MPROC_OK) {
+          mp_mutex_lock(&e->mu);
+          e->workers[i] = fresh;
+          e->start_failure = MPROC_OK;
+          mp_mutex_unlock(&e->mu);
+        }
+      }
+    }
+    check_timeouts(e, mp_monotonic());
+  }
+  kill_workers(e);
+  fail_pending(e, MPROC_ESTATE, "pool: terminated before the task ran");
+  free(s);
+  free(ready);
+  free(who);
+}
+
+/* ---- the thread backend --------------------------------------------- */
+
+static void thread_worker(void *arg) {
+  thread_arg_t *ta = arg;
+  mp_engine_t *e = ta->e;
+  free(ta);
+  if (e->cfg.initializer) {
+    mproc_obj_t *out = NULL;
+    (void)e->cfg.initializer(e->initargs, &out);
+    if (out && out->parent == NULL) mp_obj_destroy(out);
+  }
+  mp_mutex_lock(&e->mu);
+  for (;;) {
+    while (e->pending == NULL && !e->terminating && !e->closed)
+      mp_cond_wait(&e->cv, &e->mu, -1);
+    if (e->pending == NULL || e->terminating) break;
+    mp_task_t *t = e->pending;
+    e->pending = t->next;
+    if (e->pending == NULL) e->pending_tail = NULL;
+    e->npending--;
+    e->busy++;
+    mp_mutex_unlock(&e->mu);
+    t->next = NULL;
+    t->reply = run_items(t->fn, t->args, "");
+    mp_mutex_lock(&e->mu);
+    e->busy--;
+    if (e->finished_tail)
+      e->finished_tail->next = t;
+    else
+      e->finished = t;
+    e->finished_tail = t;
+    wake(e);
+  }
+  mp_mutex_unlock(&e->mu);
+}
+
+static void thread_loop(mp_engine_t *e) {
+  mproc_sentinel_t s;
+  int ok = mproc_connection_sentinel(e->wake_r, &s) == MPROC_OK;
+  for (;;) {
+    mp_mutex_lock(&e->mu);
+    mp_task_t *done = e->finished;
+    e->finished = e->finished_tail = NULL;
+    int stop = e->terminating ||
+               (e->closed && e->npending == 0 && e->busy == 0);
+    mp_mutex_unlock(&e->mu);
+    while (done) {
+      mp_task_t *next = done->next;
+      mproc_obj_t *reply = done->reply;
+      done->reply = NULL;
+      if (reply)
+        finish_with_reply(done, reply);
+      else
+        finish_task(done, MPROC_ENOMEM, "pool: out of memory", NULL);
+      done = next;
+    }
+    if (stop) break;
+    if (ok)
+      (void)mproc_wait(&s, 1, NULL, NULL, 1.0);
+    else
+      mproc_sleep(0.01);
+    drain_wake(e);
+  }
+  mp_mutex_lock(&e->mu);
+  e->terminating = 1;
+  mp_cond_broadcast(&e->cv);
+  mp_mutex_unlock(&e->mu);
+  for (int i = 0; i < e->nworkers; i++)
+    if (e->workers[i].thread) {
+      mp_thread_join(e->workers[i].thread);
+      e->workers[i].thread = NULL;
+    }
+  /* Replies of tasks that ran while the pool was terminated. */
+  mp_task_t *done = e->finished;
+  e->finished = e->finished_tail = NULL;
+  while (done) {
+    mp_task_t *next = done->next;
+    mproc_obj_t *reply = done->reply;
+    done->reply = NULL;
+    if (reply)
+      finish_with_reply(done, reply);
+    else
+      finish_task(done, MPROC_ENOMEM, "pool: out of memory", NULL);
+    done = next;
+  }
+  fail_pending(e, MPROC_ESTATE, "pool: terminated before the task ran");
+}
+
+static void result_thread(void *arg) {
+  mp_engine_t *e = arg;
+  if (e->cfg.threads)
+    thread_loop(e);
+  else
+    process_loop(e);
+  mp_mutex_lock(&e->mu);
+  e->finished_flag = 1;
+  mp_cond_broadcast(&e->cv);
+  mp_mutex_unlock(&e->mu);
+}
+
+/* ---- the engine ----------------------------------------------------- */
+
+static void engine_release(mp_engine_t *e) {
+  mproc_connection_free(e->wake_r);
+  mproc_connection_free(e->wake_w);
+  mp_obj_destroy(e->initargs);
+  free(e->worker_arg);
+  free(e->workers);
+  mp_cond_destroy(&e->cv);
+  mp_mutex_destroy(&e->mu);
+  free(e);
+}
+
+mproc_status_t mp_engine_check_function(mp_engine_t *e, mproc_function_fn fn,
+                                        const char *call) {
+  if (e->cfg.threads) return MPROC_OK;
+  mproc_obj_t *ref = NULL;
+  mproc_status_t st = function_ref(e->forked, fn, &ref, call);
+  mp_obj_destroy(ref);
+  return st;
+}
+
+mproc_status_t mp_engine_create(mp_engine_t **out,
+                                const mp_engine_config_t *config) {
+  mp_engine_t *e = calloc(1, sizeof *e);
+  if (e == NULL) return mp_fail(MPROC_ENOMEM, "pool_create");
+  e->cfg = *config;
+  const char *method = NULL;
+  mproc_context_method(config->context, &method);
+  e->forked = method && strcmp(method, "fork") == 0;
+  mproc_status_t st = MPROC_OK;
+  if (config->initargs) st = mproc_obj_copy(&e->initargs, config->initargs);
+  e->cfg.initargs = NULL;
+  if (st == MPROC_OK && !config->threads) {
+    /* The worker's config: [initref, initargs]. */
+    mp_buf_t b = {0};
+    mproc_obj_t *ref = NULL;
+    put_array_header(&b, 3);
+    if (config->initializer)
+      st = function_ref(e->forked, config->initializer, &ref,
+                        "pool_create: initializer");
+    if (st == MPROC_OK) st = put_obj(&b, ref);
+    if (st == MPROC_OK) st = put_obj(&b, e->initargs);
+    mproc_obj_t *limit = NULL;
+    if (st == MPROC_OK)
+      st = mproc_obj_int(&limit, (int64_t)config->max_memory);
+    if (st == MPROC_OK) st = put_obj(&b, limit);
+    mp_obj_destroy(limit);
+    mp_obj_destroy(ref);
+    if (st == MPROC_OK && b.failed) st = mp_fail(MPROC_ENOMEM, "pool_create");
+    if (st != MPROC_OK) {
+      mp_buf_free(&b);
+    } else {
+      e->worker_arg = b.data;
+      e->worker_arg_len = b.len;
+    }
+  }
+  if (st == MPROC_OK) st = mproc_pipe(&e->wake_r, &e->wake_w, 0);
+  if (st == MPROC_OK) {
+    e->workers = calloc((size_t)config->processes, sizeof *e->workers);
+    if (e->workers == NULL) st = mp_fail(MPROC_ENOMEM, "pool_create");
+  }
+  if (st != MPROC_OK) {
+    engine_release(e);
+    return st;
+  }
+  e->nworkers = config->processes;
+  for (int i = 0; i < e->nworkers && st == MPROC_OK; i++)
+    st = start_worker(e, &e->workers[i], i);
+  if (st == MPROC_OK) st = mp_thread_create(&e->result_thread, result_thread, e);
+  if (st != MPROC_OK) {
+    char detail[512];
+    snprintf(detail, sizeof detail, "%s", mproc_last_error());
+    mp_mutex_lock(&e->mu);
+    e->terminating = 1;
+    mp_cond_broadcast(&e->cv);
+    mp_mutex_unlock(&e->mu);
+    if (config->threads) {
+      for (int i = 0; i < e->nworkers; i++)
+        if (e->workers[i].thread) mp_thread_join(e->workers[i].thread);
+    } else {
+      kill_workers(e);
+    }
+    engine_release(e);
+    return mp_fail(st, "%s", detail);
+  }
+  *out = e;
+  return MPROC_OK;
+}
+
+static mproc_status_t enqueue(mp_engine_t *e, mp_job_t *job, mp_task_t *t);
+
+static mproc_status_t submit(mp_engine_t *e, mp_job_t *job,
+                             mproc_function_fn fn, const mproc_obj_t *items,
+                             size_t first, size_t n, size_t slot,
+                             const mproc_obj_t *single, double timeout) {
+  mp_task_t *t = calloc(1, sizeof *t);
+  if (t == NULL) return mp_fail(MPROC_ENOMEM, "pool: a task");
+  t->first = slot;
+  t->n = n;
+  t->timeout = timeout;
+  mproc_status_t st = MPROC_OK;
+  if (e->cfg.threads) {
+    t->fn = fn;
+    st = mproc_obj_list(&t->args);
+    for (size_t i = 0; st == MPROC_OK && i < n; i++) {
+      const mproc_obj_t *src = items ? items->u.items[first + i] : single;
+      mproc_obj_t *copy = NULL;
+      st = src ? mproc_obj_copy(&copy, src) : mproc_obj_none(&copy);
+      if (st == MPROC_OK) {
+        st = mproc_obj_list_append(t->args, copy);
+        if (st != MPROC_OK) mp_obj_destroy(copy);
+      }
+    }
+  } else {
+    mp_buf_t b = {0};
+    mproc_obj_t *ref = NULL;
+    static const unsigned char head[] = {0x93, 0x01};
+    mp_buf_put(&b, head, sizeof head);
+    st = function_ref(e->forked, fn, &ref, "pool");
+    if (st == MPROC_OK) st = put_obj(&b, ref);
+    mp_obj_destroy(ref);
+    put_array_header(&b, n);
+    for (size_t i = 0; st == MPROC_OK && i < n; i++)
+      st = put_obj(&b, items ? items->u.items[first + i] : single);
+    if (st == MPROC_OK && b.failed) st = mp_fail(MPROC_ENOMEM, "pool: a task");
+    if (st == MPROC_OK) {
+      t->msg = b.data;
+      t->len = b.len;
+    } else {
+      mp_buf_free(&b);
+    }
+  }
+  if (st != MPROC_OK) {
+    task_free(t);
+    return st;
+  }
+  return enqueue(e, job, t);
+}
+
+/* Appends t (a task of job) to the pending list; releases it if the pool
+ * no longer takes tasks. */
+static mproc_status_t enqueue(mp_engine_t *e, mp_job_t *job, mp_task_t *t) {
+  mp_mutex_lock(&e->mu);
+  if (e->closed || e->terminating) {
+    mp_mutex_unlock(&e->mu);
+    task_free(t);
+    return mp_fail(MPROC_ESTATE, "pool: the pool is %s",
+                   e->terminating ? "terminated" : "closed");
+  }
+  mp_mutex_lock(&job->mu);
+  job->refs++;
+  mp_mutex_unlock(&job->mu);
+  t->job = job;
+  if (e->pending_tail)
+    e->pending_tail->next = t;
+  else
+    e->pending = t;
+  e->pending_tail = t;
+  e->npending++;
+  if (e->cfg.threads)
+    mp_cond_signal(&e->cv);
+  else
+    wake(e);
+  mp_mutex_unlock(&e->mu);
+  return MPROC_OK;
+}
+
+mproc_status_t mp_engine_submit(mp_engine_t *e, mp_job_t *job,
+                                mproc_function_fn fn, const mproc_obj_t *items,
+                                size_t first, size_t n,
+                                const mproc_obj_t *single, double timeout) {
+  return submit(e, job, fn, items, first, n, first, single, timeout);
+}
+
+mproc_status_t mp_engine_submit_at(mp_engine_t *e, mp_job_t *job,
+                                   mproc_function_fn fn,
+                                   const mproc_obj_t *items, size_t first,
+                                   size_t n, size_t slot, double timeout) {
+  return submit(e, job, fn, items, first, n, slot, NULL, timeout);
+}
+
+mproc_status_t mp_engine_submit_kernel(mp_engine_t *e, mp_job_t *job,
+                                       mproc_function_fn kernel,
+                                       const char *in_name, size_t in_size,
+                                       const char *out_name, size_t out_size,
+                                       size_t first, size_t n, size_t slot,
+                                       double timeout) {
+  if (e->cfg.threads)
+    return mp_fail(MPROC_ENOTSUP, "pool_map_shared: not on a ThreadPool");
+  mproc_obj_t *ref = NULL, *msg = NULL;
+  mproc_status_t st = function_ref(e->forked, kernel, &ref, "pool_map_shared");
+  if (st != MPROC_OK) return st;
+  st = mproc_obj_build(&msg, "(iNsnsnnn)", 2, ref, in_name, in_size, out_name,
+                       out_size, first, n);
+  if (st != MPROC_OK) {
+    mp_obj_destroy(ref);
+    return st;
+  }
+  mp_task_t *t = calloc(1, sizeof *t);
+  if (t == NULL) {
+    mp_obj_destroy(msg);
+    return mp_fail(MPROC_ENOMEM, "pool_map_shared");
+  }
+  t->first = slot;
+  t->n = 1;
+  t->timeout = timeout;
+  st = mproc_obj_encode(msg, &t->msg, &t->len);
+  mp_obj_destroy(msg);
+  if (st != MPROC_OK) {
+    free(t);
+    return st;
+  }
+  return enqueue(e, job, t);
+}
+
+int mp_engine_processes(const mp_engine_t *e) { return e->nworkers; }
+
+mproc_status_t mp_engine_worker_pids(mp_engine_t *e, long *out, size_t cap,
+                                     size_t *count) {
+  size_t n = 0;
+  mp_mutex_lock(&e->mu);
+  if (e->terminating || e->finished_flag) {
+    mp_mutex_unlock(&e->mu);
+    return mp_fail(MPROC_ESTATE, "pool_worker_pids: the pool has ended");
+  }
+  for (int i = 0; i < e->nworkers; i++) {
+    if (e->workers[i].pid == 0) continue;
+    if (n < cap) out[n] = e->workers[i].pid;
+    n++;
+  }
+  mp_mutex_unlock(&e->mu);
+  *count = n;
+  return MPROC_OK;
+}
+
+void mp_engine_close(mp_engine_t *e) {
+  mp_mutex_lock(&e->mu);
+  e->closed = 1;
+  mp_cond_broadcast(&e->cv);
+  wake(e);
+  mp_mutex_unlock(&e->mu);
+}
+
+static void join_result_thread(mp_engine_t *e) {
+  mp_thread_t *t = e->result_thread;
+  e->result_thread = NULL;
+  if (t) mp_thread_join(t);
+}
+
+void mp_engine_terminate(mp_engine_t *e) {
+  mp_mutex_lock(&e->mu);
+  e->terminating = 1;
+  e->closed = 1;
+  mp_cond_broadcast(&e->cv);
+  wake(e);
+  mp_mutex_unlock(&e->mu);
+  join_result_thread(e);
+}
+
+mproc_status_t mp_engine_join(mp_engine_t *e, double timeout) {
+  double deadline = mp_deadline(timeout);
+  mp_mutex_lock(&e->mu);
+  if (!e->closed && !e->terminating) {
+    mp_mutex_unlock(&e->mu);
+    return mp_fail(MPROC_ESTATE, "pool_join: close or terminate the pool first");
+  }
+  while (!e->finished_flag) {
+    double left = mp_time_left(deadline);
+    if (deadline >= 0 && left <= 0) {
+      mp_mutex_unlock(&e->mu);
+      return mp_fail(MPROC_ETIMEDOUT, "pool_join: the workers still run");
+    }
+    mp_cond_wait(&e->cv, &e->mu, left);
+  }
+  mp_mutex_unlock(&e->mu);
+  join_result_thread(e);
+  return MPROC_OK;
+}
+
+void mp_engine_free(mp_engine_t *e) {
+  if (e == NULL) return;
+  mp_engine_terminate(e);
+  engine_release(e);
+}
