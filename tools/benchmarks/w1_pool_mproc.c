@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#define _POSIX_C_SOURCE 200809L
 /*
  * W1/W2 with mproc's Pool (docs/pool.md):
  *   --map      Pool(2).map(square, range(100000)), default chunksize

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#define _POSIX_C_SOURCE 200809L
 /*
  * W1/W2 by hand: a fork+pipe farm of 2 workers (the raw twin of a Pool).
  *   --map      100000 squares in chunks of ceil(n / 8) (CPython's default
