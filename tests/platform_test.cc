@@ -22,9 +22,7 @@
 #include <string>
 #include <vector>
 
-#ifdef __linux__
 #include <dirent.h>
-#endif
 
 #include "mproc.h"
 extern "C" {  // mproc's internal headers are C only
@@ -113,19 +111,15 @@ int Join(mp_child_t *c, double timeout = 30) {
   return code;
 }
 
-// Descriptors this process has open (Linux), to tell that nothing is left
-// behind; -1 where that cannot be told.
+// Descriptors this process has open (Linux's /proc), to tell that nothing
+// is left behind; -1 where that cannot be told.
 int OpenDescriptors() {
-#ifdef __linux__
   DIR *d = opendir("/proc/self/fd");
   if (d == nullptr) return -1;
   int n = 0;
   while (readdir(d) != nullptr) n++;
   closedir(d);
   return n;
-#else
-  return -1;
-#endif
 }
 
 // ---- runtime facts ------------------------------------------------------
