@@ -1296,3 +1296,45 @@ void mp_engine_free(mp_engine_t *e) {
   mp_engine_terminate(e);
   engine_release(e);
 }
+
+/* ---- for the executor (core/executor.c) ----------------------------- */
+
+int mp_engine_job_queued(mp_engine_t *e, const mp_job_t *job) {
+  int found = 0;
+  mp_mutex_lock(&e->mu);
+  for (mp_task_t *t = e->pending; t && !found; t = t->next)
+    found = t->job == job;
+  mp_mutex_unlock(&e->mu);
+  return found;
+}
+
+size_t mp_engine_cancel_pending(mp_engine_t *e, const mp_job_t *job,
+                                mproc_status_t st, const char *msg) {
+  mp_task_t *taken = NULL, **tail = &taken;
+  size_t n = 0;
+  mp_mutex_lock(&e->mu);
+  mp_task_t **link = &e->pending;
+  e->pending_tail = NULL;
+  while (*link) {
+    mp_task_t *t = *link;
+    if (job == NULL || t->job == job) {
+      *link = t->next;
+      t->next = NULL;
+      *tail = t;
+      tail = &t->next;
+      e->npending--;
+      n++;
+    } else {
+      e->pending_tail = t;
+      link = &t->next;
+    }
+  }
+  if (n) wake(e); /* a closed engine may now be done */
+  mp_mutex_unlock(&e->mu);
+  while (taken) {
+    mp_task_t *next = taken->next;
+    finish_task(taken, st, msg, NULL);
+    taken = next;
+  }
+  return n;
+}

@@ -120,4 +120,12 @@ mproc_status_t mp_engine_join(mp_engine_t *e, double timeout);
 /* Terminates if needed and releases everything. */
 void mp_engine_free(mp_engine_t *e);
 
+/* ---- for the executor (core/executor.c) ---- */
+/* 1 while a task of job waits in the pending list (no worker has it). */
+int mp_engine_job_queued(mp_engine_t *e, const mp_job_t *job);
+/* Takes the pending tasks of job (job NULL: every pending task) out of the
+ * list and fails them with st and msg; returns how many. */
+size_t mp_engine_cancel_pending(mp_engine_t *e, const mp_job_t *job,
+                                mproc_status_t st, const char *msg);
+
 #endif
