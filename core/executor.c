@@ -39,6 +39,7 @@ typedef struct fstate {
   size_t ncbs, capcbs;
   mp_job_t *job;
   mp_engine_t *engine;
+  int cancel_running; /* the executor's option */
   mproc_future_t *handle; /* NULL once the handle is freed */
 } fstate_t;
 
@@ -53,6 +54,7 @@ struct mproc_executor {
   int threads;
   int max_workers;
   double task_timeout;
+  int cancel_running;
   char *prefix;
   mp_mutex_t mu;
   int shutdown, joined;
@@ -224,10 +226,12 @@ static mproc_status_t executor_create(mproc_executor_t **out,
   }
   if (isnan(opts.task_timeout))
     return mp_fail(MPROC_EINVAL, "%s: NaN task_timeout", call);
-  if (threads && (opts.task_timeout >= 0 || opts.max_tasks_per_child))
+  if (threads && (opts.task_timeout >= 0 || opts.max_tasks_per_child ||
+                  opts.cancel_running))
     return mp_fail(MPROC_EINVAL,
-                   "%s: task_timeout and max_tasks_per_child are process "
-                   "executor options (a thread cannot be killed or replaced)",
+                   "%s: task_timeout, max_tasks_per_child and cancel_running "
+                   "are process executor options (a thread cannot be killed "
+                   "or replaced)",
                    call);
   if (opts.initargs) MP_CHECK_PAYLOAD(opts.initargs, call);
   mp_engine_config_t cfg;
@@ -261,6 +265,7 @@ static mproc_status_t executor_create(mproc_executor_t **out,
   ex->threads = threads;
   ex->max_workers = n;
   ex->task_timeout = opts.task_timeout < 0 ? -1 : opts.task_timeout;
+  ex->cancel_running = opts.cancel_running != 0;
   *out = ex;
   return MPROC_OK;
 }
@@ -326,6 +331,7 @@ mproc_status_t mproc_executor_submit(mproc_future_t **out,
   s->state = F_PENDING;
   s->job = job;
   s->engine = ex->engine;
+  s->cancel_running = ex->cancel_running;
   s->handle = f;
   job->callback = on_result;
   job->error_callback = on_error;
@@ -474,10 +480,19 @@ mproc_status_t mproc_future_cancel(mproc_future_t *f, int *out) {
   mp_mutex_lock(&g_mu);
   int state = s->state;
   mp_mutex_unlock(&g_mu);
-  if (state == F_PENDING)
-    /* The engine settles it (ECANCELLED) if no worker took it yet. */
-    mp_engine_cancel_pending(s->engine, s->job, MPROC_ECANCELLED,
-                             "executor: the future was cancelled");
+  /* The engine settles it (ECANCELLED) if no worker took it yet. */
+  if (state == F_PENDING &&
+      mp_engine_cancel_pending(s->engine, s->job, MPROC_ECANCELLED,
+                               "executor: the future was cancelled") == 0 &&
+      s->cancel_running) {
+    /* Running (or just finishing): the result thread kills its worker;
+     * wait, bounded, for the future to settle either way. */
+    mp_engine_kill_job(s->engine, s->job);
+    double deadline = mp_deadline(10.0);
+    mp_mutex_lock(&g_mu);
+    (void)wait_settled(s, deadline, "future_cancel");
+    mp_mutex_unlock(&g_mu);
+  }
   mp_mutex_lock(&g_mu);
   int cancelled = s->state == F_CANCELLED;
   mp_mutex_unlock(&g_mu);

@@ -827,6 +827,8 @@ static void kill_workers(mp_engine_t *e) {
   }
 }
 
+static void check_kills(mp_engine_t *e); /* executor (end of file) */
+
 static void process_loop(mp_engine_t *e) {
   size_t cap = 1 + 2 * (size_t)e->nworkers;
   mproc_sentinel_t *s = calloc(cap, sizeof *s);
@@ -903,6 +905,7 @@ static void process_loop(mp_engine_t *e) {
       }
     }
     check_timeouts(e, mp_monotonic());
+    check_kills(e);
   }
   kill_workers(e);
   fail_pending(e, MPROC_ESTATE, "pool: terminated before the task ran");
@@ -1337,4 +1340,32 @@ size_t mp_engine_cancel_pending(mp_engine_t *e, const mp_job_t *job,
     taken = next;
   }
   return n;
+}
+
+void mp_engine_kill_job(mp_engine_t *e, mp_job_t *job) {
+  __atomic_store_n(&job->kill_requested, 1, __ATOMIC_RELEASE);
+  mp_mutex_lock(&e->mu);
+  wake(e);
+  mp_mutex_unlock(&e->mu);
+}
+
+/* The result thread: kills the workers running a task whose job asked for
+ * it (mp_engine_kill_job), as check_timeouts does for a deadline. */
+static void check_kills(mp_engine_t *e) {
+  for (int i = 0; i < e->nworkers; i++) {
+    worker_t *w = &e->workers[i];
+    if (w->proc == NULL || w->task == NULL ||
+        !__atomic_load_n(&w->task->job->kill_requested, __ATOMIC_ACQUIRE))
+      continue;
+    mp_task_t *t = w->task;
+    w->task = NULL;
+    w->timed_out = 1; /* no new task; replaced once its end is seen */
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "executor: the future was cancelled while running; its worker "
+             "(pid %ld) was killed",
+             w->pid);
+    mproc_process_kill(w->proc);
+    finish_task(t, MPROC_ECANCELLED, msg, NULL);
+  }
 }

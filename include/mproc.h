@@ -1290,6 +1290,11 @@ typedef struct mproc_executor_options {
                                       before it fails with MPROC_ETIMEDOUT
                                       and its worker is killed and
                                       replaced; negative: none (default) */
+  int cancel_running;            /**< processes: 1 lets mproc_future_cancel
+                                      stop a running future by killing its
+                                      worker (replaced, as pebble's);
+                                      0: CPython's (a running future is
+                                      not cancelled) */
 } mproc_executor_options_t;
 
 /** Fills opts with the defaults. Errors: MPROC_EINVAL (NULL). */
@@ -1299,8 +1304,8 @@ mproc_status_t mproc_executor_options_init(mproc_executor_options_t *opts);
 /** ProcessPoolExecutor / ThreadPoolExecutor (opts NULL: the defaults).
  * Workers start at once.
  * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL out, max_workers 0 or below
- *         -1, NaN task_timeout, an option of the other kind: task_timeout
- *         or max_tasks_per_child on threads),
+ *         -1, NaN task_timeout, an option of the other kind: task_timeout,
+ *         max_tasks_per_child or cancel_running on threads),
  *         MPROC_ENOTREGISTERED (spawn, forkserver: the initializer is not
  *         registered), MPROC_ENOMEM, and the errors of mproc_process_start. */
 mproc_status_t mproc_process_executor_create(
@@ -1396,8 +1401,10 @@ mproc_status_t mproc_future_exception(mproc_future_t *f,
                                       mproc_status_t *status,
                                       const char **message, double timeout);
 /** cancel(): *out = 1 if the future is (now) cancelled: it had not
- * started (a running or done future is not cancelled, as in CPython).
- * *out may be NULL. Errors: MPROC_EINVAL. */
+ * started, or it was running on an executor with cancel_running (its
+ * worker is killed and replaced; cancel waits up to 10 s for that). A done
+ * future, or a running one without cancel_running, is not cancelled (as
+ * in CPython). *out may be NULL. Errors: MPROC_EINVAL. */
 mproc_status_t mproc_future_cancel(mproc_future_t *f, int *out);
 /** @{ */
 /** cancelled(), running(), done(): *out 1 or 0. Errors: MPROC_EINVAL. */

@@ -525,6 +525,42 @@ TEST_P(ExecutorTest, PerFutureTimeoutKillsAndReplacesTheWorker) {
   mproc_executor_free(ex);
 }
 
+TEST_P(ExecutorTest, CancelRunningKillsAndReplacesTheWorker) {
+  mproc_executor_options_t o;
+  mproc_executor_options_init(&o);
+  o.max_workers = 1;
+  o.context = mproc_test::Context(GetParam().c_str());
+  o.cancel_running = 1;
+  mproc_executor_t *ex = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_process_executor_create(&ex, &o))
+      << mproc_last_error();
+  mproc_future_t *first = Submit(ex, ex_pid, 0);
+  int64_t pid = ResultOf(first);
+  mproc_future_t *slow = Submit(ex, ex_nap, 20000);
+  int running = 0;
+  for (int i = 0; i < 500 && !running; i++) {
+    mproc_future_running(slow, &running);
+    if (!running) mproc_sleep(0.01);
+  }
+  ASSERT_EQ(1, running);
+  int ok = 0;
+  EXPECT_EQ(MPROC_OK, mproc_future_cancel(slow, &ok));
+  EXPECT_EQ(1, ok);
+  mproc_obj_t *v = nullptr;
+  EXPECT_EQ(MPROC_ECANCELLED, mproc_future_result(slow, &v, 0));
+  EXPECT_NE(nullptr, std::strstr(mproc_last_error(), "killed"))
+      << mproc_last_error();
+  // A new worker runs the next future.
+  mproc_future_t *after = Submit(ex, ex_pid, 0);
+  int64_t pid2 = ResultOf(after);
+  EXPECT_NE(pid, pid2);
+  EXPECT_GT(pid2, 0);
+  mproc_future_free(after);
+  mproc_future_free(slow);
+  mproc_future_free(first);
+  EXPECT_EQ(MPROC_OK, mproc_executor_free(ex));
+}
+
 TEST_P(ExecutorTest, MaxTasksPerChildReplacesWorkers) {
   mproc_executor_t *ex = Make(1, 2);
   ASSERT_NE(nullptr, ex);
@@ -596,6 +632,9 @@ TEST(ExecutorErrors, EveryCallChecksItsArguments) {
   EXPECT_EQ(MPROC_EINVAL, mproc_thread_executor_create(&ex, &o));
   o.task_timeout = -1;
   o.max_tasks_per_child = 3;
+  EXPECT_EQ(MPROC_EINVAL, mproc_thread_executor_create(&ex, &o));
+  o.max_tasks_per_child = 0;
+  o.cancel_running = 1;
   EXPECT_EQ(MPROC_EINVAL, mproc_thread_executor_create(&ex, &o));
   // A non-object of another kind.
   mproc_obj_t *v = nullptr;
