@@ -1359,6 +1359,7 @@ mproc_status_t mproc_executor_free(mproc_executor_t *ex);
  * tasks of chunksize items, at most buffersize tasks in flight (0: no
  * bound: every item is submitted at once, as CPython without buffersize).
  * timeout (seconds from this call, negative: none) bounds every next.
+ * The executor must outlive the iterator (next submits the next tasks).
  * Errors: MPROC_EINVAL (NULL, not an executor, inputs not a list,
  *         chunksize 0, NaN), MPROC_ESTATE (shut down),
  *         MPROC_ENOTREGISTERED, MPROC_ENOMEM. */

@@ -8,6 +8,7 @@
  *   --apply    10000 one-item round trips to one worker
  * Prints ns per task (W1) or us per call (W2).
  */
+#define _GNU_SOURCE /* clock_gettime under cc -std=c11 (tools/bench) */
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
