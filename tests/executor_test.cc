@@ -304,7 +304,7 @@ TEST_P(ExecutorTest, WaitWithEachReturnWhen) {
 TEST_P(ExecutorTest, AsCompletedGivesEachOnceAndTimesOut) {
   mproc_executor_t *ex = Make(2);
   ASSERT_NE(nullptr, ex);
-  mproc_future_t *fs[3] = {Submit(ex, ex_nap, 600), Submit(ex, ex_nap, 10),
+  mproc_future_t *fs[3] = {Submit(ex, ex_nap, 1500), Submit(ex, ex_nap, 10),
                            Submit(ex, ex_nap, 20)};
   mproc_as_completed_t *it = nullptr;
   ASSERT_EQ(MPROC_OK, mproc_as_completed(&it, fs, 3));
