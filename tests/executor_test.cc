@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <set>
@@ -152,6 +153,32 @@ TEST_P(ExecutorTest, SubmitGivesResults) {
     EXPECT_EQ(MPROC_OK, st);
     EXPECT_EQ(nullptr, msg);
   }
+  // The calls' own errors on a live future and executor.
+  mproc_obj_t *v = nullptr;
+  EXPECT_EQ(MPROC_EINVAL, mproc_future_result(fs[0], nullptr, 1));
+  EXPECT_EQ(MPROC_EINVAL, mproc_future_result(fs[0], &v, std::nan("")));
+  EXPECT_EQ(MPROC_EINVAL, mproc_future_exception(fs[0], nullptr, nullptr, 1));
+  EXPECT_EQ(MPROC_EINVAL, mproc_future_done(fs[0], nullptr));
+  mproc_future_t *g = nullptr;
+  EXPECT_EQ(MPROC_EINVAL, mproc_executor_submit(nullptr, ex, ex_square, nullptr));
+  EXPECT_EQ(MPROC_EINVAL, mproc_executor_submit(&g, ex, nullptr, nullptr));
+  EXPECT_EQ(MPROC_EINVAL, mproc_executor_max_workers(ex, nullptr));
+  mproc_as_completed_t *it = nullptr;
+  EXPECT_EQ(MPROC_EINVAL, mproc_as_completed(nullptr, fs.data(), 1));
+  EXPECT_EQ(MPROC_EINVAL, mproc_as_completed(&it, nullptr, 1));
+  ASSERT_EQ(MPROC_OK, mproc_as_completed(&it, fs.data(), 1));
+  EXPECT_EQ(MPROC_EINVAL, mproc_as_completed_next(it, &g, std::nan("")));
+  EXPECT_EQ(MPROC_EINVAL, mproc_as_completed_next(it, nullptr, 1));
+  EXPECT_EQ(MPROC_OK, mproc_as_completed_free(it));
+  mproc_executor_map_t *m = nullptr;
+  EXPECT_EQ(MPROC_EINVAL, mproc_executor_map(&m, ex, ex_square, nullptr, 1, 1, 0));
+  EXPECT_EQ(MPROC_EINVAL,
+            mproc_executor_map_iter(&m, ex, ex_square, nullptr, nullptr, 1, 1, 0));
+  // None as the argument: the function gets None.
+  g = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_executor_submit(&g, ex, ex_square, nullptr));
+  EXPECT_NE(MPROC_OK, mproc_future_result(g, &v, 60));  // square(None) fails
+  mproc_future_free(g);
   for (auto *f : fs) EXPECT_EQ(MPROC_OK, mproc_future_free(f));
   EXPECT_EQ(MPROC_OK, mproc_executor_free(ex));
 }
