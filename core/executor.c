@@ -126,6 +126,20 @@ MP_OBJECT_KIND(thread_ops)
 
 static mp_mutex_t g_mu = MP_MUTEX_INIT;
 static mp_cond_t g_cv = MP_COND_INIT;
+static mp_once_t g_hooks_once = MP_ONCE_INIT;
+
+/* A fork never copies g_mu held (core/locks.c's pattern). */
+static void futures_before_fork(void) { mp_mutex_lock(&g_mu); }
+static void futures_after_fork(void) { mp_mutex_unlock(&g_mu); }
+static void install_hooks(void) {
+  (void)mp_atfork_register(futures_before_fork, futures_after_fork,
+                           futures_after_fork);
+}
+
+static void futures_lock(void) {
+  mp_once(&g_hooks_once, install_hooks);
+  mp_mutex_lock(&g_mu);
+}
 
 /* ---- future states -------------------------------------------------- */
 
@@ -161,7 +175,7 @@ static void settle(fstate_t *s, mproc_status_t st, const char *msg,
     st = MPROC_ENOMEM;
     msg = "executor: no memory for the result";
   }
-  mp_mutex_lock(&g_mu);
+  futures_lock();
   s->state = st == MPROC_ECANCELLED ? F_CANCELLED : F_FINISHED;
   s->status = st;
   s->value = copy;
@@ -178,7 +192,7 @@ static void settle(fstate_t *s, mproc_status_t st, const char *msg,
   for (size_t i = 0; handle && i < ncbs; i++)
     run_callback(cbs[i].fn, handle, cbs[i].ctx);
   free(cbs);
-  mp_mutex_lock(&g_mu);
+  futures_lock();
   fstate_t *dead = state_unref_locked(s);
   mp_mutex_unlock(&g_mu);
   state_release(dead);
@@ -432,7 +446,7 @@ mproc_status_t mproc_future_result(mproc_future_t *f, mproc_obj_t **out,
   if (st != MPROC_OK) return st;
   double deadline = mp_deadline(timeout);
   fstate_t *s = f->s;
-  mp_mutex_lock(&g_mu);
+  futures_lock();
   st = wait_settled(s, deadline, "future_result");
   if (st == MPROC_OK) {
     if (s->state == F_CANCELLED) {
@@ -458,7 +472,7 @@ mproc_status_t mproc_future_exception(mproc_future_t *f,
   if (st != MPROC_OK) return st;
   double deadline = mp_deadline(timeout);
   fstate_t *s = f->s;
-  mp_mutex_lock(&g_mu);
+  futures_lock();
   st = wait_settled(s, deadline, "future_exception");
   if (st == MPROC_OK) {
     if (s->state == F_CANCELLED) {
@@ -477,7 +491,7 @@ mproc_status_t mproc_future_exception(mproc_future_t *f,
 mproc_status_t mproc_future_cancel(mproc_future_t *f, int *out) {
   MP_CHECK_KIND(f, &future_ops, "future_cancel");
   fstate_t *s = f->s;
-  mp_mutex_lock(&g_mu);
+  futures_lock();
   int state = s->state;
   mp_mutex_unlock(&g_mu);
   /* The engine settles it (ECANCELLED) if no worker took it yet. */
@@ -489,11 +503,11 @@ mproc_status_t mproc_future_cancel(mproc_future_t *f, int *out) {
      * wait, bounded, for the future to settle either way. */
     mp_engine_kill_job(s->engine, s->job);
     double deadline = mp_deadline(10.0);
-    mp_mutex_lock(&g_mu);
+    futures_lock();
     (void)wait_settled(s, deadline, "future_cancel");
     mp_mutex_unlock(&g_mu);
   }
-  mp_mutex_lock(&g_mu);
+  futures_lock();
   int cancelled = s->state == F_CANCELLED;
   mp_mutex_unlock(&g_mu);
   if (out) *out = cancelled;
@@ -503,7 +517,7 @@ mproc_status_t mproc_future_cancel(mproc_future_t *f, int *out) {
 mproc_status_t mproc_future_cancelled(mproc_future_t *f, int *out) {
   MP_CHECK_KIND(f, &future_ops, "future_cancelled");
   MP_REQUIRE(out, "future_cancelled: out");
-  mp_mutex_lock(&g_mu);
+  futures_lock();
   *out = f->s->state == F_CANCELLED;
   mp_mutex_unlock(&g_mu);
   return MPROC_OK;
@@ -512,7 +526,7 @@ mproc_status_t mproc_future_cancelled(mproc_future_t *f, int *out) {
 mproc_status_t mproc_future_done(mproc_future_t *f, int *out) {
   MP_CHECK_KIND(f, &future_ops, "future_done");
   MP_REQUIRE(out, "future_done: out");
-  mp_mutex_lock(&g_mu);
+  futures_lock();
   *out = f->s->state != F_PENDING;
   mp_mutex_unlock(&g_mu);
   return MPROC_OK;
@@ -522,12 +536,12 @@ mproc_status_t mproc_future_running(mproc_future_t *f, int *out) {
   MP_CHECK_KIND(f, &future_ops, "future_running");
   MP_REQUIRE(out, "future_running: out");
   fstate_t *s = f->s;
-  mp_mutex_lock(&g_mu);
+  futures_lock();
   int pending = s->state == F_PENDING;
   mp_mutex_unlock(&g_mu);
   /* Pending and no longer queued: a worker has it. */
   int queued = pending ? mp_engine_job_queued(s->engine, s->job) : 0;
-  mp_mutex_lock(&g_mu);
+  futures_lock();
   *out = s->state == F_PENDING && !queued;
   mp_mutex_unlock(&g_mu);
   return MPROC_OK;
@@ -540,7 +554,7 @@ mproc_status_t mproc_future_add_done_callback(mproc_future_t *f,
   if (fn == NULL)
     return mp_fail(MPROC_EINVAL, "future_add_done_callback: NULL fn");
   fstate_t *s = f->s;
-  mp_mutex_lock(&g_mu);
+  futures_lock();
   if (s->state != F_PENDING) {
     mp_mutex_unlock(&g_mu);
     run_callback(fn, f, ctx);
@@ -567,7 +581,7 @@ mproc_status_t mproc_future_free(mproc_future_t *f) {
   if (f == NULL) return MPROC_OK;
   MP_CHECK_KIND(f, &future_ops, "future_free");
   mp_object_invalidate(&f->obj);
-  mp_mutex_lock(&g_mu);
+  futures_lock();
   fstate_t *s = f->s;
   s->handle = NULL;
   s->ncbs = 0; /* callbacks not run yet are dropped */
@@ -596,7 +610,7 @@ mproc_status_t mproc_futures_wait(mproc_future_t *const *fs, size_t n,
   if (st != MPROC_OK) return st;
   double deadline = mp_deadline(timeout);
   size_t count = 0;
-  mp_mutex_lock(&g_mu);
+  futures_lock();
   for (;;) {
     int failed = 0;
     count = 0;
@@ -651,7 +665,7 @@ mproc_status_t mproc_as_completed_next(mproc_as_completed_t *it,
   if (it->ngiven == it->n)
     return mp_fail(MPROC_EOF, "as_completed_next: every future was given");
   double deadline = mp_deadline(timeout);
-  mp_mutex_lock(&g_mu);
+  futures_lock();
   for (;;) {
     for (size_t i = 0; i < it->n; i++) {
       if (it->given[i] || it->fs[i]->s->state == F_PENDING) continue;
