@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#define _POSIX_C_SOURCE 200809L
 /*
  * W1/W2 by hand: a fork+pipe farm of 2 workers (the raw twin of a Pool).
  *   --map      100000 squares in chunks of ceil(n / 8) (CPython's default
@@ -8,7 +9,6 @@
  *   --apply    10000 one-item round trips to one worker
  * Prints ns per task (W1) or us per call (W2).
  */
-#define _GNU_SOURCE /* clock_gettime under cc -std=c11 (tools/bench) */
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
