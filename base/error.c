@@ -49,6 +49,8 @@ static const struct {
     /* pools */
     STATUS(MPROC_ETASK, "the pool's function failed"),
     STATUS(MPROC_EWORKERDIED, "the pool worker running the task died"),
+    /* executors */
+    STATUS(MPROC_ECANCELLED, "the future was cancelled"),
 };
 #undef STATUS
 

@@ -827,6 +827,8 @@ static void kill_workers(mp_engine_t *e) {
   }
 }
 
+static void check_kills(mp_engine_t *e); /* executor (end of file) */
+
 static void process_loop(mp_engine_t *e) {
   size_t cap = 1 + 2 * (size_t)e->nworkers;
   mproc_sentinel_t *s = calloc(cap, sizeof *s);
@@ -903,6 +905,7 @@ static void process_loop(mp_engine_t *e) {
       }
     }
     check_timeouts(e, mp_monotonic());
+    check_kills(e);
   }
   kill_workers(e);
   fail_pending(e, MPROC_ESTATE, "pool: terminated before the task ran");
@@ -1295,4 +1298,74 @@ void mp_engine_free(mp_engine_t *e) {
   if (e == NULL) return;
   mp_engine_terminate(e);
   engine_release(e);
+}
+
+/* ---- for the executor (core/executor.c) ----------------------------- */
+
+int mp_engine_job_queued(mp_engine_t *e, const mp_job_t *job) {
+  int found = 0;
+  mp_mutex_lock(&e->mu);
+  for (mp_task_t *t = e->pending; t && !found; t = t->next)
+    found = t->job == job;
+  mp_mutex_unlock(&e->mu);
+  return found;
+}
+
+size_t mp_engine_cancel_pending(mp_engine_t *e, const mp_job_t *job,
+                                mproc_status_t st, const char *msg) {
+  mp_task_t *taken = NULL, **tail = &taken;
+  size_t n = 0;
+  mp_mutex_lock(&e->mu);
+  mp_task_t **link = &e->pending;
+  e->pending_tail = NULL;
+  while (*link) {
+    mp_task_t *t = *link;
+    if (job == NULL || t->job == job) {
+      *link = t->next;
+      t->next = NULL;
+      *tail = t;
+      tail = &t->next;
+      e->npending--;
+      n++;
+    } else {
+      e->pending_tail = t;
+      link = &t->next;
+    }
+  }
+  if (n) wake(e); /* a closed engine may now be done */
+  mp_mutex_unlock(&e->mu);
+  while (taken) {
+    mp_task_t *next = taken->next;
+    finish_task(taken, st, msg, NULL);
+    taken = next;
+  }
+  return n;
+}
+
+void mp_engine_kill_job(mp_engine_t *e, mp_job_t *job) {
+  __atomic_store_n(&job->kill_requested, 1, __ATOMIC_RELEASE);
+  mp_mutex_lock(&e->mu);
+  wake(e);
+  mp_mutex_unlock(&e->mu);
+}
+
+/* The result thread: kills the workers running a task whose job asked for
+ * it (mp_engine_kill_job), as check_timeouts does for a deadline. */
+static void check_kills(mp_engine_t *e) {
+  for (int i = 0; i < e->nworkers; i++) {
+    worker_t *w = &e->workers[i];
+    if (w->proc == NULL || w->task == NULL ||
+        !__atomic_load_n(&w->task->job->kill_requested, __ATOMIC_ACQUIRE))
+      continue;
+    mp_task_t *t = w->task;
+    w->task = NULL;
+    w->timed_out = 1; /* no new task; replaced once its end is seen */
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "executor: the future was cancelled while running; its worker "
+             "(pid %ld) was killed",
+             w->pid);
+    mproc_process_kill(w->proc);
+    finish_task(t, MPROC_ECANCELLED, msg, NULL);
+  }
 }

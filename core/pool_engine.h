@@ -48,6 +48,7 @@ typedef struct mp_job {
   mproc_callback_fn callback;
   mproc_error_callback_fn error_callback;
   void *ctx;
+  int kill_requested; /* executor: kill the worker running it (__atomic) */
 } mp_job_t;
 
 /* A new job of n slots with one reference (the caller's). NULL: no memory. */
@@ -119,5 +120,17 @@ void mp_engine_terminate(mp_engine_t *e);
 mproc_status_t mp_engine_join(mp_engine_t *e, double timeout);
 /* Terminates if needed and releases everything. */
 void mp_engine_free(mp_engine_t *e);
+
+/* ---- for the executor (core/executor.c) ---- */
+/* 1 while a task of job waits in the pending list (no worker has it). */
+int mp_engine_job_queued(mp_engine_t *e, const mp_job_t *job);
+/* Takes the pending tasks of job (job NULL: every pending task) out of the
+ * list and fails them with st and msg; returns how many. */
+size_t mp_engine_cancel_pending(mp_engine_t *e, const mp_job_t *job,
+                                mproc_status_t st, const char *msg);
+/* Asks the result thread to kill the process worker running a task of job
+ * (if one does): the task fails with MPROC_ECANCELLED, the worker is
+ * replaced. Returns at once. */
+void mp_engine_kill_job(mp_engine_t *e, mp_job_t *job);
 
 #endif

@@ -72,6 +72,8 @@ typedef enum mproc_status {
   MPROC_EWORKERDIED,    /**< the pool worker running the task died (crash,
                              exit, signal): the detail names its pid and
                              exit code or signal */
+  /* Executors (docs/executor.md) */
+  MPROC_ECANCELLED,     /**< the future was cancelled (CancelledError) */
   MPROC_ESTATUS_COUNT_  /**< not a status: the number of statuses */
 } mproc_status_t;
 
@@ -1254,6 +1256,228 @@ mproc_status_t mproc_pool_join(mproc_pool_t *pool, double timeout);
 /** Terminates (as leaving CPython's `with Pool() as p:`) and releases the
  * pool. NULL is fine. Errors: MPROC_EINVAL (not a pool). */
 mproc_status_t mproc_pool_free(mproc_pool_t *pool);
+
+/* ------------------------------------------------------------------ */
+/* Executors and futures: concurrent.futures (docs/executor.md)       */
+/* ------------------------------------------------------------------ */
+
+/** A process or thread executor (ProcessPoolExecutor, ThreadPoolExecutor):
+ * a second front on the pool's task engine, so a crashed worker fails only
+ * its own future (MPROC_EWORKERDIED) and is replaced. */
+typedef struct mproc_executor mproc_executor_t;
+/** The pending result of mproc_executor_submit (a Future). */
+typedef struct mproc_future mproc_future_t;
+/** The iterator of mproc_as_completed. */
+typedef struct mproc_as_completed mproc_as_completed_t;
+/** The iterator of mproc_executor_map. */
+typedef struct mproc_executor_map mproc_executor_map_t;
+
+/** max_workers value meaning the default: the CPUs this process may run
+ * on (process executor), min(32, CPUs + 4) (thread executor). */
+#define MPROC_EXECUTOR_DEFAULT_WORKERS (-1)
+
+/** The options of the executors; mproc_executor_options_init gives the
+ * defaults (CPython's ProcessPoolExecutor() / ThreadPoolExecutor()). */
+typedef struct mproc_executor_options {
+  int max_workers;               /**< > 0, or MPROC_EXECUTOR_DEFAULT_WORKERS */
+  mproc_context_t *context;      /**< processes: start method; NULL: default */
+  mproc_function_fn initializer; /**< run once in each worker, or NULL */
+  const mproc_obj_t *initargs;   /**< its argument (copied), NULL: None */
+  unsigned long max_tasks_per_child; /**< processes: tasks before a worker
+                                          is replaced; 0: never */
+  const char *thread_name_prefix; /**< threads: kept (copied) and given by
+                                       mproc_executor_thread_name_prefix */
+  double task_timeout;           /**< processes: seconds a future may run
+                                      before it fails with MPROC_ETIMEDOUT
+                                      and its worker is killed and
+                                      replaced; negative: none (default) */
+  int cancel_running;            /**< processes: 1 lets mproc_future_cancel
+                                      stop a running future by killing its
+                                      worker (replaced, as pebble's);
+                                      0: CPython's (a running future is
+                                      not cancelled) */
+} mproc_executor_options_t;
+
+/** Fills opts with the defaults. Errors: MPROC_EINVAL (NULL). */
+mproc_status_t mproc_executor_options_init(mproc_executor_options_t *opts);
+
+/** @{ */
+/** ProcessPoolExecutor / ThreadPoolExecutor (opts NULL: the defaults).
+ * Workers start at once.
+ * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL out, max_workers 0 or below
+ *         -1, NaN task_timeout, an option of the other kind: task_timeout,
+ *         max_tasks_per_child or cancel_running on threads),
+ *         MPROC_ENOTREGISTERED (spawn, forkserver: the initializer is not
+ *         registered), MPROC_ENOMEM, and the errors of mproc_process_start. */
+mproc_status_t mproc_process_executor_create(
+    mproc_executor_t **out, const mproc_executor_options_t *opts);
+mproc_status_t mproc_thread_executor_create(
+    mproc_executor_t **out, const mproc_executor_options_t *opts);
+/** @} */
+
+/** The number of workers. Errors: MPROC_EINVAL (NULL, not an executor). */
+mproc_status_t mproc_executor_max_workers(const mproc_executor_t *ex,
+                                          int *out);
+/** The thread name prefix given (NULL if none or a process executor).
+ * Errors: MPROC_EINVAL (NULL, not an executor). */
+mproc_status_t mproc_executor_thread_name_prefix(const mproc_executor_t *ex,
+                                                 const char **out);
+
+/** submit(fn, arg): *out is a new future for fn(arg) (arg copied; NULL is
+ * None).
+ * Errors: MPROC_EINVAL (NULL out, ex or fn, not an executor),
+ *         MPROC_ESTATE (after shutdown: "cannot schedule new futures after
+ *         shutdown"), MPROC_ENOTREGISTERED (spawn, forkserver: fn not
+ *         registered), MPROC_ENOMEM, encoding errors of arg. */
+mproc_status_t mproc_executor_submit(mproc_future_t **out,
+                                     mproc_executor_t *ex,
+                                     mproc_function_fn fn,
+                                     const mproc_obj_t *arg);
+
+/** shutdown(wait, cancel_futures): no more submits; cancel_futures 1
+ * cancels the futures no worker has started (MPROC_ECANCELLED); wait 1
+ * waits for the running ones and the workers. Idempotent.
+ * Errors: MPROC_EINVAL (NULL, not an executor). */
+mproc_status_t mproc_executor_shutdown(mproc_executor_t *ex, int wait,
+                                       int cancel_futures);
+/** @{ */
+/** terminate_workers / kill_workers (3.14): cancels the pending futures,
+ * stops the workers at once (both kill: a thread executor's threads
+ * cannot be stopped, so there they finish their current task); running
+ * futures fail with MPROC_ESTATE. Errors: MPROC_EINVAL. */
+mproc_status_t mproc_executor_terminate_workers(mproc_executor_t *ex);
+mproc_status_t mproc_executor_kill_workers(mproc_executor_t *ex);
+/** @} */
+/** Shuts down with wait (leaving `with ProcessPoolExecutor() as ex:`) and
+ * releases the executor; its futures stay valid. NULL is fine.
+ * Errors: MPROC_EINVAL (not an executor). */
+mproc_status_t mproc_executor_free(mproc_executor_t *ex);
+
+/** @{ */
+/** map(fn, inputs, timeout, chunksize, buffersize): results in order, one
+ * at a time with mproc_executor_map_next; items are taken lazily (from the
+ * list inputs, or from source as mproc_pool_imap_iter's) and sent in
+ * tasks of chunksize items, at most buffersize tasks in flight (0: no
+ * bound: every item is submitted at once, as CPython without buffersize).
+ * timeout (seconds from this call, negative: none) bounds every next.
+ * The executor must outlive the iterator (next submits the next tasks).
+ * Errors: MPROC_EINVAL (NULL, not an executor, inputs not a list,
+ *         chunksize 0, NaN), MPROC_ESTATE (shut down),
+ *         MPROC_ENOTREGISTERED, MPROC_ENOMEM. */
+mproc_status_t mproc_executor_map(mproc_executor_map_t **out,
+                                  mproc_executor_t *ex, mproc_function_fn fn,
+                                  const mproc_obj_t *inputs, double timeout,
+                                  size_t chunksize, size_t buffersize);
+mproc_status_t mproc_executor_map_iter(mproc_executor_map_t **out,
+                                       mproc_executor_t *ex,
+                                       mproc_function_fn fn,
+                                       mproc_item_source_fn source, void *ctx,
+                                       double timeout, size_t chunksize,
+                                       size_t buffersize);
+/** @} */
+/** The next result in order (a new value). A failed item gives its error
+ * and the iterator moves past it.
+ * Errors: MPROC_EINVAL (NULL, not a map iterator), MPROC_EOF (no more
+ *         results), MPROC_ETIMEDOUT (map's timeout passed), MPROC_ETASK,
+ *         MPROC_EWORKERDIED, MPROC_ECANCELLED, MPROC_ESTATE, the source's
+ *         error (after the items before it), MPROC_ENOMEM. */
+mproc_status_t mproc_executor_map_next(mproc_executor_map_t *it,
+                                       mproc_obj_t **out);
+/** Releases the iterator (the tasks in flight run on). NULL is fine.
+ * Errors: MPROC_EINVAL (not a map iterator). */
+mproc_status_t mproc_executor_map_free(mproc_executor_map_t *it);
+
+/** result(timeout): *out is a new copy of the value.
+ * Errors: MPROC_EINVAL (NULL, not a future, NaN), MPROC_ETIMEDOUT (not
+ *         done in time), MPROC_ECANCELLED, and the function's failure:
+ *         MPROC_ETASK (its message in mproc_last_error()),
+ *         MPROC_EWORKERDIED (pid and exit code or signal), MPROC_ETIMEDOUT
+ *         (task_timeout), MPROC_ESTATE (workers terminated), MPROC_ENOMEM. */
+mproc_status_t mproc_future_result(mproc_future_t *f, mproc_obj_t **out,
+                                   double timeout);
+/** exception(timeout): once done, *status is the function's status
+ * (MPROC_OK if it succeeded) and *message (may be NULL) its message,
+ * valid while the future lives.
+ * Errors: MPROC_EINVAL, MPROC_ETIMEDOUT, MPROC_ECANCELLED. */
+mproc_status_t mproc_future_exception(mproc_future_t *f,
+                                      mproc_status_t *status,
+                                      const char **message, double timeout);
+/** cancel(): *out = 1 if the future is (now) cancelled: it had not
+ * started, or it was running on an executor with cancel_running (its
+ * worker is killed and replaced; cancel waits up to 10 s for that). A done
+ * future, or a running one without cancel_running, is not cancelled (as
+ * in CPython). *out may be NULL. Errors: MPROC_EINVAL. */
+mproc_status_t mproc_future_cancel(mproc_future_t *f, int *out);
+/** @{ */
+/** cancelled(), running(), done(): *out 1 or 0. Errors: MPROC_EINVAL. */
+mproc_status_t mproc_future_cancelled(mproc_future_t *f, int *out);
+mproc_status_t mproc_future_running(mproc_future_t *f, int *out);
+mproc_status_t mproc_future_done(mproc_future_t *f, int *out);
+/** @} */
+
+/** A done callback: called with the future once it is done (in the
+ * executor's result thread, or at once in the caller's thread if it is
+ * done already). A status other than MPROC_OK is reported on stderr with
+ * mproc_last_error(), and nothing else happens. */
+typedef mproc_status_t (*mproc_done_callback_fn)(mproc_future_t *f,
+                                                 void *ctx);
+/** add_done_callback(fn). Freeing the future drops callbacks not run yet.
+ * Errors: MPROC_EINVAL (NULL, not a future), MPROC_ENOMEM. */
+mproc_status_t mproc_future_add_done_callback(mproc_future_t *f,
+                                              mproc_done_callback_fn fn,
+                                              void *ctx);
+/** Releases the future (the task runs on). NULL is fine.
+ * Errors: MPROC_EINVAL (not a future). */
+mproc_status_t mproc_future_free(mproc_future_t *f);
+
+/** return_when of mproc_futures_wait. */
+enum {
+  MPROC_FIRST_COMPLETED = 1, /**< any future done or cancelled */
+  MPROC_FIRST_EXCEPTION = 2, /**< any future failed, or all done */
+  MPROC_ALL_COMPLETED = 3    /**< every future done */
+};
+
+/** wait(fs, timeout, return_when): waits up to timeout seconds; done[i]
+ * (n flags) is set to 1 for each future done (or cancelled) and 0 for the
+ * rest; *ndone (may be NULL) counts the done ones. Running out of time is
+ * not an error (CPython returns the two sets). Futures of any executors.
+ * Errors: MPROC_EINVAL (NULL fs or done with n > 0, a NULL or not a
+ *         future, return_when unknown, NaN). */
+mproc_status_t mproc_futures_wait(mproc_future_t *const *fs, size_t n,
+                                  int return_when, int *done, size_t *ndone,
+                                  double timeout);
+
+/** as_completed(fs): an iterator giving each future as it is done. The
+ * futures must outlive the iterator.
+ * Errors: MPROC_EINVAL (NULL, a not a future), MPROC_ENOMEM. */
+mproc_status_t mproc_as_completed(mproc_as_completed_t **out,
+                                  mproc_future_t *const *fs, size_t n);
+/** The next future done (one of fs, not given before) within timeout.
+ * Errors: MPROC_EINVAL, MPROC_EOF (all were given), MPROC_ETIMEDOUT. */
+mproc_status_t mproc_as_completed_next(mproc_as_completed_t *it,
+                                       mproc_future_t **out, double timeout);
+/** Releases the iterator. NULL is fine. Errors: MPROC_EINVAL. */
+mproc_status_t mproc_as_completed_free(mproc_as_completed_t *it);
+
+/* ------------------------------------------------------------------ */
+/* Threads: threading.Thread for C programs (docs/executor.md)        */
+/* ------------------------------------------------------------------ */
+
+/** A thread of this process running a function (over the platform's
+ * threads, so it runs wherever mproc does). */
+typedef struct mproc_thread mproc_thread_t;
+
+/** Starts fn(arg) in a new thread.
+ * Errors: MPROC_EINVAL (NULL out or fn), MPROC_ENOMEM, MPROC_ESYS. */
+mproc_status_t mproc_thread_create(mproc_thread_t **out, void (*fn)(void *),
+                                   void *arg);
+/** Waits up to timeout seconds for the thread to end.
+ * Errors: MPROC_EINVAL (NULL, not a thread, NaN), MPROC_ETIMEDOUT,
+ *         MPROC_ESTATE (called from the thread itself). */
+mproc_status_t mproc_thread_join(mproc_thread_t *t, double timeout);
+/** Joins the thread (without limit) if needed and releases it. NULL is
+ * fine. Errors: MPROC_EINVAL (not a thread), MPROC_ESTATE (from itself). */
+mproc_status_t mproc_thread_free(mproc_thread_t *t);
 
 /* ------------------------------------------------------------------ */
 /* Connections: Pipe() and its two ends (docs/ipc.md)                  */
