@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Guide example 02: CPU-bound work, sequential and with Pool(4).map. */
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -13,9 +14,11 @@ static int fail(const char *what) {
 /* total = sum of i * i for i < n. The volatile accumulator keeps the
  * compiler from folding the loop into a formula: the work is really done. */
 static int64_t cpu_intensive_c(int64_t n) {
-  volatile int64_t total = 0;
-  for (int64_t i = 0; i < n; i++) total += i * i;
-  return total;
+  /* Modulo 2^63 (unsigned arithmetic wraps, a signed sum would overflow:
+   * Python's integers do not), so the result fits an int payload. */
+  volatile uint64_t total = 0;
+  for (uint64_t i = 0; i < (uint64_t)n; i++) total += i * i;
+  return (int64_t)(total & (uint64_t)INT64_MAX);
 }
 
 MPROC_FUNCTION(cpu_intensive) {

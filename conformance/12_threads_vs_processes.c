@@ -2,6 +2,7 @@
 /* Guide example 12: CPU-bound work sequential, in threads, in processes.
  * C threads are truly parallel (no GIL): the times differ from CPython's,
  * the output's shape does not. */
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -14,9 +15,11 @@ static int fail(const char *what) {
 
 /* sum(i * i for i in range(n)); volatile: the loop really runs. */
 static int64_t cpu_bound_c(int64_t n) {
-  volatile int64_t total = 0;
-  for (int64_t i = 0; i < n; i++) total += i * i;
-  return total;
+  /* Modulo 2^63 (unsigned arithmetic wraps, a signed sum would overflow:
+   * Python's integers do not), so the result fits an int payload. */
+  volatile uint64_t total = 0;
+  for (uint64_t i = 0; i < (uint64_t)n; i++) total += i * i;
+  return (int64_t)(total & (uint64_t)INT64_MAX);
 }
 
 MPROC_FUNCTION(cpu_bound) {
