@@ -67,32 +67,57 @@ const mproc_task_entry_t *mp_task_by_fn(mproc_task_fn fn) {
   return found;
 }
 
-char *mp_task_key(const mproc_task_entry_t *e) {
-  const char *file = entry_file(e);
-  size_t size = strlen(e->name) + strlen(file) + 32;
+/* "name<sep>file<sep>rank", malloc'd (NULL when out of memory): tasks and
+ * pool functions share the format. */
+static char *format_key(const char *name, const char *file,
+                        unsigned long rank) {
+  size_t size = strlen(name) + strlen(file) + 32;
   char *key = malloc(size);
   if (key)
-    snprintf(key, size, "%s%c%s%c%lu", e->name, KEY_SEPARATOR, file,
-             KEY_SEPARATOR, entry_rank(e));
+    snprintf(key, size, "%s%c%s%c%lu", name, KEY_SEPARATOR, file,
+             KEY_SEPARATOR, rank);
   return key;
 }
 
-const mproc_task_entry_t *mp_task_by_key(const char *key) {
+/* A key taken apart: name and file point into it (not terminated). */
+typedef struct {
+  const char *name, *file;
+  size_t name_len, file_len;
+  unsigned long rank;
+} parsed_key_t;
+
+static int parse_key(const char *key, parsed_key_t *k) {
   const char *first = strchr(key, KEY_SEPARATOR);
   const char *last = strrchr(key, KEY_SEPARATOR);
-  if (first == NULL || first == last) return NULL;
-  size_t name_len = (size_t)(first - key);
-  size_t file_len = (size_t)(last - first - 1);
+  if (first == NULL || first == last) return 0;
   char *end;
-  unsigned long rank = strtoul(last + 1, &end, 10);
-  if (end == last + 1 || *end != '\0') return NULL;
-  for (const mproc_task_entry_t *e = task_list; e; e = e->next) {
-    const char *file = entry_file(e);
-    if (strlen(e->name) != name_len || strncmp(e->name, key, name_len) != 0 ||
-        strlen(file) != file_len || strncmp(file, first + 1, file_len) != 0)
-      continue;
-    if (rank-- == 0) return e;
-  }
+  k->rank = strtoul(last + 1, &end, 10);
+  if (end == last + 1 || *end != '\0') return 0;
+  k->name = key;
+  k->name_len = (size_t)(first - key);
+  k->file = first + 1;
+  k->file_len = (size_t)(last - first - 1);
+  return 1;
+}
+
+/* Whether an entry of that name and file is one the key may name. */
+static int key_origin_is(const parsed_key_t *k, const char *name,
+                         const char *file) {
+  return strlen(name) == k->name_len &&
+         strncmp(name, k->name, k->name_len) == 0 &&
+         strlen(file) == k->file_len &&
+         strncmp(file, k->file, k->file_len) == 0;
+}
+
+char *mp_task_key(const mproc_task_entry_t *e) {
+  return format_key(e->name, entry_file(e), entry_rank(e));
+}
+
+const mproc_task_entry_t *mp_task_by_key(const char *key) {
+  parsed_key_t k;
+  if (!parse_key(key, &k)) return NULL;
+  for (const mproc_task_entry_t *e = task_list; e; e = e->next)
+    if (key_origin_is(&k, e->name, entry_file(e)) && k.rank-- == 0) return e;
   return NULL;
 }
 
@@ -192,30 +217,15 @@ char *mp_function_key(const mproc_function_entry_t *e) {
        o = o->next)
     if (strcmp(o->name, e->name) == 0 && strcmp(function_file(o), file) == 0)
       rank++;
-  size_t size = strlen(e->name) + strlen(file) + 32;
-  char *key = malloc(size);
-  if (key)
-    snprintf(key, size, "%s%c%s%c%lu", e->name, KEY_SEPARATOR, file,
-             KEY_SEPARATOR, rank);
-  return key;
+  return format_key(e->name, file, rank);
 }
 
 const mproc_function_entry_t *mp_function_by_key(const char *key) {
-  const char *first = strchr(key, KEY_SEPARATOR);
-  const char *last = strrchr(key, KEY_SEPARATOR);
-  if (first == NULL || first == last) return NULL;
-  size_t name_len = (size_t)(first - key);
-  size_t file_len = (size_t)(last - first - 1);
-  char *end;
-  unsigned long rank = strtoul(last + 1, &end, 10);
-  if (end == last + 1 || *end != '\0') return NULL;
-  for (const mproc_function_entry_t *e = function_list; e; e = e->next) {
-    const char *file = function_file(e);
-    if (strlen(e->name) != name_len || strncmp(e->name, key, name_len) != 0 ||
-        strlen(file) != file_len || strncmp(file, first + 1, file_len) != 0)
-      continue;
-    if (rank-- == 0) return e;
-  }
+  parsed_key_t k;
+  if (!parse_key(key, &k)) return NULL;
+  for (const mproc_function_entry_t *e = function_list; e; e = e->next)
+    if (key_origin_is(&k, e->name, function_file(e)) && k.rank-- == 0)
+      return e;
   return NULL;
 }
 
