@@ -433,16 +433,11 @@ static mproc_status_t wait_settled(fstate_t *s, double deadline,
   return MPROC_OK;
 }
 
-static mproc_status_t check_timeout(double timeout, const char *call) {
-  if (isnan(timeout)) return mp_fail(MPROC_EINVAL, "%s: NaN timeout", call);
-  return MPROC_OK;
-}
-
 mproc_status_t mproc_future_result(mproc_future_t *f, mproc_obj_t **out,
                                    double timeout) {
   MP_CHECK_KIND(f, &future_ops, "future_result");
   MP_REQUIRE(out, "future_result: out");
-  mproc_status_t st = check_timeout(timeout, "future_result");
+  mproc_status_t st = mp_check_timeout(timeout, "future_result");
   if (st != MPROC_OK) return st;
   double deadline = mp_deadline(timeout);
   fstate_t *s = f->s;
@@ -468,7 +463,7 @@ mproc_status_t mproc_future_exception(mproc_future_t *f,
                                       const char **message, double timeout) {
   MP_CHECK_KIND(f, &future_ops, "future_exception");
   MP_REQUIRE(status, "future_exception: status");
-  mproc_status_t st = check_timeout(timeout, "future_exception");
+  mproc_status_t st = mp_check_timeout(timeout, "future_exception");
   if (st != MPROC_OK) return st;
   double deadline = mp_deadline(timeout);
   fstate_t *s = f->s;
@@ -606,7 +601,7 @@ mproc_status_t mproc_futures_wait(mproc_future_t *const *fs, size_t n,
       return_when != MPROC_ALL_COMPLETED)
     return mp_fail(MPROC_EINVAL, "futures_wait: unknown return_when %d",
                    return_when);
-  mproc_status_t st = check_timeout(timeout, "futures_wait");
+  mproc_status_t st = mp_check_timeout(timeout, "futures_wait");
   if (st != MPROC_OK) return st;
   double deadline = mp_deadline(timeout);
   size_t count = 0;
@@ -660,7 +655,7 @@ mproc_status_t mproc_as_completed_next(mproc_as_completed_t *it,
                                        mproc_future_t **out, double timeout) {
   MP_CHECK_KIND(it, &as_completed_ops, "as_completed_next");
   MP_REQUIRE(out, "as_completed_next: out");
-  mproc_status_t st = check_timeout(timeout, "as_completed_next");
+  mproc_status_t st = mp_check_timeout(timeout, "as_completed_next");
   if (st != MPROC_OK) return st;
   if (it->ngiven == it->n)
     return mp_fail(MPROC_EOF, "as_completed_next: every future was given");
@@ -783,7 +778,7 @@ static mproc_status_t map_create(mproc_executor_map_t **out,
   if (fn == NULL) return mp_fail(MPROC_EINVAL, "%s: NULL fn", call);
   if (chunksize == 0)
     return mp_fail(MPROC_EINVAL, "%s: chunksize must be at least 1", call);
-  mproc_status_t st = check_timeout(timeout, call);
+  mproc_status_t st = mp_check_timeout(timeout, call);
   if (st != MPROC_OK) return st;
   if (inputs) {
     MP_CHECK_PAYLOAD(inputs, call);
@@ -948,7 +943,7 @@ mproc_status_t mproc_thread_create(mproc_thread_t **out, void (*fn)(void *),
 
 mproc_status_t mproc_thread_join(mproc_thread_t *t, double timeout) {
   MP_CHECK_KIND(t, &thread_ops, "thread_join");
-  mproc_status_t st = check_timeout(timeout, "thread_join");
+  mproc_status_t st = mp_check_timeout(timeout, "thread_join");
   if (st != MPROC_OK) return st;
   double deadline = mp_deadline(timeout);
   mp_mutex_lock(&t->mu);

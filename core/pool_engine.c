@@ -950,6 +950,21 @@ static void thread_worker(void *arg) {
   mp_mutex_unlock(&e->mu);
 }
 
+/* Delivers the replies of a list of finished thread tasks (NULL reply:
+ * the copy ran out of memory). */
+static void deliver_finished(mp_task_t *done) {
+  while (done) {
+    mp_task_t *next = done->next;
+    mproc_obj_t *reply = done->reply;
+    done->reply = NULL;
+    if (reply)
+      finish_with_reply(done, reply);
+    else
+      finish_task(done, MPROC_ENOMEM, "pool: out of memory", NULL);
+    done = next;
+  }
+}
+
 static void thread_loop(mp_engine_t *e) {
   mproc_sentinel_t s;
   int ok = mproc_connection_sentinel(e->wake_r, &s) == MPROC_OK;
@@ -960,16 +975,7 @@ static void thread_loop(mp_engine_t *e) {
     int stop = e->terminating ||
                (e->closed && e->npending == 0 && e->busy == 0);
     mp_mutex_unlock(&e->mu);
-    while (done) {
-      mp_task_t *next = done->next;
-      mproc_obj_t *reply = done->reply;
-      done->reply = NULL;
-      if (reply)
-        finish_with_reply(done, reply);
-      else
-        finish_task(done, MPROC_ENOMEM, "pool: out of memory", NULL);
-      done = next;
-    }
+    deliver_finished(done);
     if (stop) break;
     if (ok)
       (void)mproc_wait(&s, 1, NULL, NULL, 1.0);
@@ -989,16 +995,7 @@ static void thread_loop(mp_engine_t *e) {
   /* Replies of tasks that ran while the pool was terminated. */
   mp_task_t *done = e->finished;
   e->finished = e->finished_tail = NULL;
-  while (done) {
-    mp_task_t *next = done->next;
-    mproc_obj_t *reply = done->reply;
-    done->reply = NULL;
-    if (reply)
-      finish_with_reply(done, reply);
-    else
-      finish_task(done, MPROC_ENOMEM, "pool: out of memory", NULL);
-    done = next;
-  }
+  deliver_finished(done);
   fail_pending(e, MPROC_ESTATE, "pool: terminated before the task ran");
 }
 
