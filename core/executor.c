@@ -216,6 +216,17 @@ mproc_status_t mproc_executor_options_init(mproc_executor_options_t *opts) {
   return MPROC_OK;
 }
 
+/* The given prefix, or CPython's "ThreadPoolExecutor-<k>" with k counting
+ * the thread executors created without one. NULL: no memory. */
+static char *default_prefix(const char *given) {
+  static unsigned long counter; /* __atomic */
+  if (given) return mp_strdup(given);
+  char name[64];
+  snprintf(name, sizeof name, "ThreadPoolExecutor-%lu",
+           __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+  return mp_strdup(name);
+}
+
 static mproc_status_t executor_create(mproc_executor_t **out,
                                       const mproc_executor_options_t *given,
                                       int threads, const char *call) {
@@ -262,12 +273,13 @@ static mproc_status_t executor_create(mproc_executor_t **out,
   }
   mproc_executor_t *ex = mp_object_alloc(sizeof *ex);
   if (ex == NULL) return mp_fail(MPROC_ENOMEM, "%s", call);
-  if (threads && opts.thread_name_prefix) {
-    ex->prefix = mp_strdup(opts.thread_name_prefix);
+  if (threads) {
+    ex->prefix = default_prefix(opts.thread_name_prefix);
     if (ex->prefix == NULL) {
       mp_object_release(ex);
       return mp_fail(MPROC_ENOMEM, "%s", call);
     }
+    cfg.thread_name_prefix = ex->prefix;
   }
   st = mp_engine_create(&ex->engine, &cfg);
   if (st != MPROC_OK) {
@@ -388,23 +400,24 @@ mproc_status_t mproc_executor_shutdown(mproc_executor_t *ex, int wait,
   return MPROC_OK;
 }
 
-static mproc_status_t stop_workers(mproc_executor_t *ex, const char *call) {
+static mproc_status_t stop_workers(mproc_executor_t *ex, int gentle,
+                                   const char *call) {
   MP_CHECK_KIND(ex, &executor_ops, call);
   mp_mutex_lock(&ex->mu);
   ex->shutdown = 1;
   mp_mutex_unlock(&ex->mu);
   mp_engine_cancel_pending(ex->engine, NULL, MPROC_ECANCELLED,
                            "executor: cancelled: the workers were stopped");
-  mp_engine_terminate(ex->engine);
+  mp_engine_stop(ex->engine, gentle);
   return MPROC_OK;
 }
 
 mproc_status_t mproc_executor_terminate_workers(mproc_executor_t *ex) {
-  return stop_workers(ex, "executor_terminate_workers");
+  return stop_workers(ex, 1, "executor_terminate_workers");
 }
 
 mproc_status_t mproc_executor_kill_workers(mproc_executor_t *ex) {
-  return stop_workers(ex, "executor_kill_workers");
+  return stop_workers(ex, 0, "executor_kill_workers");
 }
 
 mproc_status_t mproc_executor_free(mproc_executor_t *ex) {
@@ -909,6 +922,36 @@ mproc_status_t mproc_executor_map_free(mproc_executor_map_t *it) {
 }
 
 /* ---- threads -------------------------------------------------------- */
+
+/* The name mproc gave this thread (mproc_thread_name). */
+static _Thread_local char this_thread_name[MPROC_THREAD_NAME_MAX];
+
+void mp_name_this_thread(const char *name) {
+  snprintf(this_thread_name, sizeof this_thread_name, "%s", name);
+  mp_thread_set_os_name(name);
+}
+
+mproc_status_t mproc_thread_set_name(const char *name) {
+  if (name == NULL) return mp_fail(MPROC_EINVAL, "thread_set_name: NULL name");
+  if (strlen(name) >= MPROC_THREAD_NAME_MAX)
+    return mp_fail(MPROC_EINVAL,
+                   "thread_set_name: the name is %zu bytes long; the limit "
+                   "is %d with the NUL",
+                   strlen(name), MPROC_THREAD_NAME_MAX);
+  mp_name_this_thread(name);
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_thread_name(char *out, size_t size) {
+  MP_REQUIRE(out, "thread_name: out");
+  size_t len = strlen(this_thread_name);
+  if (size <= len)
+    return mp_fail(MPROC_EINVAL,
+                   "thread_name: the name needs %zu bytes, got %zu",
+                   len + 1, size);
+  memcpy(out, this_thread_name, len + 1);
+  return MPROC_OK;
+}
 
 static void thread_main(void *arg) {
   mproc_thread_t *t = arg;

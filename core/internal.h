@@ -40,4 +40,8 @@ double mp_time_left(double deadline);
 /* Byte-string helpers. */
 char *mp_strdup(const char *s);
 
+/* Names the calling thread for mproc_thread_name (and, best effort, for
+ * the OS). */
+void mp_name_this_thread(const char *name);
+
 #endif

@@ -132,6 +132,7 @@ struct mp_engine {
   mproc_connection_t *wake_r, *wake_w;
   int wake_pending;
   int closed, terminating, finished_flag;
+  int gentle; /* terminating: SIGTERM first (terminate_workers) */
   mproc_status_t start_failure;
   mp_thread_t *result_thread;
 };
@@ -811,19 +812,32 @@ static void quit_workers(mp_engine_t *e) {
   }
 }
 
+/* Stops every worker: a kill, or with e->gentle a terminate, then a kill
+ * for a worker still running a second later (one that ignores it). */
 static void kill_workers(mp_engine_t *e) {
-  for (int i = 0; i < e->nworkers; i++)
-    if (e->workers[i].proc) mproc_process_kill(e->workers[i].proc);
+  mp_mutex_lock(&e->mu);
+  int gentle = e->gentle;
+  mp_mutex_unlock(&e->mu);
+  for (int i = 0; i < e->nworkers; i++) {
+    mproc_process_t *p = e->workers[i].proc;
+    if (p) (void)(gentle ? mproc_process_terminate(p) : mproc_process_kill(p));
+  }
   for (int i = 0; i < e->nworkers; i++) {
     worker_t *w = &e->workers[i];
     if (w->proc == NULL) continue;
     char why[128];
     mp_task_t *held = w->task;
     w->task = NULL;
-    reap_worker(w, MPROC_FOREVER, why, sizeof why);
-    if (held)
-      finish_task(held, MPROC_ESTATE,
-                  "pool: terminated while the task ran", NULL);
+    long pid = w->pid;
+    reap_worker(w, gentle ? 1.0 : MPROC_FOREVER, why, sizeof why);
+    if (held) {
+      char msg[256];
+      snprintf(msg, sizeof msg,
+               "pool: terminated while the task ran (its worker, pid %ld, "
+               "%s)",
+               pid, why);
+      finish_task(held, MPROC_ESTATE, msg, NULL);
+    }
   }
 }
 
@@ -919,6 +933,12 @@ static void process_loop(mp_engine_t *e) {
 static void thread_worker(void *arg) {
   thread_arg_t *ta = arg;
   mp_engine_t *e = ta->e;
+  if (e->cfg.thread_name_prefix) {
+    char name[MPROC_THREAD_NAME_MAX];
+    snprintf(name, sizeof name, "%s_%d", e->cfg.thread_name_prefix,
+             ta->index);
+    mp_name_this_thread(name);
+  }
   free(ta);
   if (e->cfg.initializer) {
     mproc_obj_t *out = NULL;
@@ -1261,8 +1281,11 @@ static void join_result_thread(mp_engine_t *e) {
   if (t) mp_thread_join(t);
 }
 
-void mp_engine_terminate(mp_engine_t *e) {
+void mp_engine_terminate(mp_engine_t *e) { mp_engine_stop(e, 0); }
+
+void mp_engine_stop(mp_engine_t *e, int gentle) {
   mp_mutex_lock(&e->mu);
+  if (!e->terminating) e->gentle = gentle;
   e->terminating = 1;
   e->closed = 1;
   mp_cond_broadcast(&e->cv);

@@ -1479,6 +1479,20 @@ mproc_status_t mproc_thread_join(mproc_thread_t *t, double timeout);
  * fine. Errors: MPROC_EINVAL (not a thread), MPROC_ESTATE (from itself). */
 mproc_status_t mproc_thread_free(mproc_thread_t *t);
 
+/** The longest thread name with its NUL. */
+#define MPROC_THREAD_NAME_MAX 64
+
+/** Names the calling thread (threading.current_thread().name = name):
+ * mproc_thread_name gives it back, and the OS shows it where it keeps
+ * names (Linux keeps the first 15 bytes). A thread executor's workers are
+ * named "<thread_name_prefix>_<i>".
+ * Errors: MPROC_EINVAL (NULL, MPROC_THREAD_NAME_MAX bytes or more). */
+mproc_status_t mproc_thread_set_name(const char *name);
+/** The calling thread's name, given by mproc_thread_set_name or by a
+ * thread executor; "" for a thread mproc did not name.
+ * Errors: MPROC_EINVAL (NULL out, or size too small for the name). */
+mproc_status_t mproc_thread_name(char *out, size_t size);
+
 /* ------------------------------------------------------------------ */
 /* Connections: Pipe() and its two ends (docs/ipc.md)                  */
 /* ------------------------------------------------------------------ */

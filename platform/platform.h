@@ -133,6 +133,12 @@ mproc_status_t mp_thread_create(mp_thread_t **out, void (*fn)(void *arg),
 /* Waits for the thread to end and releases t. Errors: MPROC_ESYS (then t
  * is kept: joined from itself, or already joined). */
 mproc_status_t mp_thread_join(mp_thread_t *t);
+/* Best effort, never fails: names the calling thread where the OS shows
+ * names (debuggers, ps, top; Linux keeps the first 15 bytes). */
+void mp_thread_set_os_name(const char *name);
+/* The calling thread's name as the OS keeps it, into buf (size > 0);
+ * "" where the OS keeps none. */
+void mp_thread_os_name(char *buf, size_t size);
 
 /* A mutex (not recursive) and a condition variable, in storage sized for
  * every port; MP_MUTEX_INIT / MP_COND_INIT (zeros) initialise a static or
