@@ -159,11 +159,12 @@ static void state_release(fstate_t *s) {
 
 static void run_callback(mproc_done_callback_fn fn, mproc_future_t *f,
                          void *ctx) {
-  mp_fail(MPROC_OK, "the callback failed without a message");
+  mp_error_clear();
   mproc_status_t st = fn(f, ctx);
   if (st != MPROC_OK)
     fprintf(stderr, "mproc: a future's done callback failed (%s): %s\n",
-            mproc_status_name(st), mproc_last_error());
+            mproc_status_name(st),
+            mp_failure_detail(st, "the callback failed without a message"));
 }
 
 /* The task ended: records the outcome, wakes the waiters, runs the
@@ -959,6 +960,7 @@ static void thread_main(void *arg) {
   t->tid = mp_thread_id();
   mp_mutex_unlock(&t->mu);
   t->fn(t->arg);
+  mp_node_flush_thread_cache();
   mp_mutex_lock(&t->mu);
   t->ended = 1;
   mp_cond_broadcast(&t->cv);

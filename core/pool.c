@@ -364,10 +364,48 @@ mproc_status_t mproc_pool_starmap_async(
 }
 
 /* Waits for r and gives its value, then releases r. */
+/* Waits on job->cv until ready(job) or the deadline; with job->mu held. */
+static mproc_status_t wait_job(mp_job_t *job, int (*ready)(const mp_job_t *),
+                               double timeout, const char *call) {
+  double deadline = mp_deadline(timeout);
+  while (!ready(job)) {
+    double left = mp_time_left(deadline);
+    if (deadline >= 0 && left <= 0)
+      return mp_fail(MPROC_ETIMEDOUT, "%s: not ready within %g s", call,
+                     timeout);
+    mp_cond_wait(&job->cv, &job->mu, left);
+  }
+  return MPROC_OK;
+}
+
+static int job_complete(const mp_job_t *job) { return job->complete; }
+
+/* Waits for r's job to complete: MPROC_OK when it has a value (complete:
+ * status, message and value no longer change), else its failure. */
+static mproc_status_t settled_value(mproc_async_result_t *r, double timeout,
+                                    const char *call) {
+  mproc_status_t st = mp_check_timeout(timeout, call);
+  if (st != MPROC_OK) return st;
+  mp_job_t *job = r->job;
+  mp_mutex_lock(&job->mu);
+  st = wait_job(job, job_complete, timeout, call);
+  mp_mutex_unlock(&job->mu);
+  if (st != MPROC_OK) return st;
+  if (job->status != MPROC_OK)
+    return mp_fail(job->status, "%s", job->message ? job->message : "");
+  return MPROC_OK;
+}
+
 static mproc_status_t get_and_free(mproc_async_result_t *r, mproc_obj_t **out,
                                    double timeout) {
-  mproc_status_t st = mproc_async_result_get(r, out, timeout);
+  mproc_status_t st = settled_value(r, timeout, "async_result_get");
   if (st == MPROC_OK) {
+    /* Nobody else sees r (no callback either): move the value out. */
+    mp_job_t *job = r->job;
+    mp_mutex_lock(&job->mu);
+    *out = job->value;
+    job->value = NULL;
+    mp_mutex_unlock(&job->mu);
     mproc_async_result_free(r);
     return MPROC_OK;
   }
@@ -452,37 +490,14 @@ mproc_status_t mproc_pool_imap_unordered(mproc_imap_t **out,
 
 /* ---- results -------------------------------------------------------- */
 
-/* Waits on job->cv until ready(job) or the deadline; with job->mu held. */
-static mproc_status_t wait_job(mp_job_t *job, int (*ready)(const mp_job_t *),
-                               double timeout, const char *call) {
-  double deadline = mp_deadline(timeout);
-  while (!ready(job)) {
-    double left = mp_time_left(deadline);
-    if (deadline >= 0 && left <= 0)
-      return mp_fail(MPROC_ETIMEDOUT, "%s: not ready within %g s", call,
-                     timeout);
-    mp_cond_wait(&job->cv, &job->mu, left);
-  }
-  return MPROC_OK;
-}
-
-static int job_complete(const mp_job_t *job) { return job->complete; }
 
 mproc_status_t mproc_async_result_get(mproc_async_result_t *r,
                                       mproc_obj_t **out, double timeout) {
   MP_CHECK_KIND(r, &async_result_ops, "async_result_get");
   MP_REQUIRE(out, "async_result_get: out");
-  mproc_status_t st = mp_check_timeout(timeout, "async_result_get");
+  mproc_status_t st = settled_value(r, timeout, "async_result_get");
   if (st != MPROC_OK) return st;
-  mp_job_t *job = r->job;
-  mp_mutex_lock(&job->mu);
-  st = wait_job(job, job_complete, timeout, "async_result_get");
-  mp_mutex_unlock(&job->mu);
-  if (st != MPROC_OK) return st;
-  /* Complete: status, message and value no longer change. */
-  if (job->status != MPROC_OK)
-    return mp_fail(job->status, "%s", job->message ? job->message : "");
-  return mproc_obj_copy(out, job->value);
+  return mproc_obj_copy(out, r->job->value);
 }
 
 mproc_status_t mproc_async_result_wait(mproc_async_result_t *r,

@@ -81,14 +81,6 @@ void mp_job_unref(mp_job_t *job) {
   free(job);
 }
 
-const char *mp_strip_status(mproc_status_t st, const char *msg) {
-  const char *prefix = mproc_strerror(st);
-  size_t n = strlen(prefix);
-  if (strncmp(msg, prefix, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ')
-    return msg + n + 2;
-  return msg;
-}
-
 /* ---- tasks and workers ---------------------------------------------- */
 
 typedef struct mp_task {
@@ -356,11 +348,12 @@ static mproc_obj_t *run_items(mproc_function_fn fn, const mproc_obj_t *items,
   }
   for (size_t i = 0; fn && i < items->len && failed == MPROC_OK; i++) {
     mproc_obj_t *out = NULL;
-    mp_fail(MPROC_OK, "the function failed without a message");
+    mp_error_clear();
     mproc_status_t st = fn(items->u.items[i], &out);
     if (st != MPROC_OK) {
       failed = st;
-      snprintf(msg, sizeof msg, "%s", mp_strip_status(st, mproc_last_error()));
+      snprintf(msg, sizeof msg, "%s",
+               mp_failure_detail(st, "the function failed without a message"));
       if (out && out->parent == NULL) mp_obj_destroy(out);
       break;
     }
@@ -471,11 +464,11 @@ static mproc_obj_t *run_kernel(const mproc_obj_t *msg, views_t *views) {
       snprintf(text, sizeof text, "pool worker: elements beyond a segment");
     } else {
       mproc_kernel_fn kernel = (mproc_kernel_fn)(void (*)(void))fn;
-      mp_fail(MPROC_OK, "the kernel failed without a message");
+      mp_error_clear();
       st = kernel(in + first * in_size, out + first * out_size, n);
       if (st != MPROC_OK)
         snprintf(text, sizeof text, "%s",
-                 mp_strip_status(st, mproc_last_error()));
+                 mp_failure_detail(st, "the kernel failed without a message"));
     }
   }
   mproc_obj_t *reply = NULL;
@@ -968,6 +961,7 @@ static void thread_worker(void *arg) {
     wake(e);
   }
   mp_mutex_unlock(&e->mu);
+  mp_node_flush_thread_cache();
 }
 
 /* Delivers the replies of a list of finished thread tasks (NULL reply:
@@ -1029,6 +1023,7 @@ static void result_thread(void *arg) {
   e->finished_flag = 1;
   mp_cond_broadcast(&e->cv);
   mp_mutex_unlock(&e->mu);
+  mp_node_flush_thread_cache();
 }
 
 /* ---- the engine ----------------------------------------------------- */

@@ -56,10 +56,6 @@ mp_job_t *mp_job_new(int kind, size_t n);
 /* Drops a reference; the last one releases the job. */
 void mp_job_unref(mp_job_t *job);
 
-/* msg without the "<mproc_strerror(st)>: " that mp_fail puts first, so a
- * recorded message can be recorded again without the prefix twice. */
-const char *mp_strip_status(mproc_status_t st, const char *msg);
-
 typedef struct mp_engine mp_engine_t;
 
 typedef struct {

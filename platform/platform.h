@@ -27,6 +27,16 @@
 #define MP_NORETURN _Noreturn
 #endif
 
+/* A thread-local variable reached without a call into the dynamic
+ * loader: the initial-exec model where the binary format has it (ELF: a
+ * few bytes of the static TLS block glibc keeps spare for libraries);
+ * elsewhere the compiler's default. For the per-value hot paths only. */
+#if defined(__ELF__)
+#define MP_TLS_FAST __attribute__((tls_model("initial-exec")))
+#else
+#define MP_TLS_FAST
+#endif
+
 /* Typed OS handles. Each kind is a distinct type, because an OS waits on,
  * duplicates, passes and closes them differently (Windows: a SOCKET, a pipe
  * HANDLE, a process HANDLE, a file-mapping HANDLE); on POSIX every one is a
