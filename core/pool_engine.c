@@ -100,8 +100,14 @@ typedef struct {
   mproc_connection_t *conn;
   mp_thread_t *thread;
   long pid;
-  mp_task_t *task; /* the task it holds */
-  double deadline; /* of that task, or -1 */
+  mp_task_t *task; /* the task it runs (or reads next), or NULL */
+  /* Sent after task, not started: MAX_BACKLOG at most, linked by next.
+   * The worker reads one as soon as it replied, instead of idling for a
+   * round trip through the result thread. NULL while task is NULL. */
+  mp_task_t *backlog;
+  int nbacklog;
+  double deadline; /* of task, or -1 */
+  double started;  /* when task became its task */
   unsigned long ntasks;
   int retiring; /* told to quit (maxtasksperchild) */
   int timed_out; /* killed for its task's timeout */
@@ -127,6 +133,7 @@ struct mp_engine {
   int gentle; /* terminating: SIGTERM first (terminate_workers) */
   mproc_status_t start_failure;
   mp_thread_t *result_thread;
+  double avg_task; /* seconds a task takes, a moving average; -1: none yet */
 };
 
 static void task_free(mp_task_t *t) {
@@ -549,6 +556,65 @@ MPROC_TASK(mp_pool_worker_main) {
   }
 }
 
+/* Tasks a worker holds beyond the one it runs: one, and only while tasks
+ * are short (their average under BACKLOG_BELOW seconds), where the round
+ * trip through the result thread would otherwise cost as much as the task.
+ * A task sent behind a long one waits for it while another worker may be
+ * idle, so long or unknown tasks get none. */
+#define MAX_BACKLOG 1
+#define BACKLOG_BELOW 0.002
+/* ... and only for small messages: one that fits the pipe's buffer at
+ * once never blocks the result thread while the worker blocks writing a
+ * reply the result thread is not reading (which would deadlock them). */
+#define BACKLOG_MAX_BYTES 4096
+
+static mp_task_t *take_pending(mp_engine_t *e) {
+  mp_mutex_lock(&e->mu);
+  mp_task_t *t = e->pending;
+  if (t) {
+    e->pending = t->next;
+    if (e->pending == NULL) e->pending_tail = NULL;
+    e->npending--;
+  }
+  mp_mutex_unlock(&e->mu);
+  if (t) t->next = NULL;
+  return t;
+}
+
+/* Whether the next pending task may go behind a busy worker's task. */
+static int small_pending(mp_engine_t *e) {
+  mp_mutex_lock(&e->mu);
+  int small = e->pending && e->pending->len <= BACKLOG_MAX_BYTES;
+  mp_mutex_unlock(&e->mu);
+  return small;
+}
+
+/* Puts a list of tasks no worker started back at the head of pending, in
+ * their order. */
+static void requeue(mp_engine_t *e, mp_task_t *list) {
+  if (list == NULL) return;
+  mp_task_t *last = list;
+  size_t n = 1;
+  while (last->next) {
+    last = last->next;
+    n++;
+  }
+  mp_mutex_lock(&e->mu);
+  last->next = e->pending;
+  if (e->pending == NULL) e->pending_tail = last;
+  e->pending = list;
+  e->npending += n;
+  mp_mutex_unlock(&e->mu);
+}
+
+/* The tasks w was sent but did not start, taken from it. */
+static mp_task_t *take_backlog(worker_t *w) {
+  mp_task_t *list = w->backlog;
+  w->backlog = NULL;
+  w->nbacklog = 0;
+  return list;
+}
+
 /* ---- workers -------------------------------------------------------- */
 
 static void wake(mp_engine_t *e) {
@@ -629,6 +695,16 @@ static void worker_ended(mp_engine_t *e, int index) {
   long pid = w->pid;
   mp_task_t *held = w->task;
   w->task = NULL;
+  /* What it was sent but did not start goes to another worker; so does
+   * its task if it was retiring (it ends after the reply that says so,
+   * without reading further). */
+  mp_task_t *unstarted = take_backlog(w);
+  if (held && w->retiring) {
+    held->next = unstarted;
+    unstarted = held;
+    held = NULL;
+  }
+  requeue(e, unstarted);
   reap_worker(w, 1.0, why, sizeof why);
   if (held) {
     char msg[256];
@@ -672,37 +748,82 @@ static void fail_pending(mp_engine_t *e, mproc_status_t st, const char *msg) {
   }
 }
 
-/* Hands pending tasks to idle workers. */
-static void dispatch(mp_engine_t *e) {
-  for (int i = 0; i < e->nworkers; i++) {
-    worker_t *w = &e->workers[i];
-    if (w->proc == NULL || w->task || w->retiring || w->timed_out) continue;
-    mp_mutex_lock(&e->mu);
-    mp_task_t *t = e->pending;
-    if (t) {
-      e->pending = t->next;
-      if (e->pending == NULL) e->pending_tail = NULL;
-      e->npending--;
-    }
-    mp_mutex_unlock(&e->mu);
-    if (t == NULL) return;
-    t->next = NULL;
-    w->task = t;
-    w->deadline = t->timeout >= 0 ? mp_monotonic() + t->timeout : -1;
-    mproc_status_t st = mproc_connection_send_bytes(w->conn, t->msg, t->len,
-                                                    0, MPROC_REST,
-                                                    MPROC_FOREVER);
-    if (st != MPROC_OK && st != MPROC_EOF) {
-      /* Not the worker's death (that is seen by its sentinel): give up
-       * this task and this worker. */
-      char msg[512];
-      snprintf(msg, sizeof msg, "pool: sending a task: %s", mproc_last_error());
-      w->task = NULL;
-      finish_task(t, st, msg, NULL);
-      mproc_process_kill(w->proc);
-    }
-  }
+/* w finished (or gave up) its task: the next one it was sent is its task
+ * now, its deadline counted from now. */
+static void next_task(worker_t *w) {
+  mp_task_t *t = w->backlog;
+  w->task = t;
+  w->deadline = -1;
+  if (t == NULL) return;
+  w->backlog = t->next;
+  w->nbacklog--;
+  t->next = NULL;
+  w->started = mp_monotonic();
+  if (t->timeout >= 0) w->deadline = w->started + t->timeout;
 }
+
+/* Whether w may be sent another task: alive, not ending, with room, and
+ * (maxtasksperchild) not past its count once what it holds is done. */
+static int has_room(const mp_engine_t *e, const worker_t *w, int depth) {
+  if (w->proc == NULL || w->retiring || w->timed_out) return 0;
+  int held = (w->task != NULL) + w->nbacklog;
+  if (held != depth) return 0;
+  if (depth > 0 && !(e->avg_task >= 0 && e->avg_task < BACKLOG_BELOW))
+    return 0;
+  return e->cfg.maxtasks == 0 ||
+         w->ntasks + (unsigned long)held < e->cfg.maxtasks;
+}
+
+/* Sends t to w, as its task or behind it; 0 when sending failed (t is
+ * finished with the error and the worker killed). */
+static int send_task(worker_t *w, mp_task_t *t) {
+  if (w->task == NULL) {
+    w->task = t;
+    w->started = mp_monotonic();
+    w->deadline = t->timeout >= 0 ? w->started + t->timeout : -1;
+  } else {
+    mp_task_t **link = &w->backlog;
+    while (*link) link = &(*link)->next;
+    *link = t;
+    w->nbacklog++;
+  }
+  mproc_status_t st = mproc_connection_send_bytes(w->conn, t->msg, t->len,
+                                                  0, MPROC_REST,
+                                                  MPROC_FOREVER);
+  if (st == MPROC_OK || st == MPROC_EOF) return 1;
+  /* Not the worker's death (that is seen by its sentinel): give up this
+   * task and this worker. */
+  char msg[512];
+  snprintf(msg, sizeof msg, "pool: sending a task: %s", mproc_last_error());
+  if (w->task == t) {
+    w->task = NULL;
+  } else {
+    mp_task_t **link = &w->backlog;
+    while (*link != t) link = &(*link)->next;
+    *link = NULL;
+    w->nbacklog--;
+  }
+  finish_task(t, st, msg, NULL);
+  w->timed_out = 1; /* no new task; replaced once its end is seen */
+  mproc_process_kill(w->proc);
+  return 0;
+}
+
+/* Hands pending tasks to the workers: first one to each idle worker, then
+ * one behind each busy one. */
+static void dispatch(mp_engine_t *e) {
+  for (int depth = 0; depth <= MAX_BACKLOG; depth++)
+    for (int i = 0; i < e->nworkers; i++) {
+      worker_t *w = &e->workers[i];
+      if (!has_room(e, w, depth)) continue;
+      if (depth > 0 && !small_pending(e)) return;
+      mp_task_t *t = take_pending(e);
+      if (t == NULL) return;
+      send_task(w, t);
+    }
+}
+
+static int read_replies(mp_engine_t *e, worker_t *w);
 
 static void check_timeouts(mp_engine_t *e, double now) {
   for (int i = 0; i < e->nworkers; i++) {
@@ -710,9 +831,16 @@ static void check_timeouts(mp_engine_t *e, double now) {
     if (w->proc == NULL || w->task == NULL || w->deadline < 0 ||
         now < w->deadline)
       continue;
+    /* A reply already sent finishes the task in time, and the worker may
+     * have started its next one: read before killing. */
+    if (read_replies(e, w) &&
+        (w->task == NULL || w->deadline < 0 || mp_monotonic() < w->deadline))
+      continue;
+    if (w->task == NULL) continue;
     mp_task_t *t = w->task;
     w->task = NULL;
     w->timed_out = 1;
+    requeue(e, take_backlog(w));
     char msg[256];
     snprintf(msg, sizeof msg,
              "pool: the task ran past its timeout of %g s; its worker "
@@ -768,12 +896,13 @@ static int read_replies(mp_engine_t *e, worker_t *w) {
     if (st == MPROC_ETIMEDOUT) return 1;
     if (st != MPROC_OK) return 0;
     mp_task_t *t = w->task;
-    w->task = NULL;
-    w->deadline = -1;
     if (t == NULL) {
       mp_obj_destroy(reply); /* a timed-out task's late reply */
       continue;
     }
+    double took = mp_monotonic() - w->started;
+    e->avg_task = e->avg_task < 0 ? took : e->avg_task * 0.875 + took * 0.125;
+    next_task(w);
     w->ntasks++;
     if (reply->kind == MPROC_LIST && reply->len == 3)
       w->retiring = 1; /* past max_memory_per_child: it ends by itself */
@@ -822,7 +951,15 @@ static void kill_workers(mp_engine_t *e) {
     mp_task_t *held = w->task;
     w->task = NULL;
     long pid = w->pid;
+    mp_task_t *unstarted = take_backlog(w);
     reap_worker(w, gentle ? 1.0 : MPROC_FOREVER, why, sizeof why);
+    while (unstarted) {
+      mp_task_t *next = unstarted->next;
+      unstarted->next = NULL;
+      finish_task(unstarted, MPROC_ESTATE,
+                  "pool: terminated before the task ran", NULL);
+      unstarted = next;
+    }
     if (held) {
       char msg[256];
       snprintf(msg, sizeof msg,
@@ -1053,6 +1190,7 @@ mproc_status_t mp_engine_create(mp_engine_t **out,
   mp_engine_t *e = calloc(1, sizeof *e);
   if (e == NULL) return mp_fail(MPROC_ENOMEM, "pool_create");
   e->cfg = *config;
+  e->avg_task = -1;
   const char *method = NULL;
   mproc_context_method(config->context, &method);
   e->forked = method && strcmp(method, "fork") == 0;
@@ -1365,7 +1503,9 @@ void mp_engine_kill_job(mp_engine_t *e, mp_job_t *job) {
 }
 
 /* The result thread: kills the workers running a task whose job asked for
- * it (mp_engine_kill_job), as check_timeouts does for a deadline. */
+ * it (mp_engine_kill_job), as check_timeouts does for a deadline. A task
+ * in a worker's backlog is in its pipe already: it is killed once it is
+ * the worker's task (the worker's replies must keep their order). */
 static void check_kills(mp_engine_t *e) {
   for (int i = 0; i < e->nworkers; i++) {
     worker_t *w = &e->workers[i];
@@ -1375,6 +1515,7 @@ static void check_kills(mp_engine_t *e) {
     mp_task_t *t = w->task;
     w->task = NULL;
     w->timed_out = 1; /* no new task; replaced once its end is seen */
+    requeue(e, take_backlog(w));
     char msg[256];
     snprintf(msg, sizeof msg,
              "executor: the future was cancelled while running; its worker "

@@ -286,6 +286,33 @@ TEST_P(PoolTest, MapKeepsOrderWithEveryChunksize) {
   EXPECT_EQ(MPROC_OK, mproc_pool_free(pool));
 }
 
+// Many fast tasks, some with messages far larger than a pipe's buffer:
+// the result thread keeps a task ready behind each busy worker only for
+// small messages, so a large one never blocks it while the worker blocks
+// writing a large reply (a deadlock).
+TEST_P(PoolTest, FastTasksOfEverySizeFlowWithoutDeadlock) {
+  mproc_pool_t *pool = Make(2);
+  ASSERT_NE(nullptr, pool);
+  for (size_t chunk : {(size_t)1, (size_t)3, (size_t)60000}) {
+    SCOPED_TRACE(chunk);
+    int64_t n = chunk == 1 ? 5000 : 240000;
+    mproc_obj_t *items = Range(n), *out = nullptr;
+    ASSERT_EQ(MPROC_OK, mproc_pool_map(pool, square, items, chunk, &out, 120))
+        << mproc_last_error();
+    size_t len = 0;
+    ASSERT_EQ(MPROC_OK, mproc_obj_len(out, &len));
+    ASSERT_EQ((size_t)n, len);
+    for (int64_t i = 0; i < n; i += 997) {
+      const mproc_obj_t *v = nullptr;
+      ASSERT_EQ(MPROC_OK, mproc_obj_list_get(out, (size_t)i, &v));
+      EXPECT_EQ(i * i, IntOf(v));
+    }
+    mproc_obj_free(out);
+    mproc_obj_free(items);
+  }
+  EXPECT_EQ(MPROC_OK, mproc_pool_free(pool));
+}
+
 TEST_P(PoolTest, StarmapApplyAndAsync) {
   mproc_pool_t *pool = Make(2);
   ASSERT_NE(nullptr, pool);
