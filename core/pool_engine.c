@@ -231,7 +231,10 @@ static void finish_task(mp_task_t *t, mproc_status_t st, const char *msg,
   mproc_callback_fn cb = job->callback;
   mproc_error_callback_fn ecb = job->error_callback;
   void *ctx = job->ctx;
-  mp_cond_broadcast(&job->cv);
+  /* apply/map waiters wait for completion only: waking them for every
+   * task of a map would cost them a futex round each. */
+  if (fire || job->kind == MP_JOB_IMAP || job->kind == MP_JOB_UNORDERED)
+    mp_cond_broadcast(&job->cv);
   mp_mutex_unlock(&job->mu);
   /* Once complete, value/status/message no longer change. */
   if (fire) {
@@ -1002,14 +1005,18 @@ static void process_loop(mp_engine_t *e) {
       mproc_sleep(0.01); /* no memory for the wait list: poll */
       continue;
     }
+    /* who[j]: -1 the wake pipe; 2i worker i's connection; 2i+1 its
+     * process (only then, or at the end of its connection, is it asked
+     * whether it still runs: a wait4 per reply would cost a syscall). */
     size_t k = 0;
     if (mproc_connection_sentinel(e->wake_r, &s[k]) == MPROC_OK) who[k++] = -1;
     for (int i = 0; i < e->nworkers; i++) {
       worker_t *w = &e->workers[i];
       if (w->proc == NULL) continue;
-      if (mproc_connection_sentinel(w->conn, &s[k]) == MPROC_OK) who[k++] = i;
+      if (mproc_connection_sentinel(w->conn, &s[k]) == MPROC_OK)
+        who[k++] = 2 * i;
       if (mproc_process_sentinel(w->proc, &s[k]) == MPROC_OK)
-        who[k++] = i;
+        who[k++] = 2 * i + 1;
     }
     double now = mp_monotonic();
     double timeout = next_timeout(e, now);
@@ -1028,13 +1035,15 @@ static void process_loop(mp_engine_t *e) {
         drain_wake(e);
         continue;
       }
-      worker_t *w = &e->workers[who[j]];
+      int index = who[j] / 2, process_ready = who[j] % 2;
+      worker_t *w = &e->workers[index];
       if (w->proc == NULL) continue; /* handled by an earlier entry */
       int alive = read_replies(e, w);
       int running = 1;
-      if (alive && mproc_process_is_alive(w->proc, &running) != MPROC_OK)
+      if (alive && process_ready &&
+          mproc_process_is_alive(w->proc, &running) != MPROC_OK)
         running = 0;
-      if (!alive || !running) worker_ended(e, who[j]);
+      if (!alive || !running) worker_ended(e, index);
     }
     if (!any_worker(e)) {
       /* Every slot is empty (starting failed): try again. */
