@@ -499,6 +499,9 @@ MPROC_TASK(mp_pool_worker_main) {
   mproc_connection_t *conn;
   mproc_obj_t *config = NULL;
   if (mproc_attached_connection(0, &conn) != MPROC_OK) return 70;
+  /* A group of its own, so that a task timeout kills what the task
+   * started too (best effort: without it, the worker alone is killed). */
+  (void)mp_process_lead_group();
   if (mproc_obj_decode(&config, arg, arg_len) != MPROC_OK ||
       config->kind != MPROC_LIST || config->len != 3 ||
       config->u.items[2]->kind != MPROC_INT) {
@@ -847,9 +850,9 @@ static void check_timeouts(mp_engine_t *e, double now) {
     char msg[256];
     snprintf(msg, sizeof msg,
              "pool: the task ran past its timeout of %g s; its worker "
-             "(pid %ld) was killed",
+             "(pid %ld) was killed, with the processes it started",
              t->timeout, w->pid);
-    mproc_process_kill(w->proc);
+    mp_process_kill_group(w->proc);
     finish_task(t, MPROC_ETIMEDOUT, msg, NULL);
   }
 }
@@ -1530,7 +1533,7 @@ static void check_kills(mp_engine_t *e) {
              "executor: the future was cancelled while running; its worker "
              "(pid %ld) was killed",
              w->pid);
-    mproc_process_kill(w->proc);
+    mp_process_kill_group(w->proc);
     finish_task(t, MPROC_ECANCELLED, msg, NULL);
   }
 }

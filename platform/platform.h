@@ -237,13 +237,22 @@ mproc_status_t mp_child_wait(mp_child_t *c, double timeout, int *exitcode);
 typedef enum {
   MP_SIGNAL_TERMINATE,
   MP_SIGNAL_KILL,
-  MP_SIGNAL_CONTINUE
+  MP_SIGNAL_CONTINUE,
+  MP_SIGNAL_KILL_GROUP
 } mp_signal_t;
 /* Asks (TERMINATE, SIGTERM) or forces (KILL, SIGKILL) the child to end, or
  * resumes it if it was stopped (CONTINUE, SIGCONT; a no-op where processes
- * cannot be stopped). KILL ends a stopped child too. A child that already
- * ended is not an error. Errors: MPROC_ESYS. */
+ * cannot be stopped). KILL ends a stopped child too. KILL_GROUP is KILL
+ * for the child and, if it leads a group (mp_process_lead_group), every
+ * process of its group: the children it started (POSIX: SIGKILL to the
+ * process group; Windows: its Job Object). A child that already ended is
+ * not an error. Errors: MPROC_ESYS. */
 mproc_status_t mp_child_signal(mp_child_t *c, mp_signal_t sig);
+/* Makes the calling process lead a group of its own that the processes it
+ * starts from now on join (POSIX: setpgid(0, 0); Windows: a Job Object
+ * its children are assigned to), so that its parent can end them all with
+ * MP_SIGNAL_KILL_GROUP. Errors: MPROC_ENOTSUP, MPROC_ESYS. */
+mproc_status_t mp_process_lead_group(void);
 
 long mp_child_pid(const mp_child_t *c);
 /* A handle of kind MP_HANDLE_CHILD that becomes ready (mp_wait_handles)
