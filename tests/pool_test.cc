@@ -293,9 +293,9 @@ TEST_P(PoolTest, MapKeepsOrderWithEveryChunksize) {
 TEST_P(PoolTest, FastTasksOfEverySizeFlowWithoutDeadlock) {
   mproc_pool_t *pool = Make(2);
   ASSERT_NE(nullptr, pool);
-  for (size_t chunk : {(size_t)1, (size_t)3, (size_t)60000}) {
+  for (size_t chunk : {(size_t)1, (size_t)3, (size_t)40000}) {
     SCOPED_TRACE(chunk);
-    int64_t n = chunk == 1 ? 5000 : 240000;
+    int64_t n = chunk == 1 ? 5000 : 120000;
     mproc_obj_t *items = Range(n), *out = nullptr;
     ASSERT_EQ(MPROC_OK, mproc_pool_map(pool, square, items, chunk, &out, 120))
         << mproc_last_error();
