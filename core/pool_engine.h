@@ -56,10 +56,6 @@ mp_job_t *mp_job_new(int kind, size_t n);
 /* Drops a reference; the last one releases the job. */
 void mp_job_unref(mp_job_t *job);
 
-/* msg without the "<mproc_strerror(st)>: " that mp_fail puts first, so a
- * recorded message can be recorded again without the prefix twice. */
-const char *mp_strip_status(mproc_status_t st, const char *msg);
-
 typedef struct mp_engine mp_engine_t;
 
 typedef struct {
@@ -70,6 +66,9 @@ typedef struct {
   unsigned long maxtasks;
   size_t max_memory; /* bytes of resident memory; 0: no limit */
   mproc_context_t *context; /* resolved (never NULL) */
+  /* threads: worker i is named "<prefix>_<i>" (NULL: unnamed); the
+   * caller keeps the string for the engine's life */
+  const char *thread_name_prefix;
 } mp_engine_config_t;
 
 /* Starts the workers and the result thread.
@@ -116,6 +115,10 @@ mproc_status_t mp_engine_worker_pids(mp_engine_t *e, long *out, size_t cap,
 void mp_engine_close(mp_engine_t *e);
 /* Kills the workers, fails what is unfinished, ends the result thread. */
 void mp_engine_terminate(mp_engine_t *e);
+/* mp_engine_terminate, with gentle: each worker is sent a terminate
+ * (SIGTERM; TerminateProcess where that is all there is) and killed if it
+ * still runs a second later (ProcessPoolExecutor.terminate_workers). */
+void mp_engine_stop(mp_engine_t *e, int gentle);
 /* Errors: MPROC_ESTATE (neither closed nor terminated), MPROC_ETIMEDOUT. */
 mproc_status_t mp_engine_join(mp_engine_t *e, double timeout);
 /* Terminates if needed and releases everything. */

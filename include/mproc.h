@@ -1141,6 +1141,36 @@ mproc_status_t mproc_pool_apply_async(mproc_async_result_t **out,
                                       mproc_error_callback_fn error_callback,
                                       void *ctx);
 
+/** task_timeout of mproc_async_options_t: the pool's
+ * (mproc_pool_set_task_timeout). */
+#define MPROC_POOL_TIMEOUT (-2.0)
+
+/** The options of one asynchronous call (the _opts calls below):
+ * mproc_async_options_init gives no callbacks and the pool's timeout. */
+typedef struct {
+  mproc_callback_fn callback;             /**< in the result thread, or NULL */
+  mproc_error_callback_fn error_callback; /**< on failure, or NULL */
+  void *ctx;                              /**< given to both */
+  /** Seconds each task of this call may run (a map task is one chunk):
+   * past it the task fails with MPROC_ETIMEDOUT and its worker is killed
+   * and replaced (pebble's, billiard's); MPROC_FOREVER: no limit;
+   * MPROC_POOL_TIMEOUT (the default): the pool's. */
+  double task_timeout;
+} mproc_async_options_t;
+
+/** Sets opts to the defaults. Errors: MPROC_EINVAL (NULL). */
+mproc_status_t mproc_async_options_init(mproc_async_options_t *opts);
+
+/** apply_async with options (a per-call task timeout).
+ * Errors: those of mproc_pool_apply_async; MPROC_EINVAL (NULL opts, a
+ *         NaN or negative task_timeout other than MPROC_FOREVER and
+ *         MPROC_POOL_TIMEOUT), MPROC_ENOTSUP (a timeout on a ThreadPool). */
+mproc_status_t mproc_pool_apply_async_opts(mproc_async_result_t **out,
+                                           mproc_pool_t *pool,
+                                           mproc_function_fn fn,
+                                           const mproc_obj_t *args,
+                                           const mproc_async_options_t *opts);
+
 /** @{ */
 /** map(fn, items, chunksize): *out is the list of fn(item), in order.
  * starmap is the same for a list of argument lists (each item must be a
@@ -1173,6 +1203,22 @@ mproc_status_t mproc_pool_starmap_async(
     mproc_async_result_t **out, mproc_pool_t *pool, mproc_function_fn fn,
     const mproc_obj_t *items, size_t chunksize, mproc_callback_fn callback,
     mproc_error_callback_fn error_callback, void *ctx);
+/** @} */
+
+/** @{ */
+/** map_async / starmap_async with options (a per-call task timeout).
+ * Errors: those of mproc_pool_map_async and of
+ *         mproc_pool_apply_async_opts's options. */
+mproc_status_t mproc_pool_map_async_opts(mproc_async_result_t **out,
+                                         mproc_pool_t *pool,
+                                         mproc_function_fn fn,
+                                         const mproc_obj_t *items,
+                                         size_t chunksize,
+                                         const mproc_async_options_t *opts);
+mproc_status_t mproc_pool_starmap_async_opts(
+    mproc_async_result_t **out, mproc_pool_t *pool, mproc_function_fn fn,
+    const mproc_obj_t *items, size_t chunksize,
+    const mproc_async_options_t *opts);
 /** @} */
 
 /** @{ */
@@ -1478,6 +1524,20 @@ mproc_status_t mproc_thread_join(mproc_thread_t *t, double timeout);
 /** Joins the thread (without limit) if needed and releases it. NULL is
  * fine. Errors: MPROC_EINVAL (not a thread), MPROC_ESTATE (from itself). */
 mproc_status_t mproc_thread_free(mproc_thread_t *t);
+
+/** The longest thread name with its NUL. */
+#define MPROC_THREAD_NAME_MAX 64
+
+/** Names the calling thread (threading.current_thread().name = name):
+ * mproc_thread_name gives it back, and the OS shows it where it keeps
+ * names (Linux keeps the first 15 bytes). A thread executor's workers are
+ * named "<thread_name_prefix>_<i>".
+ * Errors: MPROC_EINVAL (NULL, MPROC_THREAD_NAME_MAX bytes or more). */
+mproc_status_t mproc_thread_set_name(const char *name);
+/** The calling thread's name, given by mproc_thread_set_name or by a
+ * thread executor; "" for a thread mproc did not name.
+ * Errors: MPROC_EINVAL (NULL out, or size too small for the name). */
+mproc_status_t mproc_thread_name(char *out, size_t size);
 
 /* ------------------------------------------------------------------ */
 /* Connections: Pipe() and its two ends (docs/ipc.md)                  */
