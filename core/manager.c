@@ -287,7 +287,7 @@ struct mproc_proxy {
   mp_object_t obj;
   mclient_t *client;
   uint64_t oid;
-  char *typeid;
+  char *type_id;
   long owner; /* the process whose session holds this proxy's reference
                  (0: none yet: a copy in a child increfs on first use) */
 };
@@ -310,9 +310,9 @@ static mp_object_ops_t proxy_ops = {
 };
 MP_OBJECT_KIND(proxy_ops)
 
-/* A proxy object for oid of typeid on c (takes one user of c). */
+/* A proxy object for oid of type_id on c (takes one user of c). */
 static mproc_status_t proxy_new(mclient_t *c, uint64_t oid,
-                                const char *typeid, size_t tlen, long owner,
+                                const char *type_id, size_t tlen, long owner,
                                 mproc_proxy_t **out) {
   mproc_proxy_t *p = mp_object_alloc(sizeof *p);
   char *t = malloc(tlen + 1);
@@ -322,12 +322,12 @@ static mproc_status_t proxy_new(mclient_t *c, uint64_t oid,
     client_put(c);
     return mp_fail(MPROC_ENOMEM, "proxy");
   }
-  memcpy(t, typeid, tlen);
+  memcpy(t, type_id, tlen);
   t[tlen] = '\0';
   mp_object_init(&p->obj, &proxy_ops);
   p->client = c;
   p->oid = oid;
-  p->typeid = t;
+  p->type_id = t;
   p->owner = owner;
   *out = p;
   return MPROC_OK;
@@ -437,14 +437,14 @@ mproc_status_t mproc_proxy_call_proxy(mproc_proxy_t *p, const char *method,
 mproc_status_t mproc_proxy_typeid(const mproc_proxy_t *p, const char **out) {
   MP_CHECK_KIND(p, &proxy_ops, "proxy_typeid");
   MP_REQUIRE(out, "proxy_typeid: out");
-  *out = p->typeid;
+  *out = p->type_id;
   return MPROC_OK;
 }
 
 mproc_status_t mproc_proxy_token(mproc_obj_t **out, const mproc_proxy_t *p) {
   MP_CHECK_KIND(p, &proxy_ops, "proxy_token");
   MP_REQUIRE(out, "proxy_token: out");
-  return mproc_obj_build(out, "{s:[sL]}", MP_PROXY_TOKEN_KEY, p->typeid,
+  return mproc_obj_build(out, "{s:[sL]}", MP_PROXY_TOKEN_KEY, p->type_id,
                          (long long)p->oid);
 }
 
@@ -455,15 +455,15 @@ mproc_status_t mproc_proxy_from_token(mproc_proxy_t **out,
   MP_REQUIRE(out, "proxy_from_token: out");
   MP_CHECK_PAYLOAD(token, "proxy_from_token");
   uint64_t oid = mp_manager_token_oid(token);
-  const mproc_obj_t *typeid = oid ? token->u.items[1]->u.items[0] : NULL;
-  if (typeid == NULL || typeid->kind != MPROC_STR)
+  const mproc_obj_t *type_id = oid ? token->u.items[1]->u.items[0] : NULL;
+  if (type_id == NULL || type_id->kind != MPROC_STR)
     return mp_fail(MPROC_EINVAL, "proxy_from_token: not a proxy token");
   mclient_t *c = via->client;
   mp_mutex_lock(&clients_lock);
   c->users++;
   mp_mutex_unlock(&clients_lock);
   mproc_proxy_t *p;
-  mproc_status_t st = proxy_new(c, oid, typeid->u.s, typeid->len, 0, &p);
+  mproc_status_t st = proxy_new(c, oid, type_id->u.s, type_id->len, 0, &p);
   if (st == MPROC_OK && (st = proxy_own(p, "proxy_from_token")) != MPROC_OK) {
     p->owner = 0;
     mproc_proxy_free(p);
@@ -485,7 +485,7 @@ mproc_status_t mproc_proxy_free(mproc_proxy_t *p) {
       free(r);
   }
   client_put(p->client);
-  free(p->typeid);
+  free(p->type_id);
   mp_object_release(p);
   return MPROC_OK;
 }
@@ -495,7 +495,7 @@ mproc_status_t mproc_attached_proxy(size_t index, mproc_proxy_t **out) {
 }
 
 /* spawn/forkserver: the child rebuilds the proxy from its address, key,
- * typeid and oid (no handle crosses: it connects on first use). */
+ * type_id and oid (no handle crosses: it connects on first use). */
 static void put_string(mp_buf_t *b, const void *s, size_t n) {
   mp_buf_put_u64(b, n);
   mp_buf_put(b, s, n);
@@ -508,7 +508,7 @@ static mproc_status_t export_proxy(void *obj, mp_buf_t *state,
   mp_buf_put_u64(state, p->oid);
   put_string(state, p->client->address, strlen(p->client->address));
   put_string(state, p->client->key, p->client->keylen);
-  put_string(state, p->typeid, strlen(p->typeid));
+  put_string(state, p->type_id, strlen(p->type_id));
   return state->failed ? mp_fail(MPROC_ENOMEM, "proxy: export") : MPROC_OK;
 }
 
@@ -836,14 +836,14 @@ mproc_status_t mproc_manager_free(mproc_manager_t *m) {
 }
 
 mproc_status_t mproc_manager_create(mproc_proxy_t **out, mproc_manager_t *m,
-                                    const char *typeid,
+                                    const char *type_id,
                                     const mproc_obj_t *args) {
   MP_CHECK_KIND(m, &manager_ops, "manager_create");
   MP_REQUIRE(out, "manager_create: out");
-  MP_REQUIRE(typeid, "manager_create: typeid");
+  MP_REQUIRE(type_id, "manager_create: type_id");
   unsigned char *r;
   size_t rlen;
-  mproc_status_t st = rpc(m->client, MP_MOP_CREATE, 0, typeid, args, &r,
+  mproc_status_t st = rpc(m->client, MP_MOP_CREATE, 0, type_id, args, &r,
                           &rlen, "manager_create");
   if (st != MPROC_OK) return st;
   st = proxy_from_reply(m->client, r, rlen, out, "manager_create");

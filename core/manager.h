@@ -8,7 +8,7 @@
 #include "mproc.h"
 
 /* SyncManager's types (core/manager_types.c), or NULL. */
-const mproc_manager_type_t *mp_manager_builtin_type(const char *typeid);
+const mproc_manager_type_t *mp_manager_builtin_type(const char *type_id);
 /* Whether t is one of those (its failures keep their own status). */
 int mp_manager_is_builtin(const mproc_manager_type_t *t);
 /* Whether a built-in type keeps the values it is given (dict, list,
@@ -16,7 +16,7 @@ int mp_manager_is_builtin(const mproc_manager_type_t *t);
  * proxy token among them alive. */
 int mp_manager_type_holds_values(const mproc_manager_type_t *t);
 /* A built-in or registered type, or NULL. */
-const mproc_manager_type_t *mp_manager_find_type(const char *typeid);
+const mproc_manager_type_t *mp_manager_find_type(const char *type_id);
 /* The object a proxy token names, or 0 when v is no token. */
 uint64_t mp_manager_token_oid(const mproc_obj_t *v);
 

@@ -25,32 +25,32 @@ static mp_mutex_t types_lock = MP_MUTEX_INIT;
 static const mproc_manager_type_t **registered;
 static size_t nregistered, registered_cap;
 
-const mproc_manager_type_t *mp_manager_find_type(const char *typeid) {
-  const mproc_manager_type_t *t = mp_manager_builtin_type(typeid);
+const mproc_manager_type_t *mp_manager_find_type(const char *type_id) {
+  const mproc_manager_type_t *t = mp_manager_builtin_type(type_id);
   if (t) return t;
   mp_mutex_lock(&types_lock);
   for (size_t i = 0; i < nregistered && !t; i++)
-    if (strcmp(registered[i]->typeid, typeid) == 0) t = registered[i];
+    if (strcmp(registered[i]->type_id, type_id) == 0) t = registered[i];
   mp_mutex_unlock(&types_lock);
   return t;
 }
 
 mproc_status_t mproc_manager_register(const mproc_manager_type_t *type) {
   MP_REQUIRE(type, "manager_register: type");
-  if (!type->typeid || !*type->typeid || !type->create || !type->methods)
+  if (!type->type_id || !*type->type_id || !type->create || !type->methods)
     return mp_fail(MPROC_EINVAL,
-                   "manager_register: a type needs a typeid, create and "
+                   "manager_register: a type needs a type_id, create and "
                    "methods");
-  if (strlen(type->typeid) > 255)
-    return mp_fail(MPROC_EINVAL, "manager_register: typeid over 255 bytes");
+  if (strlen(type->type_id) > 255)
+    return mp_fail(MPROC_EINVAL, "manager_register: type_id over 255 bytes");
   for (const mproc_manager_method_t *m = type->methods; m->name; m++)
     if (!m->fn || strlen(m->name) > 255)
       return mp_fail(MPROC_EINVAL,
                      "manager_register: method '%s' of '%s' without fn, or "
-                     "a name over 255 bytes", m->name, type->typeid);
-  if (mp_manager_find_type(type->typeid))
-    return mp_fail(MPROC_ESTATE, "manager_register: typeid '%s' is taken",
-                   type->typeid);
+                     "a name over 255 bytes", m->name, type->type_id);
+  if (mp_manager_find_type(type->type_id))
+    return mp_fail(MPROC_ESTATE, "manager_register: type_id '%s' is taken",
+                   type->type_id);
   mp_mutex_lock(&types_lock);
   mproc_status_t st = MPROC_OK;
   if (nregistered == registered_cap) {
@@ -309,12 +309,12 @@ static void reply_value(mp_buf_t *b, const mproc_obj_t *v) {
   free(data);
 }
 
-static void reply_proxy(mp_buf_t *b, uint64_t oid, const char *typeid) {
+static void reply_proxy(mp_buf_t *b, uint64_t oid, const char *type_id) {
   reply_header(b, MPROC_OK, MP_MREPLY_PROXY);
   unsigned char o[8];
   mp_put_le64(o, oid);
   mp_buf_put(b, o, 8);
-  mp_buf_put(b, typeid, strlen(typeid));
+  mp_buf_put(b, type_id, strlen(type_id));
 }
 
 /* Creates an object of type t from args, with one reference of ss. */
@@ -328,7 +328,7 @@ static mproc_status_t create_object(mproc_manager_server_t *s,
   if (st != MPROC_OK) {
     free(e);
     if (!mp_manager_is_builtin(t))
-      return mp_fail(MPROC_EREMOTE, "%s(): %s", t->typeid,
+      return mp_fail(MPROC_EREMOTE, "%s(): %s", t->type_id,
                      mproc_last_error());
     return st;
   }
@@ -370,7 +370,7 @@ static void do_call(mproc_manager_server_t *s, session_t *ss, uint64_t oid,
   mproc_obj_t *result = NULL;
   if (m == NULL) {
     st = mp_fail(MPROC_EINVAL, "manager: '%s' has no method '%.*s'",
-                 e->type->typeid, (int)nlen, name);
+                 e->type->type_id, (int)nlen, name);
   } else {
     int builtin = mp_manager_is_builtin(e->type);
     if (builtin && mp_manager_type_holds_values(e->type))
@@ -379,7 +379,7 @@ static void do_call(mproc_manager_server_t *s, session_t *ss, uint64_t oid,
     st = m->fn(e->self, args, &result);
     if (!e->type->thread_safe) mp_mutex_unlock(&e->lock);
     if (st != MPROC_OK && !builtin)
-      st = mp_fail(MPROC_EREMOTE, "%s.%s: %s", e->type->typeid, m->name,
+      st = mp_fail(MPROC_EREMOTE, "%s.%s: %s", e->type->type_id, m->name,
                    mproc_last_error());
   }
   if (st == MPROC_OK && m->result_typeid) {
@@ -388,7 +388,7 @@ static void do_call(mproc_manager_server_t *s, session_t *ss, uint64_t oid,
     st = rt ? create_object(s, ss, rt, result, &roid)
             : mp_fail(MPROC_EINVAL, "manager: method_to_typeid names an "
                       "unknown type '%s'", m->result_typeid);
-    if (st == MPROC_OK) reply_proxy(b, roid, rt->typeid);
+    if (st == MPROC_OK) reply_proxy(b, roid, rt->type_id);
   } else if (st == MPROC_OK) {
     reply_value(b, result);
   }
@@ -435,14 +435,14 @@ static void serve_request(mproc_manager_server_t *s, session_t **bound,
       break;
     }
     case MP_MOP_CREATE: {
-      char typeid[256];
-      memcpy(typeid, name, nlen);
-      typeid[nlen] = '\0';
-      const mproc_manager_type_t *t = mp_manager_find_type(typeid);
+      char type_id[256];
+      memcpy(type_id, name, nlen);
+      type_id[nlen] = '\0';
+      const mproc_manager_type_t *t = mp_manager_find_type(type_id);
       uint64_t noid = 0;
       st = t ? create_object(s, *bound, t, args, &noid)
-             : mp_fail(MPROC_EINVAL, "manager: unknown type id '%s'", typeid);
-      if (st == MPROC_OK) reply_proxy(b, noid, t->typeid);
+             : mp_fail(MPROC_EINVAL, "manager: unknown type id '%s'", type_id);
+      if (st == MPROC_OK) reply_proxy(b, noid, t->type_id);
       break;
     }
     case MP_MOP_CALL:

@@ -1049,9 +1049,9 @@ static const mproc_manager_type_t builtins[] = {
 
 #define NBUILTINS (sizeof builtins / sizeof builtins[0])
 
-const mproc_manager_type_t *mp_manager_builtin_type(const char *typeid) {
+const mproc_manager_type_t *mp_manager_builtin_type(const char *type_id) {
   for (size_t i = 0; i < NBUILTINS; i++)
-    if (strcmp(builtins[i].typeid, typeid) == 0) return &builtins[i];
+    if (strcmp(builtins[i].type_id, type_id) == 0) return &builtins[i];
   return NULL;
 }
 

@@ -1852,17 +1852,17 @@ mproc_status_t mproc_manager_shutdown(mproc_manager_t *m);
  * Errors: MPROC_EINVAL (not a live manager). */
 mproc_status_t mproc_manager_free(mproc_manager_t *m);
 
-/** Creates an object of type typeid on the server (a SyncManager type id:
+/** Creates an object of type type_id on the server (a SyncManager type id:
  * "dict", "list", "Namespace", "Value", "Array", "Queue",
  * "JoinableQueue", "Lock", "RLock", "Semaphore", "BoundedSemaphore",
  * "Condition", "Event", "Barrier", or a registered one) from args (a list
  * of constructor arguments, docs/manager.md; NULL: none) and returns a
  * proxy to it. mproc_manager_dict and mproc_manager_list are shorthands.
- * Errors: MPROC_EINVAL (NULL out, m or typeid; unknown type id; bad
+ * Errors: MPROC_EINVAL (NULL out, m or type_id; unknown type id; bad
  *         constructor arguments), MPROC_EREMOTE (a registered constructor
  *         failed), MPROC_EMANAGER, MPROC_ENOMEM. */
 mproc_status_t mproc_manager_create(mproc_proxy_t **out, mproc_manager_t *m,
-                                    const char *typeid,
+                                    const char *type_id,
                                     const mproc_obj_t *args);
 /** @{ */
 /** Shorthands: manager.dict(), manager.list() (empty). Errors: as create. */
@@ -1945,7 +1945,7 @@ typedef struct mproc_manager_method {
   const char *result_typeid; /**< NULL: returns a value; else a proxy */
 } mproc_manager_method_t;
 typedef struct mproc_manager_type {
-  const char *typeid; /**< the type's name (unique) */
+  const char *type_id; /**< the type's name (unique) */
   /** Makes a new object from the constructor arguments (a list, or NULL). */
   mproc_status_t (*create)(const mproc_obj_t *args, void **self);
   void (*destroy)(void *self);             /**< releases it; may be NULL */
@@ -1958,8 +1958,8 @@ typedef struct mproc_manager_type {
  * (the table is kept, not copied). A server started by spawn or
  * forkserver is a fresh copy of the program: register before mproc_init
  * (or from a constructor) so that it knows the type too.
- * Errors: MPROC_EINVAL (NULL type, typeid, create or methods; a method
- *         without name or fn), MPROC_ESTATE (the typeid is taken),
+ * Errors: MPROC_EINVAL (NULL type, type_id, create or methods; a method
+ *         without name or fn), MPROC_ESTATE (the type_id is taken),
  *         MPROC_ENOMEM. */
 mproc_status_t mproc_manager_register(const mproc_manager_type_t *type);
 
