@@ -142,8 +142,7 @@ static void client_check_pid(mclient_t *c) {
 /* ---- requests ------------------------------------------------------ */
 
 static mproc_status_t gone(const char *what) {
-  return mp_fail(MPROC_EMANAGER, "%s: the manager is gone (%s)", what,
-                 mproc_last_error());
+  return mp_manager_fail_with_last(MPROC_EMANAGER, what);
 }
 
 /* One request/reply on conn; *reply is malloc'd. Transport failures are
@@ -166,6 +165,10 @@ static mproc_status_t reply_status(const unsigned char *r, size_t len,
     return mp_fail(MPROC_EBADMSG, "%s: a reply shorter than its header",
                    what);
   if (r[0] == MPROC_OK) return MPROC_OK;
+  if (len >= 11 && memcmp(r, "#CHALLENGE#", 11) == 0)
+    return mp_fail(MPROC_EAUTH, "%s: the server wants an authkey", what);
+  if (r[0] >= MPROC_ESTATUS_COUNT_)
+    return mp_fail(MPROC_EBADMSG, "%s: not a manager's reply", what);
   return mp_fail((mproc_status_t)r[0], "%.*s",
                  (int)(len - MP_MREPLY_HEADER), r + MP_MREPLY_HEADER);
 }
@@ -182,7 +185,8 @@ static mproc_status_t open_connection(mclient_t *c, uint64_t session,
                                       const char *what) {
   mproc_connection_t *conn;
   mproc_status_t st =
-      mproc_client(&conn, c->address, c->key, c->keylen, CONNECT_TIMEOUT);
+      mproc_client(&conn, c->address, c->keylen ? c->key : NULL, c->keylen,
+                   CONNECT_TIMEOUT);
   if (st == MPROC_EAUTH || st == MPROC_ENOMEM || st == MPROC_EINVAL)
     return st;
   if (st != MPROC_OK) return gone(what);
@@ -380,6 +384,14 @@ mproc_status_t mproc_proxy_call(mproc_proxy_t *p, const char *method,
   if ((st = rpc(p->client, MP_MOP_CALL, p->oid, method, args, &r, &rlen,
                 "proxy_call")) != MPROC_OK)
     return st;
+  if (r[1] == MP_MREPLY_PROXY && rlen >= MP_MREPLY_HEADER + 8) {
+    /* Nobody will hold the new object: let it go again. */
+    unsigned char *d = NULL;
+    size_t dlen;
+    if (rpc(p->client, MP_MOP_DECREF, mp_get_le64(r + MP_MREPLY_HEADER),
+            NULL, NULL, &d, &dlen, "proxy_call") == MPROC_OK)
+      free(d);
+  }
   st = reply_value(r, rlen, result, "proxy_call");
   free(r);
   return st;
@@ -673,8 +685,8 @@ static mproc_status_t start_server(const mproc_manager_options_t *o,
   if (st == MPROC_OK) {
     st = mproc_connection_recv(r, &msg, START_TIMEOUT);
     if (st != MPROC_OK) {
-      st = mp_fail(MPROC_ESPAWN, "manager_start: the server did not report "
-                   "(%s)", mproc_last_error());
+      st = mp_manager_fail_with_last(MPROC_ESPAWN, "manager_start: the "
+                                     "server did not report");
     } else if (msg->kind != MPROC_LIST || msg->len != 2 ||
                msg->u.items[0]->kind != MPROC_INT ||
                msg->u.items[1]->kind != MPROC_STR) {
@@ -758,16 +770,16 @@ mproc_status_t mproc_manager_connect(mproc_manager_t **out,
   if (c == NULL) return mp_fail(MPROC_ENOMEM, "manager_connect");
   /* Prove the address and key now: one connection, kept in the pool. */
   mproc_connection_t *conn;
-  mproc_status_t cst =
-      mproc_client(&conn, address, authkey, authkey_len, timeout);
-  if (cst != MPROC_OK) {
+  mp_mutex_lock(&c->lock);
+  client_check_pid(c);
+  uint64_t session = c->session;
+  mp_mutex_unlock(&c->lock);
+  st = open_connection(c, session, &conn, "manager_connect");
+  if (st != MPROC_OK) {
     client_put(c);
-    if (cst == MPROC_EAUTH || cst == MPROC_EINVAL || cst == MPROC_ENOMEM ||
-        cst == MPROC_ETIMEDOUT)
-      return cst;
-    return gone("manager_connect");
+    return st;
   }
-  mproc_connection_free(conn);
+  give_connection(c, conn);
   mproc_manager_t *m;
   if ((st = manager_new(c, &m)) != MPROC_OK) return st;
   *out = m;

@@ -20,4 +20,9 @@ const mproc_manager_type_t *mp_manager_find_type(const char *type_id);
 /* The object a proxy token names, or 0 when v is no token. */
 uint64_t mp_manager_token_oid(const mproc_obj_t *v);
 
+/* Fails with status, the message "<what>: <the last error's detail>"
+ * (the detail copied first: mp_fail writes where it is read from). */
+mproc_status_t mp_manager_fail_with_last(mproc_status_t status,
+                                         const char *what);
+
 #endif

@@ -6,10 +6,11 @@
  * when its last connection closes, even when it was SIGKILLed.
  * The protocol is in core/manager_wire.h; the types in manager_types.c.
  */
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
 
 #include "core/error.h"
 #include "core/internal.h"
@@ -62,6 +63,22 @@ mproc_status_t mproc_manager_register(const mproc_manager_type_t *type) {
   if (st == MPROC_OK) registered[nregistered++] = type;
   mp_mutex_unlock(&types_lock);
   return st;
+}
+
+/* The last error without the status text mp_fail put first. */
+static const char *last_detail(mproc_status_t st) {
+  const char *m = mproc_last_error(), *prefix = mproc_strerror(st);
+  size_t n = strlen(prefix);
+  if (strncmp(m, prefix, n) == 0 && m[n] == ':' && m[n + 1] == ' ')
+    m += n + 2;
+  return m;
+}
+
+mproc_status_t mp_manager_fail_with_last(mproc_status_t status,
+                                         const char *what) {
+  char detail[512];
+  snprintf(detail, sizeof detail, "%s", mproc_last_error());
+  return mp_fail(status, "%s: %s", what, detail);
 }
 
 /* ---- objects and sessions ------------------------------------------ */
@@ -288,10 +305,7 @@ static void reply_header(mp_buf_t *b, mproc_status_t st, int kind) {
  * client's mp_fail puts it back). */
 static void reply_error(mp_buf_t *b, mproc_status_t st) {
   reply_header(b, st, MP_MREPLY_VALUE);
-  const char *m = mproc_last_error(), *prefix = mproc_strerror(st);
-  size_t n = strlen(prefix);
-  if (strncmp(m, prefix, n) == 0 && m[n] == ':' && m[n + 1] == ' ')
-    m += n + 2;
+  const char *m = last_detail(st);
   mp_buf_put(b, m, strlen(m));
 }
 
@@ -317,6 +331,17 @@ static void reply_proxy(mp_buf_t *b, uint64_t oid, const char *type_id) {
   mp_buf_put(b, type_id, strlen(type_id));
 }
 
+/* A registered type's failure st as MPROC_EREMOTE: "Type.method: detail". */
+static mproc_status_t fail_remote(mproc_status_t st, const char *type_id,
+                                  const char *method) {
+  char what[600];
+  snprintf(what, sizeof what, "%s%s%s", type_id, *method == '(' ? "" : ".",
+           method);
+  char detail[512];
+  snprintf(detail, sizeof detail, "%s", last_detail(st));
+  return mp_fail(MPROC_EREMOTE, "%s: %s", what, detail);
+}
+
 /* Creates an object of type t from args, with one reference of ss. */
 static mproc_status_t create_object(mproc_manager_server_t *s,
                                     session_t *ss,
@@ -328,8 +353,7 @@ static mproc_status_t create_object(mproc_manager_server_t *s,
   if (st != MPROC_OK) {
     free(e);
     if (!mp_manager_is_builtin(t))
-      return mp_fail(MPROC_EREMOTE, "%s(): %s", t->type_id,
-                     mproc_last_error());
+      return fail_remote(st, t->type_id, "()");
     return st;
   }
   e->type = t;
@@ -379,15 +403,21 @@ static void do_call(mproc_manager_server_t *s, session_t *ss, uint64_t oid,
     st = m->fn(e->self, args, &result);
     if (!e->type->thread_safe) mp_mutex_unlock(&e->lock);
     if (st != MPROC_OK && !builtin)
-      st = mp_fail(MPROC_EREMOTE, "%s.%s: %s", e->type->type_id, m->name,
-                   mproc_last_error());
+      st = fail_remote(st, e->type->type_id, m->name);
   }
   if (st == MPROC_OK && m->result_typeid) {
     const mproc_manager_type_t *rt = mp_manager_find_type(m->result_typeid);
     uint64_t roid = 0;
-    st = rt ? create_object(s, ss, rt, result, &roid)
+    mproc_obj_t *cargs = NULL;
+    st = rt ? mproc_obj_list(&cargs)
             : mp_fail(MPROC_EINVAL, "manager: method_to_typeid names an "
                       "unknown type '%s'", m->result_typeid);
+    /* The result is the new object's one constructor argument. */
+    if (st == MPROC_OK && result &&
+        (st = mproc_obj_list_append(cargs, result)) == MPROC_OK)
+      result = NULL;
+    if (st == MPROC_OK) st = create_object(s, ss, rt, cargs, &roid);
+    mproc_obj_free(cargs);
     if (st == MPROC_OK) reply_proxy(b, roid, rt->type_id);
   } else if (st == MPROC_OK) {
     reply_value(b, result);
