@@ -274,6 +274,16 @@ static mproc_status_t rpc(mclient_t *c, int op, uint64_t oid,
   return st;
 }
 
+/* A request whose reply carries nothing (INCREF, DECREF, SHUTDOWN). */
+static mproc_status_t rpc_simple(mclient_t *c, int op, uint64_t oid,
+                                 const char *what) {
+  unsigned char *r = NULL;
+  size_t rlen;
+  mproc_status_t st = rpc(c, op, oid, NULL, NULL, &r, &rlen, what);
+  if (st == MPROC_OK) free(r);
+  return st;
+}
+
 /* A reply's value (kind VALUE): *out new, or NULL when out is NULL. */
 static mproc_status_t reply_value(const unsigned char *r, size_t len,
                                   mproc_obj_t **out, const char *what) {
@@ -356,42 +366,37 @@ static mproc_status_t proxy_from_reply(mclient_t *c, const unsigned char *r,
 static mproc_status_t proxy_own(mproc_proxy_t *p, const char *what) {
   long me = mp_getpid();
   if (__atomic_load_n(&p->owner, __ATOMIC_ACQUIRE) == me) return MPROC_OK;
-  unsigned char *r = NULL;
-  size_t rlen;
-  mproc_status_t st =
-      rpc(p->client, MP_MOP_INCREF, p->oid, NULL, NULL, &r, &rlen, what);
-  free(r);
+  mproc_status_t st = rpc_simple(p->client, MP_MOP_INCREF, p->oid, what);
   if (st != MPROC_OK) return st;
   long prev = __atomic_exchange_n(&p->owner, me, __ATOMIC_ACQ_REL);
   /* Another thread took a reference meanwhile: one is enough. */
-  if (prev == me &&
-      rpc(p->client, MP_MOP_DECREF, p->oid, NULL, NULL, &r, &rlen, what) ==
-          MPROC_OK)
-    free(r);
+  if (prev == me) (void)rpc_simple(p->client, MP_MOP_DECREF, p->oid, what);
   return MPROC_OK;
+}
+
+/* Calls method; *r is the reply (malloc'd, status OK). */
+static mproc_status_t proxy_rpc(mproc_proxy_t *p, const char *method,
+                                const mproc_obj_t *args, unsigned char **r,
+                                size_t *rlen, const char *what) {
+  MP_CHECK_KIND(p, &proxy_ops, what);
+  if (method == NULL) return mp_fail(MPROC_EINVAL, "%s: NULL method", what);
+  mproc_status_t st = proxy_own(p, what);
+  if (st != MPROC_OK) return st;
+  return rpc(p->client, MP_MOP_CALL, p->oid, method, args, r, rlen, what);
 }
 
 mproc_status_t mproc_proxy_call(mproc_proxy_t *p, const char *method,
                                 const mproc_obj_t *args,
                                 mproc_obj_t **result) {
-  MP_CHECK_KIND(p, &proxy_ops, "proxy_call");
-  MP_REQUIRE(method, "proxy_call: method");
   if (result) *result = NULL;
-  mproc_status_t st = proxy_own(p, "proxy_call");
-  if (st != MPROC_OK) return st;
   unsigned char *r;
   size_t rlen;
-  if ((st = rpc(p->client, MP_MOP_CALL, p->oid, method, args, &r, &rlen,
-                "proxy_call")) != MPROC_OK)
-    return st;
-  if (r[1] == MP_MREPLY_PROXY && rlen >= MP_MREPLY_HEADER + 8) {
+  mproc_status_t st = proxy_rpc(p, method, args, &r, &rlen, "proxy_call");
+  if (st != MPROC_OK) return st;
+  if (r[1] == MP_MREPLY_PROXY && rlen >= MP_MREPLY_HEADER + 8)
     /* Nobody will hold the new object: let it go again. */
-    unsigned char *d = NULL;
-    size_t dlen;
-    if (rpc(p->client, MP_MOP_DECREF, mp_get_le64(r + MP_MREPLY_HEADER),
-            NULL, NULL, &d, &dlen, "proxy_call") == MPROC_OK)
-      free(d);
-  }
+    (void)rpc_simple(p->client, MP_MOP_DECREF,
+                     mp_get_le64(r + MP_MREPLY_HEADER), "proxy_call");
   st = reply_value(r, rlen, result, "proxy_call");
   free(r);
   return st;
@@ -426,16 +431,12 @@ mproc_status_t mproc_proxy_callf(mproc_proxy_t *p, mproc_obj_t **result,
 mproc_status_t mproc_proxy_call_proxy(mproc_proxy_t *p, const char *method,
                                       const mproc_obj_t *args,
                                       mproc_proxy_t **out) {
-  MP_CHECK_KIND(p, &proxy_ops, "proxy_call_proxy");
-  MP_REQUIRE(method, "proxy_call_proxy: method");
   MP_REQUIRE(out, "proxy_call_proxy: out");
-  mproc_status_t st = proxy_own(p, "proxy_call_proxy");
-  if (st != MPROC_OK) return st;
   unsigned char *r;
   size_t rlen;
-  if ((st = rpc(p->client, MP_MOP_CALL, p->oid, method, args, &r, &rlen,
-                "proxy_call_proxy")) != MPROC_OK)
-    return st;
+  mproc_status_t st =
+      proxy_rpc(p, method, args, &r, &rlen, "proxy_call_proxy");
+  if (st != MPROC_OK) return st;
   if (r[1] == MP_MREPLY_VALUE) {
     free(r);
     return mp_fail(MPROC_EINVAL, "proxy_call_proxy: '%s' returns a value, "
@@ -488,14 +489,9 @@ mproc_status_t mproc_proxy_from_token(mproc_proxy_t **out,
 mproc_status_t mproc_proxy_free(mproc_proxy_t *p) {
   if (p == NULL) return MPROC_OK;
   MP_CHECK_KIND(p, &proxy_ops, "proxy_free");
-  if (p->owner == mp_getpid()) {
-    unsigned char *r = NULL;
-    size_t rlen;
-    /* A manager already gone has nothing left to release. */
-    if (rpc(p->client, MP_MOP_DECREF, p->oid, NULL, NULL, &r, &rlen,
-            "proxy_free") == MPROC_OK)
-      free(r);
-  }
+  /* A manager already gone has nothing left to release. */
+  if (p->owner == mp_getpid())
+    (void)rpc_simple(p->client, MP_MOP_DECREF, p->oid, "proxy_free");
   client_put(p->client);
   free(p->type_id);
   mp_object_release(p);
@@ -813,11 +809,7 @@ mproc_status_t mproc_manager_shutdown(mproc_manager_t *m) {
   MP_CHECK_KIND(m, &manager_ops, "manager_shutdown");
   if (m->shut || m->creator != mp_getpid()) return MPROC_OK;
   m->shut = 1;
-  unsigned char *r = NULL;
-  size_t rlen;
-  if (rpc(m->client, MP_MOP_SHUTDOWN, 0, NULL, NULL, &r, &rlen,
-          "manager_shutdown") == MPROC_OK)
-    free(r);
+  (void)rpc_simple(m->client, MP_MOP_SHUTDOWN, 0, "manager_shutdown");
   mproc_status_t st = MPROC_OK;
   if (m->proc) {
     if (!ended_within(m->proc, m->shutdown_timeout)) {
