@@ -1790,8 +1790,11 @@ mproc_status_t mproc_queue_free(mproc_queue_t *q);
  * mproc_obj_t. A proxy attached to a child (mproc_process_attach) works
  * there under every start method, and one proxy may be used from several
  * threads at once (each call takes a connection of its own from a pool). */
+/** A manager: the server process this program started, or one it connected to. */
 typedef struct mproc_manager mproc_manager_t;
+/** A proxy: this process's handle on one object of a manager's server. */
 typedef struct mproc_proxy mproc_proxy_t;
+/** A manager's server run by the current process (serve_forever). */
 typedef struct mproc_manager_server mproc_manager_server_t;
 
 /** Options of mproc_manager_start (zeros: all defaults). */
@@ -1939,11 +1942,15 @@ mproc_status_t mproc_attached_proxy(size_t index, mproc_proxy_t **out);
 typedef mproc_status_t (*mproc_manager_method_fn)(void *self,
                                                   const mproc_obj_t *args,
                                                   mproc_obj_t **out);
+/** @} */
+/** One named method of a registered type. */
 typedef struct mproc_manager_method {
   const char *name;          /**< the method's name */
   mproc_manager_method_fn fn; /**< the method */
   const char *result_typeid; /**< NULL: returns a value; else a proxy */
 } mproc_manager_method_t;
+/** A type for mproc_manager_register: its constructor, destructor and
+ * methods. */
 typedef struct mproc_manager_type {
   const char *type_id; /**< the type's name (unique) */
   /** Makes a new object from the constructor arguments (a list, or NULL). */
@@ -1952,7 +1959,6 @@ typedef struct mproc_manager_type {
   const mproc_manager_method_t *methods;   /**< ended by a NULL name */
   int thread_safe; /**< 0: the server runs one method of an object at a time */
 } mproc_manager_type_t;
-/** @} */
 
 /** Registers a type for every manager server this program starts or runs
  * (the table is kept, not copied). A server started by spawn or

@@ -101,10 +101,34 @@ const mproc_manager_type_t counter_type = {"Counter", counter_create,
                                            counter_destroy, counter_methods,
                                            0};
 
+// A type whose one method ends the server process: the manager dies in
+// the middle of other clients' calls.
+mproc_status_t crasher_create(const mproc_obj_t *, void **self) {
+  *self = nullptr;
+  return MPROC_OK;
+}
+
+mproc_status_t crasher_die(void *, const mproc_obj_t *, mproc_obj_t **) {
+  std::_Exit(9);
+}
+
+const mproc_manager_method_t crasher_methods[] = {
+    {"die", crasher_die, nullptr}, {nullptr, nullptr, nullptr}};
+
+const mproc_manager_type_t crasher_type = {"Crasher", crasher_create,
+                                           nullptr, crasher_methods, 1};
+
 // Registered at load time: a server started by spawn or forkserver is a
 // fresh copy of this program and must know the type too.
-__attribute__((constructor)) void register_counter() {
+__attribute__((constructor)) void register_types() {
   mproc_manager_register(&counter_type);
+  mproc_manager_register(&crasher_type);
+}
+
+// The server's initializer: creates the file named by its argument.
+MPROC_TASK(initializer_task) {
+  std::string path(static_cast<const char *>(arg), arg_len);
+  return mproc_test::WriteFileAtomically(path.c_str(), "init") ? 0 : 1;
 }
 
 // ---- child tasks (they report through their exit code) --------------
@@ -638,6 +662,46 @@ TEST_P(ManagerTest, MalformedRequestsGetErrorsAndTheServerServesOn) {
   EXPECT_EQ(ask(count), MPROC_OK);
   mproc_connection_free(raw);
   mproc_proxy_free(d);
+}
+
+TEST_P(ManagerTest, ManagerDyingUnderBlockedAndNewCallsFailAtOnce) {
+  mproc_proxy_t *q = MakeWith("Queue", nullptr);
+  mproc_proxy_t *crasher = MakeWith("Crasher", nullptr);
+  std::atomic<int> blocked_status{-1};
+  std::thread getter([&] {
+    blocked_status = mproc_proxy_callf(q, nullptr, "get", "");  // forever
+  });
+  mproc_sleep(0.2);
+  double t0 = mproc_test::Now();
+  EXPECT_EQ(mproc_proxy_callf(crasher, nullptr, "die", ""), MPROC_EMANAGER);
+  getter.join();
+  EXPECT_EQ(blocked_status.load(), MPROC_EMANAGER);
+  EXPECT_EQ(mproc_proxy_callf(q, nullptr, "put", "i", 1), MPROC_EMANAGER);
+  EXPECT_TRUE(Has(mproc_last_error(), "the manager is gone"))
+      << mproc_last_error();
+  EXPECT_LT(mproc_test::Now() - t0, 5.0);
+  mproc_proxy_free(q);
+  mproc_proxy_free(crasher);
+  EXPECT_EQ(mproc_manager_free(m_), MPROC_OK);  // the server is gone already
+  m_ = nullptr;
+}
+
+TEST_P(ManagerTest, InitializerRunsInTheServerFirst) {
+  std::string path = mproc_test::TempPath("manager-init");
+  mproc_manager_options_t o{};
+  o.ctx = ctx();
+  o.initializer = initializer_task;
+  o.initarg = path.data();
+  o.initarg_len = path.size();
+  o.shutdown_timeout = 0.5;
+  mproc_manager_t *m;
+  ASSERT_EQ(mproc_manager_start(&m, &o), MPROC_OK) << mproc_last_error();
+  EXPECT_EQ(mproc_test::ReadFile(path), "init");
+  EXPECT_EQ(mproc_manager_free(m), MPROC_OK);
+  o.initarg = "/nonexistent-dir/x";
+  o.initarg_len = strlen("/nonexistent-dir/x");
+  EXPECT_EQ(mproc_manager_start(&m, &o), MPROC_ESPAWN);
+  EXPECT_TRUE(Has(mproc_last_error(), "initializer")) << mproc_last_error();
 }
 
 MPROC_INSTANTIATE_FOR_START_METHODS(ManagerTest);
