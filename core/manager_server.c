@@ -117,7 +117,7 @@ struct mproc_manager_server {
   uint64_t next_oid;
   session_t *sessions;
   session_t internal; /* the references tokens stored in containers hold */
-  volatile int stop;
+  int stop; /* atomic: set by a client's SHUTDOWN, read by the accept loop */
   int serving;
   long users; /* the owner and each connection thread */
   struct client_arg *finished; /* threads that ended, to be joined */
@@ -485,7 +485,7 @@ static void serve_request(mproc_manager_server_t *s, session_t **bound,
       if ((st = decref(s, *bound, oid)) == MPROC_OK) reply_value(b, NULL);
       break;
     case MP_MOP_SHUTDOWN:
-      s->stop = 1;
+      __atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
       reply_value(b, NULL);
       break;
     case MP_MOP_COUNT: {
@@ -603,7 +603,7 @@ mproc_status_t mproc_manager_server_serve_forever(mproc_manager_server_t *s) {
     return mp_fail(MPROC_ESTATE, "manager_server_serve_forever: served "
                    "already");
   s->serving = 1;
-  while (!s->stop) {
+  while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
     mproc_connection_t *conn;
     /* Short waits, so a shutdown request is seen within 0.1 s. */
     mproc_status_t st = mproc_listener_accept(s->listener, &conn, 0.1);
@@ -662,7 +662,7 @@ static void server_release(mproc_manager_server_t *s, client_arg_t *self) {
 mproc_status_t mproc_manager_server_free(mproc_manager_server_t *s) {
   if (s == NULL) return MPROC_OK;
   MP_CHECK_KIND(s, &server_ops, "manager_server_free");
-  s->stop = 1;
+  __atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
   mproc_listener_close(s->listener);
   mp_object_invalidate(&s->obj);
   server_release(s, NULL);
