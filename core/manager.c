@@ -5,11 +5,13 @@
  * core/manager_wire.h.
  *
  * Every process keeps one client record per manager (address and key):
- * a session id the server counts references under, and a pool of idle
- * authenticated connections. A call takes a connection from the pool (or
- * opens one), sends one request, reads one reply and gives it back, so
- * one proxy serves several threads at once and a blocking call (a lock's
- * acquire) never holds up another thread's. A forked child finds the
+ * a session id the server counts references under, and one authenticated
+ * connection per thread that called (CPython's thread-local connection):
+ * a call uses its thread's connection (opening it on the first call),
+ * sends one request and reads one reply, so one proxy serves several
+ * threads at once, a blocking call (a lock's acquire) never holds up
+ * another thread's, and an RLock or Condition the server holds for a
+ * connection is owned by one thread, as in CPython. A forked child finds the
  * record's pid is not its own and starts over: a new session, its own
  * connections (the inherited ones are closed, never used: they belong to
  * the parent's conversation with the server).
@@ -43,11 +45,19 @@ typedef struct mclient {
   uint64_t session;
   long pid; /* the process the session and the pool belong to */
   mp_mutex_t lock;
-  mproc_connection_t **idle;
-  size_t nidle, cap;
+  struct slot *slots; /* the threads' connections */
+  size_t nslots, cap, appended;
   long users; /* managers and proxies of this process using it */
   struct mclient *next;
 } mclient_t;
+
+/* A thread's connection. */
+typedef struct slot {
+  uint32_t tid; /* mp_thread_id() of the thread it serves */
+  int busy;     /* that thread's call is using it */
+  int doomed;   /* dropped while busy: freed when the call ends */
+  mproc_connection_t *conn;
+} slot_t;
 
 static mp_mutex_t clients_lock = MP_MUTEX_INIT;
 static mclient_t *clients;
@@ -66,9 +76,19 @@ static uint64_t new_session_id(void) {
   return id & ~(uint64_t)1; /* odd ids are the server's anonymous ones */
 }
 
-static void drop_idle(mclient_t *c) {
-  for (size_t i = 0; i < c->nidle; i++) mproc_connection_free(c->idle[i]);
-  c->nidle = 0;
+static void remove_slot(mclient_t *c, size_t i) {
+  mproc_connection_free(c->slots[i].conn);
+  c->slots[i] = c->slots[--c->nslots];
+}
+
+/* Under c->lock (or alone): closes the connections no call uses (all:
+ * every one, in a forked child where no thread of ours uses any); a busy
+ * one is closed when its call ends. */
+static void drop_connections(mclient_t *c, int all) {
+  for (size_t i = c->nslots; i-- > 0;) {
+    if (all || !c->slots[i].busy) remove_slot(c, i);
+    else c->slots[i].doomed = 1;
+  }
 }
 
 /* The record for address and key, with one more user; NULL: no memory. */
@@ -111,8 +131,8 @@ static void client_put(mclient_t *c) {
   while (*pp != c) pp = &(*pp)->next;
   *pp = c->next;
   mp_mutex_unlock(&clients_lock);
-  if (c->pid == mp_getpid()) drop_idle(c);
-  free(c->idle);
+  drop_connections(c, 1); /* no user: no call in progress */
+  free(c->slots);
   free(c->address);
   free(c->key);
   mp_mutex_destroy(&c->lock);
@@ -134,7 +154,8 @@ static void clients_after_fork(void) {
 static void client_check_pid(mclient_t *c) {
   long me = mp_getpid();
   if (c->pid == me) return;
-  drop_idle(c); /* the parent's: closing our copies leaves its own open */
+  /* The parent's: closing our copies leaves its own open. */
+  drop_connections(c, 1);
   c->pid = me;
   c->session = new_session_id();
 }
@@ -205,32 +226,63 @@ static mproc_status_t open_connection(mclient_t *c, uint64_t session,
   return MPROC_OK;
 }
 
+/* Under c->lock: every 8th new connection, those of threads that ended
+ * are closed. */
+static void prune_dead_threads(mclient_t *c) {
+  if (++c->appended % 8) return;
+  for (size_t i = c->nslots; i-- > 0;)
+    if (!c->slots[i].busy && !mp_thread_alive(c->slots[i].tid))
+      remove_slot(c, i);
+}
+
+/* The calling thread's connection, marked busy (opened if it has none). */
 static mproc_status_t take_connection(mclient_t *c, mproc_connection_t **out,
                                       const char *what) {
+  uint32_t me = mp_thread_id();
   mp_mutex_lock(&c->lock);
   client_check_pid(c);
   uint64_t session = c->session;
-  mproc_connection_t *conn = c->nidle ? c->idle[--c->nidle] : NULL;
-  mp_mutex_unlock(&c->lock);
-  if (conn) {
-    *out = conn;
-    return MPROC_OK;
+  for (size_t i = 0; i < c->nslots; i++) {
+    slot_t *sl = &c->slots[i];
+    if (sl->tid == me && !sl->busy && !sl->doomed) {
+      sl->busy = 1;
+      *out = sl->conn;
+      mp_mutex_unlock(&c->lock);
+      return MPROC_OK;
+    }
   }
-  return open_connection(c, session, out, what);
+  mp_mutex_unlock(&c->lock);
+  mproc_connection_t *conn = NULL;
+  mproc_status_t st = open_connection(c, session, &conn, what);
+  if (st != MPROC_OK) return st;
+  mp_mutex_lock(&c->lock);
+  prune_dead_threads(c);
+  if (c->nslots == c->cap) {
+    size_t cap = c->cap ? 2 * c->cap : 4;
+    slot_t *n = realloc(c->slots, cap * sizeof *n);
+    if (n) c->slots = n, c->cap = cap;
+  }
+  /* No room: the connection serves this call only (give closes it). */
+  if (c->nslots < c->cap)
+    c->slots[c->nslots++] = (slot_t){me, 1, 0, conn};
+  mp_mutex_unlock(&c->lock);
+  *out = conn;
+  return MPROC_OK;
 }
 
-static void give_connection(mclient_t *c, mproc_connection_t *conn) {
+/* The call on conn ended (ok: the connection is still in step). */
+static void give_connection(mclient_t *c, mproc_connection_t *conn, int ok) {
   mp_mutex_lock(&c->lock);
-  int keep = c->pid == mp_getpid();
-  if (keep && c->nidle == c->cap) {
-    size_t cap = c->cap ? 2 * c->cap : 4;
-    mproc_connection_t **n = realloc(c->idle, cap * sizeof *n);
-    if (n) c->idle = n, c->cap = cap;
-    else keep = 0;
+  size_t i = 0;
+  while (i < c->nslots && c->slots[i].conn != conn) i++;
+  if (i < c->nslots && ok && !c->slots[i].doomed) {
+    c->slots[i].busy = 0;
+    conn = NULL; /* kept for the thread's next call */
+  } else if (i < c->nslots) {
+    c->slots[i] = c->slots[--c->nslots];
   }
-  if (keep) c->idle[c->nidle++] = conn;
   mp_mutex_unlock(&c->lock);
-  if (!keep) mproc_connection_free(conn);
+  if (conn) mproc_connection_free(conn);
 }
 
 /* Sends op (oid, name, args) and returns the reply (malloc'd, at least
@@ -262,8 +314,7 @@ static mproc_status_t rpc(mclient_t *c, int op, uint64_t oid,
   void *r = NULL;
   if ((st = take_connection(c, &conn, what)) == MPROC_OK) {
     st = exchange(conn, req, len, &r, rlen, what);
-    if (st == MPROC_OK) give_connection(c, conn);
-    else mproc_connection_free(conn);
+    give_connection(c, conn, st == MPROC_OK);
   }
   if (req != small) free(req);
   if (st == MPROC_OK && (st = reply_status(r, *rlen, what)) != MPROC_OK) {
@@ -766,16 +817,11 @@ mproc_status_t mproc_manager_connect(mproc_manager_t **out,
   if (c == NULL) return mp_fail(MPROC_ENOMEM, "manager_connect");
   /* Prove the address and key now: one connection, kept in the pool. */
   mproc_connection_t *conn;
-  mp_mutex_lock(&c->lock);
-  client_check_pid(c);
-  uint64_t session = c->session;
-  mp_mutex_unlock(&c->lock);
-  st = open_connection(c, session, &conn, "manager_connect");
-  if (st != MPROC_OK) {
+  if ((st = take_connection(c, &conn, "manager_connect")) != MPROC_OK) {
     client_put(c);
     return st;
   }
-  give_connection(c, conn);
+  give_connection(c, conn, 1);
   mproc_manager_t *m;
   if ((st = manager_new(c, &m)) != MPROC_OK) return st;
   *out = m;
@@ -822,7 +868,7 @@ mproc_status_t mproc_manager_shutdown(mproc_manager_t *m) {
   }
   mp_mutex_lock(&m->client->lock);
   client_check_pid(m->client);
-  drop_idle(m->client);
+  drop_connections(m->client, 0);
   mp_mutex_unlock(&m->client->lock);
   return st;
 }
