@@ -200,14 +200,14 @@ static void put_header(unsigned char *h, int op, size_t nlen, uint64_t oid) {
   mp_put_le64(h + 2, oid);
 }
 
-/* Opens a connection and binds it to c's session. */
+/* Opens a connection within timeout and binds it to c's session. */
 static mproc_status_t open_connection(mclient_t *c, uint64_t session,
                                       mproc_connection_t **out,
-                                      const char *what) {
+                                      double timeout, const char *what) {
   mproc_connection_t *conn;
   mproc_status_t st =
       mproc_client(&conn, c->address, c->keylen ? c->key : NULL, c->keylen,
-                   CONNECT_TIMEOUT);
+                   timeout);
   if (st == MPROC_EAUTH || st == MPROC_ENOMEM || st == MPROC_EINVAL)
     return st;
   if (st != MPROC_OK) return gone(what);
@@ -235,9 +235,10 @@ static void prune_dead_threads(mclient_t *c) {
       remove_slot(c, i);
 }
 
-/* The calling thread's connection, marked busy (opened if it has none). */
+/* The calling thread's connection, marked busy (opened within timeout
+ * if it has none). */
 static mproc_status_t take_connection(mclient_t *c, mproc_connection_t **out,
-                                      const char *what) {
+                                      double timeout, const char *what) {
   uint32_t me = mp_thread_id();
   mp_mutex_lock(&c->lock);
   client_check_pid(c);
@@ -253,7 +254,7 @@ static mproc_status_t take_connection(mclient_t *c, mproc_connection_t **out,
   }
   mp_mutex_unlock(&c->lock);
   mproc_connection_t *conn = NULL;
-  mproc_status_t st = open_connection(c, session, &conn, what);
+  mproc_status_t st = open_connection(c, session, &conn, timeout, what);
   if (st != MPROC_OK) return st;
   mp_mutex_lock(&c->lock);
   prune_dead_threads(c);
@@ -312,7 +313,7 @@ static mproc_status_t rpc(mclient_t *c, int op, uint64_t oid,
   free(enc);
   mproc_connection_t *conn = NULL;
   void *r = NULL;
-  if ((st = take_connection(c, &conn, what)) == MPROC_OK) {
+  if ((st = take_connection(c, &conn, CONNECT_TIMEOUT, what)) == MPROC_OK) {
     st = exchange(conn, req, len, &r, rlen, what);
     give_connection(c, conn, st == MPROC_OK);
   }
@@ -817,7 +818,8 @@ mproc_status_t mproc_manager_connect(mproc_manager_t **out,
   if (c == NULL) return mp_fail(MPROC_ENOMEM, "manager_connect");
   /* Prove the address and key now: one connection, kept in the pool. */
   mproc_connection_t *conn;
-  if ((st = take_connection(c, &conn, "manager_connect")) != MPROC_OK) {
+  if ((st = take_connection(c, &conn, timeout, "manager_connect")) !=
+      MPROC_OK) {
     client_put(c);
     return st;
   }
