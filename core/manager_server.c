@@ -112,7 +112,7 @@ struct mproc_manager_server {
   mp_object_t obj;
   mproc_listener_t *listener;
   mp_mutex_t lock; /* the table, the sessions, refcounts, pins, users */
-  entry_t *buckets[BUCKETS];
+  entry_t **buckets; /* BUCKETS chains (apart: object memory is small) */
   size_t nobjects;
   uint64_t next_oid;
   session_t *sessions;
@@ -577,10 +577,15 @@ mproc_status_t mproc_manager_server_create(mproc_manager_server_t **out,
     return mp_fail(MPROC_EINVAL, "manager_server_create: an authkey is "
                    "required");
   mproc_manager_server_t *s = mp_object_alloc(sizeof *s);
+  if (s && (s->buckets = calloc(BUCKETS, sizeof *s->buckets)) == NULL) {
+    mp_object_release(s);
+    s = NULL;
+  }
   if (s == NULL) return mp_fail(MPROC_ENOMEM, "manager_server_create");
   mproc_status_t st =
       mproc_listener_create(&s->listener, address, authkey, authkey_len);
   if (st != MPROC_OK) {
+    free(s->buckets);
     mp_object_release(s);
     return st;
   }
@@ -653,6 +658,7 @@ static void server_release(mproc_manager_server_t *s, client_arg_t *self) {
       s->buckets[i] = e->next;
       destroy_entry(s, e);
     }
+  free(s->buckets);
   free(s->internal.refs);
   mproc_listener_free(s->listener);
   mp_mutex_destroy(&s->lock);
