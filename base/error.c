@@ -51,6 +51,9 @@ static const struct {
     STATUS(MPROC_EWORKERDIED, "the pool worker running the task died"),
     /* executors */
     STATUS(MPROC_ECANCELLED, "the future was cancelled"),
+    /* managers */
+    STATUS(MPROC_EREMOTE, "the manager's object failed the call"),
+    STATUS(MPROC_EMANAGER, "the manager is gone"),
 };
 #undef STATUS
 

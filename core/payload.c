@@ -279,6 +279,20 @@ int mp_dict_index_entries(mproc_obj_t *dict, int *repeated) {
   return 1;
 }
 
+void mp_dict_remove_at(mproc_obj_t *dict, size_t index) {
+  mp_obj_destroy(dict->u.items[2 * index]);
+  mp_obj_destroy(dict->u.items[2 * index + 1]);
+  memmove(&dict->u.items[2 * index], &dict->u.items[2 * index + 2],
+          (dict->len - index - 1) * 2 * sizeof dict->u.items[0]);
+  dict->len--;
+  int repeated;
+  /* Entry numbers moved: index again (no memory: scan without index). */
+  if (dict->index && !reindex(dict, dict->len * 2, &repeated)) {
+    free(dict->index);
+    dict->index = NULL;
+  }
+}
+
 /* Makes sure one more key can be indexed (growing the table at half
  * full). 0 on no memory; the dict is unchanged then. */
 static int index_room_for_one(mproc_obj_t *d) {
