@@ -21,6 +21,12 @@ mproc_status_t mp_fail(mproc_status_t status, const char *fmt, ...)
 mproc_status_t mp_fail_errno(mproc_status_t status, int err, const char *fmt,
                              ...) __attribute__((format(printf, 3, 4)));
 
+/* Like mp_fail_errno for a port whose OS words the error itself (Windows:
+ * FormatMessage of GetLastError()): records the formatted detail as it is,
+ * no strerror text appended, and keeps err for mproc_last_os_error(). */
+mproc_status_t mp_fail_code(mproc_status_t status, int err, const char *fmt,
+                            ...) __attribute__((format(printf, 3, 4)));
+
 /* Returns MPROC_EINVAL with "<what>: NULL argument" when ptr is NULL. */
 #define MP_REQUIRE(ptr, what)                                           \
   do {                                                                  \
