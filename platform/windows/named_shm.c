@@ -33,14 +33,25 @@ struct mp_named_shm {
   size_t size;
 };
 
-static mproc_status_t object_name(const char *name, wchar_t *out, size_t n) {
+/* The names a segment of that name may live under: an unlinked one keeps
+ * its mapping's name until its last user lets go, so a new segment of the
+ * same name takes the next generation ("NAME#1", ...). */
+#define GENERATIONS 16
+
+static mproc_status_t check_name(const char *name) {
   size_t len = name ? strlen(name) : 0;
   if (len == 0 || len > MP_SHM_NAME_MAX || strchr(name, '/') ||
-      strchr(name, '\\'))
-    return mp_fail(MPROC_EINVAL, "shared memory: invalid name \"%s\"",
-                   name ? name : "(null)");
-  swprintf(out, n, L"Local\\mproc-shm-%hs", name);
+      strchr(name, '\\') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+    return mp_fail(MPROC_EINVAL,
+                   "shared_memory: name '%s' must be 1..%d characters "
+                   "without '/', and not '.' or '..'",
+                   name ? name : "(null)", MP_SHM_NAME_MAX);
   return MPROC_OK;
+}
+
+static void object_name(const char *name, int generation, wchar_t *out,
+                        size_t n) {
+  swprintf(out, n, L"Local\\mproc-shm-%hs#%d", name, generation);
 }
 
 static mproc_status_t map_named(mp_named_shm_t **out, HANDLE mapping) {
@@ -59,65 +70,82 @@ static mproc_status_t map_named(mp_named_shm_t **out, HANDLE mapping) {
   return MPROC_OK;
 }
 
+/* The live (not unlinked) segment behind a mapping handle, mapped: 1;
+ * 0 (m closed) when it is an unlinked one. */
+static int take_if_live(mp_named_shm_t **out, HANDLE m, mproc_status_t *st) {
+  *st = map_named(out, m);
+  if (*st != MPROC_OK) {
+    CloseHandle(m);
+    return 1; /* an error, told by *st */
+  }
+  header_t *h = (*out)->header;
+  if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) == MAGIC &&
+      !__atomic_load_n(&h->unlinked, __ATOMIC_ACQUIRE))
+    return 1;
+  mp_named_shm_close(*out);
+  *out = NULL;
+  return 0;
+}
+
 mproc_status_t mp_named_shm_create(mp_named_shm_t **out, const char *name,
                                    size_t size, int persistent) {
   (void)persistent; /* see above */
-  wchar_t object[MP_SHM_NAME_MAX + 32];
-  mproc_status_t st = object_name(name, object, sizeof object / sizeof *object);
+  mproc_status_t st = check_name(name);
   if (st != MPROC_OK) return st;
   if (size == 0) return mp_fail(MPROC_EINVAL, "shared memory: size 0");
   if (size > ((size_t)1 << 46))
     return mp_fail(MPROC_ENOMEM, "shared memory: %zu bytes is too large", size);
   uint64_t total = (uint64_t)size + HEADER;
-  HANDLE m = CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE,
-                                (DWORD)(total >> 32), (DWORD)total, object);
-  DWORD err = GetLastError();
-  if (m == NULL)
-    return mp_win_fail(err == ERROR_NOT_ENOUGH_MEMORY ||
-                               err == ERROR_COMMITMENT_LIMIT
-                           ? MPROC_ENOMEM
-                           : MPROC_ESYS,
-                       err, "shared memory: CreateFileMapping");
-  if (err == ERROR_ALREADY_EXISTS) {
-    CloseHandle(m);
-    return mp_fail(MPROC_EEXIST, "shared memory: \"%s\" exists", name);
+  wchar_t object[MP_SHM_NAME_MAX + 40];
+  for (int g = 0; g < GENERATIONS; g++) {
+    object_name(name, g, object, sizeof object / sizeof *object);
+    HANDLE m = CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE,
+                                  (DWORD)(total >> 32), (DWORD)total, object);
+    DWORD err = GetLastError();
+    if (m == NULL)
+      return mp_win_fail(err == ERROR_NOT_ENOUGH_MEMORY ||
+                                 err == ERROR_COMMITMENT_LIMIT
+                             ? MPROC_ENOMEM
+                             : MPROC_ESYS,
+                         err, "shared memory: CreateFileMapping");
+    if (err == ERROR_ALREADY_EXISTS) {
+      mp_named_shm_t *old = NULL;
+      if (!take_if_live(&old, m, &st)) continue; /* unlinked: next one */
+      if (st != MPROC_OK) return st;
+      mp_named_shm_close(old);
+      return mp_fail(MPROC_EEXIST, "shared memory: \"%s\" exists", name);
+    }
+    st = map_named(out, m);
+    if (st != MPROC_OK) {
+      CloseHandle(m);
+      return st;
+    }
+    header_t *h = (*out)->header;
+    h->size = size;
+    (*out)->size = size;
+    __atomic_store_n(&h->magic, MAGIC, __ATOMIC_RELEASE);
+    return MPROC_OK;
   }
-  st = map_named(out, m);
-  if (st != MPROC_OK) {
-    CloseHandle(m);
-    return st;
-  }
-  header_t *h = (*out)->header;
-  h->size = size;
-  (*out)->size = size;
-  __atomic_store_n(&h->magic, MAGIC, __ATOMIC_RELEASE);
-  return MPROC_OK;
+  return mp_fail(MPROC_EEXIST,
+                 "shared memory: \"%s\": %d unlinked segments of that name "
+                 "are still in use", name, GENERATIONS);
 }
 
 mproc_status_t mp_named_shm_open(mp_named_shm_t **out, const char *name) {
-  wchar_t object[MP_SHM_NAME_MAX + 32];
-  mproc_status_t st = object_name(name, object, sizeof object / sizeof *object);
+  mproc_status_t st = check_name(name);
   if (st != MPROC_OK) return st;
-  HANDLE m = OpenFileMappingW(FILE_MAP_ALL_ACCESS, FALSE, object);
-  if (m == NULL) {
-    DWORD err = GetLastError();
-    if (err == ERROR_FILE_NOT_FOUND)
-      return mp_fail(MPROC_ENOENT, "shared memory: no segment \"%s\"", name);
-    return mp_win_fail(MPROC_ESYS, err, "shared memory: OpenFileMapping");
+  wchar_t object[MP_SHM_NAME_MAX + 40];
+  for (int g = 0; g < GENERATIONS; g++) {
+    object_name(name, g, object, sizeof object / sizeof *object);
+    HANDLE m = OpenFileMappingW(FILE_MAP_ALL_ACCESS, FALSE, object);
+    if (m == NULL) {
+      DWORD err = GetLastError();
+      if (err == ERROR_FILE_NOT_FOUND) continue;
+      return mp_win_fail(MPROC_ESYS, err, "shared memory: OpenFileMapping");
+    }
+    if (take_if_live(out, m, &st)) return st;
   }
-  st = map_named(out, m);
-  if (st != MPROC_OK) {
-    CloseHandle(m);
-    return st;
-  }
-  header_t *h = (*out)->header;
-  if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != MAGIC ||
-      __atomic_load_n(&h->unlinked, __ATOMIC_ACQUIRE)) {
-    mp_named_shm_close(*out);
-    *out = NULL;
-    return mp_fail(MPROC_ENOENT, "shared memory: \"%s\" was unlinked", name);
-  }
-  return MPROC_OK;
+  return mp_fail(MPROC_ENOENT, "shared memory: no segment \"%s\"", name);
 }
 
 void *mp_named_shm_base(const mp_named_shm_t *shm) {

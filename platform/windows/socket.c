@@ -81,10 +81,12 @@ mproc_status_t mp_stream_pair(int duplex, mp_stream_t out[2]) {
   closesocket(l);
   no_delay(a);
   no_delay(b);
-  /* out[0] reads, out[1] writes: the reader's sending side is shut. */
+  /* out[0] reads, out[1] writes (when one-way). */
   out[0].os = (intptr_t)b;
   out[1].os = (intptr_t)a;
-  if (!duplex) shutdown(b, SD_SEND);
+  /* One-way (duplex 0) by convention only: a shut sending side would
+   * read as the peer's end at the writer (peer_closed). */
+  (void)duplex;
   return MPROC_OK;
 
 fail:;
@@ -102,6 +104,18 @@ static int peer_gone(int err) {
          err == WSAESHUTDOWN || err == WSAENOTCONN;
 }
 
+/* Whether the peer's end is gone: TCP takes a first write after the
+ * peer closed (a Unix socket pair refuses it), so look for its end of
+ * stream (or reset) first, without consuming anything. */
+static int peer_closed(SOCKET s) {
+  WSAPOLLFD p = {s, POLLRDNORM, 0};
+  if (WSAPoll(&p, 1, 0) <= 0) return 0;
+  if (p.revents & (POLLHUP | POLLERR)) return 1;
+  char c;
+  int r = recv(s, &c, 1, MSG_PEEK);
+  return r == 0 || (r < 0 && peer_gone(WSAGetLastError()));
+}
+
 mproc_status_t mp_stream_write(mp_stream_t s, const mp_iovec_t *iov,
                                size_t n) {
   if (n > 8) return mp_fail(MPROC_EINVAL, "write: %zu pieces (at most 8)", n);
@@ -112,6 +126,8 @@ mproc_status_t mp_stream_write(mp_stream_t s, const mp_iovec_t *iov,
       bufs[nb].buf = (char *)iov[i].base;
       bufs[nb++].len = (ULONG)iov[i].len; /* < 4 GiB per piece */
     }
+  if (peer_closed((SOCKET)s.os))
+    return mp_fail(MPROC_EOF, "write: the peer closed its end");
   size_t first = 0;
   while (first < nb) {
     DWORD sent = 0;
@@ -176,9 +192,16 @@ mproc_status_t mp_stream_duplicate(mp_stream_t s, mp_stream_t *out) {
   return MPROC_OK;
 }
 
-void mp_stream_close(mp_stream_t s) {
-  if (s.os != MP_NO_OS_HANDLE) closesocket((SOCKET)s.os);
+/* Wine's closesocket refuses (WSAENOTSOCK) a socket this process
+ * inherited rather than made, and leaves it open: then the peer never
+ * sees the end of stream. The handle is closed as a handle then. */
+void mp_win_close_socket(intptr_t os) {
+  if (os == MP_NO_OS_HANDLE) return;
+  if (closesocket((SOCKET)os) != 0 && WSAGetLastError() == WSAENOTSOCK)
+    CloseHandle((HANDLE)os);
 }
+
+void mp_stream_close(mp_stream_t s) { mp_win_close_socket(s.os); }
 
 /* ---- TCP ---------------------------------------------------------- */
 
@@ -309,7 +332,7 @@ void mp_listener_close(mp_listener_t l) {
       break;
     }
   ReleaseSRWLockExclusive(&endpoints_guard);
-  closesocket((SOCKET)l.os);
+  mp_win_close_socket(l.os);
 }
 
 static const char *local_name(const char *address) {

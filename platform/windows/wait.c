@@ -122,7 +122,7 @@ done:
 void mp_handle_close(mp_handle_t h) {
   if (h.kind == MP_HANDLE_NONE || h.os == MP_NO_OS_HANDLE) return;
   if (is_socket_kind(h.kind))
-    closesocket((SOCKET)h.os);
+    mp_win_close_socket(h.os);
   else
     CloseHandle((HANDLE)h.os);
 }

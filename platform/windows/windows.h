@@ -45,6 +45,8 @@ int mp_win_set_inherit(intptr_t os, int inherit);
 /* The executable's full path (UTF-16), or NULL. */
 const wchar_t *mp_win_executable(void);
 
-/* Closes what a shared-memory segment's process-local wait table holds. */
+/* closesocket, or CloseHandle for a socket wine's closesocket does not
+ * know (an inherited one). MP_NO_OS_HANDLE is ignored. */
+void mp_win_close_socket(intptr_t os);
 
 #endif
