@@ -1,10 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Pool and ThreadPool (docs/pool.md): every call and its errors, crossed
 // with every start method; crashes, timeouts, recycling, leaks.
-#include <dirent.h>
-#include <signal.h>
-#include <sys/types.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -19,6 +15,7 @@
 #include <vector>
 
 #include "mproc.h"
+#include "platform/testing/testing.h"
 #include "tests/test_util.h"
 
 namespace {
@@ -88,7 +85,7 @@ MPROC_FUNCTION(crashy) {
     *p = 1;  // SIGSEGV
   }
   if (x == -2) std::exit(3);
-  if (x == -3) kill(getpid(), SIGKILL);
+  if (x == -3) mp_test_kill_pid(Pid());
   return mproc_obj_int(out, x * x);
 }
 
@@ -198,22 +195,11 @@ std::string Repr(const mproc_obj_t *v) {
 }
 
 size_t OpenFds() {
-  size_t n = 0;
-  if (DIR *d = opendir("/proc/self/fd")) {
-    while (readdir(d) != nullptr) n++;
-    closedir(d);
-  }
-  return n;
+  long n = mp_test_open_handles();
+  return n < 0 ? 0 : (size_t)n;
 }
 
-size_t ShmEntries() {
-  size_t n = 0;
-  if (DIR *d = opendir("/dev/shm")) {
-    while (readdir(d) != nullptr) n++;
-    closedir(d);
-  }
-  return n;
-}
+size_t ShmEntries() { return (size_t)mp_test_shm_entries(); }
 
 size_t Children() {
   size_t n = 0;
@@ -223,13 +209,7 @@ size_t Children() {
 
 // Gone, or a zombie (ended, waiting for a reaper that may be slow or absent
 // in a container).
-bool PidGone(long pid) {
-  if (kill((pid_t)pid, 0) != 0) return true;
-  std::string stat = mproc_test::ReadFile("/proc/" + std::to_string(pid) + "/stat");
-  size_t paren = stat.rfind(')');
-  return paren != std::string::npos && paren + 2 < stat.size() &&
-         stat[paren + 2] == 'Z';
-}
+bool PidGone(long pid) { return mp_test_pid_gone(pid) != 0; }
 
 class PoolTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -502,12 +482,7 @@ mproc_status_t CountUp(void *ctx, mproc_obj_t **item) {
   return mproc_obj_int(item, c->next++);
 }
 
-size_t Rss() {
-  std::string statm = mproc_test::ReadFile("/proc/self/statm");
-  unsigned long size = 0, resident = 0;
-  std::sscanf(statm.c_str(), "%lu %lu", &size, &resident);
-  return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
-}
+size_t Rss() { return mp_test_rss(); }
 
 TEST_P(PoolTest, ImapFromAnIteratorStaysFlat) {
   // 10 M items under the platform's default method, 1 M under the others
@@ -802,7 +777,7 @@ TEST_P(PoolTest, SigkillFromOutsideFailsTheHeldTask) {
   ASSERT_EQ(MPROC_OK, mproc_pool_apply_async(&after, pool, square, b, nullptr,
                                              nullptr, nullptr));
   mproc_sleep(0.3);
-  ASSERT_EQ(0, kill((pid_t)pid, SIGKILL));
+  ASSERT_EQ(0, mp_test_kill_pid(pid));
   mproc_obj_t *v = nullptr;
   EXPECT_EQ(MPROC_EWORKERDIED, mproc_async_result_get(slow, &v, 30));
   std::string msg = mproc_last_error();
@@ -974,9 +949,7 @@ TEST_P(PoolTest, DefaultProcessesIsTheUsableCpuCount) {
   ASSERT_NE(nullptr, pool);
   int n = 0;
   EXPECT_EQ(MPROC_OK, mproc_pool_processes(pool, &n));
-  cpu_set_t set;
-  ASSERT_EQ(0, sched_getaffinity(0, sizeof set, &set));
-  EXPECT_EQ(CPU_COUNT(&set), n);
+  EXPECT_EQ(mp_test_usable_cpus(), n);
   mproc_pool_free(pool);
 }
 
