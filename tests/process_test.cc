@@ -1335,8 +1335,9 @@ TEST(Errors, LastErrorIsPerThreadAndNeverNull) {
 // detail; 0 after a failure that had no OS call behind it.
 TEST(Errors, LastOsErrorIsTheFailingCallsErrno) {
   mproc_connection_t *c = nullptr;
-  EXPECT_FAILS(MPROC_ESYS, mproc_client(&c, "unix:/nonexistent-mproc-dir/socket",
-                                         nullptr, 0, 5));
+  const std::string nobody = mproc_test::UnusedLocalAddress();
+  ASSERT_FALSE(nobody.empty());
+  EXPECT_FAILS(MPROC_ESYS, mproc_client(&c, nobody.c_str(), nullptr, 0, 5));
   EXPECT_EQ(ENOENT, mproc_last_os_error()) << mproc_last_error();
   std::thread([] { EXPECT_EQ(0, mproc_last_os_error()) << "per thread"; }).join();
   EXPECT_FAILS(MPROC_EINVAL, mproc_sleep(-1));

@@ -4,6 +4,9 @@
 // lists it instead of silently leaving it out.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
+
 #ifndef MPROC_POSIX_ONLY_WHY
 #error "tests/posix_only.bzl defines MPROC_POSIX_ONLY_WHY"
 #endif
@@ -11,6 +14,8 @@
 #define MPROC_STRINGIFY(x) MPROC_STRINGIFY2(x)
 
 TEST(Windows, PosixOnlyBinary) {
-  GTEST_SKIP() << "POSIX-only test binary, not built for Windows: it "
-               << MPROC_STRINGIFY(MPROC_POSIX_ONLY_WHY);
+  std::string why = MPROC_STRINGIFY(MPROC_POSIX_ONLY_WHY);
+  std::replace(why.begin(), why.end(), '_', ' ');
+  GTEST_SKIP() << "POSIX-only test binary, not built for Windows: it drives "
+               << why;
 }

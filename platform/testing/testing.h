@@ -28,6 +28,9 @@ int mp_test_usable_cpus(void);
 /* This process's resident memory in bytes, 0 if not told (read apart
  * from the library's own mp_process_rss, which tests check). */
 size_t mp_test_rss(void);
+/* Nonzero where a persistent named segment outlives every user as a plain
+ * object of the OS (POSIX /dev/shm); 0 where none can (Windows). */
+int mp_test_persistent_shm(void);
 /* setenv / unsetenv of this process's environment (what a child
  * started afterwards inherits, and what getenv reads). 0 on success. */
 int mp_test_setenv(const char *name, const char *value);

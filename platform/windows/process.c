@@ -18,6 +18,7 @@
  */
 #include "platform/windows/windows.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,6 +254,49 @@ mproc_status_t mp_child_spawn(mp_child_t **out, const void *blob, size_t len,
   return MPROC_OK;
 }
 
+/* The exit code as mproc reports it, the same on every port: an exit
+ * status as POSIX's exit() leaves it (0..255), or minus the signal number
+ * that ended the child: mp_child_signal's codes (CPython reports its
+ * TERMINATE, 0x10000, as -15), a crash signal a spawned child raised
+ * (crash_handler), and the crash exceptions those signals are on POSIX. */
+static int decode_exit(DWORD code) {
+  if (code == MP_WIN_TERMINATED) return -15;
+  if (code > MP_WIN_TERMINATED && code < MP_WIN_TERMINATED + 32)
+    return -(int)(code - MP_WIN_TERMINATED);
+  switch (code) {
+    case 0xC0000005: /* STATUS_ACCESS_VIOLATION */
+    case 0xC00000FD: /* STATUS_STACK_OVERFLOW */
+    case 0xC0000006: /* STATUS_IN_PAGE_ERROR */
+      return -11;  /* SIGSEGV */
+    case 0xC000001D: /* STATUS_ILLEGAL_INSTRUCTION */
+    case 0xC0000096: /* STATUS_PRIVILEGED_INSTRUCTION */
+      return -4;   /* SIGILL */
+    case 0xC0000094: /* STATUS_INTEGER_DIVIDE_BY_ZERO */
+    case 0xC0000095: /* STATUS_INTEGER_OVERFLOW */
+    case 0xC000008E: /* STATUS_FLOAT_DIVIDE_BY_ZERO */
+      return -8;   /* SIGFPE */
+    case 0xC0000409: /* STATUS_STACK_BUFFER_OVERRUN (also __fastfail) */
+      return -6;   /* SIGABRT */
+    default:
+      return (int)(code & 0xff);
+  }
+}
+
+/* In a spawned child, a crash signal (raise, abort) ends the process at
+ * once with a code decode_exit reads as minus that signal's POSIX number;
+ * msvcrt's own default would exit with 3, an ordinary status. */
+static void crash_handler(int sig) {
+  int posix = sig == SIGABRT ? 6 : sig; /* SIGSEGV 11, SIGILL 4, SIGFPE 8 */
+  TerminateProcess(GetCurrentProcess(), MP_WIN_TERMINATED + (UINT)posix);
+}
+
+static void catch_crash_signals(void) {
+  signal(SIGSEGV, crash_handler);
+  signal(SIGILL, crash_handler);
+  signal(SIGFPE, crash_handler);
+  signal(SIGABRT, crash_handler);
+}
+
 /* ---- the child's side --------------------------------------------- */
 
 /* The bootstrap pipe's handle value this process started with (0: none),
@@ -292,6 +336,7 @@ mproc_status_t mp_spawned_bootstrap(int argc, char **argv, int *is_child,
   if (where == 1)
     return mp_fail(MPROC_ESPAWN, "bootstrap: malformed MPROC_SPAWN_BOOTSTRAP");
   *is_child = 1;
+  catch_crash_signals();
   HANDLE h = (HANDLE)where;
   uint64_t size = 0;
   void *buf = NULL;
@@ -310,15 +355,6 @@ mproc_status_t mp_spawned_bootstrap(int argc, char **argv, int *is_child,
 }
 
 /* ---- waiting, signals --------------------------------------------- */
-
-/* The exit code as mproc reports it: minus the signal number for a child
- * mp_child_signal ended (CPython reports TERMINATE, 0x10000, as -15). */
-static int decode_exit(DWORD code) {
-  if (code == MP_WIN_TERMINATED) return -15;
-  if (code == MP_WIN_TERMINATED + 15 || code == MP_WIN_TERMINATED + 9)
-    return -(int)(code - MP_WIN_TERMINATED);
-  return (int)code;
-}
 
 mproc_status_t mp_child_wait(mp_child_t *c, double timeout, int *exitcode) {
   if (!c->ended) {

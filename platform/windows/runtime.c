@@ -7,6 +7,7 @@
 #include "platform/windows/windows.h"
 
 #include <psapi.h>
+#include <tlhelp32.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +73,28 @@ static HANDLE parent_handle;
 static long parent_handle_pid;
 static SRWLOCK parent_guard = SRWLOCK_INIT;
 
+/* This process's parent's pid (Windows keeps it after the parent ends),
+ * looked up once; 0 if unknown. */
+static long own_parent_pid(void) {
+  static long parent = -1;
+  if (parent >= 0) return parent;
+  long found = 0;
+  HANDLE snap = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
+  if (snap != INVALID_HANDLE_VALUE) {
+    PROCESSENTRY32W e;
+    e.dwSize = sizeof e;
+    DWORD me = GetCurrentProcessId();
+    for (BOOL ok = Process32FirstW(snap, &e); ok; ok = Process32NextW(snap, &e))
+      if (e.th32ProcessID == me) found = (long)e.th32ParentProcessID;
+    CloseHandle(snap);
+  }
+  parent = found;
+  return parent;
+}
+
 int mp_parent_alive(long parent_pid) {
+  long mine = own_parent_pid();
+  if (mine != 0 && mine != parent_pid) return 0; /* not our parent */
   AcquireSRWLockExclusive(&parent_guard);
   if (parent_handle == NULL || parent_handle_pid != parent_pid) {
     if (parent_handle) CloseHandle(parent_handle);
