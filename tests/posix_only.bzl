@@ -21,7 +21,7 @@ def mproc_test(name, srcs, deps, why = "", **kwargs):
     windows = "//toolchains/mingw:windows"
     native.cc_test(
         name = name,
-        srcs = select({windows: ["windows_skip.cc"], "//conditions:default": srcs}),
+        srcs = select({windows: ["//tests:windows_skip.cc"], "//conditions:default": srcs}),
         deps = select({
             windows: ["@gtest//:gtest_main"],
             "//conditions:default": deps,

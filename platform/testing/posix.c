@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #endif
 #include <dirent.h>
+#include <errno.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -68,3 +69,6 @@ int mp_test_usable_cpus(void) {
 }
 
 int mp_test_persistent_shm(void) { return 1; }
+
+int mp_test_error_not_found(void) { return ENOENT; }
+int mp_test_error_bad_handle(void) { return EBADF; }

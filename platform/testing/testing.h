@@ -31,6 +31,11 @@ size_t mp_test_rss(void);
 /* Nonzero where a persistent named segment outlives every user as a plain
  * object of the OS (POSIX /dev/shm); 0 where none can (Windows). */
 int mp_test_persistent_shm(void);
+/* The OS's error codes (mproc_last_os_error) for "no such file or
+ * endpoint" (ENOENT; ERROR_FILE_NOT_FOUND) and for a handle that is not an
+ * open one of its kind (EBADF; WSAENOTSOCK). */
+int mp_test_error_not_found(void);
+int mp_test_error_bad_handle(void);
 /* setenv / unsetenv of this process's environment (what a child
  * started afterwards inherits, and what getenv reads). 0 on success. */
 int mp_test_setenv(const char *name, const char *value);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* platform/testing/testing.h on Windows. */
+#include <winsock2.h>
 #include <windows.h>
 
 #include <psapi.h>
@@ -58,3 +59,6 @@ int mp_test_usable_cpus(void) {
 }
 
 int mp_test_persistent_shm(void) { return 0; }
+
+int mp_test_error_not_found(void) { return ERROR_FILE_NOT_FOUND; }
+int mp_test_error_bad_handle(void) { return WSAENOTSOCK; }

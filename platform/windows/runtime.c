@@ -93,6 +93,7 @@ static long own_parent_pid(void) {
 }
 
 int mp_parent_alive(long parent_pid) {
+  if (parent_pid == (long)GetCurrentProcessId()) return 0; /* not our own */
   long mine = own_parent_pid();
   if (mine != 0 && mine != parent_pid) return 0; /* not our parent */
   AcquireSRWLockExclusive(&parent_guard);

@@ -31,12 +31,15 @@
 
 #define PAGE 4096u
 #define KEY_BYTES 32u
-#define BUCKETS ((PAGE - KEY_BYTES) / sizeof(uint32_t))
+#define TRAILER_MAGIC 0x6d70726f63747231ull /* "mproctr1" */
+#define BUCKETS ((PAGE - KEY_BYTES - 16u) / sizeof(uint32_t))
 /* Named semaphores one mapping of one process keeps open. */
 #define SEM_CACHE 64
 
 typedef struct {
   char key[KEY_BYTES]; /* NUL-terminated text */
+  uint64_t magic;      /* TRAILER_MAGIC, with size: an import of a wrong */
+  uint64_t size;       /* size finds no trailer where it looks */
   uint32_t sleepers[BUCKETS];
 } trailer_t;
 _Static_assert(sizeof(trailer_t) == PAGE, "one trailer page");
@@ -111,6 +114,8 @@ mproc_status_t mp_shm_create(mp_shm_t **out, size_t size) {
   static long counter;
   LARGE_INTEGER now;
   QueryPerformanceCounter(&now);
+  (*out)->trailer->magic = TRAILER_MAGIC;
+  (*out)->trailer->size = size;
   snprintf((*out)->trailer->key, KEY_BYTES, "%lx-%lx-%llx",
            (unsigned long)GetCurrentProcessId(),
            (unsigned long)InterlockedIncrement(&counter),
@@ -130,8 +135,20 @@ mproc_status_t mp_shm_import(mp_shm_t **out, mp_handle_t handle,
                        DUPLICATE_SAME_ACCESS))
     return mp_win_fail(MPROC_EINVAL, GetLastError(), "shm import");
   mproc_status_t st = map_segment(out, dup, size);
-  if (st != MPROC_OK) CloseHandle(dup);
-  return st;
+  if (st != MPROC_OK) {
+    CloseHandle(dup);
+    return st;
+  }
+  trailer_t *t = (*out)->trailer;
+  if (t->magic != TRAILER_MAGIC || t->size != size) {
+    UnmapViewOfFile((*out)->base);
+    free(*out);
+    *out = NULL;
+    CloseHandle(dup);
+    return mp_fail(MPROC_EINVAL, "shm import: the segment is not %zu bytes",
+                   size);
+  }
+  return MPROC_OK;
 }
 
 void *mp_shm_base(const mp_shm_t *shm) { return shm->base; }

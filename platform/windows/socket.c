@@ -116,6 +116,45 @@ static int peer_closed(SOCKET s) {
   return r == 0 || (r < 0 && peer_gone(WSAGetLastError()));
 }
 
+/* Wine's ws2_32 knows only the sockets its own process made: send and
+ * recv on an inherited one fail with WSAENOTSOCK, while the same handle
+ * reads and writes as a file (overlapped: sockets are created so).
+ * Returns the bytes moved, or -1 with GetLastError(). */
+static long file_io(HANDLE h, void *buf, DWORD len, int writing) {
+  OVERLAPPED ov;
+  memset(&ov, 0, sizeof ov);
+  ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+  if (ov.hEvent == NULL) return -1;
+  DWORD n = 0;
+  BOOL ok = writing ? WriteFile(h, buf, len, &n, &ov)
+                    : ReadFile(h, buf, len, &n, &ov);
+  if (!ok && GetLastError() == ERROR_IO_PENDING)
+    ok = GetOverlappedResult(h, &ov, &n, TRUE);
+  DWORD err = GetLastError();
+  CloseHandle(ov.hEvent);
+  if (!ok && !writing && (err == ERROR_HANDLE_EOF || err == ERROR_BROKEN_PIPE))
+    return 0;
+  SetLastError(err);
+  return ok ? (long)n : -1;
+}
+
+static mproc_status_t file_write_all(HANDLE h, WSABUF *bufs, size_t nb) {
+  for (size_t i = 0; i < nb; i++)
+    for (ULONG done = 0; done < bufs[i].len;) {
+      long n = file_io(h, bufs[i].buf + done, bufs[i].len - done, 1);
+      if (n < 0) {
+        DWORD err = GetLastError();
+        if (err == ERROR_NETNAME_DELETED || err == ERROR_BROKEN_PIPE ||
+            err == WSAECONNRESET)
+          return mp_fail_code(MPROC_EOF, (int)err,
+                              "write: the peer closed its end");
+        return mp_win_fail(MPROC_ESYS, err, "write");
+      }
+      done += (ULONG)n;
+    }
+  return MPROC_OK;
+}
+
 mproc_status_t mp_stream_write(mp_stream_t s, const mp_iovec_t *iov,
                                size_t n) {
   if (n > 8) return mp_fail(MPROC_EINVAL, "write: %zu pieces (at most 8)", n);
@@ -134,6 +173,8 @@ mproc_status_t mp_stream_write(mp_stream_t s, const mp_iovec_t *iov,
     if (WSASend((SOCKET)s.os, bufs + first, (DWORD)(nb - first), &sent, 0,
                 NULL, NULL) != 0) {
       int err = WSAGetLastError();
+      if (err == WSAENOTSOCK)
+        return file_write_all((HANDLE)s.os, bufs + first, nb - first);
       if (peer_gone(err))
         return mp_fail_code(MPROC_EOF, err, "write: the peer closed its end");
       return sock_fail(MPROC_ESYS, "write");
@@ -156,6 +197,19 @@ mproc_status_t mp_stream_read(mp_stream_t s, void *buf, size_t n,
     return MPROC_OK;
   }
   int err = WSAGetLastError();
+  if (err == WSAENOTSOCK) {
+    long n2 = file_io((HANDLE)s.os, buf, (DWORD)want, 0);
+    if (n2 >= 0) {
+      *got = (size_t)n2;
+      return MPROC_OK;
+    }
+    err = (int)GetLastError();
+    if (err == ERROR_NETNAME_DELETED || err == WSAECONNRESET) {
+      *got = 0;
+      return MPROC_OK;
+    }
+    return mp_win_fail(MPROC_ESYS, (DWORD)err, "read");
+  }
   if (peer_gone(err)) { /* a reset is the peer's end too */
     *got = 0;
     return MPROC_OK;
@@ -178,8 +232,9 @@ mproc_status_t mp_stream_wait_writable(mp_stream_t s, double timeout) {
 
 mproc_status_t mp_stream_duplicate(mp_stream_t s, mp_stream_t *out) {
   WSAPROTOCOL_INFOW info;
-  if (s.os == MP_NO_OS_HANDLE)
-    return mp_fail(MPROC_EINVAL, "duplicate: stream is not open");
+  if (s.os < 0) /* MP_NO_OS_HANDLE, or a pseudo handle: never a stream */
+    return mp_fail(MPROC_EINVAL, "duplicate: stream %lld is not open",
+                   (long long)s.os);
   if (WSADuplicateSocketW((SOCKET)s.os, GetCurrentProcessId(), &info) != 0)
     return sock_fail(WSAGetLastError() == WSAENOTSOCK ? MPROC_EINVAL
                                                       : MPROC_ESYS,
