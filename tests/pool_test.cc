@@ -944,6 +944,26 @@ TEST_P(PoolTest, BadUseIsAClearError) {
   mproc_pool_free(pool);
 }
 
+// More workers than one WaitForMultipleObjects can watch (64): CPython caps
+// a Windows pool at 61; mproc's waits have no such cap, on every OS.
+TEST_P(PoolTest, AHundredWorkersAllServe) {
+  mproc_pool_t *pool = Make(100);
+  ASSERT_NE(nullptr, pool);
+  long pids[100];
+  size_t n = 0;
+  ASSERT_EQ(MPROC_OK, mproc_pool_worker_pids(pool, pids, 100, &n));
+  EXPECT_EQ(100u, n);
+  mproc_obj_t *items = Range(1000), *out = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_pool_map(pool, square, items, 1, &out, 120))
+      << mproc_last_error();
+  std::vector<int64_t> got = Ints(out);
+  ASSERT_EQ(1000u, got.size());
+  for (int64_t i = 0; i < 1000; i++) EXPECT_EQ(i * i, got[i]);
+  mproc_obj_free(out);
+  mproc_obj_free(items);
+  mproc_pool_free(pool);
+}
+
 TEST_P(PoolTest, DefaultProcessesIsTheUsableCpuCount) {
   mproc_pool_t *pool = Make(MPROC_POOL_DEFAULT_PROCESSES);
   ASSERT_NE(nullptr, pool);
