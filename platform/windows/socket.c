@@ -84,9 +84,16 @@ mproc_status_t mp_stream_pair(int duplex, mp_stream_t out[2]) {
   /* out[0] reads, out[1] writes (when one-way). */
   out[0].os = (intptr_t)b;
   out[1].os = (intptr_t)a;
-  /* One-way (duplex 0) by convention only: a shut sending side would
-   * read as the peer's end at the writer (peer_closed). */
-  (void)duplex;
+  if (!duplex) {
+    /* The reader cannot write. Its shut side reaches the writer as an
+     * end of stream, which peer_closed must not take for the reader's
+     * close: the writer carries SO_OOBINLINE (meaningless for a socket
+     * that never reads) as the mark, kept by the socket itself, in
+     * whichever process holds it. */
+    BOOL on = TRUE;
+    shutdown(b, SD_SEND);
+    setsockopt(a, SOL_SOCKET, SO_OOBINLINE, (const char *)&on, sizeof on);
+  }
   return MPROC_OK;
 
 fail:;
@@ -104,16 +111,26 @@ static int peer_gone(int err) {
          err == WSAESHUTDOWN || err == WSAENOTCONN;
 }
 
+/* The writing end of a one-way pair (mp_stream_pair's mark). */
+static int one_way_writer(SOCKET s) {
+  BOOL on = FALSE;
+  int len = sizeof on;
+  return getsockopt(s, SOL_SOCKET, SO_OOBINLINE, (char *)&on, &len) == 0 && on;
+}
+
 /* Whether the peer's end is gone: TCP takes a first write after the
  * peer closed (a Unix socket pair refuses it), so look for its end of
- * stream (or reset) first, without consuming anything. */
+ * stream (or reset) first, without consuming anything. At a one-way
+ * writer an end of stream is the reader's shut side: there only a reset
+ * (the write after the reader closed) tells. */
 static int peer_closed(SOCKET s) {
   WSAPOLLFD p = {s, POLLRDNORM, 0};
   if (WSAPoll(&p, 1, 0) <= 0) return 0;
-  if (p.revents & (POLLHUP | POLLERR)) return 1;
+  if (p.revents & POLLERR) return 1;
   char c;
   int r = recv(s, &c, 1, MSG_PEEK);
-  return r == 0 || (r < 0 && peer_gone(WSAGetLastError()));
+  if (r == 0) return !one_way_writer(s);
+  return r < 0 && peer_gone(WSAGetLastError());
 }
 
 /* Wine's ws2_32 knows only the sockets its own process made: send and
