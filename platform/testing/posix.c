@@ -72,3 +72,5 @@ int mp_test_persistent_shm(void) { return 1; }
 
 int mp_test_error_not_found(void) { return ENOENT; }
 int mp_test_error_bad_handle(void) { return EBADF; }
+
+int mp_test_has_signals(void) { return 1; }

@@ -36,6 +36,10 @@ int mp_test_persistent_shm(void);
  * open one of its kind (EBADF; WSAENOTSOCK). */
 int mp_test_error_not_found(void);
 int mp_test_error_bad_handle(void);
+/* Nonzero where a process can end by a signal (POSIX); 0 on Windows,
+ * where a raised signal with its default action ends the process with an
+ * ordinary exit status (msvcrt: 3). */
+int mp_test_has_signals(void);
 /* setenv / unsetenv of this process's environment (what a child
  * started afterwards inherits, and what getenv reads). 0 on success. */
 int mp_test_setenv(const char *name, const char *value);

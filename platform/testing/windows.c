@@ -62,3 +62,5 @@ int mp_test_persistent_shm(void) { return 0; }
 
 int mp_test_error_not_found(void) { return ERROR_FILE_NOT_FOUND; }
 int mp_test_error_bad_handle(void) { return WSAENOTSOCK; }
+
+int mp_test_has_signals(void) { return 0; }
