@@ -28,6 +28,28 @@ _mproc_dir = repository_rule(
     local = True,
 )
 
+def _windows_deps_impl(ctx):
+    # tools/windows-deps installs into .windows-deps/prefix of the mproc
+    # checkout (or $MPROC_WINDOWS_DEPS); missing folders leave the
+    # libraries empty, so only a --config=windows link notices.
+    root = ctx.path(ctx.attr.marker).dirname
+    prefix = ctx.os.environ.get("MPROC_WINDOWS_DEPS", "%s/.windows-deps/prefix" % root)
+    for sub in ["include", "lib"]:
+        path = ctx.path("%s/%s" % (prefix, sub))
+        if path.exists:
+            ctx.symlink(path, sub)
+    ctx.symlink(ctx.attr.build_file, "BUILD.bazel")
+
+_windows_deps = repository_rule(
+    implementation = _windows_deps_impl,
+    attrs = {
+        "marker": attr.label(allow_single_file = True),
+        "build_file": attr.label(allow_single_file = True),
+    },
+    environ = ["MPROC_WINDOWS_DEPS"],
+    local = True,
+)
+
 def _maybe(rule, name, **kwargs):
     if not native.existing_rule(name):
         rule(name = name, **kwargs)
@@ -53,6 +75,13 @@ def mproc_dependencies(system_prefix = "/usr"):
         _mproc_dir,
         name = "remote_coverage_tools",
         marker = Label("//third_party/remote_coverage_tools:WORKSPACE"),
+    )
+    # The same libraries built for Windows (--config=windows only).
+    _maybe(
+        _windows_deps,
+        name = "mproc_windows_deps",
+        marker = Label("//:WORKSPACE"),
+        build_file = Label("//third_party/windows:deps.BUILD"),
     )
     for lib in ["apr", "msgpack", "sodium"]:
         _maybe(

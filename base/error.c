@@ -118,3 +118,13 @@ mproc_status_t mp_fail_errno(mproc_status_t status, int err, const char *fmt,
   last_os_error = err;
   return status;
 }
+
+mproc_status_t mp_fail_code(mproc_status_t status, int err, const char *fmt,
+                            ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  record(status, fmt, ap);
+  va_end(ap);
+  last_os_error = err;
+  return status;
+}

@@ -31,6 +31,11 @@ const char *mp_strip_status(mproc_status_t st, const char *msg);
 /* The detail of st just returned, without its "<status text>: " prefix,
  * or fallback when nothing recorded one since mp_error_clear. */
 const char *mp_failure_detail(mproc_status_t st, const char *fallback);
+/* Like mp_fail_errno for a port whose OS words the error itself (Windows:
+ * FormatMessage of GetLastError()): records the formatted detail as it is,
+ * no strerror text appended, and keeps err for mproc_last_os_error(). */
+mproc_status_t mp_fail_code(mproc_status_t status, int err, const char *fmt,
+                            ...) __attribute__((format(printf, 3, 4)));
 
 /* Returns MPROC_EINVAL with "<what>: NULL argument" when ptr is NULL. */
 #define MP_REQUIRE(ptr, what)                                           \

@@ -64,7 +64,7 @@ static std::string Quote(const std::string &s) {
 
 Outcome Replay(const std::string &bin_dir, const std::string &expected_dir,
                const std::string &example, const std::string &method,
-               int timeout_seconds) {
+               int timeout_seconds, const std::string &runner) {
   Outcome o;
   std::string program = bin_dir + "/" + example;
   std::string expected_text;
@@ -84,6 +84,7 @@ Outcome Replay(const std::string &bin_dir, const std::string &expected_dir,
   const std::string marker = "\n@@mproc-exit-status=";
   std::string command = "MPROC_START_METHOD=" + method + " timeout " +
                         std::to_string(timeout_seconds) + " " +
+                        (runner.empty() ? "" : Quote(runner) + " ") +
                         Quote(program) + " 2>&1 </dev/null; printf '\\n" +
                         marker.substr(1) + "%d\\n' $?";
   FILE *pipe = popen(command.c_str(), "r");

@@ -24,9 +24,11 @@ struct Outcome {
 
 // Runs bin_dir/<example> with MPROC_START_METHOD=method and compares with
 // expected_dir/<example>.txt. A missing program or expected file is kTodo.
+// runner, when not empty, is a command the program is run through (a
+// cross-built program under an emulator: tools/replay --windows, wine).
 Outcome Replay(const std::string &bin_dir, const std::string &expected_dir,
                const std::string &example, const std::string &method,
-               int timeout_seconds);
+               int timeout_seconds, const std::string &runner = "");
 
 }  // namespace conformance
 

@@ -3,13 +3,14 @@
 // recognised without argv, run their task, and leave nothing in the
 // environment of what they start. This binary has its own main.
 #include <gtest/gtest.h>
-#include <stdlib.h>  // getenv, setenv (POSIX)
+#include <stdlib.h>
 
 #include <cstdio>
 #include <cstring>
 #include <string>
 
 #include "mproc.h"
+#include "platform/testing/testing.h"
 #include "tests/test_util.h"
 
 extern char **environ;
@@ -81,7 +82,7 @@ MPROC_INSTANTIATE_FOR_START_METHODS(AuditNoArgv);
 
 int main(int argc, char **argv) {
   bool reran = getenv(kReranMain) != nullptr;
-  setenv(kReranMain, "1", 1);
+  mp_test_setenv(kReranMain, "1");
   if (mproc_init(0, nullptr) != MPROC_OK) {
     std::fprintf(stderr, "mproc_init: %s\n", mproc_last_error());
     return 1;

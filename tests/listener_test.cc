@@ -10,6 +10,7 @@
 #include <string>
 
 #include "mproc.h"
+#include "tests/test_util.h"
 #include "tests/ipc_test_util.h"
 
 using namespace ipc_test;
@@ -121,7 +122,8 @@ TEST(Listener, BadArguments) {
   EXPECT_EQ(mproc_listener_create(&l, nullptr, nullptr, 3), MPROC_EINVAL);
   EXPECT_EQ(mproc_listener_create(&l, nullptr, "k", 0), MPROC_EINVAL);
   EXPECT_EQ(mproc_client(&c, nullptr, nullptr, 0, 1), MPROC_EINVAL);
-  EXPECT_EQ(mproc_client(&c, "unix:/nonexistent/mproc.sock", nullptr, 0, 1),
+  EXPECT_EQ(mproc_client(&c, mproc_test::UnusedLocalAddress().c_str(), nullptr,
+                         0, 1),
             MPROC_ESYS);
   ASSERT_EQ(mproc_listener_create(&l, "127.0.0.1:0", nullptr, 0), MPROC_OK);
   auto t = std::chrono::steady_clock::now();

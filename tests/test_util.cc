@@ -137,4 +137,15 @@ long Child::Pid() {
   return pid;
 }
 
+std::string UnusedLocalAddress() {
+  mproc_listener_t *l = nullptr;
+  std::string address;
+  const char *a = nullptr;
+  if (mproc_listener_create(&l, nullptr, nullptr, 0) == MPROC_OK &&
+      mproc_listener_address(l, &a) == MPROC_OK)
+    address = a;
+  mproc_listener_free(l);
+  return address;
+}
+
 }  // namespace mproc_test

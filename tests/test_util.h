@@ -34,6 +34,10 @@ std::string TempPath(const std::string &tag);
 bool WriteFileAtomically(const char *path, const std::string &text);
 // The content of path, or "" when it does not exist.
 std::string ReadFile(const std::string &path);
+
+// A local address (the platform's own form: a Unix socket path, a Windows
+// named pipe) nobody listens on: a listener's default one, closed again.
+std::string UnusedLocalAddress();
 bool FileExists(const std::string &path);
 // Waits up to timeout seconds for path to appear.
 bool WaitForFile(const std::string &path, double timeout);
