@@ -772,7 +772,8 @@ TEST(Manager, BadArgumentsAndKinds) {
   EXPECT_EQ(mproc_manager_free(reinterpret_cast<mproc_manager_t *>(lock)),
             MPROC_EINVAL);
   mproc_lock_free(lock);
-  EXPECT_EQ(mproc_manager_connect(&m, "/nonexistent/mproc.sock", "k", 1, 1),
+  EXPECT_EQ(mproc_manager_connect(&m, mproc_test::UnusedLocalAddress().c_str(),
+                                  "k", 1, 1),
             MPROC_EMANAGER);
   EXPECT_EQ(mproc_proxy_free(nullptr), MPROC_OK);
   EXPECT_EQ(mproc_manager_free(nullptr), MPROC_OK);
