@@ -675,11 +675,21 @@ mproc_status_t mproc_futures_wait(mproc_future_t *const *fs, size_t n,
   mproc_status_t st = mp_check_timeout(timeout, "futures_wait");
   if (st != MPROC_OK) return st;
   double deadline = mp_deadline(timeout);
-  size_t count = 0;
+  size_t count = 0, cursor = 0;
   futures_lock();
   for (;;) {
     int failed = 0;
     count = 0;
+    if (return_when == MPROC_ALL_COMPLETED) {
+      /* Only the first pending future matters: a wake-up resumes from it
+       * instead of rescanning every future (O(n) in all, not per wake). */
+      while (cursor < n && fs[cursor]->s->state != F_PENDING) cursor++;
+      double left = mp_time_left(deadline);
+      if (cursor < n && (deadline < 0 || left > 0)) {
+        mp_cond_wait(&g_cv, &g_mu, left);
+        continue;
+      }
+    }
     for (size_t i = 0; i < n; i++) {
       const fstate_t *s = fs[i]->s;
       done[i] = s->state != F_PENDING;

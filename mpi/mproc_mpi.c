@@ -367,6 +367,7 @@ typedef struct {
   MPI_Comm comm;
   int spawned; /* comm is our intercommunicator to spawned workers */
   int closed, terminating, ended;
+  int sleeping; /* the service thread waits on cv: a submit signals it */
   double worker_timeout;
   uint64_t next_id;
   mp_thread_t *thread;
@@ -593,7 +594,9 @@ static void service_thread(void *arg) {
     busy = busy || active;
     if (!busy) {
       /* Nothing in flight: sleep until a submit (or close). */
+      b->sleeping = 1;
       (void)mp_cond_wait(&b->cv, &b->mu, 1.0);
+      b->sleeping = 0;
       backoff_reset(&bo);
       continue;
     }
@@ -604,7 +607,11 @@ static void service_thread(void *arg) {
       continue;
     }
     double s = backoff_next(&bo);
-    if (s > 0) (void)mp_cond_wait(&b->cv, &b->mu, s);
+    if (s > 0) {
+      b->sleeping = 1;
+      (void)mp_cond_wait(&b->cv, &b->mu, s);
+      b->sleeping = 0;
+    }
   }
   b->ended = 1;
   mp_cond_broadcast(&b->cv);
@@ -662,7 +669,7 @@ static mproc_status_t mb_submit(void *impl, mp_job_t *job,
     b->pending = t;
   b->pending_tail = t;
   b->npending++;
-  mp_cond_signal(&b->cv);
+  if (b->sleeping) mp_cond_signal(&b->cv);
   mp_mutex_unlock(&b->mu);
   return MPROC_OK;
 }
