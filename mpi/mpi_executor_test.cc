@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <ctime>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -57,6 +58,20 @@ MPROC_FUNCTION(mpi_square) {
 MPROC_FUNCTION(mpi_pid) {
   (void)in;
   return mproc_obj_int(out, MyPid());
+}
+
+// [pid, CPU seconds this worker process used so far]
+MPROC_FUNCTION(mpi_pid_cpu) {
+  (void)in;
+  mproc_status_t st = mproc_obj_list(out);
+  mproc_obj_t *pid = nullptr, *cpu = nullptr;
+  if (st == MPROC_OK) st = mproc_obj_int(&pid, MyPid());
+  if (st == MPROC_OK) st = mproc_obj_list_append(*out, pid);
+  if (st == MPROC_OK)
+    st = mproc_obj_float(&cpu, static_cast<double>(std::clock()) /
+                                   CLOCKS_PER_SEC);
+  if (st == MPROC_OK) st = mproc_obj_list_append(*out, cpu);
+  return st;
 }
 
 MPROC_FUNCTION(mpi_fail_on_3) {
@@ -338,6 +353,32 @@ TEST_F(MpiExecutor, CancelQueuedFuture) {
   mproc_future_free(a);
   mproc_future_free(b);
   mproc_future_free(c);
+}
+
+// An idle worker probes with a backoff (up to 1 ms between probes): over
+// 1.5 s of nothing to do it uses a small fraction of a core, where a
+// blocking MPI_Probe would use all of it.
+TEST_F(MpiExecutor, IdleWorkersDoNotBurnACore) {
+  auto sample = [&](int64_t *pid, double *cpu) {
+    mproc_future_t *f = Submit(mpi_pid_cpu, nullptr);
+    mproc_obj_t *v = nullptr;
+    const mproc_obj_t *item = nullptr;
+    ASSERT_EQ(MPROC_OK, mproc_future_result(f, &v, 30)) << mproc_last_error();
+    ASSERT_EQ(MPROC_OK, mproc_obj_list_get(v, 0, &item));
+    *pid = IntOf(item);
+    ASSERT_EQ(MPROC_OK, mproc_obj_list_get(v, 1, &item));
+    ASSERT_EQ(MPROC_OK, mproc_obj_get_float(item, cpu));
+    mproc_obj_free(v);
+    mproc_future_free(f);
+  };
+  int64_t pid0 = 0, pid = -1;
+  double cpu0 = 0, cpu = 0;
+  sample(&pid0, &cpu0);
+  mproc_sleep(1.5);
+  for (int i = 0; i < 50 && pid != pid0; i++) sample(&pid, &cpu);
+  ASSERT_EQ(pid0, pid);
+  EXPECT_LT(cpu - cpu0, 0.4) << "an idle worker used " << cpu - cpu0
+                             << " s of CPU in 1.5 s";
 }
 
 // Run alone (mpi_test.sh ...killed): it leaves the executor a worker short.
