@@ -42,6 +42,7 @@ typedef struct fstate {
   mproc_executor_t *ex; /* its executor's backend (while it lives) */
   int cancel_running; /* the executor's option */
   mproc_future_t *handle; /* NULL once the handle is freed */
+  int watchers; /* threads waiting for this one future (g_mu) */
 } fstate_t;
 
 struct mproc_future {
@@ -130,6 +131,10 @@ MP_OBJECT_KIND(thread_ops)
 
 static mp_mutex_t g_mu = MP_MUTEX_INIT;
 static mp_cond_t g_cv = MP_COND_INIT;
+/* Threads waiting on g_cv for any future (wait FIRST_*, as_completed);
+ * with a future's own watchers, they decide whether a settle wakes g_cv:
+ * a task ending with nobody waiting costs no wake-up (g_mu). */
+static int g_any_watchers;
 static mp_once_t g_hooks_once = MP_ONCE_INIT;
 
 /* A fork never copies g_mu held (core/locks.c's pattern). */
@@ -189,7 +194,7 @@ static void settle(fstate_t *s, mproc_status_t st, const char *msg,
   s->cbs = NULL;
   s->ncbs = s->capcbs = 0;
   mproc_future_t *handle = s->handle;
-  mp_cond_broadcast(&g_cv);
+  if (s->watchers || g_any_watchers) mp_cond_broadcast(&g_cv);
   mp_mutex_unlock(&g_mu);
   /* The handle is the caller's: freeing it while callbacks run is theirs
    * to avoid (as with any object in use). */
@@ -499,7 +504,9 @@ static mproc_status_t wait_settled(fstate_t *s, double deadline,
     double left = mp_time_left(deadline);
     if (deadline >= 0 && left <= 0)
       return mp_fail(MPROC_ETIMEDOUT, "%s: the future is not done", call);
+    s->watchers++;
     mp_cond_wait(&g_cv, &g_mu, left);
+    s->watchers--;
   }
   return MPROC_OK;
 }
@@ -686,7 +693,10 @@ mproc_status_t mproc_futures_wait(mproc_future_t *const *fs, size_t n,
       while (cursor < n && fs[cursor]->s->state != F_PENDING) cursor++;
       double left = mp_time_left(deadline);
       if (cursor < n && (deadline < 0 || left > 0)) {
+        fstate_t *first = fs[cursor]->s;
+        first->watchers++;
         mp_cond_wait(&g_cv, &g_mu, left);
+        first->watchers--;
         continue;
       }
     }
@@ -701,7 +711,9 @@ mproc_status_t mproc_futures_wait(mproc_future_t *const *fs, size_t n,
     if (return_when == MPROC_FIRST_EXCEPTION && failed) break;
     double left = mp_time_left(deadline);
     if (deadline >= 0 && left <= 0) break;
+    g_any_watchers++;
     mp_cond_wait(&g_cv, &g_mu, left);
+    g_any_watchers--;
   }
   mp_mutex_unlock(&g_mu);
   if (ndone) *ndone = count;
@@ -753,7 +765,9 @@ mproc_status_t mproc_as_completed_next(mproc_as_completed_t *it,
     }
     double left = mp_time_left(deadline);
     if (deadline >= 0 && left <= 0) break;
+    g_any_watchers++;
     mp_cond_wait(&g_cv, &g_mu, left);
+    g_any_watchers--;
   }
   mp_mutex_unlock(&g_mu);
   return mp_fail(MPROC_ETIMEDOUT, "as_completed_next: %zu of %zu futures "

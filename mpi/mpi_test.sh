@@ -13,12 +13,7 @@ set -uo pipefail
 mode=${1:?mode}
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$(realpath "$here/mpi_executor_test_bin")
-export TMPDIR=${TEST_TMPDIR:-$(mktemp -d)}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_mpi_yield_when_idle=1
-export OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_oob_tcp_if_include=lo
-# Open MPI's own allocations at exit are not ours to report.
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+source "$here/mpi_env.sh"
 xml=()
 [ -n "${XML_OUTPUT_FILE:-}" ] && xml=(--gtest_output="xml:$XML_OUTPUT_FILE")
 filter=--gtest_filter=-*Killed*

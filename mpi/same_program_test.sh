@@ -6,11 +6,7 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$(realpath "$here/squares")
-export TMPDIR=${TEST_TMPDIR:-$(mktemp -d)}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_mpi_yield_when_idle=1
-export OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_oob_tcp_if_include=lo
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+source "$here/mpi_env.sh"
 out=$TMPDIR/out
 timeout -k 5 120 "$bin" > "$out.process" || { echo "process run failed"; exit 1; }
 timeout -k 5 120 "$bin" --mpi > "$out.spawn" || { echo "spawn run failed"; exit 1; }

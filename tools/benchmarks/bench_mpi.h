@@ -17,7 +17,9 @@
 
 #include "tools/benchmarks/bench_util.h"
 
+#ifndef BENCH_MPI_TASKS
 #define BENCH_MPI_TASKS 10000
+#endif
 #define BENCH_MPI_WORKERS 2
 
 /* Root, oversubscribed, yielding when idle, loopback only (defaults). */

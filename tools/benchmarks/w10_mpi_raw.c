@@ -1,6 +1,4 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#define _POSIX_C_SOURCE 200809L /* setenv, readlink, execvp */
-
 /*
  * W10.mpi's raw twin: a hand-written MPI master/worker loop doing the
  * mproc program's work (10000 squares over 2 workers, each task and each
@@ -9,6 +7,7 @@
  * come. Modes: bench_mpi.h. One untimed run of 100 first. Prints ns per
  * task.
  */
+#define _POSIX_C_SOURCE 200809L /* setenv, readlink, execvp */
 #include <mpi.h>
 #include <stdint.h>
 
