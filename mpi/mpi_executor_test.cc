@@ -106,7 +106,7 @@ class MpiExecutor : public ::testing::Test {
     mproc_mpi_executor_options_t opts;
     ASSERT_EQ(MPROC_OK, mproc_mpi_executor_options_init(&opts));
     opts.max_workers = 2;
-    opts.worker_timeout = 3.0;
+    opts.worker_timeout = 5.0;
     ASSERT_EQ(MPROC_OK, mproc_mpi_executor_create(&ex_, &opts))
         << mproc_last_error();
   }
@@ -355,6 +355,26 @@ TEST_F(MpiExecutor, CancelQueuedFuture) {
   mproc_future_free(c);
 }
 
+TEST_F(MpiExecutor, TerminateWorkersFailsUnfinishedAtOnce) {
+  std::vector<mproc_future_t *> fs;
+  for (int i = 0; i < 6; i++) {
+    mproc_obj_t *slow = nullptr;
+    ASSERT_EQ(MPROC_OK, mproc_obj_float(&slow, 0.5));
+    fs.push_back(Submit(mpi_sleep, slow));
+  }
+  mproc_sleep(0.2);  // two of them run
+  ASSERT_EQ(MPROC_OK, mproc_executor_terminate_workers(ex_));
+  for (auto *f : fs) {
+    mproc_obj_t *v = nullptr;
+    mproc_status_t st = mproc_future_result(f, &v, 5);
+    EXPECT_TRUE(st == MPROC_ECANCELLED || st == MPROC_ESTATE)
+        << mproc_status_name(st) << ": " << mproc_last_error();
+    mproc_future_free(f);
+  }
+  mproc_future_t *f = nullptr;
+  EXPECT_EQ(MPROC_ESTATE, mproc_executor_submit(&f, ex_, mpi_square, nullptr));
+}
+
 // An idle worker probes with a backoff (up to 1 ms between probes): over
 // 1.5 s of nothing to do it uses a small fraction of a core, where a
 // blocking MPI_Probe would use all of it.
@@ -385,7 +405,7 @@ TEST_F(MpiExecutor, IdleWorkersDoNotBurnACore) {
 TEST_F(MpiExecutor, KilledWorkerFailsItsFutureInBoundedTime) {
   mproc_future_t *f = Submit(mpi_crash, nullptr);
   mproc_obj_t *v = nullptr;
-  // worker_timeout 3 s: settled well within 30 s.
+  // worker_timeout 5 s: settled well within 30 s.
   EXPECT_EQ(MPROC_EWORKERDIED, mproc_future_result(f, &v, 30))
       << mproc_last_error();
   mproc_future_free(f);

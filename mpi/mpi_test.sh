@@ -39,21 +39,24 @@ case "$mode" in
 esac
 rc=$?
 [ "$rc" -eq 124 ] && echo "mpi_test.sh: $mode timed out" >&2
-# Nothing of this run may outlive it: ranks (the binary) or an orted
-# (ours have our TMPDIR in their environment).
+# Nothing of this run may outlive it: ranks (the binary) or an orted. Ours
+# have our TMPDIR in their environment (other runs of the same binary may
+# be going on in parallel: they are not ours to judge or kill).
+ours() {
+  for p in $(pgrep -f "$bin" || true) $(pgrep -x orted || true); do
+    tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "TMPDIR=$TMPDIR" &&
+      echo "$p"
+  done
+}
 left=""
 for _ in $(seq 50); do
-  left=$(pgrep -f "$bin" || true)
-  for p in $(pgrep -x orted || true); do
-    tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "TMPDIR=$TMPDIR" &&
-      left="$left $p"
-  done
+  left=$(ours | tr '\n' ' ')
   [ -z "${left// /}" ] && break
   sleep 0.1
 done
 if [ -n "${left// /}" ]; then
   echo "mpi_test.sh: left running after the run:" >&2
-  ps -o pid,ppid,etime,cmd -p ${left// /,} >&2
+  ps -o pid,ppid,etime,cmd -p "$(echo $left | tr ' ' ',')" >&2
   kill -9 $left 2>/dev/null
   rc=1
 fi

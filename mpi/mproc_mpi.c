@@ -57,6 +57,8 @@ static struct {
   unsigned char *dead; /* pre-launched: world ranks found dead */
 } g;
 
+static uint64_t g_next_id; /* task ids (__atomic) */
+
 static char *copy_string(const char *s) {
   size_t n = strlen(s) + 1;
   char *c = malloc(n);
@@ -354,6 +356,7 @@ typedef struct {
   size_t batch;  /* tasks it may get at once: grows while they are quick */
   size_t nheld;
   MPI_Request req; /* the batch being sent, or MPI_REQUEST_NULL */
+  int draining;    /* terminated while it ran a batch: its reply is due */
   mp_buf_t out;
 } mworker_t;
 
@@ -368,8 +371,8 @@ typedef struct {
   int spawned; /* comm is our intercommunicator to spawned workers */
   int closed, terminating, ended;
   int sleeping; /* the service thread waits on cv: a submit signals it */
+  int abandoned; /* terminated while workers ran tasks (draining below) */
   double worker_timeout;
-  uint64_t next_id;
   mp_thread_t *thread;
   mtask_t *settle; /* settled by the service thread outside mu */
 } mb_t;
@@ -567,7 +570,9 @@ static void service_thread(void *arg) {
   for (;;) {
     if (b->terminating) {
       mtask_t *all = take_pending(b);
+      b->abandoned = holds_tasks(b);
       for (int i = 0; i < b->nworkers; i++) {
+        b->workers[i].draining = b->workers[i].held != NULL;
         push_settle(b, b->workers[i].held);
         b->workers[i].held = NULL;
         b->workers[i].nheld = 0;
@@ -662,7 +667,9 @@ static mproc_status_t mb_submit(void *impl, mp_job_t *job,
   }
   mp_job_ref(job);
   t->job = job;
-  t->id = b->next_id++;
+  /* Unique in the process: a pre-launched rank may still send the reply
+   * of an earlier (terminated) executor's task to the next one. */
+  t->id = __atomic_fetch_add(&g_next_id, 1, __ATOMIC_RELAXED);
   if (b->pending_tail)
     b->pending_tail->next = t;
   else
@@ -749,9 +756,44 @@ static mproc_status_t mb_join(void *impl, double timeout) {
 
 /* Tells the spawned workers to stop and lets the intercommunicator go:
  * MPI_Comm_disconnect (collective: every worker takes part) when they all
- * live, else MPI_Comm_free (a dead one could not take part). */
+ * live and none may still be sending a reply nobody reads, else
+ * MPI_Comm_free (a dead or a stuck one could not take part; it ends with
+ * the master's orted at the latest). */
+/* After a terminate: reads (and drops) the replies still due, for at most
+ * worker_timeout. A reply left unread on a communicator that is freed
+ * can reach the next one (its context id reused) and stall it. 1: all
+ * came. */
+static int drain_replies(mb_t *b) {
+  double end = mp_monotonic() + b->worker_timeout;
+  int due = 0;
+  for (int i = 0; i < b->nworkers; i++)
+    due += b->workers[i].draining && !b->workers[i].dead;
+  while (due > 0 && mp_monotonic() < end) {
+    int flag = 0;
+    MPI_Status st;
+    if (MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, b->comm, &flag, &st) !=
+        MPI_SUCCESS)
+      return 0;
+    if (!flag) {
+      mp_sleep(1e-3);
+      continue;
+    }
+    unsigned char *buf = NULL;
+    int len = 0;
+    if (recv_probed(b->comm, &st, &buf, &len) != 0) return 0;
+    free(buf);
+    mworker_t *w = worker_of_rank(b, st.MPI_SOURCE);
+    if (w && w->draining && st.MPI_TAG == TAG_REPLIES) {
+      w->draining = 0;
+      due--;
+    }
+  }
+  return due == 0;
+}
+
 static void end_spawned(mb_t *b) {
-  char stop = b->nalive == b->nworkers ? 1 : 0;
+  int drained = !b->abandoned || drain_replies(b);
+  char stop = b->nalive == b->nworkers && drained ? 1 : 0;
   for (int i = 0; i < b->nworkers; i++)
     if (!b->workers[i].dead)
       send_bounded(&stop, 1, b->workers[i].rank, TAG_STOP, b->comm);
