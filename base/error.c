@@ -51,6 +51,9 @@ static const struct {
     STATUS(MPROC_EWORKERDIED, "the pool worker running the task died"),
     /* executors */
     STATUS(MPROC_ECANCELLED, "the future was cancelled"),
+    /* managers */
+    STATUS(MPROC_EREMOTE, "the manager's object failed the call"),
+    STATUS(MPROC_EMANAGER, "the manager is gone"),
 };
 #undef STATUS
 
@@ -70,6 +73,23 @@ const char *mproc_status_name(mproc_status_t status) {
 const char *mproc_last_error(void) { return last_error; }
 
 int mproc_last_os_error(void) { return last_os_error; }
+
+void mp_error_clear(void) {
+  last_error[0] = '\0';
+  last_os_error = 0;
+}
+
+const char *mp_strip_status(mproc_status_t st, const char *msg) {
+  const char *prefix = mproc_strerror(st);
+  size_t n = strlen(prefix);
+  if (strncmp(msg, prefix, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ')
+    return msg + n + 2;
+  return msg;
+}
+
+const char *mp_failure_detail(mproc_status_t st, const char *fallback) {
+  return last_error[0] == '\0' ? fallback : mp_strip_status(st, last_error);
+}
 
 static void record(mproc_status_t status, const char *fmt, va_list ap) {
   int n = snprintf(last_error, sizeof last_error, "%s: ",

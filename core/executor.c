@@ -30,8 +30,30 @@ typedef struct {
   void *ctx;
 } done_cb_t;
 
+/* One call waiting on many futures (wait, as_completed): registered on
+ * each pending one with a wnode, told by settle without a scan. All under
+ * g_mu. */
+typedef struct waiter {
+  mp_cond_t cv;
+  int return_when; /* MPROC_FIRST_COMPLETED, ..., or AS_COMPLETED */
+  size_t pending;  /* registered futures not settled yet */
+  int failed;      /* one settled with an error (FIRST_EXCEPTION) */
+  size_t *ready;   /* as_completed: indices as they settled */
+  size_t nready;
+} waiter_t;
+
+#define AS_COMPLETED (-1)
+
+typedef struct wnode {
+  waiter_t *w;
+  size_t index; /* of the future in the waiter's list */
+  struct fstate *s; /* linked into s->waiters while s is pending */
+  struct wnode *prev, *next;
+} wnode_t;
+
 typedef struct fstate {
   int refs; /* the handle + the engine until the task ends (g_mu) */
+  wnode_t *waiters; /* while pending */
   int state;
   mproc_status_t status;
   char *message;
@@ -42,7 +64,6 @@ typedef struct fstate {
   mproc_executor_t *ex; /* its executor's backend (while it lives) */
   int cancel_running; /* the executor's option */
   mproc_future_t *handle; /* NULL once the handle is freed */
-  int watchers; /* threads waiting for this one future (g_mu) */
 } fstate_t;
 
 struct mproc_future {
@@ -68,8 +89,9 @@ struct mproc_executor {
 struct mproc_as_completed {
   mp_object_t obj;
   mproc_future_t **fs;
-  unsigned char *given;
   size_t n, ngiven;
+  waiter_t w;     /* w.ready: settled and not yet given, in order */
+  wnode_t *nodes; /* one per future */
 };
 
 struct mproc_executor_map {
@@ -131,10 +153,6 @@ MP_OBJECT_KIND(thread_ops)
 
 static mp_mutex_t g_mu = MP_MUTEX_INIT;
 static mp_cond_t g_cv = MP_COND_INIT;
-/* Threads waiting on g_cv for any future (wait FIRST_*, as_completed);
- * with a future's own watchers, they decide whether a settle wakes g_cv:
- * a task ending with nobody waiting costs no wake-up (g_mu). */
-static int g_any_watchers;
 static mp_once_t g_hooks_once = MP_ONCE_INIT;
 
 /* A fork never copies g_mu held (core/locks.c's pattern). */
@@ -168,11 +186,59 @@ static void state_release(fstate_t *s) {
 
 static void run_callback(mproc_done_callback_fn fn, mproc_future_t *f,
                          void *ctx) {
-  mp_fail(MPROC_OK, "the callback failed without a message");
+  mp_error_clear();
   mproc_status_t st = fn(f, ctx);
   if (st != MPROC_OK)
     fprintf(stderr, "mproc: a future's done callback failed (%s): %s\n",
-            mproc_status_name(st), mproc_last_error());
+            mproc_status_name(st),
+            mp_failure_detail(st, "the callback failed without a message"));
+}
+
+/* Links node (for future i of w) into s's waiters (g_mu held). */
+static void waiter_add(waiter_t *w, wnode_t *node, fstate_t *s, size_t i) {
+  node->w = w;
+  node->index = i;
+  node->s = s;
+  node->prev = NULL;
+  node->next = s->waiters;
+  if (s->waiters) s->waiters->prev = node;
+  s->waiters = node;
+  w->pending++;
+}
+
+/* Unlinks node if it is still linked (its future did not settle). */
+static void waiter_remove(wnode_t *node) {
+  if (node->s == NULL) return;
+  if (node->prev)
+    node->prev->next = node->next;
+  else
+    node->s->waiters = node->next;
+  if (node->next) node->next->prev = node->prev;
+  node->s = NULL;
+}
+
+static int waiter_satisfied(const waiter_t *w) {
+  switch (w->return_when) {
+    case MPROC_ALL_COMPLETED: return w->pending == 0;
+    case MPROC_FIRST_EXCEPTION: return w->failed || w->pending == 0;
+    default: return 1; /* FIRST_COMPLETED, AS_COMPLETED: any */
+  }
+}
+
+/* s settled (g_mu held): tells each waiter once, and unlinks them all. */
+static void notify_waiters(fstate_t *s) {
+  wnode_t *node = s->waiters;
+  s->waiters = NULL;
+  while (node) {
+    wnode_t *next = node->next;
+    waiter_t *w = node->w;
+    node->s = NULL;
+    w->pending--;
+    if (s->state == F_FINISHED && s->status != MPROC_OK) w->failed = 1;
+    if (w->ready) w->ready[w->nready++] = node->index;
+    if (waiter_satisfied(w)) mp_cond_signal(&w->cv);
+    node = next;
+  }
 }
 
 /* The task ended: records the outcome, wakes the waiters, runs the
@@ -194,7 +260,8 @@ static void settle(fstate_t *s, mproc_status_t st, const char *msg,
   s->cbs = NULL;
   s->ncbs = s->capcbs = 0;
   mproc_future_t *handle = s->handle;
-  if (s->watchers || g_any_watchers) mp_cond_broadcast(&g_cv);
+  notify_waiters(s);
+  mp_cond_broadcast(&g_cv); /* result/exception waiters: one future each */
   mp_mutex_unlock(&g_mu);
   /* The handle is the caller's: freeing it while callbacks run is theirs
    * to avoid (as with any object in use). */
@@ -248,7 +315,9 @@ static void engine_kill_job(void *impl, mp_job_t *job) {
   mp_engine_kill_job(impl, job);
 }
 static void engine_close(void *impl) { mp_engine_close(impl); }
-static void engine_terminate(void *impl) { mp_engine_terminate(impl); }
+static void engine_stop(void *impl, int gentle) {
+  mp_engine_stop(impl, gentle);
+}
 static mproc_status_t engine_join(void *impl, double timeout) {
   return mp_engine_join(impl, timeout);
 }
@@ -261,7 +330,7 @@ static const mp_executor_backend_t engine_backend = {
     .cancel_pending = engine_cancel_pending,
     .kill_job = engine_kill_job,
     .close = engine_close,
-    .terminate = engine_terminate,
+    .stop = engine_stop,
     .join = engine_join,
     .release = engine_release,
 };
@@ -290,6 +359,17 @@ mproc_status_t mp_executor_create_with(mproc_executor_t **out,
   mp_object_init(&ex->obj, &executor_ops);
   *out = ex;
   return MPROC_OK;
+}
+
+/* The given prefix, or CPython's "ThreadPoolExecutor-<k>" with k counting
+ * the thread executors created without one. NULL: no memory. */
+static char *default_prefix(const char *given) {
+  static unsigned long counter; /* __atomic */
+  if (given) return mp_strdup(given);
+  char name[64];
+  snprintf(name, sizeof name, "ThreadPoolExecutor-%lu",
+           __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+  return mp_strdup(name);
 }
 
 static mproc_status_t executor_create(mproc_executor_t **out,
@@ -339,12 +419,13 @@ static mproc_status_t executor_create(mproc_executor_t **out,
   mproc_executor_t *ex =
       executor_alloc(&engine_backend, NULL, n, opts.task_timeout);
   if (ex == NULL) return mp_fail(MPROC_ENOMEM, "%s", call);
-  if (threads && opts.thread_name_prefix) {
-    ex->prefix = mp_strdup(opts.thread_name_prefix);
+  if (threads) {
+    ex->prefix = default_prefix(opts.thread_name_prefix);
     if (ex->prefix == NULL) {
       mp_object_release(ex);
       return mp_fail(MPROC_ENOMEM, "%s", call);
     }
+    cfg.thread_name_prefix = ex->prefix;
   }
   mp_engine_t *engine = NULL;
   st = mp_engine_create(&engine, &cfg);
@@ -464,23 +545,24 @@ mproc_status_t mproc_executor_shutdown(mproc_executor_t *ex, int wait,
   return MPROC_OK;
 }
 
-static mproc_status_t stop_workers(mproc_executor_t *ex, const char *call) {
+static mproc_status_t stop_workers(mproc_executor_t *ex, int gentle,
+                                   const char *call) {
   MP_CHECK_KIND(ex, &executor_ops, call);
   mp_mutex_lock(&ex->mu);
   ex->shutdown = 1;
   mp_mutex_unlock(&ex->mu);
   ex->ops->cancel_pending(ex->impl, NULL, MPROC_ECANCELLED,
                           "executor: cancelled: the workers were stopped");
-  ex->ops->terminate(ex->impl);
+  ex->ops->stop(ex->impl, gentle);
   return MPROC_OK;
 }
 
 mproc_status_t mproc_executor_terminate_workers(mproc_executor_t *ex) {
-  return stop_workers(ex, "executor_terminate_workers");
+  return stop_workers(ex, 1, "executor_terminate_workers");
 }
 
 mproc_status_t mproc_executor_kill_workers(mproc_executor_t *ex) {
-  return stop_workers(ex, "executor_kill_workers");
+  return stop_workers(ex, 0, "executor_kill_workers");
 }
 
 mproc_status_t mproc_executor_free(mproc_executor_t *ex) {
@@ -504,9 +586,7 @@ static mproc_status_t wait_settled(fstate_t *s, double deadline,
     double left = mp_time_left(deadline);
     if (deadline >= 0 && left <= 0)
       return mp_fail(MPROC_ETIMEDOUT, "%s: the future is not done", call);
-    s->watchers++;
     mp_cond_wait(&g_cv, &g_mu, left);
-    s->watchers--;
   }
   return MPROC_OK;
 }
@@ -682,40 +762,42 @@ mproc_status_t mproc_futures_wait(mproc_future_t *const *fs, size_t n,
   mproc_status_t st = mp_check_timeout(timeout, "futures_wait");
   if (st != MPROC_OK) return st;
   double deadline = mp_deadline(timeout);
-  size_t count = 0, cursor = 0;
+  wnode_t *nodes = calloc(n ? n : 1, sizeof *nodes);
+  if (nodes == NULL) return mp_fail(MPROC_ENOMEM, "futures_wait");
+  waiter_t w;
+  memset(&w, 0, sizeof w);
+  w.return_when = return_when;
   futures_lock();
-  for (;;) {
-    int failed = 0;
-    count = 0;
-    if (return_when == MPROC_ALL_COMPLETED) {
-      /* Only the first pending future matters: a wake-up resumes from it
-       * instead of rescanning every future (O(n) in all, not per wake). */
-      while (cursor < n && fs[cursor]->s->state != F_PENDING) cursor++;
-      double left = mp_time_left(deadline);
-      if (cursor < n && (deadline < 0 || left > 0)) {
-        fstate_t *first = fs[cursor]->s;
-        first->watchers++;
-        mp_cond_wait(&g_cv, &g_mu, left);
-        first->watchers--;
-        continue;
-      }
+  int done_before = 0;
+  for (size_t i = 0; i < n; i++) {
+    fstate_t *s = fs[i]->s;
+    if (s->state == F_PENDING) {
+      waiter_add(&w, &nodes[i], s, i);
+    } else {
+      done_before = 1;
+      if (s->state == F_FINISHED && s->status != MPROC_OK) w.failed = 1;
     }
-    for (size_t i = 0; i < n; i++) {
-      const fstate_t *s = fs[i]->s;
-      done[i] = s->state != F_PENDING;
-      count += (size_t)done[i];
-      if (s->state == F_FINISHED && s->status != MPROC_OK) failed = 1;
-    }
-    if (count == n) break;
-    if (return_when == MPROC_FIRST_COMPLETED && count > 0) break;
-    if (return_when == MPROC_FIRST_EXCEPTION && failed) break;
+  }
+  /* Satisfied already? (FIRST_COMPLETED: by a future done before.) */
+  int satisfied = w.pending == 0 ||
+                  (return_when == MPROC_FIRST_COMPLETED && done_before) ||
+                  (return_when == MPROC_FIRST_EXCEPTION && w.failed);
+  while (!satisfied) {
     double left = mp_time_left(deadline);
     if (deadline >= 0 && left <= 0) break;
-    g_any_watchers++;
-    mp_cond_wait(&g_cv, &g_mu, left);
-    g_any_watchers--;
+    mp_cond_wait(&w.cv, &g_mu, left);
+    satisfied = waiter_satisfied(&w) &&
+                (w.pending < n || return_when != MPROC_FIRST_COMPLETED);
+  }
+  size_t count = 0;
+  for (size_t i = 0; i < n; i++) {
+    waiter_remove(&nodes[i]);
+    done[i] = fs[i]->s->state != F_PENDING;
+    count += (size_t)done[i];
   }
   mp_mutex_unlock(&g_mu);
+  mp_cond_destroy(&w.cv);
+  free(nodes);
   if (ndone) *ndone = count;
   return MPROC_OK;
 }
@@ -730,15 +812,28 @@ mproc_status_t mproc_as_completed(mproc_as_completed_t **out,
   mproc_as_completed_t *it = mp_object_alloc(sizeof *it);
   if (it == NULL) return mp_fail(MPROC_ENOMEM, "as_completed");
   it->fs = calloc(n ? n : 1, sizeof *it->fs);
-  it->given = calloc(n ? n : 1, 1);
-  if (it->fs == NULL || it->given == NULL) {
+  it->nodes = calloc(n ? n : 1, sizeof *it->nodes);
+  it->w.ready = calloc(n ? n : 1, sizeof *it->w.ready);
+  if (it->fs == NULL || it->nodes == NULL || it->w.ready == NULL) {
     free(it->fs);
-    free(it->given);
+    free(it->nodes);
+    free(it->w.ready);
     mp_object_release(it);
     return mp_fail(MPROC_ENOMEM, "as_completed");
   }
-  for (size_t i = 0; i < n; i++) it->fs[i] = fs[i];
   it->n = n;
+  it->w.return_when = AS_COMPLETED;
+  /* Done ones first, in the given order (CPython yields them first), then
+   * the others as they settle. */
+  futures_lock();
+  for (size_t i = 0; i < n; i++) {
+    it->fs[i] = fs[i];
+    if (fs[i]->s->state == F_PENDING)
+      waiter_add(&it->w, &it->nodes[i], fs[i]->s, i);
+    else
+      it->w.ready[it->w.nready++] = i;
+  }
+  mp_mutex_unlock(&g_mu);
   mp_object_init(&it->obj, &as_completed_ops);
   *out = it;
   return MPROC_OK;
@@ -755,19 +850,14 @@ mproc_status_t mproc_as_completed_next(mproc_as_completed_t *it,
   double deadline = mp_deadline(timeout);
   futures_lock();
   for (;;) {
-    for (size_t i = 0; i < it->n; i++) {
-      if (it->given[i] || it->fs[i]->s->state == F_PENDING) continue;
-      it->given[i] = 1;
-      it->ngiven++;
-      *out = it->fs[i];
+    if (it->ngiven < it->w.nready) {
+      *out = it->fs[it->w.ready[it->ngiven++]];
       mp_mutex_unlock(&g_mu);
       return MPROC_OK;
     }
     double left = mp_time_left(deadline);
     if (deadline >= 0 && left <= 0) break;
-    g_any_watchers++;
-    mp_cond_wait(&g_cv, &g_mu, left);
-    g_any_watchers--;
+    mp_cond_wait(&it->w.cv, &g_mu, left);
   }
   mp_mutex_unlock(&g_mu);
   return mp_fail(MPROC_ETIMEDOUT, "as_completed_next: %zu of %zu futures "
@@ -779,8 +869,13 @@ mproc_status_t mproc_as_completed_free(mproc_as_completed_t *it) {
   if (it == NULL) return MPROC_OK;
   MP_CHECK_KIND(it, &as_completed_ops, "as_completed_free");
   mp_object_invalidate(&it->obj);
+  futures_lock();
+  for (size_t i = 0; i < it->n; i++) waiter_remove(&it->nodes[i]);
+  mp_mutex_unlock(&g_mu);
+  mp_cond_destroy(&it->w.cv);
   free(it->fs);
-  free(it->given);
+  free(it->nodes);
+  free(it->w.ready);
   mp_object_release(it);
   return MPROC_OK;
 }
@@ -1005,12 +1100,43 @@ mproc_status_t mproc_executor_map_free(mproc_executor_map_t *it) {
 
 /* ---- threads -------------------------------------------------------- */
 
+/* The name mproc gave this thread (mproc_thread_name). */
+static _Thread_local char this_thread_name[MPROC_THREAD_NAME_MAX];
+
+void mp_name_this_thread(const char *name) {
+  snprintf(this_thread_name, sizeof this_thread_name, "%s", name);
+  mp_thread_set_os_name(name);
+}
+
+mproc_status_t mproc_thread_set_name(const char *name) {
+  if (name == NULL) return mp_fail(MPROC_EINVAL, "thread_set_name: NULL name");
+  if (strlen(name) >= MPROC_THREAD_NAME_MAX)
+    return mp_fail(MPROC_EINVAL,
+                   "thread_set_name: the name is %zu bytes long; the limit "
+                   "is %d with the NUL",
+                   strlen(name), MPROC_THREAD_NAME_MAX);
+  mp_name_this_thread(name);
+  return MPROC_OK;
+}
+
+mproc_status_t mproc_thread_name(char *out, size_t size) {
+  MP_REQUIRE(out, "thread_name: out");
+  size_t len = strlen(this_thread_name);
+  if (size <= len)
+    return mp_fail(MPROC_EINVAL,
+                   "thread_name: the name needs %zu bytes, got %zu",
+                   len + 1, size);
+  memcpy(out, this_thread_name, len + 1);
+  return MPROC_OK;
+}
+
 static void thread_main(void *arg) {
   mproc_thread_t *t = arg;
   mp_mutex_lock(&t->mu);
   t->tid = mp_thread_id();
   mp_mutex_unlock(&t->mu);
   t->fn(t->arg);
+  mp_node_flush_thread_cache();
   mp_mutex_lock(&t->mu);
   t->ended = 1;
   mp_cond_broadcast(&t->cv);

@@ -36,8 +36,11 @@ typedef struct mp_executor_backend {
                            mproc_status_t st, const char *msg);
   /* Stops the task of job a worker runs, if the backend can (or NULL). */
   void (*kill_job)(void *impl, mp_job_t *job);
-  void (*close)(void *impl);     /* no more submits; work goes on */
-  void (*terminate)(void *impl); /* stop now, fail what is unfinished */
+  void (*close)(void *impl); /* no more submits; work goes on */
+  /* Stop now, fail what is unfinished (gentle: terminate_workers, else
+   * kill_workers; a backend that cannot tell them apart treats both
+   * alike). */
+  void (*stop)(void *impl, int gentle);
   /* After close or terminate: waits for the work and the workers to end.
    * Errors: MPROC_ESTATE, MPROC_ETIMEDOUT. */
   mproc_status_t (*join)(void *impl, double timeout);

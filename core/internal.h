@@ -40,4 +40,12 @@ double mp_time_left(double deadline);
 /* Byte-string helpers. */
 char *mp_strdup(const char *s);
 
+/* mproc_process_kill for p and, if p leads a group (a pool worker, which
+ * called mp_process_lead_group), the processes it started. */
+mproc_status_t mp_process_kill_group(mproc_process_t *p);
+
+/* Names the calling thread for mproc_thread_name (and, best effort, for
+ * the OS). */
+void mp_name_this_thread(const char *name);
+
 #endif

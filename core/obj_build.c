@@ -168,12 +168,20 @@ static mproc_status_t build_one(builder_t *b, mproc_obj_t **out) {
 }
 
 mproc_status_t mproc_obj_build(mproc_obj_t **out, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  mproc_status_t st = mp_obj_vbuild(out, fmt, ap);
+  va_end(ap);
+  return st;
+}
+
+mproc_status_t mp_obj_vbuild(mproc_obj_t **out, const char *fmt, va_list ap) {
   MP_REQUIRE(out, "obj_build: out");
   MP_REQUIRE(fmt, "obj_build: fmt");
   builder_t b;
   memset(&b, 0, sizeof b);
   b.p = fmt;
-  va_start(b.ap, fmt);
+  va_copy(b.ap, ap);
   mproc_obj_t *list = NULL, *first = NULL;
   size_t n = 0;
   mproc_status_t st = MPROC_OK;

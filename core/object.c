@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/locks.h"
+#include "platform/platform.h"
 
 static mp_object_ops_t *kinds;
 
@@ -166,6 +167,103 @@ void mp_object_release(void *object) {
   else
     classes[c].head = r;
   classes[c].tail = r;
+  classes_release();
+}
+
+/* ---- nodes: type-stable, cached per thread -------------------------- */
+
+typedef struct node {
+  mp_object_t header; /* kept dead (magic 0) while released */
+  struct node *next;
+  _Alignas(16) char rest[MP_NODE_SIZE - sizeof(mp_object_t) - sizeof(void *)];
+} node_t;
+
+typedef struct {
+  node_t *head, *tail; /* oldest first */
+  size_t count;
+} node_list_t;
+
+#define NODES_PER_SLAB 256
+
+/* Every slab ever made, so leak checkers see released nodes reachable
+ * after the thread that cached them ends. */
+typedef struct slab {
+  struct slab *next;
+  _Alignas(16) node_t nodes[NODES_PER_SLAB];
+} slab_t;
+
+static _Thread_local node_list_t thread_nodes MP_TLS_FAST;
+static node_list_t shared_nodes; /* under mp_objects_lock */
+static slab_t *slabs;            /* under mp_objects_lock */
+
+static void nodes_push(node_list_t *l, node_t *n) {
+  n->next = NULL;
+  if (l->tail != NULL)
+    l->tail->next = n;
+  else
+    l->head = n;
+  l->tail = n;
+  l->count++;
+}
+
+static node_t *nodes_pop(node_list_t *l) {
+  node_t *n = l->head;
+  if (n == NULL) return NULL;
+  if ((l->head = n->next) == NULL) l->tail = NULL;
+  l->count--;
+  return n;
+}
+
+/* Moves the first k nodes of from to the end of to. */
+static void nodes_move(node_list_t *from, node_list_t *to, size_t k) {
+  while (k-- > 0 && from->head != NULL) nodes_push(to, nodes_pop(from));
+}
+
+/* Refills the thread's cache from the shared list or a new slab; 0 when
+ * out of memory. */
+static int nodes_refill(void) {
+  classes_acquire();
+  nodes_move(&shared_nodes, &thread_nodes, MP_NODE_CACHE_MAX / 2);
+  classes_release();
+  if (thread_nodes.count > MP_NODE_QUARANTINE) return 1;
+  slab_t *slab = malloc(sizeof *slab);
+  if (slab == NULL) return thread_nodes.count > 0;
+  for (size_t i = 0; i < NODES_PER_SLAB; i++) {
+    slab->nodes[i].header.magic = 0;
+    slab->nodes[i].header.ops = NULL;
+    nodes_push(&thread_nodes, &slab->nodes[i]);
+  }
+  classes_acquire();
+  slab->next = slabs;
+  slabs = slab;
+  classes_release();
+  return 1;
+}
+
+void *mp_node_alloc(void) {
+  if (thread_nodes.count <= MP_NODE_QUARANTINE && !nodes_refill())
+    return NULL;
+  node_t *n = nodes_pop(&thread_nodes);
+  memset(n, 0, sizeof *n);
+  return n;
+}
+
+void mp_node_release(void *node) {
+  if (node == NULL) return;
+  node_t *n = node;
+  n->header.magic = 0;
+  n->header.ops = NULL;
+  nodes_push(&thread_nodes, n);
+  if (thread_nodes.count > MP_NODE_CACHE_MAX) {
+    classes_acquire();
+    nodes_move(&thread_nodes, &shared_nodes, MP_NODE_CACHE_MAX / 2);
+    classes_release();
+  }
+}
+
+void mp_node_flush_thread_cache(void) {
+  classes_acquire();
+  nodes_move(&thread_nodes, &shared_nodes, thread_nodes.count);
   classes_release();
 }
 

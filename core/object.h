@@ -107,6 +107,26 @@ void mp_object_invalidate(mp_object_t *o);
 void *mp_object_alloc(size_t size);
 /* Marks the object dead and keeps its memory for reuse. NULL is ignored. */
 void mp_object_release(void *object);
+/* Small objects without an after_fork hook (payload values, made and
+ * freed by the million in a map) come from mp_node_alloc: the same
+ * type-stable memory, carved from slabs and kept in a cache per thread, so
+ * the common path takes no lock. A released node waits behind the
+ * MP_NODE_QUARANTINE nodes its thread released after it before it is
+ * reused (a stale pointer stays dead that long at least), and a thread's
+ * cache above MP_NODE_CACHE_MAX nodes hands its oldest half to a shared
+ * list. Nodes are not in the live list: no after_fork walk sees them.
+ * mp_node_alloc returns MP_NODE_SIZE zeroed bytes, or NULL. */
+#define MP_NODE_SIZE 80
+#define MP_NODE_QUARANTINE 64
+#define MP_NODE_CACHE_MAX 512
+void *mp_node_alloc(void);
+/* Marks the node dead and caches it for reuse. NULL is ignored. */
+void mp_node_release(void *node);
+/* Hands the calling thread's cached nodes to the shared list: called by
+ * mproc's threads before they end (a thread mproc did not start keeps at
+ * most MP_NODE_CACHE_MAX nodes, 40 KiB, unused when it ends). */
+void mp_node_flush_thread_cache(void);
+
 /* In a forked child, the one hook of the fork start method: each live
  * object's kind gets its after_fork call (object memory itself is kept
  * consistent across every fork by mp_objects_lock's at-fork hooks). */

@@ -32,10 +32,16 @@ mproc_status_t mp_payload_check(const mproc_obj_t *v, const char *call) {
   return mp_object_check(v, &payload_ops, call);
 }
 
+_Static_assert(sizeof(mproc_obj_t) <= MP_NODE_SIZE,
+               "a payload value must fit a node");
+
 mproc_obj_t *mp_obj_new(mproc_kind_t kind) {
-  mproc_obj_t *v = mp_object_alloc(sizeof *v);
+  mproc_obj_t *v = mp_node_alloc();
   if (v) {
-    mp_object_init(&v->obj, &payload_ops);
+    /* No serial: no token names a payload value (mp_object_init's
+     * process-wide counter would be one contended cache line per value). */
+    v->obj.magic = MP_OBJECT_MAGIC;
+    v->obj.ops = &payload_ops;
     v->kind = kind;
   }
   return v;
@@ -90,7 +96,7 @@ static mproc_status_t make_data(mproc_kind_t kind, const void *p, size_t len,
     return mp_fail(MPROC_EINVAL, "%s: not valid UTF-8", what);
   mproc_obj_t *v = mp_obj_new(kind);
   if (v == NULL || !mp_obj_set_data(v, p, len)) {
-    mp_object_release(v);
+    mp_node_release(v);
     return mp_fail(MPROC_ENOMEM, "%s: %zu bytes", what, len);
   }
   *out = v;
@@ -273,6 +279,20 @@ int mp_dict_index_entries(mproc_obj_t *dict, int *repeated) {
   return 1;
 }
 
+void mp_dict_remove_at(mproc_obj_t *dict, size_t index) {
+  mp_obj_destroy(dict->u.items[2 * index]);
+  mp_obj_destroy(dict->u.items[2 * index + 1]);
+  memmove(&dict->u.items[2 * index], &dict->u.items[2 * index + 2],
+          (dict->len - index - 1) * 2 * sizeof dict->u.items[0]);
+  dict->len--;
+  int repeated;
+  /* Entry numbers moved: index again (no memory: scan without index). */
+  if (dict->index && !reindex(dict, dict->len * 2, &repeated)) {
+    free(dict->index);
+    dict->index = NULL;
+  }
+}
+
 /* Makes sure one more key can be indexed (growing the table at half
  * full). 0 on no memory; the dict is unchanged then. */
 static int index_room_for_one(mproc_obj_t *d) {
@@ -342,7 +362,7 @@ void mp_obj_destroy(mproc_obj_t *v) {
     } else if (cur->kind == MPROC_STR || cur->kind == MPROC_BYTES) {
       free(cur->u.s);
     }
-    mp_object_release(cur);
+    mp_node_release(cur);
   }
 }
 

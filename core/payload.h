@@ -3,6 +3,7 @@
 #ifndef MPROC_CORE_PAYLOAD_H
 #define MPROC_CORE_PAYLOAD_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +53,10 @@ mproc_obj_t **mp_dict_find(const mproc_obj_t *dict, const mproc_obj_t *key);
  * Returns 0 when out of memory; *repeated is 1 when two keys are equal. */
 int mp_dict_index_entries(mproc_obj_t *dict, int *repeated);
 const char *mp_kind_name(mproc_kind_t kind);
+/* mproc_obj_build with a va_list (mproc_proxy_callf). */
+mproc_status_t mp_obj_vbuild(mproc_obj_t **out, const char *fmt, va_list ap);
+/* Removes dict's entry index (its key and value are freed); O(n). */
+void mp_dict_remove_at(mproc_obj_t *dict, size_t index);
 
 size_t mp_utf8_next(const unsigned char *p, size_t n, uint32_t *cp);
 int mp_utf8_valid(const void *s, size_t len);

@@ -52,7 +52,7 @@ static mproc_status_t decode_data(reader_t *r, mproc_kind_t kind, size_t n,
   mproc_status_t st = new_value(kind, out);
   if (st != MPROC_OK) return st;
   if (!mp_obj_set_data(*out, data, n)) {
-    mp_object_release(*out);
+    mp_node_release(*out);
     return mp_fail(MPROC_ENOMEM, "obj_decode: %zu bytes", n);
   }
   r->pos += n;

@@ -244,13 +244,45 @@ static double task_timeout(mproc_pool_t *pool) {
   return t;
 }
 
+/* The per-task timeout of a call with options o (checked). */
+static double call_timeout(mproc_pool_t *pool, const mproc_async_options_t *o) {
+  if (o->task_timeout == MPROC_POOL_TIMEOUT) return task_timeout(pool);
+  return o->task_timeout < 0 ? -1 : o->task_timeout;
+}
+
+mproc_status_t mproc_async_options_init(mproc_async_options_t *opts) {
+  MP_REQUIRE(opts, "async_options_init");
+  memset(opts, 0, sizeof *opts);
+  opts->task_timeout = MPROC_POOL_TIMEOUT;
+  return MPROC_OK;
+}
+
+/* MPROC_OK when opts (NULL: the defaults) can be used on pool. */
+static mproc_status_t check_options(mproc_pool_t *pool,
+                                    const mproc_async_options_t *o,
+                                    const char *call) {
+  double t = o->task_timeout;
+  if (isnan(t) || (t < 0 && t != MPROC_FOREVER && t != MPROC_POOL_TIMEOUT))
+    return mp_fail(MPROC_EINVAL,
+                   "%s: task_timeout %g (seconds, MPROC_FOREVER or "
+                   "MPROC_POOL_TIMEOUT)",
+                   call, t);
+  if (t >= 0 && pool->threads)
+    return mp_fail(MPROC_ENOTSUP,
+                   "%s: a task timeout on a ThreadPool (a thread cannot be "
+                   "killed)",
+                   call);
+  return MPROC_OK;
+}
+
 /* Submits items in chunks to a new job of kind. */
 static mproc_status_t submit_items(mproc_pool_t *pool, int kind,
                                    mproc_function_fn fn,
                                    const mproc_obj_t *items, size_t chunksize,
-                                   mproc_callback_fn callback,
-                                   mproc_error_callback_fn error_callback,
-                                   void *ctx, mp_job_t **out) {
+                                   const mproc_async_options_t *o,
+                                   mp_job_t **out) {
+  mproc_callback_fn callback = o->callback;
+  void *ctx = o->ctx;
   size_t n = items->len;
   if (chunksize == MPROC_DEFAULT_CHUNKSIZE)
     chunksize = (kind == MP_JOB_IMAP || kind == MP_JOB_UNORDERED)
@@ -259,9 +291,9 @@ static mproc_status_t submit_items(mproc_pool_t *pool, int kind,
   mp_job_t *job = mp_job_new(kind, n);
   if (job == NULL) return mp_fail(MPROC_ENOMEM, "pool: a job");
   job->callback = callback;
-  job->error_callback = error_callback;
+  job->error_callback = o->error_callback;
   job->ctx = ctx;
-  double timeout = task_timeout(pool);
+  double timeout = call_timeout(pool, o);
   if (n == 0) {
     if (kind == MP_JOB_LIST) {
       job->value = mp_obj_new(MPROC_LIST);
@@ -301,27 +333,26 @@ static mproc_status_t wrap_result(mp_job_t *job, mproc_async_result_t **out) {
   return MPROC_OK;
 }
 
-mproc_status_t mproc_pool_apply_async(mproc_async_result_t **out,
-                                      mproc_pool_t *pool, mproc_function_fn fn,
-                                      const mproc_obj_t *args,
-                                      mproc_callback_fn callback,
-                                      mproc_error_callback_fn error_callback,
-                                      void *ctx) {
-  MP_REQUIRE(out, "pool_apply_async: out");
-  MP_CHECK_KIND(pool, &pool_ops, "pool_apply_async");
-  if (fn == NULL) return mp_fail(MPROC_EINVAL, "pool_apply_async: NULL fn");
-  if (args) MP_CHECK_PAYLOAD(args, "pool_apply_async: args");
-  mproc_status_t st = usable(pool, "pool_apply_async");
-  if (st == MPROC_OK)
-    st = mp_engine_check_function(pool->engine, fn, "pool_apply_async");
+static mproc_status_t apply_async(mproc_async_result_t **out,
+                                  mproc_pool_t *pool, mproc_function_fn fn,
+                                  const mproc_obj_t *args,
+                                  const mproc_async_options_t *o,
+                                  const char *call) {
+  MP_REQUIRE(out, call);
+  MP_CHECK_KIND(pool, &pool_ops, call);
+  if (fn == NULL) return mp_fail(MPROC_EINVAL, "%s: NULL fn", call);
+  if (args) MP_CHECK_PAYLOAD(args, call);
+  mproc_status_t st = check_options(pool, o, call);
+  if (st == MPROC_OK) st = usable(pool, call);
+  if (st == MPROC_OK) st = mp_engine_check_function(pool->engine, fn, call);
   if (st != MPROC_OK) return st;
   mp_job_t *job = mp_job_new(MP_JOB_SINGLE, 1);
-  if (job == NULL) return mp_fail(MPROC_ENOMEM, "pool_apply_async");
-  job->callback = callback;
-  job->error_callback = error_callback;
-  job->ctx = ctx;
+  if (job == NULL) return mp_fail(MPROC_ENOMEM, "%s", call);
+  job->callback = o->callback;
+  job->error_callback = o->error_callback;
+  job->ctx = o->ctx;
   st = mp_engine_submit(pool->engine, job, fn, NULL, 0, 1, args,
-                        task_timeout(pool));
+                        call_timeout(pool, o));
   if (st != MPROC_OK) {
     mp_job_unref(job);
     return st;
@@ -329,18 +360,40 @@ mproc_status_t mproc_pool_apply_async(mproc_async_result_t **out,
   return wrap_result(job, out);
 }
 
+mproc_status_t mproc_pool_apply_async(mproc_async_result_t **out,
+                                      mproc_pool_t *pool, mproc_function_fn fn,
+                                      const mproc_obj_t *args,
+                                      mproc_callback_fn callback,
+                                      mproc_error_callback_fn error_callback,
+                                      void *ctx) {
+  mproc_async_options_t o;
+  mproc_async_options_init(&o);
+  o.callback = callback;
+  o.error_callback = error_callback;
+  o.ctx = ctx;
+  return apply_async(out, pool, fn, args, &o, "pool_apply_async");
+}
+
+mproc_status_t mproc_pool_apply_async_opts(mproc_async_result_t **out,
+                                           mproc_pool_t *pool,
+                                           mproc_function_fn fn,
+                                           const mproc_obj_t *args,
+                                           const mproc_async_options_t *opts) {
+  MP_REQUIRE(opts, "pool_apply_async_opts: opts");
+  return apply_async(out, pool, fn, args, opts, "pool_apply_async_opts");
+}
+
 static mproc_status_t map_async(mproc_async_result_t **out,
                                 mproc_pool_t *pool, mproc_function_fn fn,
                                 const mproc_obj_t *items, size_t chunksize,
-                                mproc_callback_fn callback,
-                                mproc_error_callback_fn error_callback,
-                                void *ctx, int star, const char *call) {
+                                const mproc_async_options_t *o, int star,
+                                const char *call) {
   MP_REQUIRE(out, call);
   mproc_status_t st = check_items(pool, fn, items, chunksize, star, call);
+  if (st == MPROC_OK) st = check_options(pool, o, call);
   if (st != MPROC_OK) return st;
   mp_job_t *job;
-  st = submit_items(pool, MP_JOB_LIST, fn, items, chunksize, callback,
-                    error_callback, ctx, &job);
+  st = submit_items(pool, MP_JOB_LIST, fn, items, chunksize, o, &job);
   if (st != MPROC_OK) return st;
   return wrap_result(job, out);
 }
@@ -351,23 +404,90 @@ mproc_status_t mproc_pool_map_async(mproc_async_result_t **out,
                                     mproc_callback_fn callback,
                                     mproc_error_callback_fn error_callback,
                                     void *ctx) {
-  return map_async(out, pool, fn, items, chunksize, callback, error_callback,
-                   ctx, 0, "pool_map_async");
+  mproc_async_options_t o;
+  mproc_async_options_init(&o);
+  o.callback = callback;
+  o.error_callback = error_callback;
+  o.ctx = ctx;
+  return map_async(out, pool, fn, items, chunksize, &o, 0, "pool_map_async");
 }
 
 mproc_status_t mproc_pool_starmap_async(
     mproc_async_result_t **out, mproc_pool_t *pool, mproc_function_fn fn,
     const mproc_obj_t *items, size_t chunksize, mproc_callback_fn callback,
     mproc_error_callback_fn error_callback, void *ctx) {
-  return map_async(out, pool, fn, items, chunksize, callback, error_callback,
-                   ctx, 1, "pool_starmap_async");
+  mproc_async_options_t o;
+  mproc_async_options_init(&o);
+  o.callback = callback;
+  o.error_callback = error_callback;
+  o.ctx = ctx;
+  return map_async(out, pool, fn, items, chunksize, &o, 1,
+                   "pool_starmap_async");
+}
+
+mproc_status_t mproc_pool_map_async_opts(mproc_async_result_t **out,
+                                         mproc_pool_t *pool,
+                                         mproc_function_fn fn,
+                                         const mproc_obj_t *items,
+                                         size_t chunksize,
+                                         const mproc_async_options_t *opts) {
+  MP_REQUIRE(opts, "pool_map_async_opts: opts");
+  return map_async(out, pool, fn, items, chunksize, opts, 0,
+                   "pool_map_async_opts");
+}
+
+mproc_status_t mproc_pool_starmap_async_opts(
+    mproc_async_result_t **out, mproc_pool_t *pool, mproc_function_fn fn,
+    const mproc_obj_t *items, size_t chunksize,
+    const mproc_async_options_t *opts) {
+  MP_REQUIRE(opts, "pool_starmap_async_opts: opts");
+  return map_async(out, pool, fn, items, chunksize, opts, 1,
+                   "pool_starmap_async_opts");
 }
 
 /* Waits for r and gives its value, then releases r. */
+/* Waits on job->cv until ready(job) or the deadline; with job->mu held. */
+static mproc_status_t wait_job(mp_job_t *job, int (*ready)(const mp_job_t *),
+                               double timeout, const char *call) {
+  double deadline = mp_deadline(timeout);
+  while (!ready(job)) {
+    double left = mp_time_left(deadline);
+    if (deadline >= 0 && left <= 0)
+      return mp_fail(MPROC_ETIMEDOUT, "%s: not ready within %g s", call,
+                     timeout);
+    mp_cond_wait(&job->cv, &job->mu, left);
+  }
+  return MPROC_OK;
+}
+
+static int job_complete(const mp_job_t *job) { return job->complete; }
+
+/* Waits for r's job to complete: MPROC_OK when it has a value (complete:
+ * status, message and value no longer change), else its failure. */
+static mproc_status_t settled_value(mproc_async_result_t *r, double timeout,
+                                    const char *call) {
+  mproc_status_t st = mp_check_timeout(timeout, call);
+  if (st != MPROC_OK) return st;
+  mp_job_t *job = r->job;
+  mp_mutex_lock(&job->mu);
+  st = wait_job(job, job_complete, timeout, call);
+  mp_mutex_unlock(&job->mu);
+  if (st != MPROC_OK) return st;
+  if (job->status != MPROC_OK)
+    return mp_fail(job->status, "%s", job->message ? job->message : "");
+  return MPROC_OK;
+}
+
 static mproc_status_t get_and_free(mproc_async_result_t *r, mproc_obj_t **out,
                                    double timeout) {
-  mproc_status_t st = mproc_async_result_get(r, out, timeout);
+  mproc_status_t st = settled_value(r, timeout, "async_result_get");
   if (st == MPROC_OK) {
+    /* Nobody else sees r (no callback either): move the value out. */
+    mp_job_t *job = r->job;
+    mp_mutex_lock(&job->mu);
+    *out = job->value;
+    job->value = NULL;
+    mp_mutex_unlock(&job->mu);
     mproc_async_result_free(r);
     return MPROC_OK;
   }
@@ -398,7 +518,9 @@ static mproc_status_t map_sync(mproc_pool_t *pool, mproc_function_fn fn,
   mproc_status_t st = mp_check_timeout(timeout, call);
   if (st != MPROC_OK) return st;
   mproc_async_result_t *r;
-  st = map_async(&r, pool, fn, items, chunksize, NULL, NULL, NULL, star, call);
+  mproc_async_options_t o;
+  mproc_async_options_init(&o);
+  st = map_async(&r, pool, fn, items, chunksize, &o, star, call);
   if (st != MPROC_OK) return st;
   return get_and_free(r, out, timeout);
 }
@@ -422,7 +544,9 @@ static mproc_status_t imap(mproc_imap_t **out, mproc_pool_t *pool,
   mproc_status_t st = check_items(pool, fn, items, chunksize, 0, call);
   if (st != MPROC_OK) return st;
   mp_job_t *job;
-  st = submit_items(pool, kind, fn, items, chunksize, NULL, NULL, NULL, &job);
+  mproc_async_options_t o;
+  mproc_async_options_init(&o);
+  st = submit_items(pool, kind, fn, items, chunksize, &o, &job);
   if (st != MPROC_OK) return st;
   mproc_imap_t *it = mp_object_alloc(sizeof *it);
   if (it == NULL) {
@@ -452,37 +576,14 @@ mproc_status_t mproc_pool_imap_unordered(mproc_imap_t **out,
 
 /* ---- results -------------------------------------------------------- */
 
-/* Waits on job->cv until ready(job) or the deadline; with job->mu held. */
-static mproc_status_t wait_job(mp_job_t *job, int (*ready)(const mp_job_t *),
-                               double timeout, const char *call) {
-  double deadline = mp_deadline(timeout);
-  while (!ready(job)) {
-    double left = mp_time_left(deadline);
-    if (deadline >= 0 && left <= 0)
-      return mp_fail(MPROC_ETIMEDOUT, "%s: not ready within %g s", call,
-                     timeout);
-    mp_cond_wait(&job->cv, &job->mu, left);
-  }
-  return MPROC_OK;
-}
-
-static int job_complete(const mp_job_t *job) { return job->complete; }
 
 mproc_status_t mproc_async_result_get(mproc_async_result_t *r,
                                       mproc_obj_t **out, double timeout) {
   MP_CHECK_KIND(r, &async_result_ops, "async_result_get");
   MP_REQUIRE(out, "async_result_get: out");
-  mproc_status_t st = mp_check_timeout(timeout, "async_result_get");
+  mproc_status_t st = settled_value(r, timeout, "async_result_get");
   if (st != MPROC_OK) return st;
-  mp_job_t *job = r->job;
-  mp_mutex_lock(&job->mu);
-  st = wait_job(job, job_complete, timeout, "async_result_get");
-  mp_mutex_unlock(&job->mu);
-  if (st != MPROC_OK) return st;
-  /* Complete: status, message and value no longer change. */
-  if (job->status != MPROC_OK)
-    return mp_fail(job->status, "%s", job->message ? job->message : "");
-  return mproc_obj_copy(out, job->value);
+  return mproc_obj_copy(out, r->job->value);
 }
 
 mproc_status_t mproc_async_result_wait(mproc_async_result_t *r,

@@ -87,14 +87,6 @@ void mp_job_unref(mp_job_t *job) {
   free(job);
 }
 
-const char *mp_strip_status(mproc_status_t st, const char *msg) {
-  const char *prefix = mproc_strerror(st);
-  size_t n = strlen(prefix);
-  if (strncmp(msg, prefix, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ')
-    return msg + n + 2;
-  return msg;
-}
-
 /* ---- tasks and workers ---------------------------------------------- */
 
 typedef struct mp_task {
@@ -114,8 +106,14 @@ typedef struct {
   mproc_connection_t *conn;
   mp_thread_t *thread;
   long pid;
-  mp_task_t *task; /* the task it holds */
-  double deadline; /* of that task, or -1 */
+  mp_task_t *task; /* the task it runs (or reads next), or NULL */
+  /* Sent after task, not started: MAX_BACKLOG at most, linked by next.
+   * The worker reads one as soon as it replied, instead of idling for a
+   * round trip through the result thread. NULL while task is NULL. */
+  mp_task_t *backlog;
+  int nbacklog;
+  double deadline; /* of task, or -1 */
+  double started;  /* when task became its task */
   unsigned long ntasks;
   int retiring; /* told to quit (maxtasksperchild) */
   int timed_out; /* killed for its task's timeout */
@@ -138,8 +136,10 @@ struct mp_engine {
   mproc_connection_t *wake_r, *wake_w;
   int wake_pending;
   int closed, terminating, finished_flag;
+  int gentle; /* terminating: SIGTERM first (terminate_workers) */
   mproc_status_t start_failure;
   mp_thread_t *result_thread;
+  double avg_task; /* seconds a task takes, a moving average; -1: none yet */
 };
 
 static void task_free(mp_task_t *t) {
@@ -236,7 +236,10 @@ void mp_job_finish(mp_job_t *job, size_t first, size_t n, mproc_status_t st,
   mproc_callback_fn cb = job->callback;
   mproc_error_callback_fn ecb = job->error_callback;
   void *ctx = job->ctx;
-  mp_cond_broadcast(&job->cv);
+  /* apply/map waiters wait for completion only: waking them for every
+   * task of a map would cost them a futex round each. */
+  if (fire || job->kind == MP_JOB_IMAP || job->kind == MP_JOB_UNORDERED)
+    mp_cond_broadcast(&job->cv);
   mp_mutex_unlock(&job->mu);
   /* Once complete, value/status/message no longer change. */
   if (fire) {
@@ -376,11 +379,12 @@ static mproc_obj_t *run_items(mproc_function_fn fn, const mproc_obj_t *items,
   }
   for (size_t i = 0; fn && i < items->len && failed == MPROC_OK; i++) {
     mproc_obj_t *out = NULL;
-    mp_fail(MPROC_OK, "the function failed without a message");
+    mp_error_clear();
     mproc_status_t st = fn(items->u.items[i], &out);
     if (st != MPROC_OK) {
       failed = st;
-      snprintf(msg, sizeof msg, "%s", mp_strip_status(st, mproc_last_error()));
+      snprintf(msg, sizeof msg, "%s",
+               mp_failure_detail(st, "the function failed without a message"));
       if (out && out->parent == NULL) mp_obj_destroy(out);
       break;
     }
@@ -491,11 +495,11 @@ static mproc_obj_t *run_kernel(const mproc_obj_t *msg, views_t *views) {
       snprintf(text, sizeof text, "pool worker: elements beyond a segment");
     } else {
       mproc_kernel_fn kernel = (mproc_kernel_fn)(void (*)(void))fn;
-      mp_fail(MPROC_OK, "the kernel failed without a message");
+      mp_error_clear();
       st = kernel(in + first * in_size, out + first * out_size, n);
       if (st != MPROC_OK)
         snprintf(text, sizeof text, "%s",
-                 mp_strip_status(st, mproc_last_error()));
+                 mp_failure_detail(st, "the kernel failed without a message"));
     }
   }
   mproc_obj_t *reply = NULL;
@@ -516,6 +520,9 @@ MPROC_TASK(mp_pool_worker_main) {
   mproc_connection_t *conn;
   mproc_obj_t *config = NULL;
   if (mproc_attached_connection(0, &conn) != MPROC_OK) return 70;
+  /* A group of its own, so that a task timeout kills what the task
+   * started too (best effort: without it, the worker alone is killed). */
+  (void)mp_process_lead_group();
   if (mproc_obj_decode(&config, arg, arg_len) != MPROC_OK ||
       config->kind != MPROC_LIST || config->len != 3 ||
       config->u.items[2]->kind != MPROC_INT) {
@@ -574,6 +581,65 @@ MPROC_TASK(mp_pool_worker_main) {
     if (st != MPROC_OK) return st == MPROC_EOF ? 0 : 76;
     if (retire) return 0;
   }
+}
+
+/* Tasks a worker holds beyond the one it runs: one, and only while tasks
+ * are short (their average under BACKLOG_BELOW seconds), where the round
+ * trip through the result thread would otherwise cost as much as the task.
+ * A task sent behind a long one waits for it while another worker may be
+ * idle, so long or unknown tasks get none. */
+#define MAX_BACKLOG 1
+#define BACKLOG_BELOW 0.002
+/* ... and only for small messages: one that fits the pipe's buffer at
+ * once never blocks the result thread while the worker blocks writing a
+ * reply the result thread is not reading (which would deadlock them). */
+#define BACKLOG_MAX_BYTES 4096
+
+static mp_task_t *take_pending(mp_engine_t *e) {
+  mp_mutex_lock(&e->mu);
+  mp_task_t *t = e->pending;
+  if (t) {
+    e->pending = t->next;
+    if (e->pending == NULL) e->pending_tail = NULL;
+    e->npending--;
+  }
+  mp_mutex_unlock(&e->mu);
+  if (t) t->next = NULL;
+  return t;
+}
+
+/* Whether the next pending task may go behind a busy worker's task. */
+static int small_pending(mp_engine_t *e) {
+  mp_mutex_lock(&e->mu);
+  int small = e->pending && e->pending->len <= BACKLOG_MAX_BYTES;
+  mp_mutex_unlock(&e->mu);
+  return small;
+}
+
+/* Puts a list of tasks no worker started back at the head of pending, in
+ * their order. */
+static void requeue(mp_engine_t *e, mp_task_t *list) {
+  if (list == NULL) return;
+  mp_task_t *last = list;
+  size_t n = 1;
+  while (last->next) {
+    last = last->next;
+    n++;
+  }
+  mp_mutex_lock(&e->mu);
+  last->next = e->pending;
+  if (e->pending == NULL) e->pending_tail = last;
+  e->pending = list;
+  e->npending += n;
+  mp_mutex_unlock(&e->mu);
+}
+
+/* The tasks w was sent but did not start, taken from it. */
+static mp_task_t *take_backlog(worker_t *w) {
+  mp_task_t *list = w->backlog;
+  w->backlog = NULL;
+  w->nbacklog = 0;
+  return list;
 }
 
 /* ---- workers -------------------------------------------------------- */
@@ -656,6 +722,16 @@ static void worker_ended(mp_engine_t *e, int index) {
   long pid = w->pid;
   mp_task_t *held = w->task;
   w->task = NULL;
+  /* What it was sent but did not start goes to another worker; so does
+   * its task if it was retiring (it ends after the reply that says so,
+   * without reading further). */
+  mp_task_t *unstarted = take_backlog(w);
+  if (held && w->retiring) {
+    held->next = unstarted;
+    unstarted = held;
+    held = NULL;
+  }
+  requeue(e, unstarted);
   reap_worker(w, 1.0, why, sizeof why);
   if (held) {
     char msg[256];
@@ -699,37 +775,82 @@ static void fail_pending(mp_engine_t *e, mproc_status_t st, const char *msg) {
   }
 }
 
-/* Hands pending tasks to idle workers. */
-static void dispatch(mp_engine_t *e) {
-  for (int i = 0; i < e->nworkers; i++) {
-    worker_t *w = &e->workers[i];
-    if (w->proc == NULL || w->task || w->retiring || w->timed_out) continue;
-    mp_mutex_lock(&e->mu);
-    mp_task_t *t = e->pending;
-    if (t) {
-      e->pending = t->next;
-      if (e->pending == NULL) e->pending_tail = NULL;
-      e->npending--;
-    }
-    mp_mutex_unlock(&e->mu);
-    if (t == NULL) return;
-    t->next = NULL;
-    w->task = t;
-    w->deadline = t->timeout >= 0 ? mp_monotonic() + t->timeout : -1;
-    mproc_status_t st = mproc_connection_send_bytes(w->conn, t->msg, t->len,
-                                                    0, MPROC_REST,
-                                                    MPROC_FOREVER);
-    if (st != MPROC_OK && st != MPROC_EOF) {
-      /* Not the worker's death (that is seen by its sentinel): give up
-       * this task and this worker. */
-      char msg[512];
-      snprintf(msg, sizeof msg, "pool: sending a task: %s", mproc_last_error());
-      w->task = NULL;
-      finish_task(t, st, msg, NULL);
-      mproc_process_kill(w->proc);
-    }
-  }
+/* w finished (or gave up) its task: the next one it was sent is its task
+ * now, its deadline counted from now. */
+static void next_task(worker_t *w) {
+  mp_task_t *t = w->backlog;
+  w->task = t;
+  w->deadline = -1;
+  if (t == NULL) return;
+  w->backlog = t->next;
+  w->nbacklog--;
+  t->next = NULL;
+  w->started = mp_monotonic();
+  if (t->timeout >= 0) w->deadline = w->started + t->timeout;
 }
+
+/* Whether w may be sent another task: alive, not ending, with room, and
+ * (maxtasksperchild) not past its count once what it holds is done. */
+static int has_room(const mp_engine_t *e, const worker_t *w, int depth) {
+  if (w->proc == NULL || w->retiring || w->timed_out) return 0;
+  int held = (w->task != NULL) + w->nbacklog;
+  if (held != depth) return 0;
+  if (depth > 0 && !(e->avg_task >= 0 && e->avg_task < BACKLOG_BELOW))
+    return 0;
+  return e->cfg.maxtasks == 0 ||
+         w->ntasks + (unsigned long)held < e->cfg.maxtasks;
+}
+
+/* Sends t to w, as its task or behind it; 0 when sending failed (t is
+ * finished with the error and the worker killed). */
+static int send_task(worker_t *w, mp_task_t *t) {
+  if (w->task == NULL) {
+    w->task = t;
+    w->started = mp_monotonic();
+    w->deadline = t->timeout >= 0 ? w->started + t->timeout : -1;
+  } else {
+    mp_task_t **link = &w->backlog;
+    while (*link) link = &(*link)->next;
+    *link = t;
+    w->nbacklog++;
+  }
+  mproc_status_t st = mproc_connection_send_bytes(w->conn, t->msg, t->len,
+                                                  0, MPROC_REST,
+                                                  MPROC_FOREVER);
+  if (st == MPROC_OK || st == MPROC_EOF) return 1;
+  /* Not the worker's death (that is seen by its sentinel): give up this
+   * task and this worker. */
+  char msg[512];
+  snprintf(msg, sizeof msg, "pool: sending a task: %s", mproc_last_error());
+  if (w->task == t) {
+    w->task = NULL;
+  } else {
+    mp_task_t **link = &w->backlog;
+    while (*link != t) link = &(*link)->next;
+    *link = NULL;
+    w->nbacklog--;
+  }
+  finish_task(t, st, msg, NULL);
+  w->timed_out = 1; /* no new task; replaced once its end is seen */
+  mproc_process_kill(w->proc);
+  return 0;
+}
+
+/* Hands pending tasks to the workers: first one to each idle worker, then
+ * one behind each busy one. */
+static void dispatch(mp_engine_t *e) {
+  for (int depth = 0; depth <= MAX_BACKLOG; depth++)
+    for (int i = 0; i < e->nworkers; i++) {
+      worker_t *w = &e->workers[i];
+      if (!has_room(e, w, depth)) continue;
+      if (depth > 0 && !small_pending(e)) return;
+      mp_task_t *t = take_pending(e);
+      if (t == NULL) return;
+      send_task(w, t);
+    }
+}
+
+static int read_replies(mp_engine_t *e, worker_t *w);
 
 static void check_timeouts(mp_engine_t *e, double now) {
   for (int i = 0; i < e->nworkers; i++) {
@@ -737,15 +858,22 @@ static void check_timeouts(mp_engine_t *e, double now) {
     if (w->proc == NULL || w->task == NULL || w->deadline < 0 ||
         now < w->deadline)
       continue;
+    /* A reply already sent finishes the task in time, and the worker may
+     * have started its next one: read before killing. */
+    if (read_replies(e, w) &&
+        (w->task == NULL || w->deadline < 0 || mp_monotonic() < w->deadline))
+      continue;
+    if (w->task == NULL) continue;
     mp_task_t *t = w->task;
     w->task = NULL;
     w->timed_out = 1;
+    requeue(e, take_backlog(w));
     char msg[256];
     snprintf(msg, sizeof msg,
              "pool: the task ran past its timeout of %g s; its worker "
-             "(pid %ld) was killed",
+             "(pid %ld) was killed, with the processes it started",
              t->timeout, w->pid);
-    mproc_process_kill(w->proc);
+    mp_process_kill_group(w->proc);
     finish_task(t, MPROC_ETIMEDOUT, msg, NULL);
   }
 }
@@ -795,12 +923,13 @@ static int read_replies(mp_engine_t *e, worker_t *w) {
     if (st == MPROC_ETIMEDOUT) return 1;
     if (st != MPROC_OK) return 0;
     mp_task_t *t = w->task;
-    w->task = NULL;
-    w->deadline = -1;
     if (t == NULL) {
       mp_obj_destroy(reply); /* a timed-out task's late reply */
       continue;
     }
+    double took = mp_monotonic() - w->started;
+    e->avg_task = e->avg_task < 0 ? took : e->avg_task * 0.875 + took * 0.125;
+    next_task(w);
     w->ntasks++;
     if (reply->kind == MPROC_LIST && reply->len == 3)
       w->retiring = 1; /* past max_memory_per_child: it ends by itself */
@@ -832,19 +961,40 @@ static void quit_workers(mp_engine_t *e) {
   }
 }
 
+/* Stops every worker: a kill, or with e->gentle a terminate, then a kill
+ * for a worker still running a second later (one that ignores it). */
 static void kill_workers(mp_engine_t *e) {
-  for (int i = 0; i < e->nworkers; i++)
-    if (e->workers[i].proc) mproc_process_kill(e->workers[i].proc);
+  mp_mutex_lock(&e->mu);
+  int gentle = e->gentle;
+  mp_mutex_unlock(&e->mu);
+  for (int i = 0; i < e->nworkers; i++) {
+    mproc_process_t *p = e->workers[i].proc;
+    if (p) (void)(gentle ? mproc_process_terminate(p) : mproc_process_kill(p));
+  }
   for (int i = 0; i < e->nworkers; i++) {
     worker_t *w = &e->workers[i];
     if (w->proc == NULL) continue;
     char why[128];
     mp_task_t *held = w->task;
     w->task = NULL;
-    reap_worker(w, MPROC_FOREVER, why, sizeof why);
-    if (held)
-      finish_task(held, MPROC_ESTATE,
-                  "pool: terminated while the task ran", NULL);
+    long pid = w->pid;
+    mp_task_t *unstarted = take_backlog(w);
+    reap_worker(w, gentle ? 1.0 : MPROC_FOREVER, why, sizeof why);
+    while (unstarted) {
+      mp_task_t *next = unstarted->next;
+      unstarted->next = NULL;
+      finish_task(unstarted, MPROC_ESTATE,
+                  "pool: terminated before the task ran", NULL);
+      unstarted = next;
+    }
+    if (held) {
+      char msg[256];
+      snprintf(msg, sizeof msg,
+               "pool: terminated while the task ran (its worker, pid %ld, "
+               "%s)",
+               pid, why);
+      finish_task(held, MPROC_ESTATE, msg, NULL);
+    }
   }
 }
 
@@ -879,14 +1029,18 @@ static void process_loop(mp_engine_t *e) {
       mproc_sleep(0.01); /* no memory for the wait list: poll */
       continue;
     }
+    /* who[j]: -1 the wake pipe; 2i worker i's connection; 2i+1 its
+     * process (only then, or at the end of its connection, is it asked
+     * whether it still runs: a wait4 per reply would cost a syscall). */
     size_t k = 0;
     if (mproc_connection_sentinel(e->wake_r, &s[k]) == MPROC_OK) who[k++] = -1;
     for (int i = 0; i < e->nworkers; i++) {
       worker_t *w = &e->workers[i];
       if (w->proc == NULL) continue;
-      if (mproc_connection_sentinel(w->conn, &s[k]) == MPROC_OK) who[k++] = i;
+      if (mproc_connection_sentinel(w->conn, &s[k]) == MPROC_OK)
+        who[k++] = 2 * i;
       if (mproc_process_sentinel(w->proc, &s[k]) == MPROC_OK)
-        who[k++] = i;
+        who[k++] = 2 * i + 1;
     }
     double now = mp_monotonic();
     double timeout = next_timeout(e, now);
@@ -905,13 +1059,15 @@ static void process_loop(mp_engine_t *e) {
         drain_wake(e);
         continue;
       }
-      worker_t *w = &e->workers[who[j]];
+      int index = who[j] / 2, process_ready = who[j] % 2;
+      worker_t *w = &e->workers[index];
       if (w->proc == NULL) continue; /* handled by an earlier entry */
       int alive = read_replies(e, w);
       int running = 1;
-      if (alive && mproc_process_is_alive(w->proc, &running) != MPROC_OK)
+      if (alive && process_ready &&
+          mproc_process_is_alive(w->proc, &running) != MPROC_OK)
         running = 0;
-      if (!alive || !running) worker_ended(e, who[j]);
+      if (!alive || !running) worker_ended(e, index);
     }
     if (!any_worker(e)) {
       /* Every slot is empty (starting failed): try again. */
@@ -940,6 +1096,12 @@ static void process_loop(mp_engine_t *e) {
 static void thread_worker(void *arg) {
   thread_arg_t *ta = arg;
   mp_engine_t *e = ta->e;
+  if (e->cfg.thread_name_prefix) {
+    char name[MPROC_THREAD_NAME_MAX];
+    snprintf(name, sizeof name, "%s_%d", e->cfg.thread_name_prefix,
+             ta->index);
+    mp_name_this_thread(name);
+  }
   free(ta);
   if (e->cfg.initializer) {
     mproc_obj_t *out = NULL;
@@ -969,6 +1131,7 @@ static void thread_worker(void *arg) {
     wake(e);
   }
   mp_mutex_unlock(&e->mu);
+  mp_node_flush_thread_cache();
 }
 
 /* Delivers the replies of a list of finished thread tasks (NULL reply:
@@ -1030,6 +1193,7 @@ static void result_thread(void *arg) {
   e->finished_flag = 1;
   mp_cond_broadcast(&e->cv);
   mp_mutex_unlock(&e->mu);
+  mp_node_flush_thread_cache();
 }
 
 /* ---- the engine ----------------------------------------------------- */
@@ -1059,6 +1223,7 @@ mproc_status_t mp_engine_create(mp_engine_t **out,
   mp_engine_t *e = calloc(1, sizeof *e);
   if (e == NULL) return mp_fail(MPROC_ENOMEM, "pool_create");
   e->cfg = *config;
+  e->avg_task = -1;
   const char *method = NULL;
   mproc_context_method(config->context, &method);
   e->forked = method && strcmp(method, "fork") == 0;
@@ -1299,8 +1464,11 @@ static void join_result_thread(mp_engine_t *e) {
   if (t) mp_thread_join(t);
 }
 
-void mp_engine_terminate(mp_engine_t *e) {
+void mp_engine_terminate(mp_engine_t *e) { mp_engine_stop(e, 0); }
+
+void mp_engine_stop(mp_engine_t *e, int gentle) {
   mp_mutex_lock(&e->mu);
+  if (!e->terminating) e->gentle = gentle;
   e->terminating = 1;
   e->closed = 1;
   mp_cond_broadcast(&e->cv);
@@ -1385,7 +1553,9 @@ void mp_engine_kill_job(mp_engine_t *e, mp_job_t *job) {
 }
 
 /* The result thread: kills the workers running a task whose job asked for
- * it (mp_engine_kill_job), as check_timeouts does for a deadline. */
+ * it (mp_engine_kill_job), as check_timeouts does for a deadline. A task
+ * in a worker's backlog is in its pipe already: it is killed once it is
+ * the worker's task (the worker's replies must keep their order). */
 static void check_kills(mp_engine_t *e) {
   for (int i = 0; i < e->nworkers; i++) {
     worker_t *w = &e->workers[i];
@@ -1395,12 +1565,13 @@ static void check_kills(mp_engine_t *e) {
     mp_task_t *t = w->task;
     w->task = NULL;
     w->timed_out = 1; /* no new task; replaced once its end is seen */
+    requeue(e, take_backlog(w));
     char msg[256];
     snprintf(msg, sizeof msg,
              "executor: the future was cancelled while running; its worker "
              "(pid %ld) was killed",
              w->pid);
-    mproc_process_kill(w->proc);
+    mp_process_kill_group(w->proc);
     finish_task(t, MPROC_ECANCELLED, msg, NULL);
   }
 }

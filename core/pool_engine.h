@@ -84,10 +84,6 @@ mproc_status_t mp_task_message(int forked, mproc_function_fn fn,
  * mp_job_finish_reply), or NULL (no memory, or not a task message). */
 mproc_obj_t *mp_task_run(const mproc_obj_t *msg);
 
-/* msg without the "<mproc_strerror(st)>: " that mp_fail puts first, so a
- * recorded message can be recorded again without the prefix twice. */
-const char *mp_strip_status(mproc_status_t st, const char *msg);
-
 typedef struct mp_engine mp_engine_t;
 
 typedef struct {
@@ -98,6 +94,9 @@ typedef struct {
   unsigned long maxtasks;
   size_t max_memory; /* bytes of resident memory; 0: no limit */
   mproc_context_t *context; /* resolved (never NULL) */
+  /* threads: worker i is named "<prefix>_<i>" (NULL: unnamed); the
+   * caller keeps the string for the engine's life */
+  const char *thread_name_prefix;
 } mp_engine_config_t;
 
 /* Starts the workers and the result thread.
@@ -144,6 +143,10 @@ mproc_status_t mp_engine_worker_pids(mp_engine_t *e, long *out, size_t cap,
 void mp_engine_close(mp_engine_t *e);
 /* Kills the workers, fails what is unfinished, ends the result thread. */
 void mp_engine_terminate(mp_engine_t *e);
+/* mp_engine_terminate, with gentle: each worker is sent a terminate
+ * (SIGTERM; TerminateProcess where that is all there is) and killed if it
+ * still runs a second later (ProcessPoolExecutor.terminate_workers). */
+void mp_engine_stop(mp_engine_t *e, int gentle);
 /* Errors: MPROC_ESTATE (neither closed nor terminated), MPROC_ETIMEDOUT. */
 mproc_status_t mp_engine_join(mp_engine_t *e, double timeout);
 /* Terminates if needed and releases everything. */

@@ -644,6 +644,10 @@ mproc_status_t mproc_process_kill(mproc_process_t *p) {
   return send_signal(p, MP_SIGNAL_KILL, "kill");
 }
 
+mproc_status_t mp_process_kill_group(mproc_process_t *p) {
+  return send_signal(p, MP_SIGNAL_KILL_GROUP, "kill");
+}
+
 /* CPython's Process.close: releases the OS resources (the child record,
  * its sentinel, the registry entry) and makes the object unusable; its
  * memory stays until mproc_process_free. A closed object is closed again

@@ -74,6 +74,12 @@ typedef enum mproc_status {
                              exit code or signal */
   /* Executors (docs/executor.md) */
   MPROC_ECANCELLED,     /**< the future was cancelled (CancelledError) */
+  /* Managers (docs/manager.md) */
+  MPROC_EREMOTE,        /**< the manager's object failed the call (CPython's
+                             RemoteError, KeyError, IndexError): its
+                             message is in mproc_last_error() */
+  MPROC_EMANAGER,       /**< the manager is gone: its server died, shut
+                             down or cannot be reached */
   MPROC_ESTATUS_COUNT_  /**< not a status: the number of statuses */
 } mproc_status_t;
 
@@ -1141,6 +1147,36 @@ mproc_status_t mproc_pool_apply_async(mproc_async_result_t **out,
                                       mproc_error_callback_fn error_callback,
                                       void *ctx);
 
+/** task_timeout of mproc_async_options_t: the pool's
+ * (mproc_pool_set_task_timeout). */
+#define MPROC_POOL_TIMEOUT (-2.0)
+
+/** The options of one asynchronous call (the _opts calls below):
+ * mproc_async_options_init gives no callbacks and the pool's timeout. */
+typedef struct {
+  mproc_callback_fn callback;             /**< in the result thread, or NULL */
+  mproc_error_callback_fn error_callback; /**< on failure, or NULL */
+  void *ctx;                              /**< given to both */
+  /** Seconds each task of this call may run (a map task is one chunk):
+   * past it the task fails with MPROC_ETIMEDOUT and its worker is killed
+   * and replaced (pebble's, billiard's); MPROC_FOREVER: no limit;
+   * MPROC_POOL_TIMEOUT (the default): the pool's. */
+  double task_timeout;
+} mproc_async_options_t;
+
+/** Sets opts to the defaults. Errors: MPROC_EINVAL (NULL). */
+mproc_status_t mproc_async_options_init(mproc_async_options_t *opts);
+
+/** apply_async with options (a per-call task timeout).
+ * Errors: those of mproc_pool_apply_async; MPROC_EINVAL (NULL opts, a
+ *         NaN or negative task_timeout other than MPROC_FOREVER and
+ *         MPROC_POOL_TIMEOUT), MPROC_ENOTSUP (a timeout on a ThreadPool). */
+mproc_status_t mproc_pool_apply_async_opts(mproc_async_result_t **out,
+                                           mproc_pool_t *pool,
+                                           mproc_function_fn fn,
+                                           const mproc_obj_t *args,
+                                           const mproc_async_options_t *opts);
+
 /** @{ */
 /** map(fn, items, chunksize): *out is the list of fn(item), in order.
  * starmap is the same for a list of argument lists (each item must be a
@@ -1173,6 +1209,22 @@ mproc_status_t mproc_pool_starmap_async(
     mproc_async_result_t **out, mproc_pool_t *pool, mproc_function_fn fn,
     const mproc_obj_t *items, size_t chunksize, mproc_callback_fn callback,
     mproc_error_callback_fn error_callback, void *ctx);
+/** @} */
+
+/** @{ */
+/** map_async / starmap_async with options (a per-call task timeout).
+ * Errors: those of mproc_pool_map_async and of
+ *         mproc_pool_apply_async_opts's options. */
+mproc_status_t mproc_pool_map_async_opts(mproc_async_result_t **out,
+                                         mproc_pool_t *pool,
+                                         mproc_function_fn fn,
+                                         const mproc_obj_t *items,
+                                         size_t chunksize,
+                                         const mproc_async_options_t *opts);
+mproc_status_t mproc_pool_starmap_async_opts(
+    mproc_async_result_t **out, mproc_pool_t *pool, mproc_function_fn fn,
+    const mproc_obj_t *items, size_t chunksize,
+    const mproc_async_options_t *opts);
 /** @} */
 
 /** @{ */
@@ -1479,6 +1531,20 @@ mproc_status_t mproc_thread_join(mproc_thread_t *t, double timeout);
  * fine. Errors: MPROC_EINVAL (not a thread), MPROC_ESTATE (from itself). */
 mproc_status_t mproc_thread_free(mproc_thread_t *t);
 
+/** The longest thread name with its NUL. */
+#define MPROC_THREAD_NAME_MAX 64
+
+/** Names the calling thread (threading.current_thread().name = name):
+ * mproc_thread_name gives it back, and the OS shows it where it keeps
+ * names (Linux keeps the first 15 bytes). A thread executor's workers are
+ * named "<thread_name_prefix>_<i>".
+ * Errors: MPROC_EINVAL (NULL, MPROC_THREAD_NAME_MAX bytes or more). */
+mproc_status_t mproc_thread_set_name(const char *name);
+/** The calling thread's name, given by mproc_thread_set_name or by a
+ * thread executor; "" for a thread mproc did not name.
+ * Errors: MPROC_EINVAL (NULL out, or size too small for the name). */
+mproc_status_t mproc_thread_name(char *out, size_t size);
+
 /* ------------------------------------------------------------------ */
 /* Connections: Pipe() and its two ends (docs/ipc.md)                  */
 /* ------------------------------------------------------------------ */
@@ -1772,6 +1838,214 @@ mproc_status_t mproc_queue_cancel_join_thread(mproc_queue_t *q);
  * Errors: MPROC_EINVAL (not a live queue: freed already, or of another
  *         kind). */
 mproc_status_t mproc_queue_free(mproc_queue_t *q);
+
+/* ------------------------------------------------------------------ */
+/* Managers and proxies (docs/manager.md)                              */
+/* ------------------------------------------------------------------ */
+/* CPython's SyncManager: a server process holds objects (dict, list,
+ * Namespace, Value, Array, Queue, JoinableQueue, Lock, RLock, Semaphore,
+ * BoundedSemaphore, Condition, Event, Barrier, and types a program
+ * registers); other processes use them through proxies, each call one
+ * request and one reply on an authenticated connection. Values cross as
+ * mproc_obj_t. A proxy attached to a child (mproc_process_attach) works
+ * there under every start method, and one proxy may be used from several
+ * threads at once (each call takes a connection of its own from a pool). */
+/** A manager: the server process this program started, or one it connected to. */
+typedef struct mproc_manager mproc_manager_t;
+/** A proxy: this process's handle on one object of a manager's server. */
+typedef struct mproc_proxy mproc_proxy_t;
+/** A manager's server run by the current process (serve_forever). */
+typedef struct mproc_manager_server mproc_manager_server_t;
+
+/** Options of mproc_manager_start (zeros: all defaults). */
+typedef struct mproc_manager_options {
+  mproc_context_t *ctx;   /**< start method of the server; NULL: default */
+  const char *address;    /**< NULL: a new local endpoint; "HOST:PORT": TCP
+                               (port 0: any free port); a path: Unix socket */
+  const void *authkey;    /**< NULL: 32 random bytes (see authkey()) */
+  size_t authkey_len;     /**< bytes of authkey */
+  mproc_task_fn initializer; /**< run in the server first (an MPROC_TASK
+                                  under spawn/forkserver); NULL: none */
+  const void *initarg;    /**< its argument bytes (copied) */
+  size_t initarg_len;     /**< their length */
+  double shutdown_timeout; /**< shutdown waits this long before terminate,
+                                and as long again before kill; 0: 1 s */
+} mproc_manager_options_t;
+
+/** Starts a manager: a server process (a daemon child, so it dies with
+ * this process) listening at the address with the authkey. Returns once
+ * the server listens.
+ * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL out, NaN or negative
+ *         shutdown_timeout, authkey NULL with authkey_len > 0),
+ *         MPROC_ENOTREGISTERED (spawn, forkserver: an initializer that is
+ *         not an MPROC_TASK), MPROC_ESPAWN (the server failed before it
+ *         listened: its message in the detail), MPROC_ENOMEM, MPROC_ESYS,
+ *         and those of mproc_process_start. */
+mproc_status_t mproc_manager_start(mproc_manager_t **out,
+                                   const mproc_manager_options_t *options);
+
+/** Connects to a manager another process started (BaseManager.connect),
+ * given its address and authkey; the timeout covers connect and the
+ * handshake. Shutting such a manager down stops its server too.
+ * Errors: MPROC_ENOINIT, MPROC_EINVAL, MPROC_EAUTH (wrong or missing key),
+ *         MPROC_EMANAGER (nobody listens there), MPROC_ETIMEDOUT,
+ *         MPROC_ENOMEM. */
+mproc_status_t mproc_manager_connect(mproc_manager_t **out,
+                                     const char *address, const void *authkey,
+                                     size_t authkey_len, double timeout);
+
+/** @{ */
+/** The address clients connect to, and the authkey (valid while m lives).
+ * Errors: MPROC_EINVAL (NULL). */
+mproc_status_t mproc_manager_address(const mproc_manager_t *m,
+                                     const char **out);
+mproc_status_t mproc_manager_authkey(const mproc_manager_t *m,
+                                     const void **out, size_t *len);
+/** @} */
+
+/** Stops the server: asks it to stop, waits shutdown_timeout for its
+ * process to end, then terminates it, then kills it (CPython's
+ * shutdown_timeout). The objects it held are gone; later calls on its
+ * proxies fail with MPROC_EMANAGER. Twice is fine.
+ * Errors: MPROC_EINVAL (NULL, not a manager), MPROC_ESYS. */
+mproc_status_t mproc_manager_shutdown(mproc_manager_t *m);
+
+/** Shuts the manager down (if this process started it and it still runs)
+ * and releases the object. NULL is fine (MPROC_OK).
+ * Errors: MPROC_EINVAL (not a live manager). */
+mproc_status_t mproc_manager_free(mproc_manager_t *m);
+
+/** Creates an object of type type_id on the server (a SyncManager type id:
+ * "dict", "list", "Namespace", "Value", "Array", "Queue",
+ * "JoinableQueue", "Lock", "RLock", "Semaphore", "BoundedSemaphore",
+ * "Condition", "Event", "Barrier", or a registered one) from args (a list
+ * of constructor arguments, docs/manager.md; NULL: none) and returns a
+ * proxy to it. mproc_manager_dict and mproc_manager_list are shorthands.
+ * Errors: MPROC_EINVAL (NULL out, m or type_id; unknown type id; bad
+ *         constructor arguments), MPROC_EREMOTE (a registered constructor
+ *         failed), MPROC_EMANAGER, MPROC_ENOMEM. */
+mproc_status_t mproc_manager_create(mproc_proxy_t **out, mproc_manager_t *m,
+                                    const char *type_id,
+                                    const mproc_obj_t *args);
+/** @{ */
+/** Shorthands: manager.dict(), manager.list() (empty). Errors: as create. */
+mproc_status_t mproc_manager_dict(mproc_proxy_t **out, mproc_manager_t *m);
+mproc_status_t mproc_manager_list(mproc_proxy_t **out, mproc_manager_t *m);
+/** @} */
+
+/** The number of objects the server holds (for tests and leak checks).
+ * Errors: MPROC_EINVAL (NULL), MPROC_EMANAGER. */
+mproc_status_t mproc_manager_object_count(mproc_manager_t *m, size_t *out);
+
+/** Calls method on the proxy's referent with args (a list of arguments;
+ * NULL: none) and gives its result (*result, a new value; result may be
+ * NULL to drop it). The methods of each type are listed in
+ * docs/manager.md; blocking ones take their timeout as an argument.
+ * Errors: MPROC_EINVAL (NULL p or method, unknown method: the detail names
+ *         it), MPROC_EREMOTE (the referent raised: KeyError, IndexError,
+ *         ValueError, a registered method's failure, with its message),
+ *         the referent's own statuses (MPROC_ETIMEDOUT, MPROC_EEMPTY,
+ *         MPROC_EFULL, MPROC_EBROKEN, MPROC_ESTATE), MPROC_EMANAGER (the
+ *         manager is gone: at once, never a hang), MPROC_ENOMEM. */
+mproc_status_t mproc_proxy_call(mproc_proxy_t *p, const char *method,
+                                const mproc_obj_t *args,
+                                mproc_obj_t **result);
+
+/** mproc_proxy_call with the arguments built by mproc_obj_build's codes:
+ * mproc_proxy_callf(d, NULL, "__setitem__", "is", 1, "one"). fmt lists
+ * the arguments ("" or NULL: none).
+ * Errors: those of mproc_obj_build and mproc_proxy_call. */
+mproc_status_t mproc_proxy_callf(mproc_proxy_t *p, mproc_obj_t **result,
+                                 const char *method, const char *fmt, ...);
+
+/** Calls a method that returns a proxy (register's method_to_typeid):
+ * *out is a proxy to the new object.
+ * Errors: those of mproc_proxy_call; MPROC_EINVAL (the method returns a
+ *         value, not a proxy). */
+mproc_status_t mproc_proxy_call_proxy(mproc_proxy_t *p, const char *method,
+                                      const mproc_obj_t *args,
+                                      mproc_proxy_t **out);
+
+/** The proxy's type id (static or valid while p lives).
+ * Errors: MPROC_EINVAL (NULL). */
+mproc_status_t mproc_proxy_typeid(const mproc_proxy_t *p, const char **out);
+
+/** @{ */
+/** Nested proxies: a token is a value naming the referent, to store in a
+ * managed dict or list (the server keeps the object alive while it holds
+ * the token); from_token makes a proxy again from a token read back, on
+ * the connection of via (any proxy of the same manager).
+ * Errors: MPROC_EINVAL (NULL; not a token), MPROC_EMANAGER, MPROC_ENOMEM. */
+mproc_status_t mproc_proxy_token(mproc_obj_t **out, const mproc_proxy_t *p);
+mproc_status_t mproc_proxy_from_token(mproc_proxy_t **out,
+                                      const mproc_proxy_t *via,
+                                      const mproc_obj_t *token);
+/** @} */
+
+/** Releases the proxy (the server drops its reference: an object no proxy
+ * refers to is freed). NULL is fine (MPROC_OK); a manager already gone is
+ * fine too.
+ * Errors: MPROC_EINVAL (not a live proxy). */
+mproc_status_t mproc_proxy_free(mproc_proxy_t *p);
+
+/** In a child: the index-th attached object, a proxy.
+ * Errors: as mproc_attached_queue. */
+mproc_status_t mproc_attached_proxy(size_t index, mproc_proxy_t **out);
+
+/** @{ */
+/** register(): a type the manager's server can create, with a table of
+ * named methods (object in, object out). A method returns MPROC_OK with
+ * *out (NULL: None), or a failure whose message (mproc_function_error)
+ * reaches the caller as MPROC_EREMOTE. result_typeid (method_to_typeid)
+ * makes the method's result the constructor argument of a new object of
+ * that type, returned as a proxy (mproc_proxy_call_proxy). */
+typedef mproc_status_t (*mproc_manager_method_fn)(void *self,
+                                                  const mproc_obj_t *args,
+                                                  mproc_obj_t **out);
+/** @} */
+/** One named method of a registered type. */
+typedef struct mproc_manager_method {
+  const char *name;          /**< the method's name */
+  mproc_manager_method_fn fn; /**< the method */
+  const char *result_typeid; /**< NULL: returns a value; else a proxy */
+} mproc_manager_method_t;
+/** A type for mproc_manager_register: its constructor, destructor and
+ * methods. */
+typedef struct mproc_manager_type {
+  const char *type_id; /**< the type's name (unique) */
+  /** Makes a new object from the constructor arguments (a list, or NULL). */
+  mproc_status_t (*create)(const mproc_obj_t *args, void **self);
+  void (*destroy)(void *self);             /**< releases it; may be NULL */
+  const mproc_manager_method_t *methods;   /**< ended by a NULL name */
+  int thread_safe; /**< 0: the server runs one method of an object at a time */
+} mproc_manager_type_t;
+
+/** Registers a type for every manager server this program starts or runs
+ * (the table is kept, not copied). A server started by spawn or
+ * forkserver is a fresh copy of the program: register before mproc_init
+ * (or from a constructor) so that it knows the type too.
+ * Errors: MPROC_EINVAL (NULL type, type_id, create or methods; a method
+ *         without name or fn), MPROC_ESTATE (the type_id is taken),
+ *         MPROC_ENOMEM. */
+mproc_status_t mproc_manager_register(const mproc_manager_type_t *type);
+
+/** @{ */
+/** Serving in the current process (get_server().serve_forever()):
+ * create listens (address and authkey as mproc_manager_options_t, but
+ * the authkey is required), serve_forever serves until a client's
+ * mproc_manager_shutdown, free releases the server (the threads of
+ * clients still connected end when those disconnect).
+ * Errors: MPROC_ENOINIT, MPROC_EINVAL (NULL; no authkey), MPROC_ESTATE
+ *         (serve_forever twice), and those of mproc_listener_create. */
+mproc_status_t mproc_manager_server_create(mproc_manager_server_t **out,
+                                           const char *address,
+                                           const void *authkey,
+                                           size_t authkey_len);
+mproc_status_t mproc_manager_server_address(const mproc_manager_server_t *s,
+                                            const char **out);
+mproc_status_t mproc_manager_server_serve_forever(mproc_manager_server_t *s);
+mproc_status_t mproc_manager_server_free(mproc_manager_server_t *s);
+/** @} */
 
 /* ------------------------------------------------------------------ */
 /* Object kinds                                                        */

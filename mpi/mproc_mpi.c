@@ -725,7 +725,8 @@ static void mb_close(void *impl) {
   mp_mutex_unlock(&b->mu);
 }
 
-static void mb_terminate(void *impl) {
+static void mb_stop(void *impl, int gentle) {
+  (void)gentle; /* MPI cannot kill a rank: both stop after the batch */
   mb_t *b = impl;
   mp_mutex_lock(&b->mu);
   b->closed = 1;
@@ -807,7 +808,7 @@ static void mb_release(void *impl) {
   mb_t *b = impl;
   if (b == NULL) return;
   if (b->thread) {
-    mb_terminate(b);
+    mb_stop(b, 1);
     mp_thread_join(b->thread);
   }
   if (b->spawned && b->comm != MPI_COMM_NULL) end_spawned(b);
@@ -828,7 +829,7 @@ static const mp_executor_backend_t mpi_backend = {
     .cancel_pending = mb_cancel_pending,
     .kill_job = NULL,
     .close = mb_close,
-    .terminate = mb_terminate,
+    .stop = mb_stop,
     .join = mb_join,
     .release = mb_release,
 };

@@ -27,6 +27,16 @@
 #define MP_NORETURN _Noreturn
 #endif
 
+/* A thread-local variable reached without a call into the dynamic
+ * loader: the initial-exec model where the binary format has it (ELF: a
+ * few bytes of the static TLS block glibc keeps spare for libraries);
+ * elsewhere the compiler's default. For the per-value hot paths only. */
+#if defined(__ELF__)
+#define MP_TLS_FAST __attribute__((tls_model("initial-exec")))
+#else
+#define MP_TLS_FAST
+#endif
+
 /* Typed OS handles. Each kind is a distinct type, because an OS waits on,
  * duplicates, passes and closes them differently (Windows: a SOCKET, a pipe
  * HANDLE, a process HANDLE, a file-mapping HANDLE); on POSIX every one is a
@@ -133,6 +143,12 @@ mproc_status_t mp_thread_create(mp_thread_t **out, void (*fn)(void *arg),
 /* Waits for the thread to end and releases t. Errors: MPROC_ESYS (then t
  * is kept: joined from itself, or already joined). */
 mproc_status_t mp_thread_join(mp_thread_t *t);
+/* Best effort, never fails: names the calling thread where the OS shows
+ * names (debuggers, ps, top; Linux keeps the first 15 bytes). */
+void mp_thread_set_os_name(const char *name);
+/* The calling thread's name as the OS keeps it, into buf (size > 0);
+ * "" where the OS keeps none. */
+void mp_thread_os_name(char *buf, size_t size);
 
 /* A mutex (not recursive) and a condition variable, in storage sized for
  * every port; MP_MUTEX_INIT / MP_COND_INIT (zeros) initialise a static or
@@ -221,13 +237,22 @@ mproc_status_t mp_child_wait(mp_child_t *c, double timeout, int *exitcode);
 typedef enum {
   MP_SIGNAL_TERMINATE,
   MP_SIGNAL_KILL,
-  MP_SIGNAL_CONTINUE
+  MP_SIGNAL_CONTINUE,
+  MP_SIGNAL_KILL_GROUP
 } mp_signal_t;
 /* Asks (TERMINATE, SIGTERM) or forces (KILL, SIGKILL) the child to end, or
  * resumes it if it was stopped (CONTINUE, SIGCONT; a no-op where processes
- * cannot be stopped). KILL ends a stopped child too. A child that already
- * ended is not an error. Errors: MPROC_ESYS. */
+ * cannot be stopped). KILL ends a stopped child too. KILL_GROUP is KILL
+ * for the child and, if it leads a group (mp_process_lead_group), every
+ * process of its group: the children it started (POSIX: SIGKILL to the
+ * process group; Windows: its Job Object). A child that already ended is
+ * not an error. Errors: MPROC_ESYS. */
 mproc_status_t mp_child_signal(mp_child_t *c, mp_signal_t sig);
+/* Makes the calling process lead a group of its own that the processes it
+ * starts from now on join (POSIX: setpgid(0, 0); Windows: a Job Object
+ * its children are assigned to), so that its parent can end them all with
+ * MP_SIGNAL_KILL_GROUP. Errors: MPROC_ENOTSUP, MPROC_ESYS. */
+mproc_status_t mp_process_lead_group(void);
 
 long mp_child_pid(const mp_child_t *c);
 /* A handle of kind MP_HANDLE_CHILD that becomes ready (mp_wait_handles)

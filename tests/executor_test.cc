@@ -68,6 +68,14 @@ MPROC_FUNCTION(ex_nap) {
 }
 
 MPROC_FUNCTION(ex_pid) { return mproc_obj_int(out, Pid()); }
+MPROC_FUNCTION(ex_thread_name) {
+  (void)in;
+  mproc_sleep(0.02);  // so the next task lands on another worker
+  char name[MPROC_THREAD_NAME_MAX];
+  mproc_status_t st = mproc_thread_name(name, sizeof name);
+  if (st != MPROC_OK) return st;
+  return mproc_obj_str(out, name);
+}
 
 // -3 SIGKILLs itself, -2 exits with 3; others square.
 MPROC_FUNCTION(ex_crashy) {
@@ -497,6 +505,11 @@ TEST_P(ExecutorTest, TerminateAndKillWorkers) {
                                   : mproc_executor_terminate_workers(ex));
     mproc_obj_t *v = nullptr;
     EXPECT_EQ(MPROC_ESTATE, mproc_future_result(busy, &v, 10));
+    // terminate_workers sends SIGTERM, kill_workers SIGKILL (CPython 3.14).
+    std::string msg = mproc_last_error();
+    EXPECT_NE(std::string::npos,
+              msg.find(kill_them ? "signal 9" : "signal 15"))
+        << msg;
     EXPECT_EQ(MPROC_ECANCELLED, mproc_future_result(queued, &v, 10));
     mproc_future_t *late = nullptr;
     mproc_obj_t *a = Int(1);
@@ -506,6 +519,30 @@ TEST_P(ExecutorTest, TerminateAndKillWorkers) {
     mproc_future_free(queued);
     EXPECT_EQ(MPROC_OK, mproc_executor_free(ex));
   }
+}
+
+MPROC_FUNCTION(ex_ignore_sigterm_and_nap) {
+  signal(SIGTERM, SIG_IGN);
+  return ex_nap(in, out);
+}
+
+TEST_P(ExecutorTest, TerminateWorkersKillsAWorkerThatIgnoresIt) {
+  mproc_executor_t *ex = Make(1);
+  ASSERT_NE(nullptr, ex);
+  mproc_future_t *busy = Submit(ex, ex_ignore_sigterm_and_nap, 20000);
+  int running = 0;
+  for (int i = 0; i < 500 && !running; i++) {
+    mproc_future_running(busy, &running);
+    if (!running) mproc_sleep(0.01);
+  }
+  mproc_sleep(0.2);  // let it set SIG_IGN
+  EXPECT_EQ(MPROC_OK, mproc_executor_terminate_workers(ex));
+  mproc_obj_t *v = nullptr;
+  EXPECT_EQ(MPROC_ESTATE, mproc_future_result(busy, &v, 10));
+  std::string msg = mproc_last_error();
+  EXPECT_NE(std::string::npos, msg.find("signal 9")) << msg;
+  mproc_future_free(busy);
+  EXPECT_EQ(MPROC_OK, mproc_executor_free(ex));
 }
 
 TEST_P(ExecutorTest, CrashedWorkerFailsOnlyItsFuture) {
@@ -709,6 +746,24 @@ TEST(ThreadExecutor, DefaultsSubmitMapAndPrefix) {
   const char *prefix = nullptr;
   EXPECT_EQ(MPROC_OK, mproc_executor_thread_name_prefix(tx, &prefix));
   EXPECT_STREQ("worker", prefix);
+  // Each worker thread is named "worker_<i>" (CPython's "%s_%d").
+  std::set<std::string> names;
+  for (int i = 0; i < 4 * n; i++) {
+    mproc_future_t *nf = Submit(tx, ex_thread_name, 20);
+    mproc_obj_t *nv = nullptr;
+    ASSERT_EQ(MPROC_OK, mproc_future_result(nf, &nv, 30));
+    const char *got = nullptr;
+    size_t got_len = 0;
+    ASSERT_EQ(MPROC_OK, mproc_obj_get_str(nv, &got, &got_len));
+    names.insert(std::string(got, got_len));
+    mproc_future_free(nf);
+  }
+  for (const std::string &name : names) {
+    ASSERT_EQ(0u, name.rfind("worker_", 0)) << name;
+    int index = std::stoi(name.substr(7));
+    EXPECT_GE(index, 0);
+    EXPECT_LT(index, n);
+  }
   mproc_future_t *f = Submit(tx, ex_pid, 0);
   EXPECT_EQ(Pid(), ResultOf(f));
   mproc_future_free(f);
@@ -729,6 +784,36 @@ TEST(ThreadExecutor, DefaultsSubmitMapAndPrefix) {
 void AddOne(void *arg) { static_cast<std::atomic<int> *>(arg)->fetch_add(1); }
 
 void Sleepy(void *) { mproc_sleep(0.3); }
+
+TEST(Threads, NamesArePerThread) {
+  static char seen[MPROC_THREAD_NAME_MAX];
+  char mine[MPROC_THREAD_NAME_MAX];
+  ASSERT_EQ(MPROC_OK, mproc_thread_set_name("main-of-test"));
+  mproc_thread_t *t = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_thread_create(
+                          &t,
+                          [](void *) {
+                            (void)mproc_thread_name(seen, sizeof seen);
+                            if (seen[0] == 0) {
+                              (void)mproc_thread_set_name("helper");
+                              (void)mproc_thread_name(seen, sizeof seen);
+                            }
+                          },
+                          nullptr));
+  ASSERT_EQ(MPROC_OK, mproc_thread_free(t));
+  EXPECT_STREQ("helper", seen);  // a new thread starts unnamed
+  ASSERT_EQ(MPROC_OK, mproc_thread_name(mine, sizeof mine));
+  EXPECT_STREQ("main-of-test", mine);
+  char tiny[4];
+  EXPECT_EQ(MPROC_EINVAL, mproc_thread_name(tiny, sizeof tiny));
+  EXPECT_EQ(MPROC_EINVAL, mproc_thread_name(nullptr, 10));
+  EXPECT_EQ(MPROC_EINVAL, mproc_thread_set_name(nullptr));
+  std::string too_long(MPROC_THREAD_NAME_MAX, 'x');
+  EXPECT_EQ(MPROC_EINVAL, mproc_thread_set_name(too_long.c_str()));
+  ASSERT_EQ(MPROC_OK, mproc_thread_name(mine, sizeof mine));
+  EXPECT_STREQ("main-of-test", mine);  // a refused name changes nothing
+  ASSERT_EQ(MPROC_OK, mproc_thread_set_name(""));
+}
 
 TEST(Threads, CreateJoinTimeout) {
   std::atomic<int> count{0};

@@ -409,6 +409,90 @@ const std::vector<Kind> &Kinds() {
          }},
         {"obj_free",
          [](void *o) { return mproc_obj_free((mproc_obj_t *)o); }}}},
+      {"proxy",
+       {{"proxy_call",
+         [](void *o) {
+           return mproc_proxy_call((mproc_proxy_t *)o, "copy", nullptr,
+                                   nullptr);
+         }},
+        {"proxy_callf",
+         [](void *o) {
+           return mproc_proxy_callf((mproc_proxy_t *)o, nullptr, "get", "i",
+                                    1);
+         }},
+        {"proxy_call_proxy",
+         [](void *o) {
+           mproc_proxy_t *p;
+           return mproc_proxy_call_proxy((mproc_proxy_t *)o, "copy", nullptr,
+                                         &p);
+         }},
+        {"proxy_typeid",
+         [](void *o) {
+           const char *t;
+           return mproc_proxy_typeid((mproc_proxy_t *)o, &t);
+         }},
+        {"proxy_token",
+         [](void *o) {
+           mproc_obj_t *t;
+           return mproc_proxy_token(&t, (mproc_proxy_t *)o);
+         }},
+        {"proxy_from_token",
+         [](void *o) {
+           mproc_proxy_t *p;
+           return mproc_proxy_from_token(&p, (mproc_proxy_t *)o, nullptr);
+         }},
+        {"proxy_free",
+         [](void *o) { return mproc_proxy_free((mproc_proxy_t *)o); }}}},
+      {"manager",
+       {{"manager_address",
+         [](void *o) {
+           const char *a;
+           return mproc_manager_address((mproc_manager_t *)o, &a);
+         }},
+        {"manager_authkey",
+         [](void *o) {
+           const void *k;
+           size_t n;
+           return mproc_manager_authkey((mproc_manager_t *)o, &k, &n);
+         }},
+        {"manager_create",
+         [](void *o) {
+           mproc_proxy_t *p;
+           return mproc_manager_create(&p, (mproc_manager_t *)o, "dict",
+                                       nullptr);
+         }},
+        {"manager_list",
+         [](void *o) {
+           mproc_proxy_t *p;
+           return mproc_manager_list(&p, (mproc_manager_t *)o);
+         }},
+        {"manager_object_count",
+         [](void *o) {
+           size_t n;
+           return mproc_manager_object_count((mproc_manager_t *)o, &n);
+         }},
+        {"manager_shutdown",
+         [](void *o) {
+           return mproc_manager_shutdown((mproc_manager_t *)o);
+         }},
+        {"manager_free",
+         [](void *o) { return mproc_manager_free((mproc_manager_t *)o); }}}},
+      {"manager server",
+       {{"manager_server_address",
+         [](void *o) {
+           const char *a;
+           return mproc_manager_server_address((mproc_manager_server_t *)o,
+                                               &a);
+         }},
+        {"manager_server_serve_forever",
+         [](void *o) {
+           return mproc_manager_server_serve_forever(
+               (mproc_manager_server_t *)o);
+         }},
+        {"manager_server_free",
+         [](void *o) {
+           return mproc_manager_server_free((mproc_manager_server_t *)o);
+         }}}},
   };
   return kinds;
 }
@@ -452,12 +536,21 @@ class Objects {
     EXPECT_EQ(MPROC_OK,
               mproc_process_create(&process, nullptr, never_run, nullptr, 0));
     EXPECT_EQ(MPROC_OK, mproc_obj_list(&payload));
+    mproc_manager_t *manager;
+    mproc_proxy_t *proxy;
+    mproc_manager_server_t *server;
+    EXPECT_EQ(MPROC_OK, mproc_manager_start(&manager, nullptr));
+    EXPECT_EQ(MPROC_OK, mproc_manager_dict(&proxy, manager));
+    EXPECT_EQ(MPROC_OK,
+              mproc_manager_server_create(&server, nullptr, "k", 1));
     other_end_ = b;
     objects_ = {{"queue", q},     {"connection", a},   {"lock", l},
                 {"semaphore", s}, {"event", e},        {"condition", c},
                 {"barrier", br},  {"value", v},        {"array", arr},
                 {"shared_memory", shm}, {"listener", listener},
-                {"process", process},   {"payload", payload}};
+                {"process", process},   {"payload", payload},
+                {"proxy", proxy},       {"manager", manager},
+                {"manager server", server}};
   }
   ~Objects() {
     for (auto &o : objects_) Free(o.first, o.second);
@@ -481,6 +574,10 @@ class Objects {
     if (kind == "listener") mproc_listener_free((mproc_listener_t *)o);
     if (kind == "process") mproc_process_free((mproc_process_t *)o);
     if (kind == "payload") mproc_obj_free((mproc_obj_t *)o);
+    if (kind == "proxy") mproc_proxy_free((mproc_proxy_t *)o);
+    if (kind == "manager") mproc_manager_free((mproc_manager_t *)o);
+    if (kind == "manager server")
+      mproc_manager_server_free((mproc_manager_server_t *)o);
   }
 
  private:

@@ -179,6 +179,31 @@ TEST(Threads, CreateJoinAndMutex) {
   mp_cond_destroy(&s.cond);
 }
 
+TEST(Threads, OsNameOfTheCallingThread) {
+  struct Names {
+    char got[64];
+  } n;
+  auto body = [](void *p) {
+    Names *names = static_cast<Names *>(p);
+    mp_thread_set_os_name("mproc-a-very-long-thread-name");
+    mp_thread_os_name(names->got, sizeof names->got);
+  };
+  mp_thread_t *t = nullptr;
+  ASSERT_EQ(MPROC_OK, mp_thread_create(&t, body, &n));
+  ASSERT_EQ(MPROC_OK, mp_thread_join(t));
+  // A port that keeps names keeps at least 15 bytes of them; one that
+  // keeps none says "".
+  std::string got = n.got;
+  if (!got.empty()) {
+    EXPECT_EQ(0u, std::string("mproc-a-very-long-thread-name").rfind(got, 0))
+        << got;
+    EXPECT_GE(got.size(), 15u);
+  }
+  char mine[64];
+  mp_thread_os_name(mine, sizeof mine);
+  EXPECT_NE(got, std::string(mine)) << "named the wrong thread";
+}
+
 TEST(Threads, ConditionTimesOutAndIsSignalled) {
   Shared s;
   mp_mutex_lock(&s.mutex);

@@ -206,10 +206,20 @@ size_t OpenFds() {
   return n;
 }
 
+// Entries of /dev/shm that mproc or this test could have made: names with
+// "mproc" or this process's pid in them. Other programs (MPI's shared
+// memory transport, wine, tests running beside this one) add and remove
+// their own at any time, so counting every entry would be flaky.
 size_t ShmEntries() {
   size_t n = 0;
+  std::string pid = std::to_string(getpid());
   if (DIR *d = opendir("/dev/shm")) {
-    while (readdir(d) != nullptr) n++;
+    while (dirent *e = readdir(d)) {
+      std::string name = e->d_name;
+      if (name.find("mproc") != std::string::npos ||
+          name.find(pid) != std::string::npos)
+        n++;
+    }
     closedir(d);
   }
   return n;
@@ -273,6 +283,33 @@ TEST_P(PoolTest, MapKeepsOrderWithEveryChunksize) {
   mproc_obj_free(out);
   mproc_obj_free(empty);
   mproc_obj_free(items);
+  EXPECT_EQ(MPROC_OK, mproc_pool_free(pool));
+}
+
+// Many fast tasks, some with messages far larger than a pipe's buffer:
+// the result thread keeps a task ready behind each busy worker only for
+// small messages, so a large one never blocks it while the worker blocks
+// writing a large reply (a deadlock).
+TEST_P(PoolTest, FastTasksOfEverySizeFlowWithoutDeadlock) {
+  mproc_pool_t *pool = Make(2);
+  ASSERT_NE(nullptr, pool);
+  for (size_t chunk : {(size_t)1, (size_t)3, (size_t)40000}) {
+    SCOPED_TRACE(chunk);
+    int64_t n = chunk == 1 ? 5000 : 120000;
+    mproc_obj_t *items = Range(n), *out = nullptr;
+    ASSERT_EQ(MPROC_OK, mproc_pool_map(pool, square, items, chunk, &out, 120))
+        << mproc_last_error();
+    size_t len = 0;
+    ASSERT_EQ(MPROC_OK, mproc_obj_len(out, &len));
+    ASSERT_EQ((size_t)n, len);
+    for (int64_t i = 0; i < n; i += 997) {
+      const mproc_obj_t *v = nullptr;
+      ASSERT_EQ(MPROC_OK, mproc_obj_list_get(out, (size_t)i, &v));
+      EXPECT_EQ(i * i, IntOf(v));
+    }
+    mproc_obj_free(out);
+    mproc_obj_free(items);
+  }
   EXPECT_EQ(MPROC_OK, mproc_pool_free(pool));
 }
 
@@ -854,6 +891,108 @@ TEST_P(PoolTest, TaskTimeoutKillsAndReplacesTheWorker) {
   mproc_pool_free(pool);
 }
 
+// A task that starts a process of its own (it writes the pid into the
+// file named by its argument), then naps for good.
+MPROC_FUNCTION(start_grandchild_and_nap) {
+  const char *path = nullptr;
+  mproc_status_t st = mproc_obj_get_str(in, &path, nullptr);
+  if (st != MPROC_OK) return st;
+  pid_t pid = fork();
+  if (pid == 0) {
+    for (;;) pause();
+  }
+  if (FILE *f = std::fopen(path, "w")) {
+    std::fprintf(f, "%ld\n", (long)pid);
+    std::fclose(f);
+  }
+  mproc_sleep(60);
+  return mproc_obj_int(out, 0);
+}
+
+TEST_P(PoolTest, TimeoutKillsTheProcessesATaskStarted) {
+  mproc_pool_t *pool = Make(1);
+  ASSERT_NE(nullptr, pool);
+  std::string path = ::testing::TempDir() + "grandchild." +
+                     std::to_string(getpid()) + "." + GetParam();
+  std::remove(path.c_str());
+  mproc_obj_t *arg = nullptr, *v = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_obj_str(&arg, path.c_str()));
+  mproc_async_options_t o;
+  mproc_async_options_init(&o);
+  o.task_timeout = 1.0;
+  mproc_async_result_t *r = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_pool_apply_async_opts(
+                          &r, pool, start_grandchild_and_nap, arg, &o));
+  EXPECT_EQ(MPROC_ETIMEDOUT, mproc_async_result_get(r, &v, 30));
+  mproc_async_result_free(r);
+  long grandchild = std::atol(mproc_test::ReadFile(path).c_str());
+  ASSERT_GT(grandchild, 1) << "the task wrote no pid";
+  for (int i = 0; i < 250 && !PidGone(grandchild); i++) mproc_sleep(0.02);
+  EXPECT_TRUE(PidGone(grandchild)) << "pid " << grandchild << " still runs";
+  if (!PidGone(grandchild)) kill((pid_t)grandchild, SIGKILL);
+  std::remove(path.c_str());
+  mproc_obj_free(arg);
+  mproc_pool_free(pool);
+}
+
+TEST_P(PoolTest, PerCallTaskTimeout) {
+  mproc_pool_t *pool = Make(2);
+  ASSERT_NE(nullptr, pool);
+  mproc_obj_t *slow = nullptr, *quick = nullptr, *v = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_obj_int(&slow, 30000));
+  ASSERT_EQ(MPROC_OK, mproc_obj_int(&quick, 400));
+  mproc_async_options_t o;
+  ASSERT_EQ(MPROC_OK, mproc_async_options_init(&o));
+  EXPECT_EQ(MPROC_POOL_TIMEOUT, o.task_timeout);
+  o.task_timeout = 0.3;
+  // This call's task times out; another call at the same time, with the
+  // pool's default (none), runs past 0.3 s and completes.
+  mproc_async_result_t *limited = nullptr, *free_running = nullptr;
+  double t0 = mproc_test::Now();
+  ASSERT_EQ(MPROC_OK,
+            mproc_pool_apply_async_opts(&limited, pool, nap, slow, &o));
+  ASSERT_EQ(MPROC_OK, mproc_pool_apply_async(&free_running, pool, nap, quick,
+                                             nullptr, nullptr, nullptr));
+  EXPECT_EQ(MPROC_ETIMEDOUT, mproc_async_result_get(limited, &v, 20));
+  EXPECT_LT(mproc_test::Now() - t0, 10.0);
+  ASSERT_EQ(MPROC_OK, mproc_async_result_get(free_running, &v, 20))
+      << mproc_last_error();
+  EXPECT_EQ(400, IntOf(v));
+  mproc_obj_free(v);
+  mproc_async_result_free(limited);
+  mproc_async_result_free(free_running);
+  // MPROC_FOREVER overrides a pool-wide timeout for one map.
+  ASSERT_EQ(MPROC_OK, mproc_pool_set_task_timeout(pool, 0.2));
+  o.task_timeout = MPROC_FOREVER;
+  mproc_obj_t *items = ListOf({400, 1});
+  mproc_async_result_t *m = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_pool_map_async_opts(&m, pool, nap, items, 1, &o));
+  ASSERT_EQ(MPROC_OK, mproc_async_result_get(m, &v, 20)) << mproc_last_error();
+  mproc_obj_free(v);
+  mproc_async_result_free(m);
+  // ... and the default follows the pool's.
+  o.task_timeout = MPROC_POOL_TIMEOUT;
+  ASSERT_EQ(MPROC_OK, mproc_pool_map_async_opts(&m, pool, nap, items, 1, &o));
+  EXPECT_EQ(MPROC_ETIMEDOUT, mproc_async_result_get(m, &v, 20));
+  mproc_async_result_free(m);
+  // Bad options lose nothing and say why.
+  for (double bad : {std::nan(""), -5.0}) {
+    o.task_timeout = bad;
+    EXPECT_EQ(MPROC_EINVAL,
+              mproc_pool_apply_async_opts(&m, pool, nap, quick, &o));
+    EXPECT_NE(nullptr, std::strstr(mproc_last_error(), "task_timeout"));
+    EXPECT_EQ(MPROC_EINVAL,
+              mproc_pool_starmap_async_opts(&m, pool, nap, items, 1, &o));
+  }
+  EXPECT_EQ(MPROC_EINVAL,
+            mproc_pool_apply_async_opts(&m, pool, nap, quick, nullptr));
+  EXPECT_EQ(MPROC_EINVAL, mproc_async_options_init(nullptr));
+  mproc_obj_free(items);
+  mproc_obj_free(slow);
+  mproc_obj_free(quick);
+  mproc_pool_free(pool);
+}
+
 TEST_P(PoolTest, TerminateWhileTasksRun) {
   mproc_pool_t *pool = Make(2);
   ASSERT_NE(nullptr, pool);
@@ -1141,6 +1280,12 @@ TEST(ThreadPool, SameCallsOverThreads) {
   mproc_obj_free(v);
   mproc_async_result_free(r);
   EXPECT_EQ(MPROC_ENOTSUP, mproc_pool_set_task_timeout(pool, 1.0));
+  mproc_async_options_t o;
+  mproc_async_options_init(&o);
+  o.task_timeout = 1.0;
+  mproc_async_result_t *never = nullptr;
+  EXPECT_EQ(MPROC_ENOTSUP,
+            mproc_pool_apply_async_opts(&never, pool, square, nullptr, &o));
   ASSERT_EQ(MPROC_OK, mproc_pool_close(pool));
   ASSERT_EQ(MPROC_OK, mproc_pool_join(pool, 30));
   mproc_obj_free(a);

@@ -556,10 +556,11 @@ mproc_status_t mp_posix_forkserver_signal(mp_child_t *c, mp_signal_t sig) {
                  "forkserver: the server ended before telling how pid %ld "
                  "ended: it cannot be signalled safely",
                  (long)c->proc.pid);
-  else if (!c->ended &&
-           kill(c->proc.pid, mp_posix_signal_number(sig)) != 0 &&
-           errno != ESRCH)
-    st = mp_fail_errno(MPROC_ESYS, errno, "kill %ld", (long)c->proc.pid);
+  else if (!c->ended) {
+    int err = mp_posix_kill(c->proc.pid, sig);
+    if (err != 0)
+      st = mp_fail_errno(MPROC_ESYS, err, "kill %ld", (long)c->proc.pid);
+  }
   mp_posix_reap_unlock();
   return st;
 }

@@ -173,6 +173,31 @@ static int search_process(search_t *q, const char *pid) {
   return found;
 }
 
+/* The parent of process pid (the fourth field of /proc/<pid>/stat, after
+ * the command name in parentheses, which may itself hold spaces and
+ * parentheses), or 0. */
+static long parent_of(long pid) {
+  char path[48], text[512];
+  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  text[n] = '\0';
+  const char *end_of_name = strrchr(text, ')');
+  long ppid = 0;
+  if (end_of_name == NULL || sscanf(end_of_name + 1, " %*c %ld", &ppid) != 1)
+    return 0;
+  return ppid;
+}
+
+static int searched(const long *pids, size_t n, long pid) {
+  for (size_t i = 0; i < n; i++)
+    if (pids[i] == pid) return 1;
+  return 0;
+}
+
 /* Finds the live segment called name: MPROC_OK with an open *fd and its
  * *size, MPROC_ENOENT (none), or MPROC_ESYS / MPROC_ENOMEM (out of
  * descriptors / kernel memory: could not look; detail recorded). */
@@ -182,6 +207,20 @@ static mproc_status_t find_segment(const char *name, int *fd, size_t *size) {
            name);
   search_t q = {link_text, name, 0, 0};
   *fd = search_process(&q, "self");
+  /* The likely holders next: the parent chain (a pool worker's segment is
+   * its owner's). Only then every process, which costs a look at each
+   * process's descriptors. */
+  long ancestors[17];
+  size_t nancestors = 0;
+  ancestors[nancestors++] = (long)getpid();
+  for (long pid = (long)getppid(); *fd < 0 && q.err == 0 && pid > 1 &&
+                                   nancestors < 17;
+       pid = parent_of(pid)) {
+    char text[24];
+    snprintf(text, sizeof text, "%ld", pid);
+    ancestors[nancestors++] = pid;
+    *fd = search_process(&q, text);
+  }
   DIR *proc = NULL;
   if (*fd < 0 && q.err == 0) {
     proc = opendir("/proc");
@@ -189,7 +228,9 @@ static mproc_status_t find_segment(const char *name, int *fd, size_t *size) {
   }
   struct dirent *e;
   while (proc && *fd < 0 && q.err == 0 && (e = readdir(proc)) != NULL)
-    if (isdigit((unsigned char)e->d_name[0])) *fd = search_process(&q, e->d_name);
+    if (isdigit((unsigned char)e->d_name[0]) &&
+        !searched(ancestors, nancestors, atol(e->d_name)))
+      *fd = search_process(&q, e->d_name);
   if (proc) closedir(proc);
   if (*fd >= 0) {
     *size = q.size;

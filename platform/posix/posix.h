@@ -63,6 +63,9 @@ mproc_status_t mp_posix_check_passable(const mp_handle_t *pass, size_t npass,
 
 /* SIGTERM, SIGKILL or SIGCONT. */
 int mp_posix_signal_number(mp_signal_t sig);
+/* Sends sig to pid (KILL_GROUP: to its group if it leads one); 0, or the
+ * errno (a pid already gone is no error). */
+int mp_posix_kill(pid_t pid, mp_signal_t sig);
 
 /* mp_child_wait and mp_child_signal of a forkserver child (forkserver.c). */
 mproc_status_t mp_posix_forkserver_wait(mp_child_t *c, double timeout,

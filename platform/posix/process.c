@@ -603,9 +603,26 @@ mproc_status_t mp_child_wait(mp_child_t *c, double timeout, int *exitcode) {
 }
 
 int mp_posix_signal_number(mp_signal_t sig) {
-  return sig == MP_SIGNAL_KILL       ? SIGKILL
-         : sig == MP_SIGNAL_CONTINUE ? SIGCONT
-                                     : SIGTERM;
+  return sig == MP_SIGNAL_KILL || sig == MP_SIGNAL_KILL_GROUP ? SIGKILL
+         : sig == MP_SIGNAL_CONTINUE                          ? SIGCONT
+                                                              : SIGTERM;
+}
+
+int mp_posix_kill(pid_t pid, mp_signal_t sig) {
+  int signo = mp_posix_signal_number(sig);
+  /* The group only if pid leads it: never a group the child merely
+   * belongs to (its parent's, ours). Called under the reap lock, so pid is
+   * still the child's. */
+  if (sig == MP_SIGNAL_KILL_GROUP && getpgid(pid) == pid &&
+      kill(-pid, signo) == 0)
+    return 0;
+  return kill(pid, signo) == 0 || errno == ESRCH ? 0 : errno;
+}
+
+mproc_status_t mp_process_lead_group(void) {
+  if (setpgid(0, 0) != 0)
+    return mp_fail_errno(MPROC_ESYS, errno, "setpgid");
+  return MPROC_OK;
 }
 
 mproc_status_t mp_child_signal(mp_child_t *c, mp_signal_t sig) {
@@ -614,10 +631,9 @@ mproc_status_t mp_child_signal(mp_child_t *c, mp_signal_t sig) {
   mproc_status_t st = MPROC_OK;
   mp_posix_reap_lock();
   if (!c->ended) {
-    int signo = mp_posix_signal_number(sig);
-    apr_status_t rv = apr_proc_kill(&c->proc, signo);
-    if (rv != APR_SUCCESS && rv != ESRCH)
-      st = mp_fail_errno(MPROC_ESYS, rv, "kill %ld", (long)c->proc.pid);
+    int err = mp_posix_kill(c->proc.pid, sig);
+    if (err != 0)
+      st = mp_fail_errno(MPROC_ESYS, err, "kill %ld", (long)c->proc.pid);
   }
   mp_posix_reap_unlock();
   return st;

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -213,6 +214,18 @@ mproc_status_t mp_thread_join(mp_thread_t *t) {
   if (rc != 0) return mp_fail_errno(MPROC_ESYS, rc, "pthread_join");
   free(t);
   return MPROC_OK;
+}
+
+void mp_thread_set_os_name(const char *name) {
+  char short_name[16]; /* what Linux keeps, with the NUL */
+  snprintf(short_name, sizeof short_name, "%s", name);
+  (void)pthread_setname_np(pthread_self(), short_name);
+}
+
+void mp_thread_os_name(char *buf, size_t size) {
+  char name[64];
+  if (pthread_getname_np(pthread_self(), name, sizeof name) != 0) name[0] = 0;
+  snprintf(buf, size, "%s", name);
 }
 
 /* ---- at-fork hooks ------------------------------------------------ */

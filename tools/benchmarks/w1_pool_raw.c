@@ -4,6 +4,7 @@
  * W1/W2 by hand: a fork+pipe farm of 2 workers (the raw twin of a Pool).
  *   --map      100000 squares in chunks of ceil(n / 8) (CPython's default
  *              chunksize for 2 workers), one chunk in flight per worker
+ *              (two per worker for chunks of up to 512 items)
  *   --map1     20000 squares, one item per message
  *   --thread   100000 squares by 2 threads taking chunks from a counter
  *   --apply    10000 one-item round trips to one worker
@@ -96,33 +97,42 @@ static void recv_chunk(worker_t *w, int64_t *out) {
   read_all(w->from, out, (size_t)count * sizeof out[0]);
 }
 
-/* Chunks of chunk items over the workers, one in flight per worker. */
+/* Chunks of chunk items over the workers, DEPTH in flight per worker when
+ * chunks are small: a worker finds its next chunk in its pipe as soon as
+ * it has written a reply, so it never waits for the parent's round trip.
+ * Replies come back in order per worker, so each worker's chunks form a
+ * FIFO. Large chunks go one at a time: a second one could fill the pipe
+ * while the worker fills the other with its reply (a deadlock). */
+#define DEPTH 2
+#define SMALL_CHUNK 512
+
 static double farm_map(worker_t *ws, int64_t n, int64_t chunk) {
   int64_t *items = malloc((size_t)n * sizeof *items);
   int64_t *out = malloc((size_t)n * sizeof *out);
   if (items == NULL || out == NULL) bench_die("malloc");
   for (int64_t i = 0; i < n; i++) items[i] = i;
   double t0 = bench_now();
-  int64_t next = 0, held[WORKERS];
-  for (int k = 0; k < WORKERS; k++) {
-    held[k] = -1;
-    if (next < n) {
+  int64_t next = 0, held[WORKERS][DEPTH];
+  int nheld[WORKERS] = {0}, head[WORKERS] = {0};
+  int depth = chunk <= SMALL_CHUNK ? DEPTH : 1;
+  for (int d = 0; d < depth; d++)
+    for (int k = 0; k < WORKERS && next < n; k++) {
       int64_t c = n - next < chunk ? n - next : chunk;
       send_chunk(&ws[k], items + next, c);
-      held[k] = next;
+      held[k][(head[k] + nheld[k]++) % DEPTH] = next;
       next += c;
     }
-  }
   for (int busy = 1; busy;) {
     busy = 0;
     for (int k = 0; k < WORKERS; k++) {
-      if (held[k] < 0) continue;
-      recv_chunk(&ws[k], out + held[k]);
-      held[k] = -1;
+      if (nheld[k] == 0) continue;
+      recv_chunk(&ws[k], out + held[k][head[k]]);
+      head[k] = (head[k] + 1) % DEPTH;
+      nheld[k]--;
       if (next < n) {
         int64_t c = n - next < chunk ? n - next : chunk;
         send_chunk(&ws[k], items + next, c);
-        held[k] = next;
+        held[k][(head[k] + nheld[k]++) % DEPTH] = next;
         next += c;
       }
       busy = 1;
