@@ -19,6 +19,7 @@
 #include "core/internal.h"
 #include "core/object.h"
 #include "core/payload.h"
+#include "core/executor_backend.h"
 #include "core/pool_engine.h"
 #include "mproc.h"
 
@@ -60,7 +61,7 @@ typedef struct fstate {
   done_cb_t *cbs;
   size_t ncbs, capcbs;
   mp_job_t *job;
-  mp_engine_t *engine;
+  mproc_executor_t *ex; /* its executor's backend (while it lives) */
   int cancel_running; /* the executor's option */
   mproc_future_t *handle; /* NULL once the handle is freed */
 } fstate_t;
@@ -72,7 +73,10 @@ struct mproc_future {
 
 struct mproc_executor {
   mp_object_t obj;
-  mp_engine_t *engine;
+  /* What runs the tasks: the pool engine (processes, threads) or another
+   * backend (core/executor_backend.h). */
+  const mp_executor_backend_t *ops;
+  void *impl;
   int threads;
   int max_workers;
   double task_timeout;
@@ -288,6 +292,75 @@ mproc_status_t mproc_executor_options_init(mproc_executor_options_t *opts) {
   return MPROC_OK;
 }
 
+/* The pool engine as a backend: its calls, typed for the seam. */
+static mproc_status_t engine_check_function(void *impl, mproc_function_fn fn,
+                                            const char *call) {
+  return mp_engine_check_function(impl, fn, call);
+}
+static mproc_status_t engine_submit(void *impl, mp_job_t *job,
+                                    mproc_function_fn fn,
+                                    const mproc_obj_t *items, size_t first,
+                                    size_t n, const mproc_obj_t *single,
+                                    double timeout) {
+  return mp_engine_submit(impl, job, fn, items, first, n, single, timeout);
+}
+static int engine_job_queued(void *impl, const mp_job_t *job) {
+  return mp_engine_job_queued(impl, job);
+}
+static size_t engine_cancel_pending(void *impl, const mp_job_t *job,
+                                    mproc_status_t st, const char *msg) {
+  return mp_engine_cancel_pending(impl, job, st, msg);
+}
+static void engine_kill_job(void *impl, mp_job_t *job) {
+  mp_engine_kill_job(impl, job);
+}
+static void engine_close(void *impl) { mp_engine_close(impl); }
+static void engine_stop(void *impl, int gentle) {
+  mp_engine_stop(impl, gentle);
+}
+static mproc_status_t engine_join(void *impl, double timeout) {
+  return mp_engine_join(impl, timeout);
+}
+static void engine_release(void *impl) { mp_engine_free(impl); }
+
+static const mp_executor_backend_t engine_backend = {
+    .check_function = engine_check_function,
+    .submit = engine_submit,
+    .job_queued = engine_job_queued,
+    .cancel_pending = engine_cancel_pending,
+    .kill_job = engine_kill_job,
+    .close = engine_close,
+    .stop = engine_stop,
+    .join = engine_join,
+    .release = engine_release,
+};
+
+static mproc_executor_t *executor_alloc(const mp_executor_backend_t *ops,
+                                        void *impl, int max_workers,
+                                        double task_timeout) {
+  mproc_executor_t *ex = mp_object_alloc(sizeof *ex);
+  if (ex == NULL) return NULL;
+  ex->ops = ops;
+  ex->impl = impl;
+  ex->max_workers = max_workers;
+  ex->task_timeout = task_timeout < 0 ? -1 : task_timeout;
+  return ex;
+}
+
+mproc_status_t mp_executor_create_with(mproc_executor_t **out,
+                                       const mp_executor_backend_t *ops,
+                                       void *impl, int max_workers,
+                                       double task_timeout) {
+  mproc_executor_t *ex = executor_alloc(ops, impl, max_workers, task_timeout);
+  if (ex == NULL) {
+    ops->release(impl);
+    return mp_fail(MPROC_ENOMEM, "executor_create");
+  }
+  mp_object_init(&ex->obj, &executor_ops);
+  *out = ex;
+  return MPROC_OK;
+}
+
 /* The given prefix, or CPython's "ThreadPoolExecutor-<k>" with k counting
  * the thread executors created without one. NULL: no memory. */
 static char *default_prefix(const char *given) {
@@ -343,7 +416,8 @@ static mproc_status_t executor_create(mproc_executor_t **out,
     st = mproc_get_context(NULL, &cfg.context);
     if (st != MPROC_OK) return st;
   }
-  mproc_executor_t *ex = mp_object_alloc(sizeof *ex);
+  mproc_executor_t *ex =
+      executor_alloc(&engine_backend, NULL, n, opts.task_timeout);
   if (ex == NULL) return mp_fail(MPROC_ENOMEM, "%s", call);
   if (threads) {
     ex->prefix = default_prefix(opts.thread_name_prefix);
@@ -353,7 +427,9 @@ static mproc_status_t executor_create(mproc_executor_t **out,
     }
     cfg.thread_name_prefix = ex->prefix;
   }
-  st = mp_engine_create(&ex->engine, &cfg);
+  mp_engine_t *engine = NULL;
+  st = mp_engine_create(&engine, &cfg);
+  ex->impl = engine;
   if (st != MPROC_OK) {
     free(ex->prefix);
     mp_object_release(ex);
@@ -361,8 +437,6 @@ static mproc_status_t executor_create(mproc_executor_t **out,
   }
   mp_object_init(&ex->obj, &executor_ops);
   ex->threads = threads;
-  ex->max_workers = n;
-  ex->task_timeout = opts.task_timeout < 0 ? -1 : opts.task_timeout;
   ex->cancel_running = opts.cancel_running != 0;
   *out = ex;
   return MPROC_OK;
@@ -414,7 +488,7 @@ mproc_status_t mproc_executor_submit(mproc_future_t **out,
   if (arg) MP_CHECK_PAYLOAD(arg, "executor_submit: arg");
   mproc_status_t st = usable(ex, "executor_submit");
   if (st == MPROC_OK)
-    st = mp_engine_check_function(ex->engine, fn, "executor_submit");
+    st = ex->ops->check_function(ex->impl, fn, "executor_submit");
   if (st != MPROC_OK) return st;
   mproc_future_t *f = mp_object_alloc(sizeof *f);
   fstate_t *s = calloc(1, sizeof *s);
@@ -428,15 +502,14 @@ mproc_status_t mproc_executor_submit(mproc_future_t **out,
   s->refs = 2; /* the handle and the engine */
   s->state = F_PENDING;
   s->job = job;
-  s->engine = ex->engine;
+  s->ex = ex;
   s->cancel_running = ex->cancel_running;
   s->handle = f;
   job->callback = on_result;
   job->error_callback = on_error;
   job->ctx = s;
   f->s = s;
-  st = mp_engine_submit(ex->engine, job, fn, NULL, 0, 1, arg,
-                        ex->task_timeout);
+  st = ex->ops->submit(ex->impl, job, fn, NULL, 0, 1, arg, ex->task_timeout);
   if (st != MPROC_OK) {
     /* No task: no callback will come. */
     if (st == MPROC_ESTATE)
@@ -459,11 +532,11 @@ mproc_status_t mproc_executor_shutdown(mproc_executor_t *ex, int wait,
   ex->shutdown = 1;
   mp_mutex_unlock(&ex->mu);
   if (cancel_futures)
-    mp_engine_cancel_pending(ex->engine, NULL, MPROC_ECANCELLED,
-                             "executor: cancelled by shutdown");
-  mp_engine_close(ex->engine);
+    ex->ops->cancel_pending(ex->impl, NULL, MPROC_ECANCELLED,
+                            "executor: cancelled by shutdown");
+  ex->ops->close(ex->impl);
   if (wait) {
-    mproc_status_t st = mp_engine_join(ex->engine, MPROC_FOREVER);
+    mproc_status_t st = ex->ops->join(ex->impl, MPROC_FOREVER);
     if (st != MPROC_OK) return st;
     mp_mutex_lock(&ex->mu);
     ex->joined = 1;
@@ -478,9 +551,9 @@ static mproc_status_t stop_workers(mproc_executor_t *ex, int gentle,
   mp_mutex_lock(&ex->mu);
   ex->shutdown = 1;
   mp_mutex_unlock(&ex->mu);
-  mp_engine_cancel_pending(ex->engine, NULL, MPROC_ECANCELLED,
-                           "executor: cancelled: the workers were stopped");
-  mp_engine_stop(ex->engine, gentle);
+  ex->ops->cancel_pending(ex->impl, NULL, MPROC_ECANCELLED,
+                          "executor: cancelled: the workers were stopped");
+  ex->ops->stop(ex->impl, gentle);
   return MPROC_OK;
 }
 
@@ -497,7 +570,7 @@ mproc_status_t mproc_executor_free(mproc_executor_t *ex) {
   MP_CHECK_KIND(ex, &executor_ops, "executor_free");
   mproc_status_t st = mproc_executor_shutdown(ex, 1, 0);
   mp_object_invalidate(&ex->obj);
-  mp_engine_free(ex->engine);
+  ex->ops->release(ex->impl);
   free(ex->prefix);
   mp_mutex_destroy(&ex->mu);
   mp_object_release(ex);
@@ -576,12 +649,12 @@ mproc_status_t mproc_future_cancel(mproc_future_t *f, int *out) {
   mp_mutex_unlock(&g_mu);
   /* The engine settles it (ECANCELLED) if no worker took it yet. */
   if (state == F_PENDING &&
-      mp_engine_cancel_pending(s->engine, s->job, MPROC_ECANCELLED,
-                               "executor: the future was cancelled") == 0 &&
-      s->cancel_running) {
+      s->ex->ops->cancel_pending(s->ex->impl, s->job, MPROC_ECANCELLED,
+                                 "executor: the future was cancelled") == 0 &&
+      s->cancel_running && s->ex->ops->kill_job) {
     /* Running (or just finishing): the result thread kills its worker;
      * wait, bounded, for the future to settle either way. */
-    mp_engine_kill_job(s->engine, s->job);
+    s->ex->ops->kill_job(s->ex->impl, s->job);
     double deadline = mp_deadline(10.0);
     futures_lock();
     (void)wait_settled(s, deadline, "future_cancel");
@@ -620,7 +693,7 @@ mproc_status_t mproc_future_running(mproc_future_t *f, int *out) {
   int pending = s->state == F_PENDING;
   mp_mutex_unlock(&g_mu);
   /* Pending and no longer queued: a worker has it. */
-  int queued = pending ? mp_engine_job_queued(s->engine, s->job) : 0;
+  int queued = pending ? s->ex->ops->job_queued(s->ex->impl, s->job) : 0;
   futures_lock();
   *out = s->state == F_PENDING && !queued;
   mp_mutex_unlock(&g_mu);
@@ -871,8 +944,8 @@ static mproc_status_t map_fill(mproc_executor_map_t *it) {
       mp_obj_destroy(items);
       return mp_fail(MPROC_ENOMEM, "executor_map");
     }
-    st = mp_engine_submit(it->ex->engine, job, it->fn, items, 0, items->len,
-                          NULL, it->ex->task_timeout);
+    st = it->ex->ops->submit(it->ex->impl, job, it->fn, items, 0, items->len,
+                             NULL, it->ex->task_timeout);
     mp_obj_destroy(items);
     if (st != MPROC_OK) {
       mp_job_unref(job);
@@ -904,7 +977,7 @@ static mproc_status_t map_create(mproc_executor_map_t **out,
                      mp_kind_name(inputs->kind));
   }
   st = usable(ex, call);
-  if (st == MPROC_OK) st = mp_engine_check_function(ex->engine, fn, call);
+  if (st == MPROC_OK) st = ex->ops->check_function(ex->impl, fn, call);
   if (st != MPROC_OK) return st;
   mproc_executor_map_t *it = mp_object_alloc(sizeof *it);
   if (it == NULL) return mp_fail(MPROC_ENOMEM, "%s", call);

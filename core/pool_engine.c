@@ -59,6 +59,12 @@ mp_job_t *mp_job_new(int kind, size_t n) {
   return job;
 }
 
+void mp_job_ref(mp_job_t *job) {
+  mp_mutex_lock(&job->mu);
+  job->refs++;
+  mp_mutex_unlock(&job->mu);
+}
+
 void mp_job_unref(mp_job_t *job) {
   if (job == NULL) return;
   mp_mutex_lock(&job->mu);
@@ -148,13 +154,12 @@ static void task_free(mp_task_t *t) {
  * taken from it) when st is MPROC_OK, else with st and msg. Completes an
  * apply/map job at its first failure or its last slot, and runs its
  * callback. Releases the task. Called with no engine lock held. */
-static void finish_task(mp_task_t *t, mproc_status_t st, const char *msg,
-                        mproc_obj_t *results) {
-  mp_job_t *job = t->job;
+void mp_job_finish(mp_job_t *job, size_t first, size_t n, mproc_status_t st,
+                   const char *msg, mproc_obj_t *results) {
   int fire = 0;
   mp_mutex_lock(&job->mu);
-  for (size_t i = 0; i < t->n; i++) {
-    size_t slot = t->first + i;
+  for (size_t i = 0; i < n; i++) {
+    size_t slot = first + i;
     if (slot >= job->n || job->done[slot]) continue;
     if (st == MPROC_OK) {
       mproc_obj_t *v = NULL;
@@ -187,8 +192,8 @@ static void finish_task(mp_task_t *t, mproc_status_t st, const char *msg,
       !job->complete) {
     mproc_status_t failed = MPROC_OK;
     const char *failed_msg = NULL;
-    for (size_t i = 0; i < t->n; i++) {
-      size_t slot = t->first + i;
+    for (size_t i = 0; i < n; i++) {
+      size_t slot = first + i;
       if (slot < job->n && job->statuses[slot] != MPROC_OK) {
         failed = job->statuses[slot];
         failed_msg = job->messages[slot];
@@ -244,13 +249,20 @@ static void finish_task(mp_task_t *t, mproc_status_t st, const char *msg,
       ecb(job->status, job->message ? job->message : "", ctx);
     }
   }
-  t->job = NULL;
-  task_free(t);
   mp_job_unref(job);
 }
 
-/* A reply [status, payload] (a worker's, or a thread worker's). */
-static void finish_with_reply(mp_task_t *t, mproc_obj_t *reply) {
+/* Fills the task's slots (mp_job_finish) and releases the task. */
+static void finish_task(mp_task_t *t, mproc_status_t st, const char *msg,
+                        mproc_obj_t *results) {
+  mp_job_t *job = t->job;
+  t->job = NULL;
+  mp_job_finish(job, t->first, t->n, st, msg, results);
+  task_free(t);
+}
+
+void mp_job_finish_reply(mp_job_t *job, size_t first, size_t n,
+                         mproc_obj_t *reply) {
   int64_t code = -1;
   if (reply && reply->kind == MPROC_LIST && reply->len >= 2 &&
       reply->u.items[0]->kind == MPROC_INT)
@@ -261,7 +273,7 @@ static void finish_with_reply(mp_task_t *t, mproc_obj_t *reply) {
     reply->len--;
     results->parent = NULL;
     mp_obj_destroy(reply);
-    finish_task(t, MPROC_OK, NULL, results);
+    mp_job_finish(job, first, n, MPROC_OK, NULL, results);
     return;
   }
   char msg[1024];
@@ -270,7 +282,16 @@ static void finish_with_reply(mp_task_t *t, mproc_obj_t *reply) {
   else
     snprintf(msg, sizeof msg, "pool: a malformed reply from a worker");
   mp_obj_destroy(reply);
-  finish_task(t, code > 0 ? MPROC_ETASK : MPROC_EBADMSG, msg, NULL);
+  mp_job_finish(job, first, n, code > 0 ? MPROC_ETASK : MPROC_EBADMSG, msg,
+                NULL);
+}
+
+/* A reply [status, payload] (a worker's, or a thread worker's). */
+static void finish_with_reply(mp_task_t *t, mproc_obj_t *reply) {
+  mp_job_t *job = t->job;
+  t->job = NULL;
+  mp_job_finish_reply(job, t->first, t->n, reply);
+  task_free(t);
 }
 
 /* ---- the wire ------------------------------------------------------- */
@@ -1268,6 +1289,40 @@ mproc_status_t mp_engine_create(mp_engine_t **out,
 
 static mproc_status_t enqueue(mp_engine_t *e, mp_job_t *job, mp_task_t *t);
 
+mproc_status_t mp_task_message(int forked, mproc_function_fn fn,
+                               const mproc_obj_t *items, size_t first,
+                               size_t n, const mproc_obj_t *single,
+                               void **msg, size_t *len) {
+  mp_buf_t b = {0};
+  mproc_obj_t *ref = NULL;
+  static const unsigned char head[] = {0x93, 0x01};
+  mp_buf_put(&b, head, sizeof head);
+  mproc_status_t st = function_ref(forked, fn, &ref, "pool");
+  if (st == MPROC_OK) st = put_obj(&b, ref);
+  mp_obj_destroy(ref);
+  put_array_header(&b, n);
+  for (size_t i = 0; st == MPROC_OK && i < n; i++)
+    st = put_obj(&b, items ? items->u.items[first + i] : single);
+  if (st == MPROC_OK && b.failed) st = mp_fail(MPROC_ENOMEM, "pool: a task");
+  if (st != MPROC_OK) {
+    mp_buf_free(&b);
+    return st;
+  }
+  *msg = b.data;
+  *len = b.len;
+  return MPROC_OK;
+}
+
+mproc_obj_t *mp_task_run(const mproc_obj_t *msg) {
+  if (msg == NULL || msg->kind != MPROC_LIST || msg->len != 3 ||
+      msg->u.items[0]->kind != MPROC_INT || msg->u.items[0]->u.i != 1 ||
+      msg->u.items[2]->kind != MPROC_LIST)
+    return NULL;
+  return run_items(resolve_ref(msg->u.items[1]), msg->u.items[2],
+                   "pool worker: the function's key names no registered "
+                   "function");
+}
+
 static mproc_status_t submit(mp_engine_t *e, mp_job_t *job,
                              mproc_function_fn fn, const mproc_obj_t *items,
                              size_t first, size_t n, size_t slot,
@@ -1291,23 +1346,8 @@ static mproc_status_t submit(mp_engine_t *e, mp_job_t *job,
       }
     }
   } else {
-    mp_buf_t b = {0};
-    mproc_obj_t *ref = NULL;
-    static const unsigned char head[] = {0x93, 0x01};
-    mp_buf_put(&b, head, sizeof head);
-    st = function_ref(e->forked, fn, &ref, "pool");
-    if (st == MPROC_OK) st = put_obj(&b, ref);
-    mp_obj_destroy(ref);
-    put_array_header(&b, n);
-    for (size_t i = 0; st == MPROC_OK && i < n; i++)
-      st = put_obj(&b, items ? items->u.items[first + i] : single);
-    if (st == MPROC_OK && b.failed) st = mp_fail(MPROC_ENOMEM, "pool: a task");
-    if (st == MPROC_OK) {
-      t->msg = b.data;
-      t->len = b.len;
-    } else {
-      mp_buf_free(&b);
-    }
+    st = mp_task_message(e->forked, fn, items, first, n, single, &t->msg,
+                         &t->len);
   }
   if (st != MPROC_OK) {
     task_free(t);
@@ -1326,9 +1366,7 @@ static mproc_status_t enqueue(mp_engine_t *e, mp_job_t *job, mp_task_t *t) {
     return mp_fail(MPROC_ESTATE, "pool: the pool is %s",
                    e->terminating ? "terminated" : "closed");
   }
-  mp_mutex_lock(&job->mu);
-  job->refs++;
-  mp_mutex_unlock(&job->mu);
+  mp_job_ref(job);
   t->job = job;
   if (e->pending_tail)
     e->pending_tail->next = t;

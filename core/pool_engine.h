@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Internal: the pool's task engine (core/pool_engine.c), the one engine
- * behind Pool and ThreadPool (core/pool.c) and the later executors.
+ * behind Pool and ThreadPool (core/pool.c) and the executors
+ * (core/executor.c). Jobs and task messages are also what other executor
+ * backends (core/executor_backend.h; the MPI one, mpi/) fill and send.
  *
  * A job is what the caller waits on (an apply, a map, an imap): n item
  * slots filled by tasks (chunks of consecutive items). The caller's thread
@@ -53,8 +55,34 @@ typedef struct mp_job {
 
 /* A new job of n slots with one reference (the caller's). NULL: no memory. */
 mp_job_t *mp_job_new(int kind, size_t n);
+/* One more reference (a task holds one until it is finished). */
+void mp_job_ref(mp_job_t *job);
 /* Drops a reference; the last one releases the job. */
 void mp_job_unref(mp_job_t *job);
+
+/* Fills the slots [first, first + n) of job: with the values of results
+ * (a list of n, taken from it and destroyed; NULL: None) when st is
+ * MPROC_OK, else with st and msg. Completes an apply/map job at its first
+ * failure or its last slot and runs its callback. Drops one reference of
+ * job (the one its task held). Called with no engine lock held. */
+void mp_job_finish(mp_job_t *job, size_t first, size_t n, mproc_status_t st,
+                   const char *msg, mproc_obj_t *results);
+/* The same for a worker's reply [0, results] or [status, message] (a
+ * failed function: MPROC_ETASK; anything else: MPROC_EBADMSG); reply is
+ * destroyed. */
+void mp_job_finish_reply(mp_job_t *job, size_t first, size_t n,
+                         mproc_obj_t *reply);
+
+/* The message a worker runs: fn (by key; by address when forked) over the
+ * items [first, n) of items (or single), encoded; *msg is malloc'd.
+ * Errors: MPROC_ENOTREGISTERED, MPROC_ENOMEM, encoding errors. */
+mproc_status_t mp_task_message(int forked, mproc_function_fn fn,
+                               const mproc_obj_t *items, size_t first,
+                               size_t n, const mproc_obj_t *single,
+                               void **msg, size_t *len);
+/* Runs a decoded task message in this process: its reply (for
+ * mp_job_finish_reply), or NULL (no memory, or not a task message). */
+mproc_obj_t *mp_task_run(const mproc_obj_t *msg);
 
 typedef struct mp_engine mp_engine_t;
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
 """Checks that docs/ covers every public function and every seam function:
-lists each mproc_* function declared in include/mproc.h and fails (exit 1)
+lists each mproc_* function declared in the public headers (include/mproc.h,
+and the optional components' headers: mpi/include/mproc_mpi.h) and fails (exit 1)
 naming those that no docs/*.md file mentions by its full name, and each mp_*
 function of platform/platform.h that docs/porting.md does not name (a porter
 implements exactly that list). Internal helpers (a trailing _) are not
@@ -11,6 +12,8 @@ import re
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+PUBLIC_HEADERS = [ROOT / "include" / "mproc.h",
+                  ROOT / "mpi" / "include" / "mproc_mpi.h"]
 
 
 def declared(header, prefix):
@@ -28,11 +31,15 @@ def undocumented(funcs, text):
 
 
 def main():
-    funcs = declared(ROOT / "include" / "mproc.h", "mproc_")
     docs = "\n".join(p.read_text() for p in sorted((ROOT / "docs").glob("*.md")))
-    missing = undocumented(funcs, docs)
-    for f in missing:
-        print(f"docs_coverage: {f} (include/mproc.h) is named in no docs/*.md")
+    funcs, missing = [], []
+    for header in PUBLIC_HEADERS:
+        names = declared(header, "mproc_")
+        funcs += names
+        for f in undocumented(names, docs):
+            missing.append(f)
+            print(f"docs_coverage: {f} ({header.relative_to(ROOT)}) is named "
+                  f"in no docs/*.md")
     print(f"docs_coverage: {len(funcs) - len(missing)} of {len(funcs)} "
           f"functions documented in docs/")
     seam = declared(ROOT / "platform" / "platform.h", "mp_")
