@@ -360,17 +360,25 @@ static mproc_status_t apply_async(mproc_async_result_t **out,
   return wrap_result(job, out);
 }
 
+/* The defaults, with these callbacks (the calls without options). */
+static mproc_async_options_t with_callbacks(mproc_callback_fn callback,
+                                            mproc_error_callback_fn error_cb,
+                                            void *ctx) {
+  mproc_async_options_t o;
+  mproc_async_options_init(&o);
+  o.callback = callback;
+  o.error_callback = error_cb;
+  o.ctx = ctx;
+  return o;
+}
+
 mproc_status_t mproc_pool_apply_async(mproc_async_result_t **out,
                                       mproc_pool_t *pool, mproc_function_fn fn,
                                       const mproc_obj_t *args,
                                       mproc_callback_fn callback,
                                       mproc_error_callback_fn error_callback,
                                       void *ctx) {
-  mproc_async_options_t o;
-  mproc_async_options_init(&o);
-  o.callback = callback;
-  o.error_callback = error_callback;
-  o.ctx = ctx;
+  mproc_async_options_t o = with_callbacks(callback, error_callback, ctx);
   return apply_async(out, pool, fn, args, &o, "pool_apply_async");
 }
 
@@ -404,11 +412,7 @@ mproc_status_t mproc_pool_map_async(mproc_async_result_t **out,
                                     mproc_callback_fn callback,
                                     mproc_error_callback_fn error_callback,
                                     void *ctx) {
-  mproc_async_options_t o;
-  mproc_async_options_init(&o);
-  o.callback = callback;
-  o.error_callback = error_callback;
-  o.ctx = ctx;
+  mproc_async_options_t o = with_callbacks(callback, error_callback, ctx);
   return map_async(out, pool, fn, items, chunksize, &o, 0, "pool_map_async");
 }
 
@@ -416,11 +420,7 @@ mproc_status_t mproc_pool_starmap_async(
     mproc_async_result_t **out, mproc_pool_t *pool, mproc_function_fn fn,
     const mproc_obj_t *items, size_t chunksize, mproc_callback_fn callback,
     mproc_error_callback_fn error_callback, void *ctx) {
-  mproc_async_options_t o;
-  mproc_async_options_init(&o);
-  o.callback = callback;
-  o.error_callback = error_callback;
-  o.ctx = ctx;
+  mproc_async_options_t o = with_callbacks(callback, error_callback, ctx);
   return map_async(out, pool, fn, items, chunksize, &o, 1,
                    "pool_starmap_async");
 }
