@@ -15,36 +15,15 @@
 #include <vector>
 
 #include "mproc.h"
+#include "tests/test_util.h"
 #include "mproc_mpi.h"
 
 namespace {
 
-int64_t IntOf(const mproc_obj_t *v) {
-  int64_t x = -999999;
-  mproc_obj_get_int(v, &x);
-  return x;
-}
-
-mproc_obj_t *Int(int64_t x) {
-  mproc_obj_t *v = nullptr;
-  EXPECT_EQ(MPROC_OK, mproc_obj_int(&v, x));
-  return v;
-}
-
-mproc_obj_t *Range(int64_t n) {
-  mproc_obj_t *list = nullptr;
-  EXPECT_EQ(MPROC_OK, mproc_obj_list(&list));
-  for (int64_t i = 0; i < n; i++)
-    EXPECT_EQ(MPROC_OK, mproc_obj_list_append(list, Int(i)));
-  return list;
-}
-
-long MyPid() {
-  mproc_process_t *me;
-  long pid = -1;
-  if (mproc_current_process(&me) == MPROC_OK) mproc_process_pid(me, &pid);
-  return pid;
-}
+using mproc_test::Int;
+using mproc_test::IntOf;
+using mproc_test::Pid;
+using mproc_test::Range;
 
 }  // namespace
 
@@ -57,7 +36,7 @@ MPROC_FUNCTION(mpi_square) {
 
 MPROC_FUNCTION(mpi_pid) {
   (void)in;
-  return mproc_obj_int(out, MyPid());
+  return mproc_obj_int(out, Pid());
 }
 
 // [pid, CPU seconds this worker process used so far]
@@ -65,7 +44,7 @@ MPROC_FUNCTION(mpi_pid_cpu) {
   (void)in;
   mproc_status_t st = mproc_obj_list(out);
   mproc_obj_t *pid = nullptr, *cpu = nullptr;
-  if (st == MPROC_OK) st = mproc_obj_int(&pid, MyPid());
+  if (st == MPROC_OK) st = mproc_obj_int(&pid, Pid());
   if (st == MPROC_OK) st = mproc_obj_list_append(*out, pid);
   if (st == MPROC_OK)
     st = mproc_obj_float(&cpu, static_cast<double>(std::clock()) /
@@ -166,7 +145,7 @@ TEST_F(MpiExecutor, SubmitRunsInAnotherProcess) {
   f = Submit(mpi_pid, nullptr);
   ASSERT_EQ(MPROC_OK, mproc_future_result(f, &v, 30)) << mproc_last_error();
   EXPECT_GT(IntOf(v), 0);
-  EXPECT_NE(MyPid(), IntOf(v));  // the value crossed a process boundary
+  EXPECT_NE(Pid(), IntOf(v));  // the value crossed a process boundary
   mproc_obj_free(v);
   mproc_future_free(f);
 }

@@ -17,32 +17,10 @@
 
 namespace {
 
-int64_t IntOf(const mproc_obj_t *v) {
-  int64_t x = -999999;
-  mproc_obj_get_int(v, &x);
-  return x;
-}
-
-long Pid() {
-  mproc_process_t *me;
-  long pid = -1;
-  if (mproc_current_process(&me) == MPROC_OK) mproc_process_pid(me, &pid);
-  return pid;
-}
-
-mproc_obj_t *Int(int64_t x) {
-  mproc_obj_t *v = nullptr;
-  EXPECT_EQ(MPROC_OK, mproc_obj_int(&v, x));
-  return v;
-}
-
-mproc_obj_t *Range(int64_t n) {
-  mproc_obj_t *list = nullptr;
-  EXPECT_EQ(MPROC_OK, mproc_obj_list(&list));
-  for (int64_t i = 0; i < n; i++)
-    EXPECT_EQ(MPROC_OK, mproc_obj_list_append(list, Int(i)));
-  return list;
-}
+using mproc_test::Int;
+using mproc_test::IntOf;
+using mproc_test::Pid;
+using mproc_test::Range;
 
 }  // namespace
 

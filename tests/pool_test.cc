@@ -20,18 +20,10 @@
 
 namespace {
 
-int64_t IntOf(const mproc_obj_t *v) {
-  int64_t x = -999999;
-  mproc_obj_get_int(v, &x);
-  return x;
-}
-
-long Pid() {
-  mproc_process_t *me;
-  long pid = -1;
-  if (mproc_current_process(&me) == MPROC_OK) mproc_process_pid(me, &pid);
-  return pid;
-}
+using mproc_test::Int;
+using mproc_test::IntOf;
+using mproc_test::Pid;
+using mproc_test::Range;
 
 int g_init_calls = 0;
 int64_t g_init_arg = 0;
@@ -156,16 +148,6 @@ static mproc_status_t unregistered_square(const mproc_obj_t *in,
 }
 
 namespace {
-
-mproc_obj_t *Range(int64_t n) {
-  mproc_obj_t *list = nullptr, *v = nullptr;
-  EXPECT_EQ(MPROC_OK, mproc_obj_list(&list));
-  for (int64_t i = 0; i < n; i++) {
-    EXPECT_EQ(MPROC_OK, mproc_obj_int(&v, i));
-    EXPECT_EQ(MPROC_OK, mproc_obj_list_append(list, v));
-  }
-  return list;
-}
 
 mproc_obj_t *ListOf(const std::vector<int64_t> &xs) {
   mproc_obj_t *list = nullptr, *v = nullptr;

@@ -13,6 +13,7 @@
 
 #include "tests/start_methods.h"
 
+#include <cstdint>
 #include <string>
 
 #include "mproc.h"
@@ -38,6 +39,15 @@ std::string ReadFile(const std::string &path);
 // A local address (the platform's own form: a Unix socket path, a Windows
 // named pipe) nobody listens on: a listener's default one, closed again.
 std::string UnusedLocalAddress();
+
+// The int in v, or -999999 when v holds none.
+int64_t IntOf(const mproc_obj_t *v);
+// A new int value, and a new list of the ints 0 .. n-1 (a failing call is
+// a test failure).
+mproc_obj_t *Int(int64_t x);
+mproc_obj_t *Range(int64_t n);
+// This process's pid, as mproc_current_process gives it (-1 if not).
+long Pid();
 bool FileExists(const std::string &path);
 // Waits up to timeout seconds for path to appear.
 bool WaitForFile(const std::string &path, double timeout);
