@@ -178,7 +178,10 @@ void mp_job_finish(mp_job_t *job, size_t first, size_t n, mproc_status_t st,
     }
     job->done[slot] = 1;
     job->ndone++;
-    job->order[job->norder++ % (job->n ? job->n : 1)] = slot;
+    /* Completion order matters to imap_unordered only (and a modulo per
+     * item costs a division). */
+    if (job->kind == MP_JOB_UNORDERED)
+      job->order[job->norder++ % (job->n ? job->n : 1)] = slot;
   }
   if (results) {
     /* The items taken are NULL: shrink the list before destroying it. */
