@@ -18,6 +18,12 @@ struct mproc_connection {
   size_t rpos, rlen;   /* rbuf[rpos, rlen) is unread */
 };
 
+/* Whether a recv on c would find what to give without reading the OS
+ * handle: read-ahead bytes, a half-read message, or a broken stream. */
+static inline int mp_connection_buffered(const mproc_connection_t *c) {
+  return c->have_header || c->broken || c->rlen > c->rpos;
+}
+
 /* The sentinel kinds (mproc_sentinel_t.kind_). */
 #define MP_SENTINEL_PROCESS 1
 #define MP_SENTINEL_CONNECTION 2

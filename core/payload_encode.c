@@ -60,6 +60,12 @@ static mproc_status_t pack(msgpack_packer *pk, const mproc_obj_t *v,
   return MPROC_OK;
 }
 
+mproc_status_t mp_obj_encode_into(mp_buf_t *b, const mproc_obj_t *v) {
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, b, buf_write);
+  return pack(&pk, v, 0);
+}
+
 mproc_status_t mproc_obj_encode(const mproc_obj_t *v, void **out,
                                   size_t *len) {
   MP_CHECK_PAYLOAD(v, "obj_encode");

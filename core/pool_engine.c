@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/connection.h"
 #include "core/error.h"
 #include "core/internal.h"
 #include "core/object.h"
@@ -178,7 +179,10 @@ void mp_job_finish(mp_job_t *job, size_t first, size_t n, mproc_status_t st,
     }
     job->done[slot] = 1;
     job->ndone++;
-    job->order[job->norder++ % (job->n ? job->n : 1)] = slot;
+    /* Completion order matters to imap_unordered only (and a modulo per
+     * item costs a division). */
+    if (job->kind == MP_JOB_UNORDERED)
+      job->order[job->norder++ % (job->n ? job->n : 1)] = slot;
   }
   if (results) {
     /* The items taken are NULL: shrink the list before destroying it. */
@@ -316,20 +320,15 @@ static void put_array_header(mp_buf_t *b, size_t n) {
   }
 }
 
+/* Appends v's encoding to b (NULL: None). v is a live value: an item of a
+ * list checked at submission, or a value checked there. */
 static mproc_status_t put_obj(mp_buf_t *b, const mproc_obj_t *v) {
-  void *enc;
-  size_t len;
-  mproc_status_t st;
   if (v == NULL) {
     unsigned char nil = 0xc0;
     mp_buf_put(b, &nil, 1);
     return MPROC_OK;
   }
-  st = mproc_obj_encode(v, &enc, &len);
-  if (st != MPROC_OK) return st;
-  mp_buf_put(b, enc, len);
-  free(enc);
-  return MPROC_OK;
+  return mp_obj_encode_into(b, v);
 }
 
 /* The reference to fn a worker resolves: a key, or an address under fork. */
@@ -850,7 +849,7 @@ static void dispatch(mp_engine_t *e) {
     }
 }
 
-static int read_replies(mp_engine_t *e, worker_t *w);
+static int read_replies(mp_engine_t *e, worker_t *w, int readable);
 
 static void check_timeouts(mp_engine_t *e, double now) {
   for (int i = 0; i < e->nworkers; i++) {
@@ -860,7 +859,7 @@ static void check_timeouts(mp_engine_t *e, double now) {
       continue;
     /* A reply already sent finishes the task in time, and the worker may
      * have started its next one: read before killing. */
-    if (read_replies(e, w) &&
+    if (read_replies(e, w, 0) &&
         (w->task == NULL || w->deadline < 0 || mp_monotonic() < w->deadline))
       continue;
     if (w->task == NULL) continue;
@@ -894,32 +893,50 @@ static double next_timeout(const mp_engine_t *e, double now) {
 /* Empties the wake pipe, then clears the flag: a submit that saw the flag
  * set (and sent nothing) appended its task before the flag is cleared, so
  * the dispatch that follows sees it. Clearing first would lose a wake: a
- * byte read here after the clear leaves the flag set with the pipe empty. */
-static void drain_wake(mp_engine_t *e) {
+ * byte read here after the clear leaves the flag set with the pipe empty.
+ * readable: a wait saw the pipe readable, so its byte is read without
+ * asking first (a poll less per wake), then whatever came with it. */
+static void drain_wake(mp_engine_t *e, int readable) {
   for (;;) {
     int ready = 0;
-    if (mproc_connection_poll(e->wake_r, &ready, 0) != MPROC_OK || !ready)
+    if (readable)
+      ready = 1;
+    else if (mproc_connection_poll(e->wake_r, &ready, 0) != MPROC_OK)
       break;
+    if (!ready) break;
     void *buf;
     size_t len;
-    if (mproc_connection_recv_bytes(e->wake_r, 0, &buf, &len, 0) != MPROC_OK)
+    if (mproc_connection_recv_bytes(e->wake_r, 0, &buf, &len,
+                                    readable ? MPROC_FOREVER : 0) != MPROC_OK)
       break;
     free(buf);
+    /* One byte at most waits (wake sends none while the flag is set):
+     * only read-ahead bytes are left to take, with no syscall. */
+    readable = 0;
+    if (!mp_connection_buffered(e->wake_r)) break;
   }
   mp_mutex_lock(&e->mu);
   e->wake_pending = 0;
   mp_mutex_unlock(&e->mu);
 }
 
-/* Reads the replies a worker sent; 0 when its connection ended. */
-static int read_replies(mp_engine_t *e, worker_t *w) {
-  for (;;) {
-    int ready = 0;
-    mproc_status_t st = mproc_connection_poll(w->conn, &ready, 0);
-    if (st != MPROC_OK) return 0;
-    if (!ready) return 1;
+/* Reads the replies a worker sent; 0 when its connection ended.
+ * readable: a wait saw its connection readable: one message is read
+ * without asking first, then only those already read ahead (the wait
+ * reports the rest), so a reply costs its read and no poll. Otherwise
+ * every reply it sent is read, asking before each. */
+static int read_replies(mp_engine_t *e, worker_t *w, int readable) {
+  for (int first = 1;; first = 0) {
+    if (!(readable && first) && !mp_connection_buffered(w->conn)) {
+      if (readable) return 1;
+      int ready = 0;
+      mproc_status_t st = mproc_connection_poll(w->conn, &ready, 0);
+      if (st != MPROC_OK) return 0;
+      if (!ready) return 1;
+    }
+    /* Readable: the read does not block for the first byte. */
     mproc_obj_t *reply = NULL;
-    st = mproc_connection_recv(w->conn, &reply, 0);
+    mproc_status_t st = mproc_connection_recv(w->conn, &reply, MPROC_FOREVER);
     if (st == MPROC_ETIMEDOUT) return 1;
     if (st != MPROC_OK) return 0;
     mp_task_t *t = w->task;
@@ -1056,13 +1073,13 @@ static void process_loop(mp_engine_t *e) {
     for (size_t j = 0; j < k; j++) {
       if (!ready[j]) continue;
       if (who[j] < 0) {
-        drain_wake(e);
+        drain_wake(e, 1);
         continue;
       }
       int index = who[j] / 2, process_ready = who[j] % 2;
       worker_t *w = &e->workers[index];
       if (w->proc == NULL) continue; /* handled by an earlier entry */
-      int alive = read_replies(e, w);
+      int alive = read_replies(e, w, !process_ready);
       int running = 1;
       if (alive && process_ready &&
           mproc_process_is_alive(w->proc, &running) != MPROC_OK)
@@ -1165,7 +1182,7 @@ static void thread_loop(mp_engine_t *e) {
       (void)mproc_wait(&s, 1, NULL, NULL, 1.0);
     else
       mproc_sleep(0.01);
-    drain_wake(e);
+    drain_wake(e, 0);
   }
   mp_mutex_lock(&e->mu);
   e->terminating = 1;
