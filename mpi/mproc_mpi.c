@@ -35,6 +35,7 @@
 #include "core/executor_backend.h"
 #include "core/object.h"
 #include "core/pool_engine.h"
+#include "core/task_registry.h"
 #include "platform/platform.h"
 
 enum { TAG_TASKS = 11, TAG_REPLIES, TAG_BEAT, TAG_STOP };
@@ -628,17 +629,13 @@ static void service_thread(void *arg) {
 static mproc_status_t mb_check_function(void *impl, mproc_function_fn fn,
                                         const char *call) {
   (void)impl;
-  void *msg = NULL;
-  size_t len = 0;
-  mproc_status_t st = mp_task_message(0, fn, NULL, 0, 1, NULL, &msg, &len);
-  free(msg);
-  if (st == MPROC_ENOTREGISTERED)
-    return mp_fail(st,
-                   "%s: the function is not registered (MPROC_FUNCTION or "
-                   "mproc_register_function): MPI workers find functions "
-                   "by name",
-                   call);
-  return st;
+  /* A lookup, not a trial encoding: this runs once per submit. */
+  if (mp_function_by_fn(fn) != NULL) return MPROC_OK;
+  return mp_fail(MPROC_ENOTREGISTERED,
+                 "%s: the function is not registered (MPROC_FUNCTION or "
+                 "mproc_register_function): MPI workers find functions "
+                 "by name",
+                 call);
 }
 
 static mproc_status_t mb_submit(void *impl, mp_job_t *job,
