@@ -29,6 +29,8 @@ struct mproc_obj {
 /* MPROC_OK when v is a live payload value (mp_object_check), else
  * MPROC_EINVAL naming call and what v is. */
 mproc_status_t mp_payload_check(const mproc_obj_t *v, const char *call);
+/* mproc_obj_encode's bytes appended to b (no buffer of their own). */
+mproc_status_t mp_obj_encode_append(mp_buf_t *b, const mproc_obj_t *v);
 /* Returns from the calling function unless v is a live payload value. */
 #define MP_CHECK_PAYLOAD(v, call)                                  \
   do {                                                             \

@@ -317,19 +317,13 @@ static void put_array_header(mp_buf_t *b, size_t n) {
 }
 
 static mproc_status_t put_obj(mp_buf_t *b, const mproc_obj_t *v) {
-  void *enc;
-  size_t len;
-  mproc_status_t st;
   if (v == NULL) {
     unsigned char nil = 0xc0;
     mp_buf_put(b, &nil, 1);
     return MPROC_OK;
   }
-  st = mproc_obj_encode(v, &enc, &len);
-  if (st != MPROC_OK) return st;
-  mp_buf_put(b, enc, len);
-  free(enc);
-  return MPROC_OK;
+  /* Straight into b: no buffer of its own to allocate, copy and free. */
+  return mp_obj_encode_append(b, v);
 }
 
 /* The reference to fn a worker resolves: a key, or an address under fork. */
