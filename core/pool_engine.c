@@ -386,10 +386,29 @@ static mproc_status_t put_function_ref(mp_buf_t *b, int forked,
   return st;
 }
 
+/* A worker's side of ref_cache: the function of the last key it looked
+ * up (a key is parsed and the registry walked otherwise, per task). */
+typedef struct {
+  mproc_function_fn fn;
+  unsigned generation;
+  char key[256];
+} key_cache_t;
+static _Thread_local key_cache_t key_cache MP_TLS_FAST;
+
 static mproc_function_fn resolve_ref(const mproc_obj_t *ref) {
   if (ref == NULL) return NULL;
   if (ref->kind == MPROC_STR) {
+    key_cache_t *c = &key_cache;
+    unsigned generation = mp_function_generation();
+    if (c->fn && c->generation == generation && strcmp(c->key, ref->u.s) == 0)
+      return c->fn;
     const mproc_function_entry_t *e = mp_function_by_key(ref->u.s);
+    size_t n = strlen(ref->u.s);
+    if (e && n < sizeof c->key) {
+      memcpy(c->key, ref->u.s, n + 1);
+      c->fn = e->fn;
+      c->generation = generation;
+    }
     return e ? e->fn : NULL;
   }
   if (ref->kind == MPROC_INT) return (mproc_function_fn)(intptr_t)ref->u.i;
