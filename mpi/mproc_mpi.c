@@ -5,8 +5,9 @@
  *
  * Master: one service thread makes every MPI call of the process while an
  * executor lives (MPI_THREAD_SERIALIZED is enough). It hands the pending
- * tasks (the engine's task messages, core/pool_engine.h) to idle workers
- * in batches, one batch in flight per worker, receives the replies and
+ * tasks (the engine's task messages, core/pool_engine.h) to workers in
+ * batches, up to DEPTH (2) in flight per worker while its tasks are quick
+ * (one while they are slow), receives the replies and
  * settles the jobs (mp_job_finish_reply). It polls with MPI_Iprobe: spin
  * briefly, then sleep on its condition with a growing timeout, so a
  * submit wakes it at once and an idle master burns no core.
