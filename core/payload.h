@@ -29,6 +29,8 @@ struct mproc_obj {
 /* MPROC_OK when v is a live payload value (mp_object_check), else
  * MPROC_EINVAL naming call and what v is. */
 mproc_status_t mp_payload_check(const mproc_obj_t *v, const char *call);
+/* mproc_obj_encode's bytes appended to b (no buffer of their own). */
+mproc_status_t mp_obj_encode_append(mp_buf_t *b, const mproc_obj_t *v);
 /* Returns from the calling function unless v is a live payload value. */
 #define MP_CHECK_PAYLOAD(v, call)                                  \
   do {                                                             \
@@ -44,10 +46,6 @@ int mp_obj_set_data(mproc_obj_t *v, const void *p, size_t len);
 int mp_obj_reserve(mproc_obj_t *c, size_t more);
 /* Frees a whole tree, whatever its parent. */
 void mp_obj_destroy(mproc_obj_t *v);
-/* Appends v's MessagePack encoding (mproc_obj_encode's) to b, without a
- * buffer of its own; v must be a live value (checked by the caller).
- * b->failed says when memory ran out. Errors: those of mproc_obj_encode. */
-mproc_status_t mp_obj_encode_into(mp_buf_t *b, const mproc_obj_t *v);
 /* Orders dict keys (int or str): 0 when equal. */
 int mp_key_compare(const mproc_obj_t *a, const mproc_obj_t *b);
 /* The key slot of dict's entry whose key equals key (the value follows

@@ -60,10 +60,13 @@ static mproc_status_t pack(msgpack_packer *pk, const mproc_obj_t *v,
   return MPROC_OK;
 }
 
-mproc_status_t mp_obj_encode_into(mp_buf_t *b, const mproc_obj_t *v) {
+mproc_status_t mp_obj_encode_append(mp_buf_t *b, const mproc_obj_t *v) {
+  MP_CHECK_PAYLOAD(v, "obj_encode");
   msgpack_packer pk;
   msgpack_packer_init(&pk, b, buf_write);
-  return pack(&pk, v, 0);
+  mproc_status_t st = pack(&pk, v, 0);
+  if (st == MPROC_OK && b->failed) st = mp_fail(MPROC_ENOMEM, "obj_encode");
+  return st;
 }
 
 mproc_status_t mproc_obj_encode(const mproc_obj_t *v, void **out,

@@ -328,7 +328,8 @@ static mproc_status_t put_obj(mp_buf_t *b, const mproc_obj_t *v) {
     mp_buf_put(b, &nil, 1);
     return MPROC_OK;
   }
-  return mp_obj_encode_into(b, v);
+  /* Straight into b: no buffer of its own to allocate, copy and free. */
+  return mp_obj_encode_append(b, v);
 }
 
 /* The reference to fn a worker resolves: a key, or an address under fork. */
@@ -351,10 +352,69 @@ static mproc_status_t function_ref(int forked, mproc_function_fn fn,
   return mproc_obj_int(out, (int64_t)(intptr_t)fn);
 }
 
+/* The encoded function reference of the last function this thread
+ * encoded (formatting a key per task costs more than the task's square):
+ * valid while the registry's generation stays the same. Inline bytes, so
+ * that nothing is left to free when the thread ends. */
+typedef struct {
+  mproc_function_fn fn;
+  int forked, valid;
+  unsigned generation;
+  size_t len;
+  unsigned char bytes[256];
+} ref_cache_t;
+static _Thread_local ref_cache_t ref_cache MP_TLS_FAST;
+
+/* Appends fn's reference (function_ref, encoded) to b. */
+static mproc_status_t put_function_ref(mp_buf_t *b, int forked,
+                                       mproc_function_fn fn,
+                                       const char *call) {
+  ref_cache_t *c = &ref_cache;
+  unsigned generation = mp_function_generation();
+  if (c->valid && c->fn == fn && c->forked == forked &&
+      c->generation == generation) {
+    mp_buf_put(b, c->bytes, c->len);
+    return MPROC_OK;
+  }
+  mproc_obj_t *ref = NULL;
+  mproc_status_t st = function_ref(forked, fn, &ref, call);
+  size_t start = b->len;
+  if (st == MPROC_OK) st = put_obj(b, ref);
+  mp_obj_destroy(ref);
+  if (st == MPROC_OK && !b->failed && b->len - start <= sizeof c->bytes) {
+    memcpy(c->bytes, (unsigned char *)b->data + start, b->len - start);
+    c->len = b->len - start;
+    c->fn = fn;
+    c->forked = forked;
+    c->generation = generation;
+    c->valid = 1;
+  }
+  return st;
+}
+
+/* A worker's side of ref_cache: the function of the last key it looked
+ * up (a key is parsed and the registry walked otherwise, per task). */
+typedef struct {
+  mproc_function_fn fn;
+  unsigned generation;
+  char key[256];
+} key_cache_t;
+static _Thread_local key_cache_t key_cache MP_TLS_FAST;
+
 static mproc_function_fn resolve_ref(const mproc_obj_t *ref) {
   if (ref == NULL) return NULL;
   if (ref->kind == MPROC_STR) {
+    key_cache_t *c = &key_cache;
+    unsigned generation = mp_function_generation();
+    if (c->fn && c->generation == generation && strcmp(c->key, ref->u.s) == 0)
+      return c->fn;
     const mproc_function_entry_t *e = mp_function_by_key(ref->u.s);
+    size_t n = strlen(ref->u.s);
+    if (e && n < sizeof c->key) {
+      memcpy(c->key, ref->u.s, n + 1);
+      c->fn = e->fn;
+      c->generation = generation;
+    }
     return e ? e->fn : NULL;
   }
   if (ref->kind == MPROC_INT) return (mproc_function_fn)(intptr_t)ref->u.i;
@@ -1229,9 +1289,9 @@ static void engine_release(mp_engine_t *e) {
 mproc_status_t mp_engine_check_function(mp_engine_t *e, mproc_function_fn fn,
                                         const char *call) {
   if (e->cfg.threads) return MPROC_OK;
-  mproc_obj_t *ref = NULL;
-  mproc_status_t st = function_ref(e->forked, fn, &ref, call);
-  mp_obj_destroy(ref);
+  mp_buf_t b = {0};
+  mproc_status_t st = put_function_ref(&b, e->forked, fn, call);
+  mp_buf_free(&b);
   return st;
 }
 
@@ -1311,12 +1371,9 @@ mproc_status_t mp_task_message(int forked, mproc_function_fn fn,
                                size_t n, const mproc_obj_t *single,
                                void **msg, size_t *len) {
   mp_buf_t b = {0};
-  mproc_obj_t *ref = NULL;
   static const unsigned char head[] = {0x93, 0x01};
   mp_buf_put(&b, head, sizeof head);
-  mproc_status_t st = function_ref(forked, fn, &ref, "pool");
-  if (st == MPROC_OK) st = put_obj(&b, ref);
-  mp_obj_destroy(ref);
+  mproc_status_t st = put_function_ref(&b, forked, fn, "pool");
   put_array_header(&b, n);
   for (size_t i = 0; st == MPROC_OK && i < n; i++)
     st = put_obj(&b, items ? items->u.items[first + i] : single);

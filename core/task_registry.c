@@ -183,6 +183,11 @@ mproc_status_t mproc_register_task(const char *name, mproc_task_fn fn) {
  * travels to a pool worker, which knows it names a function. */
 
 static mproc_function_entry_t *function_list;
+static unsigned function_generation; /* bumped by every addition (__atomic) */
+
+unsigned mp_function_generation(void) {
+  return __atomic_load_n(&function_generation, __ATOMIC_ACQUIRE);
+}
 
 static int function_listed(const mproc_function_entry_t *entry) {
   for (const mproc_function_entry_t *e = function_list; e; e = e->next)
@@ -196,6 +201,9 @@ void mproc_function_entry_add_(mproc_function_entry_t *entry) {
     return;
   entry->next = function_list;
   function_list = entry;
+  /* A new entry of the same name and file changes the others' ranks, so
+   * their keys: a cached key is stale. */
+  __atomic_fetch_add(&function_generation, 1, __ATOMIC_RELEASE);
 }
 
 static const char *function_file(const mproc_function_entry_t *e) {

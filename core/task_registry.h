@@ -45,5 +45,7 @@ void mp_task_key_describe(const char *key, char *out, size_t size);
 const mproc_function_entry_t *mp_function_by_fn(mproc_function_fn fn);
 char *mp_function_key(const mproc_function_entry_t *e);
 const mproc_function_entry_t *mp_function_by_key(const char *key);
+/* Changes whenever a function is registered (keys may change then). */
+unsigned mp_function_generation(void);
 
 #endif

@@ -5,8 +5,9 @@
  *
  * Master: one service thread makes every MPI call of the process while an
  * executor lives (MPI_THREAD_SERIALIZED is enough). It hands the pending
- * tasks (the engine's task messages, core/pool_engine.h) to idle workers
- * in batches, one batch in flight per worker, receives the replies and
+ * tasks (the engine's task messages, core/pool_engine.h) to workers in
+ * batches, up to DEPTH (2) in flight per worker while its tasks are quick
+ * (one while they are slow), receives the replies and
  * settles the jobs (mp_job_finish_reply). It polls with MPI_Iprobe: spin
  * briefly, then sleep on its condition with a growing timeout, so a
  * submit wakes it at once and an idle master burns no core.
@@ -35,6 +36,7 @@
 #include "core/executor_backend.h"
 #include "core/object.h"
 #include "core/pool_engine.h"
+#include "core/task_registry.h"
 #include "platform/platform.h"
 
 enum { TAG_TASKS = 11, TAG_REPLIES, TAG_BEAT, TAG_STOP };
@@ -121,6 +123,35 @@ static int recv_probed(MPI_Comm comm, const MPI_Status *probed,
   return 0;
 }
 
+/* A receive buffer kept across messages: a batch of a few kilobytes
+ * malloc'd and freed per message made glibc consolidate its fast bins
+ * (every small object the tasks freed) each time. */
+typedef struct {
+  unsigned char *data;
+  size_t cap;
+} rbuf_t;
+
+/* Receives the probed message into r (grown as needed). */
+static int recv_reuse(MPI_Comm comm, const MPI_Status *probed, rbuf_t *r,
+                      int *len) {
+  int n = 0;
+  MPI_Get_count(probed, MPI_BYTE, &n);
+  size_t need = n > 0 ? (size_t)n : 1;
+  if (need > r->cap) {
+    size_t cap = r->cap ? r->cap : 4096;
+    while (cap < need) cap *= 2;
+    unsigned char *p = realloc(r->data, cap);
+    if (p == NULL) return -1;
+    r->data = p;
+    r->cap = cap;
+  }
+  if (MPI_Recv(r->data, n, MPI_BYTE, probed->MPI_SOURCE, probed->MPI_TAG,
+               comm, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+    return -1;
+  *len = n;
+  return 0;
+}
+
 /* Sends a small message, waiting at most STOP_WAIT for it to leave (a
  * dead peer never takes it; the request is then abandoned). */
 static void send_bounded(const void *p, int n, int rank, int tag,
@@ -144,6 +175,7 @@ typedef struct {
   mp_mutex_t mu; /* serializes this process's MPI calls; guards below */
   mp_cond_t cv;
   int running, stop;
+  mp_buf_t out; /* the reply batch, kept across batches */
 } wstate_t;
 
 static void beat_thread(void *arg) {
@@ -186,21 +218,22 @@ static void run_frame(mp_buf_t *out, uint64_t id, const void *p, size_t n) {
 
 static void run_batch(wstate_t *w, const unsigned char *buf, int len) {
   mp_reader_t r = {buf, (size_t)len, 0, 0};
-  mp_buf_t out = {0};
+  mp_buf_t *out = &w->out;
+  out->len = 0;
+  out->failed = 0;
   while (r.pos < r.len && !r.bad) {
     uint64_t id = mp_read_u64(&r);
     uint64_t n = mp_read_u64(&r);
     const void *p = mp_read(&r, (size_t)n);
     if (p == NULL) break;
-    run_frame(&out, id, p, (size_t)n);
+    run_frame(out, id, p, (size_t)n);
   }
   mp_mutex_lock(&w->mu);
   w->running = 0;
-  if (!out.failed)
-    MPI_Send(out.data, (int)out.len, MPI_BYTE, w->master, TAG_REPLIES,
+  if (!out->failed)
+    MPI_Send(out->data, (int)out->len, MPI_BYTE, w->master, TAG_REPLIES,
              w->comm);
   mp_mutex_unlock(&w->mu);
-  mp_buf_free(&out);
 }
 
 /* Serves the master until it says stop. 1: it asked to disconnect. */
@@ -214,14 +247,15 @@ static int serve(MPI_Comm comm, int master) {
   backoff_t b;
   backoff_reset(&b);
   int disconnect = 0;
+  rbuf_t in = {NULL, 0};
   for (;;) {
     int flag = 0;
     MPI_Status st;
     mp_mutex_lock(&w.mu);
     int rc = MPI_Iprobe(master, MPI_ANY_TAG, comm, &flag, &st);
-    unsigned char *buf = NULL;
     int len = 0;
-    int got = rc == MPI_SUCCESS && flag && recv_probed(comm, &st, &buf, &len) == 0;
+    int got = rc == MPI_SUCCESS && flag && recv_reuse(comm, &st, &in, &len) == 0;
+    unsigned char *buf = in.data;
     if (got && st.MPI_TAG == TAG_TASKS) w.running = 1;
     mp_mutex_unlock(&w.mu);
     if (rc != MPI_SUCCESS) break;
@@ -233,12 +267,12 @@ static int serve(MPI_Comm comm, int master) {
     backoff_reset(&b);
     if (st.MPI_TAG == TAG_STOP) {
       disconnect = len > 0 && buf[0] == 1;
-      free(buf);
       break;
     }
     if (st.MPI_TAG == TAG_TASKS) run_batch(&w, buf, len);
-    free(buf);
   }
+  free(in.data);
+  mp_buf_free(&w.out);
   mp_mutex_lock(&w.mu);
   w.stop = 1;
   mp_cond_broadcast(&w.cv);
@@ -347,17 +381,25 @@ typedef struct mtask {
   size_t len;
 } mtask_t;
 
+/* Batches a worker may hold at once while its tasks are quick: it runs
+ * one while the next waits in its queue, so it never waits for the
+ * master between batches. Slow tasks go one batch (of one) at a time. */
+#define DEPTH 2
+
 typedef struct {
   int rank; /* in comm */
   int dead;
-  mtask_t *held; /* sent, no reply yet */
+  mtask_t *held, *held_tail; /* sent, no reply yet, in the order sent */
   double heard;  /* the last message (or the send) while it held tasks */
-  double sent;   /* when its batch left */
+  double last;   /* when its last reply came (or its first batch left) */
   size_t batch;  /* tasks it may get at once: grows while they are quick */
   size_t nheld;
-  MPI_Request req; /* the batch being sent, or MPI_REQUEST_NULL */
-  int draining;    /* terminated while it ran a batch: its reply is due */
-  mp_buf_t out;
+  int inflight;            /* batches sent, no reply yet (<= DEPTH) */
+  size_t counts[DEPTH];    /* their sizes, oldest first */
+  double sent_at[DEPTH];   /* when they left */
+  MPI_Request req[DEPTH];  /* the sends, or MPI_REQUEST_NULL */
+  mp_buf_t out[DEPTH];     /* their buffers (a send's stays until done) */
+  int draining;    /* terminated with batches out: replies still due */
 } mworker_t;
 
 typedef struct {
@@ -375,6 +417,7 @@ typedef struct {
   double worker_timeout;
   mp_thread_t *thread;
   mtask_t *settle; /* settled by the service thread outside mu */
+  rbuf_t in;       /* the service thread's receive buffer */
 } mb_t;
 
 static void mtask_free(mtask_t *t) {
@@ -409,71 +452,118 @@ static mtask_t *take_pending(mb_t *b) {
   return all;
 }
 
-/* Moves up to k pending tasks to worker w (mu held); frames them. */
-static void hand_out(mb_t *b, mworker_t *w, size_t k) {
-  w->out.len = 0;
-  w->out.failed = 0;
-  for (size_t i = 0; i < k && b->pending; i++) {
+/* Moves up to k pending tasks to worker w (mu held); frames them into
+ * out. How many. */
+static size_t hand_out(mb_t *b, mworker_t *w, mp_buf_t *out, size_t k) {
+  size_t moved = 0;
+  out->len = 0;
+  out->failed = 0;
+  for (; moved < k && b->pending; moved++) {
     mtask_t *t = b->pending;
     b->pending = t->next;
     if (b->pending == NULL) b->pending_tail = NULL;
     b->npending--;
-    put_frame(&w->out, t->id, t->msg, t->len);
+    put_frame(out, t->id, t->msg, t->len);
     free(t->msg);
     t->msg = NULL;
-    t->next = w->held;
-    w->held = t;
+    /* In the order sent: the replies come in that order, so each one is
+     * found at the head. */
+    t->next = NULL;
+    if (w->held_tail)
+      w->held_tail->next = t;
+    else
+      w->held = t;
+    w->held_tail = t;
     w->nheld++;
   }
+  return moved;
+}
+
+/* Forgets w's batches in flight (mu held): their tasks are taken. */
+static void forget_batches(mworker_t *w) {
+  w->held = w->held_tail = NULL;
+  w->nheld = 0;
+  w->inflight = 0;
 }
 
 static void declare_dead(mb_t *b, mworker_t *w, const char *why) {
   w->dead = 1;
   b->nalive--;
   if (!b->spawned && g.dead) g.dead[w->rank] = 1;
-  if (w->req != MPI_REQUEST_NULL) {
-    /* It never takes the batch: the request is abandoned, the buffer
-     * kept until the backend ends. */
-    MPI_Request_free(&w->req);
-    w->req = MPI_REQUEST_NULL;
-  }
+  for (int j = 0; j < DEPTH; j++)
+    if (w->req[j] != MPI_REQUEST_NULL) {
+      /* It never takes the batch: the request is abandoned, the buffer
+       * kept until the backend ends. */
+      MPI_Request_free(&w->req[j]);
+      w->req[j] = MPI_REQUEST_NULL;
+    }
   char msg[256];
   snprintf(msg, sizeof msg, "MPI worker rank %d %s", w->rank, why);
   mtask_t *held = w->held;
-  w->held = NULL;
-  w->nheld = 0;
+  forget_batches(w);
   mp_mutex_unlock(&b->mu);
   fail_tasks(held, MPROC_EWORKERDIED, msg);
   mp_mutex_lock(&b->mu);
 }
 
-/* Starts sending batches to idle workers (mu held). 1 if it sent any. */
+/* How many batches w may hold now: DEPTH once its tasks proved quick
+ * (its batch grew), else one, so that a slow task waiting for a worker
+ * stays in the pending list (cancellable, for the first free worker). */
+static int depth_of(const mworker_t *w) { return w->batch > 1 ? DEPTH : 1; }
+
+/* A send buffer of w free for a new batch, or -1 (mu held). */
+static int free_slot(mworker_t *w) {
+  for (int j = 0; j < DEPTH; j++) {
+    if (w->req[j] != MPI_REQUEST_NULL) {
+      int done = 0;
+      if (MPI_Test(&w->req[j], &done, MPI_STATUS_IGNORE) != MPI_SUCCESS ||
+          !done)
+        continue;
+    }
+    return j;
+  }
+  return -1;
+}
+
+/* Starts sending batches to workers with room (mu held). 1 if it sent
+ * any. */
 static int dispatch(mb_t *b) {
-  int idle = 0, sent = 0;
-  for (int i = 0; i < b->nworkers; i++)
-    if (!b->workers[i].dead && b->workers[i].held == NULL) idle++;
-  for (int i = 0; i < b->nworkers && b->npending && idle; i++) {
+  int room = 0, sent = 0;
+  for (int i = 0; i < b->nworkers; i++) {
     mworker_t *w = &b->workers[i];
-    if (w->dead || w->held || w->req != MPI_REQUEST_NULL) continue;
-    /* An even share, at most what its last batch earned: slow tasks go
-     * one at a time (a queued task stays cancellable and goes to the
-     * first free worker), quick ones in growing batches. */
-    size_t k = (b->npending + (size_t)idle - 1) / (size_t)idle;
-    if (k > w->batch) k = w->batch;
-    idle--;
-    hand_out(b, w, k);
-    w->heard = w->sent = mp_monotonic();
-    if (w->out.failed) {
-      declare_dead(b, w, "could not be sent a batch (out of memory)");
-      continue;
+    if (!w->dead && w->inflight < depth_of(w)) room += depth_of(w) - w->inflight;
+  }
+  for (int i = 0; i < b->nworkers && b->npending && room; i++) {
+    mworker_t *w = &b->workers[i];
+    if (w->dead) continue;
+    while (b->npending && room && w->inflight < depth_of(w)) {
+      int j = free_slot(w);
+      if (j < 0) break;
+      /* An even share, at most what its last batch earned: slow tasks go
+       * one at a time (a queued task stays cancellable and goes to the
+       * first free worker), quick ones in growing batches. */
+      size_t k = (b->npending + (size_t)room - 1) / (size_t)room;
+      if (k > w->batch) k = w->batch;
+      room--;
+      double now = mp_monotonic();
+      if (w->inflight == 0) w->last = now;
+      size_t moved = hand_out(b, w, &w->out[j], k);
+      w->counts[w->inflight] = moved;
+      w->sent_at[w->inflight] = now;
+      w->inflight++;
+      w->heard = now;
+      if (w->out[j].failed) {
+        declare_dead(b, w, "could not be sent a batch (out of memory)");
+        break;
+      }
+      if (MPI_Isend(w->out[j].data, (int)w->out[j].len, MPI_BYTE, w->rank,
+                    TAG_TASKS, b->comm, &w->req[j]) != MPI_SUCCESS) {
+        w->req[j] = MPI_REQUEST_NULL;
+        declare_dead(b, w, "could not be sent a batch (MPI_Isend failed)");
+        break;
+      }
+      sent = 1;
     }
-    if (MPI_Isend(w->out.data, (int)w->out.len, MPI_BYTE, w->rank,
-                  TAG_TASKS, b->comm, &w->req) != MPI_SUCCESS) {
-      w->req = MPI_REQUEST_NULL;
-      declare_dead(b, w, "could not be sent a batch (MPI_Isend failed)");
-      continue;
-    }
-    sent = 1;
   }
   return sent;
 }
@@ -487,8 +577,21 @@ static mworker_t *worker_of_rank(mb_t *b, int rank) {
 /* A reply batch from w: settles its tasks (mu held; dropped meanwhile). */
 static void take_replies(mb_t *b, mworker_t *w, const unsigned char *buf,
                          int len) {
-  size_t count = w->nheld;
-  double per_task = (mp_monotonic() - w->sent) / (double)(count ? count : 1);
+  /* The reply of its oldest batch (a worker runs them in order): timed
+   * from when the worker could start it. */
+  size_t count = w->inflight > 0 ? w->counts[0] : w->nheld;
+  double now = mp_monotonic();
+  double began = w->inflight > 0 && w->sent_at[0] > w->last ? w->sent_at[0]
+                                                             : w->last;
+  if (w->inflight > 0) {
+    for (int j = 1; j < w->inflight; j++) {
+      w->counts[j - 1] = w->counts[j];
+      w->sent_at[j - 1] = w->sent_at[j];
+    }
+    w->inflight--;
+  }
+  w->last = now;
+  double per_task = (now - began) / (double)(count ? count : 1);
   if (per_task < QUICK_TASK && count == w->batch && w->batch < BATCH_MAX)
     w->batch *= 2;
   else if (per_task >= QUICK_TASK)
@@ -504,6 +607,12 @@ static void take_replies(mb_t *b, mworker_t *w, const unsigned char *buf,
     mtask_t *t = *link;
     if (t == NULL) continue; /* a task failed meanwhile (terminate) */
     *link = t->next;
+    if (w->held_tail == t) {
+      /* t was last: the one before it (if any) is the new tail. */
+      mtask_t *prev = w->held;
+      while (prev && prev->next) prev = prev->next;
+      w->held_tail = prev;
+    }
     w->nheld--;
     mp_mutex_unlock(&b->mu);
     mproc_obj_t *reply = NULL;
@@ -520,24 +629,23 @@ static int poll_once(mb_t *b) {
   MPI_Status st;
   for (int i = 0; i < b->nworkers; i++) {
     mworker_t *w = &b->workers[i];
-    if (w->req != MPI_REQUEST_NULL) {
-      int done = 0;
-      MPI_Test(&w->req, &done, MPI_STATUS_IGNORE);
-    }
+    for (int j = 0; j < DEPTH; j++)
+      if (w->req[j] != MPI_REQUEST_NULL) {
+        int done = 0;
+        MPI_Test(&w->req[j], &done, MPI_STATUS_IGNORE);
+      }
   }
   if (MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, b->comm, &flag, &st) !=
           MPI_SUCCESS ||
       !flag)
     return 0;
-  unsigned char *buf = NULL;
   int len = 0;
-  if (recv_probed(b->comm, &st, &buf, &len) != 0) return 0;
+  if (recv_reuse(b->comm, &st, &b->in, &len) != 0) return 0;
   mworker_t *w = worker_of_rank(b, st.MPI_SOURCE);
   if (w && !w->dead) {
     w->heard = mp_monotonic();
-    if (st.MPI_TAG == TAG_REPLIES) take_replies(b, w, buf, len);
+    if (st.MPI_TAG == TAG_REPLIES) take_replies(b, w, b->in.data, len);
   }
-  free(buf);
   return 1;
 }
 
@@ -572,10 +680,9 @@ static void service_thread(void *arg) {
       mtask_t *all = take_pending(b);
       b->abandoned = holds_tasks(b);
       for (int i = 0; i < b->nworkers; i++) {
-        b->workers[i].draining = b->workers[i].held != NULL;
+        b->workers[i].draining = b->workers[i].inflight;
         push_settle(b, b->workers[i].held);
-        b->workers[i].held = NULL;
-        b->workers[i].nheld = 0;
+        forget_batches(&b->workers[i]);
       }
       mtask_t *held = b->settle;
       b->settle = NULL;
@@ -628,17 +735,13 @@ static void service_thread(void *arg) {
 static mproc_status_t mb_check_function(void *impl, mproc_function_fn fn,
                                         const char *call) {
   (void)impl;
-  void *msg = NULL;
-  size_t len = 0;
-  mproc_status_t st = mp_task_message(0, fn, NULL, 0, 1, NULL, &msg, &len);
-  free(msg);
-  if (st == MPROC_ENOTREGISTERED)
-    return mp_fail(st,
-                   "%s: the function is not registered (MPROC_FUNCTION or "
-                   "mproc_register_function): MPI workers find functions "
-                   "by name",
-                   call);
-  return st;
+  /* A lookup, not a trial encoding: this runs once per submit. */
+  if (mp_function_by_fn(fn) != NULL) return MPROC_OK;
+  return mp_fail(MPROC_ENOTREGISTERED,
+                 "%s: the function is not registered (MPROC_FUNCTION or "
+                 "mproc_register_function): MPI workers find functions "
+                 "by name",
+                 call);
 }
 
 static mproc_status_t mb_submit(void *impl, mp_job_t *job,
@@ -768,7 +871,7 @@ static int drain_replies(mb_t *b) {
   double end = mp_monotonic() + b->worker_timeout;
   int due = 0;
   for (int i = 0; i < b->nworkers; i++)
-    due += b->workers[i].draining && !b->workers[i].dead;
+    due += b->workers[i].dead ? 0 : b->workers[i].draining;
   while (due > 0 && mp_monotonic() < end) {
     int flag = 0;
     MPI_Status st;
@@ -784,8 +887,8 @@ static int drain_replies(mb_t *b) {
     if (recv_probed(b->comm, &st, &buf, &len) != 0) return 0;
     free(buf);
     mworker_t *w = worker_of_rank(b, st.MPI_SOURCE);
-    if (w && w->draining && st.MPI_TAG == TAG_REPLIES) {
-      w->draining = 0;
+    if (w && w->draining > 0 && st.MPI_TAG == TAG_REPLIES) {
+      w->draining--;
       due--;
     }
   }
@@ -814,7 +917,8 @@ static void mb_release(void *impl) {
   if (b->spawned && b->comm != MPI_COMM_NULL) end_spawned(b);
   if (!b->spawned) g.ranks_in_use = 0;
   for (int i = 0; b->workers && i < b->nworkers; i++)
-    mp_buf_free(&b->workers[i].out);
+    for (int j = 0; j < DEPTH; j++) mp_buf_free(&b->workers[i].out[j]);
+  free(b->in.data);
   free(b->workers);
   mp_cond_destroy(&b->cv);
   mp_mutex_destroy(&b->mu);
@@ -928,7 +1032,7 @@ static mb_t *backend_alloc(int n, double worker_timeout) {
     return NULL;
   }
   for (int i = 0; i < n; i++) {
-    b->workers[i].req = MPI_REQUEST_NULL;
+    for (int j = 0; j < DEPTH; j++) b->workers[i].req[j] = MPI_REQUEST_NULL;
     b->workers[i].batch = 1;
   }
   b->nworkers = b->nalive = n;
