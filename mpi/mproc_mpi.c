@@ -10,7 +10,9 @@
  * (one while they are slow), receives the replies and
  * settles the jobs (mp_job_finish_reply). It polls with MPI_Iprobe: spin
  * briefly, then sleep on its condition with a growing timeout, so a
- * submit wakes it at once and an idle master burns no core.
+ * submit wakes it at once and an idle master burns no core. Submits go
+ * to an intake list under a lock of their own (imu), never waiting for
+ * the service thread's mutex, which it holds through its MPI calls.
  *
  * Worker: a loop that probes the master the same way (spin, then back
  * off up to 1 ms), runs a batch, and sends the replies. While it runs a
