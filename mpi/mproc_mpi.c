@@ -10,7 +10,9 @@
  * (one while they are slow), receives the replies and
  * settles the jobs (mp_job_finish_reply). It polls with MPI_Iprobe: spin
  * briefly, then sleep on its condition with a growing timeout, so a
- * submit wakes it at once and an idle master burns no core.
+ * submit wakes it at once and an idle master burns no core. Submits go
+ * to an intake list under a lock of their own (imu), never waiting for
+ * the service thread's mutex, which it holds through its MPI calls.
  *
  * Worker: a loop that probes the master the same way (spin, then back
  * off up to 1 ms), runs a batch, and sends the replies. While it runs a
@@ -412,12 +414,19 @@ typedef struct {
   MPI_Comm comm;
   int spawned; /* comm is our intercommunicator to spawned workers */
   int closed, terminating, ended;
-  int sleeping; /* the service thread waits on cv: a submit signals it */
+  int sleeping; /* (imu) the service thread waits on cv: a submit signals */
   int abandoned; /* terminated while workers ran tasks (draining below) */
   double worker_timeout;
   mp_thread_t *thread;
   mtask_t *settle; /* settled by the service thread outside mu */
   rbuf_t in;       /* the service thread's receive buffer */
+  /* Submits land here, under imu alone: the service thread holds mu
+   * through its MPI calls, and a submit that waited for mu (a futex sleep
+   * and wake per task) starved the submitting thread. */
+  mp_mutex_t imu;
+  mtask_t *incoming, *incoming_tail;
+  size_t nincoming;
+  int in_closed; /* (imu) no more submits: set with closed */
 } mb_t;
 
 static void mtask_free(mtask_t *t) {
@@ -443,6 +452,36 @@ static void fail_tasks(mtask_t *list, mproc_status_t st, const char *msg) {
     mtask_free(list);
     list = next;
   }
+}
+
+/* Moves the submitted tasks to the pending list (mu held). */
+static void splice_incoming(mb_t *b) {
+  mp_mutex_lock(&b->imu);
+  mtask_t *list = b->incoming, *tail = b->incoming_tail;
+  size_t n = b->nincoming;
+  b->incoming = b->incoming_tail = NULL;
+  b->nincoming = 0;
+  mp_mutex_unlock(&b->imu);
+  if (list == NULL) return;
+  if (b->pending_tail)
+    b->pending_tail->next = list;
+  else
+    b->pending = list;
+  b->pending_tail = tail;
+  b->npending += n;
+}
+
+/* Sleeps on cv for at most s seconds unless a submit came (mu held). */
+static void service_sleep(mb_t *b, double s) {
+  mp_mutex_lock(&b->imu);
+  int none = b->incoming == NULL;
+  if (none) b->sleeping = 1; /* seen by a submit under imu: it signals */
+  mp_mutex_unlock(&b->imu);
+  if (!none) return;
+  (void)mp_cond_wait(&b->cv, &b->mu, s);
+  mp_mutex_lock(&b->imu);
+  b->sleeping = 0;
+  mp_mutex_unlock(&b->imu);
 }
 
 static mtask_t *take_pending(mb_t *b) {
@@ -676,6 +715,10 @@ static void service_thread(void *arg) {
   backoff_reset(&bo);
   mp_mutex_lock(&b->mu);
   for (;;) {
+    /* closed read before the splice: every submit came before close, so
+     * the splice has them all. */
+    int closed = b->closed;
+    splice_incoming(b);
     if (b->terminating) {
       mtask_t *all = take_pending(b);
       b->abandoned = holds_tasks(b);
@@ -701,14 +744,12 @@ static void service_thread(void *arg) {
       continue;
     }
     int busy = holds_tasks(b);
-    if (b->closed && !busy && b->npending == 0) break;
+    if (closed && !busy && b->npending == 0) break;
     int active = dispatch(b);
     busy = busy || active;
     if (!busy) {
       /* Nothing in flight: sleep until a submit (or close). */
-      b->sleeping = 1;
-      (void)mp_cond_wait(&b->cv, &b->mu, 1.0);
-      b->sleeping = 0;
+      service_sleep(b, 1.0);
       backoff_reset(&bo);
       continue;
     }
@@ -719,11 +760,7 @@ static void service_thread(void *arg) {
       continue;
     }
     double s = backoff_next(&bo);
-    if (s > 0) {
-      b->sleeping = 1;
-      (void)mp_cond_wait(&b->cv, &b->mu, s);
-      b->sleeping = 0;
-    }
+    if (s > 0) service_sleep(b, s);
   }
   b->ended = 1;
   mp_cond_broadcast(&b->cv);
@@ -762,9 +799,9 @@ static mproc_status_t mb_submit(void *impl, mp_job_t *job,
   }
   t->first = first;
   t->n = n;
-  mp_mutex_lock(&b->mu);
-  if (b->closed || b->terminating) {
-    mp_mutex_unlock(&b->mu);
+  mp_mutex_lock(&b->imu);
+  if (b->in_closed) {
+    mp_mutex_unlock(&b->imu);
     mtask_free(t);
     return mp_fail(MPROC_ESTATE, "MPI executor: shut down");
   }
@@ -773,14 +810,20 @@ static mproc_status_t mb_submit(void *impl, mp_job_t *job,
   /* Unique in the process: a pre-launched rank may still send the reply
    * of an earlier (terminated) executor's task to the next one. */
   t->id = __atomic_fetch_add(&g_next_id, 1, __ATOMIC_RELAXED);
-  if (b->pending_tail)
-    b->pending_tail->next = t;
+  if (b->incoming_tail)
+    b->incoming_tail->next = t;
   else
-    b->pending = t;
-  b->pending_tail = t;
-  b->npending++;
-  if (b->sleeping) mp_cond_signal(&b->cv);
-  mp_mutex_unlock(&b->mu);
+    b->incoming = t;
+  b->incoming_tail = t;
+  b->nincoming++;
+  int wake = b->sleeping;
+  mp_mutex_unlock(&b->imu);
+  if (wake) {
+    /* It waits on cv with mu released: the signal cannot come before. */
+    mp_mutex_lock(&b->mu);
+    mp_cond_signal(&b->cv);
+    mp_mutex_unlock(&b->mu);
+  }
   return MPROC_OK;
 }
 
@@ -788,6 +831,7 @@ static int mb_job_queued(void *impl, const mp_job_t *job) {
   mb_t *b = impl;
   int queued = 0;
   mp_mutex_lock(&b->mu);
+  splice_incoming(b);
   for (mtask_t *t = b->pending; t && !queued; t = t->next)
     queued = t->job == job;
   mp_mutex_unlock(&b->mu);
@@ -800,6 +844,7 @@ static size_t mb_cancel_pending(void *impl, const mp_job_t *job,
   mtask_t *taken = NULL;
   size_t count = 0;
   mp_mutex_lock(&b->mu);
+  splice_incoming(b);
   mtask_t **link = &b->pending;
   b->pending_tail = NULL;
   while (*link) {
@@ -824,6 +869,9 @@ static void mb_close(void *impl) {
   mb_t *b = impl;
   mp_mutex_lock(&b->mu);
   b->closed = 1;
+  mp_mutex_lock(&b->imu);
+  b->in_closed = 1;
+  mp_mutex_unlock(&b->imu);
   mp_cond_signal(&b->cv);
   mp_mutex_unlock(&b->mu);
 }
@@ -834,6 +882,9 @@ static void mb_stop(void *impl, int gentle) {
   mp_mutex_lock(&b->mu);
   b->closed = 1;
   b->terminating = 1;
+  mp_mutex_lock(&b->imu);
+  b->in_closed = 1;
+  mp_mutex_unlock(&b->imu);
   mp_cond_signal(&b->cv);
   mp_mutex_unlock(&b->mu);
 }
@@ -920,7 +971,12 @@ static void mb_release(void *impl) {
     for (int j = 0; j < DEPTH; j++) mp_buf_free(&b->workers[i].out[j]);
   free(b->in.data);
   free(b->workers);
+  /* Never started, or ended: tasks still submitted are failed. */
+  mtask_t *left = b->incoming;
+  b->incoming = NULL;
+  fail_tasks(left, MPROC_ESTATE, "MPI executor: terminated");
   mp_cond_destroy(&b->cv);
+  mp_mutex_destroy(&b->imu);
   mp_mutex_destroy(&b->mu);
   free(b);
   g.executors--;
