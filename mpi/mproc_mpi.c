@@ -108,23 +108,6 @@ static void put_frame(mp_buf_t *b, uint64_t id, const void *p, size_t n) {
   mp_buf_put(b, p, n);
 }
 
-/* Receives the probed message into a malloc'd buffer. */
-static int recv_probed(MPI_Comm comm, const MPI_Status *probed,
-                       unsigned char **out, int *len) {
-  int n = 0;
-  MPI_Get_count(probed, MPI_BYTE, &n);
-  unsigned char *buf = malloc(n > 0 ? (size_t)n : 1);
-  if (buf == NULL) return -1;
-  if (MPI_Recv(buf, n, MPI_BYTE, probed->MPI_SOURCE, probed->MPI_TAG, comm,
-               MPI_STATUS_IGNORE) != MPI_SUCCESS) {
-    free(buf);
-    return -1;
-  }
-  *out = buf;
-  *len = n;
-  return 0;
-}
-
 /* A receive buffer kept across messages: a batch of a few kilobytes
  * malloc'd and freed per message made glibc consolidate its fast bins
  * (every small object the tasks freed) each time. */
@@ -933,10 +916,8 @@ static int drain_replies(mb_t *b) {
       mp_sleep(1e-3);
       continue;
     }
-    unsigned char *buf = NULL;
     int len = 0;
-    if (recv_probed(b->comm, &st, &buf, &len) != 0) return 0;
-    free(buf);
+    if (recv_reuse(b->comm, &st, &b->in, &len) != 0) return 0;
     mworker_t *w = worker_of_rank(b, st.MPI_SOURCE);
     if (w && w->draining > 0 && st.MPI_TAG == TAG_REPLIES) {
       w->draining--;
