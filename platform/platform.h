@@ -101,6 +101,11 @@ long mp_getpid(void);
  * parent that exited but was not reaped yet counts as ended (its pid
  * still exists then). */
 int mp_parent_alive(long parent_pid);
+/* Nonzero while a process with this pid exists on this machine: running,
+ * or ended but not yet reaped by its parent. For waiting on a process
+ * this one did not start and cannot reap (the MPI executor's spawned
+ * workers, children of Open MPI's daemon). */
+int mp_pid_exists(long pid);
 int mp_cpu_count(void);
 /* The CPUs this process may run on (its affinity mask), at least 1: where
  * it is 1, spinning while another process works is wasted time. */
