@@ -383,7 +383,10 @@ static mproc_status_t lock_briefly(const mproc_queue_t *q, mp_lock_state_t *m,
  * other's mark. Odd busy is made a new odd value even if a dead owner left
  * it odd (its thread id may have come back). */
 static int enter_alone(side_t *side) {
-  if (__atomic_load_n(&side->owner, __ATOMIC_RELAXED) != mp_thread_id())
+  /* bias first: once shared, the old owner writes nothing here (the line
+   * is read by every user) */
+  if (__atomic_load_n(&side->bias, __ATOMIC_RELAXED) != BIAS_OPEN ||
+      __atomic_load_n(&side->owner, __ATOMIC_RELAXED) != mp_thread_id())
     return 0;
   uint32_t in = (__atomic_load_n(&side->busy, __ATOMIC_RELAXED) + 1) | 1;
   __atomic_store_n(&side->busy, in, __ATOMIC_RELAXED);
@@ -395,9 +398,9 @@ static int enter_alone(side_t *side) {
 
 /* A taker's wait for the owner to be out of a call without the lock: it
  * left it (busy even), or it died in it, which leaves nothing to repair
- * (see the top of the file). A short deadline is kept as the lock's (see
- * lock_briefly): up to LOCK_GRACE_SECONDS for an owner that copies, only
- * the deadline for one that waits for room (data). */
+ * (see the top of the file). The owner is there for one copy only (it
+ * waits for room or data under the lock: enter_side), so a short deadline
+ * is kept as for a lock holder that copies: up to LOCK_GRACE_SECONDS. */
 static mproc_status_t wait_owner_out(side_t *side, double deadline) {
   uint32_t owner = __atomic_load_n(&side->owner, __ATOMIC_RELAXED);
   double grace = mp_deadline(LOCK_GRACE_SECONDS);
@@ -407,8 +410,7 @@ static mproc_status_t wait_owner_out(side_t *side, double deadline) {
       continue;
     }
     if (!mp_thread_alive(owner)) break;
-    if (mp_time_left(deadline) == 0 &&
-        (mp_time_left(grace) == 0 || holder_is_waiting(&side->holder_waits)))
+    if (mp_time_left(deadline) == 0 && mp_time_left(grace) == 0)
       return MPROC_ETIMEDOUT;
     mp_sleep(LOCK_SLICE_SECONDS / 4);
   }
@@ -421,14 +423,16 @@ static mproc_status_t settle_owner(side_t *side, double deadline) {
   uint32_t bias = __atomic_load_n(&side->bias, __ATOMIC_ACQUIRE);
   if (bias == BIAS_SHARED) return MPROC_OK;
   uint32_t owner = __atomic_load_n(&side->owner, __ATOMIC_RELAXED);
+  uint32_t me = mp_thread_id();
+  if (bias == BIAS_OPEN && owner == me) return MPROC_OK; /* it must wait */
   if (bias == BIAS_OPEN && owner == 0) {
     if (mp_remote_barrier_join())
-      __atomic_store_n(&side->owner, mp_thread_id(), __ATOMIC_RELAXED);
+      __atomic_store_n(&side->owner, me, __ATOMIC_RELAXED);
     else
       __atomic_store_n(&side->bias, BIAS_SHARED, __ATOMIC_RELEASE);
     return MPROC_OK;
   }
-  if (owner != mp_thread_id()) { /* the owner itself is out: it is here */
+  if (owner != me) { /* the owner itself is out: it is here */
     __atomic_store_n(&side->bias, BIAS_REVOKING, __ATOMIC_SEQ_CST);
     mproc_status_t st = mp_remote_barrier();
     if (st == MPROC_OK) st = wait_owner_out(side, deadline);
@@ -462,18 +466,29 @@ static mproc_status_t lock(const mproc_queue_t *q, side_t *side,
   return MPROC_OK;
 }
 
-/* Enters a side: without its lock (*alone = 1) or with it. */
-static mproc_status_t enter_side(const mproc_queue_t *q, side_t *side,
-                                 double deadline, int *alone) {
-  *alone = enter_alone(side);
-  return *alone ? MPROC_OK : lock(q, side, deadline);
-}
-
 static void leave_side(const mproc_queue_t *q, side_t *side, int alone) {
   if (alone)
     __atomic_store_n(&side->busy, side->busy + 1, __ATOMIC_RELEASE);
   else
     mp_lock_state_release(q->shm, &side->lock);
+}
+
+/* Enters a side for a call that goes on once ready(q, ctx): without the
+ * lock (*alone = 1) if the caller is the owner and need not wait, else
+ * with it (*alone = 0). An owner that must wait does so holding the lock,
+ * as any waiter: a second user then sleeps on the lock (and a put_nowait
+ * behind it answers "full" at once, see lock_briefly) instead of polling
+ * for the owner's way out of its call. */
+static mproc_status_t enter_side(mproc_queue_t *q, side_t *side,
+                                 int (*ready)(mproc_queue_t *, void *),
+                                 void *ctx, double deadline, int *alone) {
+  *alone = enter_alone(side);
+  if (*alone) {
+    if (ready(q, ctx)) return MPROC_OK;
+    leave_side(q, side, 1);
+    *alone = 0;
+  }
+  return lock(q, side, deadline);
 }
 
 /* ---- put ---------------------------------------------------------- */
@@ -534,10 +549,11 @@ static mproc_status_t put_record(mproc_queue_t *q, uint32_t tag,
                    (unsigned long long)s->capacity_words * 8);
   double deadline = mp_deadline(timeout);
   int alone;
-  mproc_status_t st = enter_side(q, &s->put, deadline, &alone);
+  mproc_status_t st =
+      enter_side(q, &s->put, has_room, &need, deadline, &alone);
   if (st == MPROC_OK) {
     st = check_unfinished(s, what);
-    if (st == MPROC_OK)
+    if (st == MPROC_OK && !alone) /* alone: it has room */
       st = wait_until(q, has_room, &need, &s->room_seq, &s->room_waiters,
                       &s->put.holder_waits, deadline);
     if (st != MPROC_OK) leave_side(q, &s->put, alone);
@@ -616,8 +632,9 @@ static mproc_status_t begin_get(mproc_queue_t *q, double timeout,
                                 const char *what) {
   shared_t *s = q->s;
   double deadline = mp_deadline(timeout);
-  mproc_status_t st = enter_side(q, &s->get, deadline, alone);
-  if (st == MPROC_OK) {
+  mproc_status_t st =
+      enter_side(q, &s->get, has_data, NULL, deadline, alone);
+  if (st == MPROC_OK && !*alone) { /* alone: it has data */
     st = wait_until(q, has_data, NULL, &s->data_seq, &s->data_waiters,
                     &s->get.holder_waits, deadline);
     if (st != MPROC_OK) leave_side(q, &s->get, *alone);

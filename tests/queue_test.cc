@@ -376,8 +376,8 @@ TEST_P(QueueTest, JoinableQueueJoinWaitsForTaskDone) {
 
 TEST_P(QueueTest, ASecondProducerTakesOverFromALocklessOwnerLosingNothing) {
   mproc_queue_t *q;
-  // A small ring: the owner is in mid-put (often waiting for room) when
-  // the second producer takes the side over.
+  // A small ring: the owner is often in mid-put (copying without the
+  // lock, or waiting for room with it) when the second producer comes.
   ASSERT_EQ(mproc_queue_create(&q, 0, 4096), MPROC_OK);
   const uint32_t n = 20000;
   ProducerArg a = {0, n}, b = {1, n};
