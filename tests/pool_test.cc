@@ -808,6 +808,151 @@ TEST_P(PoolTest, SigkillFromOutsideFailsTheHeldTask) {
   mproc_pool_free(pool);
 }
 
+// The direct lane: an apply_async without callbacks on an idle worker is
+// sent by the submitting thread, and get() reads the reply itself. The
+// cases below reach that reader in each of its states.
+TEST_P(PoolTest, LentTaskWorkerKilledWhileGetReads) {
+  mproc_pool_t *pool = Make(1);
+  ASSERT_NE(nullptr, pool);
+  long pid = 0;
+  size_t count = 0;
+  ASSERT_EQ(MPROC_OK, mproc_pool_worker_pids(pool, &pid, 1, &count));
+  mproc_obj_t *a = Int(20000);
+  mproc_async_result_t *r;
+  ASSERT_EQ(MPROC_OK,
+            mproc_pool_apply_async(&r, pool, nap, a, nullptr, nullptr, nullptr));
+  std::thread killer([pid] {
+    mproc_sleep(0.3);
+    mp_test_kill_pid(pid);
+  });
+  mproc_obj_t *v = nullptr;
+  double t0 = mproc_test::Now();
+  EXPECT_EQ(MPROC_EWORKERDIED, mproc_async_result_get(r, &v, 30));
+  std::string msg = mproc_last_error();
+  killer.join();
+  EXPECT_LT(mproc_test::Now() - t0, 15.0);
+  EXPECT_NE(std::string::npos, msg.find(std::to_string(pid))) << msg;
+  EXPECT_NE(std::string::npos, msg.find("signal 9")) << msg;
+  mproc_async_result_free(r);
+  mproc_obj_t *b = Int(9);
+  ASSERT_EQ(MPROC_OK, mproc_pool_apply(pool, square, b, &v, 30))
+      << mproc_last_error();
+  EXPECT_EQ(81, IntOf(v));
+  mproc_obj_free(v);
+  mproc_obj_free(a);
+  mproc_obj_free(b);
+  mproc_pool_free(pool);
+}
+
+TEST_P(PoolTest, TerminateWhileGetReadsALentTask) {
+  mproc_pool_t *pool = Make(1);
+  ASSERT_NE(nullptr, pool);
+  long pid = 0;
+  size_t count = 0;
+  ASSERT_EQ(MPROC_OK, mproc_pool_worker_pids(pool, &pid, 1, &count));
+  mproc_obj_t *a = Int(20000);
+  mproc_async_result_t *r;
+  ASSERT_EQ(MPROC_OK,
+            mproc_pool_apply_async(&r, pool, nap, a, nullptr, nullptr, nullptr));
+  mproc_status_t got = MPROC_OK;
+  std::thread getter([&] {
+    mproc_obj_t *v = nullptr;
+    got = mproc_async_result_get(r, &v, 30);
+    mproc_obj_free(v);
+  });
+  mproc_sleep(0.3);
+  double t0 = mproc_test::Now();
+  ASSERT_EQ(MPROC_OK, mproc_pool_terminate(pool));
+  EXPECT_EQ(MPROC_OK, mproc_pool_join(pool, 10));
+  getter.join();
+  EXPECT_LT(mproc_test::Now() - t0, 15.0);
+  EXPECT_EQ(MPROC_ESTATE, got);
+  EXPECT_TRUE(PidGone(pid));
+  mproc_async_result_free(r);
+  mproc_obj_free(a);
+  mproc_pool_free(pool);
+}
+
+TEST_P(PoolTest, LentTaskGetTimeoutReadyAndAnotherGet) {
+  mproc_pool_t *pool = Make(2);
+  ASSERT_NE(nullptr, pool);
+  mproc_obj_t *a = Int(300), *v = nullptr;
+  mproc_async_result_t *r;
+  ASSERT_EQ(MPROC_OK,
+            mproc_pool_apply_async(&r, pool, nap, a, nullptr, nullptr, nullptr));
+  EXPECT_EQ(MPROC_ETIMEDOUT, mproc_async_result_get(r, &v, 0.05));
+  EXPECT_EQ(MPROC_ETIMEDOUT, mproc_async_result_get(r, &v, 0));
+  int ready = 1;
+  ASSERT_EQ(MPROC_OK, mproc_async_result_ready(r, &ready));
+  EXPECT_EQ(0, ready);
+  // Two waiters on one result: one reads, both see the value.
+  std::atomic<int> seen{0};
+  std::thread other([&] {
+    mproc_obj_t *w = nullptr;
+    if (mproc_async_result_get(r, &w, 30) == MPROC_OK && IntOf(w) == 300)
+      seen++;
+    mproc_obj_free(w);
+  });
+  ASSERT_EQ(MPROC_OK, mproc_async_result_get(r, &v, 30)) << mproc_last_error();
+  EXPECT_EQ(300, IntOf(v));
+  mproc_obj_free(v);
+  other.join();
+  EXPECT_EQ(1, seen.load());
+  mproc_async_result_free(r);
+  // ready() alone reads a reply that waits (nobody calls get).
+  mproc_obj_t *b = Int(6);
+  ASSERT_EQ(MPROC_OK,
+            mproc_pool_apply_async(&r, pool, square, b, nullptr, nullptr, nullptr));
+  double t0 = mproc_test::Now();
+  ready = 0;
+  while (!ready && mproc_test::Now() - t0 < 30) {
+    ASSERT_EQ(MPROC_OK, mproc_async_result_ready(r, &ready));
+    if (!ready) mproc_sleep(0.001);
+  }
+  EXPECT_EQ(1, ready);
+  int ok = 0;
+  ASSERT_EQ(MPROC_OK, mproc_async_result_successful(r, &ok));
+  EXPECT_EQ(1, ok);
+  mproc_async_result_free(r);
+  mproc_obj_free(a);
+  mproc_obj_free(b);
+  mproc_pool_free(pool);
+}
+
+TEST_P(PoolTest, UncollectedLentTasksDoNotHoldTheWorkers) {
+  mproc_pool_t *pool = Make(2);
+  ASSERT_NE(nullptr, pool);
+  // Results dropped and never waited for: their workers are still given
+  // the tasks that follow, and a close finishes them.
+  for (int64_t i = 0; i < 6; i++) {
+    mproc_obj_t *a = Int(i);
+    mproc_async_result_t *r;
+    ASSERT_EQ(MPROC_OK, mproc_pool_apply_async(&r, pool, square, a, nullptr,
+                                               nullptr, nullptr));
+    mproc_async_result_free(r);
+    mproc_obj_free(a);
+  }
+  mproc_obj_t *b = Int(12), *v = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_pool_apply(pool, square, b, &v, 30))
+      << mproc_last_error();
+  EXPECT_EQ(144, IntOf(v));
+  mproc_obj_free(v);
+  mproc_async_result_t *kept;
+  ASSERT_EQ(MPROC_OK, mproc_pool_apply_async(&kept, pool, square, b, nullptr,
+                                             nullptr, nullptr));
+  ASSERT_EQ(MPROC_OK, mproc_pool_close(pool));
+  ASSERT_EQ(MPROC_OK, mproc_pool_join(pool, 30));
+  int ready = 0;
+  ASSERT_EQ(MPROC_OK, mproc_async_result_ready(kept, &ready));
+  EXPECT_EQ(1, ready);
+  ASSERT_EQ(MPROC_OK, mproc_async_result_get(kept, &v, 0));
+  EXPECT_EQ(144, IntOf(v));
+  mproc_obj_free(v);
+  mproc_async_result_free(kept);
+  mproc_obj_free(b);
+  mproc_pool_free(pool);
+}
+
 TEST_P(PoolTest, TaskTimeoutKillsAndReplacesTheWorker) {
   mproc_pool_t *pool = Make(1);
   ASSERT_NE(nullptr, pool);
