@@ -6,13 +6,49 @@
  *   - the caller's thread builds a task (the encoded message of a chunk, or
  *     for threads a copy of its items) and appends it to `pending` under
  *     the engine's mutex, then pokes the wake pipe;
- *   - the result thread alone touches the workers: it pops pending tasks
- *     into idle workers (one task per worker at a time, so it always knows
- *     which task a worker holds), receives replies, fills the job's slots,
- *     runs callbacks (holding no lock), and replaces dead workers;
+ *   - the result thread touches the workers (but see the direct lane
+ *     below): it pops pending tasks into idle workers (one task per worker
+ *     at a time, so it always knows which task a worker holds), receives
+ *     replies, fills the job's slots, runs callbacks (holding no lock),
+ *     and replaces dead workers;
  *   - a job is shared by the caller's handle and its unfinished tasks
  *     (a reference count under the job's own mutex), so a result handle
  *     outlives the pool and a dropped handle outlives its tasks.
+ *
+ * The direct lane (an apply without callbacks, job->direct): when nothing
+ * is pending and a worker is idle, the submitting thread sends the task
+ * itself (lend, under the engine's mutex: one write of a small message
+ * into the idle worker's empty pipe) and the worker holds it as `lent`;
+ * the job's waiter (get, wait or ready: mp_job_collect) reads the reply
+ * and fills the job. A call then costs two thread hops (caller -> worker
+ * -> caller), as a hand-written farm does, instead of four through the
+ * result thread. The rules that keep the result thread's view whole:
+ *   - a worker is lent only while `idle` (under the mutex), which the
+ *     result thread sets once it is done with the worker for the round
+ *     (and a waiter that read a lent reply: the worker is then as the
+ *     result thread left it), and clears before it looks at it again;
+ *     dispatch claims a worker under the same mutex, so a worker never
+ *     gets a task from both;
+ *   - the result thread watches an idle or lent worker's process but not
+ *     its connection (a lent task's reply would wake it for nothing);
+ *   - it adopts a lent task (makes it its own `task`, reading the reply or
+ *     seeing the worker's end as for any task) when tasks wait for a
+ *     worker, when the pool closes, when the worker's process ends, or
+ *     when a waiter gave it back broken; never while a waiter reads it
+ *     (`reading`, under the job's mutex: the connection and process stay
+ *     while it is set);
+ *   - a waiter watches the worker's process too, with its own timeout: on
+ *     a timeout it gives the task back as it was; when the worker ended
+ *     without a reply it gives it back broken and wakes the result thread,
+ *     which fails it (MPROC_EWORKERDIED, with the pid) and replaces the
+ *     worker;
+ *   - terminate (kill_workers) signals the workers whose lent task a
+ *     waiter reads and waits for that waiter to see the end and give the
+ *     task back, before it reaps anything;
+ *   - pools that count or time tasks (maxtasksperchild, max memory, a
+ *     task timeout) and thread pools never lend: the result thread counts
+ *     and times what it sends.
+ * Lock order: the engine's mutex, then a job's.
  *
  * The wire: parent -> worker  [1, fnref, [items...]] or [0] (quit);
  *           worker -> parent  [0, [results...]] or [status, "message"].

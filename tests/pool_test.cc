@@ -953,6 +953,54 @@ TEST_P(PoolTest, UncollectedLentTasksDoNotHoldTheWorkers) {
   mproc_pool_free(pool);
 }
 
+TEST_P(PoolTest, ConcurrentAppliesAndMapsShareTheWorkers) {
+  // Submitters lending tasks while others queue them (and the result
+  // thread adopts and dispatches): every result right, nothing stuck.
+  mproc_pool_t *pool = Make(2);
+  ASSERT_NE(nullptr, pool);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int k = 0; k < 4; k++)
+    threads.emplace_back([&, k] {
+      for (int64_t i = 0; i < 300; i++) {
+        mproc_obj_t *a = Int(i + k), *v = nullptr;
+        if (i % 3 == 0) {
+          mproc_async_result_t *r;
+          if (mproc_pool_apply_async(&r, pool, square, a, nullptr, nullptr,
+                                     nullptr) != MPROC_OK) {
+            wrong++;
+          } else {
+            int ready = 0;
+            while (!ready && mproc_async_result_ready(r, &ready) == MPROC_OK)
+              ;
+            if (mproc_async_result_get(r, &v, 30) != MPROC_OK ||
+                IntOf(v) != (i + k) * (i + k))
+              wrong++;
+            mproc_async_result_free(r);
+          }
+        } else if (mproc_pool_apply(pool, square, a, &v, 30) != MPROC_OK ||
+                   IntOf(v) != (i + k) * (i + k)) {
+          wrong++;
+        }
+        mproc_obj_free(v);
+        mproc_obj_free(a);
+      }
+    });
+  threads.emplace_back([&] {
+    mproc_obj_t *items = Range(200);
+    for (int round = 0; round < 5; round++) {
+      mproc_obj_t *out = nullptr;
+      if (mproc_pool_map(pool, square, items, 1, &out, 60) != MPROC_OK)
+        wrong++;
+      mproc_obj_free(out);
+    }
+    mproc_obj_free(items);
+  });
+  for (auto &t : threads) t.join();
+  EXPECT_EQ(0, wrong.load());
+  mproc_pool_free(pool);
+}
+
 TEST_P(PoolTest, TaskTimeoutKillsAndReplacesTheWorker) {
   mproc_pool_t *pool = Make(1);
   ASSERT_NE(nullptr, pool);
