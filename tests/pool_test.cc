@@ -213,6 +213,27 @@ class PoolTest : public ::testing::TestWithParam<std::string> {
     EXPECT_EQ(MPROC_OK, mproc_pool_create_ex(&p, &o)) << mproc_last_error();
     return p;
   }
+  // A Pool(1) whose worker (pid) got a 20 s nap, r, as its only task
+  // (lent to it: the direct lane); r is NULL on failure.
+  struct Napping {
+    mproc_pool_t *pool = nullptr;
+    mproc_async_result_t *r = nullptr;
+    long pid = 0;
+  };
+  Napping OneWorkerNapping() {
+    Napping n;
+    n.pool = Make(1);
+    size_t count = 0;
+    if (n.pool == nullptr ||
+        mproc_pool_worker_pids(n.pool, &n.pid, 1, &count) != MPROC_OK)
+      return n;
+    mproc_obj_t *a = Int(20000);
+    if (mproc_pool_apply_async(&n.r, n.pool, nap, a, nullptr, nullptr,
+                               nullptr) != MPROC_OK)
+      n.r = nullptr;
+    mproc_obj_free(a);
+    return n;
+  }
 };
 
 TEST_P(PoolTest, MapKeepsOrderWithEveryChunksize) {
@@ -812,65 +833,49 @@ TEST_P(PoolTest, SigkillFromOutsideFailsTheHeldTask) {
 // sent by the submitting thread, and get() reads the reply itself. The
 // cases below reach that reader in each of its states.
 TEST_P(PoolTest, LentTaskWorkerKilledWhileGetReads) {
-  mproc_pool_t *pool = Make(1);
-  ASSERT_NE(nullptr, pool);
-  long pid = 0;
-  size_t count = 0;
-  ASSERT_EQ(MPROC_OK, mproc_pool_worker_pids(pool, &pid, 1, &count));
-  mproc_obj_t *a = Int(20000);
-  mproc_async_result_t *r;
-  ASSERT_EQ(MPROC_OK,
-            mproc_pool_apply_async(&r, pool, nap, a, nullptr, nullptr, nullptr));
-  std::thread killer([pid] {
+  Napping n = OneWorkerNapping();
+  ASSERT_NE(nullptr, n.r);
+  std::thread killer([pid = n.pid] {
     mproc_sleep(0.3);
     mp_test_kill_pid(pid);
   });
   mproc_obj_t *v = nullptr;
   double t0 = mproc_test::Now();
-  EXPECT_EQ(MPROC_EWORKERDIED, mproc_async_result_get(r, &v, 30));
+  EXPECT_EQ(MPROC_EWORKERDIED, mproc_async_result_get(n.r, &v, 30));
   std::string msg = mproc_last_error();
   killer.join();
   EXPECT_LT(mproc_test::Now() - t0, 15.0);
-  EXPECT_NE(std::string::npos, msg.find(std::to_string(pid))) << msg;
+  EXPECT_NE(std::string::npos, msg.find(std::to_string(n.pid))) << msg;
   EXPECT_NE(std::string::npos, msg.find("signal 9")) << msg;
-  mproc_async_result_free(r);
+  mproc_async_result_free(n.r);
   mproc_obj_t *b = Int(9);
-  ASSERT_EQ(MPROC_OK, mproc_pool_apply(pool, square, b, &v, 30))
+  ASSERT_EQ(MPROC_OK, mproc_pool_apply(n.pool, square, b, &v, 30))
       << mproc_last_error();
   EXPECT_EQ(81, IntOf(v));
   mproc_obj_free(v);
-  mproc_obj_free(a);
   mproc_obj_free(b);
-  mproc_pool_free(pool);
+  mproc_pool_free(n.pool);
 }
 
 TEST_P(PoolTest, TerminateWhileGetReadsALentTask) {
-  mproc_pool_t *pool = Make(1);
-  ASSERT_NE(nullptr, pool);
-  long pid = 0;
-  size_t count = 0;
-  ASSERT_EQ(MPROC_OK, mproc_pool_worker_pids(pool, &pid, 1, &count));
-  mproc_obj_t *a = Int(20000);
-  mproc_async_result_t *r;
-  ASSERT_EQ(MPROC_OK,
-            mproc_pool_apply_async(&r, pool, nap, a, nullptr, nullptr, nullptr));
+  Napping n = OneWorkerNapping();
+  ASSERT_NE(nullptr, n.r);
   mproc_status_t got = MPROC_OK;
   std::thread getter([&] {
     mproc_obj_t *v = nullptr;
-    got = mproc_async_result_get(r, &v, 30);
+    got = mproc_async_result_get(n.r, &v, 30);
     mproc_obj_free(v);
   });
   mproc_sleep(0.3);
   double t0 = mproc_test::Now();
-  ASSERT_EQ(MPROC_OK, mproc_pool_terminate(pool));
-  EXPECT_EQ(MPROC_OK, mproc_pool_join(pool, 10));
+  ASSERT_EQ(MPROC_OK, mproc_pool_terminate(n.pool));
+  EXPECT_EQ(MPROC_OK, mproc_pool_join(n.pool, 10));
   getter.join();
   EXPECT_LT(mproc_test::Now() - t0, 15.0);
   EXPECT_EQ(MPROC_ESTATE, got);
-  EXPECT_TRUE(PidGone(pid));
-  mproc_async_result_free(r);
-  mproc_obj_free(a);
-  mproc_pool_free(pool);
+  EXPECT_TRUE(PidGone(n.pid));
+  mproc_async_result_free(n.r);
+  mproc_pool_free(n.pool);
 }
 
 TEST_P(PoolTest, LentTaskGetTimeoutReadyAndAnotherGet) {
@@ -903,6 +908,8 @@ TEST_P(PoolTest, LentTaskGetTimeoutReadyAndAnotherGet) {
   mproc_obj_t *b = Int(6);
   ASSERT_EQ(MPROC_OK,
             mproc_pool_apply_async(&r, pool, square, b, nullptr, nullptr, nullptr));
+  mproc_obj_free(a);
+  mproc_obj_free(b);
   double t0 = mproc_test::Now();
   ready = 0;
   while (!ready && mproc_test::Now() - t0 < 30) {
@@ -914,8 +921,6 @@ TEST_P(PoolTest, LentTaskGetTimeoutReadyAndAnotherGet) {
   ASSERT_EQ(MPROC_OK, mproc_async_result_successful(r, &ok));
   EXPECT_EQ(1, ok);
   mproc_async_result_free(r);
-  mproc_obj_free(a);
-  mproc_obj_free(b);
   mproc_pool_free(pool);
 }
 
