@@ -11,8 +11,13 @@
 #include "mproc.h"
 
 struct mproc_obj {
-  mp_object_t obj; /* kind "payload": checked by every call */
-  mproc_kind_t kind;
+  union {
+    mp_object_t obj; /* kind "payload": checked by every call */
+    struct {
+      uint32_t obj_magic_; /* obj.magic */
+      mproc_kind_t kind;   /* obj.spare: 64 bytes in all (MP_NODE_SIZE) */
+    };
+  };
   struct mproc_obj *parent; /* the container holding it, or NULL */
   size_t len;                 /* str/bytes: bytes; list/dict: entries */
   size_t cap;                 /* list/dict: allocated item slots */
