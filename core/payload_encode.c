@@ -35,7 +35,9 @@ static void put_be(unsigned char *h, uint64_t u, size_t n) {
  * msgpack-c writes too), so a value keeps one encoding: the decoder's
  * round trip relies on that (payload_decode.c). */
 static int put_scalar(mp_buf_t *b, const mproc_obj_t *v) {
-  unsigned char h[9];
+  if (v->kind > MPROC_FLOAT) return 0;
+  unsigned char *h = mp_buf_room(b, 9); /* written in place: no copy */
+  if (h == NULL) return 1; /* b->failed tells */
   size_t n = 1;
   switch (v->kind) {
     case MPROC_NONE: h[0] = 0xc0; break;
@@ -66,9 +68,9 @@ static int put_scalar(mp_buf_t *b, const mproc_obj_t *v) {
       n = 9;
       break;
     }
-    default: return 0;
+    default: break;
   }
-  mp_buf_put(b, h, n);
+  b->len += n;
   return 1;
 }
 
