@@ -160,9 +160,9 @@ static void task_free(mp_task_t *t) {
   free(t);
 }
 
-/* mp_job_finish with the values in an array of nvalues free-standing
- * values: those put in slots are taken (their entry set to NULL), the
- * caller destroys the rest. */
+/* mp_job_finish with the values in an array of nvalues values whose
+ * parent is job->list already (NULL but for a map): those put in slots
+ * are taken (their entry set to NULL), the caller destroys the rest. */
 static void job_settle(mp_job_t *job, size_t first, size_t n,
                        mproc_status_t st, const char *msg,
                        mproc_obj_t **values, size_t nvalues) {
@@ -176,10 +176,9 @@ static void job_settle(mp_job_t *job, size_t first, size_t n,
       if (i < nvalues) {
         v = values[i];
         values[i] = NULL;
-      } else {
-        v = mp_obj_new(MPROC_NONE);
+      } else if ((v = mp_obj_new(MPROC_NONE)) != NULL) {
+        v->parent = job->list; /* a map's: the list it will be in */
       }
-      if (v) v->parent = job->list; /* a map's: the list it will be in */
       job->results[slot] = v;
       job->statuses[slot] = v ? MPROC_OK : MPROC_ENOMEM;
     } else {
@@ -255,13 +254,14 @@ void mp_job_finish(mp_job_t *job, size_t first, size_t n, mproc_status_t st,
     job_settle(job, first, n, st, msg, NULL, 0);
     return;
   }
-  for (size_t i = 0; i < results->len; i++) results->u.items[i]->parent = NULL;
+  for (size_t i = 0; i < results->len; i++)
+    results->u.items[i]->parent = job->list; /* set while there is no lock */
   job_settle(job, first, n, st, msg, results->u.items, results->len);
   /* The items taken are NULL: shrink the list before destroying it. */
   size_t keep = 0;
   for (size_t i = 0; i < results->len; i++)
     if (results->u.items[i]) results->u.items[keep++] = results->u.items[i];
-  results->len = keep;
+  results->len = keep; /* (destroying sets the parents it walks) */
   mp_obj_destroy(results);
 }
 
@@ -319,8 +319,20 @@ static void finish_with_bytes(mp_task_t *t, const void *data, size_t len) {
   int ok = len >= 2 && (p[0] == 0x92 || p[0] == 0x93) && p[1] == 0x00 &&
            mp_cursor_array(&c, &n) &&
            (values = malloc((n ? n : 1) * sizeof *values)) != NULL;
-  while (ok && got < n && mp_cursor_value(&c, &values[got]) == MPROC_OK)
-    got++;
+  /* Each value gets its parent-to-be now, while its line is in cache (a
+   * map's list; job->list changes only once every slot is filled). */
+  mproc_obj_t *parent = t->job->list, scalar;
+  for (; ok && got < n; got++) {
+    mproc_obj_t *v;
+    if (mp_cursor_scalar(&c, &scalar)) { /* most of a map's results */
+      if ((v = mp_obj_new(scalar.kind)) == NULL) break;
+      v->u = scalar.u;
+    } else if (mp_cursor_value(&c, &v) != MPROC_OK) {
+      break;
+    }
+    v->parent = parent;
+    values[got] = v;
+  }
   ok = ok && got == n;
   if (ok && p[0] == 0x93) { /* the retiring flag: true */
     ok = c.pos < c.len && p[c.pos] == 0xc3;
