@@ -314,16 +314,18 @@ _Static_assert(NODES_PER_SLAB <= NODES_PER_BATCH, "a slab fills a batch");
 void *mp_node_alloc(void) {
   node_cache_t *c = &node_cache;
   node_t *n;
-  if (c->released.count > MP_NODE_QUARANTINE)
-    n = nodes_pop(&c->released);
-  else if (c->taking != NULL && c->taking->count > 0)
-    n = c->taking->nodes[--c->taking->count];
-  else if ((n = nodes_take()) == NULL)
+  batch_t *b = c->taking;
+  if (c->released.count > MP_NODE_QUARANTINE) {
+    n = nodes_pop(&c->released); /* warm: released lately */
+  } else if (b != NULL && b->count > 0) {
+    n = b->nodes[--b->count];
+    /* A batch's nodes are cold: ask for one a few allocations ahead, so
+     * its miss overlaps the work on this one (a map decodes a value each). */
+    if (b->count >= PREFETCH_AHEAD)
+      __builtin_prefetch(b->nodes[b->count - PREFETCH_AHEAD], 1);
+  } else if ((n = nodes_take()) == NULL) {
     return NULL;
-  /* A batch's nodes are cold: ask for one a few allocations ahead, so its
-   * miss overlaps the work on this one (a map decodes a value each). */
-  if (c->taking != NULL && c->taking->count >= PREFETCH_AHEAD)
-    __builtin_prefetch(c->taking->nodes[c->taking->count - PREFETCH_AHEAD], 1);
+  }
   memset(n, 0, sizeof *n);
   return n;
 }
@@ -398,7 +400,7 @@ static int grow(void **items, size_t *cap, size_t need, size_t size) {
   return 1;
 }
 
-unsigned char *mp_buf_room(mp_buf_t *b, size_t n) {
+unsigned char *mp_buf_grow_room(mp_buf_t *b, size_t n) {
   if (b->failed) return NULL;
   if (n > SIZE_MAX - b->len ||
       !grow((void **)&b->data, &b->cap, b->len + n, 1)) {

@@ -33,8 +33,14 @@ typedef struct {
 
 void mp_buf_put(mp_buf_t *b, const void *p, size_t n);
 /* Room for n more bytes at the end of b, to write in place and then count
- * in b->len; NULL (and failed) when out of memory. */
-unsigned char *mp_buf_room(mp_buf_t *b, size_t n);
+ * in b->len; NULL (and failed) when out of memory. Inline while the room
+ * is there (a map encodes a value each). */
+unsigned char *mp_buf_grow_room(mp_buf_t *b, size_t n);
+static inline unsigned char *mp_buf_room(mp_buf_t *b, size_t n) {
+  if (!b->failed && b->data != NULL && b->cap - b->len >= n)
+    return b->data + b->len;
+  return mp_buf_grow_room(b, n);
+}
 void mp_buf_put_u64(mp_buf_t *b, uint64_t v);
 void mp_buf_free(mp_buf_t *b);
 

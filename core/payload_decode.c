@@ -140,7 +140,7 @@ static mproc_status_t read_float(reader_t *r, size_t n, mproc_obj_t *v) {
 /* A scalar (None, bool, int, float) at r: 1 with its kind and content in
  * v (nothing allocated) and *st its outcome (MPROC_EBADMSG when
  * truncated), or 0 when the next value is not a scalar (r unmoved). */
-static int scalar(reader_t *r, mproc_obj_t *v, mproc_status_t *st) {
+static inline int scalar(reader_t *r, mproc_obj_t *v, mproc_status_t *st) {
   if (left(r) == 0) return 0;
   unsigned char c = r->p[r->pos];
   *st = MPROC_OK;

@@ -1163,6 +1163,9 @@ static int read_replies(mp_engine_t *e, worker_t *w, int readable) {
     w->ntasks++;
     if (len > 0 && *(unsigned char *)reply == 0x93)
       w->retiring = 1; /* past max_memory_per_child: it ends by itself */
+    /* A chunk's reply takes about as long to decode as the chunk took to
+     * run: hand the worker its next task first, not after. */
+    if (w->task == NULL && len > BACKLOG_MAX_BYTES) dispatch(e);
     finish_with_bytes(t, reply, len);
     free(reply);
     if (e->cfg.maxtasks && w->ntasks >= e->cfg.maxtasks && !w->retiring) {
