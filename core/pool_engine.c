@@ -1537,7 +1537,7 @@ mproc_status_t mp_task_message(int forked, mproc_function_fn fn,
   for (size_t i = 0; st == MPROC_OK && i < n; i++) {
     /* The items are cold (a list of a hundred thousand is no cache's):
      * ask for one a few ahead while this one is encoded. */
-    if (items && i + 8 < n) __builtin_prefetch(items->u.items[first + i + 8]);
+    if (items && i + 16 < n) __builtin_prefetch(items->u.items[first + i + 16]);
     st = put_obj(&b, items ? items->u.items[first + i] : single);
   }
   if (st == MPROC_OK && b.failed) st = mp_fail(MPROC_ENOMEM, "pool: a task");
