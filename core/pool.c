@@ -352,6 +352,9 @@ static mproc_status_t apply_async(mproc_async_result_t **out,
   job->callback = o->callback;
   job->error_callback = o->error_callback;
   job->ctx = o->ctx;
+  /* No callback to run in the result thread: the task may go straight to
+   * an idle worker, its reply read by get/wait/ready (wait_job). */
+  job->direct = o->callback == NULL && o->error_callback == NULL;
   st = mp_engine_submit(pool->engine, job, fn, NULL, 0, 1, args,
                         call_timeout(pool, o));
   if (st != MPROC_OK) {
@@ -446,14 +449,24 @@ mproc_status_t mproc_pool_starmap_async_opts(
                    "pool_starmap_async_opts");
 }
 
-/* Waits for r and gives its value, then releases r. */
-/* Waits on job->cv until ready(job) or the deadline; with job->mu held. */
+/* Waits on job->cv until ready(job) or the deadline; with job->mu held.
+ * A task sent straight to a worker (job->lane) has its reply read here
+ * (mp_job_collect), unless another waiter reads it. */
 static mproc_status_t wait_job(mp_job_t *job, int (*ready)(const mp_job_t *),
                                double timeout, const char *call) {
   double deadline = mp_deadline(timeout);
   while (!ready(job)) {
     double left = mp_time_left(deadline);
-    if (deadline >= 0 && left <= 0)
+    int expired = deadline >= 0 && left <= 0;
+    if (job->lane) {
+      mp_mutex_unlock(&job->mu);
+      int waited = mp_job_collect(
+          job, deadline < 0 ? MPROC_FOREVER : (expired ? 0 : left));
+      mp_mutex_lock(&job->mu);
+      if (waited && !expired) continue;
+      if (ready(job)) break;
+    }
+    if (expired)
       return mp_fail(MPROC_ETIMEDOUT, "%s: not ready within %g s", call,
                      timeout);
     mp_cond_wait(&job->cv, &job->mu, left);
@@ -601,6 +614,7 @@ mproc_status_t mproc_async_result_wait(mproc_async_result_t *r,
 mproc_status_t mproc_async_result_ready(mproc_async_result_t *r, int *out) {
   MP_CHECK_KIND(r, &async_result_ops, "async_result_ready");
   MP_REQUIRE(out, "async_result_ready: out");
+  (void)mp_job_collect(r->job, 0); /* a reply waiting for its reader */
   mp_mutex_lock(&r->job->mu);
   *out = r->job->complete;
   mp_mutex_unlock(&r->job->mu);
@@ -611,6 +625,7 @@ mproc_status_t mproc_async_result_successful(mproc_async_result_t *r,
                                              int *out) {
   MP_CHECK_KIND(r, &async_result_ops, "async_result_successful");
   MP_REQUIRE(out, "async_result_successful: out");
+  (void)mp_job_collect(r->job, 0);
   mp_mutex_lock(&r->job->mu);
   int complete = r->job->complete;
   mproc_status_t status = r->job->status;

@@ -6,13 +6,49 @@
  *   - the caller's thread builds a task (the encoded message of a chunk, or
  *     for threads a copy of its items) and appends it to `pending` under
  *     the engine's mutex, then pokes the wake pipe;
- *   - the result thread alone touches the workers: it pops pending tasks
- *     into idle workers (one task per worker at a time, so it always knows
- *     which task a worker holds), receives replies, fills the job's slots,
- *     runs callbacks (holding no lock), and replaces dead workers;
+ *   - the result thread touches the workers (but see the direct lane
+ *     below): it pops pending tasks into idle workers (one task per worker
+ *     at a time, so it always knows which task a worker holds), receives
+ *     replies, fills the job's slots, runs callbacks (holding no lock),
+ *     and replaces dead workers;
  *   - a job is shared by the caller's handle and its unfinished tasks
  *     (a reference count under the job's own mutex), so a result handle
  *     outlives the pool and a dropped handle outlives its tasks.
+ *
+ * The direct lane (an apply without callbacks, job->direct): when nothing
+ * is pending and a worker is idle, the submitting thread sends the task
+ * itself (lend, under the engine's mutex: one write of a small message
+ * into the idle worker's empty pipe) and the worker holds it as `lent`;
+ * the job's waiter (get, wait or ready: mp_job_collect) reads the reply
+ * and fills the job. A call then costs two thread hops (caller -> worker
+ * -> caller), as a hand-written farm does, instead of four through the
+ * result thread. The rules that keep the result thread's view whole:
+ *   - a worker is lent only while `idle` (under the mutex), which the
+ *     result thread sets once it is done with the worker for the round
+ *     (and a waiter that read a lent reply: the worker is then as the
+ *     result thread left it), and clears before it looks at it again;
+ *     dispatch claims a worker under the same mutex, so a worker never
+ *     gets a task from both;
+ *   - the result thread watches an idle or lent worker's process but not
+ *     its connection (a lent task's reply would wake it for nothing);
+ *   - it adopts a lent task (makes it its own `task`, reading the reply or
+ *     seeing the worker's end as for any task) when tasks wait for a
+ *     worker, when the pool closes, when the worker's process ends, or
+ *     when a waiter gave it back broken; never while a waiter reads it
+ *     (`reading`, under the job's mutex: the connection and process stay
+ *     while it is set);
+ *   - a waiter watches the worker's process too, with its own timeout: on
+ *     a timeout it gives the task back as it was; when the worker ended
+ *     without a reply it gives it back broken and wakes the result thread,
+ *     which fails it (MPROC_EWORKERDIED, with the pid) and replaces the
+ *     worker;
+ *   - terminate (kill_workers) signals the workers whose lent task a
+ *     waiter reads and waits for that waiter to see the end and give the
+ *     task back, before it reaps anything;
+ *   - pools that count or time tasks (maxtasksperchild, max memory, a
+ *     task timeout) and thread pools never lend: the result thread counts
+ *     and times what it sends.
+ * Lock order: the engine's mutex, then a job's.
  *
  * The wire: parent -> worker  [1, fnref, [items...]] or [0] (quit);
  *           worker -> parent  [0, [results...]] or [status, "message"].
@@ -109,6 +145,13 @@ typedef struct mp_task {
   mproc_function_fn fn; /* threads: the function and a copy of the items */
   mproc_obj_t *args;
   mproc_obj_t *reply; /* threads: the worker's reply */
+  /* Lent (the direct lane): the worker it was sent to. */
+  struct mp_engine *engine;
+  int worker;
+  mproc_connection_t *conn;
+  mproc_process_t *proc;
+  int reading; /* a waiter reads its reply (under job->mu) */
+  int broken;  /* a waiter gave it back without a reply (under job->mu) */
 } mp_task_t;
 
 typedef struct {
@@ -127,6 +170,10 @@ typedef struct {
   unsigned long ntasks;
   int retiring; /* told to quit (maxtasksperchild) */
   int timed_out; /* killed for its task's timeout */
+  /* Under the engine's mutex (the direct lane): */
+  int idle;       /* published by the result thread: holds nothing, healthy;
+                     a submitter may lend it a task */
+  mp_task_t *lent; /* the task a submitter sent it, or NULL */
 } worker_t;
 
 struct mp_engine {
@@ -1054,10 +1101,130 @@ static void dispatch(mp_engine_t *e) {
       worker_t *w = &e->workers[i];
       if (!has_room(e, w, depth)) continue;
       if (depth > 0 && !small_pending(e)) return;
+      /* Claimed under the mutex, as a submitter lends (lend): a worker
+       * lent a task is not idle, a worker sent one no longer is. */
+      mp_mutex_lock(&e->mu);
+      if (w->lent) {
+        mp_mutex_unlock(&e->mu);
+        continue;
+      }
+      w->idle = 0;
+      mp_mutex_unlock(&e->mu);
       mp_task_t *t = take_pending(e);
       if (t == NULL) return;
       send_task(w, t);
     }
+}
+
+/* ---- the direct lane ------------------------------------------------ */
+
+/* With e->mu held: sends t (a task of a direct job, t->job set) straight
+ * to an idle worker when nothing waits before it; 1 when it did (the
+ * worker holds it as lent, its job's waiter reads the reply), 0 when t
+ * must go to pending. Only small messages (one write into the idle
+ * worker's empty pipe never blocks, so the mutex is held for one write)
+ * and only where the result thread need not count or time the task. */
+static int lend(mp_engine_t *e, mp_task_t *t) {
+  if (e->cfg.threads || e->pending || e->cfg.maxtasks || e->cfg.max_memory ||
+      t->timeout >= 0 || t->len > BACKLOG_MAX_BYTES)
+    return 0;
+  for (int i = 0; i < e->nworkers; i++) {
+    worker_t *w = &e->workers[i];
+    if (!w->idle) continue;
+    mproc_status_t st = mproc_connection_send_bytes(
+        w->conn, t->msg, t->len, 0, MPROC_REST, MPROC_FOREVER);
+    if (st != MPROC_OK && st != MPROC_EOF) {
+      /* As send_task: not its death (that the sentinel shows); the
+       * stream may be cut, so the worker is killed (the result thread
+       * replaces it) and t goes to pending. */
+      w->idle = 0;
+      mproc_process_kill(w->proc);
+      return 0;
+    }
+    w->idle = 0;
+    w->lent = t;
+    t->engine = e;
+    t->worker = i;
+    t->conn = w->conn;
+    t->proc = w->proc;
+    mp_mutex_lock(&t->job->mu);
+    t->job->lane = t;
+    mp_mutex_unlock(&t->job->mu);
+    return 1;
+  }
+  return 0;
+}
+
+/* With e->mu held: the result thread takes w's lent task as its own task
+ * (it reads the reply, or sees the worker's end) unless a waiter reads it
+ * now; only a broken one unless always. 1: adopted. */
+static int adopt_lent(worker_t *w, int always) {
+  mp_task_t *t = w->lent;
+  mp_mutex_lock(&t->job->mu);
+  int reading = t->reading, broken = t->broken;
+  int adopt = !reading && (always || broken);
+  if (adopt) t->job->lane = NULL;
+  mp_mutex_unlock(&t->job->mu);
+  if (!adopt) return 0;
+  w->lent = NULL;
+  w->task = t;
+  w->started = mp_monotonic();
+  w->deadline = -1;
+  if (broken) {
+    /* Given back without a reply: the worker ended, or its stream is
+     * unreadable; either way it is replaced and t fails with its end. */
+    w->timed_out = 1;
+    mproc_process_kill(w->proc);
+  }
+  return 1;
+}
+
+int mp_job_collect(mp_job_t *job, double timeout) {
+  mp_mutex_lock(&job->mu);
+  mp_task_t *t = job->lane;
+  /* A broken one waits for the result thread to adopt it. */
+  int mine = t && !t->reading && !t->broken && !job->complete;
+  if (mine) t->reading = 1;
+  mp_mutex_unlock(&job->mu);
+  if (!mine) return 0;
+  /* While reading is set the worker's connection and process stay (the
+   * result thread neither reaps the worker nor reads it) and so does the
+   * engine (terminating waits for the readers, see kill_workers). The
+   * worker's process is watched too: a worker that died with its pipe
+   * held open by a child of its own sends no end of stream. */
+  mp_engine_t *e = t->engine;
+  mproc_sentinel_t s[2];
+  int ready[2] = {0, 0};
+  mproc_obj_t *reply = NULL;
+  int ok = 0;
+  mproc_status_t st = mproc_connection_sentinel(t->conn, &s[0]);
+  if (st == MPROC_OK) st = mproc_process_sentinel(t->proc, &s[1]);
+  if (st == MPROC_OK) st = mproc_wait(s, 2, ready, NULL, timeout);
+  if (st == MPROC_OK && ready[0])
+    ok = mproc_connection_recv(t->conn, &reply, MPROC_FOREVER) == MPROC_OK;
+  int broken = !ok && st != MPROC_ETIMEDOUT;
+  mp_mutex_lock(&e->mu);
+  worker_t *w = &e->workers[t->worker];
+  if (ok) {
+    w->lent = NULL;
+    /* A worker seen ending after its reply is replaced, not reused. */
+    w->idle = !ready[1] && !e->closed && !e->terminating;
+  }
+  mp_mutex_lock(&job->mu);
+  t->reading = 0;
+  t->broken = broken;
+  if (ok)
+    job->lane = NULL;
+  else
+    mp_cond_broadcast(&job->cv); /* another waiter may read it */
+  mp_mutex_unlock(&job->mu);
+  /* The result thread, only when it has something to do: adopt a task
+   * given back broken, replace a worker seen ending, end a pool. */
+  if (!ok || ready[1] || e->closed || e->terminating) wake(e);
+  if (e->terminating) mp_cond_broadcast(&e->cv); /* kill_workers waits */
+  mp_mutex_unlock(&e->mu);
+  if (ok) finish_with_reply(t, reply);
+  return 1;
 }
 
 static int read_replies(mp_engine_t *e, worker_t *w, int readable);
@@ -1200,6 +1367,24 @@ static void quit_workers(mp_engine_t *e) {
 static void kill_workers(mp_engine_t *e) {
   mp_mutex_lock(&e->mu);
   int gentle = e->gentle;
+  /* Lent tasks become the result thread's. One a waiter reads is waited
+   * for: the signal sent here ends its worker, which that wait sees. */
+  double start = mp_monotonic();
+  for (;;) {
+    int reading = 0;
+    for (int i = 0; i < e->nworkers; i++) {
+      worker_t *w = &e->workers[i];
+      w->idle = 0;
+      if (w->lent && !adopt_lent(w, 1)) reading = 1;
+    }
+    if (!reading) break;
+    int soft = gentle && mp_monotonic() - start < 1.0;
+    for (int i = 0; i < e->nworkers; i++) {
+      mproc_process_t *p = e->workers[i].lent ? e->workers[i].proc : NULL;
+      if (p) (void)(soft ? mproc_process_terminate(p) : mproc_process_kill(p));
+    }
+    mp_cond_wait(&e->cv, &e->mu, 0.05);
+  }
   mp_mutex_unlock(&e->mu);
   for (int i = 0; i < e->nworkers; i++) {
     mproc_process_t *p = e->workers[i].proc;
@@ -1245,6 +1430,13 @@ static void process_loop(mp_engine_t *e) {
     int closed = e->closed;
     size_t npending = e->npending;
     mproc_status_t start_failure = e->start_failure;
+    /* Lent tasks stay their waiters' to read unless tasks wait for a
+     * worker or the pool closes (or a waiter gave one back broken). */
+    int lent = 0;
+    for (int i = 0; i < e->nworkers; i++) {
+      worker_t *w = &e->workers[i];
+      if (w->lent && !adopt_lent(w, npending || closed)) lent = 1;
+    }
     mp_mutex_unlock(&e->mu);
     if (terminating) break;
     if (!any_worker(e) && start_failure != MPROC_OK) {
@@ -1252,7 +1444,7 @@ static void process_loop(mp_engine_t *e) {
       if (closed) break;
     }
     dispatch(e);
-    int busy = 0;
+    int busy = lent;
     for (int i = 0; i < e->nworkers; i++)
       if (e->workers[i].task) busy = 1;
     if (closed && npending == 0 && !busy) {
@@ -1268,14 +1460,23 @@ static void process_loop(mp_engine_t *e) {
      * whether it still runs: a wait4 per reply would cost a syscall). */
     size_t k = 0;
     if (mproc_connection_sentinel(e->wake_r, &s[k]) == MPROC_OK) who[k++] = -1;
+    int lanes = !e->cfg.maxtasks && !e->cfg.max_memory;
+    mp_mutex_lock(&e->mu);
     for (int i = 0; i < e->nworkers; i++) {
       worker_t *w = &e->workers[i];
       if (w->proc == NULL) continue;
-      if (mproc_connection_sentinel(w->conn, &s[k]) == MPROC_OK)
+      /* Done with it this round: a submitter may lend it a task. */
+      if (lanes && !w->lent && has_room(e, w, 0)) w->idle = 1;
+      /* Not the connection of an idle worker (it sends nothing) or of a
+       * lent one (its reply is its waiter's to read): a reply there
+       * would wake this thread for nothing. */
+      if (!w->idle && !w->lent &&
+          mproc_connection_sentinel(w->conn, &s[k]) == MPROC_OK)
         who[k++] = 2 * i;
       if (mproc_process_sentinel(w->proc, &s[k]) == MPROC_OK)
         who[k++] = 2 * i + 1;
     }
+    mp_mutex_unlock(&e->mu);
     double now = mp_monotonic();
     double timeout = next_timeout(e, now);
     if (!any_worker(e) && timeout < 0) timeout = 0.05; /* retry starting */
@@ -1296,6 +1497,19 @@ static void process_loop(mp_engine_t *e) {
       int index = who[j] / 2, process_ready = who[j] % 2;
       worker_t *w = &e->workers[index];
       if (w->proc == NULL) continue; /* handled by an earlier entry */
+      /* No longer idle while it is looked at; a lent task (its worker
+       * ended) becomes this thread's, unless a waiter reads it. */
+      mp_mutex_lock(&e->mu);
+      w->idle = 0;
+      int theirs = w->lent && !adopt_lent(w, 1);
+      mp_mutex_unlock(&e->mu);
+      if (theirs) {
+        /* It ended while a waiter reads it: the waiter sees that too and
+         * gives the task back (waking this thread); until then its
+         * sentinel stays ready, so yield instead of spinning. */
+        mproc_sleep(0.001);
+        continue;
+      }
       int alive = read_replies(e, w, !process_ready);
       int running = 1;
       if (alive && process_ready &&
@@ -1603,6 +1817,10 @@ static mproc_status_t enqueue(mp_engine_t *e, mp_job_t *job, mp_task_t *t) {
   }
   mp_job_ref(job);
   t->job = job;
+  if (job->direct && lend(e, t)) {
+    mp_mutex_unlock(&e->mu);
+    return MPROC_OK;
+  }
   if (e->pending_tail)
     e->pending_tail->next = t;
   else

@@ -54,6 +54,10 @@ typedef struct mp_job {
   mproc_error_callback_fn error_callback;
   void *ctx;
   int kill_requested; /* executor: kill the worker running it (__atomic) */
+  /* The direct lane (core/pool_engine.c): set by its front for an apply
+   * without callbacks, whose waiters call mp_job_collect. */
+  int direct;
+  void *lane; /* the task lent to a worker for it (under mu), or NULL */
 } mp_job_t;
 
 /* A new job of n slots with one reference (the caller's). NULL: no memory. */
@@ -75,6 +79,14 @@ void mp_job_finish(mp_job_t *job, size_t first, size_t n, mproc_status_t st,
  * destroyed. */
 void mp_job_finish_reply(mp_job_t *job, size_t first, size_t n,
                          mproc_obj_t *reply);
+/* A waiter's part in the direct lane: when job's task was sent straight
+ * to a worker (job->lane) and no other thread reads its reply, reads it
+ * here, waiting timeout seconds at most (MPROC_FOREVER: no limit), and
+ * completes job. Returns 0 when there was nothing to read (no lane, or
+ * another thread reads it: wait on job->cv), 1 when it waited (job may
+ * still be unfinished: timed out, or the task went back to the result
+ * thread). Called with no lock held. */
+int mp_job_collect(mp_job_t *job, double timeout);
 
 /* The message a worker runs: fn (by key; by address when forked) over the
  * items [first, n) of items (or single), encoded; *msg is malloc'd.

@@ -6,10 +6,20 @@
  * words. An item is a record: one header word (length, tag) and its bytes,
  * wrapping around the end of the ring.
  *
- * Producers serialise on put_lock, consumers on get_lock: one producer and
- * one consumer run side by side, and neither lock is contended in the
- * 1-to-1 case. Both are the lock word of docs/sync.md (core/sync.h): when
- * a holder dies, even by SIGKILL, the next locker takes it over.
+ * Producers serialise on the put side's lock, consumers on the get side's:
+ * one producer and one consumer run side by side. Both are the lock word
+ * of docs/sync.md (core/sync.h): when a holder dies, even by SIGKILL, the
+ * next locker takes it over.
+ *
+ * A side's sole user goes without the lock (see "a side's owner" below):
+ * the first thread to use a side becomes its owner, and its calls then
+ * make no locked instruction but the commit, as a hand-written
+ * single-producer single-consumer ring. A second user takes the side over
+ * for good: it marks the side shared, has every CPU pass a memory barrier
+ * (mp_remote_barrier: the owner's path has none of its own), and waits
+ * until the owner is out of the call it may be in, or dead; from then on
+ * every user locks. Where the OS has no such barrier (Windows) no thread
+ * becomes an owner.
  *
  * Crash safety comes from committing with one store. The tail word packs
  * the ring position of the end of the last committed record (26 bits, in
@@ -57,20 +67,32 @@
 enum { KIND_QUEUE = 0, KIND_JOINABLE = 1, KIND_SIMPLE = 2 };
 enum { TAG_BYTES = 0, TAG_VALUE = 1 };
 
+/* One side of the ring (producers, or consumers). A side is BIAS_OPEN
+ * while it has had at most one user, its owner; BIAS_REVOKING once a
+ * second user started taking it over, BIAS_SHARED when every user locks. */
+enum { BIAS_OPEN = 0, BIAS_REVOKING = 1, BIAS_SHARED = 2 };
+
+typedef struct {
+  mp_lock_state_t lock;
+  uint32_t holder_waits; /* the holder's (owner's) thread id while it waits
+                            for room (data), else 0 */
+  uint32_t owner;        /* mp_thread_id() of the side's first user, or 0 */
+  uint32_t bias;         /* BIAS_* */
+  uint32_t busy;         /* odd while the owner is in a call without the
+                            lock (written by the owner alone) */
+} side_t;
+
 typedef struct {
   uint32_t magic;
   uint32_t kind;
   uint64_t capacity_words; /* a power of two */
   uint64_t maxsize;        /* 0: no item limit */
-  _Alignas(64) mp_lock_state_t put_lock;
-  uint32_t put_holder_waits; /* its holder's thread id while it
-                                        waits for room, else 0 */
+  _Alignas(64) side_t put;
   _Alignas(64) uint64_t tail;
-  uint64_t head_seen; /* producers' last look at head (under put_lock) */
-  _Alignas(64) mp_lock_state_t get_lock;
-  uint32_t get_holder_waits; /* the same, waiting for data */
+  uint64_t head_seen; /* producers' last look at head (put side's) */
+  _Alignas(64) side_t get;
   _Alignas(64) uint64_t head;
-  uint64_t tail_seen; /* consumers' last look at tail (under get_lock) */
+  uint64_t tail_seen; /* consumers' last look at tail (get side's) */
   _Alignas(64) uint32_t data_seq;
   uint32_t data_waiters; /* 1: a consumer may sleep on data_seq */
   _Alignas(64) uint32_t room_seq;
@@ -154,9 +176,10 @@ static mproc_status_t create(mproc_queue_t **out, uint32_t kind,
   s->kind = kind;
   s->capacity_words = words;
   s->maxsize = maxsize;
-  mp_lock_state_init(&s->put_lock, 0);
-  mp_lock_state_init(&s->get_lock, 0);
+  mp_lock_state_init(&s->put.lock, 0);
+  mp_lock_state_init(&s->get.lock, 0);
   s->magic = QUEUE_MAGIC;
+  (void)mp_remote_barrier_join(); /* here, not in a first put or get */
   return wrap(shm, out);
 }
 
@@ -202,6 +225,7 @@ static mproc_status_t import_queue(const void *state, size_t len, void **out) {
     return mp_fail(MPROC_ESPAWN, "bootstrap: not a queue segment");
   }
   mproc_queue_t *q = NULL;
+  (void)mp_remote_barrier_join(); /* as in create */
   if ((st = wrap(shm, &q)) != MPROC_OK) return st;
   q->closed = closed;
   *out = q;
@@ -349,28 +373,134 @@ static mproc_status_t lock_briefly(const mproc_queue_t *q, mp_lock_state_t *m,
   return st;
 }
 
-/* Takes a side's lock by the deadline (a short one: lock_briefly). A lock
- * whose owner died is simply taken over: nothing needs repairing (see the
- * top of the file), except a flag the dead holder left. */
-static mproc_status_t lock(const mproc_queue_t *q, mp_lock_state_t *m,
-                           uint32_t *holder_waits, double deadline) {
+/* ---- a side's owner ----------------------------------------------- */
+
+/* The owner's way in without the lock: 1 if the caller is the side's
+ * owner and the side is still its alone (leave with leave_side), else 0.
+ * The owner marks itself inside (busy odd), then looks at bias, with no
+ * fence between but the compiler's: a taker marks bias, then calls
+ * mp_remote_barrier, then looks at busy, so one of the two sees the
+ * other's mark. Odd busy is made a new odd value even if a dead owner left
+ * it odd (its thread id may have come back). */
+static int enter_alone(side_t *side) {
+  /* bias first: once shared, the old owner writes nothing here (the line
+   * is read by every user) */
+  if (__atomic_load_n(&side->bias, __ATOMIC_RELAXED) != BIAS_OPEN ||
+      __atomic_load_n(&side->owner, __ATOMIC_RELAXED) != mp_thread_id())
+    return 0;
+  uint32_t in = (__atomic_load_n(&side->busy, __ATOMIC_RELAXED) + 1) | 1;
+  __atomic_store_n(&side->busy, in, __ATOMIC_RELAXED);
+  __atomic_signal_fence(__ATOMIC_SEQ_CST); /* the rest: mp_remote_barrier */
+  if (__atomic_load_n(&side->bias, __ATOMIC_ACQUIRE) == BIAS_OPEN) return 1;
+  __atomic_store_n(&side->busy, in + 1, __ATOMIC_RELEASE);
+  return 0;
+}
+
+/* A taker's wait for the owner to be out of a call without the lock: it
+ * left it (busy even), or it died in it, which leaves nothing to repair
+ * (see the top of the file). The owner is there for one copy only (it
+ * waits for room or data under the lock: enter_side), so a short deadline
+ * is kept as for a lock holder that copies: up to LOCK_GRACE_SECONDS. */
+static mproc_status_t wait_owner_out(side_t *side, double deadline) {
+  uint32_t owner = __atomic_load_n(&side->owner, __ATOMIC_RELAXED);
+  double grace = mp_deadline(LOCK_GRACE_SECONDS);
+  for (int i = 0; __atomic_load_n(&side->busy, __ATOMIC_ACQUIRE) & 1; i++) {
+    if (i < spins()) {
+      mp_cpu_relax();
+      continue;
+    }
+    if (!mp_thread_alive(owner)) break;
+    if (mp_time_left(deadline) == 0 && mp_time_left(grace) == 0)
+      return MPROC_ETIMEDOUT;
+    mp_sleep(LOCK_SLICE_SECONDS / 4);
+  }
+  return MPROC_OK;
+}
+
+/* Under the side's lock: the first user of a side becomes its owner;
+ * another takes the side from the owner for good (top of the file). */
+static mproc_status_t settle_owner(side_t *side, double deadline) {
+  uint32_t bias = __atomic_load_n(&side->bias, __ATOMIC_ACQUIRE);
+  if (bias == BIAS_SHARED) return MPROC_OK;
+  uint32_t owner = __atomic_load_n(&side->owner, __ATOMIC_RELAXED);
+  uint32_t me = mp_thread_id();
+  if (bias == BIAS_OPEN && owner == me) return MPROC_OK; /* it must wait */
+  if (bias == BIAS_OPEN && owner == 0) {
+    if (mp_remote_barrier_join())
+      __atomic_store_n(&side->owner, me, __ATOMIC_RELAXED);
+    else
+      __atomic_store_n(&side->bias, BIAS_SHARED, __ATOMIC_RELEASE);
+    return MPROC_OK;
+  }
+  if (owner != me) { /* the owner itself is out: it is here */
+    __atomic_store_n(&side->bias, BIAS_REVOKING, __ATOMIC_SEQ_CST);
+    mproc_status_t st = mp_remote_barrier();
+    if (st == MPROC_OK) st = wait_owner_out(side, deadline);
+    if (st != MPROC_OK) return st;
+  }
+  __atomic_store_n(&side->bias, BIAS_SHARED, __ATOMIC_RELEASE);
+  return MPROC_OK;
+}
+
+/* Takes a side's lock by the deadline (a short one: lock_briefly), and
+ * settles its owner. A lock whose owner died is simply taken over:
+ * nothing needs repairing (see the top of the file), except a flag the
+ * dead holder left. */
+static mproc_status_t lock(const mproc_queue_t *q, side_t *side,
+                           double deadline) {
   double left = mp_time_left(deadline);
-  mproc_status_t st = left >= 0 && left < LOCK_GRACE_SECONDS
-                          ? lock_briefly(q, m, holder_waits, deadline)
-                          : acquire(q, m, left);
+  mproc_status_t st =
+      left >= 0 && left < LOCK_GRACE_SECONDS
+          ? lock_briefly(q, &side->lock, &side->holder_waits, deadline)
+          : acquire(q, &side->lock, left);
+  if (st != MPROC_OK) return st;
+  if ((st = settle_owner(side, deadline)) != MPROC_OK) {
+    mp_lock_state_release(q->shm, &side->lock);
+    return st;
+  }
   /* Looked at first: a seq_cst store is a locked instruction on the path
    * of every put and get, and the flag is only ever left set by a holder
    * that died while it waited. */
-  if (st == MPROC_OK && __atomic_load_n(holder_waits, __ATOMIC_RELAXED) != 0)
-    __atomic_store_n(holder_waits, 0, __ATOMIC_SEQ_CST);
-  return st;
+  if (__atomic_load_n(&side->holder_waits, __ATOMIC_RELAXED) != 0)
+    __atomic_store_n(&side->holder_waits, 0, __ATOMIC_SEQ_CST);
+  return MPROC_OK;
 }
 
-static void unlock(const mproc_queue_t *q, mp_lock_state_t *m) {
-  mp_lock_state_release(q->shm, m);
+static void leave_side(const mproc_queue_t *q, side_t *side, int alone) {
+  if (alone)
+    __atomic_store_n(&side->busy, side->busy + 1, __ATOMIC_RELEASE);
+  else
+    mp_lock_state_release(q->shm, &side->lock);
+}
+
+/* Enters a side for a call that goes on once ready(q, ctx): without the
+ * lock (*alone = 1) if the caller is the owner and need not wait, else
+ * with it (*alone = 0). An owner that must wait does so holding the lock,
+ * as any waiter: a second user then sleeps on the lock (and a put_nowait
+ * behind it answers "full" at once, see lock_briefly) instead of polling
+ * for the owner's way out of its call. */
+static mproc_status_t enter_side(mproc_queue_t *q, side_t *side,
+                                 int (*ready)(mproc_queue_t *, void *),
+                                 void *ctx, double deadline, int *alone) {
+  *alone = enter_alone(side);
+  if (*alone) {
+    if (ready(q, ctx)) return MPROC_OK;
+    leave_side(q, side, 1);
+    *alone = 0;
+  }
+  return lock(q, side, deadline);
 }
 
 /* ---- put ---------------------------------------------------------- */
+
+/* mp_queue_testing_stall_before_commit */
+static int stall_before_commit;
+
+static void stall_if_asked(void) {
+  if (__builtin_expect(
+          __atomic_load_n(&stall_before_commit, __ATOMIC_RELAXED), 0))
+    for (;;) mp_sleep(3600);
+}
 
 /* JoinableQueue: items put and not yet marked done. */
 static uint64_t unfinished(const shared_t *s, uint64_t done) {
@@ -379,7 +509,7 @@ static uint64_t unfinished(const shared_t *s, uint64_t done) {
 }
 
 /* One more put must keep the unfinished count within CPython's limit
- * (producer, under put_lock: only task_done changes it meanwhile, and only
+ * (producer, in the put side: only task_done changes it meanwhile, and only
  * downwards). */
 static mproc_status_t check_unfinished(const shared_t *s, const char *what) {
   if (s->kind != KIND_JOINABLE ||
@@ -392,7 +522,7 @@ static mproc_status_t check_unfinished(const shared_t *s, const char *what) {
                  what, (unsigned long long)MAX_UNFINISHED);
 }
 
-/* Whether a record of need words fits now (producer, under put_lock). */
+/* Whether a record of need words fits now (producer, in the put side). */
 static int has_room(mproc_queue_t *q, void *ctx) {
   shared_t *s = q->s;
   uint64_t need = *(uint64_t *)ctx;
@@ -418,13 +548,15 @@ static mproc_status_t put_record(mproc_queue_t *q, uint32_t tag,
                    "ring of %llu bytes", what, len,
                    (unsigned long long)s->capacity_words * 8);
   double deadline = mp_deadline(timeout);
-  mproc_status_t st = lock(q, &s->put_lock, &s->put_holder_waits, deadline);
+  int alone;
+  mproc_status_t st =
+      enter_side(q, &s->put, has_room, &need, deadline, &alone);
   if (st == MPROC_OK) {
     st = check_unfinished(s, what);
-    if (st == MPROC_OK)
+    if (st == MPROC_OK && !alone) /* alone: it has room */
       st = wait_until(q, has_room, &need, &s->room_seq, &s->room_waiters,
-                      &s->put_holder_waits, deadline);
-    if (st != MPROC_OK) unlock(q, &s->put_lock);
+                      &s->put.holder_waits, deadline);
+    if (st != MPROC_OK) leave_side(q, &s->put, alone);
   }
   if (st == MPROC_ETIMEDOUT)
     return mp_fail(MPROC_EFULL, "%s: the queue is full", what);
@@ -433,11 +565,12 @@ static mproc_status_t put_record(mproc_queue_t *q, uint32_t tag,
   uint64_t header = (uint64_t)len | (uint64_t)tag << 32;
   ring_write(q, pos_of(tail), &header, sizeof header);
   ring_write(q, pos_of(tail) + 1, buf, len);
+  stall_if_asked();
   /* The commit: one store publishes the record and its count. */
   __atomic_store_n(&s->tail, pack(pos_of(tail) + need, count_of(tail) + 1),
                    __ATOMIC_SEQ_CST);
   wake(q, &s->data_seq, &s->data_waiters);
-  unlock(q, &s->put_lock);
+  leave_side(q, &s->put, alone);
   return MPROC_OK;
 }
 
@@ -491,17 +624,20 @@ typedef struct {
   uint32_t tag;
 } sink_t;
 
-/* Locks get_lock and waits for a record; on MPROC_OK the caller holds the
- * lock and *head is the first unconsumed record. */
+/* Enters the get side and waits for a record; on MPROC_OK the caller is
+ * in the side (*alone as enter_side) and *head is the first unconsumed
+ * record. */
 static mproc_status_t begin_get(mproc_queue_t *q, double timeout,
-                                uint64_t *head, const char *what) {
+                                uint64_t *head, int *alone,
+                                const char *what) {
   shared_t *s = q->s;
   double deadline = mp_deadline(timeout);
-  mproc_status_t st = lock(q, &s->get_lock, &s->get_holder_waits, deadline);
-  if (st == MPROC_OK) {
+  mproc_status_t st =
+      enter_side(q, &s->get, has_data, NULL, deadline, alone);
+  if (st == MPROC_OK && !*alone) { /* alone: it has data */
     st = wait_until(q, has_data, NULL, &s->data_seq, &s->data_waiters,
-                    &s->get_holder_waits, deadline);
-    if (st != MPROC_OK) unlock(q, &s->get_lock);
+                    &s->get.holder_waits, deadline);
+    if (st != MPROC_OK) leave_side(q, &s->get, *alone);
   }
   if (st == MPROC_ETIMEDOUT)
     return mp_fail(MPROC_EEMPTY, "%s: the queue is empty", what);
@@ -514,7 +650,8 @@ static mproc_status_t get_record(mproc_queue_t *q, sink_t *sink,
                                  double timeout, const char *what) {
   shared_t *s = q->s;
   uint64_t head = 0, header;
-  mproc_status_t st = begin_get(q, timeout, &head, what);
+  int alone;
+  mproc_status_t st = begin_get(q, timeout, &head, &alone, what);
   if (st != MPROC_OK) return st;
   ring_read(q, pos_of(head), &header, sizeof header);
   size_t len = (size_t)(uint32_t)header;
@@ -536,7 +673,7 @@ static mproc_status_t get_record(mproc_queue_t *q, sink_t *sink,
                      __ATOMIC_SEQ_CST);
     wake(q, &s->room_seq, &s->room_waiters);
   }
-  unlock(q, &s->get_lock);
+  leave_side(q, &s->get, alone);
   return st;
 }
 
@@ -713,4 +850,23 @@ mproc_status_t mp_queue_testing_pretend_unfinished(mproc_queue_t *q,
         (__atomic_load_n(&q->s->ndone, __ATOMIC_SEQ_CST) - n) & COUNT_MASK,
         __ATOMIC_SEQ_CST);
   return st;
+}
+
+mproc_status_t mp_queue_testing_sides(mproc_queue_t *q, int *put_alone,
+                                      int *get_alone) {
+  mproc_status_t st = require_open(q, "queue_testing");
+  if (st != MPROC_OK) return st;
+  MP_REQUIRE(put_alone, "queue_testing: put_alone");
+  MP_REQUIRE(get_alone, "queue_testing: get_alone");
+  const side_t *sides[2] = {&q->s->put, &q->s->get};
+  int *alone[2] = {put_alone, get_alone};
+  for (int i = 0; i < 2; i++)
+    *alone[i] =
+        __atomic_load_n(&sides[i]->bias, __ATOMIC_ACQUIRE) == BIAS_OPEN &&
+        __atomic_load_n(&sides[i]->owner, __ATOMIC_RELAXED) != 0;
+  return MPROC_OK;
+}
+
+void mp_queue_testing_stall_before_commit(void) {
+  __atomic_store_n(&stall_before_commit, 1, __ATOMIC_RELAXED);
 }

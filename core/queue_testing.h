@@ -18,6 +18,15 @@ extern "C" {
 mproc_status_t mp_queue_testing_pretend_unfinished(mproc_queue_t *q,
                                                    uint64_t n);
 
+/* Whether each side of q has an owner that goes without the lock (its
+ * first user, while no second one came: core/queue.c). */
+mproc_status_t mp_queue_testing_sides(mproc_queue_t *q, int *put_alone,
+                                      int *get_alone);
+
+/* The calling process's next put writes its record and then sleeps for
+ * ever before committing it: a process to kill in mid-put. */
+void mp_queue_testing_stall_before_commit(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -101,6 +101,11 @@ long mp_getpid(void);
  * parent that exited but was not reaped yet counts as ended (its pid
  * still exists then). */
 int mp_parent_alive(long parent_pid);
+/* Nonzero while a process with this pid exists on this machine: running,
+ * or ended but not yet reaped by its parent. For waiting on a process
+ * this one did not start and cannot reap (the MPI executor's spawned
+ * workers, children of Open MPI's daemon). */
+int mp_pid_exists(long pid);
 int mp_cpu_count(void);
 /* The CPUs this process may run on (its affinity mask), at least 1: where
  * it is 1, spinning while another process works is wasted time. */
@@ -414,6 +419,25 @@ uint32_t mp_owner_clear(mp_owned_word_t *w);
  * list), 1 if it may go. If the caller still holds w, sets
  * MP_OWNER_UNTRACKED (its death can no longer be told). */
 int mp_owner_detach(mp_owned_word_t *w);
+
+/* ---- asymmetric fences ------------------------------------------- */
+
+/* A barrier that lets a path which runs often pay nothing for a rare one
+ * (core/queue.c: a side's sole user goes without its lock, and a second
+ * user takes the side over). The frequent side stores A and then loads B
+ * with only a compiler fence (__atomic_signal_fence) between them; the
+ * rare side stores B, calls mp_remote_barrier, then loads A: either it
+ * sees A's store or the frequent side sees B's. The frequent side's
+ * process must have joined first.
+ * mp_remote_barrier_join: 1 once this process is one that mp_remote_barrier
+ * reaches (cached per process, asked again in a forked child; the first
+ * call may take milliseconds in a process that runs several threads), 0
+ * where the OS has no such barrier: the caller must then keep to the path
+ * with real fences.
+ * mp_remote_barrier: a full memory barrier on every CPU that runs a thread
+ * of a joined process, by the time it returns. MPROC_OK, or MPROC_ESYS. */
+int mp_remote_barrier_join(void);
+mproc_status_t mp_remote_barrier(void);
 
 /* ---- streams and listeners (ipc) ---------------------------------- */
 

@@ -222,6 +222,27 @@ class PoolTest : public ::testing::TestWithParam<std::string> {
     EXPECT_EQ(MPROC_OK, mproc_pool_create_ex(&p, &o)) << mproc_last_error();
     return p;
   }
+  // A Pool(1) whose worker (pid) got a 20 s nap, r, as its only task
+  // (lent to it: the direct lane); r is NULL on failure.
+  struct Napping {
+    mproc_pool_t *pool = nullptr;
+    mproc_async_result_t *r = nullptr;
+    long pid = 0;
+  };
+  Napping OneWorkerNapping() {
+    Napping n;
+    n.pool = Make(1);
+    size_t count = 0;
+    if (n.pool == nullptr ||
+        mproc_pool_worker_pids(n.pool, &n.pid, 1, &count) != MPROC_OK)
+      return n;
+    mproc_obj_t *a = Int(20000);
+    if (mproc_pool_apply_async(&n.r, n.pool, nap, a, nullptr, nullptr,
+                               nullptr) != MPROC_OK)
+      n.r = nullptr;
+    mproc_obj_free(a);
+    return n;
+  }
 };
 
 TEST_P(PoolTest, MapKeepsOrderWithEveryChunksize) {
@@ -855,6 +876,183 @@ TEST_P(PoolTest, SigkillFromOutsideFailsTheHeldTask) {
   mproc_async_result_free(after);
   mproc_obj_free(a);
   mproc_obj_free(b);
+  mproc_pool_free(pool);
+}
+
+// The direct lane: an apply_async without callbacks on an idle worker is
+// sent by the submitting thread, and get() reads the reply itself. The
+// cases below reach that reader in each of its states.
+TEST_P(PoolTest, LentTaskWorkerKilledWhileGetReads) {
+  Napping n = OneWorkerNapping();
+  ASSERT_NE(nullptr, n.r);
+  std::thread killer([pid = n.pid] {
+    mproc_sleep(0.3);
+    mp_test_kill_pid(pid);
+  });
+  mproc_obj_t *v = nullptr;
+  double t0 = mproc_test::Now();
+  EXPECT_EQ(MPROC_EWORKERDIED, mproc_async_result_get(n.r, &v, 30));
+  std::string msg = mproc_last_error();
+  killer.join();
+  EXPECT_LT(mproc_test::Now() - t0, 15.0);
+  EXPECT_NE(std::string::npos, msg.find(std::to_string(n.pid))) << msg;
+  EXPECT_NE(std::string::npos, msg.find("signal 9")) << msg;
+  mproc_async_result_free(n.r);
+  mproc_obj_t *b = Int(9);
+  ASSERT_EQ(MPROC_OK, mproc_pool_apply(n.pool, square, b, &v, 30))
+      << mproc_last_error();
+  EXPECT_EQ(81, IntOf(v));
+  mproc_obj_free(v);
+  mproc_obj_free(b);
+  mproc_pool_free(n.pool);
+}
+
+TEST_P(PoolTest, TerminateWhileGetReadsALentTask) {
+  Napping n = OneWorkerNapping();
+  ASSERT_NE(nullptr, n.r);
+  mproc_status_t got = MPROC_OK;
+  std::thread getter([&] {
+    mproc_obj_t *v = nullptr;
+    got = mproc_async_result_get(n.r, &v, 30);
+    mproc_obj_free(v);
+  });
+  mproc_sleep(0.3);
+  double t0 = mproc_test::Now();
+  ASSERT_EQ(MPROC_OK, mproc_pool_terminate(n.pool));
+  EXPECT_EQ(MPROC_OK, mproc_pool_join(n.pool, 10));
+  getter.join();
+  EXPECT_LT(mproc_test::Now() - t0, 15.0);
+  EXPECT_EQ(MPROC_ESTATE, got);
+  EXPECT_TRUE(PidGone(n.pid));
+  mproc_async_result_free(n.r);
+  mproc_pool_free(n.pool);
+}
+
+TEST_P(PoolTest, LentTaskGetTimeoutReadyAndAnotherGet) {
+  mproc_pool_t *pool = Make(2);
+  ASSERT_NE(nullptr, pool);
+  mproc_obj_t *a = Int(300), *v = nullptr;
+  mproc_async_result_t *r;
+  ASSERT_EQ(MPROC_OK,
+            mproc_pool_apply_async(&r, pool, nap, a, nullptr, nullptr, nullptr));
+  EXPECT_EQ(MPROC_ETIMEDOUT, mproc_async_result_get(r, &v, 0.05));
+  EXPECT_EQ(MPROC_ETIMEDOUT, mproc_async_result_get(r, &v, 0));
+  int ready = 1;
+  ASSERT_EQ(MPROC_OK, mproc_async_result_ready(r, &ready));
+  EXPECT_EQ(0, ready);
+  // Two waiters on one result: one reads, both see the value.
+  std::atomic<int> seen{0};
+  std::thread other([&] {
+    mproc_obj_t *w = nullptr;
+    if (mproc_async_result_get(r, &w, 30) == MPROC_OK && IntOf(w) == 300)
+      seen++;
+    mproc_obj_free(w);
+  });
+  ASSERT_EQ(MPROC_OK, mproc_async_result_get(r, &v, 30)) << mproc_last_error();
+  EXPECT_EQ(300, IntOf(v));
+  mproc_obj_free(v);
+  other.join();
+  EXPECT_EQ(1, seen.load());
+  mproc_async_result_free(r);
+  // ready() alone reads a reply that waits (nobody calls get).
+  mproc_obj_t *b = Int(6);
+  ASSERT_EQ(MPROC_OK,
+            mproc_pool_apply_async(&r, pool, square, b, nullptr, nullptr, nullptr));
+  mproc_obj_free(a);
+  mproc_obj_free(b);
+  double t0 = mproc_test::Now();
+  ready = 0;
+  while (!ready && mproc_test::Now() - t0 < 30) {
+    ASSERT_EQ(MPROC_OK, mproc_async_result_ready(r, &ready));
+    if (!ready) mproc_sleep(0.001);
+  }
+  EXPECT_EQ(1, ready);
+  int ok = 0;
+  ASSERT_EQ(MPROC_OK, mproc_async_result_successful(r, &ok));
+  EXPECT_EQ(1, ok);
+  mproc_async_result_free(r);
+  mproc_pool_free(pool);
+}
+
+TEST_P(PoolTest, UncollectedLentTasksDoNotHoldTheWorkers) {
+  mproc_pool_t *pool = Make(2);
+  ASSERT_NE(nullptr, pool);
+  // Results dropped and never waited for: their workers are still given
+  // the tasks that follow, and a close finishes them.
+  for (int64_t i = 0; i < 6; i++) {
+    mproc_obj_t *a = Int(i);
+    mproc_async_result_t *r;
+    ASSERT_EQ(MPROC_OK, mproc_pool_apply_async(&r, pool, square, a, nullptr,
+                                               nullptr, nullptr));
+    mproc_async_result_free(r);
+    mproc_obj_free(a);
+  }
+  mproc_obj_t *b = Int(12), *v = nullptr;
+  ASSERT_EQ(MPROC_OK, mproc_pool_apply(pool, square, b, &v, 30))
+      << mproc_last_error();
+  EXPECT_EQ(144, IntOf(v));
+  mproc_obj_free(v);
+  mproc_async_result_t *kept;
+  ASSERT_EQ(MPROC_OK, mproc_pool_apply_async(&kept, pool, square, b, nullptr,
+                                             nullptr, nullptr));
+  ASSERT_EQ(MPROC_OK, mproc_pool_close(pool));
+  ASSERT_EQ(MPROC_OK, mproc_pool_join(pool, 30));
+  int ready = 0;
+  ASSERT_EQ(MPROC_OK, mproc_async_result_ready(kept, &ready));
+  EXPECT_EQ(1, ready);
+  ASSERT_EQ(MPROC_OK, mproc_async_result_get(kept, &v, 0));
+  EXPECT_EQ(144, IntOf(v));
+  mproc_obj_free(v);
+  mproc_async_result_free(kept);
+  mproc_obj_free(b);
+  mproc_pool_free(pool);
+}
+
+TEST_P(PoolTest, ConcurrentAppliesAndMapsShareTheWorkers) {
+  // Submitters lending tasks while others queue them (and the result
+  // thread adopts and dispatches): every result right, nothing stuck.
+  mproc_pool_t *pool = Make(2);
+  ASSERT_NE(nullptr, pool);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int k = 0; k < 4; k++)
+    threads.emplace_back([&, k] {
+      for (int64_t i = 0; i < 300; i++) {
+        mproc_obj_t *a = Int(i + k), *v = nullptr;
+        if (i % 3 == 0) {
+          mproc_async_result_t *r;
+          if (mproc_pool_apply_async(&r, pool, square, a, nullptr, nullptr,
+                                     nullptr) != MPROC_OK) {
+            wrong++;
+          } else {
+            int ready = 0;
+            while (!ready && mproc_async_result_ready(r, &ready) == MPROC_OK)
+              ;
+            if (mproc_async_result_get(r, &v, 30) != MPROC_OK ||
+                IntOf(v) != (i + k) * (i + k))
+              wrong++;
+            mproc_async_result_free(r);
+          }
+        } else if (mproc_pool_apply(pool, square, a, &v, 30) != MPROC_OK ||
+                   IntOf(v) != (i + k) * (i + k)) {
+          wrong++;
+        }
+        mproc_obj_free(v);
+        mproc_obj_free(a);
+      }
+    });
+  threads.emplace_back([&] {
+    mproc_obj_t *items = Range(200);
+    for (int round = 0; round < 5; round++) {
+      mproc_obj_t *out = nullptr;
+      if (mproc_pool_map(pool, square, items, 1, &out, 60) != MPROC_OK)
+        wrong++;
+      mproc_obj_free(out);
+    }
+    mproc_obj_free(items);
+  });
+  for (auto &t : threads) t.join();
+  EXPECT_EQ(0, wrong.load());
   mproc_pool_free(pool);
 }
 

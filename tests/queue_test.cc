@@ -2,7 +2,8 @@
 // Queue, SimpleQueue and JoinableQueue across processes under fork and
 // spawn: Empty/Full, timeouts, FIFO, many producers and consumers with every
 // item accounted for, SIGKILL of a producer and of a consumer mid-stream,
-// joining a producer before draining, and bad arguments.
+// joining a producer before draining, a side's lockless owner handing
+// over to a second user (and dying in mid-put), and bad arguments.
 #include <gtest/gtest.h>
 
 #include "tests/start_methods.h"
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/queue_testing.h"
 #include "mproc.h"
 #include "tests/ipc_test_util.h"
 
@@ -142,6 +144,34 @@ MPROC_TASK(blocked_getter_task) {
   mproc_queue_t *q = Attached<mproc_queue_t>(0);
   mproc_obj_t *v;
   return mproc_queue_get(q, &v, MPROC_FOREVER) == MPROC_OK ? 5 : 6;
+}
+
+// Child: puts items 0 and 1 (its second put goes without the lock: it is
+// the put side's owner), then stalls in the put of item 2 between writing
+// the record and committing it, to be killed there.
+MPROC_TASK(stalling_producer_task) {
+  (void)arg, (void)arg_len;
+  mproc_queue_t *q = Attached<mproc_queue_t>(0);
+  for (uint32_t seq = 0; seq < 2; seq++) {
+    Item it = MakeItem(3, seq);
+    if (mproc_queue_put_bytes(q, &it, sizeof it, 60) != MPROC_OK) return 1;
+  }
+  mp_queue_testing_stall_before_commit();
+  Item it = MakeItem(3, 2);
+  mproc_queue_put_bytes(q, &it, sizeof it, 60);
+  return 2;  // never: the put stalls
+}
+
+// Whether q's put side (get side) still has a lockless owner.
+int PutAlone(mproc_queue_t *q) {
+  int put, get;
+  EXPECT_EQ(mp_queue_testing_sides(q, &put, &get), MPROC_OK);
+  return put;
+}
+int GetAlone(mproc_queue_t *q) {
+  int put, get;
+  EXPECT_EQ(mp_queue_testing_sides(q, &put, &get), MPROC_OK);
+  return get;
 }
 
 class QueueTest : public ::testing::TestWithParam<const char *> {};
@@ -341,6 +371,88 @@ TEST_P(QueueTest, JoinableQueueJoinWaitsForTaskDone) {
   EXPECT_EQ(mproc_queue_join(q, 30), MPROC_OK);
   EXPECT_EQ(Finish(w), 0);
   EXPECT_EQ(mproc_queue_task_done(q), MPROC_ESTATE);  // one too many
+  mproc_queue_free(q);
+}
+
+TEST_P(QueueTest, ASecondProducerTakesOverFromALocklessOwnerLosingNothing) {
+  mproc_queue_t *q;
+  // A small ring: the owner is often in mid-put (copying without the
+  // lock, or waiting for room with it) when the second producer comes.
+  ASSERT_EQ(mproc_queue_create(&q, 0, 4096), MPROC_OK);
+  const uint32_t n = 20000;
+  ProducerArg a = {0, n}, b = {1, n};
+  mproc_process_t *first = Start(GetParam(), producer_task, {q}, &a, sizeof a);
+  Item it;
+  size_t len;
+  uint32_t next[2] = {0, 0};
+  for (; next[0] < 1000; next[0]++) {
+    ASSERT_EQ(mproc_queue_get_bytes_into(q, &it, sizeof it, &len, 30),
+              MPROC_OK);
+    ASSERT_EQ(it.seq, next[0]);
+  }
+  EXPECT_EQ(PutAlone(q), 1);  // the first producer puts without the lock
+  mproc_process_t *second = Start(GetParam(), producer_task, {q}, &b, sizeof b);
+  for (int sentinels = 0; sentinels < 2;) {
+    ASSERT_EQ(mproc_queue_get_bytes_into(q, &it, sizeof it, &len, 30),
+              MPROC_OK);
+    if (len == 0) {
+      sentinels++;
+      continue;
+    }
+    ASSERT_EQ(len, sizeof it);
+    ASSERT_TRUE(ItemIntact(it));
+    ASSERT_LT(it.producer, 2u);
+    ASSERT_EQ(it.seq, next[it.producer]++);  // FIFO per producer, no gap
+  }
+  EXPECT_EQ(next[0], n);
+  EXPECT_EQ(next[1], n);
+  EXPECT_EQ(Finish(first), 0);
+  EXPECT_EQ(Finish(second), 0);
+  EXPECT_EQ(PutAlone(q), 0);  // shared for good
+  EXPECT_EQ(GetAlone(q), 1);  // this process was the only consumer
+  EXPECT_EQ(mproc_queue_get_bytes_into(q, &it, sizeof it, &len, 0),
+            MPROC_EEMPTY);
+  mproc_queue_free(q);
+}
+
+TEST_P(QueueTest, AProducerKilledInALocklessPutNeitherHangsNorCorrupts) {
+  mproc_queue_t *q;
+  ASSERT_EQ(mproc_queue_create(&q, 0, 4096), MPROC_OK);
+  mproc_process_t *p = Start(GetParam(), stalling_producer_task, {q});
+  Item it;
+  size_t len;
+  for (uint32_t seq = 0; seq < 2; seq++) {
+    ASSERT_EQ(mproc_queue_get_bytes_into(q, &it, sizeof it, &len, 30),
+              MPROC_OK);
+    ASSERT_TRUE(ItemIntact(it));
+    ASSERT_EQ(it.seq, seq);
+  }
+  EXPECT_EQ(PutAlone(q), 1);
+  mproc_sleep(0.3);  // into the stall, its record written, not committed
+  // While the owner lives in mid-put, no one else may write the side: a
+  // put waits (its timeout, the lock's grace) and finds the queue "full".
+  Item early = MakeItem(4, 0);
+  EXPECT_EQ(mproc_queue_put_bytes(q, &early, sizeof early, 0.1), MPROC_EFULL);
+  ASSERT_EQ(mproc_process_kill(p), MPROC_OK);
+  EXPECT_EQ(Finish(p), -9);
+  // The half-put item never shows.
+  EXPECT_EQ(mproc_queue_get_bytes_into(q, &it, sizeof it, &len, 0.2),
+            MPROC_EEMPTY);
+  // A second producer (this process) takes the side from the dead owner
+  // within its timeout, and its items, written where the dead one's
+  // record lies, come out whole and in order.
+  for (uint32_t seq = 0; seq < 200; seq++) {
+    Item mine = MakeItem(4, seq);
+    ASSERT_EQ(mproc_queue_put_bytes(q, &mine, sizeof mine, 5), MPROC_OK)
+        << mproc_last_error();
+    ASSERT_EQ(mproc_queue_get_bytes_into(q, &it, sizeof it, &len, 5),
+              MPROC_OK);
+    ASSERT_EQ(len, sizeof it);
+    ASSERT_TRUE(ItemIntact(it));
+    ASSERT_EQ(it.producer, 4u);
+    ASSERT_EQ(it.seq, seq);
+  }
+  EXPECT_EQ(PutAlone(q), 0);
   mproc_queue_free(q);
 }
 

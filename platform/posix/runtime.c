@@ -148,6 +148,11 @@ int mp_parent_alive(long parent_pid) {
   return (long)getppid() == parent_pid;
 }
 
+int mp_pid_exists(long pid) {
+  if (pid <= 0) return 0;
+  return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
 int mp_cpu_count(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? (int)n : 1;

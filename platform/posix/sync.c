@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stddef.h>
@@ -351,4 +352,32 @@ int mp_owner_detach(mp_owned_word_t *w) {
   uint32_t linker = __atomic_load_n(&r->linker_tid, __ATOMIC_RELAXED);
   return !(r->linker_pid == t->pid && r->linker_ns == t->ns &&
            thread_alive(linker));
+}
+
+/* ---- asymmetric fences -------------------------------------------- */
+
+/* membarrier(2). GLOBAL_EXPEDITED interrupts only the CPUs that run a
+ * thread of a registered process (about a microsecond); GLOBAL waits for
+ * every CPU to pass through the scheduler (milliseconds) but needs no
+ * registration: the fallback if the expedited command fails. Registration
+ * belongs to the process's address space, so a forked child asks again:
+ * the cache holds the pid it was made in (negated: the kernel said no). */
+static long barrier_joined_pid;
+
+static long membarrier(int cmd) { return syscall(SYS_membarrier, cmd, 0, 0); }
+
+int mp_remote_barrier_join(void) {
+  long pid = mp_getpid();
+  long seen = __atomic_load_n(&barrier_joined_pid, __ATOMIC_ACQUIRE);
+  if (seen == pid || seen == -pid) return seen == pid;
+  int ok = membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0;
+  __atomic_store_n(&barrier_joined_pid, ok ? pid : -pid, __ATOMIC_RELEASE);
+  return ok;
+}
+
+mproc_status_t mp_remote_barrier(void) {
+  if (membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) == 0 ||
+      membarrier(MEMBARRIER_CMD_GLOBAL) == 0)
+    return MPROC_OK;
+  return mp_fail_errno(MPROC_ESYS, errno, "membarrier");
 }

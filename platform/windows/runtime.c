@@ -92,6 +92,15 @@ static long own_parent_pid(void) {
   return parent;
 }
 
+int mp_pid_exists(long pid) {
+  if (pid <= 0) return 0;
+  HANDLE h = OpenProcess(SYNCHRONIZE, FALSE, (DWORD)pid);
+  if (h == NULL) return GetLastError() == ERROR_ACCESS_DENIED;
+  DWORD r = WaitForSingleObject(h, 0);
+  CloseHandle(h);
+  return r == WAIT_TIMEOUT;
+}
+
 int mp_parent_alive(long parent_pid) {
   if (parent_pid == (long)GetCurrentProcessId()) return 0; /* not our own */
   long mine = own_parent_pid();

@@ -285,3 +285,15 @@ int mp_owner_detach(mp_owned_word_t *w) {
   (void)w;
   return 1;
 }
+
+/* ---- asymmetric fences -------------------------------------------- */
+
+/* FlushProcessWriteBuffers reaches only the CPUs that run threads of the
+ * calling process, not those of another: Windows has no cross-process
+ * barrier, so no process joins and callers keep to their fenced path. */
+int mp_remote_barrier_join(void) { return 0; }
+
+mproc_status_t mp_remote_barrier(void) {
+  return mp_fail(MPROC_ENOTSUP,
+                 "remote_barrier: Windows has no cross-process barrier");
+}
