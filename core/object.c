@@ -184,17 +184,46 @@ typedef struct {
 } node_list_t;
 
 #define NODES_PER_SLAB 256
+/* Nodes travel between a thread's cache and the shared pool in batches. */
+#define NODES_PER_BATCH (MP_NODE_CACHE_MAX / 2)
 
 /* Every slab ever made, so leak checkers see released nodes reachable
  * after the thread that cached them ends. */
 typedef struct slab {
   struct slab *next;
-  _Alignas(16) node_t nodes[NODES_PER_SLAB];
+  /* The nodes, from the first 64-byte boundary in it (malloc aligns to
+   * 16): each node is one cache line, so a new value costs one line. */
+  unsigned char bytes[NODES_PER_SLAB * sizeof(node_t) + 64];
 } slab_t;
 
-static _Thread_local node_list_t thread_nodes MP_TLS_FAST;
-static node_list_t shared_nodes; /* under mp_objects_lock */
-static slab_t *slabs;            /* under mp_objects_lock */
+_Static_assert(sizeof(node_t) == MP_NODE_SIZE, "a node is MP_NODE_SIZE");
+
+/* Nodes move between threads in batches of addresses, never as a list
+ * linked through the nodes: a batch a thread takes reads and writes no
+ * node until each is handed out (released nodes are cold by then: a map's
+ * hundred thousand results, freed by another thread), so the one cache
+ * miss a new value costs is a store, which the processor overlaps with
+ * the next ones, where walking a list of cold nodes waits for a miss at
+ * each. The shared pool hands out its newest batch first (the warmest);
+ * each of its nodes waited behind NODES_PER_BATCH others at least in the
+ * cache of the thread that released it. A new slab becomes a batch. */
+typedef struct batch {
+  struct batch *next;
+  struct batch *all; /* every batch ever made: leak checkers see them */
+  size_t count;
+  node_t *nodes[NODES_PER_BATCH];
+} batch_t;
+
+typedef struct {
+  node_list_t released; /* released by this thread, oldest first */
+  batch_t *taking;      /* a batch being handed out, from its end */
+} node_cache_t;
+
+static _Thread_local node_cache_t node_cache MP_TLS_FAST;
+static batch_t *full_batches;  /* under mp_objects_lock */
+static batch_t *empty_batches; /* under mp_objects_lock: kept for reuse */
+static batch_t *all_batches;   /* under mp_objects_lock */
+static slab_t *slabs;          /* under mp_objects_lock */
 
 static void nodes_push(node_list_t *l, node_t *n) {
   n->next = NULL;
@@ -214,36 +243,89 @@ static node_t *nodes_pop(node_list_t *l) {
   return n;
 }
 
-/* Moves the first k nodes of from to the end of to. */
-static void nodes_move(node_list_t *from, node_list_t *to, size_t k) {
-  while (k-- > 0 && from->head != NULL) nodes_push(to, nodes_pop(from));
+/* An empty batch: a kept one, else a new one (under mp_objects_lock);
+ * NULL when out of memory. */
+static batch_t *empty_batch_locked(void) {
+  batch_t *b = empty_batches;
+  if (b != NULL) {
+    empty_batches = b->next;
+  } else if ((b = malloc(sizeof *b)) != NULL) {
+    b->all = all_batches;
+    all_batches = b;
+  }
+  if (b != NULL) b->count = 0;
+  return b;
 }
 
-/* Refills the thread's cache from the shared list or a new slab; 0 when
- * out of memory. */
-static int nodes_refill(void) {
-  classes_acquire();
-  nodes_move(&shared_nodes, &thread_nodes, MP_NODE_CACHE_MAX / 2);
-  classes_release();
-  if (thread_nodes.count > MP_NODE_QUARANTINE) return 1;
-  slab_t *slab = malloc(sizeof *slab);
-  if (slab == NULL) return thread_nodes.count > 0;
-  for (size_t i = 0; i < NODES_PER_SLAB; i++) {
-    slab->nodes[i].header.magic = 0;
-    slab->nodes[i].header.ops = NULL;
-    nodes_push(&thread_nodes, &slab->nodes[i]);
-  }
-  classes_acquire();
-  slab->next = slabs;
-  slabs = slab;
-  classes_release();
-  return 1;
+/* Puts b in the pool: with the full ones if it holds nodes. */
+static void batch_put_locked(batch_t *b) {
+  batch_t **list = b->count ? &full_batches : &empty_batches;
+  b->next = *list;
+  *list = b;
 }
+
+/* Moves the thread's oldest k released nodes (k <= NODES_PER_BATCH) to
+ * the shared pool as one batch. Without memory for a batch they stay. */
+static void nodes_give(size_t k) {
+  node_list_t *l = &node_cache.released;
+  classes_acquire();
+  batch_t *b = empty_batch_locked();
+  classes_release();
+  if (b == NULL) return;
+  while (b->count < k && l->head != NULL) b->nodes[b->count++] = nodes_pop(l);
+  classes_acquire();
+  batch_put_locked(b);
+  classes_release();
+}
+
+/* The thread's batch is empty: takes the pool's newest full batch, or
+ * makes one of a new slab, and hands out a node of it. Out of memory: a
+ * released node still in quarantine, or NULL. */
+static node_t *nodes_take(void) {
+  node_cache_t *c = &node_cache;
+  slab_t *slab = NULL;
+  classes_acquire();
+  if (c->taking != NULL) batch_put_locked(c->taking);
+  batch_t *b = full_batches;
+  if (b != NULL) {
+    full_batches = b->next;
+  } else if ((b = empty_batch_locked()) != NULL &&
+             (slab = malloc(sizeof *slab)) != NULL) {
+    slab->next = slabs;
+    slabs = slab;
+    node_t *nodes =
+        (node_t *)(slab->bytes + (64 - (uintptr_t)slab->bytes % 64));
+    for (size_t i = 0; i < NODES_PER_SLAB; i++) b->nodes[i] = &nodes[i];
+    b->count = NODES_PER_SLAB;
+  } else if (b != NULL) {
+    batch_put_locked(b);
+    b = NULL;
+  }
+  classes_release();
+  c->taking = b;
+  if (b == NULL) return nodes_pop(&c->released);
+  return b->nodes[--b->count];
+}
+
+_Static_assert(NODES_PER_SLAB <= NODES_PER_BATCH, "a slab fills a batch");
+
+#define PREFETCH_AHEAD 16
 
 void *mp_node_alloc(void) {
-  if (thread_nodes.count <= MP_NODE_QUARANTINE && !nodes_refill())
+  node_cache_t *c = &node_cache;
+  node_t *n;
+  batch_t *b = c->taking;
+  if (c->released.count > MP_NODE_QUARANTINE) {
+    n = nodes_pop(&c->released); /* warm: released lately */
+  } else if (b != NULL && b->count > 0) {
+    n = b->nodes[--b->count];
+    /* A batch's nodes are cold: ask for one a few allocations ahead, so
+     * its miss overlaps the work on this one (a map decodes a value each). */
+    if (b->count >= PREFETCH_AHEAD)
+      __builtin_prefetch(b->nodes[b->count - PREFETCH_AHEAD], 1);
+  } else if ((n = nodes_take()) == NULL) {
     return NULL;
-  node_t *n = nodes_pop(&thread_nodes);
+  }
   memset(n, 0, sizeof *n);
   return n;
 }
@@ -253,18 +335,24 @@ void mp_node_release(void *node) {
   node_t *n = node;
   n->header.magic = 0;
   n->header.ops = NULL;
-  nodes_push(&thread_nodes, n);
-  if (thread_nodes.count > MP_NODE_CACHE_MAX) {
-    classes_acquire();
-    nodes_move(&thread_nodes, &shared_nodes, MP_NODE_CACHE_MAX / 2);
-    classes_release();
-  }
+  nodes_push(&node_cache.released, n);
+  if (node_cache.released.count > MP_NODE_CACHE_MAX)
+    nodes_give(NODES_PER_BATCH);
 }
 
 void mp_node_flush_thread_cache(void) {
-  classes_acquire();
-  nodes_move(&thread_nodes, &shared_nodes, thread_nodes.count);
-  classes_release();
+  node_cache_t *c = &node_cache;
+  while (c->released.head != NULL) {
+    size_t before = c->released.count;
+    nodes_give(NODES_PER_BATCH);
+    if (c->released.count == before) break; /* no memory for a batch */
+  }
+  if (c->taking != NULL) {
+    classes_acquire();
+    batch_put_locked(c->taking);
+    classes_release();
+    c->taking = NULL;
+  }
 }
 
 mproc_status_t mp_object_free(void *object) {
@@ -312,13 +400,21 @@ static int grow(void **items, size_t *cap, size_t need, size_t size) {
   return 1;
 }
 
-void mp_buf_put(mp_buf_t *b, const void *p, size_t n) {
-  if (b->failed || n == 0) return;
-  if (!grow((void **)&b->data, &b->cap, b->len + n, 1)) {
+unsigned char *mp_buf_grow_room(mp_buf_t *b, size_t n) {
+  if (b->failed) return NULL;
+  if (n > SIZE_MAX - b->len ||
+      !grow((void **)&b->data, &b->cap, b->len + n, 1)) {
     b->failed = 1;
-    return;
+    return NULL;
   }
-  memcpy(b->data + b->len, p, n);
+  return b->data + b->len;
+}
+
+void mp_buf_put(mp_buf_t *b, const void *p, size_t n) {
+  if (n == 0) return;
+  unsigned char *room = mp_buf_room(b, n);
+  if (room == NULL) return;
+  memcpy(room, p, n);
   b->len += n;
 }
 

@@ -32,6 +32,15 @@ typedef struct {
 } mp_buf_t;
 
 void mp_buf_put(mp_buf_t *b, const void *p, size_t n);
+/* Room for n more bytes at the end of b, to write in place and then count
+ * in b->len; NULL (and failed) when out of memory. Inline while the room
+ * is there (a map encodes a value each). */
+unsigned char *mp_buf_grow_room(mp_buf_t *b, size_t n);
+static inline unsigned char *mp_buf_room(mp_buf_t *b, size_t n) {
+  if (!b->failed && b->data != NULL && b->cap - b->len >= n)
+    return b->data + b->len;
+  return mp_buf_grow_room(b, n);
+}
 void mp_buf_put_u64(mp_buf_t *b, uint64_t v);
 void mp_buf_free(mp_buf_t *b);
 
@@ -81,6 +90,9 @@ typedef struct mp_object_ops {
 
 typedef struct {
   uint32_t magic; /* MP_OBJECT_MAGIC while the object is alive */
+  /* The kind's own (0 unless it uses it): a payload value keeps its kind
+   * here, in what would be padding, so that it fits a 64-byte node. */
+  uint32_t spare;
   const mp_object_ops_t *ops;
   /* Unique in this process for each mp_object_init (0 for the static
    * objects): a token that names an object (a sentinel) stays stale when
@@ -113,10 +125,12 @@ void mp_object_release(void *object);
  * the common path takes no lock. A released node waits behind the
  * MP_NODE_QUARANTINE nodes its thread released after it before it is
  * reused (a stale pointer stays dead that long at least), and a thread's
- * cache above MP_NODE_CACHE_MAX nodes hands its oldest half to a shared
- * list. Nodes are not in the live list: no after_fork walk sees them.
+ * cache above MP_NODE_CACHE_MAX nodes hands its oldest half, as one batch
+ * of addresses, to a shared pool where other threads take them batch by
+ * batch (newest first, so warm). Nodes are not in the live list: no
+ * after_fork walk sees them.
  * mp_node_alloc returns MP_NODE_SIZE zeroed bytes, or NULL. */
-#define MP_NODE_SIZE 80
+#define MP_NODE_SIZE 64 /* one cache line each (slabs are aligned) */
 #define MP_NODE_QUARANTINE 64
 #define MP_NODE_CACHE_MAX 512
 void *mp_node_alloc(void);

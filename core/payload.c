@@ -13,6 +13,7 @@
  * count larger than the bytes left to read.
  */
 #include <math.h>
+#include <stddef.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,9 @@ mproc_status_t mp_payload_check(const mproc_obj_t *v, const char *call) {
 
 _Static_assert(sizeof(mproc_obj_t) <= MP_NODE_SIZE,
                "a payload value must fit a node");
+_Static_assert(offsetof(mproc_obj_t, kind) == offsetof(mp_object_t, spare) &&
+                   sizeof(mproc_kind_t) == sizeof(uint32_t),
+               "a payload value's kind is its header's spare word");
 
 mproc_obj_t *mp_obj_new(mproc_kind_t kind) {
   mproc_obj_t *v = mp_node_alloc();

@@ -11,8 +11,13 @@
 #include "mproc.h"
 
 struct mproc_obj {
-  mp_object_t obj; /* kind "payload": checked by every call */
-  mproc_kind_t kind;
+  union {
+    mp_object_t obj; /* kind "payload": checked by every call */
+    struct {
+      uint32_t obj_magic_; /* obj.magic */
+      mproc_kind_t kind;   /* obj.spare: 64 bytes in all (MP_NODE_SIZE) */
+    };
+  };
   struct mproc_obj *parent; /* the container holding it, or NULL */
   size_t len;                 /* str/bytes: bytes; list/dict: entries */
   size_t cap;                 /* list/dict: allocated item slots */
@@ -59,6 +64,24 @@ const char *mp_kind_name(mproc_kind_t kind);
 mproc_status_t mp_obj_vbuild(mproc_obj_t **out, const char *fmt, va_list ap);
 /* Removes dict's entry index (its key and value are freed); O(n). */
 void mp_dict_remove_at(mproc_obj_t *dict, size_t index);
+
+/* Values decoded one at a time from MessagePack bytes p[pos, len) (a
+ * pool's chunk of items, a worker's reply), bounded as mproc_obj_decode
+ * is; a failed call leaves pos where the value starts. */
+typedef struct {
+  const unsigned char *p;
+  size_t len, pos;
+} mp_cursor_t;
+/* The next value, a tree of its own (nested MPROC_OBJ_MAX_DEPTH at most).
+ * Errors: MPROC_EBADMSG (malformed, truncated), MPROC_ENOMEM. */
+mproc_status_t mp_cursor_value(mp_cursor_t *c, mproc_obj_t **out);
+/* When the next value is a well-formed scalar (None, bool, int, float):
+ * sets v's kind and content in place (v is the caller's, reused: nothing
+ * is allocated) and returns 1; else 0. */
+int mp_cursor_scalar(mp_cursor_t *c, mproc_obj_t *v);
+/* When the next bytes are an array header announcing no more entries than
+ * bytes are left: its count in *n, and 1; else 0. */
+int mp_cursor_array(mp_cursor_t *c, size_t *n);
 
 size_t mp_utf8_next(const unsigned char *p, size_t n, uint32_t *cp);
 int mp_utf8_valid(const void *s, size_t len);

@@ -15,10 +15,7 @@
 #include "core/error.h"
 #include "core/payload.h"
 
-typedef struct {
-  const unsigned char *p;
-  size_t len, pos;
-} reader_t;
+typedef mp_cursor_t reader_t;
 
 static mproc_status_t bad(const reader_t *r, const char *why) {
   return mp_fail(MPROC_EBADMSG, "obj_decode: %s at byte %zu", why, r->pos);
@@ -108,40 +105,67 @@ static mproc_status_t decode_container(reader_t *r, mproc_kind_t kind,
   return MPROC_OK;
 }
 
-static mproc_status_t decode_int(reader_t *r, int is_signed, size_t n,
-                                 mproc_obj_t **out) {
+/* Reads an n-byte int (n <= 8, sign-extended when is_signed) into v. */
+static mproc_status_t read_int(reader_t *r, int is_signed, size_t n,
+                               mproc_obj_t *v) {
   uint64_t u;
   if (!read_be(r, n, &u)) return bad(r, "truncated integer");
-  int64_t i;
   if (is_signed) {
     /* sign-extend an n-byte two's complement number */
     unsigned shift = (unsigned)(64 - 8 * n);
-    i = (int64_t)(u << shift) >> shift;
+    v->u.i = (int64_t)(u << shift) >> shift;
   } else {
     if (u > INT64_MAX) return bad(r, "integer beyond int64");
-    i = (int64_t)u;
+    v->u.i = (int64_t)u;
   }
-  mproc_status_t st = new_value(MPROC_INT, out);
-  if (st == MPROC_OK) (*out)->u.i = i;
-  return st;
+  v->kind = MPROC_INT;
+  return MPROC_OK;
 }
 
-static mproc_status_t decode_float(reader_t *r, size_t n,
-                                   mproc_obj_t **out) {
+static mproc_status_t read_float(reader_t *r, size_t n, mproc_obj_t *v) {
   uint64_t u;
   if (!read_be(r, n, &u)) return bad(r, "truncated float");
-  double d;
   if (n == 4) {
     uint32_t w = (uint32_t)u;
     float f;
     memcpy(&f, &w, sizeof f);
-    d = f;
+    v->u.f = f;
   } else {
-    memcpy(&d, &u, sizeof d);
+    memcpy(&v->u.f, &u, sizeof v->u.f);
   }
-  mproc_status_t st = new_value(MPROC_FLOAT, out);
-  if (st == MPROC_OK) (*out)->u.f = d;
-  return st;
+  v->kind = MPROC_FLOAT;
+  return MPROC_OK;
+}
+
+/* A scalar (None, bool, int, float) at r: 1 with its kind and content in
+ * v (nothing allocated) and *st its outcome (MPROC_EBADMSG when
+ * truncated), or 0 when the next value is not a scalar (r unmoved). */
+static inline int scalar(reader_t *r, mproc_obj_t *v, mproc_status_t *st) {
+  if (left(r) == 0) return 0;
+  unsigned char c = r->p[r->pos];
+  *st = MPROC_OK;
+  v->u.i = 0;
+  if (c <= 0x7f || c >= 0xe0) { /* positive and negative fixint */
+    v->kind = MPROC_INT;
+    v->u.i = c <= 0x7f ? c : (int8_t)c;
+  } else if (c == 0xc0) {
+    v->kind = MPROC_NONE;
+  } else if (c == 0xc2 || c == 0xc3) {
+    v->kind = MPROC_BOOL;
+    v->u.b = c == 0xc3;
+  } else if (c == 0xca || c == 0xcb) {
+    r->pos++;
+    *st = read_float(r, c == 0xca ? 4 : 8, v);
+    return 1;
+  } else if (c >= 0xcc && c <= 0xd3) { /* uint, int 8/16/32/64 */
+    r->pos++;
+    *st = read_int(r, c >= 0xd0, (size_t)1 << (c & 3), v);
+    return 1;
+  } else {
+    return 0;
+  }
+  r->pos++;
+  return 1;
 }
 
 /* Reads a length of n bytes then decodes what it announces. */
@@ -158,38 +182,23 @@ static mproc_status_t sized(reader_t *r, size_t n, mproc_kind_t kind,
 
 static mproc_status_t decode(reader_t *r, int depth, mproc_obj_t **out) {
   if (left(r) == 0) return bad(r, "truncated");
-  unsigned char c = r->p[r->pos++];
-  if (c <= 0x7f || c >= 0xe0) {
-    mproc_status_t st = new_value(MPROC_INT, out);
-    if (st == MPROC_OK) (*out)->u.i = c <= 0x7f ? c : (int8_t)c;
+  mproc_obj_t v;
+  mproc_status_t st;
+  if (scalar(r, &v, &st)) {
+    if (st == MPROC_OK && (st = new_value(v.kind, out)) == MPROC_OK)
+      (*out)->u = v.u;
     return st;
   }
+  unsigned char c = r->p[r->pos++];
   if ((c & 0xe0) == 0xa0) return decode_data(r, MPROC_STR, c & 0x1f, out);
   if ((c & 0xf0) == 0x90)
     return decode_container(r, MPROC_LIST, c & 0x0f, depth, out);
   if ((c & 0xf0) == 0x80)
     return decode_container(r, MPROC_DICT, c & 0x0f, depth, out);
-  mproc_status_t st;
   switch (c) {
-    case 0xc0: return new_value(MPROC_NONE, out);
-    case 0xc2:
-    case 0xc3:
-      st = new_value(MPROC_BOOL, out);
-      if (st == MPROC_OK) (*out)->u.b = c == 0xc3;
-      return st;
     case 0xc4: return sized(r, 1, MPROC_BYTES, depth, out);
     case 0xc5: return sized(r, 2, MPROC_BYTES, depth, out);
     case 0xc6: return sized(r, 4, MPROC_BYTES, depth, out);
-    case 0xca: return decode_float(r, 4, out);
-    case 0xcb: return decode_float(r, 8, out);
-    case 0xcc: return decode_int(r, 0, 1, out);
-    case 0xcd: return decode_int(r, 0, 2, out);
-    case 0xce: return decode_int(r, 0, 4, out);
-    case 0xcf: return decode_int(r, 0, 8, out);
-    case 0xd0: return decode_int(r, 1, 1, out);
-    case 0xd1: return decode_int(r, 1, 2, out);
-    case 0xd2: return decode_int(r, 1, 4, out);
-    case 0xd3: return decode_int(r, 1, 8, out);
     case 0xd9: return sized(r, 1, MPROC_STR, depth, out);
     case 0xda: return sized(r, 2, MPROC_STR, depth, out);
     case 0xdb: return sized(r, 4, MPROC_STR, depth, out);
@@ -219,4 +228,43 @@ mproc_status_t mproc_obj_decode(mproc_obj_t **out, const void *buf,
   }
   *out = v;
   return MPROC_OK;
+}
+
+/* ---- one value at a time (the pool's chunks and replies) ---------- */
+
+mproc_status_t mp_cursor_value(mp_cursor_t *c, mproc_obj_t **out) {
+  size_t at = c->pos;
+  mproc_status_t st = decode(c, 0, out);
+  if (st != MPROC_OK) c->pos = at;
+  return st;
+}
+
+int mp_cursor_scalar(mp_cursor_t *c, mproc_obj_t *v) {
+  size_t at = c->pos;
+  mproc_status_t st;
+  if (scalar(c, v, &st) && st == MPROC_OK) return 1;
+  c->pos = at;
+  return 0;
+}
+
+int mp_cursor_array(mp_cursor_t *c, size_t *n) {
+  if (left(c) == 0) return 0;
+  unsigned char t = c->p[c->pos];
+  uint64_t count;
+  size_t at = c->pos++;
+  if ((t & 0xf0) == 0x90) {
+    count = t & 0x0f;
+  } else if (t != 0xdc && t != 0xdd) {
+    c->pos = at;
+    return 0;
+  } else if (!read_be(c, t == 0xdc ? 2 : 4, &count)) {
+    c->pos = at;
+    return 0;
+  }
+  if (count > left(c)) { /* each entry takes a byte at least */
+    c->pos = at;
+    return 0;
+  }
+  *n = (size_t)count;
+  return 1;
 }

@@ -23,6 +23,57 @@ static int buf_write(void *data, const char *p, size_t n) {
 /* MessagePack lengths are 32-bit. */
 static int too_long(size_t n) { return (uint64_t)n > UINT32_MAX; }
 
+/* Writes n bytes of u, big-endian, at h. */
+static void put_be(unsigned char *h, uint64_t u, size_t n) {
+  for (size_t k = 0; k < n; k++) h[k] = (unsigned char)(u >> (8 * (n - 1 - k)));
+}
+
+/* Appends a scalar (None, bool, int, float) to b and returns 1; 0 for
+ * another kind. Written here, not through msgpack-c's packer: a map's
+ * items are mostly ints, and the packer's call and write callback per
+ * value cost more than its bytes. Every int in its shortest form (what
+ * msgpack-c writes too), so a value keeps one encoding: the decoder's
+ * round trip relies on that (payload_decode.c). */
+static int put_scalar(mp_buf_t *b, const mproc_obj_t *v) {
+  if (v->kind > MPROC_FLOAT) return 0;
+  unsigned char *h = mp_buf_room(b, 9); /* written in place: no copy */
+  if (h == NULL) return 1; /* b->failed tells */
+  size_t n = 1;
+  switch (v->kind) {
+    case MPROC_NONE: h[0] = 0xc0; break;
+    case MPROC_BOOL: h[0] = v->u.b ? 0xc3 : 0xc2; break;
+    case MPROC_INT: {
+      int64_t i = v->u.i;
+      if (i >= -32 && i < 128) { /* positive or negative fixint */
+        h[0] = (unsigned char)i;
+        break;
+      }
+      /* uint 8/16/32/64 (0xcc..0xcf), int 8/16/32/64 (0xd0..0xd3): the
+       * tag's low two bits give the size, 1 << bits bytes. */
+      unsigned bits = i >= 0 ? (i < 0x100 ? 0 : i < 0x10000 ? 1
+                                : i <= (int64_t)UINT32_MAX ? 2 : 3)
+                             : (i >= INT8_MIN ? 0 : i >= INT16_MIN ? 1
+                                : i >= INT32_MIN ? 2 : 3);
+      h[0] = (unsigned char)((i >= 0 ? 0xcc : 0xd0) | bits);
+      n = (size_t)1 << bits;
+      put_be(h + 1, (uint64_t)i, n);
+      n++;
+      break;
+    }
+    case MPROC_FLOAT: {
+      uint64_t u;
+      memcpy(&u, &v->u.f, sizeof u);
+      h[0] = 0xcb; /* float 64, as msgpack_pack_double */
+      put_be(h + 1, u, 8);
+      n = 9;
+      break;
+    }
+    default: break;
+  }
+  b->len += n;
+  return 1;
+}
+
 static mproc_status_t pack(msgpack_packer *pk, const mproc_obj_t *v,
                            int depth) {
   if (depth > MPROC_OBJ_MAX_DEPTH)
@@ -31,12 +82,9 @@ static mproc_status_t pack(msgpack_packer *pk, const mproc_obj_t *v,
   if (v->kind >= MPROC_STR && too_long(v->len))
     return mp_fail(MPROC_EMSGSIZE, "obj_encode: a %s of %zu entries",
                    mp_kind_name(v->kind), v->len);
+  /* The packer writes into an mp_buf_t (buf_write): so do the scalars. */
+  if (put_scalar(pk->data, v)) return MPROC_OK;
   switch (v->kind) {
-    case MPROC_NONE: msgpack_pack_nil(pk); break;
-    case MPROC_BOOL: v->u.b ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
-      break;
-    case MPROC_INT: msgpack_pack_int64(pk, v->u.i); break;
-    case MPROC_FLOAT: msgpack_pack_double(pk, v->u.f); break;
     case MPROC_STR:
       msgpack_pack_str(pk, v->len);
       msgpack_pack_str_body(pk, v->u.s, v->len);
@@ -45,8 +93,7 @@ static mproc_status_t pack(msgpack_packer *pk, const mproc_obj_t *v,
       msgpack_pack_bin(pk, v->len);
       msgpack_pack_bin_body(pk, v->u.s, v->len);
       break;
-    case MPROC_LIST:
-    case MPROC_DICT: {
+    default: { /* list, dict */
       int dict = v->kind == MPROC_DICT;
       dict ? msgpack_pack_map(pk, v->len) : msgpack_pack_array(pk, v->len);
       size_t n = dict ? 2 * v->len : v->len;
@@ -62,6 +109,8 @@ static mproc_status_t pack(msgpack_packer *pk, const mproc_obj_t *v,
 
 mproc_status_t mp_obj_encode_append(mp_buf_t *b, const mproc_obj_t *v) {
   MP_CHECK_PAYLOAD(v, "obj_encode");
+  if (put_scalar(b, v)) /* a map's item: no packer to set up */
+    return b->failed ? mp_fail(MPROC_ENOMEM, "obj_encode") : MPROC_OK;
   msgpack_packer pk;
   msgpack_packer_init(&pk, b, buf_write);
   mproc_status_t st = pack(&pk, v, 0);
@@ -75,10 +124,7 @@ mproc_status_t mproc_obj_encode(const mproc_obj_t *v, void **out,
   MP_REQUIRE(out, "obj_encode: out");
   MP_REQUIRE(len, "obj_encode: len");
   mp_buf_t b = {0};
-  msgpack_packer pk;
-  msgpack_packer_init(&pk, &b, buf_write);
-  mproc_status_t st = pack(&pk, v, 0);
-  if (st == MPROC_OK && b.failed) st = mp_fail(MPROC_ENOMEM, "obj_encode");
+  mproc_status_t st = mp_obj_encode_append(&b, v);
   if (st == MPROC_OK && b.data == NULL) /* never: a value is >= 1 byte */
     st = mp_fail(MPROC_ENOMEM, "obj_encode");
   if (st != MPROC_OK) {

@@ -296,10 +296,11 @@ static mproc_status_t submit_items(mproc_pool_t *pool, int kind,
   double timeout = call_timeout(pool, o);
   if (n == 0) {
     if (kind == MP_JOB_LIST) {
-      job->value = mp_obj_new(MPROC_LIST);
+      job->value = job->list; /* made with the job */
+      job->list = NULL;
       job->complete = 1;
-      job->status = job->value ? MPROC_OK : MPROC_ENOMEM;
-      if (job->value && callback) callback(job->value, ctx);
+      job->status = MPROC_OK;
+      if (callback) callback(job->value, ctx);
     }
     *out = job;
     return MPROC_OK;

@@ -90,6 +90,14 @@ mp_job_t *mp_job_new(int kind, size_t n) {
     free(job);
     return NULL;
   }
+  /* A map's result list, made now: each value is put in its slot with
+   * this list as its parent already (while the value is in cache), so
+   * completing the map hands the list the slots in O(1). */
+  if (kind == MP_JOB_LIST && (job->list = mp_obj_new(MPROC_LIST)) == NULL) {
+    job->refs = 1;
+    mp_job_unref(job);
+    return NULL;
+  }
   job->refs = 1;
   job->kind = kind;
   job->n = n;
@@ -109,9 +117,10 @@ void mp_job_unref(mp_job_t *job) {
   mp_mutex_unlock(&job->mu);
   if (!last) return;
   for (size_t i = 0; i < job->n; i++) {
-    mp_obj_destroy(job->results[i]);
+    if (job->results) mp_obj_destroy(job->results[i]);
     free(job->messages[i]);
   }
+  mp_obj_destroy(job->list);
   mp_obj_destroy(job->value);
   free(job->message);
   free(job->results);
@@ -198,12 +207,12 @@ static void task_free(mp_task_t *t) {
   free(t);
 }
 
-/* Fills the task's slots: with the values of results (a list of t->n,
- * taken from it) when st is MPROC_OK, else with st and msg. Completes an
- * apply/map job at its first failure or its last slot, and runs its
- * callback. Releases the task. Called with no engine lock held. */
-void mp_job_finish(mp_job_t *job, size_t first, size_t n, mproc_status_t st,
-                   const char *msg, mproc_obj_t *results) {
+/* mp_job_finish with the values in an array of nvalues values whose
+ * parent is job->list already (NULL but for a map): those put in slots
+ * are taken (their entry set to NULL), the caller destroys the rest. */
+static void job_settle(mp_job_t *job, size_t first, size_t n,
+                       mproc_status_t st, const char *msg,
+                       mproc_obj_t **values, size_t nvalues) {
   int fire = 0;
   mp_mutex_lock(&job->mu);
   for (size_t i = 0; i < n; i++) {
@@ -211,12 +220,11 @@ void mp_job_finish(mp_job_t *job, size_t first, size_t n, mproc_status_t st,
     if (slot >= job->n || job->done[slot]) continue;
     if (st == MPROC_OK) {
       mproc_obj_t *v = NULL;
-      if (results && i < results->len) {
-        v = results->u.items[i];
-        results->u.items[i] = NULL;
-        v->parent = NULL;
-      } else {
-        v = mp_obj_new(MPROC_NONE);
+      if (i < nvalues) {
+        v = values[i];
+        values[i] = NULL;
+      } else if ((v = mp_obj_new(MPROC_NONE)) != NULL) {
+        v->parent = job->list; /* a map's: the list it will be in */
       }
       job->results[slot] = v;
       job->statuses[slot] = v ? MPROC_OK : MPROC_ENOMEM;
@@ -230,14 +238,6 @@ void mp_job_finish(mp_job_t *job, size_t first, size_t n, mproc_status_t st,
      * item costs a division). */
     if (job->kind == MP_JOB_UNORDERED)
       job->order[job->norder++ % (job->n ? job->n : 1)] = slot;
-  }
-  if (results) {
-    /* The items taken are NULL: shrink the list before destroying it. */
-    size_t keep = 0;
-    for (size_t i = 0; i < results->len; i++)
-      if (results->u.items[i]) results->u.items[keep++] = results->u.items[i];
-    results->len = keep;
-    mp_obj_destroy(results);
   }
   if ((job->kind == MP_JOB_SINGLE || job->kind == MP_JOB_LIST) &&
       !job->complete) {
@@ -262,22 +262,14 @@ void mp_job_finish(mp_job_t *job, size_t first, size_t n, mproc_status_t st,
         job->value = job->results[0];
         job->results[0] = NULL;
         job->status = job->value ? MPROC_OK : MPROC_ENOMEM;
-      } else {
-        mproc_obj_t *list = mp_obj_new(MPROC_LIST);
-        if (list && (job->n == 0 || mp_obj_reserve(list, job->n))) {
-          for (size_t i = 0; i < job->n; i++) {
-            list->u.items[i] = job->results[i];
-            job->results[i]->parent = list;
-            job->results[i] = NULL;
-          }
-          list->len = job->n;
-          job->value = list;
-          job->status = MPROC_OK;
-        } else {
-          mp_obj_destroy(list);
-          job->status = MPROC_ENOMEM;
-          job->message = mp_strdup("pool: no memory for the result list");
-        }
+      } else { /* the slots become the list's items, parents set */
+        mproc_obj_t *list = job->list;
+        list->u.items = job->results;
+        list->len = list->cap = job->n;
+        job->results = NULL;
+        job->list = NULL;
+        job->value = list;
+        job->status = MPROC_OK;
       }
       if (job->status != MPROC_OK && job->message == NULL)
         job->message = mp_strdup("pool: out of memory");
@@ -301,6 +293,23 @@ void mp_job_finish(mp_job_t *job, size_t first, size_t n, mproc_status_t st,
     }
   }
   mp_job_unref(job);
+}
+
+void mp_job_finish(mp_job_t *job, size_t first, size_t n, mproc_status_t st,
+                   const char *msg, mproc_obj_t *results) {
+  if (results == NULL) {
+    job_settle(job, first, n, st, msg, NULL, 0);
+    return;
+  }
+  for (size_t i = 0; i < results->len; i++)
+    results->u.items[i]->parent = job->list; /* set while there is no lock */
+  job_settle(job, first, n, st, msg, results->u.items, results->len);
+  /* The items taken are NULL: shrink the list before destroying it. */
+  size_t keep = 0;
+  for (size_t i = 0; i < results->len; i++)
+    if (results->u.items[i]) results->u.items[keep++] = results->u.items[i];
+  results->len = keep; /* (destroying sets the parents it walks) */
+  mp_obj_destroy(results);
 }
 
 /* Fills the task's slots (mp_job_finish) and releases the task. */
@@ -343,6 +352,53 @@ static void finish_with_reply(mp_task_t *t, mproc_obj_t *reply) {
   t->job = NULL;
   mp_job_finish_reply(job, t->first, t->n, reply);
   task_free(t);
+}
+
+/* A worker's encoded reply: [0, [results...]] (and a retiring worker's
+ * true after it) is decoded value by value straight into the task's
+ * slots, with no tree for the reply; anything else is decoded whole and
+ * judged by mp_job_finish_reply (a failure, or malformed: EBADMSG). */
+static void finish_with_bytes(mp_task_t *t, const void *data, size_t len) {
+  const unsigned char *p = data;
+  mp_cursor_t c = {p, len, 2};
+  size_t n = 0, got = 0;
+  mproc_obj_t **values = NULL;
+  int ok = len >= 2 && (p[0] == 0x92 || p[0] == 0x93) && p[1] == 0x00 &&
+           mp_cursor_array(&c, &n) &&
+           (values = malloc((n ? n : 1) * sizeof *values)) != NULL;
+  /* Each value gets its parent-to-be now, while its line is in cache (a
+   * map's list; job->list changes only once every slot is filled). */
+  mproc_obj_t *parent = t->job->list, scalar;
+  for (; ok && got < n; got++) {
+    mproc_obj_t *v;
+    if (mp_cursor_scalar(&c, &scalar)) { /* most of a map's results */
+      if ((v = mp_obj_new(scalar.kind)) == NULL) break;
+      v->u = scalar.u;
+    } else if (mp_cursor_value(&c, &v) != MPROC_OK) {
+      break;
+    }
+    v->parent = parent;
+    values[got] = v;
+  }
+  ok = ok && got == n;
+  if (ok && p[0] == 0x93) { /* the retiring flag: true */
+    ok = c.pos < c.len && p[c.pos] == 0xc3;
+    c.pos++;
+  }
+  if (ok && c.pos == c.len) {
+    mp_job_t *job = t->job;
+    t->job = NULL;
+    job_settle(job, t->first, t->n, MPROC_OK, NULL, values, n);
+    for (size_t i = 0; i < n; i++) mp_obj_destroy(values[i]); /* extras */
+    free(values);
+    task_free(t);
+    return;
+  }
+  for (size_t i = 0; i < got; i++) mp_obj_destroy(values[i]);
+  free(values);
+  mproc_obj_t *reply = NULL;
+  if (mproc_obj_decode(&reply, data, len) != MPROC_OK) reply = NULL;
+  finish_with_reply(t, reply);
 }
 
 /* ---- the wire ------------------------------------------------------- */
@@ -468,70 +524,141 @@ static mproc_function_fn resolve_ref(const mproc_obj_t *ref) {
   return NULL;
 }
 
+/* Calls fn on in (a value with a parent: fn cannot keep it). MPROC_OK
+ * with *out a free-standing value (None when fn gave none); otherwise the
+ * failure, its message in msg. */
+static mproc_status_t call_item(mproc_function_fn fn, const mproc_obj_t *in,
+                                mproc_obj_t **out, char *msg, size_t size) {
+  *out = NULL;
+  mp_error_clear();
+  mproc_status_t st = fn(in, out);
+  if (st != MPROC_OK) {
+    snprintf(msg, size, "%s",
+             mp_failure_detail(st, "the function failed without a message"));
+    if (*out && (*out)->parent == NULL) mp_obj_destroy(*out);
+    *out = NULL;
+    return st;
+  }
+  if (*out == NULL && mproc_obj_none(out) != MPROC_OK) {
+    snprintf(msg, size, "pool worker: out of memory");
+    return MPROC_ENOMEM;
+  }
+  if ((*out)->parent != NULL) { /* inside a container: not fn's to give */
+    *out = NULL;
+    snprintf(msg, size,
+             "pool worker: the function's result could not be kept (not a "
+             "free-standing value, or no memory)");
+    return MPROC_ENOMEM;
+  }
+  return MPROC_OK;
+}
+
+/* The reply [status, message] of a failed task, or [status, instead]
+ * when message is not valid UTF-8 (cut in a character). NULL: no memory. */
+static mproc_obj_t *failure_reply(mproc_status_t failed, const char *msg,
+                                  const char *instead) {
+  mproc_obj_t *reply = NULL;
+  if (mproc_obj_build(&reply, "(is)", (int)failed, msg) == MPROC_OK ||
+      mproc_obj_build(&reply, "(is)", (int)failed, instead) == MPROC_OK)
+    return reply;
+  return NULL;
+}
+#define NOT_UTF8 "the function failed (message not UTF-8)"
+
+#define MISSING_FUNCTION \
+  "pool worker: the function's key names no registered function"
+
 /* Runs fn over items (a list), giving the reply [0, results] or
- * [status, message]. NULL: no memory. */
-static mproc_obj_t *run_items(mproc_function_fn fn, const mproc_obj_t *items,
-                              const char *missing) {
-  mproc_obj_t *reply = NULL, *results = NULL, *code = NULL, *text = NULL;
-  mproc_status_t failed = MPROC_OK;
-  char msg[1024] = "";
-  if (mproc_obj_list(&reply) != MPROC_OK) return NULL;
-  if (fn == NULL) {
-    failed = MPROC_ENOTREGISTERED;
-    snprintf(msg, sizeof msg, "%s", missing);
-  } else if (mproc_obj_list(&results) != MPROC_OK) {
+ * [status, message] (fn NULL: MPROC_ENOTREGISTERED). NULL: no memory. */
+static mproc_obj_t *run_items(mproc_function_fn fn,
+                              const mproc_obj_t *items) {
+  mproc_obj_t *results = NULL, *reply = NULL;
+  mproc_status_t failed = MPROC_ENOTREGISTERED;
+  char msg[1024] = MISSING_FUNCTION;
+  if (fn) {
+    failed = MPROC_OK;
+    if (mproc_obj_list(&results) != MPROC_OK ||
+        !mp_obj_reserve(results, items->len)) {
+      mp_obj_destroy(results);
+      return NULL;
+    }
+  }
+  for (size_t i = 0; fn && i < items->len; i++) {
+    mproc_obj_t *out;
+    failed = call_item(fn, items->u.items[i], &out, msg, sizeof msg);
+    if (failed != MPROC_OK) break;
+    results->u.items[results->len++] = out; /* room reserved */
+    out->parent = results;
+  }
+  if (failed != MPROC_OK) {
+    mp_obj_destroy(results);
+    return failure_reply(failed, msg, NOT_UTF8);
+  }
+  if (mproc_obj_build(&reply, "(i)", 0) != MPROC_OK ||
+      mproc_obj_list_append(reply, results) != MPROC_OK) {
+    mp_obj_destroy(results);
     mp_obj_destroy(reply);
     return NULL;
   }
-  for (size_t i = 0; fn && i < items->len && failed == MPROC_OK; i++) {
-    mproc_obj_t *out = NULL;
-    mp_error_clear();
-    mproc_status_t st = fn(items->u.items[i], &out);
-    if (st != MPROC_OK) {
-      failed = st;
-      snprintf(msg, sizeof msg, "%s",
-               mp_failure_detail(st, "the function failed without a message"));
-      if (out && out->parent == NULL) mp_obj_destroy(out);
-      break;
-    }
-    if (out == NULL && mproc_obj_none(&out) != MPROC_OK) {
-      failed = MPROC_ENOMEM;
-      snprintf(msg, sizeof msg, "pool worker: out of memory");
-      break;
-    }
-    if (mproc_obj_list_append(results, out) != MPROC_OK) {
-      mp_obj_destroy(out);
-      failed = MPROC_ENOMEM;
-      snprintf(msg, sizeof msg,
-               "pool worker: the function's result could not be kept (not a "
-               "free-standing value, or no memory)");
-    }
-  }
-  if (failed == MPROC_OK) {
-    if (mproc_obj_int(&code, 0) != MPROC_OK) goto nomem;
-    if (mproc_obj_list_append(reply, code) != MPROC_OK) goto nomem;
-    code = NULL;
-    if (mproc_obj_list_append(reply, results) != MPROC_OK) goto nomem;
-    return reply;
-  }
-  mp_obj_destroy(results);
-  results = NULL;
-  if (mproc_obj_int(&code, (int64_t)failed) != MPROC_OK) goto nomem;
-  if (mproc_obj_list_append(reply, code) != MPROC_OK) goto nomem;
-  code = NULL;
-  /* Not valid UTF-8 (a message cut in a character): say so instead. */
-  if (mproc_obj_str(&text, msg) != MPROC_OK &&
-      mproc_obj_str(&text, "the function failed (message not UTF-8)") !=
-          MPROC_OK)
-    goto nomem;
-  if (mproc_obj_list_append(reply, text) != MPROC_OK) goto nomem;
   return reply;
-nomem:
-  mp_obj_destroy(code);
-  mp_obj_destroy(text);
-  mp_obj_destroy(results);
-  mp_obj_destroy(reply);
-  return NULL;
+}
+
+/* A worker's side of a task message [1, fnref, [items...]] as bytes:
+ * c is at the items' array header. Each item is decoded as it is needed
+ * (a scalar into one reused value: no allocation) and each result encoded
+ * into reply as it comes, so a chunk is never a tree of values. reply
+ * gets [0, [results...]] or [status, message]. Returns 0, or -1 when out
+ * of memory, -2 when the items are malformed. */
+static int run_encoded(mproc_function_fn fn, mp_cursor_t *c, mp_buf_t *reply) {
+  size_t n;
+  if (!mp_cursor_array(c, &n)) return -2;
+  /* The inputs' parent: fn can neither keep nor free an input. */
+  mproc_obj_t *holder = mp_obj_new(MPROC_LIST);
+  mproc_obj_t *scalar = mp_obj_new(MPROC_NONE);
+  if (holder == NULL || scalar == NULL) {
+    mp_node_release(holder);
+    mp_node_release(scalar);
+    return -1;
+  }
+  scalar->parent = holder;
+  static const unsigned char ok[] = {0x92, 0x00};
+  mp_buf_put(reply, ok, sizeof ok);
+  put_array_header(reply, n);
+  if (n < SIZE_MAX / 16) (void)mp_buf_room(reply, 9 * n); /* n ints */
+  mproc_status_t failed = fn ? MPROC_OK : MPROC_ENOTREGISTERED;
+  char msg[1024] = MISSING_FUNCTION;
+  int rc = 0;
+  for (size_t i = 0; failed == MPROC_OK && i < n && !reply->failed; i++) {
+    mproc_obj_t *item = scalar, *out;
+    if (!mp_cursor_scalar(c, scalar)) {
+      if (mp_cursor_value(c, &item) != MPROC_OK) {
+        rc = -2;
+        break;
+      }
+      item->parent = holder;
+    }
+    failed = call_item(fn, item, &out, msg, sizeof msg);
+    if (item != scalar) mp_obj_destroy(item);
+    if (failed != MPROC_OK) break;
+    if ((failed = mp_obj_encode_append(reply, out)) != MPROC_OK) {
+      snprintf(msg, sizeof msg, "pool worker: a result: %s",
+               mproc_last_error());
+    }
+    mp_obj_destroy(out);
+  }
+  scalar->parent = NULL;
+  mp_node_release(scalar);
+  mp_node_release(holder);
+  if (rc == 0 && failed == MPROC_OK && c->pos != c->len) rc = -2;
+  if (rc == 0 && failed != MPROC_OK) { /* the results so far are dropped */
+    mproc_obj_t *fail = failure_reply(failed, msg, NOT_UTF8);
+    reply->len = 0;
+    reply->failed = 0;
+    if (fail == NULL || mp_obj_encode_append(reply, fail) != MPROC_OK) rc = -1;
+    mp_obj_destroy(fail);
+  }
+  if (rc == 0 && reply->failed) rc = -1;
+  return rc;
 }
 
 static int run_initializer(const mproc_obj_t *ref, const mproc_obj_t *args) {
@@ -609,16 +736,14 @@ static mproc_obj_t *run_kernel(const mproc_obj_t *msg, views_t *views) {
     }
   }
   mproc_obj_t *reply = NULL;
-  if (st == MPROC_OK) {
-    if (mproc_obj_build(&reply, "(i[])", 0) != MPROC_OK) return NULL;
-  } else if (mproc_obj_build(&reply, "(is)", (int)st, text) != MPROC_OK &&
-             mproc_obj_build(&reply, "(is)", (int)st,
-                             "the kernel failed (message not UTF-8)") !=
-                 MPROC_OK) {
-    return NULL;
-  }
+  if (st != MPROC_OK)
+    return failure_reply(st, text, "the kernel failed (message not UTF-8)");
+  if (mproc_obj_build(&reply, "(i[])", 0) != MPROC_OK) return NULL;
   return reply;
 }
+
+static int worker_step(mproc_connection_t *conn, views_t *views,
+                       size_t max_memory, mp_buf_t *reply);
 
 /* The worker process: its config is [initref, initargs]; attached 0 is
  * its end of the connection to the result thread. */
@@ -645,48 +770,74 @@ MPROC_TASK(mp_pool_worker_main) {
   mproc_obj_free(config);
   views_t views;
   memset(&views, 0, sizeof views);
-  for (;;) {
+  mp_buf_t reply = {0}; /* kept: a reply is encoded into it per task */
+  int code;
+  do code = worker_step(conn, &views, max_memory, &reply);
+  while (code < 0);
+  mp_buf_free(&reply);
+  return code;
+}
+
+/* One task of a worker: receives a message, runs it and sends the reply.
+ * Returns -1 to go on, else the worker's exit code (0: told to quit, or
+ * the connection ended). */
+static int worker_step(mproc_connection_t *conn, views_t *views,
+                       size_t max_memory, mp_buf_t *reply) {
+  void *data = NULL;
+  size_t len = 0;
+  mproc_status_t st =
+      mproc_connection_recv_bytes(conn, 0, &data, &len, MPROC_FOREVER);
+  if (st != MPROC_OK) return st == MPROC_EOF ? 0 : 73;
+  const unsigned char *bytes = data;
+  reply->len = 0;
+  reply->failed = 0;
+  int items = len >= 2 && bytes[0] == 0x93 && bytes[1] == 0x01;
+  if (items) { /* [1, fnref, [items...]]: run as it is decoded */
+    mp_cursor_t c = {bytes, len, 2};
+    mproc_obj_t *ref = NULL;
+    int rc = mp_cursor_value(&c, &ref) == MPROC_OK
+                 ? run_encoded(resolve_ref(ref), &c, reply)
+                 : -2;
+    mp_obj_destroy(ref);
+    free(data);
+    if (rc == -2) return 74;
+    if (rc == -1) return 75;
+  } else { /* [0] (quit), a kernel's task, or nothing a parent sends */
     mproc_obj_t *msg = NULL;
-    mproc_status_t st = mproc_connection_recv(conn, &msg, MPROC_FOREVER);
-    if (st != MPROC_OK) return st == MPROC_EOF ? 0 : 73;
+    st = mproc_obj_decode(&msg, data, len);
+    free(data);
+    if (st != MPROC_OK) return 73;
     if (msg->kind != MPROC_LIST || msg->len < 1 ||
         msg->u.items[0]->kind != MPROC_INT || msg->u.items[0]->u.i == 0) {
       mproc_obj_free(msg);
       return 0; /* quit */
     }
-    mproc_obj_t *reply;
-    if (msg->u.items[0]->u.i == 2) {
-      reply = run_kernel(msg, &views);
-      mproc_obj_free(msg);
-      if (reply == NULL) return 75;
-      st = mproc_connection_send(conn, reply, MPROC_FOREVER);
-      mproc_obj_free(reply);
-      if (st != MPROC_OK) return st == MPROC_EOF ? 0 : 76;
-      continue;
-    }
-    if (msg->len != 3 || msg->u.items[2]->kind != MPROC_LIST) {
+    if (msg->u.items[0]->u.i != 2) {
       mproc_obj_free(msg);
       return 74;
     }
-    reply = run_items(
-        resolve_ref(msg->u.items[1]), msg->u.items[2],
-        "pool worker: the function's key names no registered function");
+    mproc_obj_t *out = run_kernel(msg, views);
     mproc_obj_free(msg);
-    if (reply == NULL) return 75;
-    /* Grown past the limit: the reply says so ([.., .., true]), so the
-     * result thread gives this worker no more tasks, and it ends. */
-    int retire = max_memory && mp_process_rss() > max_memory;
-    mproc_obj_t *flag = NULL;
-    if (retire && (mproc_obj_bool(&flag, 1) != MPROC_OK ||
-                   mproc_obj_list_append(reply, flag) != MPROC_OK)) {
-      mproc_obj_free(flag);
-      retire = 0;
-    }
-    st = mproc_connection_send(conn, reply, MPROC_FOREVER);
-    mproc_obj_free(reply);
-    if (st != MPROC_OK) return st == MPROC_EOF ? 0 : 76;
-    if (retire) return 0;
+    if (out == NULL) return 75;
+    st = mp_obj_encode_append(reply, out);
+    mproc_obj_free(out);
+    if (st != MPROC_OK) return 75;
   }
+  /* Grown past the limit: the reply says so ([.., .., true]), so the
+   * result thread gives this worker no more tasks, and it ends. Every
+   * reply is a pair: its header 0x92 becomes 0x93. */
+  int retire = items && max_memory && mp_process_rss() > max_memory &&
+               reply->data[0] == 0x92;
+  if (retire) {
+    static const unsigned char flag = 0xc3; /* true */
+    reply->data[0] = 0x93;
+    mp_buf_put(reply, &flag, 1);
+    if (reply->failed) return 75;
+  }
+  st = mproc_connection_send_bytes(conn, reply->data, reply->len, 0,
+                                   MPROC_REST, MPROC_FOREVER);
+  if (st != MPROC_OK) return st == MPROC_EOF ? 0 : 76;
+  return retire ? 0 : -1;
 }
 
 /* Tasks a worker holds beyond the one it runs: one, and only while tasks
@@ -1162,22 +1313,28 @@ static int read_replies(mp_engine_t *e, worker_t *w, int readable) {
       if (!ready) return 1;
     }
     /* Readable: the read does not block for the first byte. */
-    mproc_obj_t *reply = NULL;
-    mproc_status_t st = mproc_connection_recv(w->conn, &reply, MPROC_FOREVER);
+    void *reply = NULL;
+    size_t len = 0;
+    mproc_status_t st = mproc_connection_recv_bytes(w->conn, 0, &reply, &len,
+                                                    MPROC_FOREVER);
     if (st == MPROC_ETIMEDOUT) return 1;
     if (st != MPROC_OK) return 0;
     mp_task_t *t = w->task;
     if (t == NULL) {
-      mp_obj_destroy(reply); /* a timed-out task's late reply */
+      free(reply); /* a timed-out task's late reply */
       continue;
     }
     double took = mp_monotonic() - w->started;
     e->avg_task = e->avg_task < 0 ? took : e->avg_task * 0.875 + took * 0.125;
     next_task(w);
     w->ntasks++;
-    if (reply->kind == MPROC_LIST && reply->len == 3)
+    if (len > 0 && *(unsigned char *)reply == 0x93)
       w->retiring = 1; /* past max_memory_per_child: it ends by itself */
-    finish_with_reply(t, reply);
+    /* A chunk's reply takes about as long to decode as the chunk took to
+     * run: hand the worker its next task first, not after. */
+    if (w->task == NULL && len > BACKLOG_MAX_BYTES) dispatch(e);
+    finish_with_bytes(t, reply, len);
+    free(reply);
     if (e->cfg.maxtasks && w->ntasks >= e->cfg.maxtasks && !w->retiring) {
       static const unsigned char quit[] = {0x91, 0x00}; /* [0] */
       w->retiring = 1;
@@ -1411,7 +1568,7 @@ static void thread_worker(void *arg) {
     e->busy++;
     mp_mutex_unlock(&e->mu);
     t->next = NULL;
-    t->reply = run_items(t->fn, t->args, "");
+    t->reply = run_items(t->fn, t->args);
     mp_mutex_lock(&e->mu);
     e->busy--;
     if (e->finished_tail)
@@ -1589,8 +1746,14 @@ mproc_status_t mp_task_message(int forked, mproc_function_fn fn,
   mp_buf_put(&b, head, sizeof head);
   mproc_status_t st = put_function_ref(&b, forked, fn, "pool");
   put_array_header(&b, n);
-  for (size_t i = 0; st == MPROC_OK && i < n; i++)
+  /* Room for n ints at once, not grown (and copied) as they come. */
+  if (n < SIZE_MAX / 16) (void)mp_buf_room(&b, 9 * n);
+  for (size_t i = 0; st == MPROC_OK && i < n; i++) {
+    /* The items are cold (a list of a hundred thousand is no cache's):
+     * ask for one a few ahead while this one is encoded. */
+    if (items && i + 16 < n) __builtin_prefetch(items->u.items[first + i + 16]);
     st = put_obj(&b, items ? items->u.items[first + i] : single);
+  }
   if (st == MPROC_OK && b.failed) st = mp_fail(MPROC_ENOMEM, "pool: a task");
   if (st != MPROC_OK) {
     mp_buf_free(&b);
@@ -1606,9 +1769,7 @@ mproc_obj_t *mp_task_run(const mproc_obj_t *msg) {
       msg->u.items[0]->kind != MPROC_INT || msg->u.items[0]->u.i != 1 ||
       msg->u.items[2]->kind != MPROC_LIST)
     return NULL;
-  return run_items(resolve_ref(msg->u.items[1]), msg->u.items[2],
-                   "pool worker: the function's key names no registered "
-                   "function");
+  return run_items(resolve_ref(msg->u.items[1]), msg->u.items[2]);
 }
 
 static mproc_status_t submit(mp_engine_t *e, mp_job_t *job,

@@ -47,6 +47,9 @@ typedef struct mp_job {
   mproc_status_t status;
   char *message;
   mproc_obj_t *value; /* the result list of a map, slot 0 of an apply */
+  /* map, until complete: the result list-to-be, the parent of the values
+   * in results (completion hands it results as its items) */
+  mproc_obj_t *list;
   mproc_callback_fn callback;
   mproc_error_callback_fn error_callback;
   void *ctx;

@@ -50,10 +50,10 @@ static mproc_status_t process_free_op(void *obj) {
 }
 static mp_object_ops_t process_ops = {.kind = "process",
                                       .free = process_free_op};
-static mproc_process_t current = {.obj = {MP_OBJECT_MAGIC, &process_ops, 0},
+static mproc_process_t current = {.obj = {.magic = MP_OBJECT_MAGIC, .ops = &process_ops},
                                   .kind = KIND_CURRENT,
                                   .state = STATE_STARTED};
-static mproc_process_t parent = {.obj = {MP_OBJECT_MAGIC, &process_ops, 0},
+static mproc_process_t parent = {.obj = {.magic = MP_OBJECT_MAGIC, .ops = &process_ops},
                                  .kind = KIND_PARENT,
                                  .state = STATE_STARTED};
 static int has_parent;

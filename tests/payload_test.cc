@@ -146,6 +146,59 @@ TEST(PayloadRoundTrip, WireFormatIsMessagePack) {
   mproc_obj_free(v);
 }
 
+// Ints take MessagePack's shortest form at every boundary (one encoding
+// per value, as msgpack-c writes them), and the scalars their one form.
+TEST(PayloadRoundTrip, IntsTakeTheirShortestForm) {
+  struct Case {
+    int64_t i;
+    std::vector<unsigned char> bytes;
+  };
+  const std::vector<Case> cases = {
+      {0, {0x00}},
+      {127, {0x7f}},
+      {128, {0xcc, 0x80}},
+      {255, {0xcc, 0xff}},
+      {256, {0xcd, 0x01, 0x00}},
+      {65535, {0xcd, 0xff, 0xff}},
+      {65536, {0xce, 0x00, 0x01, 0x00, 0x00}},
+      {4294967295LL, {0xce, 0xff, 0xff, 0xff, 0xff}},
+      {4294967296LL, {0xcf, 0, 0, 0, 1, 0, 0, 0, 0}},
+      {INT64_MAX, {0xcf, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
+      {-1, {0xff}},
+      {-32, {0xe0}},
+      {-33, {0xd0, 0xdf}},
+      {-128, {0xd0, 0x80}},
+      {-129, {0xd1, 0xff, 0x7f}},
+      {-32768, {0xd1, 0x80, 0x00}},
+      {-32769, {0xd2, 0xff, 0xff, 0x7f, 0xff}},
+      {INT32_MIN, {0xd2, 0x80, 0x00, 0x00, 0x00}},
+      {INT32_MIN - 1LL, {0xd3, 0xff, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff}},
+      {INT64_MIN, {0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0}},
+  };
+  for (const Case &c : cases) {
+    mproc_obj_t *v = Int(c.i), *back = nullptr;
+    EXPECT_EQ(Encode(v), c.bytes) << c.i;
+    ASSERT_EQ(Decode(c.bytes, &back), MPROC_OK) << c.i;
+    int64_t got = 0;
+    EXPECT_EQ(mproc_obj_get_int(back, &got), MPROC_OK);
+    EXPECT_EQ(got, c.i);
+    mproc_obj_free(back);
+    mproc_obj_free(v);
+  }
+  mproc_obj_t *none, *yes, *no;
+  mproc_obj_none(&none);
+  mproc_obj_bool(&yes, 1);
+  mproc_obj_bool(&no, 0);
+  mproc_obj_t *v = List({Float(1.0)});
+  mproc_obj_list_append(v, none);
+  mproc_obj_list_append(v, yes);
+  mproc_obj_list_append(v, no);
+  EXPECT_EQ(Encode(v), (std::vector<unsigned char>{0x94, 0xcb, 0x3f, 0xf0, 0,
+                                                   0, 0, 0, 0, 0, 0xc0, 0xc3,
+                                                   0xc2}));
+  mproc_obj_free(v);
+}
+
 TEST(PayloadAccessors, GettersCheckTheKind) {
   mproc_obj_t *v = Str("abc");
   const char *s;

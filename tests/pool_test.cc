@@ -54,6 +54,15 @@ MPROC_FUNCTION(fail_on_3) {
   return mproc_obj_int(out, x);
 }
 
+MPROC_FUNCTION(echo) { return mproc_obj_copy(out, in); }
+
+// Returns its input itself (const cast away): a value inside the task's
+// items, which the worker must refuse to keep (and never free).
+MPROC_FUNCTION(give_input) {
+  *out = const_cast<mproc_obj_t *>(in);
+  return MPROC_OK;
+}
+
 MPROC_FUNCTION(worker_pid) { return mproc_obj_int(out, Pid()); }
 
 namespace {
@@ -258,6 +267,47 @@ TEST_P(PoolTest, MapKeepsOrderWithEveryChunksize) {
   EXPECT_EQ("[]", Repr(out));
   mproc_obj_free(out);
   mproc_obj_free(empty);
+  mproc_obj_free(items);
+  EXPECT_EQ(MPROC_OK, mproc_pool_free(pool));
+}
+
+// Every kind of value travels as an item and back as a result: a worker
+// decodes a chunk value by value (scalars into one reused value), and the
+// parent decodes a reply straight into the result list.
+TEST_P(PoolTest, MapCarriesEveryKindOfValue) {
+  mproc_pool_t *pool = Make(2);
+  ASSERT_NE(nullptr, pool);
+  mproc_obj_t *items = nullptr, *out = nullptr;
+  ASSERT_EQ(MPROC_OK,
+            mproc_obj_build(&items, "[-bdiLsy#[i[s]]{si}iLd]", 1, 1.5, -7,
+                            (long long)INT64_MIN, "h\xc3\xa9", "x\0y",
+                            (size_t)3, 1, "k", "d", 2, 300,
+                            (long long)INT64_MAX, -0.25))
+      << mproc_last_error();
+  std::string want = Repr(items);
+  for (size_t chunk : {MPROC_DEFAULT_CHUNKSIZE, (size_t)1, (size_t)5}) {
+    ASSERT_EQ(MPROC_OK, mproc_pool_map(pool, echo, items, chunk, &out, 60))
+        << mproc_last_error();
+    EXPECT_EQ(want, Repr(out)) << chunk;
+    int eq = 0;
+    ASSERT_EQ(MPROC_OK, mproc_obj_equal(items, out, &eq));
+    EXPECT_TRUE(eq);
+    // The results are the list's own: one is taken out and freed alone.
+    const mproc_obj_t *first = nullptr;
+    ASSERT_EQ(MPROC_OK, mproc_obj_list_get(out, 0, &first));
+    EXPECT_EQ(MPROC_EINVAL, mproc_obj_free(const_cast<mproc_obj_t *>(first)));
+    mproc_obj_free(out);
+  }
+  // A function giving back its input gets a clear error; the worker lives.
+  EXPECT_EQ(MPROC_ETASK, mproc_pool_map(pool, give_input, items,
+                                        MPROC_DEFAULT_CHUNKSIZE, &out, 60));
+  EXPECT_NE(std::string::npos,
+            std::string(mproc_last_error()).find("could not be kept"))
+      << mproc_last_error();
+  ASSERT_EQ(MPROC_OK, mproc_pool_map(pool, echo, items, 2, &out, 60))
+      << mproc_last_error();
+  EXPECT_EQ(want, Repr(out));
+  mproc_obj_free(out);
   mproc_obj_free(items);
   EXPECT_EQ(MPROC_OK, mproc_pool_free(pool));
 }
