@@ -241,19 +241,15 @@ static void notify_waiters(fstate_t *s) {
   }
 }
 
-/* The task ended: records the outcome, wakes the waiters, runs the
- * callbacks, drops the engine's reference. */
+/* The task ended: records the outcome (value: the future's own, or
+ * NULL), wakes the waiters, runs the callbacks, drops the engine's
+ * reference. */
 static void settle(fstate_t *s, mproc_status_t st, const char *msg,
-                   const mproc_obj_t *value) {
-  mproc_obj_t *copy = NULL;
-  if (st == MPROC_OK && value && mproc_obj_copy(&copy, value) != MPROC_OK) {
-    st = MPROC_ENOMEM;
-    msg = "executor: no memory for the result";
-  }
+                   mproc_obj_t *value) {
   futures_lock();
   s->state = st == MPROC_ECANCELLED ? F_CANCELLED : F_FINISHED;
   s->status = st;
-  s->value = copy;
+  s->value = value;
   if (st != MPROC_OK) s->message = mp_strdup(msg ? msg : "");
   done_cb_t *cbs = s->cbs;
   size_t ncbs = s->ncbs;
@@ -274,8 +270,29 @@ static void settle(fstate_t *s, mproc_status_t st, const char *msg,
   state_release(dead);
 }
 
+/* The job's value, taken from it: the future is the job's only reader
+ * (a copy per result cost an allocation and a walk of the value). A copy
+ * if it is not the job's; NULL: no memory. */
+static mproc_obj_t *take_result(mp_job_t *job, const mproc_obj_t *result) {
+  mproc_obj_t *v = NULL;
+  mp_mutex_lock(&job->mu);
+  if (result != NULL && job->value == result) {
+    v = job->value;
+    job->value = NULL;
+  }
+  mp_mutex_unlock(&job->mu);
+  if (v == NULL && result != NULL && mproc_obj_copy(&v, result) != MPROC_OK)
+    return NULL;
+  return v;
+}
+
 static void on_result(const mproc_obj_t *result, void *ctx) {
-  settle(ctx, MPROC_OK, NULL, result);
+  fstate_t *s = ctx;
+  mproc_obj_t *v = take_result(s->job, result);
+  if (v == NULL && result != NULL)
+    settle(s, MPROC_ENOMEM, "executor: no memory for the result", NULL);
+  else
+    settle(s, MPROC_OK, NULL, v);
 }
 
 static void on_error(mproc_status_t st, const char *message, void *ctx) {

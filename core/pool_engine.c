@@ -71,36 +71,60 @@
 
 /* ---- jobs ---------------------------------------------------------- */
 
-mp_job_t *mp_job_new(int kind, size_t n) {
-  mp_job_t *job = calloc(1, sizeof *job);
-  if (job == NULL) return NULL;
-  size_t slots = n ? n : 1;
+static int slots_inside(const mp_job_t *job) {
+  return job->statuses == &job->one.status;
+}
+
+static void free_slots(mp_job_t *job) {
+  if (slots_inside(job)) return;
+  free(job->results);
+  free(job->statuses);
+  free(job->messages);
+  free(job->done);
+  free(job->order);
+}
+
+/* Points the slot arrays of a one-slot job at its own fields, or
+ * allocates them. 0: no memory. */
+static int alloc_slots(mp_job_t *job, size_t slots) {
+  /* (not a map: its list takes results as its items) */
+  if (slots == 1 && job->kind != MP_JOB_LIST) {
+    job->results = &job->one.result;
+    job->statuses = &job->one.status;
+    job->messages = &job->one.message;
+    job->done = &job->one.done;
+    job->order = &job->one.order;
+    return 1;
+  }
   job->results = calloc(slots, sizeof *job->results);
   job->statuses = calloc(slots, sizeof *job->statuses);
   job->messages = calloc(slots, sizeof *job->messages);
   job->done = calloc(slots, 1);
   job->order = calloc(slots, sizeof *job->order);
-  if (!job->results || !job->statuses || !job->messages || !job->done ||
-      !job->order) {
-    free(job->results);
-    free(job->statuses);
-    free(job->messages);
-    free(job->done);
-    free(job->order);
+  if (job->results && job->statuses && job->messages && job->done &&
+      job->order)
+    return 1;
+  free_slots(job);
+  return 0;
+}
+
+mp_job_t *mp_job_new(int kind, size_t n) {
+  mp_job_t *job = calloc(1, sizeof *job);
+  if (job == NULL) return NULL;
+  job->kind = kind;
+  if (!alloc_slots(job, n ? n : 1)) {
     free(job);
     return NULL;
   }
+  job->refs = 1;
+  job->n = n;
   /* A map's result list, made now: each value is put in its slot with
    * this list as its parent already (while the value is in cache), so
    * completing the map hands the list the slots in O(1). */
   if (kind == MP_JOB_LIST && (job->list = mp_obj_new(MPROC_LIST)) == NULL) {
-    job->refs = 1;
     mp_job_unref(job);
     return NULL;
   }
-  job->refs = 1;
-  job->kind = kind;
-  job->n = n;
   return job;
 }
 
@@ -123,11 +147,7 @@ void mp_job_unref(mp_job_t *job) {
   mp_obj_destroy(job->list);
   mp_obj_destroy(job->value);
   free(job->message);
-  free(job->results);
-  free(job->statuses);
-  free(job->messages);
-  free(job->done);
-  free(job->order);
+  free_slots(job);
   mp_cond_destroy(&job->cv);
   mp_mutex_destroy(&job->mu);
   free(job);
@@ -284,7 +304,8 @@ static void job_settle(mp_job_t *job, size_t first, size_t n,
   if (fire || job->kind == MP_JOB_IMAP || job->kind == MP_JOB_UNORDERED)
     mp_cond_broadcast(&job->cv);
   mp_mutex_unlock(&job->mu);
-  /* Once complete, value/status/message no longer change. */
+  /* Once complete, value/status/message no longer change (but for the
+   * callback taking the value under mu: the executor's futures do). */
   if (fire) {
     if (job->status == MPROC_OK) {
       if (cb) cb(job->value, ctx);
@@ -1742,11 +1763,14 @@ mproc_status_t mp_task_message(int forked, mproc_function_fn fn,
                                size_t n, const mproc_obj_t *single,
                                void **msg, size_t *len) {
   mp_buf_t b = {0};
+  /* Room for the head, a function reference and n ints at once, not
+   * grown (and copied) as they come: for one item that was a malloc and
+   * two reallocs per submit. */
+  if (n < SIZE_MAX / 16) (void)mp_buf_room(&b, 64 + 9 * n);
   static const unsigned char head[] = {0x93, 0x01};
   mp_buf_put(&b, head, sizeof head);
   mproc_status_t st = put_function_ref(&b, forked, fn, "pool");
   put_array_header(&b, n);
-  /* Room for n ints at once, not grown (and copied) as they come. */
   if (n < SIZE_MAX / 16) (void)mp_buf_room(&b, 9 * n);
   for (size_t i = 0; st == MPROC_OK && i < n; i++) {
     /* The items are cold (a list of a hundred thousand is no cache's):

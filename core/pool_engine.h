@@ -58,6 +58,15 @@ typedef struct mp_job {
    * without callbacks, whose waiters call mp_job_collect. */
   int direct;
   void *lane; /* the task lent to a worker for it (under mu), or NULL */
+  /* The slots of a one-slot job that is not a map (an apply, a submit):
+   * kept here, so the job is one allocation instead of six. */
+  struct {
+    mproc_obj_t *result;
+    mproc_status_t status;
+    char *message;
+    unsigned char done;
+    size_t order;
+  } one;
 } mp_job_t;
 
 /* A new job of n slots with one reference (the caller's). NULL: no memory. */
