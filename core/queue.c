@@ -867,6 +867,8 @@ mproc_status_t mp_queue_testing_sides(mproc_queue_t *q, int *put_alone,
   return MPROC_OK;
 }
 
+int mp_queue_testing_lockless(void) { return mp_remote_barrier_join(); }
+
 void mp_queue_testing_stall_before_commit(void) {
   __atomic_store_n(&stall_before_commit, 1, __ATOMIC_RELAXED);
 }

@@ -23,6 +23,11 @@ mproc_status_t mp_queue_testing_pretend_unfinished(mproc_queue_t *q,
 mproc_status_t mp_queue_testing_sides(mproc_queue_t *q, int *put_alone,
                                       int *get_alone);
 
+/* 1 where a side's sole user goes without the lock (the platform has a
+ * cross-process barrier: mp_remote_barrier_join), 0 where every call
+ * locks (Windows). */
+int mp_queue_testing_lockless(void);
+
 /* The calling process's next put writes its record and then sleeps for
  * ever before committing it: a process to kill in mid-put. */
 void mp_queue_testing_stall_before_commit(void);
