@@ -814,12 +814,7 @@ static int worker_step(mproc_connection_t *conn, views_t *views,
   reply->failed = 0;
   int items = len >= 2 && bytes[0] == 0x93 && bytes[1] == 0x01;
   if (items) { /* [1, fnref, [items...]]: run as it is decoded */
-    mp_cursor_t c = {bytes, len, 2};
-    mproc_obj_t *ref = NULL;
-    int rc = mp_cursor_value(&c, &ref) == MPROC_OK
-                 ? run_encoded(resolve_ref(ref), &c, reply)
-                 : -2;
-    mp_obj_destroy(ref);
+    int rc = mp_task_run_encoded(data, len, reply);
     free(data);
     if (rc == -2) return 74;
     if (rc == -1) return 75;
@@ -1791,12 +1786,18 @@ mproc_status_t mp_task_message(int forked, mproc_function_fn fn,
   return MPROC_OK;
 }
 
-mproc_obj_t *mp_task_run(const mproc_obj_t *msg) {
-  if (msg == NULL || msg->kind != MPROC_LIST || msg->len != 3 ||
-      msg->u.items[0]->kind != MPROC_INT || msg->u.items[0]->u.i != 1 ||
-      msg->u.items[2]->kind != MPROC_LIST)
-    return NULL;
-  return run_items(resolve_ref(msg->u.items[1]), msg->u.items[2]);
+int mp_task_run_encoded(const void *msg, size_t len, mp_buf_t *reply) {
+  const unsigned char *bytes = msg;
+  reply->len = 0;
+  reply->failed = 0;
+  if (len < 2 || bytes[0] != 0x93 || bytes[1] != 0x01) return -2;
+  mp_cursor_t c = {bytes, len, 2};
+  mproc_obj_t *ref = NULL;
+  int rc = mp_cursor_value(&c, &ref) == MPROC_OK
+               ? run_encoded(resolve_ref(ref), &c, reply)
+               : -2;
+  mp_obj_destroy(ref);
+  return rc;
 }
 
 static mproc_status_t submit(mp_engine_t *e, mp_job_t *job,

@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 
+#include "core/object.h"
 #include "mproc.h"
 #include "platform/platform.h"
 
@@ -104,9 +105,11 @@ mproc_status_t mp_task_message(int forked, mproc_function_fn fn,
                                const mproc_obj_t *items, size_t first,
                                size_t n, const mproc_obj_t *single,
                                void **msg, size_t *len);
-/* Runs a decoded task message in this process: its reply (for
- * mp_job_finish_reply), or NULL (no memory, or not a task message). */
-mproc_obj_t *mp_task_run(const mproc_obj_t *msg);
+/* Runs an encoded task message [1, fnref, [items...]] in this process,
+ * decoding each item as the function needs it, and encodes its reply
+ * (for mp_job_finish_reply: [0, [results...]] or [status, message]) into
+ * reply, emptied first. 0; -1: no memory; -2: not such a message. */
+int mp_task_run_encoded(const void *msg, size_t len, mp_buf_t *reply);
 
 typedef struct mp_engine mp_engine_t;
 

@@ -24,7 +24,7 @@
  *
  * Wire (tags below): a batch and a reply batch are frames
  * [u64 id][u64 length][bytes]: a task message (mp_task_message) one way,
- * its encoded reply (mp_task_run) the other.
+ * its encoded reply (mp_task_run_encoded) the other.
  */
 #include "mproc_mpi.h"
 
@@ -175,7 +175,8 @@ typedef struct {
   mp_mutex_t mu; /* serializes this process's MPI calls; guards below */
   mp_cond_t cv;
   int running, stop;
-  mp_buf_t out; /* the reply batch, kept across batches */
+  mp_buf_t out;   /* the reply batch, kept across batches */
+  mp_buf_t reply; /* one task's reply, kept across tasks */
 } wstate_t;
 
 static void beat_thread(void *arg) {
@@ -190,29 +191,25 @@ static void beat_thread(void *arg) {
   mp_mutex_unlock(&w->mu);
 }
 
-/* Runs one task frame, appending its reply frame. */
-static void run_frame(mp_buf_t *out, uint64_t id, const void *p, size_t n) {
-  mproc_obj_t *msg = NULL, *reply = NULL;
+/* Runs one task frame, appending its reply frame (the reply is encoded
+ * into w->reply as the task runs, item by item: mp_task_run_encoded). */
+static void run_frame(wstate_t *w, uint64_t id, const void *p, size_t n) {
+  if (mp_task_run_encoded(p, n, &w->reply) == 0) {
+    put_frame(&w->out, id, w->reply.data, w->reply.len);
+    return;
+  }
+  /* [status, message]: the master fails the task with it. */
+  mproc_obj_t *reply = NULL;
   void *enc = NULL;
   size_t len = 0;
-  if (mproc_obj_decode(&msg, p, n) == MPROC_OK) reply = mp_task_run(msg);
-  mproc_obj_free(msg);
-  if (reply == NULL ||
-      mproc_obj_encode(reply, &enc, &len) != MPROC_OK) {
-    /* [status, message]: the master fails the task with it. */
-    mproc_obj_free(reply);
-    reply = NULL;
-    if (mproc_obj_build(&reply, "(is)", (int)MPROC_ENOMEM,
-                        "MPI worker: the task could not be run or its "
-                        "reply encoded") != MPROC_OK ||
-        mproc_obj_encode(reply, &enc, &len) != MPROC_OK) {
-      mproc_obj_free(reply);
-      put_frame(out, id, "", 0);
-      return;
-    }
-  }
+  if (mproc_obj_build(&reply, "(is)", (int)MPROC_ENOMEM,
+                      "MPI worker: the task could not be run or its reply "
+                      "encoded") == MPROC_OK &&
+      mproc_obj_encode(reply, &enc, &len) == MPROC_OK)
+    put_frame(&w->out, id, enc, len);
+  else
+    put_frame(&w->out, id, "", 0);
   mproc_obj_free(reply);
-  put_frame(out, id, enc, len);
   free(enc);
 }
 
@@ -226,7 +223,7 @@ static void run_batch(wstate_t *w, const unsigned char *buf, int len) {
     uint64_t n = mp_read_u64(&r);
     const void *p = mp_read(&r, (size_t)n);
     if (p == NULL) break;
-    run_frame(out, id, p, (size_t)n);
+    run_frame(w, id, p, (size_t)n);
   }
   mp_mutex_lock(&w->mu);
   w->running = 0;
@@ -274,6 +271,7 @@ static int serve(MPI_Comm comm, int master) {
   }
   free(in.data);
   mp_buf_free(&w.out);
+  mp_buf_free(&w.reply);
   mp_mutex_lock(&w.mu);
   w.stop = 1;
   mp_cond_broadcast(&w.cv);
