@@ -1211,13 +1211,15 @@ int mp_job_collect(mp_job_t *job, double timeout) {
   mp_engine_t *e = t->engine;
   mproc_sentinel_t s[2];
   int ready[2] = {0, 0};
-  mproc_obj_t *reply = NULL;
+  void *reply = NULL;
+  size_t len = 0;
   int ok = 0;
   mproc_status_t st = mproc_connection_sentinel(t->conn, &s[0]);
   if (st == MPROC_OK) st = mproc_process_sentinel(t->proc, &s[1]);
   if (st == MPROC_OK) st = mproc_wait(s, 2, ready, NULL, timeout);
   if (st == MPROC_OK && ready[0])
-    ok = mproc_connection_recv(t->conn, &reply, MPROC_FOREVER) == MPROC_OK;
+    ok = mproc_connection_recv_bytes(t->conn, 0, &reply, &len,
+                                     MPROC_FOREVER) == MPROC_OK;
   int broken = !ok && st != MPROC_ETIMEDOUT;
   mp_mutex_lock(&e->mu);
   worker_t *w = &e->workers[t->worker];
@@ -1239,7 +1241,8 @@ int mp_job_collect(mp_job_t *job, double timeout) {
   if (!ok || ready[1] || e->closed || e->terminating) wake(e);
   if (e->terminating) mp_cond_broadcast(&e->cv); /* kill_workers waits */
   mp_mutex_unlock(&e->mu);
-  if (ok) finish_with_reply(t, reply);
+  if (ok) finish_with_bytes(t, reply, len); /* as the result thread */
+  free(reply);
   return 1;
 }
 
